@@ -1,0 +1,265 @@
+"""The call center queue manager: a pure state machine.
+
+No I/O and no Twisted here. Commands return the lines the assignment prints; time
+enters through an injected ``call_later`` (``reactor.callLater`` or a
+``task.Clock``), and the lines a ring timeout produces go to ``on_event``.
+Bad input raises :class:`CallCenterError` before anything changes.
+
+Every command is O(1) (O(log64 n) in the operator count) whatever the queue
+length: the queue is an ordered dict (O(1) append, pop-first and delete from
+the middle) and free operators live in an :class:`IndexSet`.
+"""
+
+from collections import OrderedDict
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from callcenter.operators import IndexSet
+
+AVAILABLE = "available"
+RINGING = "ringing"
+BUSY = "busy"
+
+QUEUED = "queued"
+ANSWERED = "answered"
+
+DEFAULT_RING_TIMEOUT = 10.0
+MAX_ID_LENGTH = 64
+
+Lines = List[str]
+# reactor.callLater's shape: (seconds, callable, *args) -> an IDelayedCall with cancel().
+CallLater = Callable[..., Any]
+
+
+class CallCenterError(Exception):
+    """Bad input: the message is one line for the user; nothing changed."""
+
+
+class Call(object):
+    __slots__ = ("id", "state", "operator")
+
+    def __init__(self, call_id: str) -> None:
+        self.id = call_id
+        self.state = QUEUED
+        self.operator = None  # type: Optional[Operator]
+
+
+class Operator(object):
+    __slots__ = ("id", "index", "state", "call", "timer")
+
+    def __init__(self, operator_id: str, index: int) -> None:
+        self.id = operator_id
+        self.index = index
+        self.state = AVAILABLE
+        self.call = None  # type: Optional[Call]
+        self.timer = None  # type: Any
+
+
+def check_id(kind: str, value: str) -> str:
+    """Return ``value`` if it is a valid id: one token of 1 to 64 printable characters."""
+    if not value or len(value) > MAX_ID_LENGTH or not value.isprintable() or " " in value:
+        raise CallCenterError(
+            "invalid %s id %r: use 1 to %d printable characters, no spaces" % (kind, value[:80], MAX_ID_LENGTH)
+        )
+    return value
+
+
+def operator_names(count: int) -> List[str]:
+    """The first ``count`` operator ids: A to Z, then AA, AB, ... like spreadsheet columns."""
+    names = []
+    for number in range(1, count + 1):
+        name = ""
+        while number:
+            number, digit = divmod(number - 1, 26)
+            name = chr(ord("A") + digit) + name
+        names.append(name)
+    return names
+
+
+def parse_operators(text: str) -> List[str]:
+    """Parse ``--operators``: a comma-separated list of ids (``A,B``) or a count (``5``)."""
+    text = text.strip()
+    if text.isdigit():
+        count = int(text)
+        if count < 1:
+            raise CallCenterError("the operator count must be at least 1")
+        return operator_names(count)
+    ids = [part.strip() for part in text.split(",")]
+    for operator_id in ids:
+        check_id("operator", operator_id)
+    if len(set(ids)) != len(ids):
+        raise CallCenterError("operator ids must be unique: %s" % text)
+    return ids
+
+
+class CallCenter(object):
+    """Operators, calls and the FIFO queue, driven by the four commands of the assignment."""
+
+    def __init__(
+        self,
+        operator_ids: Sequence[str] = ("A", "B"),
+        call_later: Optional[CallLater] = None,
+        ring_timeout: float = DEFAULT_RING_TIMEOUT,
+        on_event: Optional[Callable[[Lines], None]] = None,
+    ) -> None:
+        if not operator_ids:
+            raise CallCenterError("at least one operator is needed")
+        if ring_timeout < 0:
+            raise CallCenterError("the ring timeout cannot be negative")
+        if ring_timeout and call_later is None:
+            raise CallCenterError("a ring timeout needs a call_later to schedule it")
+        self.operators = [Operator(operator_id, index) for index, operator_id in enumerate(operator_ids)]
+        self._operators_by_id = {operator.id: operator for operator in self.operators}
+        if len(self._operators_by_id) != len(self.operators):
+            raise CallCenterError("operator ids must be unique")
+        self._available = IndexSet(len(self.operators))
+        for operator in self.operators:
+            self._available.add(operator.index)
+        self.calls = {}  # type: Dict[str, Call]
+        self.queue = OrderedDict()  # type: OrderedDict[str, Call]
+        self._call_later = call_later
+        self.ring_timeout = ring_timeout
+        self.on_event = on_event
+        self.commands = {
+            "call": self.call,
+            "answer": self.answer,
+            "reject": self.reject,
+            "hangup": self.hangup,
+        }  # type: Dict[str, Callable[[str], Lines]]
+
+    # The commands. Each validates first, then changes state; each returns its lines.
+
+    def execute(self, command: str, argument: Optional[str]) -> Lines:
+        """Run a command by name: the four of the assignment take an id, ``status`` none."""
+        if command == "status":
+            if argument is not None:
+                raise CallCenterError("status takes no argument")
+            return self.status()
+        handler = self.commands.get(command)
+        if handler is None:
+            raise CallCenterError("unknown command %r" % (command[:80],))
+        if argument is None:
+            raise CallCenterError("%s needs an id" % (command,))
+        return handler(argument)
+
+    def call(self, call_id: str) -> Lines:
+        """A call arrives: ring the first available operator, or wait in the queue."""
+        if call_id in self.calls:
+            raise CallCenterError("call %s is already in progress" % (call_id,))
+        check_id("call", call_id)
+        call = Call(call_id)
+        self.calls[call_id] = call
+        lines = ["Call %s received" % call_id]
+        first = self._available.first()
+        if first is None:
+            self.queue[call_id] = call
+            lines.append("Call %s waiting in queue" % call_id)
+        else:
+            self._ring(call, self.operators[first], lines)
+        return lines
+
+    def answer(self, operator_id: str) -> Lines:
+        """The operator picks up the call ringing for it and becomes busy."""
+        operator = self._ringing_operator(operator_id)
+        call = operator.call
+        assert call is not None
+        self._stop_ring_timer(operator)
+        operator.state = BUSY
+        call.state = ANSWERED
+        return ["Call %s answered by operator %s" % (call.id, operator.id)]
+
+    def reject(self, operator_id: str) -> Lines:
+        """The operator declines: it becomes available and the call is offered again."""
+        operator = self._ringing_operator(operator_id)
+        lines = ["Call %s rejected by operator %s" % (operator.call.id, operator.id)]  # type: ignore
+        self._offer_again(operator, lines)
+        return lines
+
+    def hangup(self, call_id: str) -> Lines:
+        """The caller hangs up: missed if not answered yet, finished if answered."""
+        call = self.calls.get(call_id)
+        if call is None:
+            raise CallCenterError("no call %s in progress" % (check_id("call", call_id),))
+        del self.calls[call_id]
+        operator = call.operator
+        if call.state == QUEUED:
+            del self.queue[call_id]
+            return ["Call %s missed" % call_id]
+        assert operator is not None
+        if call.state == RINGING:
+            lines = ["Call %s missed" % call_id]
+        else:
+            lines = ["Call %s finished and operator %s available" % (call_id, operator.id)]
+        self._release(operator, lines)
+        return lines
+
+    def status(self) -> Lines:
+        """Every operator with its state and call, then the queued calls in order."""
+        lines = []
+        for operator in self.operators:
+            if operator.call is None:
+                lines.append("Operator %s available" % operator.id)
+            else:
+                lines.append("Operator %s %s with call %s" % (operator.id, operator.state, operator.call.id))
+        lines.extend("Queued call %s" % call_id for call_id in self.queue)
+        return lines
+
+    # The transitions every command shares.
+
+    def _ring(self, call: Call, operator: Operator, lines: Lines) -> None:
+        """Deliver ``call`` to the available ``operator`` and start its ring timer."""
+        self._available.discard(operator.index)
+        operator.state = RINGING
+        operator.call = call
+        call.state = RINGING
+        call.operator = operator
+        if self.ring_timeout:
+            operator.timer = self._call_later(self.ring_timeout, self._ignored, operator, call)  # type: ignore
+        lines.append("Call %s ringing for operator %s" % (call.id, operator.id))
+
+    def _release(self, operator: Operator, lines: Lines) -> None:
+        """Make ``operator`` available; it takes the call at the head of the queue, if any."""
+        self._stop_ring_timer(operator)
+        operator.state = AVAILABLE
+        operator.call = None
+        if self.queue:
+            call_id, call = self.queue.popitem(last=False)
+            self._ring(call, operator, lines)
+        else:
+            self._available.add(operator.index)
+
+    def _offer_again(self, operator: Operator, lines: Lines) -> None:
+        """After a reject or a ring timeout: the declining operator becomes available and
+        the call goes at once, before any queued call, to the next available operator
+        after it, going round (the same operator when it is the only one free)."""
+        call = operator.call
+        assert call is not None
+        self._stop_ring_timer(operator)
+        operator.state = AVAILABLE
+        operator.call = None
+        self._available.add(operator.index)
+        following = self._available.next_after(operator.index)
+        assert following is not None  # the declining operator itself is available
+        self._ring(call, self.operators[following], lines)
+
+    def _ignored(self, operator: Operator, call: Call) -> None:
+        """The ring timer fired: the operator neither answered nor rejected in time."""
+        operator.timer = None
+        if operator.call is not call or operator.state != RINGING:
+            return  # defensive: timers are cancelled on every change, so this never runs
+        lines = ["Call %s ignored by operator %s" % (call.id, operator.id)]
+        self._offer_again(operator, lines)
+        if self.on_event is not None:
+            self.on_event(lines)
+
+    def _stop_ring_timer(self, operator: Operator) -> None:
+        if operator.timer is not None:
+            operator.timer.cancel()
+            operator.timer = None
+
+    def _ringing_operator(self, operator_id: str) -> Operator:
+        operator = self._operators_by_id.get(operator_id)
+        if operator is None:
+            raise CallCenterError("no operator %s" % (check_id("operator", operator_id),))
+        if operator.state != RINGING:
+            raise CallCenterError("operator %s is %s, not ringing" % (operator.id, operator.state))
+        return operator

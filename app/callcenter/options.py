@@ -1,0 +1,74 @@
+"""Command-line options of the three commands and the twistd plugin."""
+
+import sys
+from typing import List, TypeVar
+
+from twisted.python import usage
+
+from callcenter.core import DEFAULT_RING_TIMEOUT, CallCenterError, parse_operators
+
+DEFAULT_PORT = 5678
+DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
+DEFAULT_CONNECT = "tcp:127.0.0.1:%d" % DEFAULT_PORT
+
+
+def ring_timeout(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise usage.UsageError("--ring-timeout takes a number of seconds, not %r" % (text,))
+    if not 0 <= seconds < float("inf"):
+        raise usage.UsageError("--ring-timeout takes 0 (off) or a positive number of seconds")
+    return seconds
+
+
+class CallCenterOptions(usage.Options):
+    """What configures a call center: its operators and the ring timeout."""
+
+    optParameters = [
+        ["operators", "o", "A,B", "Operator ids in order (A,B,C) or a count (5 means A to E)."],
+        [
+            "ring-timeout",
+            "t",
+            DEFAULT_RING_TIMEOUT,
+            "Seconds an operator may let a call ring before it is offered again; 0 turns it off.",
+            ring_timeout,
+        ],
+    ]
+
+    def postOptions(self) -> None:
+        try:
+            self["operators"] = parse_operators(self["operators"])
+        except CallCenterError as error:
+            raise usage.UsageError("--operators: %s" % error)
+
+
+class ShellOptions(CallCenterOptions):
+    synopsis = "Usage: callcenter [options]  (commands on stdin, results on stdout)"
+
+
+class ServerOptions(CallCenterOptions):
+    synopsis = "Usage: callcenter-server [options]"
+    optParameters = [
+        ["listen", "l", DEFAULT_LISTEN, "Endpoint to listen on; tcp:5678 listens on every interface."],
+    ]
+
+
+class ClientOptions(usage.Options):
+    synopsis = "Usage: callcenter-client [options]  (commands on stdin, results on stdout)"
+    optParameters = [
+        ["connect", "c", DEFAULT_CONNECT, "Endpoint of the callcenter server."],
+    ]
+
+
+OptionsT = TypeVar("OptionsT", bound=usage.Options)
+
+
+def parse_or_exit(options: OptionsT, argv: List[str]) -> OptionsT:
+    """Parse ``argv``; on a mistake print it with the usage on stderr and exit 2."""
+    try:
+        options.parseOptions(argv)
+    except usage.UsageError as error:
+        sys.stderr.write("%s\n%s: error: %s\n" % (options, sys.argv[0].rsplit("/", 1)[-1], error))
+        sys.exit(2)
+    return options

@@ -1,0 +1,149 @@
+"""The command interpreter (a stdlib ``cmd.Cmd``) and the one-process ``callcenter`` command.
+
+The same shell class serves the one-process program and the TCP client: it checks a
+command's syntax and hands ``(command, id)`` to a ``send`` callable. In one process
+``send`` runs the command on the local :class:`CallCenter`; in the client it goes to
+the server as JSON.
+"""
+
+import cmd
+import sys
+from typing import Callable, List, Optional, Sequence
+
+from callcenter.core import CallCenter, CallCenterError
+from callcenter.output import Output
+
+Send = Callable[[str, Optional[str]], None]
+
+COMMANDS_WITH_ID = {
+    "call": "call <call id>",
+    "answer": "answer <operator id>",
+    "reject": "reject <operator id>",
+    "hangup": "hangup <call id>",
+}
+
+
+class CallCenterShell(cmd.Cmd):
+    """Reads one command per ``onecmd`` call; never runs ``cmdloop`` (no thread, no blocking)."""
+
+    prompt = "callcenter> "
+    doc_header = "Commands (type help <command> for details):"
+    ruler = ""
+
+    def __init__(self, send: Send, output: Output, operator_ids: Sequence[str] = ()) -> None:
+        cmd.Cmd.__init__(self, stdout=output.text_stream())
+        self.send = send
+        self.output = output
+        self.operator_ids = sorted(operator_ids)
+
+    # What a line means. Cmd's own parser splits "call-1" into "call" and "-1" (it stops
+    # at the first non-identifier character); commands here are whole words.
+
+    def parseline(self, line: str):  # type: ignore[override]
+        line = line.strip()
+        if not line:
+            return None, None, line
+        if line.startswith("?"):
+            line = "help " + line[1:]
+        words = line.split(None, 1)
+        argument = words[1].strip() if len(words) > 1 else ""
+        return words[0], argument, line
+
+    def emptyline(self) -> bool:
+        """An empty line does nothing (Cmd's default repeats the last command)."""
+        return False
+
+    def default(self, line: str) -> bool:
+        self.output.error("unknown command %r; type help for the list" % (line.split()[0][:80],))
+        return False
+
+    def _send_with_id(self, command: str, argument: str) -> bool:
+        words = argument.split()
+        if len(words) != 1:
+            self.output.error("usage: %s" % COMMANDS_WITH_ID[command])
+        else:
+            self.send(command, words[0])
+        return False
+
+    # The commands: their docstrings are the help text.
+
+    def do_call(self, argument: str) -> bool:
+        """call <call id>: a call arrives; it rings the first available operator or waits in the queue."""
+        return self._send_with_id("call", argument)
+
+    def do_answer(self, argument: str) -> bool:
+        """answer <operator id>: the operator answers the call ringing for it."""
+        return self._send_with_id("answer", argument)
+
+    def do_reject(self, argument: str) -> bool:
+        """reject <operator id>: the operator rejects the call ringing for it; it goes to the next one."""
+        return self._send_with_id("reject", argument)
+
+    def do_hangup(self, argument: str) -> bool:
+        """hangup <call id>: the call ends (missed if nobody had answered it)."""
+        return self._send_with_id("hangup", argument)
+
+    def do_status(self, argument: str) -> bool:
+        """status: every operator with its state and call, then the queued calls in order."""
+        if argument:
+            self.output.error("usage: status")
+        else:
+            self.send("status", None)
+        return False
+
+    def do_quit(self, argument: str) -> bool:
+        """quit: leave (end of input does the same)."""
+        return True
+
+    # Tab completion: command names first, then operator ids after answer and reject.
+
+    def complete_operator(self, text: str, *ignored: object) -> List[str]:
+        return [operator_id for operator_id in self.operator_ids if operator_id.startswith(text)]
+
+    complete_answer = complete_operator
+    complete_reject = complete_operator
+
+    def completions(self, before_cursor: str) -> List[str]:
+        """What may complete the word before the cursor, as readline's Cmd.complete would offer."""
+        words = before_cursor.split()
+        if not words or before_cursor[-1].isspace():
+            words.append("")  # the cursor starts a new word
+        text = words[-1]
+        if len(words) == 1:
+            return self.completenames(text)
+        completer = getattr(self, "complete_" + words[0], None)
+        if completer is None or len(words) > 2:
+            return []
+        return list(completer(text, before_cursor, len(before_cursor) - len(text), len(before_cursor)))
+
+
+def run_locally(center: CallCenter, output: Output) -> Send:
+    """The one-process ``send``: run the command on ``center``, print its lines or its error."""
+
+    def send(command: str, argument: Optional[str]) -> None:
+        try:
+            lines = center.execute(command, argument)
+        except CallCenterError as error:
+            output.error(str(error))
+        else:
+            output.lines(lines)
+
+    return send
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """``callcenter``: the one-process call center on stdin and stdout."""
+    from twisted.internet import task
+
+    from callcenter import console
+    from callcenter.options import ShellOptions, parse_or_exit
+
+    options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
+
+    def run(reactor):  # type: ignore[no-untyped-def]
+        output = console.make_output()
+        center = CallCenter(options["operators"], reactor.callLater, options["ring-timeout"], output.lines)
+        shell = CallCenterShell(run_locally(center, output), output, options["operators"])
+        return console.attach(reactor, shell, output)
+
+    task.react(run)
