@@ -1,0 +1,115 @@
+"""``callcenter-client``: the shell, with the call center on a server.
+
+The same :class:`CallCenterShell` as the one-process program checks each command,
+then :class:`RemoteCallCenter` sends it as JSON and prints the reply when it comes,
+in order. Stdin is read only once the connection is up, so nothing typed before is
+lost: it waits in the pipe or the terminal.
+"""
+
+import sys
+from collections import deque
+from typing import Any, Deque, List, Optional
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet import defer, endpoints, protocol
+from twisted.python.failure import Failure
+
+from callcenter.options import ClientOptions, parse_or_exit
+from callcenter.output import Output
+from callcenter.protocol import CallCenterClientProtocol, encode_request
+
+RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, jitter=lambda: 0.0)
+
+
+class RemoteCallCenter(object):
+    """Sends the shell's commands and matches each reply to its command, in order."""
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+        self.connection = None  # type: Optional[CallCenterClientProtocol]
+        self.ever_connected = False
+        self.awaiting = deque()  # type: Deque[str]  # commands sent, waiting for their reply
+        self.lost_replies = 0
+        self._input_ended = False
+        self.finished = defer.Deferred()  # type: defer.Deferred
+
+    # The shell's side.
+
+    def send(self, command: str, argument: Optional[str]) -> None:
+        request = encode_request(command, argument)
+        if self.connection is None:
+            self.output.error("not connected to the server (reconnecting); %s was not sent" % command)
+            return
+        self.connection.transport.write(request)
+        self.awaiting.append(command)
+
+    def input_ended(self) -> defer.Deferred:
+        """End of input or quit: ``finished`` fires once the last reply has arrived."""
+        self._input_ended = True
+        self._finish_if_done()
+        return self.finished
+
+    # The connection's side.
+
+    def connected(self, connection: CallCenterClientProtocol) -> None:
+        if self.ever_connected:
+            self.output.error("reconnected to the server")
+        self.connection = connection
+        self.ever_connected = True
+
+    def disconnected(self, reason: Failure) -> None:
+        self.connection = None
+        if self._input_ended and not self.awaiting:
+            return  # we closed it
+        self.output.error("connection to the server lost (%s); reconnecting" % reason.getErrorMessage())
+        while self.awaiting:
+            self.output.error("no reply to %s: the connection was lost" % self.awaiting.popleft())
+            self.lost_replies += 1
+        self._finish_if_done()
+
+    def replied(self, kind: str, text: str) -> None:
+        if not self.awaiting:
+            self.output.error("the server sent a reply to no request: %s" % text)
+            return
+        self.awaiting.popleft()
+        if kind == "response":
+            self.output.lines(text.split("\n"))
+        else:
+            self.output.error(text)
+        self._finish_if_done()
+
+    def _finish_if_done(self) -> None:
+        if self._input_ended and not self.awaiting and not self.finished.called:
+            self.finished.callback(None)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    from twisted.internet import task
+
+    from callcenter import console
+    from callcenter.shell import CallCenterShell
+
+    options = parse_or_exit(ClientOptions(), sys.argv[1:] if argv is None else argv)
+
+    @defer.inlineCallbacks
+    def run(reactor: Any):  # type: ignore[no-untyped-def]
+        output = console.make_output()
+        remote = RemoteCallCenter(output)
+        factory = protocol.Factory.forProtocol(CallCenterClientProtocol)
+        factory.client = remote  # type: ignore[attr-defined]
+        endpoint = endpoints.clientFromString(reactor, options["connect"])
+        connector = ClientService(endpoint, factory, retryPolicy=RECONNECT_POLICY)
+        connector.startService()
+        try:
+            yield connector.whenConnected(failAfterFailures=1)
+        except Exception as error:
+            sys.stderr.write("error: cannot connect to the callcenter server at %s: %s\n" % (options["connect"], error))
+            raise SystemExit(1)
+        shell = CallCenterShell(remote.send, output)
+        yield console.attach(reactor, shell, output)
+        yield remote.input_ended()
+        yield connector.stopService()
+        if remote.lost_replies:
+            raise SystemExit(1)
+
+    task.react(run)

@@ -1,0 +1,71 @@
+"""``callcenter-server`` and the service behind ``twistd callcenter``."""
+
+import sys
+from typing import List, Optional
+
+from twisted.application import service, strports
+from twisted.internet import defer, endpoints
+from twisted.logger import (
+    FilteringLogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    Logger,
+    globalLogBeginner,
+    textFileLogObserver,
+)
+
+from callcenter.options import ServerOptions, parse_or_exit
+from callcenter.protocol import CallCenterServerFactory
+
+log = Logger()
+
+
+def make_factory(options: ServerOptions, reactor: object) -> CallCenterServerFactory:
+    return CallCenterServerFactory(options["operators"], reactor.callLater, options["ring-timeout"])  # type: ignore
+
+
+# What twistd's plugin (twisted/plugins/callcenter_plugin.py) looks up in this module.
+Options = ServerOptions
+
+
+def makeService(options: ServerOptions) -> service.IService:
+    """The server as a service: what ``twistd callcenter`` runs."""
+    from twisted.internet import reactor
+
+    return strports.service(options["listen"], make_factory(options, reactor))
+
+
+def describe(options: ServerOptions) -> str:
+    return "operators %s, ring timeout %s" % (
+        ",".join(options["operators"]) if len(options["operators"]) <= 10 else "%d" % len(options["operators"]),
+        "off" if not options["ring-timeout"] else "%g s" % options["ring-timeout"],
+    )
+
+
+@defer.inlineCallbacks
+def serve(reactor, options: ServerOptions):  # type: ignore[no-untyped-def]
+    """Listen until the process is stopped (SIGINT or SIGTERM)."""
+    endpoint = endpoints.serverFromString(reactor, options["listen"])
+    try:
+        port = yield endpoint.listen(make_factory(options, reactor))
+    except Exception as error:
+        log.critical("Cannot listen on {listen}: {error}", listen=options["listen"], error=error)
+        raise SystemExit(1)
+    log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
+    yield defer.Deferred()  # never fires: the reactor stops on a signal
+
+
+def start_logging() -> None:
+    """Log lines on stdout (journald keeps them under systemd); debug events are dropped."""
+    observer = FilteringLogObserver(
+        textFileLogObserver(sys.stdout), [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)]
+    )
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    from twisted.internet import task
+
+    options = parse_or_exit(ServerOptions(), sys.argv[1:] if argv is None else argv)
+    start_logging()
+    task.react(serve, (options,))

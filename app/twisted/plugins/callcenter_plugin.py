@@ -1,0 +1,10 @@
+"""``twistd callcenter``: the call center server as a twistd service."""
+
+from twisted.application.service import ServiceMaker
+
+callcenter = ServiceMaker(
+    "callcenter",
+    "callcenter.server",
+    "A simulated telephony call-center queue over TCP (newline-delimited JSON).",
+    "callcenter",
+)
