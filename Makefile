@@ -1,0 +1,62 @@
+# The two commands: `make run` (a working call center) and `make test` (the whole suite).
+# Both build what they need themselves; nothing is installed by hand.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# `make run` uses the machine's own python3 (CentOS 7's 3.6 included).
+PYTHON ?= python3
+# The suite runs on CentOS 7's Python (pyenv's 3.6.15) and on the newest Python pyenv has.
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
+PY36 ?= $(PYENV_ROOT)/versions/3.6.15/bin/python3.6
+PYNEW ?= $(shell ls -d $(PYENV_ROOT)/versions/3.* 2>/dev/null | sort -V | tail -n 1)/bin/python3
+PORT ?= 5678
+
+VENV_DEPS := scripts/mkvenv.py setup.cfg pyproject.toml requirements/centos7.txt
+PYTEST_ARGS ?=
+
+.PHONY: help run test test-py36 test-new lint deploy-check bench bench-quick clean
+
+help:
+	@echo "make run    - start a call center server on 127.0.0.1:$(PORT) and a client attached to it"
+	@echo "make test   - the whole suite: Python 3.6 + Twisted 22.4, newest Python + Twisted, lint, deployment"
+	@echo "make bench  - benchmarks (results in bench/results/)"
+
+.venv/.ready: $(VENV_DEPS)
+	$(PYTHON) scripts/mkvenv.py .venv
+	touch $@
+
+run: .venv/.ready
+	.venv/bin/pip install --quiet --no-deps --force-reinstall . >/dev/null
+	scripts/run-local .venv $(PORT)
+
+.venv-py36/.ready: $(VENV_DEPS) requirements/test-py36.txt
+	$(PY36) scripts/mkvenv.py .venv-py36 requirements/test-py36.txt
+	touch $@
+
+.venv-test/.ready: $(VENV_DEPS) requirements/test.txt
+	$(PYNEW) scripts/mkvenv.py .venv-test requirements/test.txt
+	touch $@
+
+# The package is reinstalled (not editable) before each run, so the tests run what ships.
+test-py36: .venv-py36/.ready
+	.venv-py36/bin/pip install --quiet --no-deps --force-reinstall . 2>&1 | { grep -v -i warn || true; }
+	.venv-py36/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-new: .venv-test/.ready
+	.venv-test/bin/pip install --quiet --no-deps --force-reinstall . 2>&1 | { grep -v -i warn || true; }
+	.venv-test/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: .venv-test/.ready
+	.venv-test/bin/ruff check app tests bench scripts
+	.venv-test/bin/ruff format --check app tests scripts
+	.venv-test/bin/mypy
+	.venv-test/bin/vermin --target=3.6- --violations --no-tips --eval-annotations app/callcenter app/twisted
+
+deploy-check:
+	deploy/check
+
+test: lint test-py36 test-new deploy-check
+
+clean:
+	rm -rf .venv .venv-py36 .venv-test .venv-deploy build *.egg-info bench/results

@@ -1,0 +1,235 @@
+"""The real commands as a user runs them: exact bytes on stdout, errors on stderr, exit codes."""
+
+import os
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import command, read_golden
+
+COMMANDS, EXPECTED = read_golden()
+GOLDEN_INPUT = "".join(line + "\n" for line in COMMANDS).encode("utf-8")
+TIMEOUT = 30
+
+
+def run(argv, stdin=b""):
+    return subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
+
+
+class LineReader(object):
+    """Reads a child's pipe line by line, waiting at most ``timeout`` seconds for each."""
+
+    def __init__(self, pipe):
+        self.fd = pipe.fileno()
+        self.buffer = b""
+
+    def read_lines(self, count, timeout=10):
+        deadline = time.monotonic() + timeout
+        while self.buffer.count(b"\n") < count:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([self.fd], [], [], max(0, remaining))
+            if not ready:
+                raise AssertionError("timed out waiting for %d lines, have %r" % (count, self.buffer))
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                raise AssertionError("pipe closed, have %r" % (self.buffer,))
+            self.buffer += chunk
+        lines = self.buffer.split(b"\n")
+        taken, self.buffer = lines[:count], b"\n".join(lines[count:])
+        return [line.decode("utf-8") for line in taken]
+
+
+def test_golden_transcript_through_the_one_process_shell():
+    result = run([command("callcenter")], GOLDEN_INPUT)
+    assert result.stdout.decode("utf-8") == EXPECTED
+    assert result.stderr == b""
+    assert result.returncode == 0
+
+
+def test_shell_bad_input_goes_to_stderr_and_the_session_goes_on():
+    result = run(
+        [command("callcenter"), "--operators", "3"],
+        b"call 1\nbogus\ncall 1\n\nanswer Z\ncall \xff\nanswer A\nhangup\ncall 2\nstatus",
+    )
+    assert result.stdout.decode() == (
+        "Call 1 received\nCall 1 ringing for operator A\n"
+        "Call 1 answered by operator A\n"
+        "Call 2 received\nCall 2 ringing for operator B\n"
+        "Operator A busy with call 1\nOperator B ringing with call 2\nOperator C available\n"
+    )
+    assert result.stderr.decode() == (
+        "error: unknown command 'bogus'; type help for the list\n"
+        "error: call 1 is already in progress\n"
+        "error: no operator Z\n"
+        "error: the line is not valid UTF-8; it was ignored\n"
+        "error: usage: hangup <call id>\n"
+    )
+    assert result.returncode == 0
+
+
+def test_shell_quit_stops_reading():
+    result = run([command("callcenter")], b"call 1\nquit\ncall 2\n")
+    assert result.stdout == b"Call 1 received\nCall 1 ringing for operator A\n"
+    assert result.returncode == 0
+
+
+def test_shell_prints_ring_timeouts_while_waiting_for_input():
+    shell = subprocess.Popen(
+        [command("callcenter"), "--ring-timeout", "0.2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        reader = LineReader(shell.stdout)
+        shell.stdin.write(b"call 1\n")
+        shell.stdin.flush()
+        assert reader.read_lines(2) == ["Call 1 received", "Call 1 ringing for operator A"]
+        assert reader.read_lines(2) == ["Call 1 ignored by operator A", "Call 1 ringing for operator B"]
+        shell.stdin.write(b"answer B\n")
+        shell.stdin.close()
+        assert reader.read_lines(1) == ["Call 1 answered by operator B"]
+        assert shell.wait(TIMEOUT) == 0
+    finally:
+        shell.kill()
+        shell.wait()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--operators", "A,A"], ["--operators", "0"], ["--ring-timeout", "soon"], ["--ring-timeout", "-1"], ["--nope"]],
+)
+def test_bad_options_exit_2_with_usage(argv):
+    result = run([command("callcenter")] + argv)
+    assert result.returncode == 2
+    assert b"Usage: callcenter" in result.stderr and b"error:" in result.stderr
+
+
+def test_golden_transcript_through_server_and_client_all_at_once(start_server):
+    server = start_server()
+    result = run([command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port], GOLDEN_INPUT)
+    assert result.stdout.decode("utf-8") == EXPECTED
+    assert result.stderr == b""
+    assert result.returncode == 0
+
+
+def test_golden_transcript_through_server_and_client_line_by_line(start_server):
+    server = start_server()
+    client = subprocess.Popen(
+        [command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        reader = LineReader(client.stdout)
+        expected_lines = EXPECTED.splitlines()
+        out = []
+        # Each command's reply has the lines the transcript shows under it.
+        blocks = open_blocks()
+        for typed, lines in blocks:
+            client.stdin.write(typed.encode("utf-8") + b"\n")
+            client.stdin.flush()
+            out.extend(reader.read_lines(len(lines)))
+        assert out == expected_lines
+        client.stdin.close()
+        assert client.wait(TIMEOUT) == 0
+    finally:
+        client.kill()
+        client.wait()
+
+
+def open_blocks():
+    """The transcript as (command, the lines shown under it)."""
+    from conftest import GOLDEN
+
+    blocks = []
+    with open(GOLDEN, encoding="utf-8") as transcript:
+        for line in transcript.read().splitlines():
+            if line.startswith("> "):
+                blocks.append((line[2:], []))
+            elif not line.startswith("# "):
+                blocks[-1][1].append(line)
+    return blocks
+
+
+def test_twistd_plugin_serves_the_transcript(start_server):
+    server = start_server(twistd=True)
+    result = run([command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port], GOLDEN_INPUT)
+    assert result.stdout.decode("utf-8") == EXPECTED
+    assert result.returncode == 0
+    server.stop()
+    assert b"callcenter" in server.log
+
+
+def test_server_logs_and_stops_cleanly_on_sigterm(start_server):
+    server = start_server("--operators", "A,B,C", "--ring-timeout", "0")
+    run([command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port], b"status\n")
+    server.process.send_signal(signal.SIGTERM)
+    assert server.stop() == 0
+    log = server.log.decode()
+    assert "Call center listening on" in log and "operators A,B,C, ring timeout off" in log
+    assert "Connection from" in log
+    assert "Traceback" not in log
+
+
+def test_server_refuses_a_port_in_use(start_server):
+    server = start_server()
+    result = run([command("callcenter-server"), "--listen", "tcp:%d:interface=127.0.0.1" % server.port])
+    assert result.returncode == 1
+    assert b"Cannot listen on" in result.stdout
+
+
+def test_client_without_a_server_says_so_and_exits_1():
+    from conftest import free_port
+
+    result = run([command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % free_port()], b"call 1\n")
+    assert result.returncode == 1
+    assert result.stdout == b""
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot connect to the callcenter server")
+
+
+def test_client_refuses_malformed_commands_locally_and_prints_server_errors(start_server):
+    server = start_server()
+    result = run(
+        [command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port],
+        b"dial 1\ncall\ncall 1\nanswer Z\nhangup 1\n",
+    )
+    assert result.stdout == b"Call 1 received\nCall 1 ringing for operator A\nCall 1 missed\n"
+    assert result.stderr.decode() == (
+        "error: unknown command 'dial'; type help for the list\nerror: usage: call <call id>\nerror: no operator Z\n"
+    )
+    assert result.returncode == 0
+
+
+def test_client_reports_a_lost_server_and_reconnects(start_server):
+    server = start_server()
+    client = subprocess.Popen(
+        [command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        out, err = LineReader(client.stdout), LineReader(client.stderr)
+        client.stdin.write(b"call 1\n")
+        client.stdin.flush()
+        assert out.read_lines(2) == ["Call 1 received", "Call 1 ringing for operator A"]
+        server.stop()
+        assert err.read_lines(1)[0].startswith("error: connection to the server lost")
+        client.stdin.write(b"call 2\n")
+        client.stdin.flush()
+        assert err.read_lines(1) == ["error: not connected to the server (reconnecting); call was not sent"]
+        # A new server on the same port: the client finds it by itself.
+        restarted = type(server)(server.process.args, server.port)
+        try:
+            assert err.read_lines(1, timeout=15) == ["error: reconnected to the server"]
+            client.stdin.write(b"call 3\n")
+            client.stdin.close()
+            assert out.read_lines(2) == ["Call 3 received", "Call 3 ringing for operator A"]
+            assert client.wait(TIMEOUT) == 0
+        finally:
+            restarted.stop()
+    finally:
+        client.kill()
+        client.wait()

@@ -1,0 +1,226 @@
+"""The wire protocol, server and client side, with StringTransport and task.Clock."""
+
+import json
+
+import pytest
+from twisted.internet import protocol
+from twisted.internet.error import ConnectionLost
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+
+from callcenter.client import RemoteCallCenter
+from callcenter.protocol import (
+    CallCenterClientProtocol,
+    CallCenterServerFactory,
+    encode,
+    encode_request,
+)
+from conftest import read_golden
+from test_shell import RecordingOutput
+
+
+class Server(object):
+    def __init__(self, operators=("A", "B"), ring_timeout=10):
+        self.clock = Clock()
+        self.factory = CallCenterServerFactory(list(operators), self.clock.callLater, ring_timeout)
+
+    def connect(self):
+        connection = self.factory.buildProtocol(None)
+        transport = StringTransport()
+        connection.makeConnection(transport)
+        return connection, transport
+
+
+def replies(transport):
+    """Every message line written so far, decoded, and clear the transport."""
+    data = transport.value()
+    transport.clear()
+    assert data == b"" or data.endswith(b"\n")
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def request(command, call_id=None):
+    return encode_request(command, call_id)
+
+
+def test_golden_transcript_over_the_protocol():
+    commands, expected = read_golden()
+    server = Server()
+    connection, transport = server.connect()
+    out = []
+    for text in commands:
+        command, argument = text.split()
+        connection.dataReceived(request(command, argument))
+        (reply,) = replies(transport)
+        out.append(reply["response"] + "\n")
+    assert "".join(out) == expected
+
+
+def test_requests_are_the_assignments_json():
+    assert encode_request("call", "1") == b'{"command": "call", "id": "1"}\n'
+    assert encode_request("status", None) == b'{"command": "status"}\n'
+    assert encode("response", "Call 1 received") == b'{"response": "Call 1 received"}\n'
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b'{"command": "call", "id": "1"}\n{"command": "call", "id": "2"}\n'],  # two in one read
+        [b'{"command": "call", "id": "1"}\r\n{"command": "call", "id": "2"}\r\n'],  # CRLF
+        [b'{"command": "ca', b'll", "id": "1"}\n{"comm', b'and": "call", "id": "2"}', b"\n"],  # split
+        [bytes([byte]) for byte in b'{"command": "call", "id": "1"}\n{"command": "call", "id": "2"}\n'],
+    ],
+)
+def test_framing(chunks):
+    connection, transport = Server().connect()
+    for chunk in chunks:
+        connection.dataReceived(chunk)
+    assert replies(transport) == [
+        {"response": "Call 1 received\nCall 1 ringing for operator A"},
+        {"response": "Call 2 received\nCall 2 ringing for operator B"},
+    ]
+
+
+@pytest.mark.parametrize(
+    "line, error",
+    [
+        (b"{bad", "request is not valid JSON"),
+        (b"", "request is not valid JSON"),
+        (b"\xff\xfe", "request is not valid UTF-8"),
+        (b"[" * 100000, "request longer than 16384 bytes"),
+        (b"[" * 10000 + b"]" * 10000, "request longer than 16384 bytes"),
+        (b"[" * 5000 + b"]" * 5000, None),  # deep nesting within the limit: not an object
+        (b'["call", "1"]', 'request must be a JSON object like {"command": "call", "id": "1"}'),
+        (b'"call 1"', 'request must be a JSON object like {"command": "call", "id": "1"}'),
+        (b"{}", 'request needs a "command" string'),
+        (b'{"command": 5}', 'request needs a "command" string'),
+        (b'{"command": "call"}', "call needs an id"),
+        (b'{"command": "call", "id": 1}', '"id" must be a string'),
+        (b'{"command": "call", "id": null}', "call needs an id"),
+        (b'{"command": "call", "id": "1 2"}', "invalid call id '1 2': use 1 to 64 printable characters, no spaces"),
+        (b'{"command": "dial", "id": "1"}', "unknown command 'dial'"),
+        (b'{"command": "status", "id": "1"}', "status takes no argument"),
+        (b'{"command": "answer", "id": "Z"}', "no operator Z"),
+        (b'{"command": "answer", "id": "B"}', "operator B is available, not ringing"),
+        (b'{"command": "hangup", "id": "9"}', "no call 9 in progress"),
+        (b'{"command": "call", "id": "1"}', "call 1 is already in progress"),
+    ],
+)
+def test_bad_input_gets_one_error_reply_and_keeps_the_connection_and_state(line, error):
+    server = Server()
+    connection, transport = server.connect()
+    connection.dataReceived(request("call", "1"))
+    replies(transport)
+    before = server.factory.center.status()
+    connection.dataReceived(line + b"\n" + request("status"))
+    bad, status = replies(transport)
+    assert list(bad) == ["error"]
+    if error is not None:
+        assert bad["error"] == error
+    assert status == {"response": "\n".join(before)}
+    assert not transport.disconnecting
+
+
+def test_a_long_line_arriving_in_pieces_gets_one_error():
+    connection, transport = Server().connect()
+    for _ in range(10):
+        connection.dataReceived(b"x" * 5000)
+    connection.dataReceived(b"\n" + request("status"))
+    assert replies(transport) == [
+        {"error": "request longer than 16384 bytes"},
+        {"response": "Operator A available\nOperator B available"},
+    ]
+
+
+def test_ring_timeouts_are_events_to_every_client_not_replies():
+    server = Server(ring_timeout=10)
+    first, first_transport = server.connect()
+    second, second_transport = server.connect()
+    first.dataReceived(request("call", "1"))
+    replies(first_transport)
+    server.clock.advance(10)
+    event = {"event": "Call 1 ignored by operator A\nCall 1 ringing for operator B"}
+    assert replies(first_transport) == [event]
+    assert replies(second_transport) == [event]
+
+
+def test_clients_share_one_call_center_and_a_disconnect_changes_nothing():
+    server = Server()
+    first, first_transport = server.connect()
+    second, second_transport = server.connect()
+    first.dataReceived(request("call", "1"))
+    second.dataReceived(request("answer", "A"))
+    assert replies(second_transport) == [{"response": "Call 1 answered by operator A"}]
+    first.connectionLost(Failure(ConnectionLost()))
+    assert server.factory.clients == {second}
+    second.dataReceived(request("status"))
+    assert replies(second_transport) == [{"response": "Operator A busy with call 1\nOperator B available"}]
+
+
+class ClientSide(object):
+    def __init__(self):
+        self.output = RecordingOutput()
+        self.remote = RemoteCallCenter(self.output)
+        factory = protocol.Factory.forProtocol(CallCenterClientProtocol)
+        factory.client = self.remote
+        self.connection = factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.connection.makeConnection(self.transport)
+
+
+def test_client_sends_json_and_prints_replies_in_order():
+    client = ClientSide()
+    client.remote.send("call", "1")
+    client.remote.send("hangup", "9")
+    client.remote.send("status", None)
+    assert client.transport.value() == (
+        b'{"command": "call", "id": "1"}\n{"command": "hangup", "id": "9"}\n{"command": "status"}\n'
+    )
+    finished = client.remote.input_ended()
+    client.connection.dataReceived(
+        encode("response", "Call 1 received\nCall 1 ringing for operator A")
+        + encode("event", "Call 1 ignored by operator A\nCall 1 ringing for operator B")
+        + encode("error", "no call 9 in progress")
+    )
+    assert not finished.called  # one reply still to come
+    client.connection.dataReceived(encode("response", "Operator A available"))
+    assert finished.called
+    assert client.output.out == [
+        "Call 1 received",
+        "Call 1 ringing for operator A",
+        "Call 1 ignored by operator A",
+        "Call 1 ringing for operator B",
+        "Operator A available",
+    ]
+    assert client.output.errors == ["no call 9 in progress"]
+
+
+def test_client_reports_lost_connection_and_refuses_commands_until_reconnected():
+    client = ClientSide()
+    client.remote.send("call", "1")
+    client.connection.connectionLost(Failure(ConnectionLost("gone")))
+    client.remote.send("call", "2")
+    assert client.output.errors == [
+        "connection to the server lost (Connection to the other side was lost in a non-clean fashion: gone.); "
+        "reconnecting",
+        "no reply to call: the connection was lost",
+        "not connected to the server (reconnecting); call was not sent",
+    ]
+    assert client.remote.lost_replies == 1
+    again = protocol.Factory.forProtocol(CallCenterClientProtocol)
+    again.client = client.remote
+    connection = again.buildProtocol(None)
+    transport = StringTransport()
+    connection.makeConnection(transport)
+    assert client.output.errors[-1] == "reconnected to the server"
+    client.remote.send("call", "3")
+    assert transport.value() == b'{"command": "call", "id": "3"}\n'
+
+
+def test_client_survives_garbage_from_the_server():
+    client = ClientSide()
+    client.connection.dataReceived(b"nonsense\n" + b'{"other": 1}\n')
+    assert len(client.output.errors) == 2
+    assert client.output.errors[0].startswith("the server sent a line that is not JSON")
+    assert client.output.errors[1].startswith("the server sent an unexpected message")

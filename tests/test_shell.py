@@ -1,0 +1,206 @@
+"""The shell and the stdin consoles: bytes in, lines out, with StringTransport and Clock."""
+
+import io
+
+import pytest
+from twisted.conch.insults import insults
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from callcenter.console import LineConsole, TerminalConsole, TerminalOutput
+from callcenter.core import CallCenter
+from callcenter.output import Output, StreamOutput
+from callcenter.shell import CallCenterShell, run_locally
+
+
+class RecordingOutput(Output):
+    def __init__(self):
+        self.out = []
+        self.errors = []
+
+    def lines(self, lines):
+        self.out.extend(lines)
+
+    def error(self, message):
+        self.errors.append(message)
+
+    def text(self, text):
+        self.out.append(text)
+
+
+def make_shell(operators=("A", "B"), ring_timeout=10, output=None):
+    clock = Clock()
+    output = output or RecordingOutput()
+    center = CallCenter(list(operators), clock.callLater, ring_timeout, output.lines)
+    shell = CallCenterShell(run_locally(center, output), output, operators)
+    return shell, output, clock, center
+
+
+@pytest.mark.parametrize(
+    "line, error",
+    [
+        ("dial 1", "unknown command 'dial'; type help for the list"),
+        ("call-1", "unknown command 'call-1'; type help for the list"),
+        ("EOF", "unknown command 'EOF'; type help for the list"),
+        ("call", "usage: call <call id>"),
+        ("call 1 2", "usage: call <call id>"),
+        ("answer", "usage: answer <operator id>"),
+        ("reject A B", "usage: reject <operator id>"),
+        ("hangup", "usage: hangup <call id>"),
+        ("status now", "usage: status"),
+        ("answer Q", "no operator Q"),
+        ("hangup 42", "no call 42 in progress"),
+    ],
+)
+def test_bad_commands_print_one_error_and_change_nothing(line, error):
+    shell, output, _, center = make_shell()
+    shell.onecmd("call 7")
+    before = center.status()
+    assert not shell.onecmd(line)
+    assert output.errors == [error]
+    assert center.status() == before
+
+
+def test_empty_line_does_nothing_not_the_last_command_again():
+    shell, output, _, _ = make_shell()
+    shell.onecmd("call 1")
+    shell.onecmd("")
+    shell.onecmd("   ")
+    assert output.out == ["Call 1 received", "Call 1 ringing for operator A"]
+    assert output.errors == []
+
+
+def test_whitespace_around_commands_is_ignored():
+    shell, output, _, _ = make_shell()
+    shell.onecmd("  call\t1  ")
+    assert output.out == ["Call 1 received", "Call 1 ringing for operator A"]
+
+
+def test_quit_ends_and_help_lists_the_commands():
+    shell, output, _, _ = make_shell()
+    assert shell.onecmd("quit") is True
+    shell.onecmd("help")
+    text = "".join(output.out)
+    for name in ["call", "answer", "reject", "hangup", "status", "quit"]:
+        assert name in text
+    del output.out[:]
+    shell.onecmd("help call")
+    assert "call <call id>" in "".join(output.out)
+
+
+def test_completion_of_commands_and_operator_ids():
+    shell, _, _, _ = make_shell(operators=("A", "B", "AB"))
+    assert shell.completions("") == sorted(["answer", "call", "hangup", "help", "quit", "reject", "status"])
+    assert shell.completions("st") == ["status"]
+    assert shell.completions("answer ") == ["A", "AB", "B"]
+    assert shell.completions("reject A") == ["A", "AB"]
+    assert shell.completions("call ") == []
+    assert shell.completions("answer A ") == []
+
+
+def feed(console, data):
+    transport = StringTransport()
+    console.makeConnection(transport)
+    console.dataReceived(data)
+    return transport
+
+
+def test_line_console_runs_each_line_and_ends_at_end_of_input():
+    shell, output, _, _ = make_shell()
+    done = defer.Deferred()
+    console = LineConsole(shell, output, done)
+    feed(console, b"call 1\r\nanswer A\nhangup 1")  # the last line has no newline yet
+    assert output.out == ["Call 1 received", "Call 1 ringing for operator A", "Call 1 answered by operator A"]
+    assert not done.called
+    console.readConnectionLost()
+    assert output.out[-1] == "Call 1 finished and operator A available"
+    assert done.called
+
+
+def test_line_console_stops_reading_at_quit():
+    shell, output, _, _ = make_shell()
+    done = defer.Deferred()
+    console = LineConsole(shell, output, done)
+    feed(console, b"call 1\nquit\ncall 2\n")
+    assert output.out == ["Call 1 received", "Call 1 ringing for operator A"]
+    assert done.called
+
+
+def test_line_console_survives_bad_bytes_and_long_lines():
+    shell, output, _, center = make_shell()
+    console = LineConsole(shell, output, defer.Deferred())
+    feed(console, b"call \xff\n" + b"x" * 70000 + b"\ncall 1\n")
+    assert output.errors == [
+        "the line is not valid UTF-8; it was ignored",
+        "line longer than 16384 bytes; it was ignored",
+    ]
+    assert output.out == ["Call 1 received", "Call 1 ringing for operator A"]
+
+
+def test_ring_timeout_prints_while_input_waits():
+    shell, output, clock, _ = make_shell(ring_timeout=10)
+    console = LineConsole(shell, output, defer.Deferred())
+    feed(console, b"call 1\n")
+    clock.advance(10)
+    assert output.out[-2:] == ["Call 1 ignored by operator A", "Call 1 ringing for operator B"]
+
+
+def test_stream_output_writes_utf8_flushed_and_errors_on_stderr():
+    stdout, stderr = io.BytesIO(), io.BytesIO()
+    output = StreamOutput(stdout, stderr)
+    output.lines(["Call \u260e received"])
+    output.error("no call x")
+    output.lines([])
+    assert stdout.getvalue() == "Call \u260e received\n".encode("utf-8")
+    assert stderr.getvalue() == b"error: no call x\n"
+
+
+def make_terminal(ring_timeout=10):
+    output = TerminalOutput()
+    shell, _, clock, _ = make_shell(ring_timeout=ring_timeout, output=output)
+    done = defer.Deferred()
+
+    def build():
+        output.console = TerminalConsole(shell, done)
+        return output.console
+
+    transport = StringTransport()
+    terminal = insults.ServerProtocol(build)
+    terminal.makeConnection(transport)
+    return terminal, transport, clock, done
+
+
+def test_terminal_prompt_command_and_output():
+    terminal, transport, _, _ = make_terminal()
+    assert transport.value().startswith(b"callcenter> ")  # no screen reset before it
+    transport.clear()
+    terminal.dataReceived(b"call 1\r")
+    screen = transport.value()
+    assert b"Call 1 received\r\nCall 1 ringing for operator A\r\n" in screen
+    assert screen.endswith(b"callcenter> ")
+
+
+def test_terminal_event_redraws_the_half_typed_line():
+    terminal, transport, clock, _ = make_terminal()
+    terminal.dataReceived(b"call 1\r")
+    terminal.dataReceived(b"answ")
+    transport.clear()
+    clock.advance(10)
+    screen = transport.value()
+    # Back to the start of the line, erase it, print the event, redraw prompt and typing.
+    assert screen.startswith(b"\r\x1b[2K")
+    assert b"Call 1 ignored by operator A\r\nCall 1 ringing for operator B\r\n" in screen
+    assert screen.endswith(b"callcenter> answ")
+
+
+def test_terminal_history_tab_completion_and_ctrl_d():
+    terminal, transport, _, done = make_terminal()
+    terminal.dataReceived(b"sta\t\r")
+    assert b"Operator A available" in transport.value()
+    transport.clear()
+    terminal.dataReceived(b"\x1b[A")  # up arrow: the last command again
+    assert transport.value().endswith(b"status ")
+    terminal.dataReceived(b"\x15")  # Ctrl-U clears the line
+    terminal.dataReceived(b"\x04")  # Ctrl-D on an empty line ends the session
+    assert done.called
