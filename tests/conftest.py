@@ -61,6 +61,8 @@ class Server(object):
         raise AssertionError("server did not start: %r" % self.log)
 
     def stop(self):
+        if self.process.stdout.closed:
+            return self.process.returncode  # stopped already
         if self.process.poll() is None:
             self.process.terminate()
         try:

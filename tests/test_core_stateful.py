@@ -62,11 +62,11 @@ class CallCenterMachine(RuleBasedStateMachine):
     def call(self, call_id):
         self._run("call", call_id)
 
-    @rule(operator=st.sampled_from(OPERATORS + ["Z"]))
+    @rule(operator=st.sampled_from([*OPERATORS, "Z"]))
     def answer(self, operator):
         self._run("answer", operator)
 
-    @rule(operator=st.sampled_from(OPERATORS + ["Z"]))
+    @rule(operator=st.sampled_from([*OPERATORS, "Z"]))
     def reject(self, operator):
         self._run("reject", operator)
 
@@ -134,4 +134,3 @@ class CallCenterMachine(RuleBasedStateMachine):
 
 CallCenterMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
 TestCallCenter = CallCenterMachine.TestCase
-

@@ -100,7 +100,7 @@ def test_shell_prints_ring_timeouts_while_waiting_for_input():
     [["--operators", "A,A"], ["--operators", "0"], ["--ring-timeout", "soon"], ["--ring-timeout", "-1"], ["--nope"]],
 )
 def test_bad_options_exit_2_with_usage(argv):
-    result = run([command("callcenter")] + argv)
+    result = run([command("callcenter"), *argv])
     assert result.returncode == 2
     assert b"Usage: callcenter" in result.stderr and b"error:" in result.stderr
 

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from twisted.internet import protocol
 from twisted.internet.error import ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -11,7 +10,7 @@ from twisted.python.failure import Failure
 
 from callcenter.client import RemoteCallCenter
 from callcenter.protocol import (
-    CallCenterClientProtocol,
+    CallCenterClientFactory,
     CallCenterServerFactory,
     encode,
     encode_request,
@@ -136,7 +135,7 @@ def test_a_long_line_arriving_in_pieces_gets_one_error():
 def test_ring_timeouts_are_events_to_every_client_not_replies():
     server = Server(ring_timeout=10)
     first, first_transport = server.connect()
-    second, second_transport = server.connect()
+    _second, second_transport = server.connect()
     first.dataReceived(request("call", "1"))
     replies(first_transport)
     server.clock.advance(10)
@@ -147,7 +146,7 @@ def test_ring_timeouts_are_events_to_every_client_not_replies():
 
 def test_clients_share_one_call_center_and_a_disconnect_changes_nothing():
     server = Server()
-    first, first_transport = server.connect()
+    first, _first_transport = server.connect()
     second, second_transport = server.connect()
     first.dataReceived(request("call", "1"))
     second.dataReceived(request("answer", "A"))
@@ -162,9 +161,7 @@ class ClientSide(object):
     def __init__(self):
         self.output = RecordingOutput()
         self.remote = RemoteCallCenter(self.output)
-        factory = protocol.Factory.forProtocol(CallCenterClientProtocol)
-        factory.client = self.remote
-        self.connection = factory.buildProtocol(None)
+        self.connection = CallCenterClientFactory(self.remote).buildProtocol(None)
         self.transport = StringTransport()
         self.connection.makeConnection(self.transport)
 
@@ -208,9 +205,7 @@ def test_client_reports_lost_connection_and_refuses_commands_until_reconnected()
         "not connected to the server (reconnecting); call was not sent",
     ]
     assert client.remote.lost_replies == 1
-    again = protocol.Factory.forProtocol(CallCenterClientProtocol)
-    again.client = client.remote
-    connection = again.buildProtocol(None)
+    connection = CallCenterClientFactory(client.remote).buildProtocol(None)
     transport = StringTransport()
     connection.makeConnection(transport)
     assert client.output.errors[-1] == "reconnected to the server"

@@ -128,7 +128,7 @@ def test_line_console_stops_reading_at_quit():
 
 
 def test_line_console_survives_bad_bytes_and_long_lines():
-    shell, output, _, center = make_shell()
+    shell, output, _, _center = make_shell()
     console = LineConsole(shell, output, defer.Deferred())
     feed(console, b"call \xff\n" + b"x" * 70000 + b"\ncall 1\n")
     assert output.errors == [

@@ -11,12 +11,12 @@ from collections import deque
 from typing import Any, Deque, List, Optional
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet import defer, endpoints, protocol
+from twisted.internet import defer, endpoints
 from twisted.python.failure import Failure
 
 from callcenter.options import ClientOptions, parse_or_exit
 from callcenter.output import Output
-from callcenter.protocol import CallCenterClientProtocol, encode_request
+from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol, encode_request
 
 RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, jitter=lambda: 0.0)
 
@@ -26,12 +26,12 @@ class RemoteCallCenter(object):
 
     def __init__(self, output: Output) -> None:
         self.output = output
-        self.connection = None  # type: Optional[CallCenterClientProtocol]
+        self.connection: "Optional[CallCenterClientProtocol]" = None
         self.ever_connected = False
-        self.awaiting = deque()  # type: Deque[str]  # commands sent, waiting for their reply
+        self.awaiting: "Deque[str]" = deque()  # commands sent, waiting for their reply
         self.lost_replies = 0
         self._input_ended = False
-        self.finished = defer.Deferred()  # type: defer.Deferred
+        self.finished: defer.Deferred = defer.Deferred()
 
     # The shell's side.
 
@@ -92,11 +92,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     options = parse_or_exit(ClientOptions(), sys.argv[1:] if argv is None else argv)
 
     @defer.inlineCallbacks
-    def run(reactor: Any):  # type: ignore[no-untyped-def]
+    def run(reactor: Any) -> Any:
         output = console.make_output()
         remote = RemoteCallCenter(output)
-        factory = protocol.Factory.forProtocol(CallCenterClientProtocol)
-        factory.client = remote  # type: ignore[attr-defined]
+        factory = CallCenterClientFactory(remote)
         endpoint = endpoints.clientFromString(reactor, options["connect"])
         connector = ClientService(endpoint, factory, retryPolicy=RECONNECT_POLICY)
         connector.startService()
@@ -104,7 +103,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             yield connector.whenConnected(failAfterFailures=1)
         except Exception as error:
             sys.stderr.write("error: cannot connect to the callcenter server at %s: %s\n" % (options["connect"], error))
-            raise SystemExit(1)
+            raise SystemExit(1) from None
         shell = CallCenterShell(remote.send, output)
         yield console.attach(reactor, shell, output)
         yield remote.input_ended()

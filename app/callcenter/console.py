@@ -10,6 +10,7 @@ import os
 import sys
 import termios
 import tty
+from os.path import commonpath
 from typing import Any, List, Optional
 
 from twisted.conch import recvline
@@ -119,7 +120,7 @@ class TerminalConsole(recvline.HistoricRecvLine):
         if self._prompt_shown:
             terminal.write(b"\r")
             terminal.eraseLine()
-        terminal.write(text.replace("\n", "\r\n").encode("utf-8"))
+        terminal.write(text.encode("utf-8"))  # ServerProtocol turns \n into \r\n
         if self._prompt_shown:
             self.drawInputLine()
             behind = len(self.lineBuffer) - self.lineBufferIndex
@@ -140,12 +141,12 @@ class TerminalConsole(recvline.HistoricRecvLine):
             self._prompt_shown = True
 
     def handle_COMPLETE(self) -> None:
-        before, after = self.currentLineBuffer()
+        before, _after = self.currentLineBuffer()
         candidates = self.shell.completions(before.decode("utf-8", "replace"))
         if not candidates:
             return
         typed = (before.split() or [b""])[-1] if not before[-1:].isspace() else b""
-        common = os.path.commonprefix(candidates).encode("utf-8")
+        common = commonpath(candidates).encode("utf-8")
         addition = common[len(typed) :]
         if len(candidates) == 1:
             addition += b" "
@@ -196,7 +197,7 @@ class TerminalConsole(recvline.HistoricRecvLine):
 class TerminalOutput(Output):
     """Output for a terminal in raw mode, drawn around the input line."""
 
-    console = None  # type: Optional[TerminalConsole]
+    console: "Optional[TerminalConsole]" = None
 
     def lines(self, lines: List[str]) -> None:
         self.text("\n".join(lines) + "\n")
@@ -212,7 +213,7 @@ class TerminalOutput(Output):
 
 def attach(reactor: IReactorCore, shell: Any, output: Output) -> defer.Deferred:
     """Read stdin into ``shell``; the result fires at end of input or ``quit``."""
-    done = defer.Deferred()  # type: defer.Deferred
+    done: defer.Deferred = defer.Deferred()
     if not isinstance(output, TerminalOutput):
         stdio.StandardIO(LineConsole(shell, output, done), reactor=reactor)
         return done
@@ -226,10 +227,9 @@ def attach(reactor: IReactorCore, shell: Any, output: Output) -> defer.Deferred:
         return result
 
     def build(*args: object) -> TerminalConsole:
-        output.console = TerminalConsole(shell, done)  # type: ignore[attr-defined]
-        return output.console  # type: ignore[attr-defined]
+        output.console = TerminalConsole(shell, done)
+        return output.console
 
-    terminal = insults.ServerProtocol(build)  # type: ignore[no-untyped-call]
+    terminal = insults.ServerProtocol(build)
     stdio.StandardIO(terminal, reactor=reactor)
     return done.addBoth(restore)
-

@@ -35,23 +35,23 @@ class CallCenterError(Exception):
 
 
 class Call(object):
-    __slots__ = ("id", "state", "operator")
+    __slots__ = ("id", "operator", "state")
 
     def __init__(self, call_id: str) -> None:
         self.id = call_id
         self.state = QUEUED
-        self.operator = None  # type: Optional[Operator]
+        self.operator: Optional[Operator] = None
 
 
 class Operator(object):
-    __slots__ = ("id", "index", "state", "call", "timer")
+    __slots__ = ("call", "id", "index", "state", "timer")
 
     def __init__(self, operator_id: str, index: int) -> None:
         self.id = operator_id
         self.index = index
         self.state = AVAILABLE
-        self.call = None  # type: Optional[Call]
-        self.timer = None  # type: Any
+        self.call: Optional[Call] = None
+        self.timer: Any = None
 
 
 def check_id(kind: str, value: str) -> str:
@@ -114,17 +114,17 @@ class CallCenter(object):
         self._available = IndexSet(len(self.operators))
         for operator in self.operators:
             self._available.add(operator.index)
-        self.calls = {}  # type: Dict[str, Call]
-        self.queue = OrderedDict()  # type: OrderedDict[str, Call]
+        self.calls: "Dict[str, Call]" = {}
+        self.queue: "OrderedDict[str, Call]" = OrderedDict()
         self._call_later = call_later
         self.ring_timeout = ring_timeout
         self.on_event = on_event
-        self.commands = {
+        self.commands: "Dict[str, Callable[[str], Lines]]" = {
             "call": self.call,
             "answer": self.answer,
             "reject": self.reject,
             "hangup": self.hangup,
-        }  # type: Dict[str, Callable[[str], Lines]]
+        }
 
     # The commands. Each validates first, then changes state; each returns its lines.
 
@@ -170,7 +170,9 @@ class CallCenter(object):
     def reject(self, operator_id: str) -> Lines:
         """The operator declines: it becomes available and the call is offered again."""
         operator = self._ringing_operator(operator_id)
-        lines = ["Call %s rejected by operator %s" % (operator.call.id, operator.id)]  # type: ignore
+        call = operator.call
+        assert call is not None
+        lines = ["Call %s rejected by operator %s" % (call.id, operator.id)]
         self._offer_again(operator, lines)
         return lines
 
@@ -213,7 +215,8 @@ class CallCenter(object):
         call.state = RINGING
         call.operator = operator
         if self.ring_timeout:
-            operator.timer = self._call_later(self.ring_timeout, self._ignored, operator, call)  # type: ignore
+            assert self._call_later is not None
+            operator.timer = self._call_later(self.ring_timeout, self._ignored, operator, call)
         lines.append("Call %s ringing for operator %s" % (call.id, operator.id))
 
     def _release(self, operator: Operator, lines: Lines) -> None:
@@ -222,7 +225,7 @@ class CallCenter(object):
         operator.state = AVAILABLE
         operator.call = None
         if self.queue:
-            call_id, call = self.queue.popitem(last=False)
+            _call_id, call = self.queue.popitem(last=False)
             self._ring(call, operator, lines)
         else:
             self._available.add(operator.index)

@@ -1,5 +1,7 @@
 """Newline framing shared by stdin, the server and the client."""
 
+from typing import Any
+
 from twisted.protocols import basic
 
 
@@ -16,6 +18,9 @@ class LineReceiver(basic.LineReceiver):
 
     delimiter = b"\n"
     MAX_LENGTH = 16384
+    # Set by makeConnection. Twisted types it as ITransport, which lacks the
+    # ``disconnecting`` and ``getPeer`` that every real transport has.
+    transport: Any = None
     _skipping = False  # inside an over-long line, until its newline
 
     def dataReceived(self, data: bytes) -> None:

@@ -26,7 +26,7 @@ class IndexSet(object):
     __slots__ = ("_levels", "_size")
 
     def __init__(self, capacity: int) -> None:
-        levels = []  # type: List[List[int]]
+        levels: "List[List[int]]" = []
         words = max(1, (capacity + _WORD_MASK) >> _WORD_SHIFT)
         while True:
             levels.append([0] * words)

@@ -16,7 +16,7 @@ def ring_timeout(text: str) -> float:
     try:
         seconds = float(text)
     except ValueError:
-        raise usage.UsageError("--ring-timeout takes a number of seconds, not %r" % (text,))
+        raise usage.UsageError("--ring-timeout takes a number of seconds, not %r" % (text,)) from None
     if not 0 <= seconds < float("inf"):
         raise usage.UsageError("--ring-timeout takes 0 (off) or a positive number of seconds")
     return seconds
@@ -40,7 +40,7 @@ class CallCenterOptions(usage.Options):
         try:
             self["operators"] = parse_operators(self["operators"])
         except CallCenterError as error:
-            raise usage.UsageError("--operators: %s" % error)
+            raise usage.UsageError("--operators: %s" % error) from None
 
 
 class ShellOptions(CallCenterOptions):

@@ -26,7 +26,7 @@ class TextStream(io.TextIOBase):
     def __init__(self, output: Output) -> None:
         self._output = output
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         self._output.text(text)
         return len(text)
 

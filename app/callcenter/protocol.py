@@ -20,7 +20,7 @@ from callcenter.lines import LineReceiver
 log = Logger()
 
 # The C encoder of JSON strings (always pure ASCII, so valid UTF-8 as it is).
-_json_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_json_string = json.encoder.encode_basestring_ascii
 
 
 def encode(kind: str, message: str) -> bytes:
@@ -41,9 +41,9 @@ def decode_request(line: bytes) -> Tuple[str, Optional[str]]:
     try:
         request = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
-        raise CallCenterError("request is not valid UTF-8")
+        raise CallCenterError("request is not valid UTF-8") from None
     except (ValueError, RecursionError):
-        raise CallCenterError("request is not valid JSON")
+        raise CallCenterError("request is not valid JSON") from None
     if not isinstance(request, dict):
         raise CallCenterError('request must be a JSON object like {"command": "call", "id": "1"}')
     command = request.get("command")
@@ -60,7 +60,7 @@ def decode_message(line: bytes) -> Tuple[str, str]:
     try:
         message = json.loads(line.decode("utf-8"))
     except (ValueError, RecursionError):
-        raise CallCenterError("the server sent a line that is not JSON: %r" % (line[:80],))
+        raise CallCenterError("the server sent a line that is not JSON: %r" % (line[:80],)) from None
     if isinstance(message, dict) and len(message) == 1:
         ((kind, text),) = message.items()
         if kind in ("response", "error", "event") and isinstance(text, str):
@@ -71,7 +71,7 @@ def decode_message(line: bytes) -> Tuple[str, str]:
 class CallCenterServerProtocol(LineReceiver):
     """One client connection of the server."""
 
-    factory = None  # type: CallCenterServerFactory
+    factory: "CallCenterServerFactory"
 
     def connectionMade(self) -> None:
         self.factory.clients.add(self)
@@ -91,11 +91,11 @@ class CallCenterServerProtocol(LineReceiver):
 class CallCenterServerFactory(protocol.Factory):
     """The one call center that every connection shares."""
 
-    protocol = CallCenterServerProtocol
+    protocol = CallCenterServerProtocol  # type: ignore[assignment]
 
     def __init__(self, operator_ids: List[str], call_later: Any, ring_timeout: float) -> None:
         self.center = CallCenter(operator_ids, call_later, ring_timeout, self.broadcast)
-        self.clients = set()  # type: Set[CallCenterServerProtocol]
+        self.clients: "Set[CallCenterServerProtocol]" = set()
 
     def reply(self, line: bytes) -> bytes:
         """The reply line to one request line."""
@@ -117,7 +117,7 @@ class CallCenterServerFactory(protocol.Factory):
 class CallCenterClientProtocol(LineReceiver):
     """The client's connection: requests out, replies and events in."""
 
-    factory = None  # type: protocol.Factory
+    factory: "CallCenterClientFactory"
     MAX_LENGTH = 1 << 26  # a status reply lists every operator and queued call
 
     def connectionMade(self) -> None:
@@ -141,3 +141,11 @@ class CallCenterClientProtocol(LineReceiver):
     def lineLengthExceeded(self, line: bytes) -> None:
         self.factory.client.replied("error", "the server sent a line longer than %d bytes" % self.MAX_LENGTH)
 
+
+class CallCenterClientFactory(protocol.Factory):
+    """Builds the client's connections, each reporting to the one :class:`RemoteCallCenter`."""
+
+    protocol = CallCenterClientProtocol  # type: ignore[assignment]
+
+    def __init__(self, client: Any) -> None:
+        self.client = client

@@ -1,15 +1,15 @@
 """``callcenter-server`` and the service behind ``twistd callcenter``."""
 
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from twisted.application import service, strports
 from twisted.internet import defer, endpoints
 from twisted.logger import (
     FilteringLogObserver,
+    Logger,
     LogLevel,
     LogLevelFilterPredicate,
-    Logger,
     globalLogBeginner,
     textFileLogObserver,
 )
@@ -43,14 +43,14 @@ def describe(options: ServerOptions) -> str:
 
 
 @defer.inlineCallbacks
-def serve(reactor, options: ServerOptions):  # type: ignore[no-untyped-def]
+def serve(reactor: Any, options: ServerOptions) -> Any:
     """Listen until the process is stopped (SIGINT or SIGTERM)."""
     endpoint = endpoints.serverFromString(reactor, options["listen"])
     try:
         port = yield endpoint.listen(make_factory(options, reactor))
     except Exception as error:
         log.critical("Cannot listen on {listen}: {error}", listen=options["listen"], error=error)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     yield defer.Deferred()  # never fires: the reactor stops on a signal
 

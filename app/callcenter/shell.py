@@ -8,7 +8,7 @@ the server as JSON.
 
 import cmd
 import sys
-from typing import Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from callcenter.core import CallCenter, CallCenterError
 from callcenter.output import Output
@@ -31,7 +31,7 @@ class CallCenterShell(cmd.Cmd):
     ruler = ""
 
     def __init__(self, send: Send, output: Output, operator_ids: Sequence[str] = ()) -> None:
-        cmd.Cmd.__init__(self, stdout=output.text_stream())
+        cmd.Cmd.__init__(self, stdout=output.text_stream())  # type: ignore[arg-type]
         self.send = send
         self.output = output
         self.operator_ids = sorted(operator_ids)
@@ -39,7 +39,7 @@ class CallCenterShell(cmd.Cmd):
     # What a line means. Cmd's own parser splits "call-1" into "call" and "-1" (it stops
     # at the first non-identifier character); commands here are whole words.
 
-    def parseline(self, line: str):  # type: ignore[override]
+    def parseline(self, line: str) -> Tuple[Optional[str], Optional[str], str]:
         line = line.strip()
         if not line:
             return None, None, line
@@ -53,9 +53,8 @@ class CallCenterShell(cmd.Cmd):
         """An empty line does nothing (Cmd's default repeats the last command)."""
         return False
 
-    def default(self, line: str) -> bool:
+    def default(self, line: str) -> None:
         self.output.error("unknown command %r; type help for the list" % (line.split()[0][:80],))
-        return False
 
     def _send_with_id(self, command: str, argument: str) -> bool:
         words = argument.split()
@@ -140,7 +139,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
 
-    def run(reactor):  # type: ignore[no-untyped-def]
+    def run(reactor: Any) -> Any:
         output = console.make_output()
         center = CallCenter(options["operators"], reactor.callLater, options["ring-timeout"], output.lines)
         shell = CallCenterShell(run_locally(center, output), output, options["operators"])
