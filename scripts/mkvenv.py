@@ -68,13 +68,13 @@ def main(argv):
     if not has_ensurepip:
         bootstrap_pip(python)
     pip = [python, "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    subprocess.check_call(pip + ["install", "--upgrade", "pip==%s" % PIP_FOR_PY36 if PY36 else "pip"])
-    install = pip + ["install"]
+    subprocess.check_call([*pip, "install", "--upgrade", "pip==%s" % PIP_FOR_PY36 if PY36 else "pip"])
+    install = [*pip, "install"]
     if PY36:
         install += ["--constraint", os.path.join(ROOT, "requirements", "centos7.txt")]
     for requirement in requirements:
         install += ["--requirement", requirement]
-    subprocess.check_call(install + [ROOT])
+    subprocess.check_call([*install, ROOT])
     log("ready: %s" % target)
 
 
