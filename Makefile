@@ -13,6 +13,9 @@ PYNEW ?= $(shell ls -d $(PYENV_ROOT)/versions/3.* 2>/dev/null | sort -V | tail -
 PORT ?= 5678
 
 VENV_DEPS := scripts/mkvenv.py setup.cfg pyproject.toml requirements/centos7.txt
+# The package is reinstalled (not editable) whenever it changes, so what runs is what ships.
+APP_SOURCES := $(shell find app -name '*.py') setup.cfg pyproject.toml
+REINSTALL = $(dir $<)bin/pip install --quiet --no-deps --force-reinstall . 2>&1 | { grep -v -i warn || true; }
 PYTEST_ARGS ?=
 
 .PHONY: help run test test-py36 test-new lint deploy-check bench bench-quick clean
@@ -23,12 +26,15 @@ help:
 	@echo "make bench  - benchmarks (results in bench/results/)"
 
 .venv/.ready: $(VENV_DEPS)
-	$(PYTHON) scripts/mkvenv.py .venv
-	touch $@
+	@$(PYTHON) scripts/mkvenv.py .venv
+	@touch $@
 
-run: .venv/.ready
-	.venv/bin/pip install --quiet --no-deps --force-reinstall . >/dev/null
-	scripts/run-local .venv $(PORT)
+.venv/.installed: .venv/.ready $(APP_SOURCES)
+	@$(REINSTALL)
+	@touch $@
+
+run: .venv/.installed
+	@scripts/run-local .venv $(PORT)
 
 .venv-py36/.ready: $(VENV_DEPS) requirements/test-py36.txt
 	$(PY36) scripts/mkvenv.py .venv-py36 requirements/test-py36.txt
@@ -38,13 +44,18 @@ run: .venv/.ready
 	$(PYNEW) scripts/mkvenv.py .venv-test requirements/test.txt
 	touch $@
 
-# The package is reinstalled (not editable) before each run, so the tests run what ships.
-test-py36: .venv-py36/.ready
-	.venv-py36/bin/pip install --quiet --no-deps --force-reinstall . 2>&1 | { grep -v -i warn || true; }
+.venv-py36/.installed: .venv-py36/.ready $(APP_SOURCES)
+	$(REINSTALL)
+	touch $@
+
+.venv-test/.installed: .venv-test/.ready $(APP_SOURCES)
+	$(REINSTALL)
+	touch $@
+
+test-py36: .venv-py36/.installed
 	.venv-py36/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-test-new: .venv-test/.ready
-	.venv-test/bin/pip install --quiet --no-deps --force-reinstall . 2>&1 | { grep -v -i warn || true; }
+test-new: .venv-test/.installed
 	.venv-test/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: .venv-test/.ready
