@@ -213,6 +213,19 @@ def test_client_reports_lost_connection_and_refuses_commands_until_reconnected()
     assert transport.value() == b'{"command": "call", "id": "3"}\n'
 
 
+def test_client_own_requests_take_their_reply_unprinted_in_order():
+    client = ClientSide()
+    seen = []
+    client.remote.ask("status", lambda kind, text: seen.append((kind, text)))
+    client.remote.send("call", "1")
+    client.connection.dataReceived(
+        encode("response", "Operator A available\nOperator B available")
+        + encode("response", "Call 1 received\nCall 1 ringing for operator A")
+    )
+    assert seen == [("response", "Operator A available\nOperator B available")]
+    assert client.output.out == ["Call 1 received", "Call 1 ringing for operator A"]
+
+
 def test_client_survives_garbage_from_the_server():
     client = ClientSide()
     client.connection.dataReceived(b"nonsense\n" + b'{"other": 1}\n')

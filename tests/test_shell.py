@@ -97,6 +97,8 @@ def test_completion_of_commands_and_operator_ids():
     assert shell.completions("reject A") == ["A", "AB"]
     assert shell.completions("call ") == []
     assert shell.completions("answer A ") == []
+    shell.learn_operators(["Operator X available", "Operator Y busy with call 1", "Queued call 2"])
+    assert shell.completions("answer ") == ["X", "Y"]
 
 
 def feed(console, data):

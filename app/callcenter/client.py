@@ -8,7 +8,7 @@ lost: it waits in the pipe or the terminal.
 
 import sys
 from collections import deque
-from typing import Any, Deque, List, Optional
+from typing import Any, Callable, Deque, List, Optional, Union
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, endpoints
@@ -28,7 +28,9 @@ class RemoteCallCenter(object):
         self.output = output
         self.connection: "Optional[CallCenterClientProtocol]" = None
         self.ever_connected = False
-        self.awaiting: "Deque[str]" = deque()  # commands sent, waiting for their reply
+        # What each request in flight was: a command whose reply is printed, or a
+        # callable that takes the reply itself (the client's own requests).
+        self.awaiting: "Deque[Union[str, Callable[[str, str], None]]]" = deque()
         self.lost_replies = 0
         self._input_ended = False
         self.finished: defer.Deferred = defer.Deferred()
@@ -42,6 +44,12 @@ class RemoteCallCenter(object):
             return
         self.connection.transport.write(request)
         self.awaiting.append(command)
+
+    def ask(self, command: str, handle_reply: Callable[[str, str], None]) -> None:
+        """A request of the client's own: ``handle_reply(kind, text)`` gets its reply, unprinted."""
+        if self.connection is not None:
+            self.connection.transport.write(encode_request(command, None))
+            self.awaiting.append(handle_reply)
 
     def input_ended(self) -> defer.Deferred:
         """End of input or quit: ``finished`` fires once the last reply has arrived."""
@@ -63,16 +71,20 @@ class RemoteCallCenter(object):
             return  # we closed it
         self.output.error("connection to the server lost (%s); reconnecting" % reason.getErrorMessage())
         while self.awaiting:
-            self.output.error("no reply to %s: the connection was lost" % self.awaiting.popleft())
-            self.lost_replies += 1
+            request = self.awaiting.popleft()
+            if isinstance(request, str):
+                self.output.error("no reply to %s: the connection was lost" % request)
+                self.lost_replies += 1
         self._finish_if_done()
 
     def replied(self, kind: str, text: str) -> None:
         if not self.awaiting:
             self.output.error("the server sent a reply to no request: %s" % text)
             return
-        self.awaiting.popleft()
-        if kind == "response":
+        request = self.awaiting.popleft()
+        if not isinstance(request, str):
+            request(kind, text)
+        elif kind == "response":
             self.output.lines(text.split("\n"))
         else:
             self.output.error(text)
@@ -105,6 +117,9 @@ def main(argv: Optional[List[str]] = None) -> None:
             sys.stderr.write("error: cannot connect to the callcenter server at %s: %s\n" % (options["connect"], error))
             raise SystemExit(1) from None
         shell = CallCenterShell(remote.send, output)
+        if isinstance(output, console.TerminalOutput):
+            # Tab completion of operator ids: learn them from the server once.
+            remote.ask("status", lambda kind, text: shell.learn_operators(text.split("\n")))
         yield console.attach(reactor, shell, output)
         yield remote.input_ended()
         yield connector.stopService()

@@ -102,6 +102,10 @@ class CallCenterShell(cmd.Cmd):
     complete_answer = complete_operator
     complete_reject = complete_operator
 
+    def learn_operators(self, status_lines: List[str]) -> None:
+        """Operator ids for completion, from the lines of a ``status`` reply."""
+        self.operator_ids = sorted(line.split()[1] for line in status_lines if line.startswith("Operator "))
+
     def completions(self, before_cursor: str) -> List[str]:
         """What may complete the word before the cursor, as readline's Cmd.complete would offer."""
         words = before_cursor.split()
