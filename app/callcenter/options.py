@@ -22,7 +22,18 @@ def ring_timeout(text: str) -> float:
     return seconds
 
 
-class CallCenterOptions(usage.Options):
+class VersionOption(usage.Options):
+    def opt_version(self) -> None:
+        """Display the callcenter and Twisted versions and exit."""
+        import twisted
+
+        import callcenter
+
+        print("callcenter %s (Twisted %s)" % (callcenter.__version__, twisted.__version__))
+        sys.exit(0)
+
+
+class CallCenterOptions(VersionOption):
     """What configures a call center: its operators and the ring timeout."""
 
     optParameters = [
@@ -54,7 +65,7 @@ class ServerOptions(CallCenterOptions):
     ]
 
 
-class ClientOptions(usage.Options):
+class ClientOptions(VersionOption):
     synopsis = "Usage: callcenter-client [options]  (commands on stdin, results on stdout)"
     optParameters = [
         ["connect", "c", DEFAULT_CONNECT, "Endpoint of the callcenter server."],
