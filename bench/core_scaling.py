@@ -1,0 +1,276 @@
+"""Section 1, core scaling: time per command against the queue length and the operator
+count, and memory per queued call. In-process, on the pure state machine.
+
+Ring timeouts are on (10 s) with a minimal O(1) scheduler standing in for the reactor's
+``callLater`` (``task.Clock`` sorts its whole list on every call, which would time the
+test double, not the call center): a timer fires when the benchmark calls it, as the
+reactor would.
+
+Queue scaling: 10 operators, all busy, N calls queued; one cycle times
+  hangup of an answered call (its operator takes the head of the queue),
+  reject (the call goes round to the same operator, the only one free),
+  ring timeout (the same again, from the timer), answer,
+  call (queued at the tail), hangup of a queued call chosen at random (missed), call,
+which leaves the queue at N.
+Operator scaling: M operators, all busy but one chosen at random, queue empty; one cycle
+times call (rings the free one), reject, ring timeout, answer, hangup of a random busy call.
+"""
+
+import gc
+import random
+import statistics
+import time
+import tracemalloc
+
+from callcenter.core import CallCenter, operator_names
+
+from bench.common import log, summary
+
+COMMANDS = ("call", "answer", "reject", "hangup", "ring timeout")
+
+
+class Timer(object):
+    __slots__ = ("function", "args", "cancelled")
+
+    def __init__(self, function, args):
+        self.function = function
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self):
+        self.cancelled = True
+
+    def fire(self):
+        self.function(*self.args)
+
+
+class Scheduler(object):
+    """``callLater``'s shape in O(1); ``last`` is the timer most recently scheduled."""
+
+    def __init__(self):
+        self.last = None
+
+    def call_later(self, delay, function, *args):
+        self.last = Timer(function, args)
+        return self.last
+
+
+class RandomSet(object):
+    """Ids with O(1) add, remove and random choice (the benchmark's own bookkeeping)."""
+
+    def __init__(self, items=()):
+        self.items = list(items)
+        self.where = {item: index for index, item in enumerate(self.items)}
+
+    def add(self, item):
+        self.where[item] = len(self.items)
+        self.items.append(item)
+
+    def remove(self, item):
+        index = self.where.pop(item)
+        last = self.items.pop()
+        if index < len(self.items):
+            self.items[index] = last
+            self.where[last] = index
+
+    def pop_random(self, rng):
+        item = self.items[rng.randrange(len(self.items))]
+        self.remove(item)
+        return item
+
+
+def timing_overhead():
+    """Nanoseconds that one timed region costs when it times nothing."""
+    clock = time.perf_counter_ns
+    samples = []
+    for _ in range(5):
+        start = clock()
+        total = 0
+        for _ in range(20000):
+            t = clock()
+            total += clock() - t
+        samples.append(total / 20000)
+        del start
+    return min(samples)
+
+
+def queue_center(queued):
+    scheduler = Scheduler()
+    center = CallCenter(operator_names(10), scheduler.call_later, 10.0)
+    busy = RandomSet()
+    for n in range(10):
+        call_id = "b%d" % n
+        center.call(call_id)
+        busy.add(call_id)
+    for operator_id in operator_names(10):
+        center.answer(operator_id)
+    waiting = RandomSet()
+    for n in range(queued):
+        call_id = "q%d" % n
+        center.call(call_id)
+        waiting.add(call_id)
+    return center, scheduler, busy, waiting
+
+
+def queue_cycles(center, scheduler, busy, waiting, cycles, counter, rng, sums, counts):
+    clock = time.perf_counter_ns
+    for _ in range(cycles):
+        gone = busy.pop_random(rng)
+        t = clock()
+        lines = center.hangup(gone)
+        sums["hangup"] += clock() - t
+        head, operator = lines[1].split()[1], lines[1].split()[-1]
+        waiting.remove(head)
+        t = clock()
+        center.reject(operator)
+        sums["reject"] += clock() - t
+        timer = scheduler.last
+        t = clock()
+        timer.fire()
+        sums["ring timeout"] += clock() - t
+        t = clock()
+        center.answer(operator)
+        sums["answer"] += clock() - t
+        busy.add(head)
+        for _ in range(2):
+            counter[0] += 1
+            call_id = "n%d" % counter[0]
+            t = clock()
+            center.call(call_id)
+            sums["call"] += clock() - t
+            waiting.add(call_id)
+        missed = waiting.pop_random(rng)
+        t = clock()
+        center.hangup(missed)
+        sums["hangup"] += clock() - t
+        counts["call"] += 2
+        counts["hangup"] += 2
+        for command in ("reject", "ring timeout", "answer"):
+            counts[command] += 1
+
+
+def operator_center(operators, rng):
+    scheduler = Scheduler()
+    ids = operator_names(operators)
+    center = CallCenter(ids, scheduler.call_later, 10.0)
+    busy = RandomSet()
+    for n in range(operators):
+        call_id = "b%d" % n
+        center.call(call_id)
+        center.answer(ids[n])
+        busy.add(call_id)
+    center.hangup(busy.pop_random(rng))  # one operator free, at a random place
+    return center, scheduler, busy
+
+
+def operator_cycles(center, scheduler, busy, cycles, counter, rng, sums, counts):
+    clock = time.perf_counter_ns
+    for _ in range(cycles):
+        counter[0] += 1
+        call_id = "n%d" % counter[0]
+        t = clock()
+        lines = center.call(call_id)
+        sums["call"] += clock() - t
+        operator = lines[1].split()[-1]
+        t = clock()
+        center.reject(operator)
+        sums["reject"] += clock() - t
+        timer = scheduler.last
+        t = clock()
+        timer.fire()
+        sums["ring timeout"] += clock() - t
+        t = clock()
+        center.answer(operator)
+        sums["answer"] += clock() - t
+        busy.add(call_id)
+        gone = busy.pop_random(rng)
+        t = clock()
+        center.hangup(gone)
+        sums["hangup"] += clock() - t
+    for command in COMMANDS:
+        counts[command] += cycles
+
+
+def measure(run_round, rounds, cycles, overhead):
+    """Per command: mean ns per call in each round, then the median over rounds."""
+    per_round = {command: [] for command in COMMANDS}
+    for _ in range(rounds):
+        sums = dict.fromkeys(COMMANDS, 0)
+        counts = dict.fromkeys(COMMANDS, 0)
+        gc.collect()
+        run_round(cycles, sums, counts)
+        for command in COMMANDS:
+            per_round[command].append(sums[command] / counts[command] - overhead)
+    return {command: summary(values) for command, values in per_round.items()}
+
+
+def memory_per_queued_call(queued):
+    """Traced bytes per queued call, its id string included (ids like q123456)."""
+    center, scheduler, busy, waiting = queue_center(0)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for n in range(queued):
+        center.call("q%d" % n)
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert len(center.queue) == queued
+    return (after - before) / queued
+
+
+def run(quick=False):
+    rng = random.Random(5)
+    rounds, cycles = (3, 4000) if quick else (5, 20000)
+    overhead = timing_overhead()
+    log("core: timing overhead %.0f ns per timed region (subtracted)" % overhead)
+    results = {"overhead_ns": overhead, "rounds": rounds, "cycles_per_round": cycles, "queue": {}, "operators": {}}
+    counter = [0]
+    for queued in (10**3, 10**5, 10**6):
+        center, scheduler, busy, waiting = queue_center(queued)
+
+        def run_round(n, sums, counts, center=center, scheduler=scheduler, busy=busy, waiting=waiting):
+            queue_cycles(center, scheduler, busy, waiting, n, counter, rng, sums, counts)
+
+        results["queue"][str(queued)] = measure(run_round, rounds, cycles, overhead)
+        assert len(center.queue) == queued
+        log("core: %d queued: %s" % (queued, brief(results["queue"][str(queued)])))
+        del center, scheduler, busy, waiting, run_round
+        gc.collect()
+    for operators in (10, 10**3, 10**5):
+        center, scheduler, busy = operator_center(operators, rng)
+
+        def run_round(n, sums, counts, center=center, scheduler=scheduler, busy=busy):
+            operator_cycles(center, scheduler, busy, n, counter, rng, sums, counts)
+
+        results["operators"][str(operators)] = measure(run_round, rounds, cycles, overhead)
+        log("core: %d operators: %s" % (operators, brief(results["operators"][str(operators)])))
+        del center, scheduler, busy, run_round
+        gc.collect()
+    queued = 10**5 if quick else 10**6
+    results["memory"] = {"queued": queued, "bytes_per_queued_call": memory_per_queued_call(queued)}
+    log("core: %.0f bytes per queued call (%d queued)" % (results["memory"]["bytes_per_queued_call"], queued))
+    return results
+
+
+def brief(stats):
+    return ", ".join("%s %.0f ns" % (command, stats[command]["median"]) for command in COMMANDS)
+
+
+def ratios(results):
+    """Worst per-command ratio of each dimension: big over small."""
+    out = {}
+    for dimension, small, big in (("queue", "1000", "1000000"), ("operators", "10", "100000")):
+        per_command = {
+            command: results[dimension][big][command]["median"] / results[dimension][small][command]["median"]
+            for command in COMMANDS
+        }
+        out[dimension] = per_command
+    return out
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(quick=True), indent=1))
+    del statistics
