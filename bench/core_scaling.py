@@ -22,15 +22,14 @@ import statistics
 import time
 import tracemalloc
 
-from callcenter.core import CallCenter, operator_names
-
 from bench.common import log, summary
+from callcenter.core import CallCenter, operator_names
 
 COMMANDS = ("call", "answer", "reject", "hangup", "ring timeout")
 
 
 class Timer(object):
-    __slots__ = ("function", "args", "cancelled")
+    __slots__ = ("args", "cancelled", "function")
 
     def __init__(self, function, args):
         self.function = function

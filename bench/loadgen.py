@@ -83,7 +83,7 @@ def connect_all(port, count, server_pid=0, batch=40, limit=120.0):
 
 
 class Connection(object):
-    __slots__ = ("sock", "number", "templates", "cycle", "queued", "batches", "outstanding", "out", "sent")
+    __slots__ = ("batches", "cycle", "number", "out", "outstanding", "queued", "sent", "sock", "templates")
 
     def __init__(self, sock, number, prefix, operators):
         self.sock = sock

@@ -12,8 +12,6 @@ import os
 import subprocess
 import sys
 
-from callcenter.core import operator_names
-
 from bench.common import (
     GENERATOR_CPU,
     RESULTS,
@@ -25,6 +23,7 @@ from bench.common import (
     stop,
     summary,
 )
+from callcenter.core import operator_names
 
 CONNECTIONS = (1, 10, 100, 1000)
 MODES = (("pipelined", 16), ("one-at-a-time", 1))
@@ -91,16 +90,29 @@ def run(quick=False):
             ports = {kind: free_port() for kind in SERVERS}
             logfile = open(os.path.join(RESULTS, "callcenter-server.log"), "ab")
             try:
-                with running(server_argv("callcenter", ports["callcenter"]), port=ports["callcenter"],
-                             cpu=SERVER_CPU, nofile=connections + 100, stdout=logfile) as product, \
-                        running(server_argv("echo", ports["echo"]), port=ports["echo"], cpu=SERVER_CPU,
-                                nofile=connections + 100) as echo:
+                with running(
+                    server_argv("callcenter", ports["callcenter"]),
+                    port=ports["callcenter"],
+                    cpu=SERVER_CPU,
+                    nofile=connections + 100,
+                    stdout=logfile,
+                ) as product, running(
+                    server_argv("echo", ports["echo"]), port=ports["echo"], cpu=SERVER_CPU, nofile=connections + 100
+                ) as echo:
                     pids = {"callcenter": product.pid, "echo": echo.pid}
                     for repeat in range(repeats):
                         order = SERVERS if repeat % 2 == 0 else SERVERS[::-1]
                         for kind in order:
-                            result = drive(ports[kind], pids[kind], connections, window, duration, warmup,
-                                           "r%d" % repeat, limit=duration + warmup + 60)
+                            result = drive(
+                                ports[kind],
+                                pids[kind],
+                                connections,
+                                window,
+                                duration,
+                                warmup,
+                                "r%d" % repeat,
+                                limit=duration + warmup + 60,
+                            )
                             runs[kind].append(result)
             finally:
                 logfile.close()
@@ -119,10 +131,25 @@ def run(quick=False):
             log(
                 "throughput: %-13s %4d conn: callcenter %7.0f/s p99 %6.2f ms | echo %7.0f/s p99 %6.2f ms | "
                 "x%.2f thr, x%.2f p99 | cpu gen %.0f%% srv %.0f%%"
-                % (mode, connections, cc["replies_per_second"]["median"], cc["p99_ms"]["median"],
-                   echo_["replies_per_second"]["median"], echo_["p99_ms"]["median"], point["throughput_ratio"],
-                   point["p99_ratio"], 100 * echo_["generator_cpu"]["median"], 100 * echo_["server_cpu"]["median"])
+                % (
+                    mode,
+                    connections,
+                    cc["replies_per_second"]["median"],
+                    cc["p99_ms"]["median"],
+                    echo_["replies_per_second"]["median"],
+                    echo_["p99_ms"]["median"],
+                    point["throughput_ratio"],
+                    point["p99_ratio"],
+                    100 * echo_["generator_cpu"]["median"],
+                    100 * echo_["server_cpu"]["median"],
+                )
             )
             points.append(point)
-    return {"repeats": repeats, "duration": duration, "warmup": warmup, "operators": OPERATORS,
-            "ring_timeout": RING_TIMEOUT, "points": points}
+    return {
+        "repeats": repeats,
+        "duration": duration,
+        "warmup": warmup,
+        "operators": OPERATORS,
+        "ring_timeout": RING_TIMEOUT,
+        "points": points,
+    }
