@@ -165,7 +165,7 @@ def main(argv=None):
     }
     outcomes = {}
     for section in sections:
-        run, check, filename = runners[section]
+        run, _check, filename = runners[section]
         began = time.monotonic()
         log("%s: running%s" % (section, " (quick)" if args.quick else ""))
         results = run(quick=args.quick)

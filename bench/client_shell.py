@@ -93,7 +93,7 @@ def run(quick=False):
         server[-1] = "tcp:%d:interface=127.0.0.1" % port
         client[-1] = "tcp:127.0.0.1:%d" % port
         with running(server, port=port, cpu=SERVER_CPU):
-            seconds, digest, out_lines2, err_lines2 = pipe_through(client, data, GENERATOR_CPU, limit=300)
+            seconds, digest, _out_lines2, _err_lines2 = pipe_through(client, data, GENERATOR_CPU, limit=300)
             results["client"].append(count / seconds)
             digests.add(digest)
             startup["client"].append(first_reply(client, GENERATOR_CPU))

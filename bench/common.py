@@ -133,7 +133,7 @@ def percentile(values, fraction):
     """Nearest-rank percentile of a sorted list."""
     if not values:
         return None
-    rank = max(0, min(len(values) - 1, int(round(fraction * len(values) + 0.5)) - 1))
+    rank = max(0, min(len(values) - 1, round(fraction * len(values) + 0.5) - 1))
     return values[rank]
 
 

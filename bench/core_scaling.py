@@ -205,7 +205,7 @@ def measure(run_round, rounds, cycles, overhead):
 
 def memory_per_queued_call(queued):
     """Traced bytes per queued call, its id string included (ids like q123456)."""
-    center, scheduler, busy, waiting = queue_center(0)
+    center, _scheduler, _busy, _waiting = queue_center(0)
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]

@@ -72,7 +72,7 @@ def drive(port, server_pid, connections, window, duration, warmup, prefix, limit
     try:
         out, _ = generator.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
-        raise RuntimeError("the load generator ran past %.0f s" % limit)
+        raise RuntimeError("the load generator ran past %.0f s" % limit) from None
     finally:
         stop(generator)
     if generator.returncode != 0:
@@ -81,7 +81,7 @@ def drive(port, server_pid, connections, window, duration, warmup, prefix, limit
 
 
 def run(quick=False):
-    repeats, duration, warmup = (3, 0.6, 0.25) if quick else (3, 2.0, 0.5)
+    repeats, duration, warmup = (3, 0.6, 0.25) if quick else (5, 2.0, 0.5)
     os.makedirs(RESULTS, exist_ok=True)
     points = []
     for mode, window in MODES:
