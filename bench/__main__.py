@@ -144,12 +144,110 @@ def check_client(results):
     ]
 
 
+def write_markdown(summary, outcomes, folder=None):
+    """summary.md: the verdicts and the throughput table, ready for docs/performance.md."""
+    info = summary["machine"]
+    lines = [
+        "Machine: %s, %s CPUs (%s), %s memory; Python %s, Twisted %s; %s; pinning %s."
+        % (
+            info.get("Model name"),
+            info.get("cpus"),
+            info.get("Hypervisor vendor", "bare metal"),
+            info.get("memory"),
+            info.get("python"),
+            info.get("twisted"),
+            info.get("platform"),
+            "on" if info.get("pinning") else "off",
+        ),
+        "",
+        "| target | measured | goal | |",
+        "|---|---|---|---|",
+    ]
+    for check in summary["checks"]:
+        detail = " (%s)" % check["detail"] if check["detail"] else ""
+        lines.append(
+            "| %s | %s%s | %s | %s |"
+            % (check["name"], check["measured"], detail, check["target"], "PASS" if check["pass"] else "**FAIL**")
+        )
+    if "throughput" in outcomes:
+        lines += [
+            "",
+            "| mode | connections | callcenter replies/s | echo replies/s | callcenter p50 / p99 / max ms"
+            " | echo p50 / p99 / max ms |",
+            "|---|---|---|---|---|---|",
+        ]
+        for point in outcomes["throughput"]["points"]:
+            cc, echo = point["callcenter"], point["echo"]
+            lines.append(
+                "| %s | %d | %.0f (±%.0f%%) | %.0f (±%.0f%%) | %.2f / %.2f / %.1f | %.2f / %.2f / %.1f |"
+                % (
+                    point["mode"],
+                    point["connections"],
+                    cc["replies_per_second"]["median"],
+                    100 * cc["replies_per_second"]["spread"],
+                    echo["replies_per_second"]["median"],
+                    100 * echo["replies_per_second"]["spread"],
+                    cc["p50_ms"]["median"],
+                    cc["p99_ms"]["median"],
+                    cc["max_ms"]["median"],
+                    echo["p50_ms"]["median"],
+                    echo["p99_ms"]["median"],
+                    echo["max_ms"]["median"],
+                )
+            )
+    if "core" in outcomes:
+        core = outcomes["core"]
+        lines += [
+            "",
+            "| core: ns per command | " + " | ".join(core_scaling.COMMANDS) + " |",
+            "|---" * (len(core_scaling.COMMANDS) + 1) + "|",
+        ]
+        for dimension, label in (("queue", "queued"), ("operators", "operators")):
+            for size, stats in core[dimension].items():
+                lines.append(
+                    "| %s %s | %s |"
+                    % (size, label, " | ".join("%.0f" % stats[c]["median"] for c in core_scaling.COMMANDS))
+                )
+    with open(os.path.join(folder or RESULTS, "summary.md"), "w") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+def render(folder):
+    """Verdicts, summary.md and the plot again from the JSON of an earlier run."""
+    import json
+
+    files = {
+        "core": "core.json",
+        "throughput": "throughput.json",
+        "many": "many_clients.json",
+        "client": "client_shell.json",
+    }
+    checkers = {"core": check_core, "throughput": check_throughput, "many": check_many, "client": check_client}
+    outcomes = {}
+    for section, filename in files.items():
+        path = os.path.join(folder, filename)
+        if os.path.exists(path):
+            with open(path) as data:
+                outcomes[section] = json.load(data)
+    with open(os.path.join(folder, "summary.json")) as data:
+        summary = json.load(data)
+    summary["checks"] = []
+    for section in outcomes:
+        summary["checks"] += checkers[section](outcomes[section])
+    write_markdown(summary, outcomes, folder)
+    if "throughput" in outcomes:
+        plot.plot(outcomes["throughput"], summary["machine"], os.path.join(folder, "throughput.png"))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (under 2 minutes)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--render", metavar="DIR", help="only redo the verdicts, summary.md and the plot from DIR")
     args = parser.parse_args(argv)
+    if args.render:
+        return render(args.render)
     sections = args.only or SECTIONS
     raise_nofile(many_clients.NOFILE)
     started = time.monotonic()
@@ -183,6 +281,7 @@ def main(argv=None):
     summary["sections"] = {section: runners[section][2] for section in sections}
     summary["seconds"] = time.monotonic() - started
     write_json("summary.json", summary)
+    write_markdown(summary, outcomes)
     failed = [c for c in checks if not c["pass"]]
     print(
         "== %d of %d targets met; results in %s (%.0f s) =="

@@ -114,6 +114,18 @@ def wait_listening(port, process, limit=15.0):
     raise RuntimeError("nothing listening on %s:%d after %.0f s" % (HOST, port, limit))
 
 
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def wait_idle(pid, idle_fds, limit=30.0):
+    """Wait until a server has closed the connections of the run before (its open
+    descriptors are back to ``idle_fds``), so that runs do not overlap."""
+    deadline = time.monotonic() + limit
+    while open_fds(pid) > idle_fds and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def rss_bytes(pid):
     with open("/proc/%d/status" % pid) as status:
         for line in status:

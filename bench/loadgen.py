@@ -76,7 +76,7 @@ def connect_all(port, count, server_pid=0, batch=40, limit=120.0):
                 raise SystemExit("loadgen: connect failed: %s" % os.strerror(error))
         socks.extend(pending)
         if server_pid:
-            accepted_by = time.monotonic() + 5.0
+            accepted_by = time.monotonic() + 1.0
             while open_fds(server_pid) < base + len(socks) and time.monotonic() < accepted_by:
                 time.sleep(0.0005)
     return socks

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 from bench.common import (
     GENERATOR_CPU,
@@ -18,10 +19,12 @@ from bench.common import (
     SERVER_CPU,
     free_port,
     log,
+    open_fds,
     running,
     spawn,
     stop,
     summary,
+    wait_idle,
 )
 from callcenter.core import operator_names
 
@@ -100,9 +103,12 @@ def run(quick=False):
                     server_argv("echo", ports["echo"]), port=ports["echo"], cpu=SERVER_CPU, nofile=connections + 100
                 ) as echo:
                     pids = {"callcenter": product.pid, "echo": echo.pid}
+                    time.sleep(0.2)
+                    idle = {kind: open_fds(pid) for kind, pid in pids.items()}
                     for repeat in range(repeats):
                         order = SERVERS if repeat % 2 == 0 else SERVERS[::-1]
                         for kind in order:
+                            wait_idle(pids[kind], idle[kind])
                             result = drive(
                                 ports[kind],
                                 pids[kind],
