@@ -122,8 +122,9 @@ def main(argv=None):
             finally:
                 stop(generator)
             print(result.decode().strip()[:600])
+            spy.wait(args.seconds + 60)  # py-spy writes its file when its --duration is over
         finally:
-            stop(spy, timeout=10)  # SIGTERM: py-spy writes what it has
+            stop(spy)
     summarize(out)
 
 
