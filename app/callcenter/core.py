@@ -5,13 +5,13 @@ enters through an injected ``call_later`` (``reactor.callLater`` or a
 ``task.Clock``), and the lines a ring timeout produces go to ``on_event``.
 Bad input raises :class:`CallCenterError` before anything changes.
 
-Every command is O(1) (O(log64 n) in the operator count) whatever the queue
-length: the queue is an ordered dict (O(1) append, pop-first and delete from
-the middle) and free operators live in an :class:`IndexSet`.
+Every command is O(1) whatever the queue length and the operator count: the
+queue is a :class:`CallQueue` (append, pop-first and removal from anywhere are
+O(1)) and free operators live in an :class:`IndexSet`.
 """
 
-from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
 from callcenter.operators import IndexSet
 
@@ -21,6 +21,7 @@ BUSY = "busy"
 
 QUEUED = "queued"
 ANSWERED = "answered"
+ENDED = "ended"
 
 DEFAULT_RING_TIMEOUT = 10.0
 MAX_ID_LENGTH = 64
@@ -52,6 +53,49 @@ class Operator(object):
         self.state = AVAILABLE
         self.call: Optional[Call] = None
         self.timer: Any = None
+
+
+class CallQueue(object):
+    """The FIFO of waiting calls: append, pop-first and removal from anywhere, all O(1).
+
+    A call hung up while waiting is not searched for: its state is no longer QUEUED
+    and it stays in the deque, skipped, until it reaches the head or the deque is
+    compacted (once it holds as many such calls as waiting ones, so each removal
+    pays for one copy at most). One deque slot a call, and no hashing, keeps a long
+    queue cheap in memory and in cache misses.
+    """
+
+    __slots__ = ("_calls", "_waiting")
+
+    def __init__(self) -> None:
+        self._calls: "Deque[Call]" = deque()
+        self._waiting = 0
+
+    def __len__(self) -> int:
+        return self._waiting
+
+    def __iter__(self) -> Iterator[str]:
+        """The ids of the waiting calls, head first."""
+        return (call.id for call in self._calls if call.state is QUEUED)
+
+    def append(self, call: "Call") -> None:
+        self._calls.append(call)
+        self._waiting += 1
+
+    def popleft(self) -> "Call":
+        """The call at the head; the queue must not be empty."""
+        calls = self._calls
+        call = calls.popleft()
+        while call.state is not QUEUED:
+            call = calls.popleft()
+        self._waiting -= 1
+        return call
+
+    def removed(self, call: "Call") -> None:
+        """``call``, which was waiting, has left the queue (its state says so already)."""
+        self._waiting -= 1
+        if len(self._calls) > 2 * self._waiting + 64:
+            self._calls = deque(call for call in self._calls if call.state is QUEUED)
 
 
 def check_id(kind: str, value: str) -> str:
@@ -115,7 +159,7 @@ class CallCenter(object):
         for operator in self.operators:
             self._available.add(operator.index)
         self.calls: "Dict[str, Call]" = {}
-        self.queue: "OrderedDict[str, Call]" = OrderedDict()
+        self.queue = CallQueue()
         self._call_later = call_later
         self.ring_timeout = ring_timeout
         self.on_event = on_event
@@ -151,7 +195,7 @@ class CallCenter(object):
         lines = ["Call %s received" % call_id]
         first = self._available.first()
         if first is None:
-            self.queue[call_id] = call
+            self.queue.append(call)
             lines.append("Call %s waiting in queue" % call_id)
         else:
             self._ring(call, self.operators[first], lines)
@@ -178,16 +222,16 @@ class CallCenter(object):
 
     def hangup(self, call_id: str) -> Lines:
         """The caller hangs up: missed if not answered yet, finished if answered."""
-        call = self.calls.get(call_id)
+        call = self.calls.pop(call_id, None)  # one hash lookup: at scale, each is a cache miss
         if call is None:
             raise CallCenterError("no call %s in progress" % (check_id("call", call_id),))
-        del self.calls[call_id]
-        operator = call.operator
-        if call.state == QUEUED:
-            del self.queue[call_id]
+        state, call.state = call.state, ENDED
+        if state == QUEUED:
+            self.queue.removed(call)
             return ["Call %s missed" % call_id]
+        operator = call.operator
         assert operator is not None
-        if call.state == RINGING:
+        if state == RINGING:
             lines = ["Call %s missed" % call_id]
         else:
             lines = ["Call %s finished and operator %s available" % (call_id, operator.id)]
@@ -225,7 +269,7 @@ class CallCenter(object):
         operator.state = AVAILABLE
         operator.call = None
         if self.queue:
-            _call_id, call = self.queue.popitem(last=False)
+            call = self.queue.popleft()
             self._ring(call, operator, lines)
         else:
             self._available.add(operator.index)
