@@ -145,6 +145,13 @@ def check_client(results):
     ]
 
 
+def cpu_per_reply(server):
+    """Median over runs of the server's CPU microseconds per reply: steadier than replies/s."""
+    import statistics
+
+    return statistics.median(run["server_cpu"] / run["replies_per_second"] * 1e6 for run in server["runs"])
+
+
 def write_markdown(summary, outcomes, folder=None):
     """summary.md: the verdicts and the throughput table, ready for docs/performance.md."""
     info = summary["machine"]
@@ -174,13 +181,13 @@ def write_markdown(summary, outcomes, folder=None):
         lines += [
             "",
             "| mode | connections | callcenter replies/s | echo replies/s | callcenter p50 / p99 / max ms"
-            " | echo p50 / p99 / max ms |",
-            "|---|---|---|---|---|---|",
+            " | echo p50 / p99 / max ms | server CPU µs per reply, callcenter / echo |",
+            "|---|---|---|---|---|---|---|",
         ]
         for point in outcomes["throughput"]["points"]:
             cc, echo = point["callcenter"], point["echo"]
             lines.append(
-                "| %s | %d | %.0f (±%.0f%%) | %.0f (±%.0f%%) | %.2f / %.2f / %.1f | %.2f / %.2f / %.1f |"
+                "| %s | %d | %.0f (±%.0f%%) | %.0f (±%.0f%%) | %.2f / %.2f / %.1f | %.2f / %.2f / %.1f | %.1f / %.1f |"
                 % (
                     point["mode"],
                     point["connections"],
@@ -194,6 +201,8 @@ def write_markdown(summary, outcomes, folder=None):
                     echo["p50_ms"]["median"],
                     echo["p99_ms"]["median"],
                     echo["max_ms"]["median"],
+                    cpu_per_reply(cc),
+                    cpu_per_reply(echo),
                 )
             )
     if "core" in outcomes:
