@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    - start a call center server on 127.0.0.1:$(PORT) and a client attached to it"
 	@echo "make test   - the whole suite: Python 3.6 + Twisted 22.4, newest Python + Twisted, lint, deployment"
-	@echo "make bench  - benchmarks (results in bench/results/)"
+	@echo "make bench  - benchmarks, about 5 minutes (make bench-quick: about 1); results in bench/results/"
 
 .venv/.ready: $(VENV_DEPS)
 	@$(PYTHON) scripts/mkvenv.py .venv
@@ -69,7 +69,22 @@ lint: .venv-test/.ready
 deploy-check:
 	deploy/check
 
+# Benchmarks (issue 5): figures printed and written to bench/results/ (JSON, summary.md, PNG).
+.venv-bench/.ready: $(VENV_DEPS) requirements/bench.txt
+	$(PYNEW) scripts/mkvenv.py .venv-bench requirements/bench.txt
+	touch $@
+
+.venv-bench/.installed: .venv-bench/.ready $(APP_SOURCES)
+	$(REINSTALL)
+	touch $@
+
+bench: .venv-bench/.installed
+	.venv-bench/bin/python -m bench $(BENCH_ARGS)
+
+bench-quick: .venv-bench/.installed
+	.venv-bench/bin/python -m bench --quick $(BENCH_ARGS)
+
 test: lint test-py36 test-new deploy-check
 
 clean:
-	rm -rf .venv .venv-py36 .venv-test .venv-deploy build *.egg-info bench/results
+	rm -rf .venv .venv-py36 .venv-test .venv-deploy .venv-bench build *.egg-info bench/results

@@ -1,19 +1,23 @@
 """The wire protocol, server and client side, with StringTransport and task.Clock."""
 
 import json
+from collections import deque
 
 import pytest
+from twisted.internet import protocol, tcp
 from twisted.internet.error import ConnectionLost
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.python.failure import Failure
 
 from callcenter.client import RemoteCallCenter
 from callcenter.protocol import (
+    BROADCAST_CHUNK,
     CallCenterClientFactory,
     CallCenterServerFactory,
     encode,
     encode_request,
+    send_now,
 )
 from conftest import read_golden
 from test_shell import RecordingOutput
@@ -232,3 +236,90 @@ def test_client_survives_garbage_from_the_server():
     assert len(client.output.errors) == 2
     assert client.output.errors[0].startswith("the server sent a line that is not JSON")
     assert client.output.errors[1].startswith("the server sent an unexpected message")
+
+
+def test_an_event_to_thousands_goes_out_a_chunk_a_turn_and_never_after_a_later_reply():
+    server = Server(ring_timeout=10)
+    clients = [server.connect() for _ in range(BROADCAST_CHUNK * 2 + 500)]
+    first, first_transport = clients[0]
+    first.dataReceived(request("call", "1"))
+    replies(first_transport)
+    # The ring times out (task.Clock would run the next turns' sends within the same
+    # advance, so the core's event is handed to the fan-out directly): the first chunk
+    # of clients hears it at once, the others on the next reactor turns.
+    (timer,) = server.clock.getDelayedCalls()
+    timer.func(*timer.args)
+    timer.cancel()
+    event = {"event": "Call 1 ignored by operator A\nCall 1 ringing for operator B"}
+    heard = [bool(transport.value()) for _, transport in clients]
+    assert heard.count(True) == BROADCAST_CHUNK
+    # A client not reached yet asks something: it gets the event first, then its reply.
+    late, late_transport = clients[heard.index(False)]
+    late.dataReceived(request("status"))
+    assert replies(late_transport) == [event, {"response": "Operator A available\nOperator B ringing with call 1"}]
+    server.clock.advance(0)
+    server.clock.advance(0)
+    assert server.factory.events == deque()
+    # Everyone had it exactly once (the late client's copy was read above).
+    assert [replies(transport) for _, transport in clients] == [
+        [] if client is late else [event] for client, _ in clients
+    ]
+    # A client that connects afterwards owes nothing.
+    newcomer, newcomer_transport = server.connect()
+    newcomer.dataReceived(request("status"))
+    assert list(replies(newcomer_transport)[0]) == ["response"]
+
+
+def test_replies_to_one_read_go_out_in_one_write():
+    connection, transport = Server().connect()
+    writes = []
+    transport.write = writes.append
+    connection.dataReceived(request("call", "1") + request("call", "2") + b"{bad\n")
+    assert len(writes) == 1 and writes[0].count(b"\n") == 3
+
+
+class Sent(object):
+    """A socket that takes at most ``limit`` bytes per send."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.sent = b""
+
+    def send(self, data):
+        self.sent += data[: self.limit]
+        return min(len(data), self.limit)
+
+    def fileno(self):
+        return -1
+
+    def setblocking(self, flag):
+        pass
+
+
+def make_tcp_transport(limit):
+    reactor = MemoryReactor()
+    transport = tcp.Connection(Sent(limit), protocol.Protocol(), reactor=reactor)
+    transport.connected = 1
+    return transport, reactor
+
+
+def test_send_now_sends_at_once_and_leaves_the_rest_to_the_transport():
+    transport, reactor = make_tcp_transport(limit=5)
+    send_now(transport, b"hello world")
+    assert transport.socket.sent == b"hello"
+    assert transport in reactor.getWriters()  # the rest waits for writability
+    send_now(transport, b"!")  # something is buffered: no jumping the queue
+    assert transport.socket.sent == b"hello"
+    assert b"".join(transport._tempDataBuffer) == b" world!"
+
+
+def test_send_now_writes_whole_data_without_the_reactor():
+    transport, reactor = make_tcp_transport(limit=1000)
+    send_now(transport, b"hello")
+    assert transport.socket.sent == b"hello" and not reactor.getWriters()
+
+
+def test_send_now_leaves_other_transports_alone():
+    transport = StringTransport()
+    send_now(transport, b"x")
+    assert transport.value() == b"x"
