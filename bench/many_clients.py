@@ -14,40 +14,50 @@ RING_TIMEOUT = 0.5  # an event every half second
 NOFILE = CONNECTIONS + 500
 
 
+def server_argv(port):
+    """The server of this section: 10 operators, a ring timeout every half second."""
+    return [
+        tool("callcenter-server"),
+        "--listen",
+        "tcp:%d:interface=127.0.0.1" % port,
+        "--operators",
+        "10",
+        "--ring-timeout",
+        str(RING_TIMEOUT),
+    ]
+
+
+def fanout_argv(port, server_pid, duration, connections=CONNECTIONS):
+    """The fan-out generator's command line (``bench.fanout``)."""
+    return [
+        sys.executable,
+        "-m",
+        "bench.fanout",
+        "--port",
+        str(port),
+        "--server-pid",
+        str(server_pid),
+        "--connections",
+        str(connections),
+        "--ring-timeout",
+        str(RING_TIMEOUT),
+        "--duration",
+        str(duration),
+    ]
+
+
 def run(quick=False):
     repeats, duration = (1, 3.0) if quick else (3, 8.0)
     runs = []
     os.makedirs(RESULTS, exist_ok=True)
     for _ in range(repeats):
         port = free_port()
-        argv = [
-            tool("callcenter-server"),
-            "--listen",
-            "tcp:%d:interface=127.0.0.1" % port,
-            "--operators",
-            "10",
-            "--ring-timeout",
-            str(RING_TIMEOUT),
-        ]
+        argv = server_argv(port)
         with open(os.path.join(RESULTS, "callcenter-server-many.log"), "ab") as logfile, running(
             argv, port=port, cpu=SERVER_CPU, nofile=NOFILE, stdout=logfile
         ) as server:
             generator = spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.fanout",
-                    "--port",
-                    str(port),
-                    "--server-pid",
-                    str(server.pid),
-                    "--connections",
-                    str(CONNECTIONS),
-                    "--ring-timeout",
-                    str(RING_TIMEOUT),
-                    "--duration",
-                    str(duration),
-                ],
+                fanout_argv(port, server.pid, duration),
                 cpu=GENERATOR_CPU,
                 nofile=NOFILE,
                 stdout=subprocess.PIPE,

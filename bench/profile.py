@@ -12,7 +12,6 @@ import argparse
 import collections
 import os
 import subprocess
-import sys
 
 from bench import many_clients, throughput
 from bench.common import GENERATOR_CPU, RESULTS, SERVER_CPU, free_port, running, spawn, stop, tool
@@ -50,15 +49,7 @@ def main(argv=None):
     out = os.path.join(RESULTS, "profile-%s.txt" % args.load)
     port = free_port()
     if args.load == "many":
-        argv = [
-            tool("callcenter-server"),
-            "--listen",
-            "tcp:%d:interface=127.0.0.1" % port,
-            "--operators",
-            "10",
-            "--ring-timeout",
-            str(many_clients.RING_TIMEOUT),
-        ]
+        argv = many_clients.server_argv(port)
         nofile = many_clients.NOFILE
     else:
         argv = throughput.server_argv("callcenter", port)
@@ -84,38 +75,10 @@ def main(argv=None):
         )
         try:
             if args.load == "many":
-                load = [
-                    sys.executable,
-                    "-m",
-                    "bench.fanout",
-                    "--port",
-                    str(port),
-                    "--server-pid",
-                    str(server.pid),
-                    "--ring-timeout",
-                    str(many_clients.RING_TIMEOUT),
-                    "--duration",
-                    str(args.seconds),
-                ]
+                load = many_clients.fanout_argv(port, server.pid, args.seconds)
             else:
                 window = 16 if args.load == "pipelined" else 1
-                load = [
-                    sys.executable,
-                    "-m",
-                    "bench.loadgen",
-                    "--port",
-                    str(port),
-                    "--connections",
-                    str(args.connections),
-                    "--window",
-                    str(window),
-                    "--duration",
-                    str(args.seconds),
-                    "--operators",
-                    ",".join(throughput.operator_names(throughput.OPERATORS)),
-                    "--server-pid",
-                    str(server.pid),
-                ]
+                load = throughput.loadgen_argv(port, server.pid, args.connections, window, args.seconds)
             generator = spawn(load, cpu=GENERATOR_CPU, nofile=nofile, stdout=subprocess.PIPE)
             try:
                 result, _ = generator.communicate(timeout=args.seconds + 200)

@@ -49,8 +49,9 @@ def server_argv(kind, port):
     ]
 
 
-def drive(port, server_pid, connections, window, duration, warmup, prefix, limit):
-    argv = [
+def loadgen_argv(port, server_pid, connections, window, duration, warmup=0.5, prefix="c"):
+    """The load generator's command line (``bench.loadgen``) for one point."""
+    return [
         sys.executable,
         "-m",
         "bench.loadgen",
@@ -71,6 +72,10 @@ def drive(port, server_pid, connections, window, duration, warmup, prefix, limit
         "--server-pid",
         str(server_pid),
     ]
+
+
+def drive(port, server_pid, connections, window, duration, warmup, prefix, limit):
+    argv = loadgen_argv(port, server_pid, connections, window, duration, warmup, prefix)
     generator = spawn(argv, cpu=GENERATOR_CPU, nofile=connections + 100, stdout=subprocess.PIPE)
     try:
         out, _ = generator.communicate(timeout=limit)
