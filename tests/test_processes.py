@@ -234,3 +234,21 @@ def test_client_reports_a_lost_server_and_reconnects(start_server):
     finally:
         client.kill()
         client.wait()
+
+
+def test_shell_into_a_closed_pipe_finishes_quietly():
+    commands = b"".join(b"call %d\n" % n for n in range(1, 20000))
+    shell = subprocess.Popen(
+        [command("callcenter"), "--operators", "3"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    shell.stdin.write(b"call 0\n")
+    shell.stdin.flush()
+    assert shell.stdout.readline() == b"Call 0 received\n"
+    shell.stdout.close()  # like `| head -1`
+    shell.stdout = None  # so that communicate() leaves it alone (Python 3.6 would not)
+    _, err = shell.communicate(commands, timeout=TIMEOUT)
+    assert shell.returncode == 0
+    assert err == b""
