@@ -103,12 +103,11 @@ class CallCenterServerProtocol(LineReceiver):
     """One client connection of the server."""
 
     factory: "CallCenterServerFactory"
-    _replies: "Optional[List[bytes]]" = None  # while a read is handled: its replies, written at once
-    joined = 0  # the number of the last event before this client connected
-    last_event = 0  # the number of the last event sent to it
+    # The number of the last event this client has had (or that was before it connected).
+    last_event = 0
 
     def connectionMade(self) -> None:
-        self.joined = self.last_event = self.factory.events_made
+        self.last_event = self.factory.events_made
         self.factory.clients.add(self)
         log.info("Connection from {peer}", peer=self.transport.getPeer())
 
@@ -120,26 +119,18 @@ class CallCenterServerProtocol(LineReceiver):
         """The replies to all the requests in one read go out in one write."""
         if self.factory.events:
             self.factory.send_owed_events(self)
-        replies: List[bytes] = []
-        self._replies = replies
+        self._replies: List[bytes] = []  # lines are only handled from here, so always set
         try:
             LineReceiver.dataReceived(self, data)
         finally:
-            self._replies = None
-            if replies:
-                send_now(self.transport, b"".join(replies))
-
-    def _reply(self, reply: bytes) -> None:
-        if self._replies is None:
-            send_now(self.transport, reply)
-        else:
-            self._replies.append(reply)
+            if self._replies:
+                send_now(self.transport, b"".join(self._replies))
 
     def lineReceived(self, line: bytes) -> None:
-        self._reply(self.factory.reply(line))
+        self._replies.append(self.factory.reply(line))
 
     def lineLengthExceeded(self, line: bytes) -> None:
-        self._reply(encode("error", "request longer than %d bytes" % self.MAX_LENGTH))
+        self._replies.append(encode("error", "request longer than %d bytes" % self.MAX_LENGTH))
 
 
 class Event(object):
@@ -202,7 +193,7 @@ class CallCenterServerFactory(protocol.Factory):
     def send_owed_events(self, client: CallCenterServerProtocol) -> None:
         """Before ``client``'s request is answered: the events it has not had yet."""
         for event in self.events:
-            if client.joined < event.number and client.last_event < event.number:
+            if client.last_event < event.number:
                 client.last_event = event.number
                 send_now(client.transport, event.message)
 
