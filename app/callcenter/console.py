@@ -11,7 +11,7 @@ import sys
 import termios
 import tty
 from os.path import commonpath
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 from twisted.conch import recvline
 from twisted.conch.insults import insults
@@ -198,9 +198,6 @@ class TerminalOutput(Output):
     """Output for a terminal in raw mode, drawn around the input line."""
 
     console: "Optional[TerminalConsole]" = None
-
-    def lines(self, lines: List[str]) -> None:
-        self.text("\n".join(lines) + "\n")
 
     def error(self, message: str) -> None:
         # The terminal is shared by stdout and stderr; writing to stderr would tear the input line.

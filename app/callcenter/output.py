@@ -8,7 +8,9 @@ class Output(object):
     """Result lines, error lines, and a text stream for ``cmd.Cmd``'s own help output."""
 
     def lines(self, lines: List[str]) -> None:
-        raise NotImplementedError
+        """Whole result lines, as one write."""
+        if lines:
+            self.text("\n".join(lines) + "\n")
 
     def error(self, message: str) -> None:
         raise NotImplementedError
@@ -38,10 +40,6 @@ class StreamOutput(Output):
     def __init__(self, stdout: BinaryIO, stderr: BinaryIO) -> None:
         self._stdout = stdout
         self._stderr = stderr
-
-    def lines(self, lines: List[str]) -> None:
-        if lines:
-            self.text("\n".join(lines) + "\n")
 
     def error(self, message: str) -> None:
         self._write(self._stderr, "error: %s\n" % message)
