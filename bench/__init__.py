@@ -1,1 +1,1 @@
-"""The call center's benchmark suite: ``python -m bench`` (or ``--quick``); see README.md, Performance."""
+"""The call center's benchmark suite: ``python -m bench`` (or ``--quick``); see docs/performance.md."""

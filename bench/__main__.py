@@ -2,7 +2,7 @@
 
 Prints each figure beside its target with PASS or FAIL, and writes JSON (one file a
 section and summary.json) and throughput.png to bench/results/. Run it from the
-repository root with the venv that has the app installed (see README.md, Performance).
+repository root with the venv that has the app installed (see docs/performance.md).
 """
 
 import argparse
@@ -153,7 +153,7 @@ def cpu_per_reply(server):
 
 
 def write_markdown(summary, outcomes, folder=None):
-    """summary.md: the verdicts and the throughput table, ready for the README's Performance section."""
+    """summary.md: the verdicts and the throughput table, ready for docs/performance.md."""
     info = summary["machine"]
     lines = [
         "Machine: %s, %s CPUs (%s), %s memory; Python %s, Twisted %s; %s; pinning %s."
