@@ -1,7 +1,8 @@
 """Command-line options of the three commands and the twistd plugin."""
 
+import os
 import sys
-from typing import List, TypeVar
+from typing import List, Mapping, Optional, TypeVar
 
 from twisted.python import usage
 
@@ -10,6 +11,8 @@ from callcenter.core import DEFAULT_RING_TIMEOUT, CallCenterError, parse_operato
 DEFAULT_PORT = 5678
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
 DEFAULT_CONNECT = "tcp:127.0.0.1:%d" % DEFAULT_PORT
+# Where the client connects when --connect is not given (a container's usual way to be told).
+CONNECT_ENV = "CALLCENTER_CONNECT"
 
 
 def ring_timeout(text: str) -> float:
@@ -68,8 +71,21 @@ class ServerOptions(CallCenterOptions):
 class ClientOptions(VersionOption):
     synopsis = "Usage: callcenter-client [options]  (commands on stdin, results on stdout)"
     optParameters = [
-        ["connect", "c", DEFAULT_CONNECT, "Endpoint of the callcenter server."],
+        [
+            "connect",
+            "c",
+            None,
+            "Endpoint of the callcenter server [default: $%s or %s]" % (CONNECT_ENV, DEFAULT_CONNECT),
+        ],
     ]
+
+    def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
+        super().__init__()
+        self.environ = os.environ if environ is None else environ
+
+    def postOptions(self) -> None:
+        if self["connect"] is None:
+            self["connect"] = self.environ.get(CONNECT_ENV) or DEFAULT_CONNECT
 
 
 OptionsT = TypeVar("OptionsT", bound=usage.Options)
