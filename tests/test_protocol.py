@@ -7,7 +7,7 @@ import pytest
 from twisted.internet import protocol, tcp
 from twisted.internet.error import ConnectionLost
 from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactor, StringTransport
+from twisted.internet.testing import MemoryReactor, MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
 from callcenter.client import RemoteCallCenter
@@ -18,6 +18,7 @@ from callcenter.protocol import (
     encode,
     encode_request,
     send_now,
+    unsent_bytes,
 )
 from conftest import read_golden
 from test_shell import RecordingOutput
@@ -323,3 +324,119 @@ def test_send_now_leaves_other_transports_alone():
     transport = StringTransport()
     send_now(transport, b"x")
     assert transport.value() == b"x"
+
+
+# Flow control on the server: a client that does not read its replies.
+
+
+def test_a_connection_is_its_transports_streaming_producer_and_pauses_reading():
+    connection, transport = Server().connect()
+    assert transport.producer is connection and transport.streaming
+    # The transport's buffer is full (Twisted calls this past 64 KiB unsent): requests
+    # already read wait, no reply is written, and reading stops.
+    connection.pauseProducing()
+    assert transport.producerState == "paused"
+    connection.dataReceived(request("call", "1") + request("call", "2"))
+    assert replies(transport) == []
+    # Drained: reading resumes and the waiting requests are answered, in order.
+    connection.resumeProducing()
+    assert transport.producerState == "producing"
+    assert replies(transport) == [
+        {"response": "Call 1 received\nCall 1 ringing for operator A"},
+        {"response": "Call 2 received\nCall 2 ringing for operator B"},
+    ]
+
+
+class StuckSocket(object):
+    """A peer's socket that takes ``room`` bytes and then nothing until it reads."""
+
+    def __init__(self, room):
+        self.room = room
+        self.received = b""
+
+    def send(self, data):
+        taken = data[: self.room]
+        self.room -= len(taken)
+        self.received += taken
+        return len(taken)
+
+    def fileno(self):
+        return -1
+
+    def setblocking(self, flag):
+        pass
+
+
+def connect_tcp(server, room):
+    """A server connection over a real Twisted TCP transport whose peer reads nothing."""
+    reactor = MemoryReactorClock()
+    connection = server.factory.buildProtocol(None)
+    transport = tcp.Connection(StuckSocket(room), connection, reactor=reactor)
+    transport.connected = 1
+    transport.getPeer = lambda: "peer"
+    connection.makeConnection(transport)
+    return connection, transport, reactor
+
+
+def test_a_client_that_does_not_read_is_paused_then_resumed_and_gets_every_reply_in_order():
+    server = Server(operators=["A"], ring_timeout=0)
+    connection, transport, reactor = connect_tcp(server, room=0)
+    sent = 0
+    while not connection.paused:  # requests until Twisted pauses the connection
+        connection.dataReceived(b"".join(request("call", str(sent + n)) for n in range(100)))
+        sent += 100
+        assert sent < 10000
+    assert transport.producerPaused and transport not in reactor.getReaders()
+    buffered = unsent_bytes(transport)
+    assert 64 * 1024 < buffered < 128 * 1024
+    # More requests arrive while paused: read but not run, so nothing more is buffered.
+    connection.dataReceived(request("call", "late"))
+    assert unsent_bytes(transport) == buffered
+    # The peer reads everything: the transport drains, resumes the connection, which
+    # answers the waiting request.
+    transport.socket.room = 10**9
+    transport.doWrite()
+    transport.doWrite()
+    assert not connection.paused and transport in reactor.getReaders()
+    lines = transport.socket.received.split(b"\n")
+    assert lines[-1] == b""
+    assert [json.loads(line) for line in lines[:-1]] == [
+        {"response": "Call 0 received\nCall 0 ringing for operator A"}
+    ] + [{"response": "Call %d received\nCall %d waiting in queue" % (n, n)} for n in range(1, sent)] + [
+        {"response": "Call late received\nCall late waiting in queue"}
+    ]
+
+
+def test_a_client_past_the_output_limit_is_disconnected_with_one_log_line(twisted_log):
+    server = Server(operators=["A"], ring_timeout=1)
+    server.factory.max_output_buffer = 1000
+    _, stuck_transport, _ = connect_tcp(server, room=0)
+    reader, reader_transport = server.connect()
+    reader.dataReceived(request("call", "1"))
+    replies(reader_transport)
+    for _ in range(30):  # call 1 is ignored every second: an event each time
+        server.clock.advance(1)
+    # The client that reads got all 30; the one that does not was cut off once its
+    # unsent events passed 1000 bytes (an event is about 80), with one log line.
+    assert replies(reader_transport) == [{"event": "Call 1 ignored by operator A\nCall 1 ringing for operator A"}] * 30
+    assert stuck_transport._aborting and not reader_transport.disconnecting
+    unsent = len(b"".join(stuck_transport._tempDataBuffer))
+    assert 1000 < unsent < 1100
+    (line,) = [line for line in twisted_log if "past the limit" in line]
+    assert line == (
+        "Closing connection from peer: it is not reading; %d bytes of output unsent, "
+        "past the limit of 1000 (--max-output-buffer)" % unsent
+    )
+
+
+def test_unsent_bytes_reads_what_twisted_keeps_in_a_socket_transport():
+    """Pins the FileDescriptor attributes that unsent_bytes and send_now rely on."""
+    transport, _ = make_tcp_transport(limit=3)
+    transport.write(b"hello")
+    assert (transport.dataBuffer, transport.offset, transport._tempDataLen) == (b"", 0, 5)
+    assert unsent_bytes(transport) == 5
+    transport.doWrite()
+    assert transport.socket.sent == b"hel" and unsent_bytes(transport) == 2
+    transport.write(b"!")
+    assert unsent_bytes(transport) == 3
+    assert unsent_bytes(StringTransport()) == 0
