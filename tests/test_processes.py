@@ -367,3 +367,20 @@ def dialect_client(port, dialect):
 def test_other_peoples_clients_print_the_transcript(start_server, dialect):
     server = start_server()
     assert dialect_client(server.port, dialect) == EXPECTED
+
+
+def test_client_into_a_closed_pipe_finishes_quietly(start_server):
+    server = start_server("--operators", "3")
+    client = subprocess.Popen(
+        [command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    client.stdin.write(b"call 0\n")
+    client.stdin.flush()
+    assert client.stdout.readline() == b"Call 0 received\n"
+    client.stdout.close()  # like `| head -1`
+    client.stdout = None
+    _, err = client.communicate(b"".join(b"call %d\n" % n for n in range(1, 20000)), timeout=TIMEOUT)
+    assert (client.returncode, err) == (0, b"")
