@@ -10,7 +10,8 @@ whether anything is lost.
 2. **A client that sends without reading.** One connection sends ``{"command":
    "status"}`` for 10 s and never reads (what the socket does not take is kept and sent
    later, never dropped or restarted), while ``bench.loadgen`` drives 10 other
-   connections one request at a time. Reported: the server's resident memory growth, the
+   connections one request at a time. Reported: the server's resident memory growth (its
+   peak, ``VmHWM``, read-out included, over its memory before the non-reader), the
    other clients' p99 (beside a run without the non-reader), and, once the non-reader
    reads at last, that it gets exactly one reply per request it sent.
 3. **A client that never reads while events flow.** Ring timeouts every 10 ms on 100
@@ -277,6 +278,8 @@ def non_reader(seconds):
                 requests, replies, reading = read_at_last(sock, sent, 120.0)
         finally:
             stop(generator)
+        # The replies still owed are made while the non-reader reads: its peak counts too.
+        peak[0] = max(peak[0], rss_bytes(server.pid, "VmHWM"))
         results.update(
             {
                 "bytes_sent": sent,
