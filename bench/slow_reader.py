@@ -20,8 +20,8 @@ whether anything is lost.
    (exactly one), and the server's memory.
 """
 
+import concurrent.futures
 import hashlib
-import json
 import os
 import select
 import socket
@@ -42,7 +42,7 @@ from bench.common import (
     stop,
     tool,
 )
-from bench.throughput import OPERATORS, loadgen_argv
+from bench.throughput import OPERATORS, drive
 
 SHELL_OPERATORS = "2"
 STATUS = b'{"command": "status"}\n'
@@ -240,6 +240,11 @@ def read_at_last(sock, sent, limit):
             half_closed = True
 
 
+def other_clients(port, server_pid, duration, prefix):
+    """``bench.loadgen``: 10 connections, one request at a time each, for ``duration`` s."""
+    return drive(port, server_pid, OTHER_CLIENTS, 1, duration, 0.5, prefix, limit=duration + 60)
+
+
 def non_reader(seconds):
     """Part 2: the server under one client that does not read and 10 that do."""
     port = free_port()
@@ -250,7 +255,7 @@ def non_reader(seconds):
     ) as server:
         time.sleep(0.2)
         # The other clients alone first: their p99 without the non-reader.
-        results["alone"] = loadgen(port, server.pid, seconds - 1.0, "alone")
+        results["alone"] = other_clients(port, server.pid, seconds - 1.0, "alone")
         baseline = rss_bytes(server.pid)
         peak = [baseline]
 
@@ -260,24 +265,14 @@ def non_reader(seconds):
                 sample.due = time.monotonic() + 0.1
 
         sample.due = 0.0
-        generator = spawn(
-            loadgen_argv(port, server.pid, OTHER_CLIENTS, 1, seconds - 1.0, 0.5, "beside"),
-            cpu=GENERATOR_CPU,
-            stdout=subprocess.PIPE,
-        )
-        try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            beside = pool.submit(other_clients, port, server.pid, seconds - 1.0, "beside")
             with socket.create_connection((HOST, port)) as sock:
                 sock.setblocking(False)
                 sent = send_without_reading(sock, seconds, sample)
-                try:
-                    out, _ = generator.communicate(timeout=60)
-                finally:
-                    stop(generator)
                 peak[0] = max(peak[0], rss_bytes(server.pid))
-                results["beside"] = loadgen_result(generator, out)
+                results["beside"] = beside.result()
                 requests, replies, reading = read_at_last(sock, sent, 120.0)
-        finally:
-            stop(generator)
         # The replies still owed are made while the non-reader reads: its peak counts too.
         peak[0] = max(peak[0], rss_bytes(server.pid, "VmHWM"))
         results.update(
@@ -310,25 +305,6 @@ def non_reader(seconds):
         )
     )
     return results
-
-
-def loadgen(port, server_pid, duration, prefix):
-    generator = spawn(
-        loadgen_argv(port, server_pid, OTHER_CLIENTS, 1, duration, 0.5, prefix),
-        cpu=GENERATOR_CPU,
-        stdout=subprocess.PIPE,
-    )
-    try:
-        out, _ = generator.communicate(timeout=duration + 60)
-    finally:
-        stop(generator)
-    return loadgen_result(generator, out)
-
-
-def loadgen_result(generator, out):
-    if generator.returncode != 0:
-        raise RuntimeError("the load generator failed (exit %s)" % generator.returncode)
-    return json.loads(out.decode().strip().splitlines()[-1])
 
 
 def stuck_client(limit):
