@@ -9,6 +9,7 @@ from twisted.python import usage
 from callcenter.core import DEFAULT_RING_TIMEOUT, CallCenterError, parse_operators
 
 DEFAULT_PORT = 5678
+DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
 DEFAULT_CONNECT = "tcp:127.0.0.1:%d" % DEFAULT_PORT
 # Where the client connects when --connect is not given (a container's usual way to be told).
@@ -23,6 +24,19 @@ def ring_timeout(text: str) -> float:
     if not 0 <= seconds < float("inf"):
         raise usage.UsageError("--ring-timeout takes 0 (off) or a positive number of seconds")
     return seconds
+
+
+def byte_count(text: str) -> int:
+    """A size in bytes: a whole number, or one with a K, M or G suffix (binary: 16M is 16 MiB)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    number, unit = text.strip(), 1
+    if number[-3:].upper() in ("KIB", "MIB", "GIB"):
+        number, unit = number[:-3], units[number[-3].upper()]
+    elif number[-1:].upper() in units:
+        number, unit = number[:-1], units[number[-1].upper()]
+    if not number.isdigit() or int(number) < 1:
+        raise usage.UsageError("expected a positive number of bytes (like 16777216 or 16M), not %r" % (text,))
+    return int(number) * unit
 
 
 class VersionOption(usage.Options):
@@ -65,6 +79,13 @@ class ServerOptions(CallCenterOptions):
     synopsis = "Usage: callcenter-server [options]"
     optParameters = [
         ["listen", "l", DEFAULT_LISTEN, "Endpoint to listen on; tcp:5678 listens on every interface."],
+        [
+            "max-output-buffer",
+            None,
+            DEFAULT_MAX_OUTPUT_BUFFER,
+            "Bytes of unsent output a client may hold (16M: 16 MiB) before it is disconnected for not reading.",
+            byte_count,
+        ],
     ]
 
 

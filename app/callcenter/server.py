@@ -21,7 +21,12 @@ log = Logger()
 
 
 def make_factory(options: ServerOptions, reactor: object) -> CallCenterServerFactory:
-    return CallCenterServerFactory(options["operators"], reactor.callLater, options["ring-timeout"])  # type: ignore
+    return CallCenterServerFactory(
+        options["operators"],
+        reactor.callLater,  # type: ignore[attr-defined]
+        options["ring-timeout"],
+        max_output_buffer=options["max-output-buffer"],
+    )
 
 
 # What twistd's plugin (twisted/plugins/callcenter_plugin.py) looks up in this module.
