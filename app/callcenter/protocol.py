@@ -150,8 +150,9 @@ class CallCenterServerFactory(protocol.Factory):
 
     protocol = CallCenterServerProtocol  # type: ignore[assignment]
 
-    def __init__(self, operator_ids: List[str], call_later: Any, ring_timeout: float) -> None:
-        self.center = CallCenter(operator_ids, call_later, ring_timeout, self.broadcast)
+    def __init__(self, operator_ids: List[str], call_later: Any, ring_timeout: float, **center_options: Any) -> None:
+        # center_options: CallCenter's keyword arguments (now, service_level, on_timing).
+        self.center = CallCenter(operator_ids, call_later, ring_timeout, self.broadcast, **center_options)
         self.clients: "Set[CallCenterServerProtocol]" = set()
         self.call_later = call_later
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
