@@ -46,7 +46,9 @@ CALL_COUNTERS = (
 class CallCenterMetrics(object):
     """The metrics of one server: a registry of its own, and the site that serves it."""
 
-    def __init__(self, factory: CallCenterServerFactory, reactor: Any) -> None:
+    def __init__(self, factory: CallCenterServerFactory, reactor: Any = None) -> None:
+        """``reactor`` runs the call center: scrapes, which run in its thread pool, read the
+        figures in its thread. Without one, they are read in the scraping thread (tests)."""
         self.factory = factory
         self.reactor = reactor
         self.registry = CollectorRegistry()
@@ -87,7 +89,7 @@ class CallCenterMetrics(object):
 
     def collect(self) -> Iterator[Metric]:
         """What prometheus_client asks for at each scrape, from a thread of the pool."""
-        if threadable.isInIOThread():
+        if self.reactor is None or threadable.isInIOThread():
             figures = self.snapshot()
         else:
             figures = threads.blockingCallFromThread(self.reactor, self.snapshot)

@@ -134,9 +134,10 @@ def stats_table(
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(OPERATOR_COLUMNS))]
-    for row in rows:
-        # Ids and states to the left, figures to the right, two spaces between columns.
+    # Headings, ids and states to the left, figures to the right, two spaces between columns.
+    lines.append("  ".join(heading.ljust(width) for heading, width in zip(rows[0], widths)).rstrip())
+    for row in rows[1:]:
         cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
         cells.extend(cell.rjust(width) for cell, width in zip(row[2:], widths[2:]))
-        lines.append("  ".join(cells).rstrip())
+        lines.append("  ".join(cells))
     return lines
