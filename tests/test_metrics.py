@@ -1,5 +1,9 @@
 """The Prometheus metrics: the registry read as a scrape would, parsed by prometheus_client's own parser."""
 
+import queue
+import threading
+
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.task import Clock
@@ -76,3 +80,44 @@ def test_the_oldest_wait_is_the_head_of_the_queue():
     scraped = samples(metrics)
     assert scraped[("callcenter_queue_length", ())] == 1
     assert scraped[("callcenter_queue_oldest_wait_seconds", ())] == 5
+
+
+class HandOverReactor(object):
+    """Stands in for the reactor's callFromThread: the test's thread runs what it is handed."""
+
+    def __init__(self):
+        self.handed = queue.Queue()
+
+    def callFromThread(self, function, *args):
+        self.handed.put((function, args))
+
+
+def test_a_scrape_from_the_thread_pool_reads_the_figures_in_the_reactors_thread(monkeypatch):
+    from callcenter import metrics as metrics_module
+
+    clock = Clock()
+    factory = CallCenterServerFactory(["A"], clock.callLater, 0, now=clock.seconds)
+    factory.center.call("1")
+    reactor = HandOverReactor()
+    metrics = CallCenterMetrics(factory, reactor)
+    monkeypatch.setattr(metrics_module.threadable, "isInIOThread", lambda: False)
+    results = []
+    scraper = threading.Thread(target=lambda: results.append(samples(metrics)))
+    scraper.start()
+    function, args = reactor.handed.get(timeout=10)  # nothing read until the "reactor" runs it
+    assert results == []
+    function(*args)
+    scraper.join(10)
+    assert results[0][("callcenter_calls_received_total", ())] == 1
+
+
+def test_a_scrape_the_reactor_never_answers_fails_instead_of_hanging(monkeypatch):
+    from callcenter import metrics as metrics_module
+
+    clock = Clock()
+    factory = CallCenterServerFactory(["A"], clock.callLater, 0, now=clock.seconds)
+    metrics = CallCenterMetrics(factory, HandOverReactor())
+    monkeypatch.setattr(metrics_module.threadable, "isInIOThread", lambda: False)
+    monkeypatch.setattr(metrics_module, "SNAPSHOT_TIMEOUT", 0.01)
+    with pytest.raises(RuntimeError, match="the reactor did not answer"):
+        generate_latest(metrics.registry)

@@ -7,12 +7,12 @@ as waits and rings end, and the library's process, platform and GC metrics. The 
 names are listed in docs/stats.md.
 """
 
+import queue
 from collections import Counter
 from typing import Any, Dict, Iterator
 
 from prometheus_client import CollectorRegistry, GCCollector, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from twisted.internet import threads
 from twisted.python import threadable
 from twisted.web import resource, server
 
@@ -22,6 +22,7 @@ from callcenter.protocol import CallCenterServerFactory
 # Upper bounds in seconds; the service level's default (20 s) is one of the wait buckets.
 WAIT_BUCKETS = (1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, float("inf"))
 RING_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0, float("inf"))
+SNAPSHOT_TIMEOUT = 5.0
 
 # (metric name without _total, figure of QueueFigures, help)
 CALL_COUNTERS = (
@@ -87,12 +88,32 @@ class CallCenterMetrics(object):
             "events": self.factory.events_made,
         }
 
+    def snapshot_from_thread(self) -> Dict[str, Any]:
+        """``snapshot()`` run by the reactor, waited for at most SNAPSHOT_TIMEOUT seconds: a
+        scrape caught by a shutdown fails instead of holding up the thread pool's join."""
+        answer: "queue.Queue[Any]" = queue.Queue(1)
+
+        def take() -> None:
+            try:
+                answer.put(self.snapshot())
+            except Exception as error:  # handed to the scraping thread, which raises it
+                answer.put(error)
+
+        self.reactor.callFromThread(take)
+        try:
+            figures = answer.get(timeout=SNAPSHOT_TIMEOUT)
+        except queue.Empty:
+            raise RuntimeError("the reactor did not answer within %g s" % SNAPSHOT_TIMEOUT) from None
+        if isinstance(figures, Exception):
+            raise figures
+        return figures
+
     def collect(self) -> Iterator[Metric]:
         """What prometheus_client asks for at each scrape, from a thread of the pool."""
         if self.reactor is None or threadable.isInIOThread():
             figures = self.snapshot()
         else:
-            figures = threads.blockingCallFromThread(self.reactor, self.snapshot)
+            figures = self.snapshot_from_thread()
         for name, figure, documentation in CALL_COUNTERS:
             yield CounterMetricFamily(name, documentation, value=figures["figures"][figure])
         yield GaugeMetricFamily("callcenter_queue_length", "Calls waiting in the queue now.", value=figures["waiting"])
