@@ -92,7 +92,9 @@ def stats_table(
     oldest_waiting: Optional[float],
 ) -> List[str]:
     """The lines of ``stats``: seven lines of totals, then a table of the operators."""
-    ringing = sum(1 for operator in operators if operator.state == "ringing")
+    from callcenter.core import BUSY, RINGING  # the core imports this module first
+
+    ringing = sum(1 for operator in operators if operator.state == RINGING)
     talking = figures.answered - figures.finished
     if figures.answered:
         average = duration(figures.wait_total / figures.answered)
@@ -120,7 +122,7 @@ def stats_table(
     rows = [OPERATOR_COLUMNS]
     for operator in operators:
         talk_time = operator.talk_time
-        if operator.state == "busy":
+        if operator.state == BUSY:
             talk_time += now - operator.since  # the call in progress so far
         rows.append(
             (
