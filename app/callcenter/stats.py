@@ -42,15 +42,6 @@ class QueueFigures(object):
         self.wait_total = 0.0
         self.wait_longest = 0.0
 
-    def answered_after(self, wait: float, service_level: float) -> None:
-        """A call was answered ``wait`` seconds after it arrived."""
-        self.answered += 1
-        self.wait_total += wait
-        if wait > self.wait_longest:
-            self.wait_longest = wait
-        if wait <= service_level:
-            self.answered_in_service_level += 1
-
     def to_dict(self) -> Dict[str, Any]:
         return {name: getattr(self, name) for name in FIGURE_NAMES}
 
