@@ -92,3 +92,18 @@ def start_server():
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def twisted_log():
+    """The text of every Twisted log event while the test runs."""
+    from twisted.logger import formatEvent, globalLogPublisher
+
+    lines = []
+
+    def observe(event):
+        lines.append(formatEvent(event))
+
+    globalLogPublisher.addObserver(observe)
+    yield lines
+    globalLogPublisher.removeObserver(observe)

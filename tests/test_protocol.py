@@ -7,7 +7,7 @@ import pytest
 from twisted.internet import protocol, tcp
 from twisted.internet.error import ConnectionLost
 from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactor, StringTransport
+from twisted.internet.testing import MemoryReactor, MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
 from callcenter.client import RemoteCallCenter
@@ -18,6 +18,7 @@ from callcenter.protocol import (
     encode,
     encode_request,
     send_now,
+    unsent_bytes,
 )
 from conftest import read_golden
 from test_shell import RecordingOutput
@@ -91,7 +92,7 @@ def test_framing(chunks):
     "line, error",
     [
         (b"{bad", "request is not valid JSON"),
-        (b"", "request is not valid JSON"),
+        (b"garbage", "request is not valid JSON"),
         (b"\xff\xfe", "request is not valid UTF-8"),
         (b"[" * 100000, "request longer than 16384 bytes"),
         (b"[" * 10000 + b"]" * 10000, "request longer than 16384 bytes"),
@@ -101,7 +102,10 @@ def test_framing(chunks):
         (b"{}", 'request needs a "command" string'),
         (b'{"command": 5}', 'request needs a "command" string'),
         (b'{"command": "call"}', "call needs an id"),
-        (b'{"command": "call", "id": 1}', '"id" must be a string'),
+        (b'{"command": "call", "id": 1}', "call 1 is already in progress"),  # an integer id is its text
+        (b'{"command": "call", "id": 1.5}', '"id" must be a string'),
+        (b'{"command": "call", "id": true}', '"id" must be a string'),
+        (b'{"command": "call", "id": ["1"]}', '"id" must be a string'),
         (b'{"command": "call", "id": null}', "call needs an id"),
         (b'{"command": "call", "id": "1 2"}', "invalid call id '1 2': use 1 to 64 printable characters, no spaces"),
         (b'{"command": "dial", "id": "1"}', "unknown command 'dial'"),
@@ -325,6 +329,255 @@ def test_send_now_leaves_other_transports_alone():
     transport = StringTransport()
     send_now(transport, b"x")
     assert transport.value() == b"x"
+
+
+# Flow control on the server: a client that does not read its replies.
+
+
+def test_a_connection_is_its_transports_streaming_producer_and_pauses_reading():
+    connection, transport = Server().connect()
+    assert transport.producer is connection and transport.streaming
+    # The transport's buffer is full (Twisted calls this past 64 KiB unsent): requests
+    # already read wait, no reply is written, and reading stops.
+    connection.pauseProducing()
+    assert transport.producerState == "paused"
+    connection.dataReceived(request("call", "1") + request("call", "2"))
+    assert replies(transport) == []
+    # Drained: reading resumes and the waiting requests are answered, in order.
+    connection.resumeProducing()
+    assert transport.producerState == "producing"
+    assert replies(transport) == [
+        {"response": "Call 1 received\nCall 1 ringing for operator A"},
+        {"response": "Call 2 received\nCall 2 ringing for operator B"},
+    ]
+
+
+class StuckSocket(object):
+    """A peer's socket that takes ``room`` bytes and then nothing until it reads."""
+
+    def __init__(self, room):
+        self.room = room
+        self.received = b""
+
+    def send(self, data):
+        taken = data[: self.room]
+        self.room -= len(taken)
+        self.received += taken
+        return len(taken)
+
+    def fileno(self):
+        return -1
+
+    def setblocking(self, flag):
+        pass
+
+
+def connect_tcp(server, room):
+    """A server connection over a real Twisted TCP transport whose peer reads nothing."""
+    reactor = MemoryReactorClock()
+    connection = server.factory.buildProtocol(None)
+    transport = tcp.Connection(StuckSocket(room), connection, reactor=reactor)
+    transport.connected = 1
+    transport.getPeer = lambda: "peer"
+    connection.makeConnection(transport)
+    return connection, transport, reactor
+
+
+def test_a_client_that_does_not_read_is_paused_then_resumed_and_gets_every_reply_in_order():
+    server = Server(operators=["A"], ring_timeout=0)
+    connection, transport, reactor = connect_tcp(server, room=0)
+    sent = 0
+    while not connection.paused:  # requests until Twisted pauses the connection
+        connection.dataReceived(b"".join(request("call", str(sent + n)) for n in range(100)))
+        sent += 100
+        assert sent < 10000
+    assert transport.producerPaused and transport not in reactor.getReaders()
+    buffered = unsent_bytes(transport)
+    assert 64 * 1024 < buffered < 128 * 1024
+    # More requests arrive while paused: read but not run, so nothing more is buffered.
+    connection.dataReceived(request("call", "late"))
+    assert unsent_bytes(transport) == buffered
+    # The peer reads everything: the transport drains, resumes the connection, which
+    # answers the waiting request.
+    transport.socket.room = 10**9
+    transport.doWrite()
+    transport.doWrite()
+    assert not connection.paused and transport in reactor.getReaders()
+    lines = transport.socket.received.split(b"\n")
+    assert lines[-1] == b""
+    assert [json.loads(line) for line in lines[:-1]] == [
+        {"response": "Call 0 received\nCall 0 ringing for operator A"}
+    ] + [{"response": "Call %d received\nCall %d waiting in queue" % (n, n)} for n in range(1, sent)] + [
+        {"response": "Call late received\nCall late waiting in queue"}
+    ]
+
+
+def test_a_client_past_the_output_limit_is_disconnected_with_one_log_line(twisted_log):
+    server = Server(operators=["A"], ring_timeout=1)
+    server.factory.max_output_buffer = 1000
+    _, stuck_transport, _ = connect_tcp(server, room=0)
+    reader, reader_transport = server.connect()
+    reader.dataReceived(request("call", "1"))
+    replies(reader_transport)
+    for _ in range(30):  # call 1 is ignored every second: an event each time
+        server.clock.advance(1)
+    # The client that reads got all 30; the one that does not was cut off once its
+    # unsent events passed 1000 bytes (an event is about 80), with one log line.
+    assert replies(reader_transport) == [{"event": "Call 1 ignored by operator A\nCall 1 ringing for operator A"}] * 30
+    assert stuck_transport._aborting and not reader_transport.disconnecting
+    unsent = len(b"".join(stuck_transport._tempDataBuffer))
+    assert 1000 < unsent < 1100
+    (line,) = [line for line in twisted_log if "past the limit" in line]
+    assert line == (
+        "Closing connection from peer: it is not reading; %d bytes of output unsent, "
+        "past the limit of 1000 (--max-output-buffer)" % unsent
+    )
+
+
+def test_unsent_bytes_reads_what_twisted_keeps_in_a_socket_transport():
+    """Pins the FileDescriptor attributes that unsent_bytes and send_now rely on."""
+    transport, _ = make_tcp_transport(limit=3)
+    transport.write(b"hello")
+    assert (transport.dataBuffer, transport.offset, transport._tempDataLen) == (b"", 0, 5)
+    assert unsent_bytes(transport) == 5
+    transport.doWrite()
+    assert transport.socket.sent == b"hel" and unsent_bytes(transport) == 2
+    transport.write(b"!")
+    assert unsent_bytes(transport) == 3
+    assert unsent_bytes(StringTransport()) == 0
+
+
+# The dialects of other people's clients (issue 9): each must yield the transcript.
+
+
+def golden_requests(id_as_int=False):
+    """The golden transcript's requests as JSON texts without a delimiter, and its replies."""
+    commands, expected = read_golden()
+    texts = []
+    for text in commands:
+        command, argument = text.split()
+        value = int(argument) if id_as_int and argument.isdigit() else argument
+        texts.append(json.dumps({"command": command, "id": value}).encode("ascii"))
+    return texts, expected
+
+
+def transcript(data, ending=b"\n"):
+    """The replies' texts as the transcript prints them, checking each line's ending."""
+    assert data.endswith(ending)
+    lines = data[: -len(ending)].split(ending)
+    assert all(not line.endswith(b"\r") for line in lines)
+    return "".join(json.loads(line)["response"] + "\n" for line in lines)
+
+
+@pytest.mark.parametrize(
+    "dialect",
+    ["crlf lines", "one bare object per write", "all bare objects in one write", "spaces between", "integer ids"],
+)
+def test_each_clients_dialect_gets_the_transcript(dialect):
+    texts, expected = golden_requests(id_as_int=dialect == "integer ids")
+    connection, transport = Server().connect()
+    if dialect == "crlf lines":
+        connection.dataReceived(b"".join(text + b"\r\n" for text in texts))
+    elif dialect == "one bare object per write":
+        for text in texts:
+            connection.dataReceived(text)
+    elif dialect == "all bare objects in one write":
+        connection.dataReceived(b"".join(texts))
+    elif dialect == "spaces between":
+        connection.dataReceived(b" \t".join(texts) + b"  ")
+    else:
+        connection.dataReceived(b"".join(text + b"\n" for text in texts))
+    ending = b"\r\n" if dialect == "crlf lines" else b"\n"
+    assert transcript(transport.value(), ending) == expected
+
+
+def test_bare_objects_split_at_every_byte_boundary_get_the_transcript():
+    texts, expected = golden_requests()
+    data = b"".join(texts)
+    for split in range(1, len(data)):
+        connection, transport = Server().connect()
+        connection.dataReceived(data[:split])
+        connection.dataReceived(data[split:])
+        assert transcript(transport.value()) == expected, split
+    connection, transport = Server().connect()
+    for byte in range(len(data)):
+        connection.dataReceived(data[byte : byte + 1])
+    assert transcript(transport.value()) == expected
+
+
+def test_strings_with_braces_quotes_and_escapes_do_not_end_an_object_early():
+    connection, transport = Server().connect()
+    tricky = b'{"command": "call", "id": "}{\\"\\\\", "note": "[{"}'
+    for byte in range(len(tricky)):
+        connection.dataReceived(tricky[byte : byte + 1])
+    assert replies(transport) == [{"response": 'Call }{"\\ received\nCall }{"\\ ringing for operator A'}]
+
+
+def test_a_crlf_client_gets_events_in_crlf_too():
+    server = Server()
+    crlf, crlf_transport = server.connect()
+    _, plain_transport = server.connect()
+    crlf.dataReceived(request("call", "1").replace(b"\n", b"\r\n"))
+    crlf_transport.clear()
+    server.clock.advance(10)
+    event = b'{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator B"}'
+    assert crlf_transport.value() == event + b"\r\n"
+    assert plain_transport.value() == event + b"\n"
+
+
+@pytest.mark.parametrize(
+    "chunks, errors",
+    [
+        # An unterminated object, then garbage, then the line ends: one error for the line.
+        ([b'{"command": "call", "id": "1"', b" garbage\n"], ["request is not valid JSON"]),
+        # Objects back to back on a line, the second broken: a reply each.
+        ([b'{"command": "status"}{"command": \n'], [None, "request is not valid JSON"]),
+        # An object over the limit, with no newline: one error, then the next is answered.
+        ([b'{"command": "call", "id": "' + b"x" * 10000, b"y" * 10000 + b'"}'], ["request longer than 16384 bytes"]),
+        # A bare string and a bare number instead of objects, and a stray closer.
+        (
+            [b'"call 1"', b" 42 ", b"}"],
+            [
+                'request must be a JSON object like {"command": "call", "id": "1"}',
+                'request must be a JSON object like {"command": "call", "id": "1"}',
+                "request is not valid JSON",
+            ],
+        ),
+        # A bad object without a newline is answered as soon as it is complete.
+        ([b'{"command": bad}'], ["request is not valid JSON"]),
+        # Blank lines and whitespace are no request at all.
+        ([b"\n\r\n   \n\t"], []),
+    ],
+)
+def test_bad_input_in_the_bare_framing_gets_one_error_each_and_the_connection_goes_on(chunks, errors):
+    server = Server()
+    connection, transport = server.connect()
+    for chunk in chunks:
+        connection.dataReceived(chunk)
+    connection.dataReceived(b'{"command": "status"}')
+    got = replies(transport)
+    assert [reply.get("error") for reply in got[:-1]] == errors
+    assert got[-1] == {"response": "Operator A available\nOperator B available"}
+    assert not transport.disconnecting
+
+
+def test_framing_is_linear_in_the_bytes_of_a_value_split_into_many_reads():
+    # Counted, not timed: every read scans only its own bytes (the scanner keeps its place).
+    connection, transport = Server().connect()
+    value = b'{"command": "call", "id": "' + b"z" * 60 + b'", "pad": "' + b"p" * 16000 + b'"}'
+    scanned = []
+    frame = connection._frame_values
+
+    def counting():
+        scanned.append(len(connection._buffer) - connection._scanned)
+        frame()
+
+    connection._frame_values = counting
+    for start in range(0, len(value), 7):
+        connection.dataReceived(value[start : start + 7])
+    assert sum(scanned) == len(value)
+    call = "z" * 60
+    assert replies(transport) == [{"response": "Call %s received\nCall %s ringing for operator A" % (call, call)}]
 
 
 def test_stats_is_a_request_like_status_and_its_reply_is_the_shells_lines():

@@ -8,6 +8,7 @@ from twisted.python import usage
 from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
 
 DEFAULT_PORT = 5678
+DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
 DEFAULT_CONNECT = "tcp:127.0.0.1:%d" % DEFAULT_PORT
 
@@ -29,6 +30,19 @@ def seconds_option(name: str, zero: str) -> "Callable[[str], float]":
 
 ring_timeout = seconds_option("ring-timeout", "off")
 service_level = seconds_option("service-level", "only calls answered at once count")
+
+
+def byte_count(text: str) -> int:
+    """A size in bytes: a whole number, or one with a K, M or G suffix (binary: 16M is 16 MiB)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    number, unit = text.strip(), 1
+    if number[-3:].upper() in ("KIB", "MIB", "GIB"):
+        number, unit = number[:-3], units[number[-3].upper()]
+    elif number[-1:].upper() in units:
+        number, unit = number[:-1], units[number[-1].upper()]
+    if not number.isdigit() or int(number) < 1:
+        raise usage.UsageError("expected a positive number of bytes (like 16777216 or 16M), not %r" % (text,))
+    return int(number) * unit
 
 
 class VersionOption(usage.Options):
@@ -83,6 +97,13 @@ class ServerOptions(CallCenterOptions):
             None,
             None,
             "Endpoint for Prometheus metrics at /metrics, e.g. tcp:9102:interface=127.0.0.1; off if not given.",
+        ],
+        [
+            "max-output-buffer",
+            None,
+            DEFAULT_MAX_OUTPUT_BUFFER,
+            "Bytes of unsent output a client may hold (16M: 16 MiB) before it is disconnected for not reading.",
+            byte_count,
         ],
     ]
 

@@ -1,22 +1,26 @@
 """The wire protocol: newline-delimited UTF-8 JSON objects.
 
-Request  ``{"command": "call", "id": "1"}`` (``status`` takes no id)
+Request  ``{"command": "call", "id": "1"}`` (``status`` and ``stats`` take no id)
 Reply    ``{"response": "Call 1 received\\nCall 1 ringing for operator A"}``
          or ``{"error": "<why>"}``: exactly one per request, in request order
 Event    ``{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator B"}``
          to every connected client when a ring times out
+
+The server also takes ``\r\n`` lines (and answers them in ``\r\n``) and bare objects
+with no delimiter (see ``RequestReceiver``); docs/protocol.md has the whole of it.
 """
 
 import json
 from collections import deque
 from typing import Any, Deque, List, Optional, Set, Tuple
 
-from twisted.internet import protocol, tcp
+from twisted.internet import abstract, protocol, tcp
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from callcenter.core import CallCenter, CallCenterError
-from callcenter.lines import LineReceiver
+from callcenter.lines import LineReceiver, RequestReceiver
+from callcenter.options import DEFAULT_MAX_OUTPUT_BUFFER
 
 log = Logger()
 
@@ -38,12 +42,17 @@ def encode_request(command: str, argument: Optional[str]) -> bytes:
 
 
 def decode_request(line: bytes) -> Tuple[str, Optional[str]]:
-    """``(command, id or None)`` from a request line; CallCenterError when it is not one."""
+    """``(command, id or None)`` from one request; CallCenterError when it is not one.
+    A line holding several JSON values back to back raises :class:`SeveralRequestsError`."""
     try:
         request = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
         raise CallCenterError("request is not valid UTF-8") from None
-    except (ValueError, RecursionError):
+    except ValueError as error:
+        if getattr(error, "msg", None) == "Extra data":
+            raise SeveralRequestsError(line) from None
+        raise CallCenterError("request is not valid JSON") from None
+    except RecursionError:
         raise CallCenterError("request is not valid JSON") from None
     if not isinstance(request, dict):
         raise CallCenterError('request must be a JSON object like {"command": "call", "id": "1"}')
@@ -52,8 +61,36 @@ def decode_request(line: bytes) -> Tuple[str, Optional[str]]:
         raise CallCenterError('request needs a "command" string')
     argument = request.get("id")
     if argument is not None and not isinstance(argument, str):
-        raise CallCenterError('"id" must be a string')
+        if isinstance(argument, int) and not isinstance(argument, bool):
+            argument = str(argument)  # {"id": 1} is call "1"
+        else:
+            raise CallCenterError('"id" must be a string')
     return command, argument
+
+
+class SeveralRequestsError(Exception):
+    """A line with JSON values back to back (``{...}{...}``): each is a request."""
+
+    def __init__(self, line: bytes) -> None:
+        Exception.__init__(self)
+        self.line = line
+
+    def requests(self) -> List[bytes]:
+        """Each value's text; what follows a part that is not JSON is one more, bad, request."""
+        text = self.line.decode("utf-8")
+        decoder = json.JSONDecoder()
+        requests = []
+        position = 0
+        while position < len(text):
+            try:
+                _, end = decoder.raw_decode(text, position)
+            except (ValueError, RecursionError):
+                end = len(text)
+            requests.append(text[position:end].encode("utf-8"))
+            position = end
+            while position < len(text) and text[position] in " \t\r\n":
+                position += 1
+        return requests
 
 
 def decode_message(line: bytes) -> Tuple[str, str]:
@@ -96,20 +133,62 @@ def send_now(transport: Any, data: bytes) -> None:
     transport.write(data)
 
 
+def unsent_bytes(transport: Any) -> int:
+    """Bytes written to ``transport`` that the kernel has not taken yet.
+
+    Twisted has no public call for it. Every socket transport is a FileDescriptor that
+    keeps its output in ``dataBuffer`` (sent up to ``offset``) and ``_tempDataBuffer``
+    (``_tempDataLen`` bytes), the same from 22.4 to today (pinned by a test). A TLS
+    transport wraps the TCP one as ``.transport`` and passes its output straight down."""
+    while not isinstance(transport, abstract.FileDescriptor):
+        transport = getattr(transport, "transport", None)
+        if transport is None:
+            return 0
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+
 BROADCAST_CHUNK = 1000  # event copies sent in one reactor turn
 
 
-class CallCenterServerProtocol(LineReceiver):
-    """One client connection of the server."""
+class CallCenterServerProtocol(RequestReceiver):
+    """One client connection of the server.
+
+    Flow control: the connection is the streaming producer of its own transport, so
+    once its unsent replies pass the transport's buffer size (64 KiB) Twisted pauses
+    it, which stops reading its requests (``LineReceiver`` keeps the lines already
+    read), and resumes it when they have drained. Events still go out to a paused
+    client, up to the factory's ``max_output_buffer`` of unsent bytes; past it the
+    client is disconnected, so a peer that never reads cannot grow the server."""
 
     factory: "CallCenterServerFactory"
     # The number of the last event this client has had (or that was before it connected).
     last_event = 0
+    cut_off = False  # disconnected for not reading: nothing more is sent
 
     def connectionMade(self) -> None:
         self.last_event = self.factory.events_made
         self.factory.clients.add(self)
+        self.transport.registerProducer(self, True)
         log.info("Connection from {peer}", peer=self.transport.getPeer())
+
+    def send(self, data: bytes) -> None:
+        """Every byte to the client goes out here, in the line ending of its requests."""
+        if self.cut_off:
+            return
+        if self.crlf:
+            data = data.replace(b"\n", b"\r\n")  # JSON escapes newlines in strings: these end lines
+        send_now(self.transport, data)
+        limit = self.factory.max_output_buffer
+        if unsent_bytes(self.transport) > limit:
+            self.cut_off = True
+            log.warn(
+                "Closing connection from {peer}: it is not reading; {unsent} bytes of output unsent, "
+                "past the limit of {limit} (--max-output-buffer)",
+                peer=self.transport.getPeer(),
+                unsent=unsent_bytes(self.transport),
+                limit=limit,
+            )
+            self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.factory.clients.discard(self)
@@ -121,13 +200,13 @@ class CallCenterServerProtocol(LineReceiver):
             self.factory.send_owed_events(self)
         self._replies: List[bytes] = []  # lines are only handled from here, so always set
         try:
-            LineReceiver.dataReceived(self, data)
+            RequestReceiver.dataReceived(self, data)
         finally:
             if self._replies:
-                send_now(self.transport, b"".join(self._replies))
+                self.send(b"".join(self._replies))
 
-    def lineReceived(self, line: bytes) -> None:
-        self._replies.append(self.factory.reply(line))
+    def requestReceived(self, request: bytes) -> None:
+        self._replies.append(self.factory.reply(request))
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._replies.append(encode("error", "request longer than %d bytes" % self.MAX_LENGTH))
@@ -150,7 +229,15 @@ class CallCenterServerFactory(protocol.Factory):
 
     protocol = CallCenterServerProtocol  # type: ignore[assignment]
 
-    def __init__(self, operator_ids: List[str], call_later: Any, ring_timeout: float, **center_options: Any) -> None:
+    def __init__(
+        self,
+        operator_ids: List[str],
+        call_later: Any,
+        ring_timeout: float,
+        max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
+        **center_options: Any,
+    ) -> None:
+        self.max_output_buffer = max_output_buffer
         # center_options: CallCenter's keyword arguments (now, service_level, on_timing).
         self.center = CallCenter(operator_ids, call_later, ring_timeout, self.broadcast, **center_options)
         self.clients: "Set[CallCenterServerProtocol]" = set()
@@ -159,12 +246,14 @@ class CallCenterServerFactory(protocol.Factory):
         self.events_made = 0
 
     def reply(self, line: bytes) -> bytes:
-        """The reply line to one request line."""
+        """The reply line to one request (the reply lines, when it holds several)."""
         try:
             command, argument = decode_request(line)
             return encode("response", "\n".join(self.center.execute(command, argument)))
         except CallCenterError as error:
             return encode("error", str(error))
+        except SeveralRequestsError as several:
+            return b"".join(self.reply(request) for request in several.requests())
 
     def broadcast(self, lines: List[str]) -> None:
         """A ring timed out: tell every client, ``BROADCAST_CHUNK`` clients a reactor turn,
@@ -184,7 +273,7 @@ class CallCenterServerFactory(protocol.Factory):
         for client in event.clients[event.sent : end]:
             if client.last_event < event.number:
                 client.last_event = event.number
-                send_now(client.transport, event.message)
+                client.send(event.message)
         event.sent = end
         if end >= len(event.clients):
             self.events.popleft()
@@ -196,7 +285,7 @@ class CallCenterServerFactory(protocol.Factory):
         for event in self.events:
             if client.last_event < event.number:
                 client.last_event = event.number
-                send_now(client.transport, event.message)
+                client.send(event.message)
 
 
 class CallCenterClientProtocol(LineReceiver):
@@ -210,6 +299,15 @@ class CallCenterClientProtocol(LineReceiver):
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.factory.client.disconnected(reason)
+
+    def dataReceived(self, data: bytes) -> None:
+        """What the replies in one read print goes out in one write."""
+        output = self.factory.client.output
+        output.batch()
+        try:
+            LineReceiver.dataReceived(self, data)
+        finally:
+            output.flush()
 
     def lineReceived(self, line: bytes) -> None:
         client = self.factory.client

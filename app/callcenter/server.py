@@ -25,6 +25,7 @@ def make_factory(options: ServerOptions, reactor: Any) -> CallCenterServerFactor
         options["operators"],
         reactor.callLater,
         options["ring-timeout"],
+        max_output_buffer=options["max-output-buffer"],
         now=reactor.seconds,
         service_level=options["service-level"],
     )

@@ -172,7 +172,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
 
     def run(reactor: Any) -> Any:
-        output = console.make_output()
+        output = console.make_output(reactor)
         center = CallCenter(
             options["operators"],
             reactor.callLater,
@@ -182,6 +182,6 @@ def main(argv: Optional[List[str]] = None) -> None:
             service_level=options["service-level"],
         )
         shell = CallCenterShell(run_locally(center, output), output, options["operators"])
-        return console.attach(reactor, shell, output)
+        return console.attach(reactor, shell, output).addCallback(lambda _: output.close())
 
     task.react(run)
