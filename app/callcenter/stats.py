@@ -51,7 +51,7 @@ class QueueFigures(object):
         figures = cls()
         for name in FIGURE_NAMES:
             value = saved[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
                 raise ValueError("%s must be a number, not %r" % (name, value))
             if name not in FLOAT_FIGURES and not isinstance(value, int):
                 raise ValueError("%s must be a whole number, not %r" % (name, value))
