@@ -2,11 +2,11 @@
 
 import os
 import sys
-from typing import List, Mapping, Optional, TypeVar
+from typing import Callable, List, Mapping, Optional, TypeVar
 
 from twisted.python import usage
 
-from callcenter.core import DEFAULT_RING_TIMEOUT, CallCenterError, parse_operators
+from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
 
 DEFAULT_PORT = 5678
 DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20
@@ -16,14 +16,23 @@ DEFAULT_CONNECT = "tcp:127.0.0.1:%d" % DEFAULT_PORT
 CONNECT_ENV = "CALLCENTER_CONNECT"
 
 
-def ring_timeout(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise usage.UsageError("--ring-timeout takes a number of seconds, not %r" % (text,)) from None
-    if not 0 <= seconds < float("inf"):
-        raise usage.UsageError("--ring-timeout takes 0 (off) or a positive number of seconds")
-    return seconds
+def seconds_option(name: str, zero: str) -> "Callable[[str], float]":
+    """The coerce function of an option that takes seconds (0 included, meaning ``zero``)."""
+
+    def coerce(text: str) -> float:
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise usage.UsageError("--%s takes a number of seconds, not %r" % (name, text)) from None
+        if not 0 <= seconds < float("inf"):
+            raise usage.UsageError("--%s takes 0 (%s) or a positive number of seconds" % (name, zero))
+        return seconds
+
+    return coerce
+
+
+ring_timeout = seconds_option("ring-timeout", "off")
+service_level = seconds_option("service-level", "only calls answered at once count")
 
 
 def byte_count(text: str) -> int:
@@ -62,6 +71,13 @@ class CallCenterOptions(VersionOption):
             "Seconds an operator may let a call ring before it is offered again; 0 turns it off.",
             ring_timeout,
         ],
+        [
+            "service-level",
+            None,
+            DEFAULT_SERVICE_LEVEL,
+            "Seconds within which an answered call counts towards the service level of stats.",
+            service_level,
+        ],
     ]
 
     def postOptions(self) -> None:
@@ -79,6 +95,12 @@ class ServerOptions(CallCenterOptions):
     synopsis = "Usage: callcenter-server [options]"
     optParameters = [
         ["listen", "l", DEFAULT_LISTEN, "Endpoint to listen on; tcp:5678 listens on every interface."],
+        [
+            "metrics",
+            None,
+            None,
+            "Endpoint for Prometheus metrics at /metrics, e.g. tcp:9102:interface=127.0.0.1; off if not given.",
+        ],
         [
             "max-output-buffer",
             None,

@@ -1,6 +1,6 @@
 """The wire protocol: newline-delimited UTF-8 JSON objects.
 
-Request  ``{"command": "call", "id": "1"}`` (``status`` takes no id)
+Request  ``{"command": "call", "id": "1"}`` (``status`` and ``stats`` take no id)
 Reply    ``{"response": "Call 1 received\\nCall 1 ringing for operator A"}``
          or ``{"error": "<why>"}``: exactly one per request, in request order
 Event    ``{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator B"}``
@@ -235,9 +235,11 @@ class CallCenterServerFactory(protocol.Factory):
         call_later: Any,
         ring_timeout: float,
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
+        **center_options: Any,
     ) -> None:
         self.max_output_buffer = max_output_buffer
-        self.center = CallCenter(operator_ids, call_later, ring_timeout, self.broadcast)
+        # center_options: CallCenter's keyword arguments (now, service_level, on_timing).
+        self.center = CallCenter(operator_ids, call_later, ring_timeout, self.broadcast, **center_options)
         self.clients: "Set[CallCenterServerProtocol]" = set()
         self.call_later = call_later
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first

@@ -20,13 +20,22 @@ from callcenter.protocol import CallCenterServerFactory
 log = Logger()
 
 
-def make_factory(options: ServerOptions, reactor: object) -> CallCenterServerFactory:
+def make_factory(options: ServerOptions, reactor: Any) -> CallCenterServerFactory:
     return CallCenterServerFactory(
         options["operators"],
-        reactor.callLater,  # type: ignore[attr-defined]
+        reactor.callLater,
         options["ring-timeout"],
         max_output_buffer=options["max-output-buffer"],
+        now=reactor.seconds,
+        service_level=options["service-level"],
     )
+
+
+def metrics_site(factory: CallCenterServerFactory, reactor: Any) -> Any:
+    """The web site of ``--metrics``, watching ``factory``'s call center."""
+    from callcenter.metrics import CallCenterMetrics  # prometheus_client only when asked for
+
+    return CallCenterMetrics(factory, reactor).site()
 
 
 # What twistd's plugin (twisted/plugins/callcenter_plugin.py) looks up in this module.
@@ -37,7 +46,14 @@ def makeService(options: ServerOptions) -> service.IService:
     """The server as a service: what ``twistd callcenter`` runs."""
     from twisted.internet import reactor
 
-    return strports.service(options["listen"], make_factory(options, reactor))
+    factory = make_factory(options, reactor)
+    server = strports.service(options["listen"], factory)
+    if not options["metrics"]:
+        return server
+    both = service.MultiService()
+    server.setServiceParent(both)
+    strports.service(options["metrics"], metrics_site(factory, reactor)).setServiceParent(both)
+    return both
 
 
 def describe(options: ServerOptions) -> str:
@@ -48,15 +64,26 @@ def describe(options: ServerOptions) -> str:
 
 
 @defer.inlineCallbacks
+def listen(reactor: Any, description: str, factory: Any) -> Any:
+    """The listening port for an endpoint string; the process exits 1 if it cannot listen."""
+    try:
+        port = yield endpoints.serverFromString(reactor, description).listen(factory)
+    except Exception as error:
+        log.critical("Cannot listen on {listen}: {error}", listen=description, error=error)
+        raise SystemExit(1) from None
+    return port
+
+
+@defer.inlineCallbacks
 def serve(reactor: Any, options: ServerOptions) -> Any:
     """Listen until the process is stopped (SIGINT or SIGTERM)."""
-    endpoint = endpoints.serverFromString(reactor, options["listen"])
-    try:
-        port = yield endpoint.listen(make_factory(options, reactor))
-    except Exception as error:
-        log.critical("Cannot listen on {listen}: {error}", listen=options["listen"], error=error)
-        raise SystemExit(1) from None
+    factory = make_factory(options, reactor)
+    port = yield listen(reactor, options["listen"], factory)
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
+    if options["metrics"]:
+        port = yield listen(reactor, options["metrics"], metrics_site(factory, reactor))
+        address = port.getHost()
+        log.info("Prometheus metrics on http://{host}:{port}/metrics", host=address.host, port=address.port)
     yield defer.Deferred()  # never fires: the reactor stops on a signal
 
 
