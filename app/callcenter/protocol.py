@@ -7,6 +7,7 @@ Event    ``{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator
          to every connected client when a ring times out
 """
 
+import hmac
 import json
 from collections import deque
 from typing import Any, Deque, List, Optional, Set, Tuple
@@ -16,8 +17,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from callcenter.core import CallCenter, CallCenterError
+from callcenter.limits import CountingLog
 from callcenter.lines import LineReceiver
-from callcenter.options import DEFAULT_MAX_OUTPUT_BUFFER
+from callcenter.options import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_OUTPUT_BUFFER
 
 log = Logger()
 
@@ -55,6 +57,21 @@ def decode_request(line: bytes) -> Tuple[str, Optional[str]]:
     if argument is not None and not isinstance(argument, str):
         raise CallCenterError('"id" must be a string')
     return command, argument
+
+
+def encode_auth(token: str) -> bytes:
+    return (json.dumps({"command": "auth", "token": token}) + "\n").encode("utf-8")
+
+
+def token_of_auth_request(line: bytes) -> Optional[str]:
+    """The token of an ``{"command": "auth", "token": "..."}`` line; None for any other line."""
+    try:
+        request = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(request, dict) and request.get("command") == "auth" and isinstance(request.get("token"), str):
+        return request["token"]
+    return None
 
 
 def decode_message(line: bytes) -> Tuple[str, str]:
@@ -128,6 +145,7 @@ class CallCenterServerProtocol(LineReceiver):
     # The number of the last event this client has had (or that was before it connected).
     last_event = 0
     cut_off = False  # disconnected for not reading: nothing more is sent
+    authenticated = False  # has sent the server's token (when the server has one)
 
     def connectionMade(self) -> None:
         self.last_event = self.factory.events_made
@@ -168,10 +186,38 @@ class CallCenterServerProtocol(LineReceiver):
                 self.send(b"".join(self._replies))
 
     def lineReceived(self, line: bytes) -> None:
-        self._replies.append(self.factory.reply(line))
+        if self.factory.auth_token is not None and not self.authenticated:
+            self.authenticate(line)
+        else:
+            self._replies.append(self.factory.reply(line))
+
+    def authenticate(self, line: bytes) -> None:
+        """Until the token has come, every request is refused; a wrong token ends the connection."""
+        token = token_of_auth_request(line)
+        if token is None:
+            self._replies.append(encode("error", "authentication required"))
+        elif hmac.compare_digest(token.encode("utf-8"), self.factory.auth_token):
+            self.authenticated = True
+            self._replies.append(encode("response", "authenticated"))
+        else:
+            log.warn("Closing connection from {peer}: authentication failed", peer=self.transport.getPeer())
+            self.send(b"".join(self._replies) + encode("error", "authentication failed"))
+            self._replies = []
+            self.transport.loseConnection()
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._replies.append(encode("error", "request longer than %d bytes" % self.MAX_LENGTH))
+
+
+class RefusedProtocol(protocol.Protocol):
+    """A connection beyond ``--max-connections``: one error line, then closed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def connectionMade(self) -> None:
+        self.transport.write(encode("error", "too many connections (limit %d)" % self.limit))
+        self.transport.loseConnection()
 
 
 class Event(object):
@@ -197,18 +243,39 @@ class CallCenterServerFactory(protocol.Factory):
         call_later: Any,
         ring_timeout: float,
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        auth_token: Optional[bytes] = None,
     ) -> None:
         self.max_output_buffer = max_output_buffer
+        self.max_connections = max_connections
+        self.auth_token = auth_token  # None: no authentication
+        self.count_refused = CountingLog(
+            call_later,
+            lambda count: log.warn(
+                "Refused {count} connection(s) since the last such message: too many connections "
+                "(limit {limit}, --max-connections)",
+                count=count,
+                limit=max_connections,
+            ),
+        )
         self.center = CallCenter(operator_ids, call_later, ring_timeout, self.broadcast)
         self.clients: "Set[CallCenterServerProtocol]" = set()
         self.call_later = call_later
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
         self.events_made = 0
 
+    def buildProtocol(self, addr: Any) -> Any:
+        if len(self.clients) >= self.max_connections:
+            self.count_refused()
+            return RefusedProtocol(self.max_connections)
+        return protocol.Factory.buildProtocol(self, addr)
+
     def reply(self, line: bytes) -> bytes:
         """The reply line to one request line."""
         try:
             command, argument = decode_request(line)
+            if command == "auth":
+                return encode("error", "already authenticated" if self.auth_token else "this server takes no token")
             return encode("response", "\n".join(self.center.execute(command, argument)))
         except CallCenterError as error:
             return encode("error", str(error))

@@ -3,7 +3,7 @@
 import sys
 from typing import Any, List, Optional
 
-from twisted.application import service, strports
+from twisted.application import internet, service
 from twisted.internet import defer, endpoints
 from twisted.logger import (
     FilteringLogObserver,
@@ -14,6 +14,7 @@ from twisted.logger import (
     textFileLogObserver,
 )
 
+from callcenter.limits import GuardedEndpoint
 from callcenter.options import ServerOptions, parse_or_exit
 from callcenter.protocol import CallCenterServerFactory
 
@@ -26,7 +27,13 @@ def make_factory(options: ServerOptions, reactor: object) -> CallCenterServerFac
         reactor.callLater,  # type: ignore[attr-defined]
         options["ring-timeout"],
         max_output_buffer=options["max-output-buffer"],
+        max_connections=options["max-connections"],
+        auth_token=options["auth-token"],
     )
+
+
+def make_endpoint(options: ServerOptions, reactor: Any) -> GuardedEndpoint:
+    return GuardedEndpoint(endpoints.serverFromString(reactor, options["listen"]), reactor)
 
 
 # What twistd's plugin (twisted/plugins/callcenter_plugin.py) looks up in this module.
@@ -37,22 +44,26 @@ def makeService(options: ServerOptions) -> service.IService:
     """The server as a service: what ``twistd callcenter`` runs."""
     from twisted.internet import reactor
 
-    return strports.service(options["listen"], make_factory(options, reactor))
+    listening = internet.StreamServerEndpointService(make_endpoint(options, reactor), make_factory(options, reactor))
+    # As strports.service does: a port that cannot be had stops twistd with its error.
+    listening._raiseSynchronously = True
+    return listening
 
 
 def describe(options: ServerOptions) -> str:
-    return "operators %s, ring timeout %s" % (
+    return "operators %s, ring timeout %s, at most %d connections, authentication %s" % (
         ",".join(options["operators"]) if len(options["operators"]) <= 10 else "%d" % len(options["operators"]),
         "off" if not options["ring-timeout"] else "%g s" % options["ring-timeout"],
+        options["max-connections"],
+        "off" if options["auth-token"] is None else "on",
     )
 
 
 @defer.inlineCallbacks
 def serve(reactor: Any, options: ServerOptions) -> Any:
     """Listen until the process is stopped (SIGINT or SIGTERM)."""
-    endpoint = endpoints.serverFromString(reactor, options["listen"])
     try:
-        port = yield endpoint.listen(make_factory(options, reactor))
+        port = yield make_endpoint(options, reactor).listen(make_factory(options, reactor))
     except Exception as error:
         log.critical("Cannot listen on {listen}: {error}", listen=options["listen"], error=error)
         raise SystemExit(1) from None

@@ -1,0 +1,118 @@
+"""What keeps the server standing when clients are many: a rate-limited log line, and an
+accept loop that pauses when the process is out of file descriptors.
+
+Twisted's ``tcp.Port.doRead`` meets ``EMFILE`` by releasing a reserved descriptor and
+accepting and closing every waiting connection, with three log lines for each: under a
+flood of clients that is a flood of log lines and of dropped connections. Here the port
+first checks that a descriptor is free (``dup`` of its own socket); when none is, it stops
+reading and tries again after ``ACCEPT_RETRY_DELAY``, leaving waiting clients in the
+kernel's backlog until a descriptor is free. Twisted's own recovery stays as a last resort.
+"""
+
+import errno
+import os
+import resource
+from typing import Any, Callable, Optional
+
+from twisted.internet import interfaces, tcp
+from twisted.logger import Logger
+from zope.interface import implementer
+
+log = Logger()
+
+ACCEPT_RETRY_DELAY = 0.5  # seconds without accepting once out of file descriptors
+_OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
+
+
+class CountingLog(object):
+    """A log line for something that may happen thousands of times a second: the first
+    at once, then at most one a ``period`` with how many happened since the last one.
+    ``emit(count)`` writes the line."""
+
+    def __init__(self, call_later: Callable[..., Any], emit: Callable[[int], None], period: float = 1.0) -> None:
+        self.call_later = call_later
+        self.emit = emit
+        self.period = period
+        self.pending = 0
+        self.timer: Optional[Any] = None
+
+    def __call__(self) -> None:
+        self.pending += 1
+        if self.timer is None:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            self.timer = None
+            return
+        count, self.pending = self.pending, 0
+        self.emit(count)
+        self.timer = self.call_later(self.period, self._flush)
+
+
+def _free_descriptor_bound(port: tcp.Port) -> int:
+    """An upper bound of the descriptors still free (0 when none is), from the lowest free one.
+    Descriptors are handed out lowest first, so the used ones are mostly the lowest ones and
+    the bound is close."""
+    try:
+        probe = os.dup(port.fileno())
+    except OSError as error:
+        if error.errno in _OUT_OF_DESCRIPTORS:
+            return 0
+        raise
+    os.close(probe)
+    soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft_limit == resource.RLIM_INFINITY:
+        return 1 << 30
+    return max(1, soft_limit - probe)
+
+
+def pause_accepting_when_out_of_descriptors(port: Any, call_later: Callable[..., Any]) -> None:
+    """Make a listening TCP (or Unix) ``port`` stop accepting while no descriptor is free,
+    instead of accepting and dropping connections with a log line each (see the module doc).
+    Other kinds of port are left as they are."""
+    if not isinstance(port, tcp.Port):
+        return
+    accept = port.doRead
+    count_pause = CountingLog(
+        call_later,
+        lambda count: log.warn(
+            "Out of file descriptors: not accepting new connections for now ({count} pauses of {delay} s "
+            "since the last such message); connected clients are still served",
+            count=count,
+            delay=ACCEPT_RETRY_DELAY,
+        ),
+    )
+
+    def resume() -> None:
+        if port.connected and not port.disconnecting:
+            port.startReading()
+
+    def accept_while_descriptors_last() -> None:
+        free = _free_descriptor_bound(port)
+        if not free:
+            port.stopReading()
+            count_pause()
+            call_later(ACCEPT_RETRY_DELAY, resume)
+            return
+        # Accept no more at once than there may be descriptors for.
+        port.numberAccepts = max(1, min(port.numberAccepts, free))
+        accept()
+
+    port.doRead = accept_while_descriptors_last
+
+
+@implementer(interfaces.IStreamServerEndpoint)
+class GuardedEndpoint(object):
+    """A server endpoint whose ports pause accepting when out of file descriptors."""
+
+    def __init__(self, endpoint: Any, reactor: Any) -> None:
+        self.endpoint = endpoint
+        self.reactor = reactor
+
+    def listen(self, factory: Any) -> Any:
+        def guard(port: Any) -> Any:
+            pause_accepting_when_out_of_descriptors(port, self.reactor.callLater)
+            return port
+
+        return self.endpoint.listen(factory).addCallback(guard)
