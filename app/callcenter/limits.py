@@ -4,14 +4,14 @@ accept loop that pauses when the process is out of file descriptors.
 Twisted's ``tcp.Port.doRead`` meets ``EMFILE`` by releasing a reserved descriptor and
 accepting and closing every waiting connection, with three log lines for each: under a
 flood of clients that is a flood of log lines and of dropped connections. Here the port
-first checks that a descriptor is free (``dup`` of its own socket); when none is, it stops
+first counts the free descriptors (``dup`` of its own socket); when none is, it stops
 reading and tries again after ``ACCEPT_RETRY_DELAY``, leaving waiting clients in the
-kernel's backlog until a descriptor is free. Twisted's own recovery stays as a last resort.
+kernel's backlog until a descriptor is free; when only some are free, it accepts only that
+many. Twisted's own recovery stays as a last resort.
 """
 
 import errno
 import os
-import resource
 from typing import Any, Callable, Optional
 
 from twisted.internet import interfaces, tcp
@@ -21,6 +21,7 @@ from zope.interface import implementer
 log = Logger()
 
 ACCEPT_RETRY_DELAY = 0.5  # seconds without accepting once out of file descriptors
+OUT_OF_DESCRIPTORS_LOG_PERIOD = 10.0  # seconds between two lines saying so, at least
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
 
 
@@ -39,32 +40,38 @@ class CountingLog(object):
     def __call__(self) -> None:
         self.pending += 1
         if self.timer is None:
-            self._flush()
+            self._next()
 
-    def _flush(self) -> None:
+    def _next(self) -> None:
         if not self.pending:
             self.timer = None
             return
         count, self.pending = self.pending, 0
         self.emit(count)
-        self.timer = self.call_later(self.period, self._flush)
+        self.timer = self.call_later(self.period, self._next)
+
+    def flush(self) -> None:
+        """The count not yet written, now (when the server stops)."""
+        if self.pending:
+            count, self.pending = self.pending, 0
+            self.emit(count)
 
 
-def _free_descriptor_bound(port: tcp.Port) -> int:
-    """An upper bound of the descriptors still free (0 when none is), from the lowest free one.
-    Descriptors are handed out lowest first, so the used ones are mostly the lowest ones and
-    the bound is close."""
+def _free_descriptors(fd: int, wanted: int) -> int:
+    """How many descriptors are free, counting up to ``wanted``: as many ``dup`` of ``fd`` as
+    succeed, closed again at once (two cheap system calls for each connection the port may
+    then accept)."""
+    probes = []
     try:
-        probe = os.dup(port.fileno())
+        while len(probes) < wanted:
+            probes.append(os.dup(fd))
     except OSError as error:
-        if error.errno in _OUT_OF_DESCRIPTORS:
-            return 0
-        raise
-    os.close(probe)
-    soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft_limit == resource.RLIM_INFINITY:
-        return 1 << 30
-    return max(1, soft_limit - probe)
+        if error.errno not in _OUT_OF_DESCRIPTORS:
+            raise
+    finally:
+        for probe in probes:
+            os.close(probe)
+    return len(probes)
 
 
 def pause_accepting_when_out_of_descriptors(port: Any, call_later: Callable[..., Any]) -> None:
@@ -82,6 +89,7 @@ def pause_accepting_when_out_of_descriptors(port: Any, call_later: Callable[...,
             count=count,
             delay=ACCEPT_RETRY_DELAY,
         ),
+        OUT_OF_DESCRIPTORS_LOG_PERIOD,
     )
 
     def resume() -> None:
@@ -89,14 +97,14 @@ def pause_accepting_when_out_of_descriptors(port: Any, call_later: Callable[...,
             port.startReading()
 
     def accept_while_descriptors_last() -> None:
-        free = _free_descriptor_bound(port)
+        free = _free_descriptors(port.fileno(), port.numberAccepts)
         if not free:
             port.stopReading()
             count_pause()
             call_later(ACCEPT_RETRY_DELAY, resume)
             return
-        # Accept no more at once than there may be descriptors for.
-        port.numberAccepts = max(1, min(port.numberAccepts, free))
+        # Accept no more at once than there are descriptors for.
+        port.numberAccepts = free
         accept()
 
     port.doRead = accept_while_descriptors_last

@@ -264,6 +264,9 @@ class CallCenterServerFactory(protocol.Factory):
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
         self.events_made = 0
 
+    def stopFactory(self) -> None:
+        self.count_refused.flush()
+
     def buildProtocol(self, addr: Any) -> Any:
         if len(self.clients) >= self.max_connections:
             self.count_refused()
