@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from twisted.internet import interfaces, tcp
 from twisted.logger import Logger
+from twisted.protocols import policies, tls
 from zope.interface import implementer
 
 log = Logger()
@@ -110,9 +111,39 @@ def pause_accepting_when_out_of_descriptors(port: Any, call_later: Callable[...,
     port.doRead = accept_while_descriptors_last
 
 
+TLS_HANDSHAKE_RECORD = b"\x16"  # the first byte a TLS client sends
+PLAIN_CLIENT_OF_TLS_PORT = b'{"error": "this port speaks TLS: connect with tls:HOST:PORT:trustRoots=DIR"}\n'
+
+
+class TLSOnlyProtocol(policies.ProtocolWrapper):
+    """Under the TLS layer: a client whose first byte cannot begin a TLS handshake (a plain
+    client sending JSON) gets one plain error line saying so, instead of a silent close."""
+
+    checked = False
+
+    def dataReceived(self, data: bytes) -> None:
+        if not self.checked:
+            self.checked = True
+            if data[:1] != TLS_HANDSHAKE_RECORD:
+                self.transport.write(PLAIN_CLIENT_OF_TLS_PORT)
+                self.transport.loseConnection()
+                return
+        policies.ProtocolWrapper.dataReceived(self, data)
+
+
+def answer_plain_clients_of_tls(port: Any) -> None:
+    """Put :class:`TLSOnlyProtocol` under the TLS layer of a port that the ``ssl:`` endpoint
+    made (a TCP port whose factory wraps every connection in TLS). Done before the reactor
+    runs again, so before any connection is accepted."""
+    if isinstance(port, tcp.Port) and isinstance(port.factory, tls.TLSMemoryBIOFactory):
+        port.factory = policies.WrappingFactory(port.factory)
+        port.factory.protocol = TLSOnlyProtocol
+
+
 @implementer(interfaces.IStreamServerEndpoint)
 class GuardedEndpoint(object):
-    """A server endpoint whose ports pause accepting when out of file descriptors."""
+    """A server endpoint whose ports pause accepting when out of file descriptors and, on
+    TLS, answer a plain client with an error it can read."""
 
     def __init__(self, endpoint: Any, reactor: Any) -> None:
         self.endpoint = endpoint
@@ -121,6 +152,7 @@ class GuardedEndpoint(object):
     def listen(self, factory: Any) -> Any:
         def guard(port: Any) -> Any:
             pause_accepting_when_out_of_descriptors(port, self.reactor.callLater)
+            answer_plain_clients_of_tls(port)
             return port
 
         return self.endpoint.listen(factory).addCallback(guard)
