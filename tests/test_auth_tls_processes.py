@@ -64,7 +64,10 @@ def test_without_a_token_every_command_gets_authentication_required(start_server
     server = start_server("--auth-token-file", token_file)
     result = run([command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port], b"call 1\nstatus\n")
     assert result.stdout == b""
-    hint = "error: authentication required: give the server's token with --auth-token-file or $CALLCENTER_AUTH_TOKEN_FILE\n"
+    hint = (
+        "error: authentication required: "
+        "give the server's token with --auth-token-file or $CALLCENTER_AUTH_TOKEN_FILE\n"
+    )
     assert result.stderr.decode() == hint * 2
     with connect(server.port) as raw:
         assert ask(raw, {"command": "status"}) == {"error": "authentication required"}

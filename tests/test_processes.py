@@ -16,9 +16,7 @@ TIMEOUT = 30
 
 
 def run(argv, stdin=b"", env=None):
-    return subprocess.run(
-        argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, env=env
-    )
+    return subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, env=env)
 
 
 class LineReader(object):

@@ -90,7 +90,9 @@ def test_with_a_token_every_request_before_it_is_refused_and_changes_nothing():
 def test_a_wrong_token_is_refused_and_the_connection_closed_without_logging_any_token(twisted_log):
     server = authenticating_server()
     connection, transport = server.connect()
-    connection.dataReceived(encode_request("status", None) + encode_auth("guess") + encode_auth(TOKEN) + encode_request("call", "1"))
+    connection.dataReceived(
+        encode_request("status", None) + encode_auth("guess") + encode_auth(TOKEN) + encode_request("call", "1")
+    )
     assert replies(transport) == [{"error": "authentication required"}, {"error": "authentication failed"}]
     assert transport.disconnecting
     assert any("authentication failed" in line for line in twisted_log)

@@ -106,7 +106,9 @@ class RemoteCallCenter(object):
         elif kind == "response":
             self.output.lines(text.split("\n"))
         elif text == "authentication required":
-            self.output.error("%s: give the server's token with --auth-token-file or $%s" % (text, AUTH_TOKEN_FILE_VARIABLE))
+            self.output.error(
+                "%s: give the server's token with --auth-token-file or $%s" % (text, AUTH_TOKEN_FILE_VARIABLE)
+            )
         else:
             self.output.error(text)
         self._finish_if_done()

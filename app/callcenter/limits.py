@@ -12,7 +12,7 @@ many. Twisted's own recovery stays as a last resort.
 
 import errno
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 from twisted.internet import interfaces, tcp
 from twisted.logger import Logger
@@ -62,7 +62,7 @@ def _free_descriptors(fd: int, wanted: int) -> int:
     """How many descriptors are free, counting up to ``wanted``: as many ``dup`` of ``fd`` as
     succeed, closed again at once (two cheap system calls for each connection the port may
     then accept)."""
-    probes = []
+    probes: List[int] = []
     try:
         while len(probes) < wanted:
             probes.append(os.dup(fd))
@@ -108,7 +108,7 @@ def pause_accepting_when_out_of_descriptors(port: Any, call_later: Callable[...,
         port.numberAccepts = free
         accept()
 
-    port.doRead = accept_while_descriptors_last
+    port.doRead = accept_while_descriptors_last  # type: ignore[method-assign]
 
 
 TLS_HANDSHAKE_RECORD = b"\x16"  # the first byte a TLS client sends
@@ -120,6 +120,7 @@ class TLSOnlyProtocol(policies.ProtocolWrapper):
     client sending JSON) gets one plain error line saying so, instead of a silent close."""
 
     checked = False
+    transport: Any  # set by makeConnection
 
     def dataReceived(self, data: bytes) -> None:
         if not self.checked:
@@ -136,8 +137,9 @@ def answer_plain_clients_of_tls(port: Any) -> None:
     made (a TCP port whose factory wraps every connection in TLS). Done before the reactor
     runs again, so before any connection is accepted."""
     if isinstance(port, tcp.Port) and isinstance(port.factory, tls.TLSMemoryBIOFactory):
-        port.factory = policies.WrappingFactory(port.factory)
-        port.factory.protocol = TLSOnlyProtocol
+        sniffing = policies.WrappingFactory(port.factory)
+        sniffing.protocol = TLSOnlyProtocol
+        port.factory = sniffing  # type: ignore[assignment]
 
 
 @implementer(interfaces.IStreamServerEndpoint)

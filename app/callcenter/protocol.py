@@ -194,9 +194,10 @@ class CallCenterServerProtocol(LineReceiver):
     def authenticate(self, line: bytes) -> None:
         """Until the token has come, every request is refused; a wrong token ends the connection."""
         token = token_of_auth_request(line)
+        expected = self.factory.auth_token or b""
         if token is None:
             self._replies.append(encode("error", "authentication required"))
-        elif hmac.compare_digest(token.encode("utf-8"), self.factory.auth_token):
+        elif expected and hmac.compare_digest(token.encode("utf-8"), expected):
             self.authenticated = True
             self._replies.append(encode("response", "authenticated"))
         else:
@@ -211,6 +212,8 @@ class CallCenterServerProtocol(LineReceiver):
 
 class RefusedProtocol(protocol.Protocol):
     """A connection beyond ``--max-connections``: one error line, then closed."""
+
+    transport: Any  # set by makeConnection
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
