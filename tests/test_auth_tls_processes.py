@@ -49,7 +49,7 @@ def test_a_wrong_token_ends_the_client_with_one_line(start_server, token_file, t
     wrong.write_text("not the token")
     result = client("--connect", "tcp:127.0.0.1:%d" % server.port, "--auth-token-file", str(wrong))
     assert result.stdout == b""
-    assert result.stderr.decode() == "error: the server refused the token in %s: authentication failed\n" % wrong
+    assert result.stderr.decode() == "error: the server did not accept the token in %s: authentication failed\n" % wrong
     assert result.returncode == 1
 
 

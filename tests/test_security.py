@@ -1,12 +1,16 @@
 """Connection limit, authentication and the rate-limited log, on StringTransport and task.Clock."""
 
 import pytest
+from twisted.internet.error import ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 
+from callcenter.client import RemoteCallCenter
 from callcenter.limits import CountingLog
-from callcenter.protocol import CallCenterServerFactory, encode_auth, encode_request
+from callcenter.protocol import CallCenterClientFactory, CallCenterServerFactory, encode, encode_auth, encode_request
 from test_protocol import replies
+from test_shell import RecordingOutput
 
 TOKEN = "s3cret-token-\u00e9"
 
@@ -118,4 +122,52 @@ def test_without_a_token_configured_an_auth_request_is_answered_and_changes_noth
     assert replies(transport) == [
         {"error": "this server takes no token"},
         {"response": "Operator A available\nOperator B available"},
+    ]
+
+
+def connect_client(remote):
+    connection = CallCenterClientFactory(remote).buildProtocol(None)
+    transport = StringTransport()
+    connection.makeConnection(transport)
+    return connection, transport
+
+
+def test_the_client_sends_its_token_first_on_every_connection_and_prints_nothing_of_it():
+    output = RecordingOutput()
+    remote = RemoteCallCenter(output, TOKEN)
+    connection, transport = connect_client(remote)
+    assert transport.value() == encode_auth(TOKEN)
+    remote.send("status", None)
+    connection.dataReceived(encode("response", "authenticated") + encode("response", "Operator A available"))
+    assert remote.authenticated.result is None
+    assert output.out == ["Operator A available"]
+    connection.connectionLost(Failure(ConnectionLost("gone")))
+    connection, transport = connect_client(remote)
+    assert transport.value() == encode_auth(TOKEN)  # again, before anything else
+    connection.dataReceived(encode("error", "authentication failed"))
+    assert output.errors[-1] == "the server refused the token: authentication failed"
+    assert not any(TOKEN in line for line in output.out + output.errors)
+
+
+def test_the_client_learns_of_a_refused_token_and_of_a_server_without_tokens():
+    refused = RemoteCallCenter(RecordingOutput(), "wrong")
+    connection, _ = connect_client(refused)
+    connection.dataReceived(encode("error", "authentication failed"))
+    assert refused.authenticated.result == "authentication failed"
+    tokenless = RemoteCallCenter(RecordingOutput(), TOKEN)
+    connection, _ = connect_client(tokenless)
+    connection.dataReceived(encode("error", "this server takes no token"))
+    assert tokenless.authenticated.result is None
+    assert tokenless.output.errors == []
+
+
+def test_without_a_token_the_client_explains_authentication_required():
+    output = RecordingOutput()
+    remote = RemoteCallCenter(output)
+    connection, transport = connect_client(remote)
+    assert transport.value() == b""
+    remote.send("status", None)
+    connection.dataReceived(encode("error", "authentication required"))
+    assert output.errors == [
+        "authentication required: give the server's token with --auth-token-file or $CALLCENTER_AUTH_TOKEN_FILE"
     ]

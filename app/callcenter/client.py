@@ -148,7 +148,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             raise SystemExit(1) from None
         refusal = yield remote.authenticated
         if refusal is not None:
-            output.error("the server refused the token in %s: %s" % (options["auth-token-file"], refusal))
+            output.error("the server did not accept the token in %s: %s" % (options["auth-token-file"], refusal))
             remote.input_ended()  # the server closes the connection: that is no news
             yield connector.stopService()
             raise SystemExit(1)
