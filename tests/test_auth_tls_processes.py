@@ -36,6 +36,12 @@ def test_with_the_token_file_the_client_serves_the_golden_transcript(start_serve
     assert TOKEN.encode() not in server.log
 
 
+def test_twistd_takes_the_same_token_and_limit_options(start_server, token_file):
+    server = start_server("--auth-token-file", token_file, "--max-connections", "5", twistd=True)
+    result = client("--connect", "tcp:127.0.0.1:%d" % server.port, "--auth-token-file", token_file)
+    assert (result.stdout.decode(), result.stderr, result.returncode) == (EXPECTED, b"", 0)
+
+
 def test_the_token_file_may_come_from_the_environment(start_server, token_file):
     server = start_server("--auth-token-file", token_file)
     env = dict(os.environ, CALLCENTER_AUTH_TOKEN_FILE=token_file)

@@ -8,6 +8,8 @@ import select
 import socket
 import time
 
+import pytest
+
 from test_processes import TIMEOUT
 
 FD_LIMIT = 64
@@ -81,8 +83,9 @@ def limit_open_files():
     resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
 
 
-def test_out_of_file_descriptors_the_server_serves_its_clients_without_spinning_and_accepts_again(start_server):
-    server = start_server(preexec_fn=limit_open_files)
+@pytest.mark.parametrize("twistd", [False, True], ids=["callcenter-server", "twistd"])
+def test_out_of_file_descriptors_the_server_serves_its_clients_without_spinning_and_accepts_again(start_server, twistd):
+    server = start_server(twistd=twistd, preexec_fn=limit_open_files)
     with contextlib.ExitStack() as stack:
         # More clients than the server has descriptors: the first ones fill its table.
         clients = []
