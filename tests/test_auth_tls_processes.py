@@ -175,3 +175,16 @@ def test_golden_transcript_over_ipv6_loopback(start_server):
 
 def connect_ipv6(port):
     return socket.create_connection(("::1", port), timeout=30)
+
+
+def test_over_tls_a_wrong_token_ends_the_client_at_once(start_server, tmp_path, token_file):
+    paths = make_certificates(str(tmp_path))
+    listen = "ssl:{port}:interface=127.0.0.1:privateKey=%s:certKey=%s" % (paths["key"], paths["cert"])
+    server = start_server("--auth-token-file", token_file, listen=listen)
+    connect_to = "tls:localhost:%d:trustRoots=%s" % (server.port, paths["ca"])
+    assert client("--connect", connect_to, "--auth-token-file", token_file).stdout.decode() == EXPECTED
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not the token")
+    result = client("--connect", connect_to, "--auth-token-file", str(wrong))
+    assert result.stderr.decode() == "error: the server did not accept the token in %s: authentication failed\n" % wrong
+    assert result.returncode == 1

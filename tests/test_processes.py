@@ -1,9 +1,12 @@
 """The real commands as a user runs them: exact bytes on stdout, errors on stderr, exit codes."""
 
+import json
 import os
 import select
 import signal
+import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -252,3 +255,132 @@ def test_shell_into_a_closed_pipe_finishes_quietly():
     _, err = shell.communicate(commands, timeout=TIMEOUT)
     assert shell.returncode == 0
     assert err == b""
+
+
+# Nothing lost to a slow reader (issue 8). Calls and hangups in turns keep the state small:
+# what is measured is the output path.
+SLOW_COMMANDS = 100000
+SLOW_INPUT = b"".join(b"call %d\nhangup %d\n" % (n, n) for n in range(SLOW_COMMANDS // 2))
+SLOW_OUTPUT = b"".join(
+    b"Call %d received\nCall %d ringing for operator A\nCall %d missed\n" % (n, n, n) for n in range(SLOW_COMMANDS // 2)
+)
+
+
+def read_after_a_pause(argv, data, pause=2.0, stderr=subprocess.PIPE):
+    """Run ``argv`` with ``data`` on stdin and a reader that waits ``pause`` seconds
+    before it reads anything (the program's output fills the pipe meanwhile)."""
+    with tempfile.TemporaryFile() as stdin:
+        stdin.write(data)
+        stdin.seek(0)
+        child = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=stderr)
+        time.sleep(pause)  # the slow reader under test, not a wait for something to happen
+        out, err = child.communicate(timeout=TIMEOUT)
+    return child.returncode, out, err
+
+
+def test_shell_into_a_slow_reader_loses_nothing():
+    argv = [command("callcenter"), "--operators", "1", "--ring-timeout", "0"]
+    returncode, out, err = read_after_a_pause(argv, SLOW_INPUT)
+    assert (returncode, err) == (0, b"")
+    assert out.count(b"\n") == SLOW_COMMANDS * 3 // 2
+    assert out == SLOW_OUTPUT
+
+
+def test_client_into_a_slow_reader_loses_nothing(start_server):
+    server = start_server("--operators", "1", "--ring-timeout", "0")
+    argv = [command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port]
+    returncode, out, err = read_after_a_pause(argv, SLOW_INPUT)
+    assert (returncode, err) == (0, b"")
+    assert out == SLOW_OUTPUT
+
+
+def mixed_input(count):
+    """Commands whose results and errors alternate: call n, then the same call again."""
+    return b"".join(b"call %d\ncall %d\nhangup %d\n" % (n, n, n) for n in range(count))
+
+
+def mixed_output(count):
+    return b"".join(
+        b"Call %d received\nCall %d ringing for operator A\n"
+        b"error: call %d is already in progress\nCall %d missed\n" % (n, n, n, n)
+        for n in range(count)
+    )
+
+
+@pytest.mark.parametrize("program", ["callcenter", "callcenter-client"])
+def test_errors_and_results_in_one_pipe_keep_the_order_of_a_file(program, start_server, tmp_path):
+    argv = [command(program), "--operators", "1", "--ring-timeout", "0"]
+    if program == "callcenter-client":
+        server = start_server("--operators", "1", "--ring-timeout", "0")
+        argv = [command(program), "--connect", "tcp:127.0.0.1:%d" % server.port]
+    data = mixed_input(20000)
+    # 2>&1 into one pipe, read after a pause...
+    returncode, piped, _ = read_after_a_pause(argv, data, stderr=subprocess.STDOUT)
+    assert returncode == 0
+    # ... gives the same bytes as > file 2>&1.
+    path = tmp_path / "out"
+    with open(str(path), "wb") as file:
+        subprocess.run(argv, input=data, stdout=file, stderr=subprocess.STDOUT, timeout=TIMEOUT, check=True)
+    assert path.read_bytes() == piped == mixed_output(20000)
+
+
+# Clients that others wrote for the assignment, in each of their dialects (issue 9).
+
+
+def dialect_client(port, dialect):
+    """A client of the test's own, speaking ``dialect``; returns what it prints."""
+    commands, _ = read_golden()
+    requests = []
+    for text in commands:
+        command, argument = text.split()
+        value = int(argument) if dialect == "integer ids" and argument.isdigit() else argument
+        requests.append(json.dumps({"command": command, "id": value}).encode("ascii"))
+    printed = []
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as connection:
+        if dialect == "crlf lines":  # Twisted's LineReceiver with its default delimiter
+            reader = connection.makefile("rb", newline=b"\r\n")
+            connection.sendall(b"".join(request + b"\r\n" for request in requests))
+            for _ in requests:
+                line = reader.readline()
+                assert line.endswith(b"\r\n")
+                printed.append(json.loads(line)["response"] + "\n")
+        elif dialect == "bare, one at a time":  # transport.write(json.dumps(...)), then wait
+            for request in requests:
+                connection.sendall(request)
+                printed.append(json.loads(connection.recv(65536))["response"] + "\n")
+        else:  # all at once, back to back, replies split off as they come
+            connection.sendall(b"".join(requests))
+            decoder, text = json.JSONDecoder(), ""
+            while len(printed) < len(requests):
+                text = (text + connection.recv(65536).decode("utf-8")).lstrip()
+                while text:
+                    try:
+                        reply, end = decoder.raw_decode(text)
+                    except ValueError:
+                        break
+                    printed.append(reply["response"] + "\n")
+                    text = text[end:].lstrip()
+    return "".join(printed)
+
+
+@pytest.mark.parametrize("dialect", ["crlf lines", "bare, one at a time", "bare, all at once", "integer ids"])
+def test_other_peoples_clients_print_the_transcript(start_server, dialect):
+    server = start_server()
+    assert dialect_client(server.port, dialect) == EXPECTED
+
+
+def test_client_into_a_closed_pipe_finishes_quietly(start_server):
+    server = start_server("--operators", "3")
+    client = subprocess.Popen(
+        [command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    client.stdin.write(b"call 0\n")
+    client.stdin.flush()
+    assert client.stdout.readline() == b"Call 0 received\n"
+    client.stdout.close()  # like `| head -1`
+    client.stdout = None
+    _, err = client.communicate(b"".join(b"call %d\n" % n for n in range(1, 20000)), timeout=TIMEOUT)
+    assert (client.returncode, err) == (0, b"")

@@ -79,8 +79,8 @@ def authenticating_server():
 def test_with_a_token_every_request_before_it_is_refused_and_changes_nothing():
     server = authenticating_server()
     connection, transport = server.connect()
-    connection.dataReceived(encode_request("call", "1") + b"not json\n" + b'{"command": "auth"}\n' + b"\n")
-    assert replies(transport) == [{"error": "authentication required"}] * 4
+    connection.dataReceived(encode_request("call", "1") + b"not json\n" + b'{"command": "auth"}\n' + b"[1]{}\n")
+    assert replies(transport) == [{"error": "authentication required"}] * 5
     assert not transport.disconnecting
     connection.dataReceived(encode_auth(TOKEN) + encode_request("status", None))
     assert replies(transport) == [
@@ -89,6 +89,21 @@ def test_with_a_token_every_request_before_it_is_refused_and_changes_nothing():
     ]
     connection.dataReceived(encode_auth(TOKEN))
     assert replies(transport) == [{"error": "already authenticated"}]
+
+
+def test_a_token_among_several_requests_on_one_line_counts_in_its_place():
+    server = authenticating_server()
+    connection, transport = server.connect()
+    connection.dataReceived(b'{"command": "status"}' + encode_auth(TOKEN).strip() + b'{"command": "status"}\n')
+    assert replies(transport) == [
+        {"error": "authentication required"},
+        {"response": "authenticated"},
+        {"response": "Operator A available\nOperator B available"},
+    ]
+    other, other_transport = server.connect()
+    other.dataReceived(encode_auth("wrong").strip() + b'{"command": "status"}{"command": "status"}\n')
+    assert replies(other_transport) == [{"error": "authentication failed"}]
+    assert other_transport.disconnecting
 
 
 def test_a_wrong_token_is_refused_and_the_connection_closed_without_logging_any_token(twisted_log):

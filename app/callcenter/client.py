@@ -69,12 +69,19 @@ class RemoteCallCenter(object):
             self.output.error("reconnected to the server")
         self.connection = connection
         self.ever_connected = True
+        self.output.link_connection(connection.transport)
         if self.token is None:
             if not self.authenticated.called:
                 self.authenticated.callback(None)
             return
         connection.transport.write(encode_auth(self.token))
         self.awaiting.append(self._authentication_replied)
+
+    def release_connection(self) -> None:
+        """Before closing: the output's flow control lets go of the connection, since a TLS
+        connection closes only once no producer is registered with it."""
+        if self.connection is not None:
+            self.connection.transport.unregisterProducer()
 
     def _authentication_replied(self, kind: str, text: str) -> None:
         if kind == "error" and text == "this server takes no token":
@@ -85,6 +92,8 @@ class RemoteCallCenter(object):
             self.authenticated.callback(None if kind == "response" else text)
 
     def disconnected(self, reason: Failure) -> None:
+        if self.connection is not None:
+            self.output.unlink_connection(self.connection.transport)
         self.connection = None
         if self._input_ended and not self.awaiting:
             return  # we closed it
@@ -135,7 +144,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     @defer.inlineCallbacks
     def run(reactor: Any) -> Any:
-        output = console.make_output()
+        output = console.make_output(reactor)
         remote = RemoteCallCenter(output, token)
         factory = CallCenterClientFactory(remote)
         endpoint = endpoints.clientFromString(reactor, options["connect"])
@@ -144,13 +153,16 @@ def main(argv: Optional[List[str]] = None) -> None:
         try:
             yield connector.whenConnected(failAfterFailures=1)
         except Exception as error:
-            sys.stderr.write("error: cannot connect to the callcenter server at %s: %s\n" % (options["connect"], error))
+            output.error("cannot connect to the callcenter server at %s: %s" % (options["connect"], error))
+            yield output.close()
             raise SystemExit(1) from None
         refusal = yield remote.authenticated
         if refusal is not None:
             output.error("the server did not accept the token in %s: %s" % (options["auth-token-file"], refusal))
             remote.input_ended()  # the server closes the connection: that is no news
+            remote.release_connection()
             yield connector.stopService()
+            yield output.close()
             raise SystemExit(1)
         shell = CallCenterShell(remote.send, output)
         if isinstance(output, console.TerminalOutput):
@@ -158,7 +170,9 @@ def main(argv: Optional[List[str]] = None) -> None:
             remote.ask("status", lambda kind, text: shell.learn_operators(text.split("\n")))
         yield console.attach(reactor, shell, output)
         yield remote.input_ended()
+        remote.release_connection()
         yield connector.stopService()
+        yield output.close()
         if remote.lost_replies:
             raise SystemExit(1)
 

@@ -5,6 +5,9 @@ Reply    ``{"response": "Call 1 received\\nCall 1 ringing for operator A"}``
          or ``{"error": "<why>"}``: exactly one per request, in request order
 Event    ``{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator B"}``
          to every connected client when a ring times out
+
+The server also takes ``\r\n`` lines (and answers them in ``\r\n``) and bare objects
+with no delimiter (see ``RequestReceiver``); docs/protocol.md has the whole of it.
 """
 
 import hmac
@@ -18,7 +21,7 @@ from twisted.python.failure import Failure
 
 from callcenter.core import CallCenter, CallCenterError
 from callcenter.limits import CountingLog
-from callcenter.lines import LineReceiver
+from callcenter.lines import LineReceiver, RequestReceiver
 from callcenter.options import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_OUTPUT_BUFFER
 
 log = Logger()
@@ -41,12 +44,17 @@ def encode_request(command: str, argument: Optional[str]) -> bytes:
 
 
 def decode_request(line: bytes) -> Tuple[str, Optional[str]]:
-    """``(command, id or None)`` from a request line; CallCenterError when it is not one."""
+    """``(command, id or None)`` from one request; CallCenterError when it is not one.
+    A line holding several JSON values back to back raises :class:`SeveralRequestsError`."""
     try:
         request = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
         raise CallCenterError("request is not valid UTF-8") from None
-    except (ValueError, RecursionError):
+    except ValueError as error:
+        if getattr(error, "msg", None) == "Extra data":
+            raise SeveralRequestsError(line) from None
+        raise CallCenterError("request is not valid JSON") from None
+    except RecursionError:
         raise CallCenterError("request is not valid JSON") from None
     if not isinstance(request, dict):
         raise CallCenterError('request must be a JSON object like {"command": "call", "id": "1"}')
@@ -55,22 +63,55 @@ def decode_request(line: bytes) -> Tuple[str, Optional[str]]:
         raise CallCenterError('request needs a "command" string')
     argument = request.get("id")
     if argument is not None and not isinstance(argument, str):
-        raise CallCenterError('"id" must be a string')
+        if isinstance(argument, int) and not isinstance(argument, bool):
+            argument = str(argument)  # {"id": 1} is call "1"
+        else:
+            raise CallCenterError('"id" must be a string')
     return command, argument
+
+
+class SeveralRequestsError(Exception):
+    """A line with JSON values back to back (``{...}{...}``): each is a request."""
+
+    def __init__(self, line: bytes) -> None:
+        Exception.__init__(self)
+        self.line = line
+
+    def requests(self) -> List[bytes]:
+        """Each value's text; what follows a part that is not JSON is one more, bad, request."""
+        text = self.line.decode("utf-8")
+        decoder = json.JSONDecoder()
+        requests = []
+        position = 0
+        while position < len(text):
+            try:
+                _, end = decoder.raw_decode(text, position)
+            except (ValueError, RecursionError):
+                end = len(text)
+            requests.append(text[position:end].encode("utf-8"))
+            position = end
+            while position < len(text) and text[position] in " \t\r\n":
+                position += 1
+        return requests
 
 
 def encode_auth(token: str) -> bytes:
     return (json.dumps({"command": "auth", "token": token}) + "\n").encode("utf-8")
 
 
-def token_of_auth_request(line: bytes) -> Optional[str]:
-    """The token of an ``{"command": "auth", "token": "..."}`` line; None for any other line."""
+def token_of_auth_request(request: bytes) -> Optional[str]:
+    """The token of an ``{"command": "auth", "token": "..."}`` request; None for any other.
+    A line holding several JSON values raises :class:`SeveralRequestsError`."""
     try:
-        request = json.loads(line.decode("utf-8"))
-    except (ValueError, RecursionError):
+        value = json.loads(request.decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError too
+        if getattr(error, "msg", None) == "Extra data":
+            raise SeveralRequestsError(request) from None
         return None
-    if isinstance(request, dict) and request.get("command") == "auth" and isinstance(request.get("token"), str):
-        return request["token"]
+    except RecursionError:
+        return None
+    if isinstance(value, dict) and value.get("command") == "auth" and isinstance(value.get("token"), str):
+        return value["token"]
     return None
 
 
@@ -131,7 +172,7 @@ def unsent_bytes(transport: Any) -> int:
 BROADCAST_CHUNK = 1000  # event copies sent in one reactor turn
 
 
-class CallCenterServerProtocol(LineReceiver):
+class CallCenterServerProtocol(RequestReceiver):
     """One client connection of the server.
 
     Flow control: the connection is the streaming producer of its own transport, so
@@ -154,9 +195,11 @@ class CallCenterServerProtocol(LineReceiver):
         log.info("Connection from {peer}", peer=self.transport.getPeer())
 
     def send(self, data: bytes) -> None:
-        """Every byte to the client goes out here."""
+        """Every byte to the client goes out here, in the line ending of its requests."""
         if self.cut_off:
             return
+        if self.crlf:
+            data = data.replace(b"\n", b"\r\n")  # JSON escapes newlines in strings: these end lines
         send_now(self.transport, data)
         limit = self.factory.max_output_buffer
         if unsent_bytes(self.transport) > limit:
@@ -180,20 +223,26 @@ class CallCenterServerProtocol(LineReceiver):
             self.factory.send_owed_events(self)
         self._replies: List[bytes] = []  # lines are only handled from here, so always set
         try:
-            LineReceiver.dataReceived(self, data)
+            RequestReceiver.dataReceived(self, data)
         finally:
             if self._replies:
                 self.send(b"".join(self._replies))
 
-    def lineReceived(self, line: bytes) -> None:
+    def requestReceived(self, request: bytes) -> None:
         if self.factory.auth_token is not None and not self.authenticated:
-            self.authenticate(line)
+            self.authenticate(request)
         else:
-            self._replies.append(self.factory.reply(line))
+            self._replies.append(self.factory.reply(request))
 
-    def authenticate(self, line: bytes) -> None:
+    def authenticate(self, request: bytes) -> None:
         """Until the token has come, every request is refused; a wrong token ends the connection."""
-        token = token_of_auth_request(line)
+        try:
+            token = token_of_auth_request(request)
+        except SeveralRequestsError as several:
+            for one in several.requests():
+                if not self.transport.disconnecting:
+                    self.requestReceived(one)
+            return
         expected = self.factory.auth_token or b""
         if token is None:
             self._replies.append(encode("error", "authentication required"))
@@ -204,6 +253,7 @@ class CallCenterServerProtocol(LineReceiver):
             log.warn("Closing connection from {peer}: authentication failed", peer=self.transport.getPeer())
             self.send(b"".join(self._replies) + encode("error", "authentication failed"))
             self._replies = []
+            self.transport.unregisterProducer()  # a TLS connection closes only once it has none
             self.transport.loseConnection()
 
     def lineLengthExceeded(self, line: bytes) -> None:
@@ -277,7 +327,7 @@ class CallCenterServerFactory(protocol.Factory):
         return protocol.Factory.buildProtocol(self, addr)
 
     def reply(self, line: bytes) -> bytes:
-        """The reply line to one request line."""
+        """The reply line to one request (the reply lines, when it holds several)."""
         try:
             command, argument = decode_request(line)
             if command == "auth":
@@ -285,6 +335,8 @@ class CallCenterServerFactory(protocol.Factory):
             return encode("response", "\n".join(self.center.execute(command, argument)))
         except CallCenterError as error:
             return encode("error", str(error))
+        except SeveralRequestsError as several:
+            return b"".join(self.reply(request) for request in several.requests())
 
     def broadcast(self, lines: List[str]) -> None:
         """A ring timed out: tell every client, ``BROADCAST_CHUNK`` clients a reactor turn,
@@ -330,6 +382,15 @@ class CallCenterClientProtocol(LineReceiver):
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.factory.client.disconnected(reason)
+
+    def dataReceived(self, data: bytes) -> None:
+        """What the replies in one read print goes out in one write."""
+        output = self.factory.client.output
+        output.batch()
+        try:
+            LineReceiver.dataReceived(self, data)
+        finally:
+            output.flush()
 
     def lineReceived(self, line: bytes) -> None:
         client = self.factory.client
