@@ -72,8 +72,15 @@ def reference_reply(center, request):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(lines, max_size=40), st.lists(st.integers(0, 2000), max_size=20), st.booleans())
-def test_random_input_gets_one_reply_a_line_and_changes_only_what_valid_requests_change(items, cuts, crlf):
+@given(
+    st.lists(lines, max_size=40),
+    st.lists(st.integers(0, 2000), max_size=20),
+    st.booleans(),
+    st.lists(valid_requests, max_size=3),
+)
+def test_random_input_gets_one_reply_a_request_and_changes_only_what_valid_requests_change(
+    items, cuts, crlf, bare_tail
+):
     clock = Clock()
     factory = CallCenterServerFactory(OPERATORS, clock.callLater, 10)
     reference = CallCenter(OPERATORS, Clock().callLater, 10, lambda lines: None)
@@ -83,6 +90,10 @@ def test_random_input_gets_one_reply_a_line_and_changes_only_what_valid_requests
 
     ending = b"\r\n" if crlf else b"\n"
     stream = b"".join(data + ending for data, _ in items)
+    # Then valid requests as bare JSON objects, back to back with no line ending: each is complete
+    # at its closing brace.
+    stream += b"".join(encode_request(*request).rstrip(b"\n") for request in bare_tail)
+    items = items + [(None, request) for request in bare_tail]
     positions = [*sorted({min(cut * 7, len(stream)) for cut in cuts}), len(stream)]
     start = 0
     for end in positions:
