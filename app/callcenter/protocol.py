@@ -1,6 +1,6 @@
 """The wire protocol: newline-delimited UTF-8 JSON objects.
 
-Request  ``{"command": "call", "id": "1"}`` (``status`` takes no id)
+Request  ``{"command": "call", "id": "1"}`` (``status`` and ``stats`` take no id)
 Reply    ``{"response": "Call 1 received\\nCall 1 ringing for operator A"}``
          or ``{"error": "<why>"}``: exactly one per request, in request order
 Event    ``{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator B"}``
@@ -298,6 +298,7 @@ class CallCenterServerFactory(protocol.Factory):
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         auth_token: Optional[bytes] = None,
+        **center_options: Any,
     ) -> None:
         self.max_output_buffer = max_output_buffer
         self.max_connections = max_connections
@@ -311,7 +312,8 @@ class CallCenterServerFactory(protocol.Factory):
                 limit=max_connections,
             ),
         )
-        self.center = CallCenter(operator_ids, call_later, ring_timeout, self.broadcast)
+        # center_options: CallCenter's keyword arguments (now, service_level, on_timing).
+        self.center = CallCenter(operator_ids, call_later, ring_timeout, self.broadcast, **center_options)
         self.clients: "Set[CallCenterServerProtocol]" = set()
         self.call_later = call_later
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
