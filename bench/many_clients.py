@@ -24,6 +24,9 @@ def server_argv(port):
         "10",
         "--ring-timeout",
         str(RING_TIMEOUT),
+        # Above the 10,000 held open (the default limit), so start-up probes never tip it over.
+        "--max-connections",
+        str(CONNECTIONS + 100),
     ]
 
 

@@ -44,14 +44,14 @@ def free_port():
 class Server(object):
     """A server process on a free loopback port, stopped by ``stop``."""
 
-    def __init__(self, argv, port):
+    def __init__(self, argv, port, host="127.0.0.1", **popen):
         self.port = port
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
         self.log = b""
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                socket.create_connection((host, port), timeout=1).close()
                 return
             except OSError:
                 if self.process.poll() is not None:
@@ -75,17 +75,18 @@ class Server(object):
 
 @pytest.fixture
 def start_server():
-    """start_server(*extra_args, twistd=False) -> Server on a free port; all stopped at the end."""
+    """start_server(*extra_args, twistd=False, listen="tcp:{port}:interface=127.0.0.1", host="127.0.0.1",
+    **popen_kwargs) -> Server on a free port; all stopped at the end."""
     servers = []
 
-    def start(*extra, **kwargs):
+    def start(*extra, twistd=False, listen="tcp:{port}:interface=127.0.0.1", host="127.0.0.1", **popen):
         port = free_port()
-        listen = "tcp:%d:interface=127.0.0.1" % port
-        if kwargs.get("twistd"):
+        listen = listen.format(port=port)
+        if twistd:
             argv = [command("twistd"), "--nodaemon", "--pidfile=", "callcenter", "--listen", listen]
         else:
             argv = [command("callcenter-server"), "--listen", listen]
-        server = Server(argv + list(extra), port)
+        server = Server(argv + list(extra), port, host, **popen)
         servers.append(server)
         return server
 

@@ -18,8 +18,8 @@ GOLDEN_INPUT = "".join(line + "\n" for line in COMMANDS).encode("utf-8")
 TIMEOUT = 30
 
 
-def run(argv, stdin=b""):
-    return subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
+def run(argv, stdin=b"", env=None):
+    return subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, env=env)
 
 
 class LineReader(object):

@@ -14,9 +14,10 @@ from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, endpoints
 from twisted.python.failure import Failure
 
-from callcenter.options import ClientOptions, parse_or_exit
+from callcenter.core import CallCenterError
+from callcenter.options import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, parse_or_exit, read_token
 from callcenter.output import Output
-from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol, encode_request
+from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol, encode_auth, encode_request
 
 RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, jitter=lambda: 0.0)
 
@@ -24,8 +25,12 @@ RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, ji
 class RemoteCallCenter(object):
     """Sends the shell's commands and matches each reply to its command, in order."""
 
-    def __init__(self, output: Output) -> None:
+    def __init__(self, output: Output, token: Optional[str] = None) -> None:
         self.output = output
+        self.token = token  # sent first on every connection, when there is one
+        # Fires with None when the server accepts the token (or takes none), or with the
+        # server's error when it refuses it; only the first connection's answer counts.
+        self.authenticated: defer.Deferred = defer.Deferred()
         self.connection: "Optional[CallCenterClientProtocol]" = None
         self.ever_connected = False
         # What each request in flight was: a command whose reply is printed, or a
@@ -65,6 +70,26 @@ class RemoteCallCenter(object):
         self.connection = connection
         self.ever_connected = True
         self.output.link_connection(connection.transport)
+        if self.token is None:
+            if not self.authenticated.called:
+                self.authenticated.callback(None)
+            return
+        connection.transport.write(encode_auth(self.token))
+        self.awaiting.append(self._authentication_replied)
+
+    def release_connection(self) -> None:
+        """Before closing: the output's flow control lets go of the connection, since a TLS
+        connection closes only once no producer is registered with it."""
+        if self.connection is not None:
+            self.connection.transport.unregisterProducer()
+
+    def _authentication_replied(self, kind: str, text: str) -> None:
+        if kind == "error" and text == "this server takes no token":
+            kind = "response"  # nothing to refuse
+        if kind == "error" and self.authenticated.called:
+            self.output.error("the server refused the token: %s" % text)
+        if not self.authenticated.called:
+            self.authenticated.callback(None if kind == "response" else text)
 
     def disconnected(self, reason: Failure) -> None:
         if self.connection is not None:
@@ -89,6 +114,10 @@ class RemoteCallCenter(object):
             request(kind, text)
         elif kind == "response":
             self.output.lines(text.split("\n"))
+        elif text == "authentication required":
+            self.output.error(
+                "%s: give the server's token with --auth-token-file or $%s" % (text, AUTH_TOKEN_FILE_VARIABLE)
+            )
         else:
             self.output.error(text)
         self._finish_if_done()
@@ -105,11 +134,18 @@ def main(argv: Optional[List[str]] = None) -> None:
     from callcenter.shell import CallCenterShell
 
     options = parse_or_exit(ClientOptions(), sys.argv[1:] if argv is None else argv)
+    token = None
+    if options["auth-token-file"] is not None:
+        try:
+            token = read_token(options["auth-token-file"])
+        except CallCenterError as error:
+            sys.stderr.write("error: %s\n" % error)
+            raise SystemExit(1) from None
 
     @defer.inlineCallbacks
     def run(reactor: Any) -> Any:
         output = console.make_output(reactor)
-        remote = RemoteCallCenter(output)
+        remote = RemoteCallCenter(output, token)
         factory = CallCenterClientFactory(remote)
         endpoint = endpoints.clientFromString(reactor, options["connect"])
         connector = ClientService(endpoint, factory, retryPolicy=RECONNECT_POLICY)
@@ -120,12 +156,21 @@ def main(argv: Optional[List[str]] = None) -> None:
             output.error("cannot connect to the callcenter server at %s: %s" % (options["connect"], error))
             yield output.close()
             raise SystemExit(1) from None
+        refusal = yield remote.authenticated
+        if refusal is not None:
+            output.error("the server did not accept the token in %s: %s" % (options["auth-token-file"], refusal))
+            remote.input_ended()  # the server closes the connection: that is no news
+            remote.release_connection()
+            yield connector.stopService()
+            yield output.close()
+            raise SystemExit(1)
         shell = CallCenterShell(remote.send, output)
         if isinstance(output, console.TerminalOutput):
             # Tab completion of operator ids: learn them from the server once.
             remote.ask("status", lambda kind, text: shell.learn_operators(text.split("\n")))
         yield console.attach(reactor, shell, output)
         yield remote.input_ended()
+        remote.release_connection()
         yield connector.stopService()
         yield output.close()
         if remote.lost_replies:

@@ -10,6 +10,7 @@ from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCen
 
 DEFAULT_PORT = 5678
 DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20
+DEFAULT_MAX_CONNECTIONS = 10000
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
 DEFAULT_CONNECT = "tcp:127.0.0.1:%d" % DEFAULT_PORT
 # Where the client connects when --connect is not given (a container's usual way to be told).
@@ -46,6 +47,30 @@ def byte_count(text: str) -> int:
     if not number.isdigit() or int(number) < 1:
         raise usage.UsageError("expected a positive number of bytes (like 16777216 or 16M), not %r" % (text,))
     return int(number) * unit
+
+
+def positive_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise usage.UsageError("expected a positive whole number, not %r" % (text,))
+    return int(text)
+
+
+AUTH_TOKEN_FILE_VARIABLE = "CALLCENTER_AUTH_TOKEN_FILE"
+
+
+def read_token(path: str) -> str:
+    """The token in a file: its text without surrounding white space. CallCenterError with a
+    one-line reason when it cannot be read or is empty. The token itself is never shown."""
+    try:
+        with open(path, "rb") as token_file:
+            token = token_file.read(4096).decode("utf-8").strip()
+    except OSError as error:
+        raise CallCenterError("cannot read the token file %s: %s" % (path, error.strerror)) from None
+    except UnicodeDecodeError:
+        raise CallCenterError("the token file %s is not UTF-8 text" % path) from None
+    if not token:
+        raise CallCenterError("the token file %s is empty" % path)
+    return token
 
 
 class VersionOption(usage.Options):
@@ -108,7 +133,29 @@ class ServerOptions(CallCenterOptions):
             "Bytes of unsent output a client may hold (16M: 16 MiB) before it is disconnected for not reading.",
             byte_count,
         ],
+        [
+            "max-connections",
+            None,
+            DEFAULT_MAX_CONNECTIONS,
+            "Clients connected at once; one more gets an error line and is disconnected.",
+            positive_count,
+        ],
+        [
+            "auth-token-file",
+            None,
+            None,
+            "File holding the token that clients must send first (see docs/security.md); none: no authentication.",
+        ],
     ]
+
+    def postOptions(self) -> None:
+        CallCenterOptions.postOptions(self)
+        self["auth-token"] = None
+        if self["auth-token-file"] is not None:
+            try:
+                self["auth-token"] = read_token(self["auth-token-file"]).encode("utf-8")
+            except CallCenterError as error:
+                raise usage.UsageError("--auth-token-file: %s" % error) from None
 
 
 class ClientOptions(VersionOption):
@@ -118,7 +165,14 @@ class ClientOptions(VersionOption):
             "connect",
             "c",
             None,
-            "Endpoint of the callcenter server [default: $%s or %s]" % (CONNECT_ENV, DEFAULT_CONNECT),
+            "Endpoint of the callcenter server (tls:HOST:5678:trustRoots=DIR for TLS) [default: $%s or %s]"
+            % (CONNECT_ENV, DEFAULT_CONNECT),
+        ],
+        [
+            "auth-token-file",
+            None,
+            None,
+            "File holding the server's token, sent first (default: $%s; none: no token)." % AUTH_TOKEN_FILE_VARIABLE,
         ],
     ]
 
@@ -129,6 +183,8 @@ class ClientOptions(VersionOption):
     def postOptions(self) -> None:
         if self["connect"] is None:
             self["connect"] = self.environ.get(CONNECT_ENV) or DEFAULT_CONNECT
+        if self["auth-token-file"] is None:
+            self["auth-token-file"] = self.environ.get(AUTH_TOKEN_FILE_VARIABLE) or None
 
 
 OptionsT = TypeVar("OptionsT", bound=usage.Options)

@@ -10,6 +10,7 @@ The server also takes ``\r\n`` lines (and answers them in ``\r\n``) and bare obj
 with no delimiter (see ``RequestReceiver``); docs/protocol.md has the whole of it.
 """
 
+import hmac
 import json
 from collections import deque
 from typing import Any, Deque, List, Optional, Set, Tuple
@@ -19,8 +20,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from callcenter.core import CallCenter, CallCenterError
+from callcenter.limits import CountingLog
 from callcenter.lines import LineReceiver, RequestReceiver
-from callcenter.options import DEFAULT_MAX_OUTPUT_BUFFER
+from callcenter.options import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_OUTPUT_BUFFER
 
 log = Logger()
 
@@ -91,6 +93,26 @@ class SeveralRequestsError(Exception):
             while position < len(text) and text[position] in " \t\r\n":
                 position += 1
         return requests
+
+
+def encode_auth(token: str) -> bytes:
+    return (json.dumps({"command": "auth", "token": token}) + "\n").encode("utf-8")
+
+
+def token_of_auth_request(request: bytes) -> Optional[str]:
+    """The token of an ``{"command": "auth", "token": "..."}`` request; None for any other.
+    A line holding several JSON values raises :class:`SeveralRequestsError`."""
+    try:
+        value = json.loads(request.decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError too
+        if getattr(error, "msg", None) == "Extra data":
+            raise SeveralRequestsError(request) from None
+        return None
+    except RecursionError:
+        return None
+    if isinstance(value, dict) and value.get("command") == "auth" and isinstance(value.get("token"), str):
+        return value["token"]
+    return None
 
 
 def decode_message(line: bytes) -> Tuple[str, str]:
@@ -164,6 +186,7 @@ class CallCenterServerProtocol(RequestReceiver):
     # The number of the last event this client has had (or that was before it connected).
     last_event = 0
     cut_off = False  # disconnected for not reading: nothing more is sent
+    authenticated = False  # has sent the server's token (when the server has one)
 
     def connectionMade(self) -> None:
         self.last_event = self.factory.events_made
@@ -206,10 +229,48 @@ class CallCenterServerProtocol(RequestReceiver):
                 self.send(b"".join(self._replies))
 
     def requestReceived(self, request: bytes) -> None:
-        self._replies.append(self.factory.reply(request))
+        if self.factory.auth_token is not None and not self.authenticated:
+            self.authenticate(request)
+        else:
+            self._replies.append(self.factory.reply(request))
+
+    def authenticate(self, request: bytes) -> None:
+        """Until the token has come, every request is refused; a wrong token ends the connection."""
+        try:
+            token = token_of_auth_request(request)
+        except SeveralRequestsError as several:
+            for one in several.requests():
+                if not self.transport.disconnecting:
+                    self.requestReceived(one)
+            return
+        expected = self.factory.auth_token or b""
+        if token is None:
+            self._replies.append(encode("error", "authentication required"))
+        elif expected and hmac.compare_digest(token.encode("utf-8"), expected):
+            self.authenticated = True
+            self._replies.append(encode("response", "authenticated"))
+        else:
+            log.warn("Closing connection from {peer}: authentication failed", peer=self.transport.getPeer())
+            self.send(b"".join(self._replies) + encode("error", "authentication failed"))
+            self._replies = []
+            self.transport.unregisterProducer()  # a TLS connection closes only once it has none
+            self.transport.loseConnection()
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._replies.append(encode("error", "request longer than %d bytes" % self.MAX_LENGTH))
+
+
+class RefusedProtocol(protocol.Protocol):
+    """A connection beyond ``--max-connections``: one error line, then closed."""
+
+    transport: Any  # set by makeConnection
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def connectionMade(self) -> None:
+        self.transport.write(encode("error", "too many connections (limit %d)" % self.limit))
+        self.transport.loseConnection()
 
 
 class Event(object):
@@ -235,9 +296,22 @@ class CallCenterServerFactory(protocol.Factory):
         call_later: Any,
         ring_timeout: float,
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        auth_token: Optional[bytes] = None,
         **center_options: Any,
     ) -> None:
         self.max_output_buffer = max_output_buffer
+        self.max_connections = max_connections
+        self.auth_token = auth_token  # None: no authentication
+        self.count_refused = CountingLog(
+            call_later,
+            lambda count: log.warn(
+                "Refused {count} connection(s) since the last such message: too many connections "
+                "(limit {limit}, --max-connections)",
+                count=count,
+                limit=max_connections,
+            ),
+        )
         # center_options: CallCenter's keyword arguments (now, service_level, on_timing).
         self.center = CallCenter(operator_ids, call_later, ring_timeout, self.broadcast, **center_options)
         self.clients: "Set[CallCenterServerProtocol]" = set()
@@ -245,10 +319,21 @@ class CallCenterServerFactory(protocol.Factory):
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
         self.events_made = 0
 
+    def stopFactory(self) -> None:
+        self.count_refused.flush()
+
+    def buildProtocol(self, addr: Any) -> Any:
+        if len(self.clients) >= self.max_connections:
+            self.count_refused()
+            return RefusedProtocol(self.max_connections)
+        return protocol.Factory.buildProtocol(self, addr)
+
     def reply(self, line: bytes) -> bytes:
         """The reply line to one request (the reply lines, when it holds several)."""
         try:
             command, argument = decode_request(line)
+            if command == "auth":
+                return encode("error", "already authenticated" if self.auth_token else "this server takes no token")
             return encode("response", "\n".join(self.center.execute(command, argument)))
         except CallCenterError as error:
             return encode("error", str(error))

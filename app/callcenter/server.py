@@ -3,7 +3,7 @@
 import sys
 from typing import Any, List, Optional
 
-from twisted.application import service, strports
+from twisted.application import internet, service, strports
 from twisted.internet import defer, endpoints
 from twisted.logger import (
     FilteringLogObserver,
@@ -14,6 +14,7 @@ from twisted.logger import (
     textFileLogObserver,
 )
 
+from callcenter.limits import GuardedEndpoint
 from callcenter.options import ServerOptions, parse_or_exit
 from callcenter.protocol import CallCenterServerFactory
 
@@ -26,9 +27,15 @@ def make_factory(options: ServerOptions, reactor: Any) -> CallCenterServerFactor
         reactor.callLater,
         options["ring-timeout"],
         max_output_buffer=options["max-output-buffer"],
+        max_connections=options["max-connections"],
+        auth_token=options["auth-token"],
         now=reactor.seconds,
         service_level=options["service-level"],
     )
+
+
+def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
+    return GuardedEndpoint(endpoints.serverFromString(reactor, description), reactor)
 
 
 def metrics_site(factory: CallCenterServerFactory, reactor: Any) -> Any:
@@ -47,7 +54,9 @@ def makeService(options: ServerOptions) -> service.IService:
     from twisted.internet import reactor
 
     factory = make_factory(options, reactor)
-    server = strports.service(options["listen"], factory)
+    server = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
+    # As strports.service does: a port that cannot be had stops twistd with its error.
+    server._raiseSynchronously = True
     if not options["metrics"]:
         return server
     both = service.MultiService()
@@ -57,9 +66,11 @@ def makeService(options: ServerOptions) -> service.IService:
 
 
 def describe(options: ServerOptions) -> str:
-    return "operators %s, ring timeout %s" % (
+    return "operators %s, ring timeout %s, at most %d connections, authentication %s" % (
         ",".join(options["operators"]) if len(options["operators"]) <= 10 else "%d" % len(options["operators"]),
         "off" if not options["ring-timeout"] else "%g s" % options["ring-timeout"],
+        options["max-connections"],
+        "off" if options["auth-token"] is None else "on",
     )
 
 
@@ -67,7 +78,7 @@ def describe(options: ServerOptions) -> str:
 def listen(reactor: Any, description: str, factory: Any) -> Any:
     """The listening port for an endpoint string; the process exits 1 if it cannot listen."""
     try:
-        port = yield endpoints.serverFromString(reactor, description).listen(factory)
+        port = yield make_endpoint(reactor, description).listen(factory)
     except Exception as error:
         log.critical("Cannot listen on {listen}: {error}", listen=description, error=error)
         raise SystemExit(1) from None

@@ -1,0 +1,190 @@
+"""Authentication, TLS and IPv6 with the real commands: what a user sees on stdout and stderr."""
+
+import datetime
+import os
+import socket
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from conftest import command
+from test_limits_processes import ask, connect, read_line
+from test_processes import EXPECTED, GOLDEN_INPUT, run
+
+TOKEN = "0123456789abcdef-token"
+
+
+def client(*argv, env=None):
+    return run([command("callcenter-client"), *argv], GOLDEN_INPUT, env=env)
+
+
+@pytest.fixture
+def token_file(tmp_path):
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    return str(path)
+
+
+def test_with_the_token_file_the_client_serves_the_golden_transcript(start_server, token_file):
+    server = start_server("--auth-token-file", token_file)
+    result = client("--connect", "tcp:127.0.0.1:%d" % server.port, "--auth-token-file", token_file)
+    assert (result.stdout.decode(), result.stderr, result.returncode) == (EXPECTED, b"", 0)
+    server.stop()
+    assert TOKEN.encode() not in server.log
+
+
+def test_twistd_takes_the_same_token_and_limit_options(start_server, token_file):
+    server = start_server("--auth-token-file", token_file, "--max-connections", "5", twistd=True)
+    result = client("--connect", "tcp:127.0.0.1:%d" % server.port, "--auth-token-file", token_file)
+    assert (result.stdout.decode(), result.stderr, result.returncode) == (EXPECTED, b"", 0)
+
+
+def test_the_token_file_may_come_from_the_environment(start_server, token_file):
+    server = start_server("--auth-token-file", token_file)
+    env = dict(os.environ, CALLCENTER_AUTH_TOKEN_FILE=token_file)
+    result = client("--connect", "tcp:127.0.0.1:%d" % server.port, env=env)
+    assert (result.stdout.decode(), result.stderr, result.returncode) == (EXPECTED, b"", 0)
+
+
+def test_a_wrong_token_ends_the_client_with_one_line(start_server, token_file, tmp_path):
+    server = start_server("--auth-token-file", token_file)
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not the token")
+    result = client("--connect", "tcp:127.0.0.1:%d" % server.port, "--auth-token-file", str(wrong))
+    assert result.stdout == b""
+    assert result.stderr.decode() == "error: the server did not accept the token in %s: authentication failed\n" % wrong
+    assert result.returncode == 1
+
+
+def test_an_unreadable_token_file_ends_the_client_with_one_line(tmp_path):
+    missing = str(tmp_path / "missing")
+    result = client("--auth-token-file", missing)
+    assert result.stderr.decode() == "error: cannot read the token file %s: No such file or directory\n" % missing
+    assert result.returncode == 1
+
+
+def test_without_a_token_every_command_gets_authentication_required(start_server, token_file):
+    server = start_server("--auth-token-file", token_file)
+    result = run([command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port], b"call 1\nstatus\n")
+    assert result.stdout == b""
+    hint = (
+        "error: authentication required: "
+        "give the server's token with --auth-token-file or $CALLCENTER_AUTH_TOKEN_FILE\n"
+    )
+    assert result.stderr.decode() == hint * 2
+    with connect(server.port) as raw:
+        assert ask(raw, {"command": "status"}) == {"error": "authentication required"}
+
+
+def test_the_server_refuses_an_empty_token_file(tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    result = run([command("callcenter-server"), "--auth-token-file", str(empty)])
+    assert result.returncode == 2
+    assert b"--auth-token-file: the token file %s is empty" % str(empty).encode() in result.stderr
+
+
+def make_certificates(folder):
+    """A CA (its certificate alone in ``folder/ca``) and a certificate for localhost signed by it."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(subject, issuer, public_key, signing_key, is_ca):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+        )
+        if not is_ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("callcenter test CA", "callcenter test CA", ca_key.public_key(), ca_key, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = certificate("localhost", "callcenter test CA", key.public_key(), ca_key, False)
+    os.mkdir(os.path.join(folder, "ca"))
+    paths = {"ca": os.path.join(folder, "ca"), "key": os.path.join(folder, "key.pem")}
+    paths["cert"] = os.path.join(folder, "cert.pem")
+    with open(os.path.join(paths["ca"], "ca.pem"), "wb") as out:
+        out.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(paths["cert"], "wb") as out:
+        out.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths["key"], "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return paths
+
+
+@pytest.fixture
+def tls_server(start_server, tmp_path):
+    paths = make_certificates(str(tmp_path))
+    listen = "ssl:{port}:interface=127.0.0.1:privateKey=%s:certKey=%s" % (paths["key"], paths["cert"])
+    return start_server(listen=listen), paths
+
+
+def test_golden_transcript_over_tls(tls_server):
+    server, paths = tls_server
+    result = client("--connect", "tls:localhost:%d:trustRoots=%s" % (server.port, paths["ca"]))
+    assert (result.stdout.decode(), result.stderr, result.returncode) == (EXPECTED, b"", 0)
+
+
+def test_a_tls_client_that_does_not_trust_the_certificate_is_refused(tls_server, tmp_path):
+    server, _ = tls_server
+    os.mkdir(str(tmp_path / "other"))
+    other = make_certificates(str(tmp_path / "other"))
+    result = client("--connect", "tls:localhost:%d:trustRoots=%s" % (server.port, other["ca"]))
+    assert result.stdout == b""
+    assert b"certificate verify failed" in result.stderr
+    assert result.returncode == 1
+
+
+def test_a_plain_client_against_the_tls_port_gets_a_clear_error(tls_server):
+    server, _ = tls_server
+    result = client("--connect", "tcp:127.0.0.1:%d" % server.port)
+    assert result.stdout == b""
+    first_line = result.stderr.decode().splitlines()[0]
+    assert first_line == "error: this port speaks TLS: connect with tls:HOST:PORT:trustRoots=DIR"
+    assert result.returncode == 1
+    with connect(server.port) as raw:
+        assert ask(raw, {"command": "status"}) == {
+            "error": "this port speaks TLS: connect with tls:HOST:PORT:trustRoots=DIR"
+        }
+
+
+def test_golden_transcript_over_ipv6_loopback(start_server):
+    if not socket.has_ipv6:
+        pytest.fail("this machine has no IPv6: the IPv6 test cannot run")
+    server = start_server(listen=r"tcp6:{port}:interface=\:\:1", host="::1")
+    result = client("--connect", r"tcp:\:\:1:%d" % server.port)
+    assert (result.stdout.decode(), result.stderr, result.returncode) == (EXPECTED, b"", 0)
+    with connect_ipv6(server.port) as raw:
+        raw.sendall(b'{"command": "status"}\n')
+        assert read_line(raw) == b'{"response": "Operator A available\\nOperator B available"}\n'
+
+
+def connect_ipv6(port):
+    return socket.create_connection(("::1", port), timeout=30)
+
+
+def test_over_tls_a_wrong_token_ends_the_client_at_once(start_server, tmp_path, token_file):
+    paths = make_certificates(str(tmp_path))
+    listen = "ssl:{port}:interface=127.0.0.1:privateKey=%s:certKey=%s" % (paths["key"], paths["cert"])
+    server = start_server("--auth-token-file", token_file, listen=listen)
+    connect_to = "tls:localhost:%d:trustRoots=%s" % (server.port, paths["ca"])
+    assert client("--connect", connect_to, "--auth-token-file", token_file).stdout.decode() == EXPECTED
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not the token")
+    result = client("--connect", connect_to, "--auth-token-file", str(wrong))
+    assert result.stderr.decode() == "error: the server did not accept the token in %s: authentication failed\n" % wrong
+    assert result.returncode == 1

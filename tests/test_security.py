@@ -1,0 +1,188 @@
+"""Connection limit, authentication and the rate-limited log, on StringTransport and task.Clock."""
+
+import pytest
+from twisted.internet.error import ConnectionLost
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+
+from callcenter.client import RemoteCallCenter
+from callcenter.limits import CountingLog
+from callcenter.protocol import CallCenterClientFactory, CallCenterServerFactory, encode, encode_auth, encode_request
+from test_protocol import replies
+from test_shell import RecordingOutput
+
+TOKEN = "s3cret-token-\u00e9"
+
+
+class Server(object):
+    def __init__(self, **kwargs):
+        self.clock = Clock()
+        self.factory = CallCenterServerFactory(["A", "B"], self.clock.callLater, 10, **kwargs)
+
+    def connect(self):
+        connection = self.factory.buildProtocol(None)
+        transport = StringTransport()
+        connection.makeConnection(transport)
+        return connection, transport
+
+
+def test_counting_log_writes_the_first_at_once_then_one_line_a_period_with_the_count():
+    clock = Clock()
+    lines = []
+    count = CountingLog(clock.callLater, lines.append, period=1.0)
+    count()
+    assert lines == [1]
+    for _ in range(500):
+        count()
+    assert lines == [1]
+    clock.advance(1)
+    assert lines == [1, 500]
+    clock.advance(1)
+    clock.advance(5)
+    assert lines == [1, 500]  # quiet: no line, and the next one is written at once again
+    count()
+    count.flush()
+    assert lines == [1, 500, 1]
+
+
+def test_past_the_connection_limit_one_error_line_then_closed_and_the_others_carry_on(twisted_log):
+    server = Server(max_connections=2)
+    first, first_transport = server.connect()
+    server.connect()
+    refused = []
+    for _ in range(1000):
+        connection, transport = server.connect()
+        assert transport.value() == b'{"error": "too many connections (limit 2)"}\n'
+        assert transport.disconnecting
+        refused.append(connection)
+    assert len(server.factory.clients) == 2
+    first.dataReceived(encode_request("call", "1"))
+    assert replies(first_transport) == [{"response": "Call 1 received\nCall 1 ringing for operator A"}]
+    server.clock.advance(1)
+    server.factory.stopFactory()
+    refusal_lines = [line for line in twisted_log if "too many connections" in line]
+    assert refusal_lines == [
+        "Refused 1 connection(s) since the last such message: too many connections (limit 2, --max-connections)",
+        "Refused 999 connection(s) since the last such message: too many connections (limit 2, --max-connections)",
+    ]
+    first.connectionLost()
+    connection, transport = server.connect()
+    connection.dataReceived(encode_request("status", None))
+    assert replies(transport) == [{"response": "Operator A ringing with call 1\nOperator B available"}]
+
+
+def authenticating_server():
+    return Server(auth_token=TOKEN.encode("utf-8"))
+
+
+def test_with_a_token_every_request_before_it_is_refused_and_changes_nothing():
+    server = authenticating_server()
+    connection, transport = server.connect()
+    connection.dataReceived(encode_request("call", "1") + b"not json\n" + b'{"command": "auth"}\n' + b"[1]{}\n")
+    assert replies(transport) == [{"error": "authentication required"}] * 5
+    assert not transport.disconnecting
+    connection.dataReceived(encode_auth(TOKEN) + encode_request("status", None))
+    assert replies(transport) == [
+        {"response": "authenticated"},
+        {"response": "Operator A available\nOperator B available"},
+    ]
+    connection.dataReceived(encode_auth(TOKEN))
+    assert replies(transport) == [{"error": "already authenticated"}]
+
+
+def test_a_token_among_several_requests_on_one_line_counts_in_its_place():
+    server = authenticating_server()
+    connection, transport = server.connect()
+    connection.dataReceived(b'{"command": "status"}' + encode_auth(TOKEN).strip() + b'{"command": "status"}\n')
+    assert replies(transport) == [
+        {"error": "authentication required"},
+        {"response": "authenticated"},
+        {"response": "Operator A available\nOperator B available"},
+    ]
+    other, other_transport = server.connect()
+    other.dataReceived(encode_auth("wrong").strip() + b'{"command": "status"}{"command": "status"}\n')
+    assert replies(other_transport) == [{"error": "authentication failed"}]
+    assert other_transport.disconnecting
+
+
+def test_a_wrong_token_is_refused_and_the_connection_closed_without_logging_any_token(twisted_log):
+    server = authenticating_server()
+    connection, transport = server.connect()
+    connection.dataReceived(
+        encode_request("status", None) + encode_auth("guess") + encode_auth(TOKEN) + encode_request("call", "1")
+    )
+    assert replies(transport) == [{"error": "authentication required"}, {"error": "authentication failed"}]
+    assert transport.disconnecting
+    assert any("authentication failed" in line for line in twisted_log)
+    assert not any("guess" in line or "s3cret" in line for line in twisted_log)
+    other, other_transport = server.connect()
+    other.dataReceived(encode_auth(TOKEN) + encode_request("status", None))
+    assert replies(other_transport)[1] == {"response": "Operator A available\nOperator B available"}
+
+
+@pytest.mark.parametrize("token", ["", "s3cret-token-", TOKEN + "x", TOKEN.upper()])
+def test_only_the_exact_token_is_accepted(token):
+    server = authenticating_server()
+    connection, transport = server.connect()
+    connection.dataReceived(encode_auth(token))
+    assert replies(transport) == [{"error": "authentication failed"}]
+    assert transport.disconnecting
+
+
+def test_without_a_token_configured_an_auth_request_is_answered_and_changes_nothing():
+    server = Server()
+    connection, transport = server.connect()
+    connection.dataReceived(encode_auth(TOKEN) + encode_request("status", None))
+    assert replies(transport) == [
+        {"error": "this server takes no token"},
+        {"response": "Operator A available\nOperator B available"},
+    ]
+
+
+def connect_client(remote):
+    connection = CallCenterClientFactory(remote).buildProtocol(None)
+    transport = StringTransport()
+    connection.makeConnection(transport)
+    return connection, transport
+
+
+def test_the_client_sends_its_token_first_on_every_connection_and_prints_nothing_of_it():
+    output = RecordingOutput()
+    remote = RemoteCallCenter(output, TOKEN)
+    connection, transport = connect_client(remote)
+    assert transport.value() == encode_auth(TOKEN)
+    remote.send("status", None)
+    connection.dataReceived(encode("response", "authenticated") + encode("response", "Operator A available"))
+    assert remote.authenticated.result is None
+    assert output.out == ["Operator A available"]
+    connection.connectionLost(Failure(ConnectionLost("gone")))
+    connection, transport = connect_client(remote)
+    assert transport.value() == encode_auth(TOKEN)  # again, before anything else
+    connection.dataReceived(encode("error", "authentication failed"))
+    assert output.errors[-1] == "the server refused the token: authentication failed"
+    assert not any(TOKEN in line for line in output.out + output.errors)
+
+
+def test_the_client_learns_of_a_refused_token_and_of_a_server_without_tokens():
+    refused = RemoteCallCenter(RecordingOutput(), "wrong")
+    connection, _ = connect_client(refused)
+    connection.dataReceived(encode("error", "authentication failed"))
+    assert refused.authenticated.result == "authentication failed"
+    tokenless = RemoteCallCenter(RecordingOutput(), TOKEN)
+    connection, _ = connect_client(tokenless)
+    connection.dataReceived(encode("error", "this server takes no token"))
+    assert tokenless.authenticated.result is None
+    assert tokenless.output.errors == []
+
+
+def test_without_a_token_the_client_explains_authentication_required():
+    output = RecordingOutput()
+    remote = RemoteCallCenter(output)
+    connection, transport = connect_client(remote)
+    assert transport.value() == b""
+    remote.send("status", None)
+    connection.dataReceived(encode("error", "authentication required"))
+    assert output.errors == [
+        "authentication required: give the server's token with --auth-token-file or $CALLCENTER_AUTH_TOKEN_FILE"
+    ]
