@@ -9,6 +9,7 @@ from callcenter.core import DEFAULT_RING_TIMEOUT, CallCenterError, parse_operato
 
 DEFAULT_PORT = 5678
 DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20
+DEFAULT_JOURNAL_LIMIT = 64 << 20
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
 DEFAULT_CONNECT = "tcp:127.0.0.1:%d" % DEFAULT_PORT
 
@@ -81,6 +82,19 @@ class ServerOptions(CallCenterOptions):
             None,
             DEFAULT_MAX_OUTPUT_BUFFER,
             "Bytes of unsent output a client may hold (16M: 16 MiB) before it is disconnected for not reading.",
+            byte_count,
+        ],
+        [
+            "state-dir",
+            None,
+            "",
+            "Directory that keeps the state across restarts (journal and snapshot); none: kept in memory only.",
+        ],
+        [
+            "journal-limit",
+            None,
+            DEFAULT_JOURNAL_LIMIT,
+            "Journal size (64M: 64 MiB) past which a snapshot is written and a new journal started.",
             byte_count,
         ],
     ]

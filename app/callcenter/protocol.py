@@ -9,7 +9,7 @@ Event    ``{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator
 
 import json
 from collections import deque
-from typing import Any, Deque, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, List, Optional, Set, Tuple
 
 from twisted.internet import abstract, protocol, tcp
 from twisted.logger import Logger
@@ -136,7 +136,13 @@ class CallCenterServerProtocol(LineReceiver):
         log.info("Connection from {peer}", peer=self.transport.getPeer())
 
     def send(self, data: bytes) -> None:
-        """Every byte to the client goes out here."""
+        """Every byte to the client goes out here: at once, or, with a journal, once the
+        records of what caused it are on disk (``factory.hold``: callcenter.durable)."""
+        hold = self.factory.hold
+        if hold is None or not hold(self, data):
+            self.deliver(data)
+
+    def deliver(self, data: bytes) -> None:
         if self.cut_off:
             return
         send_now(self.transport, data)
@@ -197,9 +203,16 @@ class CallCenterServerFactory(protocol.Factory):
         call_later: Any,
         ring_timeout: float,
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
+        center: Any = None,
     ) -> None:
+        """``center``: a call center built elsewhere (a DurableCallCenter); its events come here."""
         self.max_output_buffer = max_output_buffer
-        self.center = CallCenter(operator_ids, call_later, ring_timeout, self.broadcast)
+        if center is None:
+            center = CallCenter(operator_ids, call_later, ring_timeout)
+        center.on_event = self.broadcast
+        self.center = center
+        # With a journal: (connection, bytes) -> True when it keeps the bytes until its commit.
+        self.hold: Optional[Callable[[CallCenterServerProtocol, bytes], bool]] = getattr(center, "hold", None)
         self.clients: "Set[CallCenterServerProtocol]" = set()
         self.call_later = call_later
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first

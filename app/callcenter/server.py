@@ -14,19 +14,109 @@ from twisted.logger import (
     textFileLogObserver,
 )
 
+from callcenter.durable import DurableCallCenter, StateError
 from callcenter.options import ServerOptions, parse_or_exit
 from callcenter.protocol import CallCenterServerFactory
 
 log = Logger()
 
 
-def make_factory(options: ServerOptions, reactor: object) -> CallCenterServerFactory:
+def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCenter]:
+    """The restored state when ``--state-dir`` is given; :class:`StateError` when it cannot be."""
+    if not options["state-dir"]:
+        return None
+    durable = DurableCallCenter(
+        options["state-dir"],
+        options["operators"],
+        reactor.callLater,
+        reactor.seconds,
+        options["ring-timeout"],
+        options["journal-limit"],
+    )
+    durable.restore()
+    return durable
+
+
+def make_factory(
+    options: ServerOptions, reactor: object, durable: Optional[DurableCallCenter] = None
+) -> CallCenterServerFactory:
     return CallCenterServerFactory(
         options["operators"],
         reactor.callLater,  # type: ignore[attr-defined]
         options["ring-timeout"],
         max_output_buffer=options["max-output-buffer"],
+        center=durable,
     )
+
+
+class CleanStop(service.Service):
+    """SIGTERM or SIGINT: stop listening, answer what was read, make the journal durable,
+    write the snapshot, close the connections; each step logged once. A client that does
+    not let its connection close within a second is cut off, so the whole takes under 2 s."""
+
+    CLOSE_WAIT = 1.0  # seconds for clients to take their last bytes before being cut off
+    POLL = 0.02
+
+    def __init__(self, reactor: Any, factory: CallCenterServerFactory, durable: Optional[DurableCallCenter]) -> None:
+        self.reactor = reactor
+        self.factory = factory
+        self.durable = durable
+        self.ports: List[Any] = []  # twistd's own service stops its port before this one
+
+    def stopService(self) -> Any:
+        service.Service.stopService(self)
+        return self.stop()
+
+    def stop(self) -> Any:
+        for port in self.ports:
+            port.stopListening()
+        log.info("Shutdown: stopped listening")
+        clients = list(self.factory.clients)
+        for client in clients:
+            client.transport.pauseProducing()  # read nothing more
+        durable = self.durable
+        if durable is not None and not durable.failed:
+            sent = durable.commit()
+            log.info("Shutdown: answered the requests already read ({sent} messages waited for the journal)", sent=sent)
+            log.info(
+                "Shutdown: journal on disk ({records} records in {commits} writes since the start)",
+                records=durable.records_written,
+                commits=durable.commits,
+            )
+            try:
+                calls = durable.compact()
+            except OSError as error:
+                log.critical("Shutdown: cannot write the snapshot ({error}); the journal keeps the state", error=error)
+            else:
+                log.info("Shutdown: snapshot of {calls} calls written to {dir}", calls=calls, dir=durable.directory)
+            durable.close()
+        for client in clients:
+            client.transport.loseConnection()
+        return self._closed(len(clients))
+
+    def _closed(self, count: int) -> Any:
+        finished: "defer.Deferred[None]" = defer.Deferred()
+        began = self.reactor.seconds()
+        aborted: List[Any] = []
+
+        def check() -> None:
+            waited = self.reactor.seconds() - began
+            if self.factory.clients and waited < self.CLOSE_WAIT * 1.5:
+                if waited >= self.CLOSE_WAIT and not aborted:
+                    aborted.extend(self.factory.clients)
+                    for client in aborted:
+                        client.transport.abortConnection()
+                self.reactor.callLater(self.POLL, check)
+                return
+            log.info(
+                "Shutdown: closed {count} connections{aborted}",
+                count=count,
+                aborted=" (%d cut off: not reading)" % len(aborted) if aborted else "",
+            )
+            finished.callback(None)
+
+        check()
+        return finished
 
 
 # What twistd's plugin (twisted/plugins/callcenter_plugin.py) looks up in this module.
@@ -37,27 +127,50 @@ def makeService(options: ServerOptions) -> service.IService:
     """The server as a service: what ``twistd callcenter`` runs."""
     from twisted.internet import reactor
 
-    return strports.service(options["listen"], make_factory(options, reactor))
+    try:
+        durable = open_state(options, reactor)
+    except StateError as error:
+        raise SystemExit("twistd callcenter: error: %s" % error) from None
+    factory = make_factory(options, reactor, durable)
+    if durable is not None:
+        durable.on_failure = reactor.stop
+    top = service.MultiService()
+    CleanStop(reactor, factory, durable).setServiceParent(top)
+    strports.service(options["listen"], factory).setServiceParent(top)  # stopped first
+    return top
 
 
 def describe(options: ServerOptions) -> str:
-    return "operators %s, ring timeout %s" % (
+    return "operators %s, ring timeout %s, %s" % (
         ",".join(options["operators"]) if len(options["operators"]) <= 10 else "%d" % len(options["operators"]),
         "off" if not options["ring-timeout"] else "%g s" % options["ring-timeout"],
+        "state in %s" % options["state-dir"] if options["state-dir"] else "state in memory only",
     )
 
 
 @defer.inlineCallbacks
 def serve(reactor: Any, options: ServerOptions) -> Any:
-    """Listen until the process is stopped (SIGINT or SIGTERM)."""
+    """Listen until the process is stopped (SIGINT or SIGTERM), then stop cleanly."""
+    try:
+        durable = open_state(options, reactor)
+    except StateError as error:
+        log.critical("{error}", error=error)
+        raise SystemExit(1) from None
+    factory = make_factory(options, reactor, durable)
     endpoint = endpoints.serverFromString(reactor, options["listen"])
     try:
-        port = yield endpoint.listen(make_factory(options, reactor))
+        port = yield endpoint.listen(factory)
     except Exception as error:
         log.critical("Cannot listen on {listen}: {error}", listen=options["listen"], error=error)
         raise SystemExit(1) from None
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
-    yield defer.Deferred()  # never fires: the reactor stops on a signal
+    stopper = CleanStop(reactor, factory, durable)
+    stopper.ports.append(port)
+    reactor.addSystemEventTrigger("before", "shutdown", stopper.stop)
+    failed: "defer.Deferred[None]" = defer.Deferred()  # fires only when the journal cannot be written
+    if durable is not None:
+        durable.on_failure = lambda: failed.errback(SystemExit(1))
+    yield failed
 
 
 def start_logging() -> None:
