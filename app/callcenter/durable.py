@@ -404,7 +404,11 @@ class DurableCallCenter(object):
             self._lock()
             restored = self._restore()
         except OSError as error:
+            self.close()
             raise StateError("cannot use the state directory %s: %s" % (self.directory, error)) from None
+        except StateError:
+            self.close()
+            raise
         if self.ring_timeout:
             self.live = True
             for timer in list(self.timers.values()):
@@ -564,10 +568,7 @@ class DurableCallCenter(object):
     # Shutdown.
 
     def close(self) -> None:
-        """Commit what waits, write the snapshot, release the directory."""
-        if not self.failed:
-            self.commit()
-            self.compact()
+        """Release the journal and the directory (after the last commit and snapshot)."""
         if self.journal is not None:
             self.journal.close()
             self.journal = None
