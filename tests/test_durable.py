@@ -30,7 +30,13 @@ class Server(object):
         self.clock = clock or Clock()
         self.syncs = 0
         self.state = DurableCallCenter(
-            str(directory), list(operators), self.clock.callLater, self.clock.seconds, ring_timeout, sync=self.sync, **kwargs
+            str(directory),
+            list(operators),
+            self.clock.callLater,
+            self.clock.seconds,
+            ring_timeout,
+            sync=self.sync,
+            **kwargs,
         )
         self.state.restore()
         self.factory = CallCenterServerFactory(list(operators), self.clock.callLater, ring_timeout, center=self.state)
@@ -266,7 +272,9 @@ def test_restored_ringing_calls_ring_a_full_timeout_from_the_restart(tmp_path):
 def test_a_restored_state_keeps_working_and_survives_another_restart(tmp_path):
     setup_state(tmp_path).crash()
     restored = Server(tmp_path, operators=("A", "B", "C"))
-    assert restored.run("hangup 1") == [{"response": "Call 1 finished and operator A available\nCall 4 ringing for operator A"}]
+    assert restored.run("hangup 1") == [
+        {"response": "Call 1 finished and operator A available\nCall 4 ringing for operator A"}
+    ]
     restored.crash()
     again = Server(tmp_path, operators=("A", "B", "C"))
     assert again.status() == [
@@ -408,7 +416,11 @@ def test_operators_added_take_queued_calls_and_idle_ones_may_go(tmp_path, twiste
     server.run("hangup 5")  # C idle
     server.crash()
     restored = Server(tmp_path, operators=("A", "B", "D"))
-    assert restored.status() == ["Operator A ringing with call 1", "Operator B ringing with call 4", "Operator D available"]
+    assert restored.status() == [
+        "Operator A ringing with call 1",
+        "Operator B ringing with call 4",
+        "Operator D available",
+    ]
     assert "Operators changed from A,B,C to A,B,D" in twisted_log
     restored.run("call 6", "call 7")
     restored.crash()
