@@ -454,3 +454,22 @@ def test_the_ring_timeout_may_change_even_to_off(tmp_path):
     restored = Server(tmp_path, operators=("A", "B", "C"), ring_timeout=0)
     assert restored.status() == expected
     assert not restored.clock.getDelayedCalls()
+
+
+def test_the_directory_holds_one_snapshot_and_one_journal_after_each_restart(tmp_path):
+    server = setup_state(tmp_path)
+    for stop in ("crash", "stop", "crash"):
+        getattr(server, stop)()
+        server = Server(tmp_path, operators=("A", "B", "C"))
+        server.run("call x%s" % stop, "hangup x%s" % stop)
+        assert sorted(os.listdir(str(tmp_path))) == sorted(["lock", os.path.basename(journal_path(tmp_path)), SNAPSHOT])
+    assert server.status() == STATE
+
+
+def test_a_large_state_restores_from_its_snapshot(tmp_path):
+    server = Server(tmp_path)
+    server.run(*["call %d" % n for n in range(20000)])  # a snapshot far larger than any record
+    server.stop()
+    assert os.path.getsize(os.path.join(str(tmp_path), SNAPSHOT)) > 100000
+    restored = Server(tmp_path)
+    assert restored.status() == server.status()

@@ -80,7 +80,7 @@ def decode_record(payload: bytes, offset: int) -> Tuple[float, str, str]:
         raise DamagedError(offset, "a record with a valid checksum but no command in it") from None
 
 
-def read_frames(data: bytes, start: int) -> Tuple[List[Tuple[int, bytes]], Optional[int]]:
+def read_frames(data: bytes, start: int, limit: int = MAX_RECORD) -> Tuple[List[Tuple[int, bytes]], Optional[int]]:
     """The ``(offset, payload)`` of each record in ``data[start:]``, and the offset of a torn
     last record (None when the data ends cleanly).
 
@@ -94,13 +94,15 @@ def read_frames(data: bytes, start: int) -> Tuple[List[Tuple[int, bytes]], Optio
             return frames, offset
         length, checksum = HEADER.unpack_from(data, offset)
         end = offset + HEADER.size + length
-        if not data[offset:].strip(b"\0") or (0 < length <= MAX_RECORD and end > size):
-            return frames, offset
-        if not 0 < length <= MAX_RECORD:
+        if not 0 < length <= limit:
+            if not data[offset:].strip(b"\0"):
+                return frames, offset
             raise DamagedError(offset, "a record length of %d bytes" % length)
+        if end > size:
+            return frames, offset
         payload = data[offset + HEADER.size : end]
         if zlib.crc32(payload) != checksum:
-            if end == size:
+            if end == size or not data[offset:].strip(b"\0"):
                 return frames, offset
             raise DamagedError(offset, "a record whose checksum does not match")
         frames.append((offset, payload))
@@ -126,7 +128,7 @@ def decode_snapshot(data: bytes) -> Dict[str, Any]:
     """The snapshot's document; :class:`DamagedError` when it is not a whole, valid one."""
     if not data.startswith(SNAPSHOT_MAGIC):
         raise DamagedError(0, "not a callcenter snapshot (its first line is not %r)" % SNAPSHOT_MAGIC.decode().strip())
-    frames, torn = read_frames(data, len(SNAPSHOT_MAGIC))
+    frames, torn = read_frames(data, len(SNAPSHOT_MAGIC), limit=len(data))
     if torn is not None or len(frames) != 1:
         # A snapshot is renamed into place only once whole and synced: any tear is damage.
         raise DamagedError(len(SNAPSHOT_MAGIC) if torn is None else torn, "an incomplete or damaged snapshot")
@@ -388,7 +390,9 @@ class DurableCallCenter(object):
         self._sync_directory()
         if self.journal is not None:
             self.journal.close()
-            os.unlink(self.journal.path)
+        previous = self._path(JOURNAL_PREFIX + str(self.generation))
+        if os.path.exists(previous):  # not yet there on the first start
+            os.unlink(previous)
         self.journal, self.generation = journal, generation
         self.snapshots += 1
         return len(self.center.calls)
