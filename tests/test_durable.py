@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
@@ -68,7 +69,7 @@ class Server(object):
 
     def stop(self):
         """A clean stop: commit, snapshot, release the directory."""
-        self.state.commit()
+        self.state.flush()
         self.state.compact()
         self.state.close()
 
@@ -171,6 +172,44 @@ def test_requests_of_one_turn_are_committed_with_one_write_before_any_reply(tmp_
         {"response": "Call 3 received\nCall 3 waiting in queue"},
         {"error": "no operator Z"},
     ]
+
+
+def test_while_a_sync_is_in_flight_requests_are_handled_and_wait_for_the_next_commit(tmp_path):
+    server = Server(tmp_path)
+    in_flight = []
+
+    def sync_in_thread(function, fd):
+        done = Deferred()
+        in_flight.append((done, function, fd))
+        return done
+
+    def finish_sync():
+        done, function, fd = in_flight.pop(0)
+        function(fd)
+        done.callback(None)
+
+    server.state.sync_in_thread = sync_in_thread
+    first, first_transport = server.connect()
+    second, second_transport = server.connect()
+    syncs = server.syncs
+    first.dataReceived(request("call 1"))
+    server.clock.advance(0)  # written; its fdatasync runs in a thread
+    assert len(in_flight) == 1 and first_transport.value() == b""
+    second.dataReceived(request("call 2") + request("status"))
+    server.clock.advance(0)  # handled, but no second commit while one is in flight
+    assert len(in_flight) == 1 and second_transport.value() == b""
+    finish_sync()
+    assert replies(first_transport) == [{"response": "Call 1 received\nCall 1 ringing for operator A"}]
+    assert second_transport.value() == b"" and len(in_flight) == 1  # call 2's commit is in flight now
+    first.dataReceived(request("status"))  # changes nothing, but must not pass call 2's reply
+    assert first_transport.value() == b""
+    finish_sync()
+    assert replies(second_transport) == [
+        {"response": "Call 2 received\nCall 2 ringing for operator B"},
+        {"response": "Operator A ringing with call 1\nOperator B ringing with call 2"},
+    ]
+    assert replies(first_transport) == [{"response": "Operator A ringing with call 1\nOperator B ringing with call 2"}]
+    assert server.syncs == syncs + 2 and not in_flight
 
 
 def test_a_request_that_changes_nothing_is_answered_at_once_without_a_sync(tmp_path):

@@ -218,13 +218,18 @@ class Journal(object):
         if self.size == 0:
             self.write(JOURNAL_MAGIC)
 
-    def write(self, data: bytes) -> None:
+    def append(self, data: bytes) -> None:
+        """Into the page cache: one ``write`` (a loop only if the kernel takes part of it)."""
         view = memoryview(data)
         while view:
             written = os.write(self.fd, view)
             view = view[written:]
-        self.sync(self.fd)
         self.size += len(data)
+
+    def write(self, data: bytes) -> None:
+        """Appended and on disk."""
+        self.append(data)
+        self.sync(self.fd)
 
     def close(self) -> None:
         os.close(self.fd)
@@ -263,6 +268,11 @@ class DurableCallCenter(object):
         self._records: List[bytes] = []  # waiting for the next commit
         self._held: List[Tuple[Any, bytes]] = []  # (connection, bytes) waiting for it too
         self._commit_call: Any = None
+        # What waits for the fdatasync in flight (None: none is); who waits for it to end.
+        self._syncing: Optional[List[Tuple[Any, bytes]]] = None
+        self._idle_waiters: List[Any] = []
+        # (function, fd) -> Deferred: runs the fdatasync off the reactor (deferToThread).
+        self.sync_in_thread: Optional[Callable[..., Any]] = None
         self.failed = False
         self.on_failure: Optional[Callable[[], None]] = None
         # Counters for the log and the benchmark.
@@ -298,21 +308,86 @@ class DurableCallCenter(object):
     def hold(self, connection: Any, data: bytes) -> bool:
         """Keep ``data`` for ``connection`` until the records before it are on disk: True
         when held. Nothing waiting, nothing held: it goes out at once, in order."""
-        if not self._records and not self._held:
+        if not self._records and not self._held and self._syncing is None:
             return False
         self._held.append((connection, data))
         return True
 
-    def commit(self) -> int:
-        """Write the waiting records (one write, one fdatasync), then send what they held
-        back; compact when the journal has passed its limit. Returns the count sent."""
+    def commit(self) -> None:
+        """The group commit (on the turn after the records were made): one write of every
+        waiting record, one fdatasync (in a thread when ``sync_in_thread`` is set, so the
+        reactor goes on handling requests meanwhile; they wait for the next commit), then
+        what the records held back goes out, in order."""
+        self._commit_call = None
+        if self._syncing is not None or self.failed:
+            return  # the commit in flight starts the next one when it is done
+        records, held = self._records, self._held
+        self._records, self._held = [], []
+        if not records:
+            self._release(held)
+            return
+        assert self.journal is not None
+        self._syncing = held
+        try:
+            self.journal.append(b"".join(records))
+            if self.sync_in_thread is None:
+                self.journal.sync(self.journal.fd)
+        except OSError as error:
+            self._fail("cannot write the journal %s: %s" % (self.journal.path, error))
+            return
+        if self.sync_in_thread is None:
+            self._synced(len(records))
+        else:
+            synced = self.sync_in_thread(self.journal.sync, self.journal.fd)
+            synced.addCallbacks(lambda _: self._synced(len(records)), self._sync_failed)
+
+    def _synced(self, count: int) -> None:
+        held, self._syncing = self._syncing, None
+        self.commits += 1
+        self.records_written += count
+        self._release(held or [])
+        assert self.journal is not None
+        if self.journal.size > self.journal_limit:
+            self.flush()
+            self.compact()
+        elif (self._records or self._held) and self._commit_call is None:
+            self.commit()  # what came meanwhile: its write now, its sync in the thread
+        if self._syncing is None:
+            self._wake_idle_waiters()
+
+    def _wake_idle_waiters(self) -> None:
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def _sync_failed(self, failure: Any) -> None:
+        assert self.journal is not None
+        self._fail("cannot write the journal %s: %s" % (self.journal.path, failure.getErrorMessage()))
+
+    def _release(self, held: List[Tuple[Any, bytes]]) -> None:
+        for connection, data in held:
+            connection.deliver(data)
+
+    def idle(self) -> Any:
+        """A Deferred that fires once no commit is in flight."""
+        from twisted.internet import defer
+
+        if self._syncing is None:
+            return defer.succeed(None)
+        waiter: "defer.Deferred[None]" = defer.Deferred()
+        self._idle_waiters.append(waiter)
+        return waiter
+
+    def flush(self) -> int:
+        """Commit what waits now, in this turn, with no commit in flight (see :meth:`idle`);
+        the count of messages it let go out."""
+        assert self._syncing is None
         if self._commit_call is not None and self._commit_call.active():
             self._commit_call.cancel()
         self._commit_call = None
-        if self.failed:
-            return 0
-        if self._records:
-            records, self._records = self._records, []
+        waiting = len(self._held)
+        records, self._records = self._records, []
+        if records and not self.failed:
             assert self.journal is not None
             try:
                 self.journal.write(b"".join(records))
@@ -322,25 +397,23 @@ class DurableCallCenter(object):
             self.commits += 1
             self.records_written += len(records)
         held, self._held = self._held, []
-        for connection, data in held:
-            connection.deliver(data)
-        assert self.journal is not None
-        if self.journal.size > self.journal_limit:
-            self.compact()
-        return len(held)
+        if not self.failed:
+            self._release(held)
+        return waiting
 
     def _append(self, command: str, argument: str) -> None:
         if self.replaying is not None:
             return
         self._records.append(encode_record(self.seconds(), command, argument))
-        if self._commit_call is None:
+        if self._commit_call is None and self._syncing is None:
             self._commit_call = self.call_later(0, self.commit)
 
     def _fail(self, message: str) -> None:
         """The disk refused: no reply may go out now. Stop; a restart restores what was
         acknowledged."""
         self.failed = True
-        self._held = []
+        self._held, self._syncing = [], None
+        self._wake_idle_waiters()
         log.critical("{message}; stopping without answering the requests waiting for it", message=message)
         if self.on_failure is not None:
             self.on_failure()

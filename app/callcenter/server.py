@@ -4,7 +4,7 @@ import sys
 from typing import Any, List, Optional
 
 from twisted.application import service, strports
-from twisted.internet import defer, endpoints
+from twisted.internet import defer, endpoints, threads
 from twisted.logger import (
     FilteringLogObserver,
     Logger,
@@ -34,6 +34,7 @@ def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCent
         options["journal-limit"],
     )
     durable.restore()
+    durable.sync_in_thread = threads.deferToThread  # the reactor goes on while the disk syncs
     return durable
 
 
@@ -79,8 +80,14 @@ class CleanStop(service.Service):
         for client in clients:
             client.transport.pauseProducing()  # read nothing more
         durable = self.durable
-        if durable is not None and not durable.failed:
-            sent = durable.commit()
+        if durable is None:
+            return self._close(clients)
+        return durable.idle().addCallback(lambda _: self._save(durable)).addCallback(lambda _: self._close(clients))
+
+    def _save(self, durable: DurableCallCenter) -> None:
+        """The last commit, the snapshot, the directory released."""
+        if not durable.failed:
+            sent = durable.flush()
             log.info("Shutdown: answered the requests already read ({sent} messages waited for the journal)", sent=sent)
             log.info(
                 "Shutdown: journal on disk ({records} records in {commits} writes since the start)",
@@ -93,7 +100,9 @@ class CleanStop(service.Service):
                 log.critical("Shutdown: cannot write the snapshot ({error}); the journal keeps the state", error=error)
             else:
                 log.info("Shutdown: snapshot of {calls} calls written to {dir}", calls=calls, dir=durable.directory)
-            durable.close()
+        durable.close()
+
+    def _close(self, clients: List[Any]) -> Any:
         for client in clients:
             client.transport.loseConnection()
         return self._closed(len(clients))
