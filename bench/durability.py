@@ -87,27 +87,32 @@ def throughput_points(quick, scratch):
     return points
 
 
-def make_state(directory, queued):
-    """A state directory with ``queued`` calls waiting (and 50 ringing), all in its journal."""
+def open_state(directory, journal_limit=1 << 40):
+    """A DurableCallCenter on ``directory`` in this process, restored (its sync inline)."""
     from twisted.internet.task import Clock
 
     from callcenter.durable import DurableCallCenter
 
-    clock = Clock()
     state = DurableCallCenter(
         directory,
         operator_names(throughput.OPERATORS),
-        clock.callLater,
+        Clock().callLater,
         time.time,
         throughput.RING_TIMEOUT,
-        journal_limit=1 << 40,
+        journal_limit=journal_limit,
     )
     state.restore()
+    return state
+
+
+def make_state(directory, queued):
+    """A state directory with ``queued`` calls waiting (and 50 ringing), all in its journal."""
+    state = open_state(directory)
     for number in range(queued + throughput.OPERATORS):
         state.execute("call", "q%d" % number)
         if number % 10000 == 0:
-            state.commit()
-    state.commit()
+            state.flush()
+    state.flush()
     return state
 
 
@@ -179,15 +184,7 @@ def restore_points(quick, scratch):
 
 def make_compacted(directory):
     """``directory`` restored once in-process and stopped cleanly: all in the snapshot."""
-    from twisted.internet.task import Clock
-
-    from callcenter.durable import DurableCallCenter
-
-    clock = Clock()
-    state = DurableCallCenter(
-        directory, operator_names(throughput.OPERATORS), clock.callLater, time.time, throughput.RING_TIMEOUT
-    )
-    state.restore()
+    state = open_state(directory)
     state.compact()
     state.close()
     return directory
