@@ -4,6 +4,7 @@ import os
 import select
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -252,3 +253,70 @@ def test_shell_into_a_closed_pipe_finishes_quietly():
     _, err = shell.communicate(commands, timeout=TIMEOUT)
     assert shell.returncode == 0
     assert err == b""
+
+
+# Nothing lost to a slow reader (issue 8). Calls and hangups in turns keep the state small:
+# what is measured is the output path.
+SLOW_COMMANDS = 100000
+SLOW_INPUT = b"".join(b"call %d\nhangup %d\n" % (n, n) for n in range(SLOW_COMMANDS // 2))
+SLOW_OUTPUT = b"".join(
+    b"Call %d received\nCall %d ringing for operator A\nCall %d missed\n" % (n, n, n) for n in range(SLOW_COMMANDS // 2)
+)
+
+
+def read_after_a_pause(argv, data, pause=2.0, stderr=subprocess.PIPE):
+    """Run ``argv`` with ``data`` on stdin and a reader that waits ``pause`` seconds
+    before it reads anything (the program's output fills the pipe meanwhile)."""
+    with tempfile.TemporaryFile() as stdin:
+        stdin.write(data)
+        stdin.seek(0)
+        child = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=stderr)
+        time.sleep(pause)  # the slow reader under test, not a wait for something to happen
+        out, err = child.communicate(timeout=TIMEOUT)
+    return child.returncode, out, err
+
+
+def test_shell_into_a_slow_reader_loses_nothing():
+    argv = [command("callcenter"), "--operators", "1", "--ring-timeout", "0"]
+    returncode, out, err = read_after_a_pause(argv, SLOW_INPUT)
+    assert (returncode, err) == (0, b"")
+    assert out.count(b"\n") == SLOW_COMMANDS * 3 // 2
+    assert out == SLOW_OUTPUT
+
+
+def test_client_into_a_slow_reader_loses_nothing(start_server):
+    server = start_server("--operators", "1", "--ring-timeout", "0")
+    argv = [command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port]
+    returncode, out, err = read_after_a_pause(argv, SLOW_INPUT)
+    assert (returncode, err) == (0, b"")
+    assert out == SLOW_OUTPUT
+
+
+def mixed_input(count):
+    """Commands whose results and errors alternate: call n, then the same call again."""
+    return b"".join(b"call %d\ncall %d\nhangup %d\n" % (n, n, n) for n in range(count))
+
+
+def mixed_output(count):
+    return b"".join(
+        b"Call %d received\nCall %d ringing for operator A\n"
+        b"error: call %d is already in progress\nCall %d missed\n" % (n, n, n, n)
+        for n in range(count)
+    )
+
+
+@pytest.mark.parametrize("program", ["callcenter", "callcenter-client"])
+def test_errors_and_results_in_one_pipe_keep_the_order_of_a_file(program, start_server, tmp_path):
+    argv = [command(program), "--operators", "1", "--ring-timeout", "0"]
+    if program == "callcenter-client":
+        server = start_server("--operators", "1", "--ring-timeout", "0")
+        argv = [command(program), "--connect", "tcp:127.0.0.1:%d" % server.port]
+    data = mixed_input(20000)
+    # 2>&1 into one pipe, read after a pause...
+    returncode, piped, _ = read_after_a_pause(argv, data, stderr=subprocess.STDOUT)
+    assert returncode == 0
+    # ... gives the same bytes as > file 2>&1.
+    path = tmp_path / "out"
+    with open(str(path), "wb") as file:
+        subprocess.run(argv, input=data, stdout=file, stderr=subprocess.STDOUT, timeout=TIMEOUT, check=True)
+    assert path.read_bytes() == piped == mixed_output(20000)

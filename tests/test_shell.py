@@ -1,7 +1,5 @@
 """The shell and the stdin consoles: bytes in, lines out, with StringTransport and Clock."""
 
-import io
-
 import pytest
 from twisted.conch.insults import insults
 from twisted.internet import defer
@@ -148,14 +146,113 @@ def test_ring_timeout_prints_while_input_waits():
     assert output.out[-2:] == ["Call 1 ignored by operator A", "Call 1 ringing for operator B"]
 
 
-def test_stream_output_writes_utf8_flushed_and_errors_on_stderr():
-    stdout, stderr = io.BytesIO(), io.BytesIO()
+def test_stream_output_writes_utf8_through_transports_and_errors_on_stderr():
+    stdout, stderr = StringTransport(), StringTransport()
     output = StreamOutput(stdout, stderr)
     output.lines(["Call \u260e received"])
     output.error("no call x")
     output.lines([])
-    assert stdout.getvalue() == "Call \u260e received\n".encode("utf-8")
-    assert stderr.getvalue() == b"error: no call x\n"
+    assert stdout.value() == "Call \u260e received\n".encode("utf-8")
+    assert stderr.value() == b"error: no call x\n"
+
+
+def test_stream_output_batches_one_read_into_one_write_per_stream_in_order():
+    stdout, stderr = StringTransport(), StringTransport()
+    output = StreamOutput(stdout, stderr)
+    writes = []
+    stdout.write = writes.append
+    output.batch()
+    output.lines(["Call 1 received"])
+    output.error("no call 2 in progress")
+    output.lines(["Call 3 received"])
+    assert writes == [] and stderr.value() == b""
+    output.flush()
+    assert writes == [b"Call 1 received\nCall 3 received\n"]
+    assert stderr.value() == b"error: no call 2 in progress\n"
+    # One file for both (2>&1): one transport, and the lines in the order they were made.
+    both = StringTransport()
+    output = StreamOutput(both)
+    output.batch()
+    output.lines(["Call 1 received"])
+    output.error("no call 2 in progress")
+    output.lines(["Call 3 received"])
+    output.flush()
+    assert both.value() == b"Call 1 received\nerror: no call 2 in progress\nCall 3 received\n"
+
+
+def stdio_console(ring_timeout=10):
+    """A console on StringTransport as stdin and stdout, output through the same transport."""
+    transport = StringTransport()
+    output = StreamOutput(transport)
+    shell, _, clock, _ = make_shell(ring_timeout=ring_timeout, output=output)
+    done = defer.Deferred()
+    console = LineConsole(shell, output, done)
+    console.makeConnection(transport)
+    return console, transport, clock, done
+
+
+def test_a_full_stdout_pauses_stdin_and_keeps_the_lines_read_for_later():
+    console, transport, _, done = stdio_console()
+    hold = transport.producer
+    assert transport.streaming
+    # stdout's transport is past its buffer size: it pauses its producer, which stops
+    # reading stdin. What was read already waits; nothing is run or lost.
+    hold.pauseProducing()
+    assert transport.producerState == "paused"
+    console.dataReceived(b"call 1\ncall 2\ncall 3\n")
+    assert transport.value() == b""
+    # Drained: reading resumes and the waiting lines run, in order.
+    hold.resumeProducing()
+    assert transport.producerState == "producing"
+    assert transport.value() == (
+        b"Call 1 received\nCall 1 ringing for operator A\n"
+        b"Call 2 received\nCall 2 ringing for operator B\n"
+        b"Call 3 received\nCall 3 waiting in queue\n"
+    )
+    assert not done.called
+
+
+def test_ring_timeouts_print_while_stdin_is_paused():
+    console, transport, clock, _ = stdio_console(ring_timeout=10)
+    console.dataReceived(b"call 1\n")
+    transport.clear()
+    transport.producer.pauseProducing()
+    console.dataReceived(b"call 2\n")
+    clock.advance(10)
+    assert transport.value() == b"Call 1 ignored by operator A\nCall 1 ringing for operator B\n"
+
+
+def test_end_of_input_while_paused_waits_for_the_lines_already_read():
+    console, transport, _, done = stdio_console()
+    transport.producer.pauseProducing()
+    console.dataReceived(b"call 1\ncall 2")  # the last line has no newline
+    console.readConnectionLost()
+    assert not done.called and transport.value() == b""
+    transport.producer.resumeProducing()
+    assert transport.value() == (
+        b"Call 1 received\nCall 1 ringing for operator A\nCall 2 received\nCall 2 ringing for operator B\n"
+    )
+    assert done.called
+
+
+def test_every_reason_to_wait_must_end_before_stdin_is_read_again():
+    console, transport, _, _ = stdio_console()
+    follower = StringTransport()
+    console.followers.append(follower)  # the client's server connection
+    console.hold("stdout")
+    console.hold("server")
+    assert follower.producerState == "paused"  # replies wait in the server while stdout is full
+    console.release("stdout")
+    assert follower.producerState == "producing"
+    assert console.paused and transport.producerState == "paused"  # the server is still slow
+    console.release("server")
+    assert not console.paused and transport.producerState == "producing"
+
+
+def test_stdout_gone_ends_the_session_quietly():
+    console, _, _, done = stdio_console()
+    console.connectionLost()  # its reader went away (| head)
+    assert done.called and console.closed.called
 
 
 def make_terminal(ring_timeout=10):

@@ -64,8 +64,11 @@ class RemoteCallCenter(object):
             self.output.error("reconnected to the server")
         self.connection = connection
         self.ever_connected = True
+        self.output.link_connection(connection.transport)
 
     def disconnected(self, reason: Failure) -> None:
+        if self.connection is not None:
+            self.output.unlink_connection(self.connection.transport)
         self.connection = None
         if self._input_ended and not self.awaiting:
             return  # we closed it
@@ -105,7 +108,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     @defer.inlineCallbacks
     def run(reactor: Any) -> Any:
-        output = console.make_output()
+        output = console.make_output(reactor)
         remote = RemoteCallCenter(output)
         factory = CallCenterClientFactory(remote)
         endpoint = endpoints.clientFromString(reactor, options["connect"])
@@ -114,7 +117,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         try:
             yield connector.whenConnected(failAfterFailures=1)
         except Exception as error:
-            sys.stderr.write("error: cannot connect to the callcenter server at %s: %s\n" % (options["connect"], error))
+            output.error("cannot connect to the callcenter server at %s: %s" % (options["connect"], error))
+            yield output.close()
             raise SystemExit(1) from None
         shell = CallCenterShell(remote.send, output)
         if isinstance(output, console.TerminalOutput):
@@ -123,6 +127,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         yield console.attach(reactor, shell, output)
         yield remote.input_ended()
         yield connector.stopService()
+        yield output.close()
         if remote.lost_replies:
             raise SystemExit(1)
 

@@ -11,12 +11,12 @@ import sys
 import termios
 import tty
 from os.path import commonpath
-from typing import Any, Optional
+from typing import Any, List, Optional, Set
 
 from twisted.conch import recvline
 from twisted.conch.insults import insults
-from twisted.internet import defer, stdio
-from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorCore
+from twisted.internet import defer, process, stdio
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, IReactorCore
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -34,10 +34,42 @@ def interactive() -> bool:
     return os.isatty(0) and os.isatty(1)
 
 
-def make_output() -> Output:
+def make_output(reactor: Any) -> Output:
     if interactive():
         return TerminalOutput()
-    return StreamOutput(sys.stdout.buffer, sys.stderr.buffer)
+    return StdioOutput(reactor)
+
+
+def same_file(fd: int, other: int) -> bool:
+    """Whether two descriptors are one file or pipe (``2>&1``, ``> file 2>&1``)."""
+    mine, theirs = os.fstat(fd), os.fstat(other)
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
+
+
+# Why the console is not reading stdin.
+NOT_STARTED = "not started"  # no shell yet: the client is still connecting
+STDOUT_FULL = "stdout"
+STDERR_FULL = "stderr"
+SERVER_FULL = "server"  # the client's requests wait for the server to take them
+OUTPUT_FULL = frozenset([STDOUT_FULL, STDERR_FULL])
+
+
+@implementer(IPushProducer)
+class Hold(object):
+    """The producer a consumer pauses: it holds the console's reading for one reason."""
+
+    def __init__(self, console: "LineConsole", reason: str) -> None:
+        self.console = console
+        self.reason = reason
+
+    def pauseProducing(self) -> None:
+        self.console.hold(self.reason)
+
+    def resumeProducing(self) -> None:
+        self.console.release(self.reason)
+
+    def stopProducing(self) -> None:
+        self.console.release(self.reason)
 
 
 @implementer(IHalfCloseableProtocol)
@@ -45,14 +77,58 @@ class LineConsole(LineReceiver):
     """Piped stdin: one ``onecmd`` per line; ``done`` fires at end of input or ``quit``.
 
     Half-closeable, so that end of input does not close stdout: the client still has
-    replies to print after it."""
+    replies to print after it. Stdin is read only while nothing holds it: while the
+    output waits for a slow reader (the output transports pause it, as their producer),
+    while the client's requests wait for the server, and until the shell is attached.
+    ``followers`` (the client's server connection) stop reading while the output is full,
+    so that their replies wait in the server, not here."""
 
     ended = False
+    shell: Any = None
 
     def __init__(self, shell: Any, output: Output, done: defer.Deferred) -> None:
         self.shell = shell
         self.output = output
         self.done = done
+        self.holds: "Set[str]" = set()
+        self.followers: "List[Any]" = []
+        self.closed: defer.Deferred = defer.Deferred()  # stdout is drained and closed, or gone
+
+    def connectionMade(self) -> None:
+        self.transport.registerProducer(Hold(self, STDOUT_FULL), True)
+        if self.shell is None:
+            self.hold(NOT_STARTED)
+
+    def start(self, shell: Any, done: defer.Deferred) -> None:
+        self.shell = shell
+        self.done = done
+        self.release(NOT_STARTED)
+
+    def hold(self, reason: str) -> None:
+        if reason in OUTPUT_FULL and not self.holds & OUTPUT_FULL:
+            for follower in self.followers:
+                follower.pauseProducing()
+        self.holds.add(reason)
+        if not self.paused:
+            self.pauseProducing()
+
+    def release(self, reason: str) -> None:
+        if reason not in self.holds:
+            return
+        self.holds.discard(reason)
+        if reason in OUTPUT_FULL and not self.holds & OUTPUT_FULL:
+            for follower in self.followers:
+                follower.resumeProducing()
+        if not self.holds and self.paused and not self.ended:
+            self.resumeProducing()  # runs the lines already read, then reads on
+            self._end_if_input_ended()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.output.batch()
+        try:
+            LineReceiver.dataReceived(self, data)
+        finally:
+            self.output.flush()
 
     def lineReceived(self, line: bytes) -> None:
         if self.ended:
@@ -68,23 +144,96 @@ class LineConsole(LineReceiver):
     def lineLengthExceeded(self, line: bytes) -> None:
         self.output.error("line longer than %d bytes; it was ignored" % self.MAX_LENGTH)
 
+    input_ended = False
+
     def readConnectionLost(self) -> None:
-        last = self.unterminatedLine()
-        if last:
-            self.lineReceived(last)
-        self.end()
+        self.input_ended = True
+        self._end_if_input_ended()
+
+    def _end_if_input_ended(self) -> None:
+        """At end of input, once the lines already read have run (none wait while paused)."""
+        if self.input_ended and not self.paused and not self.ended:
+            last = self.unterminatedLine()
+            if last:
+                self.lineReceived(last)
+            self.end()
 
     def writeConnectionLost(self) -> None:
-        """Nothing is written through the transport: output goes to sys.stdout."""
+        """Stdout is closed: nothing more can be seen, so stop, quietly."""
+        self.end()
+        self._closed()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        # After close() has drained stdout, or when its reader went away (| head).
         self.end()
+        self._closed()
+
+    def _closed(self) -> None:
+        if not self.closed.called:
+            self.closed.callback(None)
 
     def end(self) -> None:
         if not self.ended:
             self.ended = True
-            self.pauseProducing()  # stop reading stdin after quit
-            self.done.callback(None)
+            if not self.paused:
+                self.pauseProducing()  # stop reading stdin after quit
+            if self.done is not None and not self.done.called:
+                self.done.callback(None)
+
+
+class WriterOwner(object):
+    """What ``process.ProcessWriter`` reports to: here only that stderr has closed."""
+
+    def __init__(self) -> None:
+        self.closed: defer.Deferred = defer.Deferred()
+
+    def childDataReceived(self, name: str, data: bytes) -> None:
+        """Never called: the descriptor is only written."""
+
+    def childConnectionLost(self, name: str, reason: Failure) -> None:
+        if not self.closed.called:
+            self.closed.callback(None)
+
+
+class StdioOutput(StreamOutput):
+    """Stdout and stderr as Twisted transports (``twisted.internet.stdio`` for stdout and
+    stdin, the same non-blocking writer for stderr), with the console that reads stdin
+    as the producer that both of them pause while their reader is slow."""
+
+    def __init__(self, reactor: Any) -> None:
+        self.console = LineConsole(None, self, None)  # type: ignore[arg-type]
+        stdout = stdio.StandardIO(self.console, reactor=reactor)
+        if same_file(1, 2):
+            StreamOutput.__init__(self, stdout)
+            self._stderr_closed: "Optional[defer.Deferred]" = None
+        else:
+            other_side = WriterOwner()
+            stderr = process.ProcessWriter(reactor, other_side, "write", 2)
+            stderr.registerProducer(Hold(self.console, STDERR_FULL), True)
+            StreamOutput.__init__(self, stdout, stderr)
+            self._stderr_closed = other_side.closed
+
+    def link_connection(self, transport: Any) -> None:
+        """The client's server connection: stdin waits while it has requests unsent, and
+        it stops reading replies while the output waits for a slow reader."""
+        transport.registerProducer(Hold(self.console, SERVER_FULL), True)
+        self.console.followers.append(transport)
+        if self.console.holds & OUTPUT_FULL:
+            transport.pauseProducing()
+
+    def unlink_connection(self, transport: Any) -> None:
+        if transport in self.console.followers:
+            self.console.followers.remove(transport)
+        self.console.release(SERVER_FULL)
+
+    def close(self) -> defer.Deferred:
+        """Send what is still buffered, then close both streams."""
+        waits = [self.console.closed]
+        self.stdout.loseConnection()
+        if self._stderr_closed is not None:
+            self.stderr.loseConnection()
+            waits.append(self._stderr_closed)
+        return defer.gatherResults(waits).addCallback(lambda _: None)
 
 
 class TerminalConsole(recvline.HistoricRecvLine):
@@ -211,9 +360,10 @@ class TerminalOutput(Output):
 def attach(reactor: IReactorCore, shell: Any, output: Output) -> defer.Deferred:
     """Read stdin into ``shell``; the result fires at end of input or ``quit``."""
     done: defer.Deferred = defer.Deferred()
-    if not isinstance(output, TerminalOutput):
-        stdio.StandardIO(LineConsole(shell, output, done), reactor=reactor)
+    if isinstance(output, StdioOutput):
+        output.console.start(shell, done)
         return done
+    assert isinstance(output, TerminalOutput)
 
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd)

@@ -1,7 +1,9 @@
-"""Where the shell's results go: lines on stdout, errors on stderr, flushed as they come."""
+"""Where the shell's results go: lines on stdout, errors on stderr, as they come."""
 
 import io
-from typing import BinaryIO, List
+from typing import Any, List, Optional
+
+from twisted.internet import defer
 
 
 class Output(object):
@@ -21,6 +23,22 @@ class Output(object):
     def text_stream(self) -> "TextStream":
         return TextStream(self)
 
+    def batch(self) -> None:
+        """Gather what is written until ``flush``."""
+
+    def flush(self) -> None:
+        """Write what was gathered since ``batch``."""
+
+    def close(self) -> defer.Deferred:
+        """Fires once everything written has reached the reader (or the reader is gone)."""
+        return defer.succeed(None)
+
+    def link_connection(self, transport: Any) -> None:
+        """Flow control between the output and a client's server connection, if any."""
+
+    def unlink_connection(self, transport: Any) -> None:
+        """The connection is gone."""
+
 
 class TextStream(io.TextIOBase):
     """The file-like ``stdout`` that ``cmd.Cmd`` writes its help to."""
@@ -34,25 +52,44 @@ class TextStream(io.TextIOBase):
 
 
 class StreamOutput(Output):
-    """Pipes and files: UTF-8 whatever the locale (CentOS 7's C locale is ASCII), flushed
-    at once so that a reader downstream sees each result as it happens."""
+    """Pipes and files: UTF-8 whatever the locale (CentOS 7's C locale is ASCII), written
+    through Twisted transports, which send what the pipe takes now and keep the rest
+    until it drains, so a slow reader loses nothing. When stdout and stderr are one file
+    (``2>&1``) they are one transport, so errors and results keep their order.
 
-    def __init__(self, stdout: BinaryIO, stderr: BinaryIO) -> None:
-        self._stdout = stdout
-        self._stderr = stderr
+    Between ``batch()`` and ``flush()`` (one read of input) the text is gathered and
+    written once: one write per read instead of one per command (for a file, which
+    epoll cannot watch, each write would also ask the reactor for a writer slot)."""
+
+    def __init__(self, stdout: Any, stderr: "Optional[Any]" = None) -> None:
+        self.stdout = stdout
+        self.stderr = stdout if stderr is None else stderr
+        self._out: "Optional[List[bytes]]" = None
+        self._err: "Optional[List[bytes]]" = None
 
     def error(self, message: str) -> None:
-        self._write(self._stderr, "error: %s\n" % message)
+        data = ("error: %s\n" % message).encode("utf-8")
+        if self._err is None:
+            self.stderr.write(data)
+        else:
+            self._err.append(data)
 
     def text(self, text: str) -> None:
-        self._write(self._stdout, text)
+        data = text.encode("utf-8")
+        if self._out is None:
+            self.stdout.write(data)
+        else:
+            self._out.append(data)
 
-    @staticmethod
-    def _write(stream: BinaryIO, text: str) -> None:
-        try:
-            stream.write(text.encode("utf-8"))
-            stream.flush()
-        except BrokenPipeError:
-            # The reader went away (``callcenter < input | head``): the session goes on
-            # to the end of its input, as ``cat`` would, without a traceback.
-            pass
+    def batch(self) -> None:
+        if self._out is None:
+            self._out = []
+            self._err = self._out if self.stderr is self.stdout else []
+
+    def flush(self) -> None:
+        out, err = self._out, self._err
+        self._out = self._err = None
+        if out:
+            self.stdout.write(b"".join(out))
+        if err and err is not out:
+            self.stderr.write(b"".join(err))

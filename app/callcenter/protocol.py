@@ -271,6 +271,15 @@ class CallCenterClientProtocol(LineReceiver):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.factory.client.disconnected(reason)
 
+    def dataReceived(self, data: bytes) -> None:
+        """What the replies in one read print goes out in one write."""
+        output = self.factory.client.output
+        output.batch()
+        try:
+            LineReceiver.dataReceived(self, data)
+        finally:
+            output.flush()
+
     def lineReceived(self, line: bytes) -> None:
         client = self.factory.client
         try:

@@ -144,9 +144,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
 
     def run(reactor: Any) -> Any:
-        output = console.make_output()
+        output = console.make_output(reactor)
         center = CallCenter(options["operators"], reactor.callLater, options["ring-timeout"], output.lines)
         shell = CallCenterShell(run_locally(center, output), output, options["operators"])
-        return console.attach(reactor, shell, output)
+        return console.attach(reactor, shell, output).addCallback(lambda _: output.close())
 
     task.react(run)
