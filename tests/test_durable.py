@@ -376,8 +376,8 @@ def test_a_damaged_record_refuses_the_start_naming_file_offset_and_what_to_do(tm
         Server(tmp_path, operators=("A", "B", "C"))
     assert str(caught.value) == (
         "cannot restore the state: %s is damaged at offset %d: a record whose checksum does not match. "
-        "Nothing was changed. Move the directory aside (mv %s %s.damaged) to start empty, or put back a good copy"
-        % (path, offset, tmp_path, tmp_path)
+        "Its files were left as they are. Move the directory aside (mv %s %s.damaged) to start empty, "
+        "or put back a good copy" % (path, offset, tmp_path, tmp_path)
     )
     # Nothing was changed indeed: the same files, the journal byte for byte.
     assert sorted(os.listdir(str(tmp_path))) == before

@@ -637,7 +637,7 @@ class DurableCallCenter(object):
 
     def _damaged(self, name: str, offset: int, why: str) -> StateError:
         return StateError(
-            "cannot restore the state: %s is damaged at offset %d: %s. Nothing was changed. Move the "
+            "cannot restore the state: %s is damaged at offset %d: %s. Its files were left as they are. Move the "
             "directory aside (mv %s %s.damaged) to start empty, or put back a good copy"
             % (self._path(name), offset, why, self.directory, self.directory)
         )
