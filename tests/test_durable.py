@@ -512,3 +512,11 @@ def test_a_large_state_restores_from_its_snapshot(tmp_path):
     assert os.path.getsize(os.path.join(str(tmp_path), SNAPSHOT)) > 100000
     restored = Server(tmp_path)
     assert restored.status() == server.status()
+
+
+def test_after_a_clean_stop_no_ring_timer_changes_the_state(tmp_path):
+    server = setup_state(tmp_path)
+    server.stop()
+    assert not server.clock.getDelayedCalls()
+    server.clock.advance(60)
+    assert server.status() == STATE

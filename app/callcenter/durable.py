@@ -645,7 +645,13 @@ class DurableCallCenter(object):
     # Shutdown.
 
     def close(self) -> None:
-        """Release the journal and the directory (after the last commit and snapshot)."""
+        """Release the journal and the directory (after the last commit and snapshot). Ring
+        timers stop too: nothing may change after the snapshot, which restarts them."""
+        for timer in self.timers.values():
+            if timer.delayed is not None:
+                timer.delayed.cancel()
+                timer.delayed = None
+        self.live = False
         if self.journal is not None:
             self.journal.close()
             self.journal = None
