@@ -349,7 +349,10 @@ class DurableCallCenter(object):
         assert self.journal is not None
         if self.journal.size > self.journal_limit:
             self.flush()
-            self.compact()
+            try:
+                self.compact()
+            except OSError as error:  # the journal goes on; the next commit tries again
+                log.error("Cannot write a snapshot to {dir}: {error}", dir=self.directory, error=error)
         elif (self._records or self._held) and self._commit_call is None:
             self.commit()  # what came meanwhile: its write now, its sync in the thread
         if self._syncing is None:
