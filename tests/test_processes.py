@@ -1,8 +1,10 @@
 """The real commands as a user runs them: exact bytes on stdout, errors on stderr, exit codes."""
 
+import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -320,3 +322,65 @@ def test_errors_and_results_in_one_pipe_keep_the_order_of_a_file(program, start_
     with open(str(path), "wb") as file:
         subprocess.run(argv, input=data, stdout=file, stderr=subprocess.STDOUT, timeout=TIMEOUT, check=True)
     assert path.read_bytes() == piped == mixed_output(20000)
+
+
+# Clients that others wrote for the assignment, in each of their dialects (issue 9).
+
+
+def dialect_client(port, dialect):
+    """A client of the test's own, speaking ``dialect``; returns what it prints."""
+    commands, _ = read_golden()
+    requests = []
+    for text in commands:
+        command, argument = text.split()
+        value = int(argument) if dialect == "integer ids" and argument.isdigit() else argument
+        requests.append(json.dumps({"command": command, "id": value}).encode("ascii"))
+    printed = []
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as connection:
+        if dialect == "crlf lines":  # Twisted's LineReceiver with its default delimiter
+            reader = connection.makefile("rb", newline=b"\r\n")
+            connection.sendall(b"".join(request + b"\r\n" for request in requests))
+            for _ in requests:
+                line = reader.readline()
+                assert line.endswith(b"\r\n")
+                printed.append(json.loads(line)["response"] + "\n")
+        elif dialect == "bare, one at a time":  # transport.write(json.dumps(...)), then wait
+            for request in requests:
+                connection.sendall(request)
+                printed.append(json.loads(connection.recv(65536))["response"] + "\n")
+        else:  # all at once, back to back, replies split off as they come
+            connection.sendall(b"".join(requests))
+            decoder, text = json.JSONDecoder(), ""
+            while len(printed) < len(requests):
+                text = (text + connection.recv(65536).decode("utf-8")).lstrip()
+                while text:
+                    try:
+                        reply, end = decoder.raw_decode(text)
+                    except ValueError:
+                        break
+                    printed.append(reply["response"] + "\n")
+                    text = text[end:].lstrip()
+    return "".join(printed)
+
+
+@pytest.mark.parametrize("dialect", ["crlf lines", "bare, one at a time", "bare, all at once", "integer ids"])
+def test_other_peoples_clients_print_the_transcript(start_server, dialect):
+    server = start_server()
+    assert dialect_client(server.port, dialect) == EXPECTED
+
+
+def test_client_into_a_closed_pipe_finishes_quietly(start_server):
+    server = start_server("--operators", "3")
+    client = subprocess.Popen(
+        [command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    client.stdin.write(b"call 0\n")
+    client.stdin.flush()
+    assert client.stdout.readline() == b"Call 0 received\n"
+    client.stdout.close()  # like `| head -1`
+    client.stdout = None
+    _, err = client.communicate(b"".join(b"call %d\n" % n for n in range(1, 20000)), timeout=TIMEOUT)
+    assert (client.returncode, err) == (0, b"")

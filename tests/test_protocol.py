@@ -90,7 +90,7 @@ def test_framing(chunks):
     "line, error",
     [
         (b"{bad", "request is not valid JSON"),
-        (b"", "request is not valid JSON"),
+        (b"garbage", "request is not valid JSON"),
         (b"\xff\xfe", "request is not valid UTF-8"),
         (b"[" * 100000, "request longer than 16384 bytes"),
         (b"[" * 10000 + b"]" * 10000, "request longer than 16384 bytes"),
@@ -100,7 +100,10 @@ def test_framing(chunks):
         (b"{}", 'request needs a "command" string'),
         (b'{"command": 5}', 'request needs a "command" string'),
         (b'{"command": "call"}', "call needs an id"),
-        (b'{"command": "call", "id": 1}', '"id" must be a string'),
+        (b'{"command": "call", "id": 1}', "call 1 is already in progress"),  # an integer id is its text
+        (b'{"command": "call", "id": 1.5}', '"id" must be a string'),
+        (b'{"command": "call", "id": true}', '"id" must be a string'),
+        (b'{"command": "call", "id": ["1"]}', '"id" must be a string'),
         (b'{"command": "call", "id": null}', "call needs an id"),
         (b'{"command": "call", "id": "1 2"}', "invalid call id '1 2': use 1 to 64 printable characters, no spaces"),
         (b'{"command": "dial", "id": "1"}', "unknown command 'dial'"),
@@ -440,3 +443,136 @@ def test_unsent_bytes_reads_what_twisted_keeps_in_a_socket_transport():
     transport.write(b"!")
     assert unsent_bytes(transport) == 3
     assert unsent_bytes(StringTransport()) == 0
+
+
+# The dialects of other people's clients (issue 9): each must yield the transcript.
+
+
+def golden_requests(id_as_int=False):
+    """The golden transcript's requests as JSON texts without a delimiter, and its replies."""
+    commands, expected = read_golden()
+    texts = []
+    for text in commands:
+        command, argument = text.split()
+        value = int(argument) if id_as_int and argument.isdigit() else argument
+        texts.append(json.dumps({"command": command, "id": value}).encode("ascii"))
+    return texts, expected
+
+
+def transcript(data, ending=b"\n"):
+    """The replies' texts as the transcript prints them, checking each line's ending."""
+    assert data.endswith(ending)
+    lines = data[: -len(ending)].split(ending)
+    assert all(not line.endswith(b"\r") for line in lines)
+    return "".join(json.loads(line)["response"] + "\n" for line in lines)
+
+
+@pytest.mark.parametrize(
+    "dialect",
+    ["crlf lines", "one bare object per write", "all bare objects in one write", "spaces between", "integer ids"],
+)
+def test_each_clients_dialect_gets_the_transcript(dialect):
+    texts, expected = golden_requests(id_as_int=dialect == "integer ids")
+    connection, transport = Server().connect()
+    if dialect == "crlf lines":
+        connection.dataReceived(b"".join(text + b"\r\n" for text in texts))
+    elif dialect == "one bare object per write":
+        for text in texts:
+            connection.dataReceived(text)
+    elif dialect == "all bare objects in one write":
+        connection.dataReceived(b"".join(texts))
+    elif dialect == "spaces between":
+        connection.dataReceived(b" \t".join(texts) + b"  ")
+    else:
+        connection.dataReceived(b"".join(text + b"\n" for text in texts))
+    ending = b"\r\n" if dialect == "crlf lines" else b"\n"
+    assert transcript(transport.value(), ending) == expected
+
+
+def test_bare_objects_split_at_every_byte_boundary_get_the_transcript():
+    texts, expected = golden_requests()
+    data = b"".join(texts)
+    for split in range(1, len(data)):
+        connection, transport = Server().connect()
+        connection.dataReceived(data[:split])
+        connection.dataReceived(data[split:])
+        assert transcript(transport.value()) == expected, split
+    connection, transport = Server().connect()
+    for byte in range(len(data)):
+        connection.dataReceived(data[byte : byte + 1])
+    assert transcript(transport.value()) == expected
+
+
+def test_strings_with_braces_quotes_and_escapes_do_not_end_an_object_early():
+    connection, transport = Server().connect()
+    tricky = b'{"command": "call", "id": "}{\\"\\\\", "note": "[{"}'
+    for byte in range(len(tricky)):
+        connection.dataReceived(tricky[byte : byte + 1])
+    assert replies(transport) == [{"response": 'Call }{"\\ received\nCall }{"\\ ringing for operator A'}]
+
+
+def test_a_crlf_client_gets_events_in_crlf_too():
+    server = Server()
+    crlf, crlf_transport = server.connect()
+    _, plain_transport = server.connect()
+    crlf.dataReceived(request("call", "1").replace(b"\n", b"\r\n"))
+    crlf_transport.clear()
+    server.clock.advance(10)
+    event = b'{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator B"}'
+    assert crlf_transport.value() == event + b"\r\n"
+    assert plain_transport.value() == event + b"\n"
+
+
+@pytest.mark.parametrize(
+    "chunks, errors",
+    [
+        # An unterminated object, then garbage, then the line ends: one error for the line.
+        ([b'{"command": "call", "id": "1"', b" garbage\n"], ["request is not valid JSON"]),
+        # Objects back to back on a line, the second broken: a reply each.
+        ([b'{"command": "status"}{"command": \n'], [None, "request is not valid JSON"]),
+        # An object over the limit, with no newline: one error, then the next is answered.
+        ([b'{"command": "call", "id": "' + b"x" * 10000, b"y" * 10000 + b'"}'], ["request longer than 16384 bytes"]),
+        # A bare string and a bare number instead of objects, and a stray closer.
+        (
+            [b'"call 1"', b" 42 ", b"}"],
+            [
+                'request must be a JSON object like {"command": "call", "id": "1"}',
+                'request must be a JSON object like {"command": "call", "id": "1"}',
+                "request is not valid JSON",
+            ],
+        ),
+        # A bad object without a newline is answered as soon as it is complete.
+        ([b'{"command": bad}'], ["request is not valid JSON"]),
+        # Blank lines and whitespace are no request at all.
+        ([b"\n\r\n   \n\t"], []),
+    ],
+)
+def test_bad_input_in_the_bare_framing_gets_one_error_each_and_the_connection_goes_on(chunks, errors):
+    server = Server()
+    connection, transport = server.connect()
+    for chunk in chunks:
+        connection.dataReceived(chunk)
+    connection.dataReceived(b'{"command": "status"}')
+    got = replies(transport)
+    assert [reply.get("error") for reply in got[:-1]] == errors
+    assert got[-1] == {"response": "Operator A available\nOperator B available"}
+    assert not transport.disconnecting
+
+
+def test_framing_is_linear_in_the_bytes_of_a_value_split_into_many_reads():
+    # Counted, not timed: every read scans only its own bytes (the scanner keeps its place).
+    connection, transport = Server().connect()
+    value = b'{"command": "call", "id": "' + b"z" * 60 + b'", "pad": "' + b"p" * 16000 + b'"}'
+    scanned = []
+    frame = connection._frame_values
+
+    def counting():
+        scanned.append(len(connection._buffer) - connection._scanned)
+        frame()
+
+    connection._frame_values = counting
+    for start in range(0, len(value), 7):
+        connection.dataReceived(value[start : start + 7])
+    assert sum(scanned) == len(value)
+    call = "z" * 60
+    assert replies(transport) == [{"response": "Call %s received\nCall %s ringing for operator A" % (call, call)}]

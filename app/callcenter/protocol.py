@@ -5,6 +5,9 @@ Reply    ``{"response": "Call 1 received\\nCall 1 ringing for operator A"}``
          or ``{"error": "<why>"}``: exactly one per request, in request order
 Event    ``{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator B"}``
          to every connected client when a ring times out
+
+The server also takes ``\r\n`` lines (and answers them in ``\r\n``) and bare objects
+with no delimiter (see ``RequestReceiver``); docs/protocol.md has the whole of it.
 """
 
 import json
@@ -16,7 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from callcenter.core import CallCenter, CallCenterError
-from callcenter.lines import LineReceiver
+from callcenter.lines import LineReceiver, RequestReceiver
 from callcenter.options import DEFAULT_MAX_OUTPUT_BUFFER
 
 log = Logger()
@@ -39,12 +42,17 @@ def encode_request(command: str, argument: Optional[str]) -> bytes:
 
 
 def decode_request(line: bytes) -> Tuple[str, Optional[str]]:
-    """``(command, id or None)`` from a request line; CallCenterError when it is not one."""
+    """``(command, id or None)`` from one request; CallCenterError when it is not one.
+    A line holding several JSON values back to back raises :class:`SeveralRequestsError`."""
     try:
         request = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
         raise CallCenterError("request is not valid UTF-8") from None
-    except (ValueError, RecursionError):
+    except ValueError as error:
+        if getattr(error, "msg", None) == "Extra data":
+            raise SeveralRequestsError(line) from None
+        raise CallCenterError("request is not valid JSON") from None
+    except RecursionError:
         raise CallCenterError("request is not valid JSON") from None
     if not isinstance(request, dict):
         raise CallCenterError('request must be a JSON object like {"command": "call", "id": "1"}')
@@ -53,8 +61,36 @@ def decode_request(line: bytes) -> Tuple[str, Optional[str]]:
         raise CallCenterError('request needs a "command" string')
     argument = request.get("id")
     if argument is not None and not isinstance(argument, str):
-        raise CallCenterError('"id" must be a string')
+        if isinstance(argument, int) and not isinstance(argument, bool):
+            argument = str(argument)  # {"id": 1} is call "1"
+        else:
+            raise CallCenterError('"id" must be a string')
     return command, argument
+
+
+class SeveralRequestsError(Exception):
+    """A line with JSON values back to back (``{...}{...}``): each is a request."""
+
+    def __init__(self, line: bytes) -> None:
+        Exception.__init__(self)
+        self.line = line
+
+    def requests(self) -> List[bytes]:
+        """Each value's text; what follows a part that is not JSON is one more, bad, request."""
+        text = self.line.decode("utf-8")
+        decoder = json.JSONDecoder()
+        requests = []
+        position = 0
+        while position < len(text):
+            try:
+                _, end = decoder.raw_decode(text, position)
+            except (ValueError, RecursionError):
+                end = len(text)
+            requests.append(text[position:end].encode("utf-8"))
+            position = end
+            while position < len(text) and text[position] in " \t\r\n":
+                position += 1
+        return requests
 
 
 def decode_message(line: bytes) -> Tuple[str, str]:
@@ -114,7 +150,7 @@ def unsent_bytes(transport: Any) -> int:
 BROADCAST_CHUNK = 1000  # event copies sent in one reactor turn
 
 
-class CallCenterServerProtocol(LineReceiver):
+class CallCenterServerProtocol(RequestReceiver):
     """One client connection of the server.
 
     Flow control: the connection is the streaming producer of its own transport, so
@@ -143,8 +179,11 @@ class CallCenterServerProtocol(LineReceiver):
             self.deliver(data)
 
     def deliver(self, data: bytes) -> None:
+        """Out now, in the line ending of the client's requests."""
         if self.cut_off:
             return
+        if self.crlf:
+            data = data.replace(b"\n", b"\r\n")  # JSON escapes newlines in strings: these end lines
         send_now(self.transport, data)
         limit = self.factory.max_output_buffer
         if unsent_bytes(self.transport) > limit:
@@ -168,13 +207,13 @@ class CallCenterServerProtocol(LineReceiver):
             self.factory.send_owed_events(self)
         self._replies: List[bytes] = []  # lines are only handled from here, so always set
         try:
-            LineReceiver.dataReceived(self, data)
+            RequestReceiver.dataReceived(self, data)
         finally:
             if self._replies:
                 self.send(b"".join(self._replies))
 
-    def lineReceived(self, line: bytes) -> None:
-        self._replies.append(self.factory.reply(line))
+    def requestReceived(self, request: bytes) -> None:
+        self._replies.append(self.factory.reply(request))
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._replies.append(encode("error", "request longer than %d bytes" % self.MAX_LENGTH))
@@ -219,12 +258,14 @@ class CallCenterServerFactory(protocol.Factory):
         self.events_made = 0
 
     def reply(self, line: bytes) -> bytes:
-        """The reply line to one request line."""
+        """The reply line to one request (the reply lines, when it holds several)."""
         try:
             command, argument = decode_request(line)
             return encode("response", "\n".join(self.center.execute(command, argument)))
         except CallCenterError as error:
             return encode("error", str(error))
+        except SeveralRequestsError as several:
+            return b"".join(self.reply(request) for request in several.requests())
 
     def broadcast(self, lines: List[str]) -> None:
         """A ring timed out: tell every client, ``BROADCAST_CHUNK`` clients a reactor turn,
