@@ -520,3 +520,11 @@ def test_after_a_clean_stop_no_ring_timer_changes_the_state(tmp_path):
     assert not server.clock.getDelayedCalls()
     server.clock.advance(60)
     assert server.status() == STATE
+
+
+def test_replies_held_for_the_journal_keep_the_clients_line_ending(tmp_path):
+    server = Server(tmp_path)
+    connection, transport = server.connect()
+    connection.dataReceived(b'{"command": "call", "id": "1"}\r\n')
+    server.clock.advance(0)
+    assert transport.value() == b'{"response": "Call 1 received\\nCall 1 ringing for operator A"}\r\n'
