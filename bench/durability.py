@@ -9,8 +9,9 @@
    stop leaves it). Reported: the restore time the server logs, and the time from the
    process start to the reply to a ``status`` request.
 
-The state directories live under bench/results/ (so on that filesystem, named in the results):
-fdatasync costs what the disk under it costs (next to nothing on tmpfs).
+The state directories live under bench/results/, or under $CALLCENTER_BENCH_STATE_PARENT when
+set, and that filesystem is named in the results: fdatasync costs what the disk under it costs
+(next to nothing on tmpfs).
 """
 
 import functools
@@ -192,7 +193,7 @@ def make_compacted(directory):
 
 def run(quick=False):
     os.makedirs(RESULTS, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix="durability-", dir=RESULTS)
+    scratch = tempfile.mkdtemp(prefix="durability-", dir=os.environ.get("CALLCENTER_BENCH_STATE_PARENT") or RESULTS)
     try:
         results = {
             "filesystem": filesystem(scratch),
