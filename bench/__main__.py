@@ -10,10 +10,10 @@ import os
 import sys
 import time
 
-from bench import client_shell, core_scaling, durability, many_clients, plot, throughput
+from bench import client_shell, core_scaling, durability, many_clients, plot, slow_reader, throughput
 from bench.common import PINNING, RESULTS, log, machine, raise_nofile, verdict, write_json
 
-SECTIONS = ("core", "throughput", "many", "client", "durability")
+SECTIONS = ("core", "throughput", "many", "client", "slow", "durability")
 
 
 def check_core(results):
@@ -143,6 +143,86 @@ def check_client(results):
             "shell %.3f s, client %.3f s" % (results["startup_shell"]["median"], results["startup_client"]["median"]),
         ),
     ]
+
+
+def check_slow(results):
+    blocked, non_reader, stuck = results["blocked"], results["non_reader"], results["stuck"]
+    wait = "reader waits %.0f s" % blocked["reader_wait"]
+    checks = []
+    for kind, label in (("shell", "shell"), ("client", "client (into a server)")):
+        outcome = blocked[kind]
+        checks.append(
+            verdict(
+                "slow reader: %s peak RSS, %d commands, %s" % (label, blocked["commands"], wait),
+                "%.1f MB" % (outcome["peak_rss"] / 1e6),
+                "< 80 MB",
+                "bytes",
+                outcome["peak_rss"] < 80e6,
+                "into a file: %.1f MB (shell)" % (blocked["file"]["peak_rss"] / 1e6),
+            )
+        )
+        checks.append(
+            verdict(
+                "slow reader: %s, every line arrives, bytes as into a file" % label,
+                "%d lines" % outcome["lines"],
+                "%d lines, same bytes" % blocked["expected_lines"],
+                "bool",
+                outcome["complete"],
+                "%d bytes, %s, exit %s, %d error lines"
+                % (
+                    outcome["bytes"],
+                    "same sha256" if outcome["sha256"] == blocked["file"]["sha256"] else "DIFFERENT bytes",
+                    outcome["exit"],
+                    outcome["error_lines"],
+                ),
+            )
+        )
+    growth = non_reader["rss_growth"]
+    checks.append(
+        verdict(
+            "slow reader: server growth, one client not reading for %.0f s" % non_reader["seconds"],
+            "%.1f MB" % (growth / 1e6),
+            "< 50 MB",
+            "bytes",
+            growth < 50e6,
+            "%.1f -> %.1f MB; %d requests sent"
+            % (non_reader["rss_before"] / 1e6, non_reader["rss_peak"] / 1e6, non_reader["requests"]),
+        )
+    )
+    beside, alone = non_reader["beside"], non_reader["alone"]
+    checks.append(
+        verdict(
+            "slow reader: %d other clients' p99 meanwhile" % non_reader["other_clients"],
+            "%.2f ms" % beside["p99_ms"],
+            "< 50 ms",
+            "ms",
+            beside["p99_ms"] < 50,
+            "%.2f ms without the non-reader; %.0f vs %.0f replies/s"
+            % (alone["p99_ms"], beside["replies_per_second"], alone["replies_per_second"]),
+        )
+    )
+    checks.append(
+        verdict(
+            "slow reader: one reply per request when it reads at last",
+            "%d replies" % non_reader["replies"],
+            "%d replies" % non_reader["requests"],
+            "bool",
+            non_reader["replies"] == non_reader["requests"],
+        )
+    )
+    cut_off = stuck["seconds_to_cut_off"]
+    checks.append(
+        verdict(
+            "stuck client: cut off past --max-output-buffer %s, one log line" % stuck["limit"],
+            "%s, %d line(s)" % ("%.2f s" % cut_off if cut_off is not None else "never", len(stuck["log_lines"])),
+            "cut off, 1 line",
+            "bool",
+            cut_off is not None and len(stuck["log_lines"]) == 1 and stuck["driver_served_after"],
+            "server RSS %.1f -> peak %.1f MB; the reading client still served: %s"
+            % (stuck["rss_before"] / 1e6, stuck["rss_peak"] / 1e6, "yes" if stuck["driver_served_after"] else "NO"),
+        )
+    )
+    return checks
 
 
 def check_durability(results):
@@ -304,6 +384,7 @@ def render(folder):
         "throughput": "throughput.json",
         "many": "many_clients.json",
         "client": "client_shell.json",
+        "slow": "slow_reader.json",
         "durability": "durability.json",
     }
     checkers = {
@@ -311,6 +392,7 @@ def render(folder):
         "throughput": check_throughput,
         "many": check_many,
         "client": check_client,
+        "slow": check_slow,
         "durability": check_durability,
     }
     outcomes = {}
@@ -350,6 +432,7 @@ def main(argv=None):
         "throughput": (throughput.run, check_throughput, "throughput.json"),
         "many": (many_clients.run, check_many, "many_clients.json"),
         "client": (client_shell.run, check_client, "client_shell.json"),
+        "slow": (slow_reader.run, check_slow, "slow_reader.json"),
         "durability": (durability.run, check_durability, "durability.json"),
     }
     outcomes = {}

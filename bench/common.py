@@ -126,12 +126,13 @@ def wait_idle(pid, idle_fds, limit=30.0):
         time.sleep(0.01)
 
 
-def rss_bytes(pid):
+def rss_bytes(pid, field="VmRSS"):
+    """Resident memory of a process now (``VmHWM``: its peak so far)."""
     with open("/proc/%d/status" % pid) as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS for %d" % pid)
+    raise RuntimeError("no %s for %d" % (field, pid))
 
 
 def cpu_seconds(pid):

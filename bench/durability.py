@@ -1,4 +1,4 @@
-"""Section 5, durability (``--state-dir``): what the journal costs and how long a restore takes.
+"""Section 6, durability (``--state-dir``): what the journal costs and how long a restore takes.
 
 1. ``callcenter-server`` in memory beside the same server with ``--state-dir``, under the load
    of section 2 (``bench.throughput``: the same points, modes and generator), in turns.
