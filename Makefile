@@ -18,11 +18,12 @@ APP_SOURCES := $(shell find app -name '*.py') setup.cfg pyproject.toml
 REINSTALL = $(dir $<)bin/pip install --quiet --no-deps --force-reinstall . 2>&1 | { grep -v -i warn || true; }
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-py36 test-new lint deploy-check bench bench-quick clean
+.PHONY: help run test test-py36 test-new lint deploy-check images images-check bench bench-quick clean
 
 help:
 	@echo "make run    - start a call center server on 127.0.0.1:$(PORT) and a client attached to it"
 	@echo "make test   - the whole suite: Python 3.6 + Twisted 22.4, newest Python + Twisted, lint, deployment"
+	@echo "make images - build localhost/callcenter-server and -client with podman (as root)"
 	@echo "make bench  - benchmarks, about 11 minutes (make bench-quick: about 3); results in bench/results/"
 
 .venv/.ready: $(VENV_DEPS)
@@ -65,9 +66,19 @@ lint: .venv-test/.ready
 	@# vermin takes our Operator's .call attribute for the stdlib's operator.call (3.11).
 	.venv-test/bin/vermin --target=3.6- --violations --no-tips --eval-annotations \
 		--exclude operator.call app/callcenter app/twisted
+	@# The image workflow cannot run here: actionlint (with shellcheck for its run: steps) checks it.
+	.venv-test/bin/actionlint -no-color -shellcheck .venv-test/bin/shellcheck -pyflakes= .github/workflows/*.yml
+	.venv-test/bin/docker-compose --file compose.yaml --profile client config --quiet
 
 deploy-check:
 	deploy/check
+
+# Container images (issue 12): podman, as root. deploy/check runs images-check too.
+images:
+	containers/build
+
+images-check:
+	containers/check
 
 # Benchmarks (issue 5): figures printed and written to bench/results/ (JSON, summary.md, PNG).
 .venv-bench/.ready: $(VENV_DEPS) requirements/bench.txt

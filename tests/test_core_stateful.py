@@ -31,7 +31,9 @@ class CallCenterMachine(RuleBasedStateMachine):
     def start(self, operator_count, ring_timeout):
         self.clock = Clock()
         self.events = []
-        self.center = CallCenter(OPERATORS[:operator_count], self.clock.callLater, ring_timeout, self.events.append)
+        self.center = CallCenter(
+            OPERATORS[:operator_count], self.clock.callLater, ring_timeout, self.events.append, now=self.clock.seconds
+        )
         self.lines = []
         # The model's own FIFO: the order calls entered the queue.
         self.expected_queue = []
@@ -81,6 +83,27 @@ class CallCenterMachine(RuleBasedStateMachine):
             self.lines.extend(lines)
             self._follow_queue(lines)
         del self.events[:]
+
+    @rule()
+    def stats(self):
+        before = self.center.status()
+        lines = self.center.execute("stats", None)
+        assert len(lines) == 8 + len(self.center.operators)  # seven figures, the headings, one row each
+        assert self.center.status() == before
+
+    @invariant()
+    def every_call_received_is_answered_missed_waiting_or_ringing(self):
+        # "answered" counts the calls talking now as well as the finished ones.
+        figures = self.center.figures
+        ringing = sum(1 for operator in self.center.operators if operator.state == RINGING)
+        assert figures.received == figures.answered + figures.missed + len(self.center.queue) + ringing
+        talking = sum(1 for operator in self.center.operators if operator.state == BUSY)
+        assert figures.answered - figures.finished == talking
+        operators = self.center.operators
+        assert figures.answered == sum(operator.answered for operator in operators)
+        assert figures.rejected == sum(operator.rejected for operator in operators)
+        assert figures.ignored == sum(operator.ignored for operator in operators)
+        assert figures.answered_in_service_level <= figures.answered
 
     @invariant()
     def each_call_is_in_exactly_one_place(self):

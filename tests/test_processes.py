@@ -384,3 +384,72 @@ def test_client_into_a_closed_pipe_finishes_quietly(start_server):
     client.stdout = None
     _, err = client.communicate(b"".join(b"call %d\n" % n for n in range(1, 20000)), timeout=TIMEOUT)
     assert (client.returncode, err) == (0, b"")
+
+
+def scrape(port, path="/metrics"):
+    """GET a page of the metrics server: (status, body); tried for at most 10 s while it starts."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as response:
+                return response.status, response.read().decode("utf-8")
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode("utf-8", "replace")
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize("twistd", [False, True], ids=["callcenter-server", "twistd"])
+def test_server_serves_prometheus_metrics_that_its_parser_reads(start_server, twistd):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from conftest import free_port
+
+    metrics_port = free_port()
+    server = start_server("--metrics", "tcp:%d:interface=127.0.0.1" % metrics_port, twistd=twistd)
+    result = run(
+        [command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port],
+        b"call 1\ncall 2\ncall 3\nanswer A\nhangup 3\nstats\n",
+    )
+    assert result.returncode == 0
+    assert "Calls received: 3" in result.stdout.decode("utf-8")
+    status, text = scrape(metrics_port)
+    assert status == 200
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    values = {
+        sample.name: sample.value for family in families.values() for sample in family.samples if not sample.labels
+    }
+    assert values["callcenter_calls_received_total"] == 3
+    assert values["callcenter_calls_answered_total"] == 1
+    assert values["callcenter_calls_missed_total"] == 1
+    assert values["callcenter_wait_seconds_count"] == 1
+    assert values["callcenter_queue_length"] == 0
+    busy = [sample for sample in families["callcenter_operators"].samples if sample.labels == {"state": "busy"}]
+    assert [sample.value for sample in busy] == [1]
+    assert values["process_resident_memory_bytes"] > 0
+    assert scrape(metrics_port, "/")[0] == 404
+    server.stop()
+    assert b"Traceback" not in server.log
+    assert b"/metrics" in server.log or twistd  # callcenter-server says where the metrics are
+
+
+def test_server_refuses_a_metrics_port_in_use(start_server):
+    server = start_server()
+    from conftest import free_port
+
+    result = run(
+        [
+            command("callcenter-server"),
+            "--listen",
+            "tcp:%d:interface=127.0.0.1" % free_port(),
+            "--metrics",
+            "tcp:%d:interface=127.0.0.1" % server.port,
+        ]
+    )
+    assert result.returncode == 1
+    assert b"Cannot listen on" in result.stdout

@@ -27,7 +27,9 @@ from test_shell import RecordingOutput
 class Server(object):
     def __init__(self, operators=("A", "B"), ring_timeout=10):
         self.clock = Clock()
-        self.factory = CallCenterServerFactory(list(operators), self.clock.callLater, ring_timeout)
+        self.factory = CallCenterServerFactory(
+            list(operators), self.clock.callLater, ring_timeout, now=self.clock.seconds, service_level=5
+        )
 
     def connect(self):
         connection = self.factory.buildProtocol(None)
@@ -576,3 +578,17 @@ def test_framing_is_linear_in_the_bytes_of_a_value_split_into_many_reads():
     assert sum(scanned) == len(value)
     call = "z" * 60
     assert replies(transport) == [{"response": "Call %s received\nCall %s ringing for operator A" % (call, call)}]
+
+
+def test_stats_is_a_request_like_status_and_its_reply_is_the_shells_lines():
+    server = Server()
+    connection, transport = server.connect()
+    connection.dataReceived(request("call", "1"))
+    server.clock.advance(7)
+    transport.clear()
+    connection.dataReceived(request("answer", "A") + request("stats") + b'{"command": "stats", "id": "1"}\n')
+    answer, stats, error = replies(transport)
+    assert answer == {"response": "Call 1 answered by operator A"}
+    assert stats["response"].split("\n") == server.factory.center.stats()
+    assert stats["response"].split("\n")[6] == "Service level: 0.0% (0 of 1 answered within 5 s)"
+    assert error == {"error": "stats takes no argument"}

@@ -30,7 +30,7 @@ class RecordingOutput(Output):
 def make_shell(operators=("A", "B"), ring_timeout=10, output=None):
     clock = Clock()
     output = output or RecordingOutput()
-    center = CallCenter(list(operators), clock.callLater, ring_timeout, output.lines)
+    center = CallCenter(list(operators), clock.callLater, ring_timeout, output.lines, now=clock.seconds)
     shell = CallCenterShell(run_locally(center, output), output, operators)
     return shell, output, clock, center
 
@@ -47,6 +47,7 @@ def make_shell(operators=("A", "B"), ring_timeout=10, output=None):
         ("reject A B", "usage: reject <operator id>"),
         ("hangup", "usage: hangup <call id>"),
         ("status now", "usage: status"),
+        ("stats now", "usage: stats"),
         ("answer Q", "no operator Q"),
         ("hangup 42", "no call 42 in progress"),
     ],
@@ -80,17 +81,52 @@ def test_quit_ends_and_help_lists_the_commands():
     assert shell.onecmd("quit") is True
     shell.onecmd("help")
     text = "".join(output.out)
-    for name in ["call", "answer", "reject", "hangup", "status", "quit"]:
+    for name in ["call", "answer", "reject", "hangup", "status", "stats", "quit"]:
         assert name in text
     del output.out[:]
     shell.onecmd("help call")
     assert "call <call id>" in "".join(output.out)
 
 
+def test_help_stats_explains_each_figure_and_stats_prints_the_table():
+    shell, output, clock, _ = make_shell()
+    shell.onecmd("help stats")
+    text = "".join(output.out)
+    for figure in [
+        "Calls received",
+        "Calls answered",
+        "Calls missed",
+        "Calls waiting",
+        "Calls ringing",
+        "Wait before answer",
+        "Service level",
+        "State, For",
+        "Answered",
+        "Rejected, Ignored",
+        "Talk time",
+    ]:
+        assert "\n  " + figure in text
+    del output.out[:]
+    shell.onecmd("call 1")
+    clock.advance(3)
+    shell.onecmd("answer A")
+    shell.onecmd("stats")
+    assert output.out[2:5] == [
+        "Call 1 answered by operator A",
+        "Calls received: 1",
+        "Calls answered: 1 (1 talking now, 0 finished)",
+    ]
+    assert output.out[-2:] == [
+        "A         busy       0:00:00         1         0        0    0:00:00",
+        "B         available  0:00:03         0         0        0    0:00:00",
+    ]
+    assert output.errors == []
+
+
 def test_completion_of_commands_and_operator_ids():
     shell, _, _, _ = make_shell(operators=("A", "B", "AB"))
-    assert shell.completions("") == sorted(["answer", "call", "hangup", "help", "quit", "reject", "status"])
-    assert shell.completions("st") == ["status"]
+    assert shell.completions("") == sorted(["answer", "call", "hangup", "help", "quit", "reject", "stats", "status"])
+    assert shell.completions("st") == ["stats", "status"]
     assert shell.completions("answer ") == ["A", "AB", "B"]
     assert shell.completions("reject A") == ["A", "AB"]
     assert shell.completions("call ") == []
@@ -295,7 +331,7 @@ def test_terminal_event_redraws_the_half_typed_line():
 
 def test_terminal_history_tab_completion_and_ctrl_d():
     terminal, transport, _, done = make_terminal()
-    terminal.dataReceived(b"sta\t\r")
+    terminal.dataReceived(b"statu\t\r")  # "sta" would be stats or status
     assert b"Operator A available" in transport.value()
     transport.clear()
     terminal.dataReceived(b"\x1b[A")  # up arrow: the last command again

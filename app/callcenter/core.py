@@ -2,7 +2,8 @@
 
 No I/O and no Twisted here. Commands return the lines the assignment prints; time
 enters through an injected ``call_later`` (``reactor.callLater`` or a
-``task.Clock``), and the lines a ring timeout produces go to ``on_event``.
+``task.Clock``) and an injected ``now`` (``reactor.seconds`` or ``Clock.seconds``),
+and the lines a ring timeout produces go to ``on_event``.
 Bad input raises :class:`CallCenterError` before anything changes.
 
 Every command is O(1) whatever the queue length and the operator count: the
@@ -14,6 +15,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
 from callcenter.operators import IndexSet
+from callcenter.stats import QueueFigures, stats_table
 
 AVAILABLE = "available"
 RINGING = "ringing"
@@ -24,11 +26,25 @@ ANSWERED = "answered"
 ENDED = "ended"
 
 DEFAULT_RING_TIMEOUT = 10.0
+DEFAULT_SERVICE_LEVEL = 20.0  # seconds, as Asterisk's servicelevel
+# Calls received within this many seconds of each other share one received-at time (one
+# float object): a burst that fills a long queue then costs 8 bytes a call, not 32.
+RECEIVED_AT_RESOLUTION = 0.001
 MAX_ID_LENGTH = 64
 
 Lines = List[str]
 # reactor.callLater's shape: (seconds, callable, *args) -> an IDelayedCall with cancel().
 CallLater = Callable[..., Any]
+# reactor.seconds's shape: the time now, in seconds.
+Now = Callable[[], float]
+# What a timing observer gets: ("wait", seconds) when a call is answered, ("ring", seconds)
+# when a ring ends (answered, rejected, ignored or hung up).
+OnTiming = Callable[[str, float], None]
+
+
+def no_time() -> float:
+    """The clock of a call center that was given none: time stands still at 0."""
+    return 0.0
 
 
 class CallCenterError(Exception):
@@ -36,23 +52,31 @@ class CallCenterError(Exception):
 
 
 class Call(object):
-    __slots__ = ("id", "operator", "state")
+    __slots__ = ("id", "operator", "received_at", "state")
 
-    def __init__(self, call_id: str) -> None:
+    def __init__(self, call_id: str, received_at: float) -> None:
         self.id = call_id
         self.state = QUEUED
         self.operator: Optional[Operator] = None
+        self.received_at = received_at
 
 
 class Operator(object):
-    __slots__ = ("call", "id", "index", "state", "timer")
+    # since: when it entered its state (when a ring began, when it answered); the rest are
+    # its figures for ``stats``.
+    __slots__ = ("answered", "call", "id", "ignored", "index", "rejected", "since", "state", "talk_time", "timer")
 
-    def __init__(self, operator_id: str, index: int) -> None:
+    def __init__(self, operator_id: str, index: int, since: float) -> None:
         self.id = operator_id
         self.index = index
         self.state = AVAILABLE
         self.call: Optional[Call] = None
         self.timer: Any = None
+        self.since = since
+        self.answered = 0
+        self.rejected = 0
+        self.ignored = 0
+        self.talk_time = 0.0  # of its finished calls
 
 
 class CallQueue(object):
@@ -90,6 +114,13 @@ class CallQueue(object):
             call = calls.popleft()
         self._waiting -= 1
         return call
+
+    def head(self) -> "Optional[Call]":
+        """The call at the head (the one waiting longest), or None; it stays queued."""
+        calls = self._calls
+        while calls and calls[0].state is not QUEUED:
+            calls.popleft()  # a call hung up while waiting: skipped now rather than later
+        return calls[0] if calls else None
 
     def removed(self, call: "Call") -> None:
         """``call``, which was waiting, has left the queue (its state says so already)."""
@@ -136,7 +167,13 @@ def parse_operators(text: str) -> List[str]:
 
 
 class CallCenter(object):
-    """Operators, calls and the FIFO queue, driven by the four commands of the assignment."""
+    """Operators, calls and the FIFO queue, driven by the four commands of the assignment.
+
+    ``now`` is the clock the figures of ``stats`` are measured with (``reactor.seconds``;
+    without one, time stands still); ``service_level`` is the answer time, in seconds,
+    within which an answered call counts towards the service level; ``on_timing``, if
+    given, hears every wait and ring time as it is measured (the server's histograms).
+    """
 
     def __init__(
         self,
@@ -144,6 +181,9 @@ class CallCenter(object):
         call_later: Optional[CallLater] = None,
         ring_timeout: float = DEFAULT_RING_TIMEOUT,
         on_event: Optional[Callable[[Lines], None]] = None,
+        now: Optional[Now] = None,
+        service_level: float = DEFAULT_SERVICE_LEVEL,
+        on_timing: Optional[OnTiming] = None,
     ) -> None:
         if not operator_ids:
             raise CallCenterError("at least one operator is needed")
@@ -151,7 +191,15 @@ class CallCenter(object):
             raise CallCenterError("the ring timeout cannot be negative")
         if ring_timeout and call_later is None:
             raise CallCenterError("a ring timeout needs a call_later to schedule it")
-        self.operators = [Operator(operator_id, index) for index, operator_id in enumerate(operator_ids)]
+        if not 0 <= service_level < float("inf"):
+            raise CallCenterError("the service level must be 0 or a positive number of seconds")
+        self.now = now or no_time
+        self.service_level = service_level
+        self.on_timing = on_timing
+        self.figures = QueueFigures()
+        started = self.now()
+        self._received_at = started  # the last received-at time handed out
+        self.operators = [Operator(operator_id, index, started) for index, operator_id in enumerate(operator_ids)]
         self._operators_by_id = {operator.id: operator for operator in self.operators}
         if len(self._operators_by_id) != len(self.operators):
             raise CallCenterError("operator ids must be unique")
@@ -169,15 +217,17 @@ class CallCenter(object):
             "reject": self.reject,
             "hangup": self.hangup,
         }
+        self.queries: "Dict[str, Callable[[], Lines]]" = {"status": self.status, "stats": self.stats}
 
     # The commands. Each validates first, then changes state; each returns its lines.
 
     def execute(self, command: str, argument: Optional[str]) -> Lines:
-        """Run a command by name: the four of the assignment take an id, ``status`` none."""
-        if command == "status":
+        """Run a command by name: the four of the assignment take an id, ``status`` and ``stats`` none."""
+        query = self.queries.get(command)
+        if query is not None:
             if argument is not None:
-                raise CallCenterError("status takes no argument")
-            return self.status()
+                raise CallCenterError("%s takes no argument" % (command,))
+            return query()
         handler = self.commands.get(command)
         if handler is None:
             raise CallCenterError("unknown command %r" % (command[:80],))
@@ -190,15 +240,19 @@ class CallCenter(object):
         if call_id in self.calls:
             raise CallCenterError("call %s is already in progress" % (call_id,))
         check_id("call", call_id)
-        call = Call(call_id)
+        now = self.now()
+        if not 0 <= now - self._received_at < RECEIVED_AT_RESOLUTION:
+            self._received_at = now
+        call = Call(call_id, self._received_at)
         self.calls[call_id] = call
+        self.figures.received += 1
         lines = ["Call %s received" % call_id]
         first = self._available.first()
         if first is None:
             self.queue.append(call)
             lines.append("Call %s waiting in queue" % call_id)
         else:
-            self._ring(call, self.operators[first], lines)
+            self._ring(call, self.operators[first], lines, now)
         return lines
 
     def answer(self, operator_id: str) -> Lines:
@@ -206,8 +260,22 @@ class CallCenter(object):
         operator = self._ringing_operator(operator_id)
         call = operator.call
         assert call is not None
+        now = self.now()
         self._stop_ring_timer(operator)
+        wait = now - call.received_at
+        figures = self.figures  # written out here, not in a method: answer is the cheapest command
+        figures.answered += 1
+        figures.wait_total += wait
+        if wait > figures.wait_longest:
+            figures.wait_longest = wait
+        if wait <= self.service_level:
+            figures.answered_in_service_level += 1
+        if self.on_timing is not None:
+            self.on_timing("ring", now - operator.since)
+            self.on_timing("wait", wait)
         operator.state = BUSY
+        operator.since = now
+        operator.answered += 1
         call.state = ANSWERED
         return ["Call %s answered by operator %s" % (call.id, operator.id)]
 
@@ -217,7 +285,9 @@ class CallCenter(object):
         call = operator.call
         assert call is not None
         lines = ["Call %s rejected by operator %s" % (call.id, operator.id)]
-        self._offer_again(operator, lines)
+        operator.rejected += 1
+        self.figures.rejected += 1
+        self._offer_again(operator, lines, self.now())
         return lines
 
     def hangup(self, call_id: str) -> Lines:
@@ -226,16 +296,24 @@ class CallCenter(object):
         if call is None:
             raise CallCenterError("no call %s in progress" % (check_id("call", call_id),))
         state, call.state = call.state, ENDED
+        figures = self.figures
         if state == QUEUED:
             self.queue.removed(call)
+            figures.missed += 1
             return ["Call %s missed" % call_id]
         operator = call.operator
         assert operator is not None
+        now = self.now()
         if state == RINGING:
+            figures.missed += 1
+            if self.on_timing is not None:
+                self.on_timing("ring", now - operator.since)
             lines = ["Call %s missed" % call_id]
         else:
+            figures.finished += 1
+            operator.talk_time += now - operator.since
             lines = ["Call %s finished and operator %s available" % (call_id, operator.id)]
-        self._release(operator, lines)
+        self._release(operator, lines, now)
         return lines
 
     def status(self) -> Lines:
@@ -249,12 +327,93 @@ class CallCenter(object):
         lines.extend("Queued call %s" % call_id for call_id in self.queue)
         return lines
 
+    def stats(self) -> Lines:
+        """The figures since the start: calls by outcome, waits, service level, and per operator
+        its answers, rejects, ignores, talk time and how long it has been in its state (the
+        table is documented in docs/stats.md)."""
+        head = self.queue.head()
+        return stats_table(
+            self.figures,
+            self.operators,
+            self.now(),
+            self.service_level,
+            waiting=len(self.queue),
+            oldest_waiting=None if head is None else head.received_at,
+        )
+
+    # The figures' state, for saving and restoring them.
+
+    def stats_state(self) -> Dict[str, Any]:
+        """The state of the ``stats`` figures as a plain JSON-serialisable dict.
+
+        It holds the counters and sums of :class:`QueueFigures` under ``"figures"``, per
+        operator id (``"operators"``) its counters, finished talk time and ``since`` (when
+        it entered its present state), and per call in progress (``"received_at"``) when it
+        arrived; times are readings of the injected ``now``. It does not hold the calls,
+        the queue or the operators' states: those are the call center's own state, saved
+        and restored (or replayed) apart. The dict is a copy: changing it changes nothing.
+        """
+        return {
+            "version": 1,
+            "figures": self.figures.to_dict(),
+            "operators": {
+                operator.id: {
+                    "answered": operator.answered,
+                    "rejected": operator.rejected,
+                    "ignored": operator.ignored,
+                    "talk_time": operator.talk_time,
+                    "since": operator.since,
+                }
+                for operator in self.operators
+            },
+            "received_at": {call.id: call.received_at for call in self.calls.values()},
+        }
+
+    def restore_stats(self, state: Dict[str, Any]) -> None:
+        """Put back figures that :meth:`stats_state` returned, on the same clock.
+
+        Call it once the calls and the operators' states are back (restored or replayed):
+        it only sets figures and timestamps. Operators and calls the state names that this
+        call center does not have (another ``--operators``, a call that has ended) are left
+        out; operators and calls it does not name keep what they have. A state that is not
+        such a dict raises :class:`CallCenterError` and changes nothing.
+        """
+        try:
+            if state.get("version") != 1:
+                raise ValueError("version %r" % (state.get("version"),))
+            figures = QueueFigures.from_dict(state["figures"])
+            operators = {}
+            for operator_id, saved in state["operators"].items():
+                operator = self._operators_by_id.get(operator_id)
+                if operator is not None:
+                    operators[operator] = (
+                        int(saved["answered"]),
+                        int(saved["rejected"]),
+                        int(saved["ignored"]),
+                        float(saved["talk_time"]),
+                        float(saved["since"]),
+                    )
+            received = {
+                self.calls[call_id]: float(received_at)
+                for call_id, received_at in state["received_at"].items()
+                if call_id in self.calls
+            }
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
+            raise CallCenterError("the saved stats cannot be read: %s" % (error,)) from None
+        self.figures = figures
+        for operator, (answered, rejected, ignored, talk_time, since) in operators.items():
+            operator.answered, operator.rejected, operator.ignored = answered, rejected, ignored
+            operator.talk_time, operator.since = talk_time, since
+        for call, received_at in received.items():
+            call.received_at = received_at
+
     # The transitions every command shares.
 
-    def _ring(self, call: Call, operator: Operator, lines: Lines) -> None:
+    def _ring(self, call: Call, operator: Operator, lines: Lines, now: float) -> None:
         """Deliver ``call`` to the available ``operator`` and start its ring timer."""
         self._available.discard(operator.index)
         operator.state = RINGING
+        operator.since = now
         operator.call = call
         call.state = RINGING
         call.operator = operator
@@ -263,30 +422,34 @@ class CallCenter(object):
             operator.timer = self._call_later(self.ring_timeout, self._ignored, operator, call)
         lines.append("Call %s ringing for operator %s" % (call.id, operator.id))
 
-    def _release(self, operator: Operator, lines: Lines) -> None:
+    def _release(self, operator: Operator, lines: Lines, now: float) -> None:
         """Make ``operator`` available; it takes the call at the head of the queue, if any."""
         self._stop_ring_timer(operator)
         operator.state = AVAILABLE
+        operator.since = now
         operator.call = None
         if self.queue:
             call = self.queue.popleft()
-            self._ring(call, operator, lines)
+            self._ring(call, operator, lines, now)
         else:
             self._available.add(operator.index)
 
-    def _offer_again(self, operator: Operator, lines: Lines) -> None:
+    def _offer_again(self, operator: Operator, lines: Lines, now: float) -> None:
         """After a reject or a ring timeout: the declining operator becomes available and
         the call goes at once, before any queued call, to the next available operator
         after it, going round (the same operator when it is the only one free)."""
         call = operator.call
         assert call is not None
         self._stop_ring_timer(operator)
+        if self.on_timing is not None:
+            self.on_timing("ring", now - operator.since)
         operator.state = AVAILABLE
+        operator.since = now
         operator.call = None
         self._available.add(operator.index)
         following = self._available.next_after(operator.index)
         assert following is not None  # the declining operator itself is available
-        self._ring(call, self.operators[following], lines)
+        self._ring(call, self.operators[following], lines, now)
 
     def _ignored(self, operator: Operator, call: Call) -> None:
         """The ring timer fired: the operator neither answered nor rejected in time."""
@@ -294,7 +457,9 @@ class CallCenter(object):
         if operator.call is not call or operator.state != RINGING:
             return  # defensive: timers are cancelled on every change, so this never runs
         lines = ["Call %s ignored by operator %s" % (call.id, operator.id)]
-        self._offer_again(operator, lines)
+        operator.ignored += 1
+        self.figures.ignored += 1
+        self._offer_again(operator, lines, self.now())
         if self.on_event is not None:
             self.on_event(lines)
 

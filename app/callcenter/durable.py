@@ -110,16 +110,18 @@ def read_frames(data: bytes, start: int, limit: int = MAX_RECORD) -> Tuple[List[
     return frames, None
 
 
-def encode_snapshot(generation: int, seconds: float, operators: OperatorStates, queue: List[str]) -> bytes:
-    """The snapshot file. ``stats`` is kept for the statistics of the core (issue 13): the
-    object its ``stats_state()`` returns, given back to ``restore_stats()``; null until then."""
+def encode_snapshot(
+    generation: int, seconds: float, operators: OperatorStates, queue: List[str], stats: Any = None
+) -> bytes:
+    """The snapshot file. ``stats``: what the core's ``stats_state()`` returned, given back to
+    its ``restore_stats()`` after the calls are back and before the journal is replayed."""
     document = {
         "format": SNAPSHOT_FORMAT,
         "generation": generation,
         "time": seconds,
         "operators": [list(operator) for operator in operators],
         "queue": queue,
-        "stats": None,
+        "stats": stats,
     }
     return SNAPSHOT_MAGIC + frame(json.dumps(document, separators=(",", ":")).encode("utf-8"))
 
@@ -250,7 +252,10 @@ class DurableCallCenter(object):
         ring_timeout: float = DEFAULT_RING_TIMEOUT,
         journal_limit: int = DEFAULT_JOURNAL_LIMIT,
         sync: Callable[[int], None] = sync_data,
+        **center_options: Any,
     ) -> None:
+        """``center_options``: CallCenter's other keyword arguments (service_level, ...); its
+        clock is :meth:`now`."""
         self.directory = os.path.abspath(directory)
         self.operator_ids = list(operator_ids)
         self.call_later = call_later
@@ -258,6 +263,7 @@ class DurableCallCenter(object):
         self.ring_timeout = ring_timeout
         self.journal_limit = journal_limit
         self.sync = sync
+        self.center_options = center_options
         self.timers: Dict[str, RingTimer] = {}
         self.live = False  # timers are armed with the reactor (after restore)
         self.replaying: Optional[float] = None  # the time of the record being replayed
@@ -301,9 +307,15 @@ class DurableCallCenter(object):
     def execute(self, command: str, argument: Optional[str]) -> Lines:
         """Run a command; when it changed state, its record goes into the next commit."""
         lines = self.center.execute(command, argument)
-        if command != "status":  # the others raise or change state
+        if command in self.center.commands:  # the queries (status, stats) change nothing
             self._append(command, argument or "")
         return lines
+
+    def __getattr__(self, name: str) -> Any:
+        """The rest of the call center (figures, operators, queue: what --metrics reads)."""
+        if name == "center":
+            raise AttributeError(name)
+        return getattr(self.center, name)
 
     def hold(self, connection: Any, data: bytes) -> bool:
         """Keep ``data`` for ``connection`` until the records before it are on disk: True
@@ -456,7 +468,9 @@ class DurableCallCenter(object):
         generation = self.generation + 1
         journal = Journal(self._path(JOURNAL_PREFIX + str(generation)), self.sync)
         queue = list(self.center.queue)
-        data = encode_snapshot(generation, self.seconds(), operator_states(self.center), queue)
+        data = encode_snapshot(
+            generation, self.seconds(), operator_states(self.center), queue, self.center.stats_state()
+        )
         tmp = self._path(SNAPSHOT_TMP)
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "wb") as snapshot:
             snapshot.write(data)
@@ -529,7 +543,13 @@ class DurableCallCenter(object):
 
     def _new_center(self, operator_ids: List[str]) -> CallCenter:
         # Replay needs ring timers even when they are now off: the journal may hold timeouts.
-        return CallCenter(operator_ids, self._ring_timer, self.ring_timeout or DEFAULT_RING_TIMEOUT)
+        return CallCenter(
+            operator_ids,
+            self._ring_timer,
+            self.ring_timeout or DEFAULT_RING_TIMEOUT,
+            now=self.now,
+            **self.center_options,
+        )
 
     def _restore(self) -> bool:
         """True when there was a state to restore."""
@@ -556,6 +576,8 @@ class DurableCallCenter(object):
         self.center = self._new_center(saved_ids)
         try:
             load(self.center, document["operators"], document["queue"])
+            if document.get("stats") is not None:
+                self.center.restore_stats(document["stats"])
         except CallCenterError as error:
             raise self._damaged(SNAPSHOT, 0, "a snapshot that does not load: %s" % error) from None
         name = JOURNAL_PREFIX + str(self.generation)
@@ -629,9 +651,11 @@ class DurableCallCenter(object):
                     % (operator_id, state, call, self.directory, self.directory)
                 )
         queue = list(self.center.queue)
+        stats = self.center.stats_state()
         self.timers.clear()
         self.center = self._new_center(self.operator_ids)
         load(self.center, states, queue)
+        self.center.restore_stats(stats)
         log.info(
             "Operators changed from {old} to {new}",
             old=",".join(operator_id for operator_id, _, _ in states),

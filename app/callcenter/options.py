@@ -1,27 +1,39 @@
 """Command-line options of the three commands and the twistd plugin."""
 
+import os
 import sys
-from typing import List, TypeVar
+from typing import Callable, List, Mapping, Optional, TypeVar
 
 from twisted.python import usage
 
-from callcenter.core import DEFAULT_RING_TIMEOUT, CallCenterError, parse_operators
+from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
 
 DEFAULT_PORT = 5678
 DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20
 DEFAULT_JOURNAL_LIMIT = 64 << 20
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
 DEFAULT_CONNECT = "tcp:127.0.0.1:%d" % DEFAULT_PORT
+# Where the client connects when --connect is not given (a container's usual way to be told).
+CONNECT_ENV = "CALLCENTER_CONNECT"
 
 
-def ring_timeout(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise usage.UsageError("--ring-timeout takes a number of seconds, not %r" % (text,)) from None
-    if not 0 <= seconds < float("inf"):
-        raise usage.UsageError("--ring-timeout takes 0 (off) or a positive number of seconds")
-    return seconds
+def seconds_option(name: str, zero: str) -> "Callable[[str], float]":
+    """The coerce function of an option that takes seconds (0 included, meaning ``zero``)."""
+
+    def coerce(text: str) -> float:
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise usage.UsageError("--%s takes a number of seconds, not %r" % (name, text)) from None
+        if not 0 <= seconds < float("inf"):
+            raise usage.UsageError("--%s takes 0 (%s) or a positive number of seconds" % (name, zero))
+        return seconds
+
+    return coerce
+
+
+ring_timeout = seconds_option("ring-timeout", "off")
+service_level = seconds_option("service-level", "only calls answered at once count")
 
 
 def byte_count(text: str) -> int:
@@ -60,6 +72,13 @@ class CallCenterOptions(VersionOption):
             "Seconds an operator may let a call ring before it is offered again; 0 turns it off.",
             ring_timeout,
         ],
+        [
+            "service-level",
+            None,
+            DEFAULT_SERVICE_LEVEL,
+            "Seconds within which an answered call counts towards the service level of stats.",
+            service_level,
+        ],
     ]
 
     def postOptions(self) -> None:
@@ -77,6 +96,12 @@ class ServerOptions(CallCenterOptions):
     synopsis = "Usage: callcenter-server [options]"
     optParameters = [
         ["listen", "l", DEFAULT_LISTEN, "Endpoint to listen on; tcp:5678 listens on every interface."],
+        [
+            "metrics",
+            None,
+            None,
+            "Endpoint for Prometheus metrics at /metrics, e.g. tcp:9102:interface=127.0.0.1; off if not given.",
+        ],
         [
             "max-output-buffer",
             None,
@@ -103,8 +128,21 @@ class ServerOptions(CallCenterOptions):
 class ClientOptions(VersionOption):
     synopsis = "Usage: callcenter-client [options]  (commands on stdin, results on stdout)"
     optParameters = [
-        ["connect", "c", DEFAULT_CONNECT, "Endpoint of the callcenter server."],
+        [
+            "connect",
+            "c",
+            None,
+            "Endpoint of the callcenter server [default: $%s or %s]" % (CONNECT_ENV, DEFAULT_CONNECT),
+        ],
     ]
+
+    def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
+        super().__init__()
+        self.environ = os.environ if environ is None else environ
+
+    def postOptions(self) -> None:
+        if self["connect"] is None:
+            self["connect"] = self.environ.get(CONNECT_ENV) or DEFAULT_CONNECT
 
 
 OptionsT = TypeVar("OptionsT", bound=usage.Options)

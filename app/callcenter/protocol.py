@@ -1,6 +1,6 @@
 """The wire protocol: newline-delimited UTF-8 JSON objects.
 
-Request  ``{"command": "call", "id": "1"}`` (``status`` takes no id)
+Request  ``{"command": "call", "id": "1"}`` (``status`` and ``stats`` take no id)
 Reply    ``{"response": "Call 1 received\\nCall 1 ringing for operator A"}``
          or ``{"error": "<why>"}``: exactly one per request, in request order
 Event    ``{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator B"}``
@@ -243,11 +243,14 @@ class CallCenterServerFactory(protocol.Factory):
         ring_timeout: float,
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
         center: Any = None,
+        **center_options: Any,
     ) -> None:
-        """``center``: a call center built elsewhere (a DurableCallCenter); its events come here."""
+        """``center``: a call center built elsewhere (a DurableCallCenter, which is given the
+        center options itself); its events come here."""
         self.max_output_buffer = max_output_buffer
         if center is None:
-            center = CallCenter(operator_ids, call_later, ring_timeout)
+            # center_options: CallCenter's keyword arguments (now, service_level, on_timing).
+            center = CallCenter(operator_ids, call_later, ring_timeout, **center_options)
         center.on_event = self.broadcast
         self.center = center
         # With a journal: (connection, bytes) -> True when it keeps the bytes until its commit.

@@ -32,6 +32,7 @@ def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCent
         reactor.seconds,
         options["ring-timeout"],
         options["journal-limit"],
+        service_level=options["service-level"],
     )
     durable.restore()
     durable.sync_in_thread = threads.deferToThread  # the reactor goes on while the disk syncs
@@ -39,15 +40,24 @@ def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCent
 
 
 def make_factory(
-    options: ServerOptions, reactor: object, durable: Optional[DurableCallCenter] = None
+    options: ServerOptions, reactor: Any, durable: Optional[DurableCallCenter] = None
 ) -> CallCenterServerFactory:
     return CallCenterServerFactory(
         options["operators"],
-        reactor.callLater,  # type: ignore[attr-defined]
+        reactor.callLater,
         options["ring-timeout"],
         max_output_buffer=options["max-output-buffer"],
+        now=reactor.seconds,
+        service_level=options["service-level"],
         center=durable,
     )
+
+
+def metrics_site(factory: CallCenterServerFactory, reactor: Any) -> Any:
+    """The web site of ``--metrics``, watching ``factory``'s call center."""
+    from callcenter.metrics import CallCenterMetrics  # prometheus_client only when asked for
+
+    return CallCenterMetrics(factory, reactor).site()
 
 
 class CleanStop(service.Service):
@@ -150,6 +160,8 @@ def makeService(options: ServerOptions) -> service.IService:
     top = service.MultiService()
     CleanStop(reactor, factory, durable).setServiceParent(top)
     strports.service(options["listen"], factory).setServiceParent(top)  # stopped first
+    if options["metrics"]:
+        strports.service(options["metrics"], metrics_site(factory, reactor)).setServiceParent(top)
     return top
 
 
@@ -162,6 +174,17 @@ def describe(options: ServerOptions) -> str:
 
 
 @defer.inlineCallbacks
+def listen(reactor: Any, description: str, factory: Any) -> Any:
+    """The listening port for an endpoint string; the process exits 1 if it cannot listen."""
+    try:
+        port = yield endpoints.serverFromString(reactor, description).listen(factory)
+    except Exception as error:
+        log.critical("Cannot listen on {listen}: {error}", listen=description, error=error)
+        raise SystemExit(1) from None
+    return port
+
+
+@defer.inlineCallbacks
 def serve(reactor: Any, options: ServerOptions) -> Any:
     """Listen until the process is stopped (SIGINT or SIGTERM), then stop cleanly."""
     try:
@@ -170,15 +193,15 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
         log.critical("{error}", error=error)
         raise SystemExit(1) from None
     factory = make_factory(options, reactor, durable)
-    endpoint = endpoints.serverFromString(reactor, options["listen"])
-    try:
-        port = yield endpoint.listen(factory)
-    except Exception as error:
-        log.critical("Cannot listen on {listen}: {error}", listen=options["listen"], error=error)
-        raise SystemExit(1) from None
+    port = yield listen(reactor, options["listen"], factory)
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     stopper = CleanStop(reactor, factory, durable)
     stopper.ports.append(port)
+    if options["metrics"]:
+        metrics_port = yield listen(reactor, options["metrics"], metrics_site(factory, reactor))
+        stopper.ports.append(metrics_port)
+        address = metrics_port.getHost()
+        log.info("Prometheus metrics on http://{host}:{port}/metrics", host=address.host, port=address.port)
     reactor.addSystemEventTrigger("before", "shutdown", stopper.stop)
     failed: "defer.Deferred[None]" = defer.Deferred()  # fires only when the journal cannot be written
     if durable is not None:

@@ -22,6 +22,24 @@ COMMANDS_WITH_ID = {
     "hangup": "hangup <call id>",
 }
 
+STATS_HELP = """\
+stats: the figures since the server (or the program) started; times are H:MM:SS.
+  Calls received       every call that arrived
+  Calls answered       calls an operator answered: those talking now, and those finished
+  Calls missed         calls hung up before anyone answered (waiting or ringing)
+  Calls waiting        calls in the queue now, and how long the first one has waited
+  Calls ringing        calls ringing for an operator now
+                       (received = answered + missed + waiting + ringing)
+  Wait before answer   average and longest time from arrival to answer, over answered calls
+  Service level        share of answered calls answered within the threshold
+                       (--service-level, 20 s by default)
+  Then one row per operator:
+  State, For           its state now, and how long it has been in it
+  Answered             calls it answered
+  Rejected, Ignored    calls it rejected, and let ring until the ring timeout
+  Talk time            time spent on its answered calls, the one in progress included
+"""
+
 
 class CallCenterShell(cmd.Cmd):
     """Reads one command per ``onecmd`` call; never runs ``cmdloop`` (no thread, no blocking)."""
@@ -82,13 +100,23 @@ class CallCenterShell(cmd.Cmd):
         """hangup <call id>: the call ends (missed if nobody had answered it)."""
         return self._send_with_id("hangup", argument)
 
+    def _send_without_id(self, command: str, argument: str) -> bool:
+        if argument:
+            self.output.error("usage: %s" % command)
+        else:
+            self.send(command, None)
+        return False
+
     def do_status(self, argument: str) -> bool:
         """status: every operator with its state and call, then the queued calls in order."""
-        if argument:
-            self.output.error("usage: status")
-        else:
-            self.send("status", None)
-        return False
+        return self._send_without_id("status", argument)
+
+    def do_stats(self, argument: str) -> bool:
+        """stats: the figures since the start: calls by outcome, waits, service level, per operator."""
+        return self._send_without_id("stats", argument)
+
+    def help_stats(self) -> None:
+        self.output.text(STATS_HELP)
 
     def do_quit(self, argument: str) -> bool:
         """quit: leave (end of input does the same)."""
@@ -145,7 +173,14 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     def run(reactor: Any) -> Any:
         output = console.make_output(reactor)
-        center = CallCenter(options["operators"], reactor.callLater, options["ring-timeout"], output.lines)
+        center = CallCenter(
+            options["operators"],
+            reactor.callLater,
+            options["ring-timeout"],
+            output.lines,
+            now=reactor.seconds,
+            service_level=options["service-level"],
+        )
         shell = CallCenterShell(run_locally(center, output), output, options["operators"])
         return console.attach(reactor, shell, output).addCallback(lambda _: output.close())
 

@@ -1,9 +1,10 @@
 """Play the golden transcript through the installed callcenter-client and compare byte for byte.
 
-Usage: python3 golden_check.py GOLDEN_FILE
+Usage: python3 golden_check.py GOLDEN_FILE [CLIENT_COMMAND...]
 In the transcript, lines starting with "# " are comments, lines starting with "> " are typed on
-stdin (without the "> "), and every other line is expected on stdout exactly. The client on the
-PATH is used with its default connection (the local server). Python 3.6 compatible.
+stdin (without the "> "), and every other line is expected on stdout exactly. Without a
+CLIENT_COMMAND the client on the PATH is used with its default connection (the local server);
+containers/check gives one that runs the client image. Python 3.6 compatible.
 """
 import difflib
 import os
@@ -25,11 +26,14 @@ def main():
             expected.append(line)
     stdin = "".join(c + "\n" for c in commands).encode("utf-8")
     want = "".join(e + "\n" for e in expected).encode("utf-8")
-    path = os.environ.get("PATH", "") + ":/usr/local/bin:/usr/bin:/bin"
-    client = shutil.which("callcenter-client", path=path)
-    if client is None:
-        raise SystemExit("callcenter-client is not on the PATH")
-    proc = subprocess.run([client], input=stdin, stdout=subprocess.PIPE,
+    client = sys.argv[2:]
+    if not client:
+        path = os.environ.get("PATH", "") + ":/usr/local/bin:/usr/bin:/bin"
+        found = shutil.which("callcenter-client", path=path)
+        if found is None:
+            raise SystemExit("callcenter-client is not on the PATH")
+        client = [found]
+    proc = subprocess.run(client, input=stdin, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=60)
     if proc.returncode != 0 or proc.stdout != want:
         diff = difflib.unified_diff(
@@ -41,7 +45,7 @@ def main():
                          % (proc.returncode, proc.stderr.decode("utf-8", "replace")))
         raise SystemExit(1)
     print("%s printed the golden transcript exactly (%d commands, %d lines)"
-          % (client, len(commands), len(expected)))
+          % (" ".join(client), len(commands), len(expected)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,149 @@
+"""Prometheus metrics at ``/metrics`` (``callcenter-server --metrics ENDPOINT``).
+
+``prometheus_client`` does the exposition and serves it with its Twisted resource (a WSGI
+resource run in the reactor's thread pool) under ``twisted.web``. Each server has a
+registry of its own: the call center's figures, read at scrape time, two histograms fed
+as waits and rings end, and the library's process, platform and GC metrics. The metric
+names are listed in docs/stats.md.
+"""
+
+import queue
+from collections import Counter
+from typing import Any, Dict, Iterator
+
+from prometheus_client import CollectorRegistry, GCCollector, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from twisted.python import threadable
+from twisted.web import resource, server
+
+from callcenter.core import AVAILABLE, BUSY, RINGING
+from callcenter.protocol import CallCenterServerFactory
+
+# Upper bounds in seconds; the service level's default (20 s) is one of the wait buckets.
+WAIT_BUCKETS = (1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, float("inf"))
+RING_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0, float("inf"))
+SNAPSHOT_TIMEOUT = 5.0
+
+# (metric name without _total, figure of QueueFigures, help)
+CALL_COUNTERS = (
+    ("callcenter_calls_received", "received", "Calls that arrived."),
+    ("callcenter_calls_answered", "answered", "Calls answered by an operator (those in progress included)."),
+    ("callcenter_calls_missed", "missed", "Calls hung up before an answer, while waiting or ringing."),
+    ("callcenter_calls_finished", "finished", "Answered calls that have ended."),
+    (
+        "callcenter_calls_answered_within_service_level",
+        "answered_in_service_level",
+        "Calls answered within the service level threshold (--service-level).",
+    ),
+    ("callcenter_rejects", "rejected", "Rings rejected by an operator (a call may be rejected more than once)."),
+    (
+        "callcenter_ring_timeouts",
+        "ignored",
+        "Rings left unanswered until the ring timeout (a call may time out more than once).",
+    ),
+)
+
+
+class CallCenterMetrics(object):
+    """The metrics of one server: a registry of its own, and the site that serves it."""
+
+    def __init__(self, factory: CallCenterServerFactory, reactor: Any = None) -> None:
+        """``reactor`` runs the call center: scrapes, which run in its thread pool, read the
+        figures in its thread. Without one, they are read in the scraping thread (tests)."""
+        self.factory = factory
+        self.reactor = reactor
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self.wait = Histogram(
+            "callcenter_wait_seconds",
+            "Time from a call's arrival to its answer.",
+            buckets=WAIT_BUCKETS,
+            registry=self.registry,
+        )
+        self.ring = Histogram(
+            "callcenter_ring_seconds",
+            "Time a call rang for an operator, until answered, rejected, ignored or hung up.",
+            buckets=RING_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(self)  # a collector: it has collect()
+        factory.center.on_timing = self.observe
+
+    def observe(self, kind: str, seconds: float) -> None:
+        """The call center's timing hook: a wait or a ring has ended."""
+        (self.wait if kind == "wait" else self.ring).observe(max(seconds, 0.0))
+
+    def snapshot(self) -> Dict[str, Any]:
+        """The figures at one instant, read in the reactor's thread (where they change)."""
+        center = self.factory.center
+        head = center.queue.head()
+        return {
+            "figures": center.figures.to_dict(),
+            "operators": Counter(operator.state for operator in center.operators),
+            "waiting": len(center.queue),
+            "oldest_wait": 0.0 if head is None else max(center.now() - head.received_at, 0.0),
+            "clients": len(self.factory.clients),
+            "events": self.factory.events_made,
+        }
+
+    def snapshot_from_thread(self) -> Dict[str, Any]:
+        """``snapshot()`` run by the reactor, waited for at most SNAPSHOT_TIMEOUT seconds: a
+        scrape caught by a shutdown fails instead of holding up the thread pool's join."""
+        answer: "queue.Queue[Any]" = queue.Queue(1)
+
+        def take() -> None:
+            try:
+                answer.put(self.snapshot())
+            except Exception as error:  # handed to the scraping thread, which raises it
+                answer.put(error)
+
+        self.reactor.callFromThread(take)
+        try:
+            figures = answer.get(timeout=SNAPSHOT_TIMEOUT)
+        except queue.Empty:
+            raise RuntimeError("the reactor did not answer within %g s" % SNAPSHOT_TIMEOUT) from None
+        if isinstance(figures, Exception):
+            raise figures
+        return figures
+
+    def collect(self) -> Iterator[Metric]:
+        """What prometheus_client asks for at each scrape, from a thread of the pool."""
+        if self.reactor is None or threadable.isInIOThread():
+            figures = self.snapshot()
+        else:
+            figures = self.snapshot_from_thread()
+        for name, figure, documentation in CALL_COUNTERS:
+            yield CounterMetricFamily(name, documentation, value=figures["figures"][figure])
+        yield GaugeMetricFamily("callcenter_queue_length", "Calls waiting in the queue now.", value=figures["waiting"])
+        yield GaugeMetricFamily(
+            "callcenter_queue_oldest_wait_seconds",
+            "How long the call at the head of the queue has waited (0 when the queue is empty).",
+            value=figures["oldest_wait"],
+        )
+        operators = GaugeMetricFamily("callcenter_operators", "Operators by state now.", labels=["state"])
+        for state in (AVAILABLE, RINGING, BUSY):
+            operators.add_metric([state], figures["operators"][state])
+        yield operators
+        yield GaugeMetricFamily("callcenter_clients_connected", "Clients connected now.", value=figures["clients"])
+        yield CounterMetricFamily(
+            "callcenter_events", "Ring-timeout events sent to the connected clients.", value=figures["events"]
+        )
+
+    def site(self) -> server.Site:
+        """A web site with the metrics at /metrics and nothing else."""
+        from prometheus_client.twisted import MetricsResource  # imports the reactor: only when serving
+
+        root = resource.Resource()
+        root.putChild(b"metrics", MetricsResource(self.registry))
+        return QuietSite(root)
+
+
+class QuietSite(server.Site):
+    """A site that logs no line per request: a scrape every few seconds would fill the journal."""
+
+    noisy = False
+
+    def log(self, request: Any) -> None:
+        pass
