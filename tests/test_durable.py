@@ -528,3 +528,18 @@ def test_replies_held_for_the_journal_keep_the_clients_line_ending(tmp_path):
     connection.dataReceived(b'{"command": "call", "id": "1"}\r\n')
     server.clock.advance(0)
     assert transport.value() == b'{"response": "Call 1 received\\nCall 1 ringing for operator A"}\r\n'
+
+
+@pytest.mark.parametrize("how", ["crash", "stop"])
+def test_the_stats_come_back_with_the_calls(tmp_path, how):
+    server = setup_state(tmp_path)
+    server.clock.advance(3)
+    server.run("answer B", "hangup 1")
+    server.clock.advance(2)
+    before = server.state.center.stats_state()
+    getattr(server, how)()
+    clock = Clock()
+    clock.advance(server.clock.seconds())
+    restored = Server(tmp_path, operators=("A", "B", "C"), clock=clock)
+    assert restored.state.center.stats_state() == before
+    assert restored.run("stats") == server.run("stats")
