@@ -24,7 +24,7 @@ help:
 	@echo "make run    - start a call center server on 127.0.0.1:$(PORT) and a client attached to it"
 	@echo "make test   - the whole suite: Python 3.6 + Twisted 22.4, newest Python + Twisted, lint, deployment"
 	@echo "make images - build localhost/callcenter-server and -client with podman (as root)"
-	@echo "make bench  - benchmarks, about 6 minutes (make bench-quick: about 1.5); results in bench/results/"
+	@echo "make bench  - benchmarks, about 11 minutes (make bench-quick: about 3); results in bench/results/"
 
 .venv/.ready: $(VENV_DEPS)
 	@$(PYTHON) scripts/mkvenv.py .venv

@@ -10,10 +10,10 @@ import os
 import sys
 import time
 
-from bench import client_shell, core_scaling, many_clients, plot, slow_reader, throughput
+from bench import client_shell, core_scaling, durability, many_clients, plot, slow_reader, throughput
 from bench.common import PINNING, RESULTS, log, machine, raise_nofile, verdict, write_json
 
-SECTIONS = ("core", "throughput", "many", "client", "slow")
+SECTIONS = ("core", "throughput", "many", "client", "slow", "durability")
 
 
 def check_core(results):
@@ -225,6 +225,77 @@ def check_slow(results):
     return checks
 
 
+def check_durability(results):
+    """With --state-dir the server keeps at least half its in-memory throughput, pipelined."""
+    checks = []
+    for point in results["throughput"]:
+        if point["mode"] != "pipelined":
+            continue
+        ratio = point["throughput_ratio"]
+        checks.append(
+            verdict(
+                "durable: pipelined, %d connections, throughput vs in-memory" % point["connections"],
+                "x%.2f" % ratio,
+                ">= x0.50",
+                "ratio",
+                ratio >= 0.5,
+                "%.0f vs %.0f replies/s, %.0f fdatasync/s on %s"
+                % (
+                    point["durable"]["replies_per_second"]["median"],
+                    point["memory"]["replies_per_second"]["median"],
+                    point["fsyncs_per_second"],
+                    results["filesystem"],
+                ),
+            )
+        )
+    return checks
+
+
+def durability_markdown(results):
+    lines = [
+        "",
+        "| mode | connections | in-memory replies/s | durable replies/s | ratio | in-memory p99 ms | durable p99 ms"
+        " | fdatasync/s | records per fdatasync |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for point in results["throughput"]:
+        memory, durable = point["memory"], point["durable"]
+        lines.append(
+            "| %s | %d | %.0f (±%.0f%%) | %.0f (±%.0f%%) | x%.2f | %.2f | %.2f | %.0f | %.1f |"
+            % (
+                point["mode"],
+                point["connections"],
+                memory["replies_per_second"]["median"],
+                100 * memory["replies_per_second"]["spread"],
+                durable["replies_per_second"]["median"],
+                100 * durable["replies_per_second"]["spread"],
+                point["throughput_ratio"],
+                memory["p99_ms"]["median"],
+                durable["p99_ms"]["median"],
+                point["fsyncs_per_second"],
+                point["records_per_fsync"] or 0,
+            )
+        )
+    lines += [
+        "",
+        "| queued calls | kept in | restore (logged) s | process start to status reply s |",
+        "|---|---|---|---|",
+    ]
+    for point in results["restore"]:
+        lines.append(
+            "| %d | %s | %.2f | %.2f |"
+            % (
+                point["queued"],
+                point["kind"],
+                point["restore_s"]["median"],
+                point["start_to_status_s"]["median"],
+            )
+        )
+    lines.append("")
+    lines.append("State directories on %s." % results["filesystem"])
+    return lines
+
+
 def cpu_per_reply(server):
     """Median over runs of the server's CPU microseconds per reply: steadier than replies/s."""
     import statistics
@@ -298,6 +369,8 @@ def write_markdown(summary, outcomes, folder=None):
                     "| %s %s | %s |"
                     % (size, label, " | ".join("%.0f" % stats[c]["median"] for c in core_scaling.COMMANDS))
                 )
+    if "durability" in outcomes:
+        lines += durability_markdown(outcomes["durability"])
     with open(os.path.join(folder or RESULTS, "summary.md"), "w") as out:
         out.write("\n".join(lines) + "\n")
 
@@ -312,6 +385,7 @@ def render(folder):
         "many": "many_clients.json",
         "client": "client_shell.json",
         "slow": "slow_reader.json",
+        "durability": "durability.json",
     }
     checkers = {
         "core": check_core,
@@ -319,6 +393,7 @@ def render(folder):
         "many": check_many,
         "client": check_client,
         "slow": check_slow,
+        "durability": check_durability,
     }
     outcomes = {}
     for section, filename in files.items():
@@ -358,6 +433,7 @@ def main(argv=None):
         "many": (many_clients.run, check_many, "many_clients.json"),
         "client": (client_shell.run, check_client, "client_shell.json"),
         "slow": (slow_reader.run, check_slow, "slow_reader.json"),
+        "durability": (durability.run, check_durability, "durability.json"),
     }
     outcomes = {}
     for section in sections:

@@ -7,6 +7,8 @@ them in turns, A B A B ..., so that the machine's noise falls on both alike. Eac
 is the median of the runs, with its spread.
 """
 
+import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -35,7 +37,8 @@ RING_TIMEOUT = 10.0
 SERVERS = ("callcenter", "echo")
 
 
-def server_argv(kind, port):
+def server_argv(kind, port, *extra):
+    """The command line of the echo server or of ``callcenter-server`` (with ``extra`` options)."""
     if kind == "echo":
         return [sys.executable, "-m", "bench.echo_server", str(port)]
     return [
@@ -46,6 +49,7 @@ def server_argv(kind, port):
         str(OPERATORS),
         "--ring-timeout",
         str(RING_TIMEOUT),
+        *extra,
     ]
 
 
@@ -88,54 +92,77 @@ def drive(port, server_pid, connections, window, duration, warmup, prefix, limit
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
-def run(quick=False):
-    repeats, duration, warmup = (3, 0.6, 0.25) if quick else (5, 2.0, 0.5)
-    os.makedirs(RESULTS, exist_ok=True)
-    points = []
-    for mode, window in MODES:
-        for connections in CONNECTIONS:
-            runs = {kind: [] for kind in SERVERS}
-            ports = {kind: free_port() for kind in SERVERS}
-            logfile = open(os.path.join(RESULTS, "callcenter-server.log"), "ab")
-            try:
-                with running(
-                    server_argv("callcenter", ports["callcenter"]),
-                    port=ports["callcenter"],
+def settings(quick):
+    """(repeats, seconds measured, seconds of warm-up) of each point."""
+    return (3, 0.6, 0.25) if quick else (5, 2.0, 0.5)
+
+
+def measure_point(argvs, window, connections, quick, logs=None):
+    """Start one server of each kind (``argvs``: kind -> argv builder taking a port) fresh,
+    pinned to the server core, and drive them in turns, A B A B ...; the runs of each kind.
+    ``logs``: kind -> file for that server's output."""
+    repeats, duration, warmup = settings(quick)
+    kinds = list(argvs)
+    runs = {kind: [] for kind in kinds}
+    ports = {kind: free_port() for kind in kinds}
+    logs = logs or {}
+    with contextlib.ExitStack() as stack:
+        pids = {}
+        for kind in kinds:
+            process = stack.enter_context(
+                running(
+                    argvs[kind](ports[kind]),
+                    port=ports[kind],
                     cpu=SERVER_CPU,
                     nofile=connections + 100,
-                    stdout=logfile,
-                ) as product, running(
-                    server_argv("echo", ports["echo"]), port=ports["echo"], cpu=SERVER_CPU, nofile=connections + 100
-                ) as echo:
-                    pids = {"callcenter": product.pid, "echo": echo.pid}
-                    time.sleep(0.2)
-                    idle = {kind: open_fds(pid) for kind, pid in pids.items()}
-                    for repeat in range(repeats):
-                        order = SERVERS if repeat % 2 == 0 else SERVERS[::-1]
-                        for kind in order:
-                            wait_idle(pids[kind], idle[kind])
-                            result = drive(
-                                ports[kind],
-                                pids[kind],
-                                connections,
-                                window,
-                                duration,
-                                warmup,
-                                "r%d" % repeat,
-                                limit=duration + warmup + 60,
-                            )
-                            runs[kind].append(result)
-            finally:
-                logfile.close()
+                    stdout=logs.get(kind, subprocess.DEVNULL),
+                )
+            )
+            pids[kind] = process.pid
+        time.sleep(0.2)
+        idle = {kind: open_fds(pid) for kind, pid in pids.items()}
+        for repeat in range(repeats):
+            order = kinds if repeat % 2 == 0 else kinds[::-1]
+            for kind in order:
+                wait_idle(pids[kind], idle[kind])
+                result = drive(
+                    ports[kind],
+                    pids[kind],
+                    connections,
+                    window,
+                    duration,
+                    warmup,
+                    "r%d" % repeat,
+                    limit=duration + warmup + 60,
+                )
+                runs[kind].append(result)
+    return runs
+
+
+def point_summary(runs):
+    """The medians and spreads of one kind's runs at one point."""
+    summed = {
+        key: summary([r[key] for r in runs])
+        for key in ("replies_per_second", "p50_ms", "p99_ms", "max_ms", "generator_cpu", "server_cpu")
+    }
+    summed["errors"] = sum(r["errors"] for r in runs)
+    summed["replies"] = sum(r["replies"] for r in runs)
+    summed["runs"] = runs
+    return summed
+
+
+def run(quick=False):
+    repeats, duration, warmup = settings(quick)
+    os.makedirs(RESULTS, exist_ok=True)
+    points = []
+    argvs = {kind: functools.partial(server_argv, kind) for kind in SERVERS}
+    for mode, window in MODES:
+        for connections in CONNECTIONS:
+            with open(os.path.join(RESULTS, "callcenter-server.log"), "ab") as logfile:
+                runs = measure_point(argvs, window, connections, quick, {"callcenter": logfile})
             point = {"mode": mode, "window": window, "connections": connections}
             for kind in SERVERS:
-                point[kind] = {
-                    key: summary([r[key] for r in runs[kind]])
-                    for key in ("replies_per_second", "p50_ms", "p99_ms", "max_ms", "generator_cpu", "server_cpu")
-                }
-                point[kind]["errors"] = sum(r["errors"] for r in runs[kind])
-                point[kind]["replies"] = sum(r["replies"] for r in runs[kind])
-                point[kind]["runs"] = runs[kind]
+                point[kind] = point_summary(runs[kind])
             cc, echo_ = point["callcenter"], point["echo"]
             point["throughput_ratio"] = cc["replies_per_second"]["median"] / echo_["replies_per_second"]["median"]
             point["p99_ratio"] = cc["p99_ms"]["median"] / echo_["p99_ms"]["median"]

@@ -11,6 +11,7 @@ from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCen
 DEFAULT_PORT = 5678
 DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20
 DEFAULT_MAX_CONNECTIONS = 10000
+DEFAULT_JOURNAL_LIMIT = 64 << 20
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
 DEFAULT_CONNECT = "tcp:127.0.0.1:%d" % DEFAULT_PORT
 # Where the client connects when --connect is not given (a container's usual way to be told).
@@ -145,6 +146,19 @@ class ServerOptions(CallCenterOptions):
             None,
             None,
             "File holding the token that clients must send first (see docs/security.md); none: no authentication.",
+        ],
+        [
+            "state-dir",
+            None,
+            "",
+            "Directory that keeps the state across restarts (journal and snapshot); none: kept in memory only.",
+        ],
+        [
+            "journal-limit",
+            None,
+            DEFAULT_JOURNAL_LIMIT,
+            "Journal size (64M: 64 MiB) past which a snapshot is written and a new journal started.",
+            byte_count,
         ],
     ]
 

@@ -13,7 +13,7 @@ with no delimiter (see ``RequestReceiver``); docs/protocol.md has the whole of i
 import hmac
 import json
 from collections import deque
-from typing import Any, Deque, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, List, Optional, Set, Tuple
 
 from twisted.internet import abstract, protocol, tcp
 from twisted.logger import Logger
@@ -195,7 +195,14 @@ class CallCenterServerProtocol(RequestReceiver):
         log.info("Connection from {peer}", peer=self.transport.getPeer())
 
     def send(self, data: bytes) -> None:
-        """Every byte to the client goes out here, in the line ending of its requests."""
+        """Every byte to the client goes out here: at once, or, with a journal, once the
+        records of what caused it are on disk (``factory.hold``: callcenter.durable)."""
+        hold = self.factory.hold
+        if hold is None or not hold(self, data):
+            self.deliver(data)
+
+    def deliver(self, data: bytes) -> None:
+        """Out now, in the line ending of the client's requests."""
         if self.cut_off:
             return
         if self.crlf:
@@ -298,8 +305,11 @@ class CallCenterServerFactory(protocol.Factory):
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         auth_token: Optional[bytes] = None,
+        center: Any = None,
         **center_options: Any,
     ) -> None:
+        """``center``: a call center built elsewhere (a DurableCallCenter, which is given the
+        center options itself); its events come here."""
         self.max_output_buffer = max_output_buffer
         self.max_connections = max_connections
         self.auth_token = auth_token  # None: no authentication
@@ -312,8 +322,13 @@ class CallCenterServerFactory(protocol.Factory):
                 limit=max_connections,
             ),
         )
-        # center_options: CallCenter's keyword arguments (now, service_level, on_timing).
-        self.center = CallCenter(operator_ids, call_later, ring_timeout, self.broadcast, **center_options)
+        if center is None:
+            # center_options: CallCenter's keyword arguments (now, service_level, on_timing).
+            center = CallCenter(operator_ids, call_later, ring_timeout, **center_options)
+        center.on_event = self.broadcast
+        self.center = center
+        # With a journal: (connection, bytes) -> True when it keeps the bytes until its commit.
+        self.hold: Optional[Callable[[CallCenterServerProtocol, bytes], bool]] = getattr(center, "hold", None)
         self.clients: "Set[CallCenterServerProtocol]" = set()
         self.call_later = call_later
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first

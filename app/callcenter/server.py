@@ -4,7 +4,7 @@ import sys
 from typing import Any, List, Optional
 
 from twisted.application import internet, service, strports
-from twisted.internet import defer, endpoints
+from twisted.internet import defer, endpoints, threads
 from twisted.logger import (
     FilteringLogObserver,
     Logger,
@@ -14,6 +14,7 @@ from twisted.logger import (
     textFileLogObserver,
 )
 
+from callcenter.durable import DurableCallCenter, StateError
 from callcenter.limits import GuardedEndpoint
 from callcenter.options import ServerOptions, parse_or_exit
 from callcenter.protocol import CallCenterServerFactory
@@ -21,7 +22,27 @@ from callcenter.protocol import CallCenterServerFactory
 log = Logger()
 
 
-def make_factory(options: ServerOptions, reactor: Any) -> CallCenterServerFactory:
+def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCenter]:
+    """The restored state when ``--state-dir`` is given; :class:`StateError` when it cannot be."""
+    if not options["state-dir"]:
+        return None
+    durable = DurableCallCenter(
+        options["state-dir"],
+        options["operators"],
+        reactor.callLater,
+        reactor.seconds,
+        options["ring-timeout"],
+        options["journal-limit"],
+        service_level=options["service-level"],
+    )
+    durable.restore()
+    durable.sync_in_thread = threads.deferToThread  # the reactor goes on while the disk syncs
+    return durable
+
+
+def make_factory(
+    options: ServerOptions, reactor: Any, durable: Optional[DurableCallCenter] = None
+) -> CallCenterServerFactory:
     return CallCenterServerFactory(
         options["operators"],
         reactor.callLater,
@@ -31,6 +52,7 @@ def make_factory(options: ServerOptions, reactor: Any) -> CallCenterServerFactor
         auth_token=options["auth-token"],
         now=reactor.seconds,
         service_level=options["service-level"],
+        center=durable,
     )
 
 
@@ -45,6 +67,88 @@ def metrics_site(factory: CallCenterServerFactory, reactor: Any) -> Any:
     return CallCenterMetrics(factory, reactor).site()
 
 
+class CleanStop(service.Service):
+    """SIGTERM or SIGINT: stop listening, answer what was read, make the journal durable,
+    write the snapshot, close the connections; each step logged once. A client that does
+    not let its connection close within a second is cut off, so the whole takes under 2 s."""
+
+    CLOSE_WAIT = 1.0  # seconds for clients to take their last bytes before being cut off
+    POLL = 0.02
+
+    def __init__(self, reactor: Any, factory: CallCenterServerFactory, durable: Optional[DurableCallCenter]) -> None:
+        self.reactor = reactor
+        self.factory = factory
+        self.durable = durable
+        self.ports: List[Any] = []  # twistd's own service stops its port before this one
+
+    def stopService(self) -> Any:
+        service.Service.stopService(self)
+        # twistd would kill itself with SIGTERM again after this clean stop (so that its
+        # parent sees the signal); a clean stop exits 0 here, as callcenter-server does.
+        if getattr(self.reactor, "_exitSignal", None) is not None:
+            self.reactor._exitSignal = None
+        return self.stop()
+
+    def stop(self) -> Any:
+        for port in self.ports:
+            port.stopListening()
+        log.info("Shutdown: stopped listening")
+        clients = list(self.factory.clients)
+        for client in clients:
+            client.transport.pauseProducing()  # read nothing more
+        durable = self.durable
+        if durable is None:
+            return self._close(clients)
+        return durable.idle().addCallback(lambda _: self._save(durable)).addCallback(lambda _: self._close(clients))
+
+    def _save(self, durable: DurableCallCenter) -> None:
+        """The last commit, the snapshot, the directory released."""
+        if not durable.failed:
+            sent = durable.flush()
+            log.info("Shutdown: answered the requests already read ({sent} messages waited for the journal)", sent=sent)
+            log.info(
+                "Shutdown: journal on disk ({records} records in {commits} writes since the start)",
+                records=durable.records_written,
+                commits=durable.commits,
+            )
+            try:
+                calls = durable.compact()
+            except OSError as error:
+                log.critical("Shutdown: cannot write the snapshot ({error}); the journal keeps the state", error=error)
+            else:
+                log.info("Shutdown: snapshot of {calls} calls written to {dir}", calls=calls, dir=durable.directory)
+        durable.close()
+
+    def _close(self, clients: List[Any]) -> Any:
+        for client in clients:
+            client.transport.loseConnection()
+        return self._closed(len(clients))
+
+    def _closed(self, count: int) -> Any:
+        finished: "defer.Deferred[None]" = defer.Deferred()
+        began = self.reactor.seconds()
+        aborted: List[Any] = []
+
+        def check() -> None:
+            waited = self.reactor.seconds() - began
+            if self.factory.clients and waited < self.CLOSE_WAIT * 1.5:
+                if waited >= self.CLOSE_WAIT and not aborted:
+                    aborted.extend(self.factory.clients)
+                    for client in aborted:
+                        client.transport.abortConnection()
+                self.reactor.callLater(self.POLL, check)
+                return
+            log.info(
+                "Shutdown: closed {count} connections{aborted}",
+                count=count,
+                aborted=" (%d cut off: not reading)" % len(aborted) if aborted else "",
+            )
+            finished.callback(None)
+
+        check()
+        return finished
+
+
 # What twistd's plugin (twisted/plugins/callcenter_plugin.py) looks up in this module.
 Options = ServerOptions
 
@@ -53,24 +157,31 @@ def makeService(options: ServerOptions) -> service.IService:
     """The server as a service: what ``twistd callcenter`` runs."""
     from twisted.internet import reactor
 
-    factory = make_factory(options, reactor)
-    server = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
+    try:
+        durable = open_state(options, reactor)
+    except StateError as error:
+        raise SystemExit("twistd callcenter: error: %s" % error) from None
+    factory = make_factory(options, reactor, durable)
+    if durable is not None:
+        durable.on_failure = reactor.stop
+    top = service.MultiService()
+    CleanStop(reactor, factory, durable).setServiceParent(top)
+    listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
     # As strports.service does: a port that cannot be had stops twistd with its error.
-    server._raiseSynchronously = True
-    if not options["metrics"]:
-        return server
-    both = service.MultiService()
-    server.setServiceParent(both)
-    strports.service(options["metrics"], metrics_site(factory, reactor)).setServiceParent(both)
-    return both
+    listening._raiseSynchronously = True
+    listening.setServiceParent(top)  # stopped before CleanStop
+    if options["metrics"]:
+        strports.service(options["metrics"], metrics_site(factory, reactor)).setServiceParent(top)
+    return top
 
 
 def describe(options: ServerOptions) -> str:
-    return "operators %s, ring timeout %s, at most %d connections, authentication %s" % (
+    return "operators %s, ring timeout %s, at most %d connections, authentication %s, %s" % (
         ",".join(options["operators"]) if len(options["operators"]) <= 10 else "%d" % len(options["operators"]),
         "off" if not options["ring-timeout"] else "%g s" % options["ring-timeout"],
         options["max-connections"],
         "off" if options["auth-token"] is None else "on",
+        "state in %s" % options["state-dir"] if options["state-dir"] else "state in memory only",
     )
 
 
@@ -87,15 +198,27 @@ def listen(reactor: Any, description: str, factory: Any) -> Any:
 
 @defer.inlineCallbacks
 def serve(reactor: Any, options: ServerOptions) -> Any:
-    """Listen until the process is stopped (SIGINT or SIGTERM)."""
-    factory = make_factory(options, reactor)
+    """Listen until the process is stopped (SIGINT or SIGTERM), then stop cleanly."""
+    try:
+        durable = open_state(options, reactor)
+    except StateError as error:
+        log.critical("{error}", error=error)
+        raise SystemExit(1) from None
+    factory = make_factory(options, reactor, durable)
     port = yield listen(reactor, options["listen"], factory)
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
+    stopper = CleanStop(reactor, factory, durable)
+    stopper.ports.append(port)
     if options["metrics"]:
-        port = yield listen(reactor, options["metrics"], metrics_site(factory, reactor))
-        address = port.getHost()
+        metrics_port = yield listen(reactor, options["metrics"], metrics_site(factory, reactor))
+        stopper.ports.append(metrics_port)
+        address = metrics_port.getHost()
         log.info("Prometheus metrics on http://{host}:{port}/metrics", host=address.host, port=address.port)
-    yield defer.Deferred()  # never fires: the reactor stops on a signal
+    reactor.addSystemEventTrigger("before", "shutdown", stopper.stop)
+    failed: "defer.Deferred[None]" = defer.Deferred()  # fires only when the journal cannot be written
+    if durable is not None:
+        durable.on_failure = lambda: failed.errback(SystemExit(1))
+    yield failed
 
 
 def start_logging() -> None:
