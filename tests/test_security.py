@@ -186,3 +186,41 @@ def test_without_a_token_the_client_explains_authentication_required():
     assert output.errors == [
         "authentication required: give the server's token with --auth-token-file or $CALLCENTER_AUTH_TOKEN_FILE"
     ]
+
+
+def test_events_reach_only_clients_that_sent_the_token():
+    server = authenticating_server()
+    member, member_transport = server.connect()
+    stranger, stranger_transport = server.connect()
+    member.dataReceived(encode_auth(TOKEN) + encode_request("call", "1"))
+    stranger.dataReceived(encode_request("status", None))
+    member_transport.clear()
+    stranger_transport.clear()
+    server.clock.advance(10)  # call 1 is ignored by A: an event that names it
+    assert replies(member_transport) == [{"event": "Call 1 ignored by operator A\nCall 1 ringing for operator B"}]
+    stranger.dataReceived(encode_request("status", None))  # nor is it owed to it later
+    assert replies(stranger_transport) == [{"error": "authentication required"}]
+    # Once it has sent the token, it hears the events that come after.
+    stranger.dataReceived(encode_auth(TOKEN))
+    replies(stranger_transport)
+    server.clock.advance(10)
+    assert replies(stranger_transport) == [{"event": "Call 1 ignored by operator B\nCall 1 ringing for operator A"}]
+
+
+def test_a_refused_token_closes_the_connection_only_after_its_reply_even_when_a_journal_holds_it(tmp_path):
+    from test_durable import Server as DurableServer
+
+    server = DurableServer(tmp_path)
+    server.factory.auth_token = TOKEN.encode("utf-8")
+    member, member_transport = server.connect()
+    member.dataReceived(encode_auth(TOKEN))
+    replies(member_transport)
+    guesser, guesser_transport = server.connect()
+    # A command of the member's waits for its commit; the guesser's replies wait behind it.
+    member.dataReceived(encode_request("call", "1"))
+    guesser.dataReceived(encode_request("status", None) + encode_auth("guess") + encode_auth(TOKEN))
+    assert guesser_transport.value() == b"" and not guesser_transport.disconnecting
+    server.clock.advance(0)
+    assert replies(guesser_transport) == [{"error": "authentication required"}, {"error": "authentication failed"}]
+    assert guesser_transport.disconnecting
+    assert replies(member_transport) == [{"response": "Call 1 received\nCall 1 ringing for operator A"}]

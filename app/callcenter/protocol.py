@@ -187,6 +187,7 @@ class CallCenterServerProtocol(RequestReceiver):
     last_event = 0
     cut_off = False  # disconnected for not reading: nothing more is sent
     authenticated = False  # has sent the server's token (when the server has one)
+    _last_words: "Optional[bytes]" = None  # the reply after which the connection closes
 
     def connectionMade(self) -> None:
         self.last_event = self.factory.events_made
@@ -205,6 +206,7 @@ class CallCenterServerProtocol(RequestReceiver):
         """Out now, in the line ending of the client's requests."""
         if self.cut_off:
             return
+        closing = data is self._last_words
         if self.crlf:
             data = data.replace(b"\n", b"\r\n")  # JSON escapes newlines in strings: these end lines
         send_now(self.transport, data)
@@ -219,6 +221,9 @@ class CallCenterServerProtocol(RequestReceiver):
                 limit=limit,
             )
             self.transport.abortConnection()
+        elif closing:
+            self.transport.unregisterProducer()  # a TLS connection closes only once it has none
+            self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.factory.clients.discard(self)
@@ -226,7 +231,7 @@ class CallCenterServerProtocol(RequestReceiver):
 
     def dataReceived(self, data: bytes) -> None:
         """The replies to all the requests in one read go out in one write."""
-        if self.factory.events:
+        if self.factory.events and (self.authenticated or self.factory.auth_token is None):
             self.factory.send_owed_events(self)
         self._replies: List[bytes] = []  # lines are only handled from here, so always set
         try:
@@ -236,6 +241,8 @@ class CallCenterServerProtocol(RequestReceiver):
                 self.send(b"".join(self._replies))
 
     def requestReceived(self, request: bytes) -> None:
+        if self._last_words is not None:
+            return  # authentication failed: closing
         if self.factory.auth_token is not None and not self.authenticated:
             self.authenticate(request)
         else:
@@ -255,13 +262,15 @@ class CallCenterServerProtocol(RequestReceiver):
             self._replies.append(encode("error", "authentication required"))
         elif expected and hmac.compare_digest(token.encode("utf-8"), expected):
             self.authenticated = True
+            self.last_event = self.factory.events_made  # events reach it from now on
             self._replies.append(encode("response", "authenticated"))
         else:
             log.warn("Closing connection from {peer}: authentication failed", peer=self.transport.getPeer())
-            self.send(b"".join(self._replies) + encode("error", "authentication failed"))
+            # The connection closes once this reply is out, which with a journal may be
+            # after a commit (replies keep their order); nothing more is read meanwhile.
+            self._last_words = b"".join(self._replies) + encode("error", "authentication failed")
             self._replies = []
-            self.transport.unregisterProducer()  # a TLS connection closes only once it has none
-            self.transport.loseConnection()
+            self.send(self._last_words)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._replies.append(encode("error", "request longer than %d bytes" % self.MAX_LENGTH))
@@ -362,8 +371,12 @@ class CallCenterServerFactory(protocol.Factory):
         still sees events and replies in the order they happened."""
         message = encode("event", "\n".join(lines))
         self.events_made += 1
-        self.events.append(Event(self.events_made, message, list(self.clients)))
-        log.info("{event} (sent to {count} clients)", event=" / ".join(lines), count=len(self.clients))
+        if self.auth_token is None:
+            clients = list(self.clients)
+        else:  # events tell call ids: only to clients that sent the token
+            clients = [client for client in self.clients if client.authenticated]
+        self.events.append(Event(self.events_made, message, clients))
+        log.info("{event} (sent to {count} clients)", event=" / ".join(lines), count=len(clients))
         if len(self.events) == 1:
             self._send_events()
 
