@@ -90,12 +90,15 @@ class CleanStop(service.Service):
         return self.stop()
 
     def stop(self) -> Any:
-        for port in self.ports:
-            port.stopListening()
-        log.info("Shutdown: stopped listening")
+        # Waited for: a port's factory stops (and logs its last counts) once the port is closed.
+        stopped = [defer.maybeDeferred(port.stopListening) for port in self.ports]
         clients = list(self.factory.clients)
         for client in clients:
             client.transport.pauseProducing()  # read nothing more
+        return defer.gatherResults(stopped).addCallback(lambda _: self._stopped_listening(clients))
+
+    def _stopped_listening(self, clients: List[Any]) -> Any:
+        log.info("Shutdown: stopped listening")
         durable = self.durable
         if durable is None:
             return self._close(clients)
