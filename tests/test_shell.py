@@ -41,8 +41,17 @@ def make_shell(operators=("A", "B"), ring_timeout=10, output=None):
         ("dial 1", "unknown command 'dial'; type help for the list"),
         ("call-1", "unknown command 'call-1'; type help for the list"),
         ("EOF", "unknown command 'EOF'; type help for the list"),
-        ("call", "usage: call <call id>"),
-        ("call 1 2", "usage: call <call id>"),
+        ("call", "usage: call <call id> [priority=N]"),
+        ("call 1 2", "usage: call <call id> [priority=N]"),
+        ("call 1 priority=11", "priority must be a whole number from 0 to 9, not 11"),
+        ("call 1 queue=sales", "unknown call option 'queue': the one there is is priority=N"),
+        ("pause", "usage: pause <operator id> [reason...]"),
+        ("unpause A B", "usage: unpause <operator id>"),
+        ("login", "usage: login <operator id>"),
+        ("logout A B", "usage: logout <operator id>"),
+        ("pause Q", "no operator Q"),
+        ("unpause A", "operator A is not paused"),
+        ("login A", "operator A is already logged in"),
         ("answer", "usage: answer <operator id>"),
         ("reject A B", "usage: reject <operator id>"),
         ("hangup", "usage: hangup <call id>"),
@@ -81,7 +90,8 @@ def test_quit_ends_and_help_lists_the_commands():
     assert shell.onecmd("quit") is True
     shell.onecmd("help")
     text = "".join(output.out)
-    for name in ["call", "answer", "reject", "hangup", "status", "stats", "quit"]:
+    commands = ["call", "answer", "reject", "hangup", "pause", "unpause", "login", "logout", "status", "stats", "quit"]
+    for name in commands:
         assert name in text
     del output.out[:]
     shell.onecmd("help call")
@@ -125,12 +135,16 @@ def test_help_stats_explains_each_figure_and_stats_prints_the_table():
 
 def test_completion_of_commands_and_operator_ids():
     shell, _, _, _ = make_shell(operators=("A", "B", "AB"))
-    assert shell.completions("") == sorted(["answer", "call", "hangup", "help", "quit", "reject", "stats", "status"])
+    assert shell.completions("") == sorted(
+        ["answer", "call", "hangup", "help", "login", "logout", "pause", "quit", "reject", "stats", "status", "unpause"]
+    )
     assert shell.completions("st") == ["stats", "status"]
     assert shell.completions("answer ") == ["A", "AB", "B"]
     assert shell.completions("reject A") == ["A", "AB"]
     assert shell.completions("call ") == []
     assert shell.completions("answer A ") == []
+    for command in ["pause", "unpause", "login", "logout"]:
+        assert shell.completions(command + " A") == ["A", "AB"]
     shell.learn_operators(["Operator X available", "Operator Y busy with call 1", "Queued call 2"])
     assert shell.completions("answer ") == ["X", "Y"]
 

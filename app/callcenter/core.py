@@ -3,23 +3,29 @@
 No I/O and no Twisted here. Commands return the lines the assignment prints; time
 enters through an injected ``call_later`` (``reactor.callLater`` or a
 ``task.Clock``) and an injected ``now`` (``reactor.seconds`` or ``Clock.seconds``),
-and the lines a ring timeout produces go to ``on_event``.
+and the lines that no command caused (a ring timeout, the end of a wrap-up, a wait
+that timed out) go to ``on_event``.
 Bad input raises :class:`CallCenterError` before anything changes.
 
-Every command is O(1) whatever the queue length and the operator count: the
-queue is a :class:`CallQueue` (append, pop-first and removal from anywhere are
-O(1)) and free operators live in an :class:`IndexSet`.
+Every command is O(1) or O(log n) whatever the queue length and the operator count:
+the queue is a :class:`WaitingCalls` (one :class:`CallQueue` per priority: append,
+pop-first and removal from anywhere are O(1)) and the available operators live in
+the ring strategy (an :class:`IndexSet` for ``linear``; see strategies.py). ``ring-all``
+is O(operators it rings). The routing rules are documented in docs/routing.md.
 """
 
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
-from callcenter.operators import IndexSet
-from callcenter.stats import QueueFigures, stats_table
+from callcenter.stats import QueueFigures, presence_lines, stats_table
+from callcenter.strategies import LINEAR, RING_ALL, make_strategy
 
 AVAILABLE = "available"
 RINGING = "ringing"
 BUSY = "busy"
+PAUSED = "paused"
+LOGGED_OUT = "logged out"
+WRAP_UP = "wrap-up"
 
 QUEUED = "queued"
 ANSWERED = "answered"
@@ -31,6 +37,11 @@ DEFAULT_SERVICE_LEVEL = 20.0  # seconds, as Asterisk's servicelevel
 # float object): a burst that fills a long queue then costs 8 bytes a call, not 32.
 RECEIVED_AT_RESOLUTION = 0.001
 MAX_ID_LENGTH = 64
+MAX_REASON_LENGTH = 64
+PRIORITIES = 10  # 0 (the default) to 9: a waiting call of higher priority is offered first
+NO_ANSWER = "no answer"  # the reason of an auto-pause (--max-no-answer)
+# A timer firing this close after its deadline counts as on time (float sums of delays).
+EPSILON = 1e-9
 
 Lines = List[str]
 # reactor.callLater's shape: (seconds, callable, *args) -> an IDelayedCall with cancel().
@@ -52,19 +63,43 @@ class CallCenterError(Exception):
 
 
 class Call(object):
-    __slots__ = ("id", "operator", "received_at", "state")
+    # operator: the one it rings or talks to; with ring-all, ringers are all it rings.
+    __slots__ = ("id", "operator", "priority", "received_at", "ringers", "state")
 
-    def __init__(self, call_id: str, received_at: float) -> None:
+    def __init__(self, call_id: str, received_at: float, priority: int = 0) -> None:
         self.id = call_id
         self.state = QUEUED
         self.operator: Optional[Operator] = None
         self.received_at = received_at
+        self.priority = priority
+        self.ringers: "Optional[List[Operator]]" = None
 
 
 class Operator(object):
-    # since: when it entered its state (when a ring began, when it answered); the rest are
-    # its figures for ``stats``.
-    __slots__ = ("answered", "call", "id", "ignored", "index", "rejected", "since", "state", "talk_time", "timer")
+    # since: when it entered its state (when a ring began, when it answered); pending: the
+    # presence (PAUSED or LOGGED_OUT) a busy operator takes when its call ends; timer: its
+    # ring timer or its wrap-up timer (never both); no_answer: ring timeouts in a row. The
+    # rest are its figures for ``stats``.
+    __slots__ = (
+        "answered",
+        "call",
+        "id",
+        "ignored",
+        "index",
+        "joined",
+        "logged_out_time",
+        "no_answer",
+        "paused_time",
+        "pending",
+        "pending_reason",
+        "reason",
+        "rejected",
+        "since",
+        "state",
+        "talk_time",
+        "timer",
+        "wrap_up_time",
+    )
 
     def __init__(self, operator_id: str, index: int, since: float) -> None:
         self.id = operator_id
@@ -73,14 +108,22 @@ class Operator(object):
         self.call: Optional[Call] = None
         self.timer: Any = None
         self.since = since
+        self.reason: Optional[str] = None  # why it is paused
+        self.pending: Optional[str] = None
+        self.pending_reason: Optional[str] = None
+        self.no_answer = 0
         self.answered = 0
         self.rejected = 0
         self.ignored = 0
         self.talk_time = 0.0  # of its finished calls
+        self.joined = since  # when it first logged in
+        self.paused_time: Dict[str, float] = {}  # by reason ("" for none), ended pauses
+        self.wrap_up_time = 0.0  # ended wrap-ups
+        self.logged_out_time = 0.0  # ended log-outs
 
 
 class CallQueue(object):
-    """The FIFO of waiting calls: append, pop-first and removal from anywhere, all O(1).
+    """A FIFO of waiting calls: append, pop-first and removal from anywhere, all O(1).
 
     A call hung up while waiting is not searched for: its state is no longer QUEUED
     and it stays in the deque, skipped, until it reaches the head or the deque is
@@ -102,8 +145,16 @@ class CallQueue(object):
         """The ids of the waiting calls, head first."""
         return (call.id for call in self._calls if call.state is QUEUED)
 
+    def calls(self) -> Iterator[Call]:
+        return (call for call in self._calls if call.state is QUEUED)
+
     def append(self, call: "Call") -> None:
         self._calls.append(call)
+        self._waiting += 1
+
+    def appendleft(self, call: "Call") -> None:
+        """Back to the head: a call that was ringing for an operator who paused."""
+        self._calls.appendleft(call)
         self._waiting += 1
 
     def popleft(self) -> "Call":
@@ -129,6 +180,79 @@ class CallQueue(object):
             self._calls = deque(call for call in self._calls if call.state is QUEUED)
 
 
+class WaitingCalls(object):
+    """The queue: one :class:`CallQueue` per priority, the highest offered first, FIFO
+    within one. ``_top`` is at least the highest priority with a waiting call, so that
+    with priority 0 alone (the assignment) each operation looks at one lane.
+
+    Within a lane the head is also the call received first: a call leaves a lane only
+    from its head, or arrives when nothing of its priority waits, and goes back to the
+    head when it comes back. So the call waiting longest is among the lanes' heads."""
+
+    __slots__ = ("_lanes", "_top", "_waiting")
+
+    def __init__(self) -> None:
+        self._lanes = [CallQueue() for _ in range(PRIORITIES)]
+        self._top = 0
+        self._waiting = 0
+
+    def __len__(self) -> int:
+        return self._waiting
+
+    def __iter__(self) -> Iterator[str]:
+        """The ids of the waiting calls in the order they will be offered."""
+        for lane in reversed(self._lanes):
+            yield from lane
+
+    def calls(self) -> Iterator[Call]:
+        for lane in reversed(self._lanes):
+            yield from lane.calls()
+
+    def append(self, call: Call) -> None:
+        priority = call.priority
+        self._lanes[priority].append(call)
+        self._waiting += 1
+        if priority > self._top:
+            self._top = priority
+
+    def appendleft(self, call: Call) -> None:
+        priority = call.priority
+        self._lanes[priority].appendleft(call)
+        self._waiting += 1
+        if priority > self._top:
+            self._top = priority
+
+    def popleft(self) -> Call:
+        """The next call to offer; the queue must not be empty."""
+        lanes, top = self._lanes, self._top
+        while not lanes[top]:
+            top -= 1
+        self._top = top
+        self._waiting -= 1
+        return lanes[top].popleft()
+
+    def head(self) -> Optional[Call]:
+        """The next call to offer, or None; it stays queued."""
+        for lane in reversed(self._lanes[: self._top + 1]):
+            if lane:
+                return lane.head()
+        return None
+
+    def oldest(self) -> Optional[Call]:
+        """The call received first among those waiting, or None (O(priorities))."""
+        oldest = None
+        for lane in self._lanes[: self._top + 1]:
+            call = lane.head() if lane else None
+            if call is not None and (oldest is None or call.received_at < oldest.received_at):
+                oldest = call
+        return oldest
+
+    def removed(self, call: Call) -> None:
+        """``call``, which was waiting, has left the queue (its state says so already)."""
+        self._lanes[call.priority].removed(call)
+        self._waiting -= 1
+
+
 def check_id(kind: str, value: str) -> str:
     """Return ``value`` if it is a valid id: one token of 1 to 64 printable characters."""
     if not value or len(value) > MAX_ID_LENGTH or not value.isprintable() or " " in value:
@@ -136,6 +260,25 @@ def check_id(kind: str, value: str) -> str:
             "invalid %s id %r: use 1 to %d printable characters, no spaces" % (kind, value[:80], MAX_ID_LENGTH)
         )
     return value
+
+
+def check_reason(reason: str) -> str:
+    if len(reason) > MAX_REASON_LENGTH or not reason.isprintable():
+        raise CallCenterError("a pause reason is 1 to %d printable characters" % MAX_REASON_LENGTH)
+    return reason
+
+
+def parse_priority(text: Any) -> int:
+    """A call's priority: a whole number from 0 to 9 (in words, ``priority=N``)."""
+    if isinstance(text, str) and text.isdigit() and len(text) < 3:
+        priority = int(text)
+    elif isinstance(text, int) and not isinstance(text, bool):
+        priority = text
+    else:
+        priority = -1
+    if not 0 <= priority < PRIORITIES:
+        raise CallCenterError("priority must be a whole number from 0 to %d, not %s" % (PRIORITIES - 1, str(text)[:20]))
+    return priority
 
 
 def operator_names(count: int) -> List[str]:
@@ -167,12 +310,21 @@ def parse_operators(text: str) -> List[str]:
 
 
 class CallCenter(object):
-    """Operators, calls and the FIFO queue, driven by the four commands of the assignment.
+    """Operators, calls and the queue, driven by the commands of the assignment (``call``,
+    ``answer``, ``reject``, ``hangup``) and the presence commands (``pause``, ``unpause``,
+    ``login``, ``logout``); ``status`` and ``stats`` tell the state.
 
     ``now`` is the clock the figures of ``stats`` are measured with (``reactor.seconds``;
     without one, time stands still); ``service_level`` is the answer time, in seconds,
     within which an answered call counts towards the service level; ``on_timing``, if
     given, hears every wait and ring time as it is measured (the server's histograms).
+
+    Routing (docs/routing.md): ``strategy`` is one of strategies.STRATEGIES (``seed``
+    makes ``random`` reproducible); ``wrap_up`` seconds an operator stays unavailable
+    after an answered call; ``max_no_answer`` ring timeouts in a row pause an operator
+    (0: never); ``max_queue`` waiting calls refuse a new one (0: no limit); ``max_wait``
+    seconds after its arrival a waiting call leaves the queue (0: never). With their
+    defaults the call center is exactly the assignment's.
     """
 
     def __init__(
@@ -184,15 +336,26 @@ class CallCenter(object):
         now: Optional[Now] = None,
         service_level: float = DEFAULT_SERVICE_LEVEL,
         on_timing: Optional[OnTiming] = None,
+        strategy: str = LINEAR,
+        seed: Optional[int] = None,
+        wrap_up: float = 0.0,
+        max_no_answer: int = 0,
+        max_queue: int = 0,
+        max_wait: float = 0.0,
     ) -> None:
         if not operator_ids:
             raise CallCenterError("at least one operator is needed")
         if ring_timeout < 0:
             raise CallCenterError("the ring timeout cannot be negative")
-        if ring_timeout and call_later is None:
-            raise CallCenterError("a ring timeout needs a call_later to schedule it")
+        for name, seconds in (("ring timeout", ring_timeout), ("wrap-up", wrap_up), ("maximum wait", max_wait)):
+            if not 0 <= seconds < float("inf"):
+                raise CallCenterError("the %s must be 0 or a positive number of seconds" % name)
+            if seconds and call_later is None:
+                raise CallCenterError("a %s needs a call_later to schedule it" % name)
         if not 0 <= service_level < float("inf"):
             raise CallCenterError("the service level must be 0 or a positive number of seconds")
+        if max_no_answer < 0 or max_queue < 0:
+            raise CallCenterError("the maximum no-answer count and queue length cannot be negative")
         self.now = now or no_time
         self.service_level = service_level
         self.on_timing = on_timing
@@ -203,26 +366,44 @@ class CallCenter(object):
         self._operators_by_id = {operator.id: operator for operator in self.operators}
         if len(self._operators_by_id) != len(self.operators):
             raise CallCenterError("operator ids must be unique")
-        self._available = IndexSet(len(self.operators))
+        try:
+            self._free = make_strategy(strategy, self.operators, seed)
+        except ValueError as error:
+            raise CallCenterError(str(error)) from None
+        self.strategy = strategy
+        self._ring_all = strategy == RING_ALL
         for operator in self.operators:
-            self._available.add(operator.index)
+            self._free.add(operator.index)
         self.calls: "Dict[str, Call]" = {}
-        self.queue = CallQueue()
+        self.queue = WaitingCalls()
         self._call_later = call_later
         self.ring_timeout = ring_timeout
+        self.wrap_up = wrap_up
+        self.max_no_answer = max_no_answer
+        self.max_queue = max_queue
+        self.max_wait = max_wait
+        self._wait_timer: Any = None  # fires at the deadline of the call waiting longest
+        self._wait_deadline = 0.0
         self.on_event = on_event
+        # The commands that change state, by name: each takes the words after the name.
         self.commands: "Dict[str, Callable[[str], Lines]]" = {
-            "call": self.call,
+            "call": self._call_words,
             "answer": self.answer,
             "reject": self.reject,
             "hangup": self.hangup,
+            "pause": self._pause_words,
+            "unpause": self.unpause,
+            "login": self.login,
+            "logout": self.logout,
         }
         self.queries: "Dict[str, Callable[[], Lines]]" = {"status": self.status, "stats": self.stats}
 
     # The commands. Each validates first, then changes state; each returns its lines.
 
     def execute(self, command: str, argument: Optional[str]) -> Lines:
-        """Run a command by name: the four of the assignment take an id, ``status`` and ``stats`` none."""
+        """Run a command by name with the words after it: ``status`` and ``stats`` take
+        none, the others an id, then ``call`` takes ``key=value`` words (``priority=3``)
+        and ``pause`` a reason (``lunch``)."""
         query = self.queries.get(command)
         if query is not None:
             if argument is not None:
@@ -235,33 +416,66 @@ class CallCenter(object):
             raise CallCenterError("%s needs an id" % (command,))
         return handler(argument)
 
-    def call(self, call_id: str) -> Lines:
-        """A call arrives: ring the first available operator, or wait in the queue."""
+    def _call_words(self, argument: str) -> Lines:
+        """``call <id> [key=value ...]``; only ``priority`` is a key for now."""
+        if " " not in argument:
+            return self.call(argument)
+        words = argument.split(" ")
+        options = {}
+        for word in words[1:]:
+            key, equals, value = word.partition("=")
+            if not equals or not key:
+                check_id("call", argument)  # the assignment's message for an id with spaces
+            if key != "priority":
+                raise CallCenterError("unknown call option %r: the one there is is priority=N" % (key[:80],))
+            options[key] = value
+        return self.call(words[0], parse_priority(options["priority"]))
+
+    def _pause_words(self, argument: str) -> Lines:
+        """``pause <operator> [reason...]``: the words after the id, one space apart."""
+        operator_id, _, reason = argument.partition(" ")
+        return self.pause(operator_id, " ".join(reason.split()) or None)
+
+    def call(self, call_id: str, priority: int = 0) -> Lines:
+        """A call arrives: ring the available operator the strategy picks (every one with
+        ring-all), or wait in the queue (refused when ``max_queue`` calls wait already).
+        ``priority`` 0 to 9: waiting calls of higher priority are offered first."""
         if call_id in self.calls:
             raise CallCenterError("call %s is already in progress" % (call_id,))
         check_id("call", call_id)
+        if priority and not (isinstance(priority, int) and 0 <= priority < PRIORITIES):
+            raise CallCenterError("priority must be a whole number from 0 to %d" % (PRIORITIES - 1))
         now = self.now()
-        if not 0 <= now - self._received_at < RECEIVED_AT_RESOLUTION:
-            self._received_at = now
-        call = Call(call_id, self._received_at)
-        self.calls[call_id] = call
         self.figures.received += 1
         lines = ["Call %s received" % call_id]
-        first = self._available.first()
+        first = self._free.pick()
+        if first is None and self.max_queue and len(self.queue) >= self.max_queue:
+            self.figures.refused += 1
+            lines.append("Call %s refused: queue full" % call_id)
+            return lines
+        if not 0 <= now - self._received_at < RECEIVED_AT_RESOLUTION:
+            self._received_at = now
+        call = Call(call_id, self._received_at, priority)
+        self.calls[call_id] = call
         if first is None:
             self.queue.append(call)
             lines.append("Call %s waiting in queue" % call_id)
+            if self.max_wait:
+                self._watch_wait(call, now)
+        elif self._ring_all:
+            self._ring_every_free(call, lines, now)
         else:
             self._ring(call, self.operators[first], lines, now)
         return lines
 
     def answer(self, operator_id: str) -> Lines:
-        """The operator picks up the call ringing for it and becomes busy."""
+        """The operator picks up the call ringing for it and becomes busy (with ring-all,
+        the others that rang for it are free again)."""
         operator = self._ringing_operator(operator_id)
         call = operator.call
         assert call is not None
         now = self.now()
-        self._stop_ring_timer(operator)
+        self._stop_timer(operator)
         wait = now - call.received_at
         figures = self.figures  # written out here, not in a method: answer is the cheapest command
         figures.answered += 1
@@ -276,8 +490,17 @@ class CallCenter(object):
         operator.state = BUSY
         operator.since = now
         operator.answered += 1
+        operator.no_answer = 0
         call.state = ANSWERED
-        return ["Call %s answered by operator %s" % (call.id, operator.id)]
+        lines = ["Call %s answered by operator %s" % (call.id, operator.id)]
+        if call.ringers is not None:
+            others, call.ringers = call.ringers, None
+            call.operator = operator
+            for other in others:
+                if other is not operator:
+                    self._end_ring(other, now)
+                    self._release(other, lines, now)
+        return lines
 
     def reject(self, operator_id: str) -> Lines:
         """The operator declines: it becomes available and the call is offered again."""
@@ -287,11 +510,16 @@ class CallCenter(object):
         lines = ["Call %s rejected by operator %s" % (call.id, operator.id)]
         operator.rejected += 1
         self.figures.rejected += 1
-        self._offer_again(operator, lines, self.now())
+        now = self.now()
+        self._end_ring(operator, now)
+        operator.state = AVAILABLE
+        operator.since = now
+        self._offer_again(call, operator, lines, now)
         return lines
 
     def hangup(self, call_id: str) -> Lines:
-        """The caller hangs up: missed if not answered yet, finished if answered."""
+        """The caller hangs up: missed if not answered yet, finished if answered; the
+        operator then takes the next call, or goes to wrap-up or to its pending pause."""
         call = self.calls.pop(call_id, None)  # one hash lookup: at scale, each is a cache miss
         if call is None:
             raise CallCenterError("no call %s in progress" % (check_id("call", call_id),))
@@ -306,40 +534,124 @@ class CallCenter(object):
         now = self.now()
         if state == RINGING:
             figures.missed += 1
-            if self.on_timing is not None:
-                self.on_timing("ring", now - operator.since)
             lines = ["Call %s missed" % call_id]
+            for ringer in call.ringers or (operator,):
+                if self.on_timing is not None:
+                    self.on_timing("ring", now - ringer.since)
+                self._release(ringer, lines, now)
+            return lines
+        figures.finished += 1
+        operator.talk_time += now - operator.since
+        if operator.pending is not None:
+            lines = ["Call %s finished and operator %s %s" % (call_id, operator.id, operator.pending)]
+            self._absent(operator, operator.pending, operator.pending_reason, now)
+        elif self.wrap_up:
+            lines = ["Call %s finished and operator %s in wrap-up" % (call_id, operator.id)]
+            operator.state = WRAP_UP
+            operator.since = now
+            operator.call = None
+            assert self._call_later is not None
+            operator.timer = self._call_later(self.wrap_up, self._wrapped_up, operator)
         else:
-            figures.finished += 1
-            operator.talk_time += now - operator.since
             lines = ["Call %s finished and operator %s available" % (call_id, operator.id)]
-        self._release(operator, lines, now)
+            self._release(operator, lines, now)
         return lines
 
+    # Presence: the operator's own status (Asterisk's paused members, FreeSWITCH's agent
+    # status) beside its state. None of it happens unless these commands are used.
+
+    def pause(self, operator_id: str, reason: Optional[str] = None) -> Lines:
+        """The operator takes no calls until ``unpause``. A ringing one stops ringing (the
+        call is offered again, or goes back to the head of the queue); a busy one pauses
+        when its call ends; one in wrap-up pauses now."""
+        operator = self._operator(operator_id)
+        if reason is not None:
+            check_reason(reason)
+        if operator.state == PAUSED:
+            raise CallCenterError("operator %s is already paused" % operator.id)
+        if operator.state == LOGGED_OUT:
+            raise CallCenterError("operator %s is logged out" % operator.id)
+        return self._leave(operator, PAUSED, reason)
+
+    def unpause(self, operator_id: str) -> Lines:
+        """The paused operator is available again and takes the next waiting call; for a
+        busy one about to pause, the pause is called off."""
+        operator = self._operator(operator_id)
+        if operator.state == BUSY and operator.pending == PAUSED:
+            return self._call_off_pending(operator)
+        if operator.state != PAUSED:
+            raise CallCenterError("operator %s is not paused" % operator.id)
+        return self._back(operator)
+
+    def logout(self, operator_id: str) -> Lines:
+        """The operator leaves: like ``pause``, and it stays in ``status`` as logged out."""
+        operator = self._operator(operator_id)
+        if operator.state == LOGGED_OUT:
+            raise CallCenterError("operator %s is already logged out" % operator.id)
+        return self._leave(operator, LOGGED_OUT, None)
+
+    def login(self, operator_id: str) -> Lines:
+        """A logged-out operator is available again; an id not known yet joins, after the
+        last operator (Asterisk's dynamic members); for a busy one about to log out, the
+        logout is called off."""
+        operator = self._operators_by_id.get(operator_id)
+        if operator is None:
+            check_id("operator", operator_id)
+            now = self.now()
+            operator = Operator(operator_id, len(self.operators), now)
+            self.operators.append(operator)
+            self._operators_by_id[operator_id] = operator
+            self._free.reserve(len(self.operators))
+            lines = ["Operator %s available" % operator_id]
+            self._release(operator, lines, now)
+            return lines
+        if operator.state == BUSY and operator.pending == LOGGED_OUT:
+            return self._call_off_pending(operator)
+        if operator.state != LOGGED_OUT:
+            raise CallCenterError("operator %s is already logged in" % operator.id)
+        return self._back(operator)
+
     def status(self) -> Lines:
-        """Every operator with its state and call, then the queued calls in order."""
+        """Every operator with its state and call, then the queued calls in the order they
+        will be offered (with their priority, when not 0)."""
         lines = []
         for operator in self.operators:
-            if operator.call is None:
+            state = operator.state
+            if operator.call is not None:
+                lines.append("Operator %s %s with call %s" % (operator.id, state, operator.call.id))
+            elif state is AVAILABLE:
                 lines.append("Operator %s available" % operator.id)
+            elif state is WRAP_UP:
+                lines.append("Operator %s in wrap-up" % operator.id)
             else:
-                lines.append("Operator %s %s with call %s" % (operator.id, operator.state, operator.call.id))
-        lines.extend("Queued call %s" % call_id for call_id in self.queue)
+                lines.append(presence_line(operator.id, state, operator.reason))
+        for call in self.queue.calls():
+            if call.priority:
+                lines.append("Queued call %s (priority %d)" % (call.id, call.priority))
+            else:
+                lines.append("Queued call %s" % call.id)
         return lines
 
     def stats(self) -> Lines:
         """The figures since the start: calls by outcome, waits, service level, and per operator
         its answers, rejects, ignores, talk time and how long it has been in its state (the
-        table is documented in docs/stats.md)."""
-        head = self.queue.head()
-        return stats_table(
+        table is documented in docs/stats.md); then, once presence was used, per operator its
+        time paused (by reason), in wrap-up and logged in."""
+        oldest = self.queue.oldest()
+        now = self.now()
+        ringing = sum(1 for call in self.calls.values() if call.state is RINGING)
+        lines = stats_table(
             self.figures,
             self.operators,
-            self.now(),
+            now,
             self.service_level,
             waiting=len(self.queue),
-            oldest_waiting=None if head is None else head.received_at,
+            oldest_waiting=None if oldest is None else oldest.received_at,
+            ringing=ringing,
+            limits=bool(self.max_queue or self.max_wait),
         )
+        lines.extend(presence_lines(self.operators, now))
+        return lines
 
     # The figures' state, for saving and restoring them.
 
@@ -407,11 +719,13 @@ class CallCenter(object):
         for call, received_at in received.items():
             call.received_at = received_at
 
-    # The transitions every command shares.
+        self._refresh_free()
+
+    # The transitions every command shares: the routing rules, in one place.
 
     def _ring(self, call: Call, operator: Operator, lines: Lines, now: float) -> None:
         """Deliver ``call`` to the available ``operator`` and start its ring timer."""
-        self._available.discard(operator.index)
+        self._free.ringing(operator.index)
         operator.state = RINGING
         operator.since = now
         operator.call = call
@@ -422,9 +736,18 @@ class CallCenter(object):
             operator.timer = self._call_later(self.ring_timeout, self._ignored, operator, call)
         lines.append("Call %s ringing for operator %s" % (call.id, operator.id))
 
+    def _ring_every_free(self, call: Call, lines: Lines, now: float) -> bool:
+        """ring-all: ring ``call`` at every available operator, in configured order; False
+        when none is."""
+        ringers = [self.operators[index] for index in self._free.members()]
+        for operator in ringers:
+            self._ring(call, operator, lines, now)
+        call.ringers = ringers or None
+        return bool(ringers)
+
     def _release(self, operator: Operator, lines: Lines, now: float) -> None:
         """Make ``operator`` available; it takes the call at the head of the queue, if any."""
-        self._stop_ring_timer(operator)
+        self._stop_timer(operator)
         operator.state = AVAILABLE
         operator.since = now
         operator.call = None
@@ -432,46 +755,222 @@ class CallCenter(object):
             call = self.queue.popleft()
             self._ring(call, operator, lines, now)
         else:
-            self._available.add(operator.index)
+            self._free.add(operator.index)
 
-    def _offer_again(self, operator: Operator, lines: Lines, now: float) -> None:
-        """After a reject or a ring timeout: the declining operator becomes available and
-        the call goes at once, before any queued call, to the next available operator
-        after it, going round (the same operator when it is the only one free)."""
-        call = operator.call
-        assert call is not None
-        self._stop_ring_timer(operator)
+    def _end_ring(self, operator: Operator, now: float) -> None:
+        """``operator`` stops ringing (its call is still that call's to place)."""
+        self._stop_timer(operator)
         if self.on_timing is not None:
             self.on_timing("ring", now - operator.since)
-        operator.state = AVAILABLE
-        operator.since = now
+        call = operator.call
         operator.call = None
-        self._available.add(operator.index)
-        following = self._available.next_after(operator.index)
-        assert following is not None  # the declining operator itself is available
-        self._ring(call, self.operators[following], lines, now)
+        if call is not None and call.ringers is not None:
+            call.ringers.remove(operator)
+
+    def _offer_again(self, call: Call, decliner: Operator, lines: Lines, now: float) -> None:
+        """``call`` stopped ringing at ``decliner`` (rejected, ignored, or its operator paused
+        or logged out: then it is not AVAILABLE). The call goes at once, before any queued
+        call, to the operator the strategy picks among the available ones other than the
+        decliner (linear: the next available after it, going round); with ring-all it rings
+        on at the others, or once none rings it, at every available one but the decliner.
+        Failing that, back to the decliner when it is available, else to the head of the
+        queue."""
+        free = decliner.state is AVAILABLE
+        if call.ringers:  # ring-all, still ringing elsewhere
+            if free:
+                self._release(decliner, lines, now)
+            return
+        if self._ring_all:
+            offered = self._ring_every_free(call, lines, now)
+        else:
+            following = self._free.pick_after(decliner.index)
+            offered = following is not None
+            if offered:
+                self._ring(call, self.operators[following], lines, now)
+        if offered:
+            if free:
+                self._free.add(decliner.index)  # somebody else was free: the queue is empty
+        elif free:
+            self._ring(call, decliner, lines, now)
+            if self._ring_all:
+                call.ringers = [decliner]
+        else:
+            call.ringers = None
+            self._requeue(call, lines, now)
 
     def _ignored(self, operator: Operator, call: Call) -> None:
-        """The ring timer fired: the operator neither answered nor rejected in time."""
+        """The ring timer fired: the operator neither answered nor rejected in time; after
+        ``max_no_answer`` of these in a row it is paused."""
         operator.timer = None
         if operator.call is not call or operator.state != RINGING:
             return  # defensive: timers are cancelled on every change, so this never runs
         lines = ["Call %s ignored by operator %s" % (call.id, operator.id)]
         operator.ignored += 1
         self.figures.ignored += 1
-        self._offer_again(operator, lines, self.now())
+        operator.no_answer += 1
+        now = self.now()
+        self._end_ring(operator, now)
+        if self.max_no_answer and operator.no_answer >= self.max_no_answer:
+            lines.append(presence_line(operator.id, PAUSED, NO_ANSWER))
+            self._absent(operator, PAUSED, NO_ANSWER, now)
+        else:
+            operator.state = AVAILABLE
+            operator.since = now
+        self._offer_again(call, operator, lines, now)
+        self._send(lines)
+
+    def _wrapped_up(self, operator: Operator) -> None:
+        """The wrap-up timer fired: the operator is available and takes the next call."""
+        operator.timer = None
+        now = self.now()
+        operator.wrap_up_time += now - operator.since
+        lines = ["Operator %s available" % operator.id]
+        self._release(operator, lines, now)
+        self._send(lines)
+
+    def _leave(self, operator: Operator, presence: str, reason: Optional[str]) -> Lines:
+        """``pause`` or ``logout`` of an operator that is not in that presence yet."""
+        state = operator.state
+        if state == BUSY:
+            if operator.pending == presence:
+                raise CallCenterError(
+                    "operator %s will already %s after call %s" % (operator.id, VERBS[presence], operator.call.id)  # type: ignore[union-attr]
+                )
+            operator.pending, operator.pending_reason = presence, reason
+            return ["Operator %s will %s after call %s" % (operator.id, VERBS[presence], operator.call.id)]  # type: ignore[union-attr]
+        now = self.now()
+        lines = [presence_line(operator.id, presence, reason)]
+        if state == RINGING:
+            call = operator.call
+            assert call is not None
+            self._end_ring(operator, now)
+            self._absent(operator, presence, reason, now)
+            self._offer_again(call, operator, lines, now)
+        else:
+            self._end_presence(operator, now)
+            self._absent(operator, presence, reason, now)
+        return lines
+
+    def _absent(self, operator: Operator, presence: str, reason: Optional[str], now: float) -> None:
+        """``operator`` (holding no call now) goes PAUSED or LOGGED_OUT."""
+        self._stop_timer(operator)  # a wrap-up timer
+        self._free.discard(operator.index)
+        operator.state = presence
+        operator.reason = reason
+        operator.since = now
+        operator.call = None
+        operator.pending = operator.pending_reason = None
+
+    def _back(self, operator: Operator) -> Lines:
+        """``unpause`` or ``login``: available again, and the next waiting call rings it."""
+        now = self.now()
+        self._end_presence(operator, now)
+        operator.reason = None
+        operator.no_answer = 0
+        lines = ["Operator %s available" % operator.id]
+        self._release(operator, lines, now)
+        return lines
+
+    def _call_off_pending(self, operator: Operator) -> Lines:
+        operator.pending = operator.pending_reason = None
+        return ["Operator %s busy with call %s" % (operator.id, operator.call.id)]  # type: ignore[union-attr]
+
+    def _end_presence(self, operator: Operator, now: float) -> None:
+        """Add the time of the presence ``operator`` leaves (if any) to its figures."""
+        spent = now - operator.since
+        if operator.state == PAUSED:
+            reason = operator.reason or ""
+            operator.paused_time[reason] = operator.paused_time.get(reason, 0.0) + spent
+        elif operator.state == LOGGED_OUT:
+            operator.logged_out_time += spent
+        elif operator.state == WRAP_UP:
+            operator.wrap_up_time += spent
+
+    # Waiting times (--max-wait): one timer, for the call waiting longest.
+
+    def _requeue(self, call: Call, lines: Lines, now: float) -> None:
+        """A call nobody can take now goes back to the head of the queue (always kept, even
+        past ``max_queue``), or leaves at once when it has waited past ``max_wait``."""
+        call.operator = None
+        if self.max_wait and now - call.received_at + EPSILON >= self.max_wait:
+            self._time_out(call, lines)
+            return
+        call.state = QUEUED
+        self.queue.appendleft(call)
+        lines.append("Call %s waiting in queue" % call.id)
+        if self.max_wait:
+            self._watch_wait(call, now)
+
+    def _watch_wait(self, call: Call, now: float) -> None:
+        deadline = call.received_at + self.max_wait
+        if self._wait_timer is not None:
+            if deadline >= self._wait_deadline:
+                return
+            self._wait_timer.cancel()
+        assert self._call_later is not None
+        self._wait_deadline = deadline
+        self._wait_timer = self._call_later(max(deadline - now, 0.0), self._waits_ended)
+
+    def _waits_ended(self) -> None:
+        """The wait timer fired: every call that has waited ``max_wait`` leaves the queue."""
+        self._wait_timer = None
+        now = self.now()
+        lines: Lines = []
+        oldest = self.queue.oldest()
+        while oldest is not None and now - oldest.received_at + EPSILON >= self.max_wait:
+            oldest.state = ENDED
+            self.queue.removed(oldest)
+            self._time_out(oldest, lines)
+            oldest = self.queue.oldest()
+        if oldest is not None:
+            self._watch_wait(oldest, now)
+        if lines:
+            self._send(lines)
+
+    def _time_out(self, call: Call, lines: Lines) -> None:
+        call.state = ENDED
+        del self.calls[call.id]
+        self.figures.timed_out += 1
+        lines.append("Call %s timed out in queue" % call.id)
+
+    # Helpers.
+
+    def _send(self, lines: Lines) -> None:
         if self.on_event is not None:
             self.on_event(lines)
 
-    def _stop_ring_timer(self, operator: Operator) -> None:
+    def _refresh_free(self) -> None:
+        """Put the available operators back in the strategy with their figures as they are
+        now (after a restore changed them: longest-idle and the like order by them)."""
+        for operator in self.operators:
+            if operator.index in self._free:
+                self._free.discard(operator.index)
+                self._free.add(operator.index)
+
+    def _stop_timer(self, operator: Operator) -> None:
         if operator.timer is not None:
             operator.timer.cancel()
             operator.timer = None
 
-    def _ringing_operator(self, operator_id: str) -> Operator:
+    def _operator(self, operator_id: str) -> Operator:
         operator = self._operators_by_id.get(operator_id)
         if operator is None:
             raise CallCenterError("no operator %s" % (check_id("operator", operator_id),))
+        return operator
+
+    def _ringing_operator(self, operator_id: str) -> Operator:
+        operator = self._operator(operator_id)
         if operator.state != RINGING:
             raise CallCenterError("operator %s is %s, not ringing" % (operator.id, operator.state))
         return operator
+
+
+# "Operator A will pause after call 3", "... will log out after ...".
+VERBS = {PAUSED: "pause", LOGGED_OUT: "log out"}
+
+
+def presence_line(operator_id: str, presence: str, reason: Optional[str]) -> str:
+    """``Operator A paused``, ``Operator A paused: lunch`` or ``Operator A logged out``."""
+    if reason:
+        return "Operator %s %s: %s" % (operator_id, presence, reason)
+    return "Operator %s %s" % (operator_id, presence)

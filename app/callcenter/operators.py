@@ -31,6 +31,10 @@ class IndexSet(object):
     def __contains__(self, index: int) -> bool:
         return bool(self._words[index >> _SHIFT] >> (index & _MASK) & 1)
 
+    def reserve(self, capacity: int) -> None:
+        """Make room for the integers below ``capacity`` (the set may only grow)."""
+        self._words.extend([0] * (((capacity + _MASK) >> _SHIFT) - len(self._words)))
+
     def add(self, index: int) -> None:
         position = index >> _SHIFT
         word = self._words[position]

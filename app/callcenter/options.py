@@ -7,6 +7,7 @@ from typing import Callable, List, Mapping, Optional, TypeVar
 from twisted.python import usage
 
 from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
+from callcenter.strategies import LINEAR, STRATEGIES
 
 DEFAULT_PORT = 5678
 DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20
@@ -35,6 +36,48 @@ def seconds_option(name: str, zero: str) -> "Callable[[str], float]":
 
 ring_timeout = seconds_option("ring-timeout", "off")
 service_level = seconds_option("service-level", "only calls answered at once count")
+wrap_up = seconds_option("wrap-up", "none")
+max_wait = seconds_option("max-wait", "no limit")
+
+
+def count_option(name: str, zero: str) -> "Callable[[str], int]":
+    """The coerce function of an option that takes a whole number (0 meaning ``zero``)."""
+
+    def coerce(text: str) -> int:
+        if not text.strip().isdigit():
+            raise usage.UsageError("--%s takes 0 (%s) or a positive whole number, not %r" % (name, zero, text))
+        return int(text)
+
+    return coerce
+
+
+max_no_answer = count_option("max-no-answer", "off")
+max_queue = count_option("max-queue", "no limit")
+
+
+def strategy(text: str) -> str:
+    if text not in STRATEGIES:
+        raise usage.UsageError("--strategy takes one of %s, not %r" % (", ".join(STRATEGIES), text[:80]))
+    return text
+
+
+def seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise usage.UsageError("--seed takes a whole number, not %r" % (text[:80],)) from None
+
+
+def routing_options(options: Mapping[str, object]) -> "dict":
+    """CallCenter's routing keyword arguments from parsed options (docs/routing.md)."""
+    return {
+        "strategy": options["strategy"],
+        "seed": options["seed"],
+        "wrap_up": options["wrap-up"],
+        "max_no_answer": options["max-no-answer"],
+        "max_queue": options["max-queue"],
+        "max_wait": options["max-wait"],
+    }
 
 
 def byte_count(text: str) -> int:
@@ -104,6 +147,19 @@ class CallCenterOptions(VersionOption):
             "Seconds within which an answered call counts towards the service level of stats.",
             service_level,
         ],
+        # Routing (docs/routing.md); the defaults are the assignment's behaviour.
+        ["strategy", None, LINEAR, "Ring strategy: %s." % ", ".join(STRATEGIES), strategy],
+        ["seed", None, None, "Seed of the random strategy's choices (reproducible runs).", seed],
+        ["wrap-up", None, 0.0, "Seconds an operator stays unavailable after an answered call; 0: none.", wrap_up],
+        [
+            "max-no-answer",
+            None,
+            0,
+            "Ring timeouts in a row after which an operator is paused; 0: never.",
+            max_no_answer,
+        ],
+        ["max-queue", None, 0, "Waiting calls past which a new call is refused; 0: no limit.", max_queue],
+        ["max-wait", None, 0.0, "Seconds a call may wait in the queue before it leaves; 0: no limit.", max_wait],
     ]
 
     def postOptions(self) -> None:

@@ -23,6 +23,7 @@ from callcenter.core import CallCenter, CallCenterError
 from callcenter.limits import CountingLog
 from callcenter.lines import LineReceiver, RequestReceiver
 from callcenter.options import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_OUTPUT_BUFFER
+from callcenter.words import argument_of_request, request_fields
 
 log = Logger()
 
@@ -37,10 +38,8 @@ def encode(kind: str, message: str) -> bytes:
 
 def encode_request(command: str, argument: Optional[str]) -> bytes:
     """A request as the assignment's table writes it."""
-    request = {"command": command}
-    if argument is not None:
-        request["id"] = argument
-    return (json.dumps(request) + "\n").encode("utf-8")
+    # Routing: the words after the id (priority=N, a pause reason) become fields.
+    return (json.dumps(request_fields(command, argument)) + "\n").encode("utf-8")
 
 
 def decode_request(line: bytes) -> Tuple[str, Optional[str]]:
@@ -67,7 +66,8 @@ def decode_request(line: bytes) -> Tuple[str, Optional[str]]:
             argument = str(argument)  # {"id": 1} is call "1"
         else:
             raise CallCenterError('"id" must be a string')
-    return command, argument
+    # Routing: "priority" and "reason" fields become the words after the id.
+    return command, argument_of_request(command, argument, request)
 
 
 class SeveralRequestsError(Exception):

@@ -16,7 +16,7 @@ from twisted.logger import (
 
 from callcenter.durable import DurableCallCenter, StateError
 from callcenter.limits import GuardedEndpoint
-from callcenter.options import ServerOptions, parse_or_exit
+from callcenter.options import ServerOptions, parse_or_exit, routing_options
 from callcenter.protocol import CallCenterServerFactory
 
 log = Logger()
@@ -34,6 +34,7 @@ def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCent
         options["ring-timeout"],
         options["journal-limit"],
         service_level=options["service-level"],
+        **routing_options(options),
     )
     durable.restore()
     durable.sync_in_thread = threads.deferToThread  # the reactor goes on while the disk syncs
@@ -53,6 +54,7 @@ def make_factory(
         now=reactor.seconds,
         service_level=options["service-level"],
         center=durable,
+        **routing_options(options),
     )
 
 

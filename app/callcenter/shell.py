@@ -16,10 +16,14 @@ from callcenter.output import Output
 Send = Callable[[str, Optional[str]], None]
 
 COMMANDS_WITH_ID = {
-    "call": "call <call id>",
+    "call": "call <call id> [priority=N]",
     "answer": "answer <operator id>",
     "reject": "reject <operator id>",
     "hangup": "hangup <call id>",
+    "pause": "pause <operator id> [reason...]",
+    "unpause": "unpause <operator id>",
+    "login": "login <operator id>",
+    "logout": "logout <operator id>",
 }
 
 STATS_HELP = """\
@@ -74,19 +78,24 @@ class CallCenterShell(cmd.Cmd):
     def default(self, line: str) -> None:
         self.output.error("unknown command %r; type help for the list" % (line.split()[0][:80],))
 
-    def _send_with_id(self, command: str, argument: str) -> bool:
+    def _send_with_id(self, command: str, argument: str, more: str = "") -> bool:
+        """One id; ``more="words"``: any words after it (a pause's reason), ``"key=value"``:
+        key=value words after it (a call's priority); the core checks what they say."""
         words = argument.split()
-        if len(words) != 1:
+        if not words or (len(words) > 1 and not more):
+            self.output.error("usage: %s" % COMMANDS_WITH_ID[command])
+        elif more == "key=value" and not all("=" in word for word in words[1:]):
             self.output.error("usage: %s" % COMMANDS_WITH_ID[command])
         else:
-            self.send(command, words[0])
+            self.send(command, " ".join(words))
         return False
 
     # The commands: their docstrings are the help text.
 
     def do_call(self, argument: str) -> bool:
-        """call <call id>: a call arrives; it rings the first available operator or waits in the queue."""
-        return self._send_with_id("call", argument)
+        """call <call id> [priority=N]: a call arrives; it rings the first available operator or waits in the queue.
+        priority=N (0 to 9, default 0): a waiting call of higher priority is offered first."""
+        return self._send_with_id("call", argument, "key=value")
 
     def do_answer(self, argument: str) -> bool:
         """answer <operator id>: the operator answers the call ringing for it."""
@@ -99,6 +108,22 @@ class CallCenterShell(cmd.Cmd):
     def do_hangup(self, argument: str) -> bool:
         """hangup <call id>: the call ends (missed if nobody had answered it)."""
         return self._send_with_id("hangup", argument)
+
+    def do_pause(self, argument: str) -> bool:
+        """pause <operator id> [reason...]: the operator takes no calls until unpause (a busy one after its call)."""
+        return self._send_with_id("pause", argument, "words")
+
+    def do_unpause(self, argument: str) -> bool:
+        """unpause <operator id>: the paused operator is available again (or a pending pause is called off)."""
+        return self._send_with_id("unpause", argument)
+
+    def do_login(self, argument: str) -> bool:
+        """login <operator id>: the operator is available again; a new id joins after the last operator."""
+        return self._send_with_id("login", argument)
+
+    def do_logout(self, argument: str) -> bool:
+        """logout <operator id>: the operator leaves until login (a busy one after its call)."""
+        return self._send_with_id("logout", argument)
 
     def _send_without_id(self, command: str, argument: str) -> bool:
         if argument:
@@ -122,13 +147,17 @@ class CallCenterShell(cmd.Cmd):
         """quit: leave (end of input does the same)."""
         return True
 
-    # Tab completion: command names first, then operator ids after answer and reject.
+    # Tab completion: command names first, then operator ids after the operator commands.
 
     def complete_operator(self, text: str, *ignored: object) -> List[str]:
         return [operator_id for operator_id in self.operator_ids if operator_id.startswith(text)]
 
     complete_answer = complete_operator
     complete_reject = complete_operator
+    complete_pause = complete_operator
+    complete_unpause = complete_operator
+    complete_login = complete_operator
+    complete_logout = complete_operator
 
     def learn_operators(self, status_lines: List[str]) -> None:
         """Operator ids for completion, from the lines of a ``status`` reply."""
@@ -167,7 +196,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from twisted.internet import task
 
     from callcenter import console
-    from callcenter.options import ShellOptions, parse_or_exit
+    from callcenter.options import ShellOptions, parse_or_exit, routing_options
 
     options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
 
@@ -180,6 +209,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             output.lines,
             now=reactor.seconds,
             service_level=options["service-level"],
+            **routing_options(options),
         )
         shell = CallCenterShell(run_locally(center, output), output, options["operators"])
         return console.attach(reactor, shell, output).addCallback(lambda _: output.close())

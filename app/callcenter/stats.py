@@ -15,10 +15,14 @@ FIGURE_NAMES = (
     "finished",
     "rejected",
     "ignored",
+    "refused",
+    "timed_out",
     "wait_total",
     "wait_longest",
 )
 FLOAT_FIGURES = ("wait_total", "wait_longest")
+# Figures that a state saved before they existed does not hold: 0 there.
+LATER_FIGURES = ("refused", "timed_out")
 
 
 class QueueFigures(object):
@@ -26,7 +30,9 @@ class QueueFigures(object):
 
     ``answered`` counts every call that was answered, those still talking included
     (``answered - finished`` of them), so that at every moment
-    ``received == answered + missed + waiting + ringing``.
+    ``received == answered + missed + refused + timed_out + waiting + ringing``
+    (``refused``: the queue was full, ``--max-queue``; ``timed_out``: waited past
+    ``--max-wait``).
     """
 
     __slots__ = FIGURE_NAMES
@@ -39,6 +45,8 @@ class QueueFigures(object):
         self.finished = 0
         self.rejected = 0
         self.ignored = 0
+        self.refused = 0
+        self.timed_out = 0
         self.wait_total = 0.0
         self.wait_longest = 0.0
 
@@ -50,7 +58,7 @@ class QueueFigures(object):
         """The figures of ``to_dict``; KeyError, TypeError or ValueError when it is not one."""
         figures = cls()
         for name in FIGURE_NAMES:
-            value = saved[name]
+            value = saved.get(name, 0) if name in LATER_FIGURES else saved[name]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
                 raise ValueError("%s must be a number, not %r" % (name, value))
             if name not in FLOAT_FIGURES and not isinstance(value, int):
@@ -81,11 +89,13 @@ def stats_table(
     service_level: float,
     waiting: int,
     oldest_waiting: Optional[float],
+    ringing: int,
+    limits: bool = False,
 ) -> List[str]:
-    """The lines of ``stats``: seven lines of totals, then a table of the operators."""
-    from callcenter.core import BUSY, RINGING  # the core imports this module first
+    """The lines of ``stats``: seven lines of totals (nine with queue ``limits``: the calls
+    refused and timed out too), then a table of the operators."""
+    from callcenter.core import BUSY  # the core imports this module first
 
-    ringing = sum(1 for operator in operators if operator.state == RINGING)
     talking = figures.answered - figures.finished
     if figures.answered:
         average = duration(figures.wait_total / figures.answered)
@@ -110,6 +120,8 @@ def stats_table(
         "Wait before answer: average %s, longest %s" % (average, longest),
         "Service level: %s" % level,
     ]
+    if limits:
+        lines[3:3] = ["Calls refused: %d (queue full)" % figures.refused, "Calls timed out: %d" % figures.timed_out]
     rows = [OPERATOR_COLUMNS]
     for operator in operators:
         talk_time = operator.talk_time
@@ -133,4 +145,38 @@ def stats_table(
         cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
         cells.extend(cell.rjust(width) for cell, width in zip(row[2:], widths[2:]))
         lines.append("  ".join(cells))
+    return lines
+
+
+def presence_lines(operators: Sequence[Any], now: float) -> List[str]:
+    """After the table, one line per operator that has been paused, logged out or in
+    wrap-up: its time paused (in all, then by reason), in wrap-up and logged in, the
+    present stretch included. None when presence was never used (the assignment's stats)."""
+    from callcenter.core import LOGGED_OUT, PAUSED, WRAP_UP
+
+    lines = []
+    for operator in operators:
+        paused = dict(operator.paused_time)
+        wrap_up, logged_out = operator.wrap_up_time, operator.logged_out_time
+        spent = now - operator.since
+        if operator.state == PAUSED:
+            reason = operator.reason or ""
+            paused[reason] = paused.get(reason, 0.0) + spent
+        elif operator.state == WRAP_UP:
+            wrap_up += spent
+        elif operator.state == LOGGED_OUT:
+            logged_out += spent
+        if not paused and not wrap_up and not logged_out and operator.state not in (PAUSED, WRAP_UP, LOGGED_OUT):
+            continue
+        reasons = ", ".join("%s %s" % (reason or "no reason", duration(paused[reason])) for reason in sorted(paused))
+        lines.append(
+            "Operator %s: paused %s%s, in wrap-up %s, logged in %s"
+            % (
+                operator.id,
+                duration(sum(paused.values())),
+                " (%s)" % reasons if reasons else "",
+                duration(wrap_up),
+                duration(now - operator.joined - logged_out),
+            )
+        )
     return lines

@@ -1,0 +1,225 @@
+"""Ring strategies: which available operator a call is offered to (``--strategy``).
+
+Pure, like the core. Each strategy holds the set of available operators (by their
+index, the configured order) and answers, in O(1) or O(log n):
+
+``add(index)``          the operator became available (its figures are current)
+``discard(index)``      it is no longer available (paused, logged out, ringing)
+``ringing(index)``      it was offered a call: no longer available, and for
+                        ``round-robin`` the operator offered "the previous call"
+``pick()``              whom a new call rings, or None when nobody is available
+``pick_after(index)``   whom a call declined by operator ``index`` (not in the set)
+                        rings, or None; the core falls back to the decliner itself
+``reserve(capacity)``   make room for indexes below ``capacity`` (dynamic logins)
+
+Ties go to the configured order (the lower index). ``ring-all`` rings every member:
+it is a :class:`Linear` whose members the core walks with ``members()``.
+"""
+
+import heapq
+import random
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+
+from callcenter.operators import IndexSet
+
+LINEAR = "linear"
+ROUND_ROBIN = "round-robin"
+LONGEST_IDLE = "longest-idle"
+FEWEST_CALLS = "fewest-calls"
+LEAST_TALK_TIME = "least-talk-time"
+RANDOM = "random"
+RING_ALL = "ring-all"
+STRATEGIES = (LINEAR, ROUND_ROBIN, LONGEST_IDLE, FEWEST_CALLS, LEAST_TALK_TIME, RANDOM, RING_ALL)
+
+
+class Linear(IndexSet):
+    """The assignment's rule: the first available operator in configured order; a declined
+    call goes to the next available one after the decliner, going round. Its methods are
+    IndexSet's own, so the default strategy costs nothing over the assignment's code."""
+
+    __slots__ = ()
+
+    def __init__(self, capacity: int) -> None:
+        IndexSet.__init__(self, capacity)
+
+    pick = IndexSet.first
+    ringing = IndexSet.discard
+
+    def pick_after(self, index: int) -> Optional[int]:
+        return self.next_after(index)
+
+    def members(self) -> Iterator[int]:
+        """The members in order (ring-all rings them all: O(members))."""
+        found = self.first()
+        while found is not None:
+            yield found
+            found = self.first_from(found + 1)
+
+    def state(self) -> Any:
+        """The strategy's memory, for the snapshot (None: it has none)."""
+        return None
+
+    def restore(self, state: Any) -> None:
+        pass
+
+
+class RoundRobin(Linear):
+    """Asterisk's ``rrmemory``: the next available operator after the one offered the
+    previous call, going round."""
+
+    __slots__ = ("last",)
+
+    def __init__(self, capacity: int) -> None:
+        Linear.__init__(self, capacity)
+        self.last = -1  # the operator offered the previous call; -1: none yet
+
+    def ringing(self, index: int) -> None:
+        self.discard(index)
+        self.last = index
+
+    def pick(self) -> Optional[int]:
+        return self.first() if self.last < 0 else self.next_after(self.last)
+
+    def pick_after(self, index: int) -> Optional[int]:
+        return self.pick()
+
+    def state(self) -> Any:
+        return self.last
+
+    def restore(self, state: Any) -> None:
+        self.last = int(state)
+
+
+class Ordered(object):
+    """The available operator with the smallest ``key(index)``, ties to the lower index: a
+    heap with lazy deletion. An entry is current while its operator is available with that
+    same key; others are dropped when they reach the top, and the heap is rebuilt once it
+    holds as many stale entries as current ones (each add pays for one copy at most). An
+    operator's key must not change while it is available (its figures change only while it
+    rings or talks)."""
+
+    __slots__ = ("_heap", "_key", "_keys", "_size")
+
+    def __init__(self, capacity: int, key: "Callable[[int], Any]") -> None:
+        self._key = key
+        self._keys: "List[Any]" = [None] * capacity  # the current key of each member; None: not one
+        self._heap: "List[Tuple[Any, int]]" = []
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, index: int) -> bool:
+        return self._keys[index] is not None
+
+    def reserve(self, capacity: int) -> None:
+        self._keys.extend([None] * (capacity - len(self._keys)))
+
+    def add(self, index: int) -> None:
+        if self._keys[index] is not None:
+            return
+        key = self._key(index)
+        self._keys[index] = key
+        self._size += 1
+        heapq.heappush(self._heap, (key, index))
+        if len(self._heap) > 2 * self._size + 64:
+            self._heap = [(key, index) for index, key in enumerate(self._keys) if key is not None]
+            heapq.heapify(self._heap)
+
+    def discard(self, index: int) -> None:
+        if self._keys[index] is not None:
+            self._keys[index] = None
+            self._size -= 1
+
+    ringing = discard
+
+    def pick(self) -> Optional[int]:
+        heap, keys = self._heap, self._keys
+        while heap:
+            key, index = heap[0]
+            if keys[index] == key:
+                return index
+            heapq.heappop(heap)
+        return None
+
+    def pick_after(self, index: int) -> Optional[int]:
+        return self.pick()
+
+    def state(self) -> Any:
+        return None
+
+    def restore(self, state: Any) -> None:
+        pass
+
+
+class Random(object):
+    """Uniform among the available operators: a dense list of them and each one's place in
+    it (swap with the last to remove), so add, discard and pick are O(1)."""
+
+    __slots__ = ("_members", "_places", "_random")
+
+    def __init__(self, capacity: int, seed: Optional[int]) -> None:
+        self._members: "List[int]" = []
+        self._places: "List[int]" = [-1] * capacity
+        self._random = random.Random(seed)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, index: int) -> bool:
+        return self._places[index] >= 0
+
+    def reserve(self, capacity: int) -> None:
+        self._places.extend([-1] * (capacity - len(self._places)))
+
+    def add(self, index: int) -> None:
+        if self._places[index] < 0:
+            self._places[index] = len(self._members)
+            self._members.append(index)
+
+    def discard(self, index: int) -> None:
+        place = self._places[index]
+        if place < 0:
+            return
+        last = self._members.pop()
+        if last != index:
+            self._members[place] = last
+            self._places[last] = place
+        self._places[index] = -1
+
+    ringing = discard
+
+    def pick(self) -> Optional[int]:
+        members = self._members
+        return members[self._random.randrange(len(members))] if members else None
+
+    def pick_after(self, index: int) -> Optional[int]:
+        return self.pick()
+
+    def state(self) -> Any:
+        """The generator's state, so that a restored server draws what this one would have."""
+        version, internal, gauss = self._random.getstate()
+        return [version, list(internal), gauss]
+
+    def restore(self, state: Any) -> None:
+        version, internal, gauss = state
+        self._random.setstate((version, tuple(internal), gauss))
+
+
+def make_strategy(name: str, operators: Sequence[Any], seed: Optional[int] = None) -> Any:
+    """The strategy called ``name`` over ``operators`` (the core's list, which may grow: keys
+    read it when an operator becomes available). ValueError for an unknown name."""
+    capacity = len(operators)
+    if name in (LINEAR, RING_ALL):
+        return Linear(capacity)
+    if name == ROUND_ROBIN:
+        return RoundRobin(capacity)
+    if name == LONGEST_IDLE:
+        return Ordered(capacity, lambda index: operators[index].since)
+    if name == FEWEST_CALLS:
+        return Ordered(capacity, lambda index: operators[index].answered)
+    if name == LEAST_TALK_TIME:
+        return Ordered(capacity, lambda index: operators[index].talk_time)
+    if name == RANDOM:
+        return Random(capacity, seed)
+    raise ValueError("unknown strategy %r: use one of %s" % (name[:80], ", ".join(STRATEGIES)))
