@@ -121,3 +121,34 @@ def test_a_scrape_the_reactor_never_answers_fails_instead_of_hanging(monkeypatch
     monkeypatch.setattr(metrics_module, "SNAPSHOT_TIMEOUT", 0.01)
     with pytest.raises(RuntimeError, match="the reactor did not answer"):
         generate_latest(metrics.registry)
+
+
+def test_refused_and_timed_out_calls_and_the_time_in_each_presence():
+    clock = Clock()
+    factory = CallCenterServerFactory(
+        ["A", "B"], clock.callLater, 0, now=clock.seconds, wrap_up=5, max_queue=1, max_wait=30
+    )
+    metrics = CallCenterMetrics(factory)
+    connection = factory.buildProtocol(None)
+    connection.makeConnection(StringTransport())
+    for command, argument in [("pause", "B lunch"), ("call", "1"), ("answer", "A"), ("call", "2"), ("call", "3")]:
+        connection.dataReceived(encode_request(command, argument))
+    clock.advance(30)  # call 2 times out
+    connection.dataReceived(encode_request("hangup", "1"))  # A in wrap-up for 5 s
+    clock.advance(5)  # (a Clock runs what is due at the end of each advance)
+    clock.advance(5)
+    scraped = samples(metrics)
+
+    def value(name, **labels):
+        return scraped[(name, tuple(sorted(labels.items())))]
+
+    assert value("callcenter_calls_refused_total") == 1
+    assert value("callcenter_calls_timed_out_total") == 1
+    assert value("callcenter_operators", state="paused") == 1
+    assert value("callcenter_operators", state="available") == 1
+    assert value("callcenter_operator_paused_seconds_total", operator="B", reason="lunch") == 40
+    assert value("callcenter_operator_logged_in_seconds_total", operator="B") == 40
+    assert value("callcenter_operator_wrap_up_seconds_total", operator="A") == 5
+    assert not [
+        key for key in scraped if key[0] == "callcenter_operator_paused_seconds_total" and ("operator", "A") in key[1]
+    ]

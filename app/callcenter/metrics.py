@@ -16,8 +16,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from twisted.python import threadable
 from twisted.web import resource, server
 
-from callcenter.core import AVAILABLE, BUSY, RINGING
+from callcenter.core import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.protocol import CallCenterServerFactory
+from callcenter.stats import presence_times
 
 # Upper bounds in seconds; the service level's default (20 s) is one of the wait buckets.
 WAIT_BUCKETS = (1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, float("inf"))
@@ -41,6 +42,9 @@ CALL_COUNTERS = (
         "ignored",
         "Rings left unanswered until the ring timeout (a call may time out more than once).",
     ),
+    # Routing (docs/routing.md): queue limits.
+    ("callcenter_calls_refused", "refused", "Calls refused because the queue was full (--max-queue)."),
+    ("callcenter_calls_timed_out", "timed_out", "Calls that waited in the queue past --max-wait."),
 )
 
 
@@ -78,12 +82,19 @@ class CallCenterMetrics(object):
     def snapshot(self) -> Dict[str, Any]:
         """The figures at one instant, read in the reactor's thread (where they change)."""
         center = self.factory.center
-        head = center.queue.head()
+        head = center.queue.oldest()
+        now = center.now()
         return {
             "figures": center.figures.to_dict(),
             "operators": Counter(operator.state for operator in center.operators),
             "waiting": len(center.queue),
-            "oldest_wait": 0.0 if head is None else max(center.now() - head.received_at, 0.0),
+            "oldest_wait": 0.0 if head is None else max(now - head.received_at, 0.0),
+            # Routing: per operator that used presence, (paused by reason, wrap-up, logged in).
+            "presence": [
+                (operator.id, times)
+                for operator, times in ((operator, presence_times(operator, now)) for operator in center.operators)
+                if times is not None
+            ],
             "clients": len(self.factory.clients),
             "events": self.factory.events_made,
         }
@@ -123,9 +134,29 @@ class CallCenterMetrics(object):
             value=figures["oldest_wait"],
         )
         operators = GaugeMetricFamily("callcenter_operators", "Operators by state now.", labels=["state"])
-        for state in (AVAILABLE, RINGING, BUSY):
+        for state in (AVAILABLE, RINGING, BUSY, PAUSED, LOGGED_OUT, WRAP_UP):
             operators.add_metric([state], figures["operators"][state])
         yield operators
+        # Routing: time in each presence, per operator that was ever paused, out or in wrap-up.
+        paused = CounterMetricFamily(
+            "callcenter_operator_paused_seconds",
+            "Time an operator spent paused, by reason.",
+            labels=["operator", "reason"],
+        )
+        wrap_up = CounterMetricFamily(
+            "callcenter_operator_wrap_up_seconds", "Time an operator spent in wrap-up.", labels=["operator"]
+        )
+        logged_in = CounterMetricFamily(
+            "callcenter_operator_logged_in_seconds", "Time an operator spent logged in.", labels=["operator"]
+        )
+        for operator_id, (by_reason, wrap_up_seconds, logged_in_seconds) in figures["presence"]:
+            for reason, seconds in sorted(by_reason.items()):
+                paused.add_metric([operator_id, reason], max(seconds, 0.0))
+            wrap_up.add_metric([operator_id], max(wrap_up_seconds, 0.0))
+            logged_in.add_metric([operator_id], max(logged_in_seconds, 0.0))
+        yield paused
+        yield wrap_up
+        yield logged_in
         yield GaugeMetricFamily("callcenter_clients_connected", "Clients connected now.", value=figures["clients"])
         yield CounterMetricFamily(
             "callcenter_events", "Ring-timeout events sent to the connected clients.", value=figures["events"]

@@ -31,9 +31,11 @@ stats: the figures since the server (or the program) started; times are H:MM:SS.
   Calls received       every call that arrived
   Calls answered       calls an operator answered: those talking now, and those finished
   Calls missed         calls hung up before anyone answered (waiting or ringing)
-  Calls waiting        calls in the queue now, and how long the first one has waited
+  Calls refused        with --max-queue: calls that found the queue full
+  Calls timed out      with --max-wait: calls that waited too long in the queue
+  Calls waiting        calls in the queue now, and how long the one waiting longest has waited
   Calls ringing        calls ringing for an operator now
-                       (received = answered + missed + waiting + ringing)
+                       (received = answered + missed + refused + timed out + waiting + ringing)
   Wait before answer   average and longest time from arrival to answer, over answered calls
   Service level        share of answered calls answered within the threshold
                        (--service-level, 20 s by default)
@@ -42,6 +44,8 @@ stats: the figures since the server (or the program) started; times are H:MM:SS.
   Answered             calls it answered
   Rejected, Ignored    calls it rejected, and let ring until the ring timeout
   Talk time            time spent on its answered calls, the one in progress included
+  Then, for each operator that was paused, logged out or in wrap-up: its time paused
+  (by reason), in wrap-up and logged in.
 """
 
 

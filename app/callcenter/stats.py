@@ -4,7 +4,7 @@ Pure, like the core: no I/O, no Twisted; times are readings of the core's inject
 The table's lines are documented, one by one, in docs/stats.md.
 """
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 # The counters and sums, in the order of stats_state()'s "figures".
 FIGURE_NAMES = (
@@ -148,26 +148,36 @@ def stats_table(
     return lines
 
 
+def presence_times(operator: Any, now: float) -> "Optional[Tuple[Dict[str, float], float, float]]":
+    """An operator's time paused by reason ("" for none), in wrap-up and logged in, the
+    present stretch included; None when it was never paused, logged out or in wrap-up."""
+    from callcenter.core import LOGGED_OUT, PAUSED, WRAP_UP  # the core imports this module first
+
+    paused = dict(operator.paused_time)
+    wrap_up, logged_out = operator.wrap_up_time, operator.logged_out_time
+    spent = now - operator.since
+    if operator.state == PAUSED:
+        reason = operator.reason or ""
+        paused[reason] = paused.get(reason, 0.0) + spent
+    elif operator.state == WRAP_UP:
+        wrap_up += spent
+    elif operator.state == LOGGED_OUT:
+        logged_out += spent
+    if not paused and not wrap_up and not logged_out and operator.state not in (PAUSED, WRAP_UP, LOGGED_OUT):
+        return None
+    return paused, wrap_up, now - operator.joined - logged_out
+
+
 def presence_lines(operators: Sequence[Any], now: float) -> List[str]:
     """After the table, one line per operator that has been paused, logged out or in
-    wrap-up: its time paused (in all, then by reason), in wrap-up and logged in, the
-    present stretch included. None when presence was never used (the assignment's stats)."""
-    from callcenter.core import LOGGED_OUT, PAUSED, WRAP_UP
-
+    wrap-up: its time paused (in all, then by reason), in wrap-up and logged in. None
+    when presence was never used (the assignment's stats)."""
     lines = []
     for operator in operators:
-        paused = dict(operator.paused_time)
-        wrap_up, logged_out = operator.wrap_up_time, operator.logged_out_time
-        spent = now - operator.since
-        if operator.state == PAUSED:
-            reason = operator.reason or ""
-            paused[reason] = paused.get(reason, 0.0) + spent
-        elif operator.state == WRAP_UP:
-            wrap_up += spent
-        elif operator.state == LOGGED_OUT:
-            logged_out += spent
-        if not paused and not wrap_up and not logged_out and operator.state not in (PAUSED, WRAP_UP, LOGGED_OUT):
+        times = presence_times(operator, now)
+        if times is None:
             continue
+        paused, wrap_up, logged_in = times
         reasons = ", ".join("%s %s" % (reason or "no reason", duration(paused[reason])) for reason in sorted(paused))
         lines.append(
             "Operator %s: paused %s%s, in wrap-up %s, logged in %s"
@@ -176,7 +186,7 @@ def presence_lines(operators: Sequence[Any], now: float) -> List[str]:
                 duration(sum(paused.values())),
                 " (%s)" % reasons if reasons else "",
                 duration(wrap_up),
-                duration(now - operator.joined - logged_out),
+                duration(logged_in),
             )
         )
     return lines
