@@ -584,14 +584,14 @@ Call 2 received
 Call 2 ringing for operator A
 > reject A
 Call 2 rejected by operator A
-Call 2 ringing for operator B
+Call 2 ringing for operator D
 > hangup 1
 Call 1 missed
 > hangup 2
 Call 2 missed
 > call 3
 Call 3 received
-Call 3 ringing for operator D
+Call 3 ringing for operator A
 > call 4
 Call 4 received
 Call 4 ringing for operator B
@@ -600,10 +600,10 @@ Call 5 received
 Call 5 ringing for operator C
 > call 6
 Call 6 received
-Call 6 ringing for operator A
+Call 6 ringing for operator D
 > reject D
-Call 3 rejected by operator D
-Call 3 ringing for operator D
+Call 6 rejected by operator D
+Call 6 ringing for operator D
 """
     check(transcript, operators=["A", "B", "C", "D"], strategy="random", seed=7)
 

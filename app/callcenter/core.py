@@ -372,6 +372,8 @@ class CallCenter(object):
             raise CallCenterError(str(error)) from None
         self.strategy = strategy
         self._ring_all = strategy == RING_ALL
+        self.seed = seed
+        self.dynamic: List[str] = []  # ids that joined with login, in that order
         for operator in self.operators:
             self._free.add(operator.index)
         self.calls: "Dict[str, Call]" = {}
@@ -600,6 +602,7 @@ class CallCenter(object):
             now = self.now()
             operator = Operator(operator_id, len(self.operators), now)
             self.operators.append(operator)
+            self.dynamic.append(operator_id)
             self._operators_by_id[operator_id] = operator
             self._free.reserve(len(self.operators))
             lines = ["Operator %s available" % operator_id]
@@ -720,6 +723,121 @@ class CallCenter(object):
             call.received_at = received_at
 
         self._refresh_free()
+        self._rearm_wait(self.now())
+
+    # The routing state, for saving and restoring it.
+
+    def routing_state(self) -> Dict[str, Any]:
+        """What presence, priorities and the strategy keep beyond the calls and the
+        operators' call states, as a plain JSON-serialisable dict: per operator not simply
+        logged in (``"presence"``) its state, reason, pending presence, ring timeouts in a
+        row and presence times; the dynamic members; the priority of each call that has one;
+        the strategy's memory. Give it to :meth:`restore_routing` once the calls are back."""
+        presence = {}
+        for operator in self.operators:
+            if operator.state in (PAUSED, LOGGED_OUT, WRAP_UP) or operator.pending or operator.no_answer:
+                presence[operator.id] = {
+                    "state": operator.state,
+                    "since": operator.since,
+                    "reason": operator.reason,
+                    "pending": operator.pending,
+                    "pending_reason": operator.pending_reason,
+                    "no_answer": operator.no_answer,
+                }
+            if operator.paused_time or operator.wrap_up_time or operator.logged_out_time:
+                presence.setdefault(operator.id, {}).update(
+                    paused_time=operator.paused_time,
+                    wrap_up_time=operator.wrap_up_time,
+                    logged_out_time=operator.logged_out_time,
+                    joined=operator.joined,
+                )
+        return {
+            "version": 1,
+            "presence": presence,
+            "dynamic": list(self.dynamic),
+            "priorities": {call.id: call.priority for call in self.calls.values() if call.priority},
+            "strategy": self.strategy,
+            "memory": self._free.state(),
+        }
+
+    def restore_routing(self, state: Dict[str, Any]) -> None:
+        """Put back what :meth:`routing_state` returned, on the same clock, once the calls and
+        operators are back with every operator that holds no call available (and after
+        :meth:`restore_stats`). Operators and calls it names that are not here are left out.
+        A wrap-up restarts with what is left of it (none when it is over); the queue's wait
+        timer restarts from the calls' received-at times. CallCenterError when ``state`` is
+        not such a dict."""
+        now = self.now()
+        try:
+            if state.get("version") != 1:
+                raise ValueError("version %r" % (state.get("version"),))
+            changes = []
+            for operator_id, saved in state["presence"].items():
+                operator = self._operators_by_id.get(operator_id)
+                if operator is None:
+                    continue
+                # The core's own strings: states are compared by identity.
+                presence = PRESENCES.get(saved.get("state"), operator.state)
+                if presence in (PAUSED, LOGGED_OUT, WRAP_UP) and operator.call is not None:
+                    raise ValueError("operator %s is %s but holds call %s" % (operator_id, presence, operator.call.id))
+                pending = saved.get("pending")
+                if pending is not None:
+                    pending = {PAUSED: PAUSED, LOGGED_OUT: LOGGED_OUT}[pending]
+                changes.append((operator, presence, saved, pending))
+            priorities = {
+                self.calls[call_id]: parse_priority(priority)
+                for call_id, priority in state["priorities"].items()
+                if call_id in self.calls
+            }
+            dynamic = [str(operator_id) for operator_id in state["dynamic"]]
+        except (AttributeError, KeyError, TypeError, ValueError, CallCenterError) as error:
+            raise CallCenterError("the saved routing cannot be read: %s" % (error,)) from None
+        self.dynamic = [operator_id for operator_id in dynamic if operator_id in self._operators_by_id]
+        waiting = list(self.queue.calls())
+        for call, priority in priorities.items():
+            call.priority = priority
+        self.queue = WaitingCalls()  # again, by priority, in the same order
+        for call in waiting:
+            self.queue.append(call)
+        for operator, presence, saved, pending in changes:
+            operator.no_answer = int(saved.get("no_answer", 0))
+            if "paused_time" in saved:
+                operator.paused_time = {str(k): float(v) for k, v in saved["paused_time"].items()}
+                operator.wrap_up_time = float(saved["wrap_up_time"])
+                operator.logged_out_time = float(saved["logged_out_time"])
+                operator.joined = float(saved["joined"])
+            if presence in (PAUSED, LOGGED_OUT, WRAP_UP):
+                self._absent(operator, presence, saved.get("reason"), now)
+                operator.state = presence
+                operator.since = float(saved.get("since", now))
+                if presence == WRAP_UP:
+                    assert self._call_later is not None
+                    left = max(operator.since + self.wrap_up - now, 0.0)
+                    operator.timer = self._call_later(left, self._wrapped_up, operator)
+            operator.pending, operator.pending_reason = pending, saved.get("pending_reason")
+        if self._ring_all:
+            for call in self.calls.values():
+                if call.state is RINGING and call.ringers is None:
+                    call.ringers = [call.operator]  # type: ignore[list-item]
+        if state.get("strategy") == self.strategy and state.get("memory") is not None:
+            try:
+                self._free.restore(state["memory"])
+            except (TypeError, ValueError) as error:
+                raise CallCenterError("the saved strategy memory cannot be read: %s" % (error,)) from None
+        self._rearm_wait(now)
+
+    def use_strategy(self, strategy: str, seed: Optional[int] = None) -> None:
+        """Route with ``strategy`` from now on (the available operators stay available). For
+        a restore that loads calls with ``linear`` and then routes as configured."""
+        try:
+            free = make_strategy(strategy, self.operators, seed)
+        except ValueError as error:
+            raise CallCenterError(str(error)) from None
+        for operator in self.operators:
+            if operator.index in self._free:
+                free.add(operator.index)
+        self._free, self.strategy, self.seed = free, strategy, seed
+        self._ring_all = strategy == RING_ALL
 
     # The transitions every command shares: the routing rules, in one place.
 
@@ -911,6 +1029,15 @@ class CallCenter(object):
         self._wait_deadline = deadline
         self._wait_timer = self._call_later(max(deadline - now, 0.0), self._waits_ended)
 
+    def _rearm_wait(self, now: float) -> None:
+        """The wait timer again, for the call waiting longest (after its times changed)."""
+        if self._wait_timer is not None:
+            self._wait_timer.cancel()
+            self._wait_timer = None
+        oldest = self.queue.oldest()
+        if self.max_wait and oldest is not None:
+            self._watch_wait(oldest, now)
+
     def _waits_ended(self) -> None:
         """The wait timer fired: every call that has waited ``max_wait`` leaves the queue."""
         self._wait_timer = None
@@ -965,6 +1092,7 @@ class CallCenter(object):
         return operator
 
 
+PRESENCES = {PAUSED: PAUSED, LOGGED_OUT: LOGGED_OUT, WRAP_UP: WRAP_UP}
 # "Operator A will pause after call 3", "... will log out after ...".
 VERBS = {PAUSED: "pause", LOGGED_OUT: "log out"}
 

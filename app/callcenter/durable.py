@@ -28,7 +28,16 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from twisted.logger import Logger
 
-from callcenter.core import AVAILABLE, BUSY, DEFAULT_RING_TIMEOUT, RINGING, CallCenter, CallCenterError, Lines
+from callcenter.core import (
+    AVAILABLE,
+    BUSY,
+    DEFAULT_RING_TIMEOUT,
+    RINGING,
+    CallCenter,
+    CallCenterError,
+    Lines,
+    parse_priority,
+)
 from callcenter.options import DEFAULT_JOURNAL_LIMIT
 
 log = Logger()
@@ -43,6 +52,9 @@ SNAPSHOT_FORMAT = 1
 HEADER = struct.Struct(">II")  # payload length, CRC-32 of the payload
 MAX_RECORD = 1 << 16  # a record is under 200 bytes; a larger length is damage
 TIMEOUT = "timeout"  # the journal's name for a ring timeout; its argument is the operator id
+# Routing: the journal's name for the queue's wait timer (--max-wait) in a timeout record; a
+# space, so that no operator id is it. An operator's wrap-up timer goes by its id, as rings do.
+WAIT_TIMER = " wait"
 # (operator id, state, call id or None) for each operator, in order.
 OperatorStates = List[Tuple[str, str, Optional[str]]]
 
@@ -74,7 +86,8 @@ def encode_record(seconds: float, command: str, argument: str) -> bytes:
 
 def decode_record(payload: bytes, offset: int) -> Tuple[float, str, str]:
     try:
-        seconds, command, argument = payload.decode("utf-8").split(" ")
+        # Routing: the argument may hold words (a pause reason, priority=N) after the id.
+        seconds, command, argument = payload.decode("utf-8").split(" ", 2)
         return float(seconds), command, argument
     except ValueError:  # UnicodeDecodeError is one
         raise DamagedError(offset, "a record with a valid checksum but no command in it") from None
@@ -111,11 +124,18 @@ def read_frames(data: bytes, start: int, limit: int = MAX_RECORD) -> Tuple[List[
 
 
 def encode_snapshot(
-    generation: int, seconds: float, operators: OperatorStates, queue: List[str], stats: Any = None
+    generation: int,
+    seconds: float,
+    operators: OperatorStates,
+    queue: List[str],
+    stats: Any = None,
+    routing: Any = None,
 ) -> bytes:
     """The snapshot file. ``stats``: what the core's ``stats_state()`` returned, given back to
-    its ``restore_stats()`` after the calls are back and before the journal is replayed."""
+    its ``restore_stats()`` after the calls are back and before the journal is replayed;
+    ``routing``: its ``routing_state()``, given back to ``restore_routing()`` after that."""
     document = {
+        "routing": routing,
         "format": SNAPSHOT_FORMAT,
         "generation": generation,
         "time": seconds,
@@ -152,10 +172,18 @@ def decode_snapshot(data: bytes) -> Dict[str, Any]:
 
 
 def operator_states(center: CallCenter) -> OperatorStates:
-    return [
-        (operator.id, operator.state, None if operator.call is None else operator.call.id)
-        for operator in center.operators
-    ]
+    # Routing: an operator that holds no call (paused, logged out, in wrap-up) is saved
+    # available, its presence in the routing state; a ring-all call at its first ringer only.
+    states: OperatorStates = []
+    held = set()
+    for operator in center.operators:
+        call = operator.call
+        if call is None or call.id in held:
+            states.append((operator.id, AVAILABLE, None))
+        else:
+            held.add(call.id)
+            states.append((operator.id, operator.state, call.id))
+    return states
 
 
 def load(center: CallCenter, operators: OperatorStates, queue: List[str]) -> None:
@@ -192,9 +220,10 @@ class RingTimer(object):
     While the journal is replayed it only waits for its ``timeout`` record; once the
     server runs it is armed with the reactor (a full ring timeout for a restored call)."""
 
-    __slots__ = ("args", "delayed", "func", "operator_id", "owner")
+    __slots__ = ("args", "delayed", "due", "func", "operator_id", "owner")
 
     def __init__(self, owner: "DurableCallCenter", operator_id: str, func: Callable[..., Any], args: Any) -> None:
+        self.due = 0.0  # when it would fire (routing: wrap-up and wait timers resume from it)
         self.owner = owner
         self.operator_id = operator_id
         self.func = func
@@ -436,8 +465,10 @@ class DurableCallCenter(object):
     # Ring timers: the core's call_later.
 
     def _ring_timer(self, delay: float, func: Callable[..., Any], *args: Any) -> RingTimer:
-        # The core schedules call_later(ring_timeout, _ignored, operator, call).
-        timer = RingTimer(self, args[0].id, func, args)
+        # The core schedules call_later(ring_timeout, _ignored, operator, call); routing adds
+        # call_later(wrap_up, _wrapped_up, operator) and call_later(delay, _waits_ended).
+        timer = RingTimer(self, args[0].id if args else WAIT_TIMER, func, args)
+        timer.due = self.now() + delay
         self.timers[timer.operator_id] = timer
         if self.live:
             timer.delayed = self.call_later(delay, self._ring_timed_out, timer)
@@ -469,7 +500,12 @@ class DurableCallCenter(object):
         journal = Journal(self._path(JOURNAL_PREFIX + str(generation)), self.sync)
         queue = list(self.center.queue)
         data = encode_snapshot(
-            generation, self.seconds(), operator_states(self.center), queue, self.center.stats_state()
+            generation,
+            self.seconds(),
+            operator_states(self.center),
+            queue,
+            self.center.stats_state(),
+            self.center.routing_state(),
         )
         tmp = self._path(SNAPSHOT_TMP)
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "wb") as snapshot:
@@ -503,13 +539,14 @@ class DurableCallCenter(object):
         except StateError:
             self.close()
             raise
-        if self.ring_timeout:
-            self.live = True
-            for timer in list(self.timers.values()):
-                timer.delayed = self.call_later(self.ring_timeout, self._ring_timed_out, timer)
-        else:
-            self.timers.clear()
         self.live = True
+        for timer in list(self.timers.values()):
+            if not self._is_ring_timer(timer):  # routing: a wrap-up or wait timer resumes
+                timer.delayed = self.call_later(max(timer.due - self.seconds(), 0.0), self._ring_timed_out, timer)
+            elif self.ring_timeout:
+                timer.delayed = self.call_later(self.ring_timeout, self._ring_timed_out, timer)
+            else:
+                del self.timers[timer.operator_id]
         if restored:
             counts = {RINGING: 0, BUSY: 0}
             for operator in self.center.operators:
@@ -541,15 +578,41 @@ class DurableCallCenter(object):
                 "or give this one another --state-dir" % self.directory
             ) from None
 
-    def _new_center(self, operator_ids: List[str]) -> CallCenter:
+    def _is_ring_timer(self, timer: RingTimer) -> bool:
+        operator = self.center._operators_by_id.get(timer.operator_id)
+        return operator is not None and operator.state == RINGING
+
+    def _new_center(self, operator_ids: List[str], loading: bool = False) -> CallCenter:
         # Replay needs ring timers even when they are now off: the journal may hold timeouts.
+        options = dict(self.center_options)
+        if loading:  # routing: load() places calls in order, whatever the strategy and limits
+            options.update(strategy="linear", max_queue=0)
         return CallCenter(
             operator_ids,
             self._ring_timer,
             self.ring_timeout or DEFAULT_RING_TIMEOUT,
             now=self.now,
-            **self.center_options,
+            **options,
         )
+
+    def _load(
+        self, operator_ids: List[str], states: OperatorStates, queue: List[str], stats: Any, routing: Any
+    ) -> None:
+        """A new center in the given state: load() the operators' calls in order, then the
+        routing (the configured strategy and its memory, presence, priorities), then the
+        queue, which nobody free takes, in offer order with its priorities, then the figures."""
+        center = self.center = self._new_center(operator_ids, loading=True)
+        load(center, states, [])
+        center.use_strategy(self.center_options.get("strategy", "linear"), self.center_options.get("seed"))
+        priorities: Dict[str, Any] = {}
+        if routing is not None:
+            center.restore_routing(routing)
+            priorities = routing.get("priorities") or {}
+        for call_id in queue:
+            center.call(call_id, parse_priority(priorities.get(call_id, 0)))
+        center.max_queue = self.center_options.get("max_queue", 0)
+        if stats is not None:
+            center.restore_stats(stats)
 
     def _restore(self) -> bool:
         """True when there was a state to restore."""
@@ -573,11 +636,10 @@ class DurableCallCenter(object):
             raise self._damaged(SNAPSHOT, damage.offset, damage.why) from None
         self.generation = document["generation"]
         saved_ids = [operator_id for operator_id, _, _ in document["operators"]]
-        self.center = self._new_center(saved_ids)
         try:
-            load(self.center, document["operators"], document["queue"])
-            if document.get("stats") is not None:
-                self.center.restore_stats(document["stats"])
+            self._load(
+                saved_ids, document["operators"], document["queue"], document.get("stats"), document.get("routing")
+            )
         except CallCenterError as error:
             raise self._damaged(SNAPSHOT, 0, "a snapshot that does not load: %s" % error) from None
         name = JOURNAL_PREFIX + str(self.generation)
@@ -588,7 +650,10 @@ class DurableCallCenter(object):
                 os.unlink(self._path(stale))
                 log.info("Removed {file}, a journal older than the snapshot", file=self._path(stale))
         replayed, torn = self._replay(name)
-        changed = saved_ids != self.operator_ids
+        # Routing: members that joined with login stay, after the configured ones.
+        changed = saved_ids != self.operator_ids + [
+            operator_id for operator_id in self.center.dynamic if operator_id not in self.operator_ids
+        ]
         if changed:
             self._change_operators()
         self.center.ring_timeout = self.ring_timeout
@@ -641,8 +706,13 @@ class DurableCallCenter(object):
     def _change_operators(self) -> None:
         """The options name other operators than the saved state: idle ones may come and go;
         one that holds a call must stay."""
-        keep = set(self.operator_ids)
+        # Routing: members that joined with login are kept too.
+        operator_ids = self.operator_ids + [
+            operator_id for operator_id in self.center.dynamic if operator_id not in self.operator_ids
+        ]
+        keep = set(operator_ids)
         states = operator_states(self.center)
+        routing = self.center.routing_state()
         for operator_id, state, call in states:
             if call is not None and operator_id not in keep:
                 raise StateError(
@@ -653,9 +723,7 @@ class DurableCallCenter(object):
         queue = list(self.center.queue)
         stats = self.center.stats_state()
         self.timers.clear()
-        self.center = self._new_center(self.operator_ids)
-        load(self.center, states, queue)
-        self.center.restore_stats(stats)
+        self._load(operator_ids, states, queue, stats, routing)
         log.info(
             "Operators changed from {old} to {new}",
             old=",".join(operator_id for operator_id, _, _ in states),

@@ -153,45 +153,71 @@ class Ordered(object):
 
 
 class Random(object):
-    """Uniform among the available operators: a dense list of them and each one's place in
-    it (swap with the last to remove), so add, discard and pick are O(1)."""
+    """Uniform among the available operators: the k-th of them in configured order, k drawn
+    from the generator. A Fenwick tree of the members makes add, discard and finding the
+    k-th O(log n); the choice depends only on who is available and the generator's state,
+    never on the order they became so, which a restore could not reproduce."""
 
-    __slots__ = ("_members", "_places", "_random")
+    __slots__ = ("_high", "_present", "_random", "_size", "_tree")
 
     def __init__(self, capacity: int, seed: Optional[int]) -> None:
-        self._members: "List[int]" = []
-        self._places: "List[int]" = [-1] * capacity
         self._random = random.Random(seed)
+        self._size = 0
+        self._allocate(max(capacity, 1))
+
+    def _allocate(self, capacity: int) -> None:
+        members = [index for index, present in enumerate(getattr(self, "_present", b"")) if present]
+        self._present = bytearray(capacity)
+        self._tree = [0] * (capacity + 1)  # 1-based: _tree[j] counts members in (j - (j & -j), j]
+        self._high = 1 << (capacity.bit_length() - 1)  # the largest power of 2 <= capacity
+        self._size = 0
+        for index in members:
+            self.add(index)
 
     def __len__(self) -> int:
-        return len(self._members)
+        return self._size
 
     def __contains__(self, index: int) -> bool:
-        return self._places[index] >= 0
+        return bool(self._present[index])
 
     def reserve(self, capacity: int) -> None:
-        self._places.extend([-1] * (capacity - len(self._places)))
+        if capacity > len(self._present):
+            self._allocate(max(capacity, 2 * len(self._present)))  # doubling: O(1) amortised
+
+    def _change(self, index: int, by: int) -> None:
+        tree, size = self._tree, len(self._present)
+        position = index + 1
+        while position <= size:
+            tree[position] += by
+            position += position & -position
 
     def add(self, index: int) -> None:
-        if self._places[index] < 0:
-            self._places[index] = len(self._members)
-            self._members.append(index)
+        if not self._present[index]:
+            self._present[index] = 1
+            self._size += 1
+            self._change(index, 1)
 
     def discard(self, index: int) -> None:
-        place = self._places[index]
-        if place < 0:
-            return
-        last = self._members.pop()
-        if last != index:
-            self._members[place] = last
-            self._places[last] = place
-        self._places[index] = -1
+        if self._present[index]:
+            self._present[index] = 0
+            self._size -= 1
+            self._change(index, -1)
 
     ringing = discard
 
     def pick(self) -> Optional[int]:
-        members = self._members
-        return members[self._random.randrange(len(members))] if members else None
+        if not self._size:
+            return None
+        remaining = self._random.randrange(self._size) + 1  # the k-th member, from 1
+        tree, size = self._tree, len(self._present)
+        position, step = 0, self._high
+        while step:
+            following = position + step
+            if following <= size and tree[following] < remaining:
+                position = following
+                remaining -= tree[following]
+            step >>= 1
+        return position  # members before it: k - 1; it is the k-th, 0-based index position
 
     def pick_after(self, index: int) -> Optional[int]:
         return self.pick()
