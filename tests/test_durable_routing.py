@@ -55,7 +55,6 @@ def test_a_wrap_up_and_a_max_wait_restart_with_what_was_left(tmp_path, how):
     getattr(server, how)()
     again = Server(tmp_path, operators=["A"], ring_timeout=0, clock=clock, wrap_up=30, max_wait=60)
     assert again.status() == ["Operator A in wrap-up", "Queued call 2"]
-    connection, transport = again.connect()
     clock.advance(9)
     assert again.status() == ["Operator A in wrap-up", "Queued call 2"]
     clock.advance(1)  # t=40: the wrap-up is over and A takes call 2
