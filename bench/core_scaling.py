@@ -14,6 +14,10 @@ Queue scaling: 10 operators, all busy, N calls queued; one cycle times
 which leaves the queue at N.
 Operator scaling: M operators, all busy but one chosen at random, queue empty; one cycle
 times call (rings the free one), reject, ring timeout, answer, hangup of a random busy call.
+Strategy scaling (--strategy): M operators, half of them free (ring-all: one, as it rings
+every free one), queue empty; one cycle times call (the strategy's pick), reject (its pick
+among the others), ring timeout (again), answer, hangup of a random busy call, then pause
+and unpause of the operator that hangup freed.
 """
 
 import gc
@@ -24,8 +28,10 @@ import tracemalloc
 
 from bench.common import log, summary
 from callcenter.core import CallCenter, operator_names
+from callcenter.strategies import RING_ALL, STRATEGIES
 
 COMMANDS = ("call", "answer", "reject", "hangup", "ring timeout")
+STRATEGY_COMMANDS = COMMANDS + ("pause", "unpause")
 
 
 class Timer(object):
@@ -190,15 +196,72 @@ def operator_cycles(center, scheduler, busy, cycles, counter, rng, sums, counts)
         counts[command] += cycles
 
 
-def measure(run_round, rounds, cycles, overhead):
+def strategy_center(strategy, operators, rng):
+    """M operators under ``strategy``, half of them busy at random (all but one: ring-all)."""
+    scheduler = Scheduler()
+    ids = operator_names(operators)
+    center = CallCenter(ids, scheduler.call_later, 10.0, now=time.time, strategy=strategy, seed=5)
+    for operator_id in ids:  # all busy, in configured order whatever the strategy
+        center.pause(operator_id)
+    busy = RandomSet()
+    for n, operator_id in enumerate(ids):
+        center.unpause(operator_id)
+        call_id = "b%d" % n
+        center.call(call_id)
+        center.answer(operator_id)
+        busy.add(call_id)
+    free = 1 if strategy == RING_ALL else operators // 2
+    for _ in range(max(free, 1)):
+        center.hangup(busy.pop_random(rng))
+    return center, scheduler, busy
+
+
+def strategy_cycles(center, scheduler, busy, cycles, counter, rng, sums, counts):
+    clock = time.perf_counter_ns
+    for _ in range(cycles):
+        counter[0] += 1
+        call_id = "n%d" % counter[0]
+        t = clock()
+        lines = center.call(call_id)
+        sums["call"] += clock() - t
+        operator = lines[1].split()[-1]
+        t = clock()
+        lines = center.reject(operator)
+        sums["reject"] += clock() - t
+        timer = scheduler.last
+        operator = lines[-1].split()[-1]
+        t = clock()
+        timer.fire()
+        sums["ring timeout"] += clock() - t
+        ringing = center.calls[call_id].operator
+        t = clock()
+        center.answer(ringing.id)
+        sums["answer"] += clock() - t
+        busy.add(call_id)
+        gone = busy.pop_random(rng)
+        t = clock()
+        lines = center.hangup(gone)
+        sums["hangup"] += clock() - t
+        freed = lines[0].split()[-2]
+        t = clock()
+        center.pause(freed)
+        sums["pause"] += clock() - t
+        t = clock()
+        center.unpause(freed)
+        sums["unpause"] += clock() - t
+    for command in STRATEGY_COMMANDS:
+        counts[command] += cycles
+
+
+def measure(run_round, rounds, cycles, overhead, commands=COMMANDS):
     """Per command: mean ns per call in each round, then the median over rounds."""
-    per_round = {command: [] for command in COMMANDS}
+    per_round = {command: [] for command in commands}
     for _ in range(rounds):
-        sums = dict.fromkeys(COMMANDS, 0)
-        counts = dict.fromkeys(COMMANDS, 0)
+        sums = dict.fromkeys(commands, 0)
+        counts = dict.fromkeys(commands, 0)
         gc.collect()
         run_round(cycles, sums, counts)
-        for command in COMMANDS:
+        for command in commands:
             per_round[command].append(sums[command] / counts[command] - overhead)
     return {command: summary(values) for command, values in per_round.items()}
 
@@ -261,6 +324,20 @@ def run(quick=False):
         log("core: %d operators: %s" % (operators, brief(results["operators"][str(operators)])))
         del center, scheduler, busy, run_round
         gc.collect()
+    results["strategies"] = {}
+    for strategy in STRATEGIES:
+        results["strategies"][strategy] = {}
+        for operators in (10, 10**3, 10**5):
+            center, scheduler, busy = strategy_center(strategy, operators, rng)
+
+            def run_round(n, sums, counts, center=center, scheduler=scheduler, busy=busy):
+                strategy_cycles(center, scheduler, busy, n, counter, rng, sums, counts)
+
+            figures = measure(run_round, rounds, cycles // 2, overhead, STRATEGY_COMMANDS)
+            results["strategies"][strategy][str(operators)] = figures
+            log("core: %s, %d operators: %s" % (strategy, operators, brief(figures, STRATEGY_COMMANDS)))
+            del center, scheduler, busy, run_round
+            gc.collect()
     queued = 10**5 if quick else 10**6
     results["memory"] = {
         "queued": queued,
@@ -274,8 +351,8 @@ def run(quick=False):
     return results
 
 
-def brief(stats):
-    return ", ".join("%s %.0f ns" % (command, stats[command]["median"]) for command in COMMANDS)
+def brief(stats, commands=COMMANDS):
+    return ", ".join("%s %.0f ns" % (command, stats[command]["median"]) for command in commands)
 
 
 def ratios(results):
