@@ -31,7 +31,7 @@ from callcenter.core import CallCenter, operator_names
 from callcenter.strategies import RING_ALL, STRATEGIES
 
 COMMANDS = ("call", "answer", "reject", "hangup", "ring timeout")
-STRATEGY_COMMANDS = COMMANDS + ("pause", "unpause")
+STRATEGY_COMMANDS = (*COMMANDS, "pause", "unpause")
 
 
 class Timer(object):
