@@ -201,7 +201,9 @@ def test_client_refuses_malformed_commands_locally_and_prints_server_errors(star
     )
     assert result.stdout == b"Call 1 received\nCall 1 ringing for operator A\nCall 1 missed\n"
     assert result.stderr.decode() == (
-        "error: unknown command 'dial'; type help for the list\nerror: usage: call <call id> [priority=N]\nerror: no operator Z\n"
+        "error: unknown command 'dial'; type help for the list\n"
+        "error: usage: call <call id> [priority=N]\n"
+        "error: no operator Z\n"
     )
     assert result.returncode == 0
 
