@@ -31,6 +31,20 @@ def check_core(results):
                     ratio <= 1.3,
                 )
             )
+    # Routing: no strategy may grow faster than O(log n) per command (ring-all rings one here):
+    # log(10^5) / log(10) = 5 is what a logarithm allows from 10 to 10^5 operators.
+    for strategy, sizes in results.get("strategies", {}).items():
+        for command in core_scaling.STRATEGY_COMMANDS:
+            ratio = sizes["100000"][command]["median"] / sizes["10"][command]["median"]
+            checks.append(
+                verdict(
+                    "core: %s %s, 10^5 vs 10 operators" % (strategy, command),
+                    "x%.2f" % ratio,
+                    "<= x5.00",
+                    "ratio",
+                    ratio <= 5.0,
+                )
+            )
     per_call = results["memory"]["bytes_per_queued_call"]
     checks.append(verdict("core: memory per queued call", "%.0f B" % per_call, "<= 400 B", "bytes", per_call <= 400))
     return checks
@@ -369,6 +383,14 @@ def write_markdown(summary, outcomes, folder=None):
                     "| %s %s | %s |"
                     % (size, label, " | ".join("%.0f" % stats[c]["median"] for c in core_scaling.COMMANDS))
                 )
+    if "core" in outcomes and "strategies" in outcomes["core"]:
+        commands = core_scaling.STRATEGY_COMMANDS
+        lines += ["", "| core: ns per command, by strategy | " + " | ".join(commands) + " |"]
+        lines.append("|---" * (len(commands) + 1) + "|")
+        for strategy, sizes in outcomes["core"]["strategies"].items():
+            for size, stats in sizes.items():
+                figures = " | ".join("%.0f" % stats[c]["median"] for c in commands)
+                lines.append("| %s, %s operators | %s |" % (strategy, size, figures))
     if "durability" in outcomes:
         lines += durability_markdown(outcomes["durability"])
     with open(os.path.join(folder or RESULTS, "summary.md"), "w") as out:
