@@ -5,9 +5,11 @@ user types (``> command``) and exactly what they see; ``> +N`` lets N seconds pa
 import json
 
 import pytest
+from zope.interface.verify import verifyObject
 
 from callcenter.core import CallCenter, CallCenterError
 from callcenter.protocol import encode_request
+from callcenter.strategies import STRATEGIES, IRingStrategy
 from conftest import read_golden
 from test_protocol import Server, replies
 from test_shell import make_shell
@@ -881,3 +883,9 @@ def test_command_line_options_of_the_routing():
         with pytest.raises(usage.UsageError) as error:
             ShellOptions().parseOptions(argv)
         assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_every_strategy_provides_the_ring_strategy_interface(name):
+    center = CallCenter(["A", "B"], None, 0, strategy=name)
+    assert verifyObject(IRingStrategy, center._free)

@@ -20,6 +20,8 @@ import heapq
 import random
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
+from zope.interface import Attribute, Interface, implementer
+
 from callcenter.operators import IndexSet
 
 LINEAR = "linear"
@@ -32,6 +34,41 @@ RING_ALL = "ring-all"
 STRATEGIES = (LINEAR, ROUND_ROBIN, LONGEST_IDLE, FEWEST_CALLS, LEAST_TALK_TIME, RANDOM, RING_ALL)
 
 
+class IRingStrategy(Interface):
+    """The set of available operators (by index) that picks whom a call rings. (zope's
+    interface methods take no ``self``.)"""
+
+    ringing = Attribute("ringing(index): it was offered a call (no longer available)")
+
+    def __len__():
+        """How many operators are available."""
+
+    def __contains__(index):  # noqa: N805
+        """Whether operator ``index`` is available."""
+
+    def add(index):  # noqa: N805
+        """The operator became available, its figures current."""
+
+    def discard(index):  # noqa: N805
+        """It is no longer available."""
+
+    def pick():
+        """Whom a new call rings; None when nobody is available."""
+
+    def pick_after(index):  # noqa: N805
+        """Whom a call declined by ``index`` (not a member) rings; None when nobody else is free."""
+
+    def reserve(capacity):  # noqa: N805
+        """Make room for the indexes below ``capacity``."""
+
+    def state():
+        """Its memory as plain JSON-serialisable data, or None."""
+
+    def restore(state):  # noqa: N805
+        """Take back the memory of ``state()``."""
+
+
+@implementer(IRingStrategy)
 class Linear(IndexSet):
     """The assignment's rule: the first available operator in configured order; a declined
     call goes to the next available one after the decliner, going round. Its methods are
@@ -63,6 +100,7 @@ class Linear(IndexSet):
         pass
 
 
+@implementer(IRingStrategy)
 class RoundRobin(Linear):
     """Asterisk's ``rrmemory``: the next available operator after the one offered the
     previous call, going round."""
@@ -90,6 +128,7 @@ class RoundRobin(Linear):
         self.last = int(state)
 
 
+@implementer(IRingStrategy)
 class Ordered(object):
     """The available operator with the smallest ``key(index)``, ties to the lower index: a
     heap with lazy deletion. An entry is current while its operator is available with that
@@ -152,6 +191,7 @@ class Ordered(object):
         pass
 
 
+@implementer(IRingStrategy)
 class Random(object):
     """Uniform among the available operators: the k-th of them in configured order, k drawn
     from the generator. A Fenwick tree of the members makes add, discard and finding the
