@@ -445,8 +445,8 @@ class CallCenter(object):
         if call_id in self.calls:
             raise CallCenterError("call %s is already in progress" % (call_id,))
         check_id("call", call_id)
-        if priority and not (isinstance(priority, int) and 0 <= priority < PRIORITIES):
-            raise CallCenterError("priority must be a whole number from 0 to %d" % (PRIORITIES - 1))
+        if priority:
+            priority = parse_priority(priority)
         now = self.now()
         self.figures.received += 1
         lines = ["Call %s received" % call_id]
