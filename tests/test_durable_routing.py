@@ -85,3 +85,34 @@ def test_the_random_strategy_draws_the_same_after_a_restore(tmp_path):
     third = Server(tmp_path, **options)
     assert third.status() == before
     assert third.state.center._free._random.getstate() == generator
+
+
+def test_a_ring_all_call_comes_back_ringing_at_its_first_operator(tmp_path):
+    options = {"operators": ["A", "B", "C"], "ring_timeout": 0, "strategy": "ring-all"}
+    server = Server(tmp_path, **options)
+    server.run("pause B", "call 1")
+    assert server.status() == [
+        "Operator A ringing with call 1",
+        "Operator B paused",
+        "Operator C ringing with call 1",
+    ]
+    server.stop()
+    again = Server(tmp_path, **options)
+    assert again.status() == ["Operator A ringing with call 1", "Operator B paused", "Operator C available"]
+    assert answer(again.run("reject A", "call 2")) == [
+        "Call 1 rejected by operator A\nCall 1 ringing for operator C",
+        "Call 2 received\nCall 2 ringing for operator A",
+    ]
+
+
+def test_a_dynamic_member_stays_when_the_operators_change(tmp_path):
+    server = Server(tmp_path, ring_timeout=0)
+    server.run("login D", "pause D break", "call 1", "answer A")
+    server.stop()
+    again = Server(tmp_path, operators=["A", "B", "C"], ring_timeout=0)
+    assert again.status() == [
+        "Operator A busy with call 1",
+        "Operator B available",
+        "Operator C available",
+        "Operator D paused: break",
+    ]
