@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 # Erlang A: the queue's weights are summed until one is this small next to the sum.
 NEGLIGIBLE = 1e-15
 # ... and never past this many queued callers (the chain must be stable to get there).
-MAX_QUEUE_TERMS = 10 ** 6
+MAX_QUEUE_TERMS = 10**6
 
 
 class ErlangError(ValueError):
@@ -214,7 +214,7 @@ def fewest_operators(
         raise ErlangError("the service level to reach must be a share between 0 and 1, like 0.8")
     load = calls_per_hour / 3600.0 * handle_time
     if patience is None:
-        operators = int(math.floor(load)) + 1
+        operators = math.floor(load) + 1
     else:
         # With abandonment fewer operators than the load can be enough; start well below it.
         operators = max(1, int(load - 4.0 * math.sqrt(load)))
@@ -243,4 +243,3 @@ def staffing_table(
     calls_per_hour: float, handle_time: float, counts: Sequence[int], target: float, patience: Optional[float] = None
 ) -> List[Figures]:
     return [figures(calls_per_hour, handle_time, count, target, patience) for count in counts]
-

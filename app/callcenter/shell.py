@@ -163,13 +163,20 @@ def run_locally(center: CallCenter, output: Output) -> Send:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    """``callcenter``: the one-process call center on stdin and stdout."""
+    """``callcenter``: the one-process call center on stdin and stdout; ``callcenter simulate`` and
+    ``callcenter erlang`` plan a day instead (:mod:`callcenter.planning`)."""
     from twisted.internet import task
 
     from callcenter import console
     from callcenter.options import ShellOptions, parse_or_exit
+    from callcenter.planning import COMMANDS as PLANNING_COMMANDS
 
-    options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments and arguments[0] in PLANNING_COMMANDS:
+        from callcenter import planning
+
+        return planning.main(arguments)
+    options = parse_or_exit(ShellOptions(), arguments)
 
     def run(reactor: Any) -> Any:
         output = console.make_output(reactor)

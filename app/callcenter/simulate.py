@@ -130,19 +130,27 @@ class Model(object):
         self.service_level = service_level
         self.warm_up = warm_up
         self.measured_from = self.start + warm_up
-        self.interval = interval if interval is not None else self.end - self.measured_from
+        # Intervals are counted from the start of the day; the first may be cut by the warm-up.
+        self.interval = interval if interval is not None else self.end - self.start
         self.sample_every = min(sample_every, self.interval)
-        self.buckets = int(math.ceil((self.end - self.measured_from) / self.interval - 1e-9))
+        self.first_bucket = int((self.measured_from - self.start) / self.interval)
+        last = math.ceil((self.end - self.start) / self.interval - 1e-9)
+        self.buckets = last - self.first_bucket
 
     def center_options(self) -> Dict[str, Any]:
         """The core's keyword arguments beyond operators and clock: its routing options."""
         return {"ring_timeout": self.ring_timeout, "service_level": self.service_level}
 
     def bucket_start(self, index: int) -> float:
-        return self.measured_from + index * self.interval
+        """When the measured part of interval ``index`` (0: the first measured one) starts."""
+        return max(self.measured_from, self.start + (self.first_bucket + index) * self.interval)
 
     def bucket_end(self, index: int) -> float:
-        return min(self.end, self.measured_from + (index + 1) * self.interval)
+        return min(self.end, self.start + (self.first_bucket + index + 1) * self.interval)
+
+    def bucket_of(self, now: float) -> int:
+        """The index of the interval ``now`` (within the measured window) falls in."""
+        return int((now - self.start) / self.interval) - self.first_bucket
 
     def handle_sampler(self, rng: random.Random) -> Callable[[], float]:
         mean = self.handle_time
@@ -259,7 +267,7 @@ class Replication(object):
             self.clock.callLater,
             on_event=self._event,
             now=self.clock.seconds,
-            **model.center_options()
+            **model.center_options(),
         )
         self.tallies = [Tally() for _ in range(model.buckets)]
         self.callers: Dict[str, Caller] = {}
@@ -303,7 +311,7 @@ class Replication(object):
         model = self.model
         if now < model.measured_from:
             return None
-        index = int((now - model.measured_from) / model.interval)
+        index = model.bucket_of(now)
         return self.tallies[index] if index < len(self.tallies) else None
 
     # What callers do.
@@ -446,13 +454,13 @@ class Replication(object):
         model = self.model
         start = max(start, model.measured_from)
         end = min(end, model.end)
-        while start < end:
-            index = int((start - model.measured_from) / model.interval)
-            if index >= len(self.tallies):
-                return
+        index = model.bucket_of(start)
+        while start < end and index < len(self.tallies):
             upto = min(end, model.bucket_end(index))
-            self.tallies[index].busy += upto - start
-            start = upto
+            if upto > start:
+                self.tallies[index].busy += upto - start
+                start = upto
+            index += 1
 
     def sample(self, index: int) -> None:
         """The calls waiting now, counted towards the interval's average."""
@@ -536,9 +544,7 @@ def replication_seed(seed: int, number: int) -> int:
     return seed * 1000003 + number
 
 
-def simulate(
-    model: Model, replications: int = 1, seed: int = 1, transcript: Optional[Transcript] = None
-) -> Result:
+def simulate(model: Model, replications: int = 1, seed: int = 1, transcript: Optional[Transcript] = None) -> Result:
     """Run the replications; ``transcript`` hears every line of the first one."""
     if replications < 1:
         raise SimulationError("at least one replication is needed")
