@@ -206,7 +206,7 @@ class SimulateOptions(PlanningOptions):
         ["answer-delay", None, 0.0, "Mean seconds (exponential) a ringing operator takes to answer.", duration],
         ["reject-rate", None, 0.0, "Share of rings an operator rejects (0 to below 1).", number("reject-rate", 0, 1)],
         ["duration", None, None, "Length of the day (8h, 30m, 90s) [default: 8h, or the profile's]."],
-        ["warm-up", None, "0", "Time at the start that is simulated but not counted.", duration],
+        ["warm-up", None, 0.0, "Time at the start that is simulated but not counted.", duration],
         ["interval", None, None, "Figures per interval too, e.g. 30m (a plot without it uses 30m)."],
         ["replications", "n", 5, "Independent runs; the figures are their means with 95% intervals.", positive_count],
         ["seed", None, 1, "Random seed: the same seed gives the same output.", int],
