@@ -63,7 +63,8 @@ class HeapDelayedCall(object):
             raise AlreadyCalled
 
     def cancel(self) -> None:
-        self._check_active()
+        if self.cancelled or self.called:
+            self._check_active()
         self.cancelled = 1
         self.clock._stale += 1
 
@@ -109,8 +110,9 @@ class HeapClock(object):
 
     def callLater(self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any) -> HeapDelayedCall:
         order = next(self._order)
-        call = HeapDelayedCall(self, self.now + delay, order, callable, args, kw)
-        heapq.heappush(self.heap, (call.time, order, self._run_delayed, (call, order)))
+        time = self.now + delay
+        call = HeapDelayedCall(self, time, order, callable, args, kw)
+        heapq.heappush(self.heap, (time, order, self._run_delayed, (call, order)))
         return call
 
     def getDelayedCalls(self) -> List[HeapDelayedCall]:

@@ -56,6 +56,9 @@ METRICS = (
     "waiting",
 )
 
+# A ring: (operator, call id), one object per ring.
+Ring = Tuple[str, str]
+
 # A line the core printed, with the virtual time it printed it at.
 Transcript = Callable[[float, str], None]
 
@@ -244,14 +247,18 @@ class OperatorBehaviour(object):
         self.reject_rate = model.reject_rate
         self.draw = rng.random
 
-    def on_ring(self, run: "Replication", operator: str, token: int) -> None:
+    def on_ring(self, run: "Replication", ring: "Ring") -> None:
+        """``ring`` is (operator, call id); :meth:`Replication.answer` or ``reject`` takes it."""
+        if not self.delay and not self.reject_rate:
+            run.answer(ring)  # at once: nothing can happen in between
+            return
         at = run.clock.now
         if self.delay:
             at -= self.delay * math.log(1.0 - self.draw())
         if self.reject_rate and self.draw() < self.reject_rate:
-            run.clock.schedule(at, run.reject, (operator, token))
+            run.clock.schedule(at, run.reject, ring)
         else:
-            run.clock.schedule(at, run.answer, (operator, token))
+            run.clock.schedule(at, run.answer, ring)
 
 
 class Replication(object):
@@ -271,9 +278,8 @@ class Replication(object):
         )
         self.tallies = [Tally() for _ in range(model.buckets)]
         self.callers: Dict[str, Caller] = {}
-        self.ringing: Dict[str, int] = {}  # operator -> token of its present ring
-        self.ringing_call: Dict[str, str] = {}  # operator -> the call ringing it
-        self.tokens = 0
+        # operator -> its present ring: a response to an earlier ring finds another object here
+        self.ringing: Dict[str, Ring] = {}
         self.calls = 0
         self.unexpected = 0  # commands the core refused that the model thought valid
         self.behaviour = OperatorBehaviour(model, self.rng)
@@ -281,6 +287,12 @@ class Replication(object):
         self._segment = 0
         self._draw = self.rng.random
         self._give_up = 1.0 / model.patience if model.patience else 0.0
+        # The four commands, each a plain call of the core's method unless a transcript listens.
+        self._call = self._command(self.center.call, "call")
+        self._answer = self._command(self.center.answer, "answer")
+        self._reject = self._command(self.center.reject, "reject")
+        self._hangup = self._command(self.center.hangup, "hangup")
+        self._schedule = self.clock.schedule
 
     # The run.
 
@@ -296,6 +308,12 @@ class Replication(object):
         """The next arrival after ``now`` of the piecewise-constant Poisson process, or inf."""
         need = -math.log(1.0 - self._draw())  # in expected arrivals
         segments = self.model.segments
+        if self._segment < len(segments):
+            segment = segments[self._segment]
+            if segment.calls_per_hour:
+                following = now + need * 3600.0 / segment.calls_per_hour
+                if following < segment.end:
+                    return following
         while self._segment < len(segments):
             segment = segments[self._segment]
             rate = segment.calls_per_hour / 3600.0
@@ -320,12 +338,17 @@ class Replication(object):
         now = self.clock.now
         self.calls += 1
         call_id = str(self.calls)
-        tally = self._tally_at(now)
+        model = self.model
+        tally = None
+        if now >= model.measured_from:
+            index = int((now - model.start) / model.interval) - model.first_bucket
+            if index < len(self.tallies):
+                tally = self.tallies[index]
         following = self._next_arrival(now)
-        if following < self.model.end:
-            self.clock.schedule(following, self.arrive, None)
+        if following < model.end:
+            self._schedule(following, self.arrive, None)
         try:
-            lines = self._command("call", call_id)
+            lines = self._call(call_id)
         except CallCenterError:
             if tally is not None:
                 tally.offered += 1
@@ -340,8 +363,8 @@ class Replication(object):
                 tally.waited += 1
         else:
             self._rings(lines)
-        if self._give_up:
-            self.clock.schedule(now - math.log(1.0 - self._draw()) / self._give_up, self.give_up, call_id)
+        if self._give_up and caller.operator != "":  # not answered at once: it may give up
+            self._schedule(now - math.log(1.0 - self._draw()) / self._give_up, self.give_up, call_id)
 
     def give_up(self, call_id: str) -> None:
         """Patience ran out: if the call is still waiting or ringing, the caller hangs up."""
@@ -352,26 +375,24 @@ class Replication(object):
         operator = caller.operator
         if operator is not None:
             del self.ringing[operator]
-            del self.ringing_call[operator]
         if caller.tally is not None:
             caller.tally.abandoned += 1
-        self._rings(self._command("hangup", call_id))
+        self._rings(self._hangup(call_id))
 
     def finish(self, call_id: str) -> None:
         """The handle time is over: the caller hangs up an answered call."""
         del self.callers[call_id]
-        self._rings(self._command("hangup", call_id))
+        self._rings(self._hangup(call_id))
 
     # What operators do.
 
-    def answer(self, ring: Tuple[str, int]) -> None:
-        operator, token = ring
-        if self.ringing.get(operator) != token:
+    def answer(self, ring: "Ring") -> None:
+        operator, call_id = ring
+        if self.ringing.get(operator) is not ring:
             return  # that ring ended: timed out, or the caller gave up
         del self.ringing[operator]
-        call_id = self.ringing_call.pop(operator)
         try:
-            self._command("answer", operator)
+            self._answer(operator)
         except CallCenterError:
             self.unexpected += 1
             return
@@ -379,7 +400,7 @@ class Replication(object):
         caller = self.callers[call_id]
         caller.operator = ""  # answered
         handle = self.handle()
-        self.clock.schedule(now + handle, self.finish, call_id)
+        self._schedule(now + handle, self.finish, call_id)
         tally = caller.tally
         if tally is not None:
             wait = now - caller.arrived
@@ -391,14 +412,13 @@ class Replication(object):
                 tally.within += 1
         self._busy(now, now + handle)
 
-    def reject(self, ring: Tuple[str, int]) -> None:
-        operator, token = ring
-        if self.ringing.get(operator) != token:
+    def reject(self, ring: "Ring") -> None:
+        operator, call_id = ring
+        if self.ringing.get(operator) is not ring:
             return
         del self.ringing[operator]
-        call_id = self.ringing_call.pop(operator)
         try:
-            lines = self._command("reject", operator)
+            lines = self._reject(operator)
         except CallCenterError:
             self.unexpected += 1
             return
@@ -415,11 +435,10 @@ class Replication(object):
             if RINGING_FOR in line:
                 words = line.split(" ")
                 call_id, operator = words[1], words[-1]
-                self.tokens += 1
-                self.ringing[operator] = self.tokens
-                self.ringing_call[operator] = call_id
+                ring = (operator, call_id)
+                self.ringing[operator] = ring
                 self.callers[call_id].operator = operator
-                self.behaviour.on_ring(self, operator, self.tokens)
+                self.behaviour.on_ring(self, ring)
 
     def _event(self, lines: List[str]) -> None:
         """A ring timeout: ``Call X ignored by operator Y``, then the call rings again."""
@@ -431,21 +450,25 @@ class Replication(object):
                 words = line.split(" ")
                 call_id, operator = words[1], words[-1]
                 del self.ringing[operator]
-                del self.ringing_call[operator]
                 tally = self.callers[call_id].tally
                 if tally is not None:
                     tally.timed_out += 1
         self._rings(lines)
 
-    def _command(self, command: str, argument: str) -> List[str]:
-        if self.transcript is None:
-            return self.center.commands[command](argument)
-        now = self.clock.now
-        self.transcript(now, "> %s %s" % (command, argument))
-        lines = self.center.commands[command](argument)
-        for line in lines:
-            self.transcript(now, line)
-        return lines
+    def _command(self, method: Callable[[str], List[str]], name: str) -> Callable[[str], List[str]]:
+        transcript = self.transcript
+        if transcript is None:
+            return method
+        clock = self.clock
+
+        def written(argument: str) -> List[str]:
+            transcript(clock.now, "> %s %s" % (name, argument))
+            lines = method(argument)
+            for line in lines:
+                transcript(clock.now, line)
+            return lines
+
+        return written
 
     # Measuring.
 
@@ -455,6 +478,10 @@ class Replication(object):
         start = max(start, model.measured_from)
         end = min(end, model.end)
         index = model.bucket_of(start)
+        if 0 <= index < len(self.tallies) and end <= model.bucket_end(index):
+            if end > start:
+                self.tallies[index].busy += end - start
+            return
         while start < end and index < len(self.tallies):
             upto = min(end, model.bucket_end(index))
             if upto > start:
