@@ -147,3 +147,19 @@ def test_a_reset_call_goes_after_those_already_due_then():
     clock.callLater(3, ran.append, "newer")
     clock.advance(3)
     assert ran == ["waiting", "reset", "newer"]
+
+
+def test_a_call_cancelled_by_the_call_that_scheduled_it_never_reaches_the_heap():
+    clock, ran = HeapClock(), []
+
+    def ring():
+        timer = clock.callLater(10, ran.append, "timeout")
+        timer.cancel()  # answered in the same instant
+        clock.callLater(5, ran.append, "kept")
+
+    clock.schedule(1, lambda _: ring(), None)
+    clock.advance(1)
+    assert len(clock.heap) == 1 and clock.pending() == 1
+    assert [call.getTime() for call in clock.getDelayedCalls()] == [6]
+    clock.advance(20)
+    assert ran == ["kept"] and clock.pending() == 0

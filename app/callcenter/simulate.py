@@ -176,9 +176,11 @@ class Tally(object):
         "abandoned",
         "answered",
         "busy",
+        "end",
         "offered",
         "refused",
         "rejected",
+        "start",
         "timed_out",
         "wait_longest",
         "wait_total",
@@ -188,7 +190,9 @@ class Tally(object):
         "within",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, start: float = 0.0, end: float = 0.0) -> None:
+        self.start = start  # the measured part of the interval
+        self.end = end
         self.offered = 0
         self.waited = 0  # found every operator busy (queued on arrival)
         self.answered = 0
@@ -205,6 +209,8 @@ class Tally(object):
 
     def add(self, other: "Tally") -> None:
         for name in self.__slots__:
+            if name in ("start", "end"):
+                continue
             if name == "wait_longest":
                 self.wait_longest = max(self.wait_longest, other.wait_longest)
             else:
@@ -246,12 +252,11 @@ class OperatorBehaviour(object):
         self.delay = model.answer_delay
         self.reject_rate = model.reject_rate
         self.draw = rng.random
+        # Every ring answered in the same instant: the replication skips on_ring (the hot path).
+        self.at_once = not self.delay and not self.reject_rate
 
     def on_ring(self, run: "Replication", ring: "Ring") -> None:
         """``ring`` is (operator, call id); :meth:`Replication.answer` or ``reject`` takes it."""
-        if not self.delay and not self.reject_rate:
-            run.answer(ring)  # at once: nothing can happen in between
-            return
         at = run.clock.now
         if self.delay:
             at -= self.delay * math.log(1.0 - self.draw())
@@ -276,13 +281,15 @@ class Replication(object):
             now=self.clock.seconds,
             **model.center_options(),
         )
-        self.tallies = [Tally() for _ in range(model.buckets)]
+        self.tallies = [Tally(model.bucket_start(index), model.bucket_end(index)) for index in range(model.buckets)]
         self.callers: Dict[str, Caller] = {}
         # operator -> its present ring: a response to an earlier ring finds another object here
         self.ringing: Dict[str, Ring] = {}
         self.calls = 0
         self.unexpected = 0  # commands the core refused that the model thought valid
         self.behaviour = OperatorBehaviour(model, self.rng)
+        self._at_once = self.behaviour.at_once
+        self._service_level = model.service_level
         self.handle = model.handle_sampler(self.rng)
         self._segment = 0
         self._draw = self.rng.random
@@ -408,8 +415,11 @@ class Replication(object):
             tally.wait_total += wait
             if wait > tally.wait_longest:
                 tally.wait_longest = wait
-            if wait <= self.model.service_level:
+            if wait <= self._service_level:
                 tally.within += 1
+            if now + handle <= tally.end and now >= tally.start:
+                tally.busy += handle  # the talk ends within the interval it starts in
+                return
         self._busy(now, now + handle)
 
     def reject(self, ring: "Ring") -> None:
@@ -438,7 +448,10 @@ class Replication(object):
                 ring = (operator, call_id)
                 self.ringing[operator] = ring
                 self.callers[call_id].operator = operator
-                self.behaviour.on_ring(self, ring)
+                if self._at_once:
+                    self.answer(ring)
+                else:
+                    self.behaviour.on_ring(self, ring)
 
     def _event(self, lines: List[str]) -> None:
         """A ring timeout: ``Call X ignored by operator Y``, then the call rings again."""
