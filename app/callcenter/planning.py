@@ -490,12 +490,19 @@ def transcript_writer(target: TextIO) -> Callable[[float, str], None]:
 
 
 def run_simulate(options: SimulateOptions, stdout: TextIO) -> None:
-    model = options.model()
+    formatter = {"table": simulate_table, "csv": simulate_csv, "json": simulate_json}[options["format"]]
+
+    def show(model: Model, result: Result) -> None:
+        if options["plot"] is not None:
+            plot(model, result, options["plot"])
+        stdout.write("\n".join(formatter(options, model, result)) + "\n")
+
     if options["connect"] is not None:
         from callcenter.live import play
 
-        play(options, model)
+        play(options, show)
         return
+    model = options.model()
     transcript_file = None
     try:
         if options["transcript"] is not None:
@@ -510,10 +517,7 @@ def run_simulate(options: SimulateOptions, stdout: TextIO) -> None:
     finally:
         if transcript_file is not None:
             transcript_file.close()
-    if options["plot"] is not None:
-        plot(model, result, options["plot"])
-    formatter = {"table": simulate_table, "csv": simulate_csv, "json": simulate_json}[options["format"]]
-    stdout.write("\n".join(formatter(options, model, result)) + "\n")
+    show(model, result)
 
 
 # Output of erlang.

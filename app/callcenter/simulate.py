@@ -266,6 +266,36 @@ class OperatorBehaviour(object):
             run.clock.schedule(at, run.answer, ring)
 
 
+class ArrivalProcess(object):
+    """The arrival times of a Poisson process whose rate is constant over each segment."""
+
+    def __init__(self, segments: Sequence[Segment], draw: Callable[[], float]) -> None:
+        self.segments = segments
+        self.draw = draw
+        self._segment = 0
+
+    def following(self, now: float) -> float:
+        """The next arrival after ``now``, or inf once the last segment is over."""
+        need = -math.log(1.0 - self.draw())  # in expected arrivals
+        segments = self.segments
+        if self._segment < len(segments):
+            segment = segments[self._segment]
+            if segment.calls_per_hour:
+                following = now + need * 3600.0 / segment.calls_per_hour
+                if following < segment.end:
+                    return following
+        while self._segment < len(segments):
+            segment = segments[self._segment]
+            rate = segment.calls_per_hour / 3600.0
+            room = rate * (segment.end - now)
+            if need < room:
+                return now + need / rate
+            need -= room
+            now = segment.end
+            self._segment += 1
+        return float("inf")
+
+
 class Replication(object):
     """One run of the model on a fresh call center and clock."""
 
@@ -291,8 +321,8 @@ class Replication(object):
         self._at_once = self.behaviour.at_once
         self._service_level = model.service_level
         self.handle = model.handle_sampler(self.rng)
-        self._segment = 0
         self._draw = self.rng.random
+        self.arrivals = ArrivalProcess(model.segments, self._draw)
         self._give_up = 1.0 / model.patience if model.patience else 0.0
         # The four commands, each a plain call of the core's method unless a transcript listens.
         self._call = self._command(self.center.call, "call")
@@ -305,32 +335,11 @@ class Replication(object):
 
     def run(self) -> "Replication":
         model = self.model
-        self.clock.schedule(self._next_arrival(model.start), self.arrive, None)
+        self.clock.schedule(self.arrivals.following(model.start), self.arrive, None)
         if model.buckets:
             self.clock.schedule(model.measured_from, self.sample, 0)
         self.clock.run_until(model.end + DRAIN_LIMIT)
         return self
-
-    def _next_arrival(self, now: float) -> float:
-        """The next arrival after ``now`` of the piecewise-constant Poisson process, or inf."""
-        need = -math.log(1.0 - self._draw())  # in expected arrivals
-        segments = self.model.segments
-        if self._segment < len(segments):
-            segment = segments[self._segment]
-            if segment.calls_per_hour:
-                following = now + need * 3600.0 / segment.calls_per_hour
-                if following < segment.end:
-                    return following
-        while self._segment < len(segments):
-            segment = segments[self._segment]
-            rate = segment.calls_per_hour / 3600.0
-            room = rate * (segment.end - now)
-            if need < room:
-                return now + need / rate
-            need -= room
-            now = segment.end
-            self._segment += 1
-        return float("inf")
 
     def _tally_at(self, now: float) -> Optional[Tally]:
         model = self.model
@@ -351,7 +360,7 @@ class Replication(object):
             index = int((now - model.start) / model.interval) - model.first_bucket
             if index < len(self.tallies):
                 tally = self.tallies[index]
-        following = self._next_arrival(now)
+        following = self.arrivals.following(now)
         if following < model.end:
             self._schedule(following, self.arrive, None)
         try:
@@ -561,7 +570,8 @@ def estimates(rows: Sequence[Dict[str, Optional[float]]]) -> Dict[str, Estimate]
 class Result(object):
     """What the replications gave: per replication its figures, total and per interval."""
 
-    def __init__(self, model: Model, replications: List[Replication]) -> None:
+    def __init__(self, model: Model, replications: Sequence[Any]) -> None:
+        """``replications``: each with its ``tallies`` and its ``unexpected`` count."""
         self.model = model
         self.replications = len(replications)
         operators = len(model.operator_ids)
