@@ -72,3 +72,23 @@ def test_no_server_is_one_error_line_and_exit_1():
     )
     assert done.returncode == 1 and done.stdout == b""
     assert done.stderr.decode().startswith("callcenter simulate: cannot connect to tcp:127.0.0.1:1: ")
+
+
+def test_live_mode_sends_the_token_first(start_server, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("s3cret-token\n")
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-it\n")
+    server = start_server("--operators", "2", "--auth-token-file", str(token))
+    arguments = [command("callcenter"), "simulate", "--connect", "tcp:127.0.0.1:%d" % server.port]
+    arguments += ["--speed", "600", "--duration", "5m", "--calls-per-hour", "120", "--handle-time", "30"]
+    done = subprocess.run(
+        [*arguments, "--auth-token-file", str(token)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().startswith("callcenter simulate: 2 operators, 120 calls/h")
+    refused = subprocess.run(
+        [*arguments, "--auth-token-file", str(wrong)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60
+    )
+    assert refused.returncode == 1 and refused.stdout == b""
+    assert refused.stderr == b"callcenter simulate: the server did not accept the token: authentication failed\n"

@@ -18,8 +18,10 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from twisted.internet import defer, endpoints, task
 from twisted.python.failure import Failure
 
+from callcenter.core import CallCenterError
+from callcenter.options import read_token
 from callcenter.output import Output
-from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol, encode_request
+from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol, encode_auth, encode_request
 from callcenter.simulate import (
     DRAIN_LIMIT,
     IGNORED_BY,
@@ -291,20 +293,40 @@ class LivePlayer(object):
 
 
 def play(options: Any, show: Callable[[Model, Result], None]) -> None:
-    """Connect, learn the server's operators (``status``), play the day and ``show`` the figures;
-    exit 1 if the server cannot be reached or goes away."""
+    """Connect (sending the token first, with ``--auth-token-file``), learn the server's operators
+    (``status``), play the day and ``show`` the figures; exit 1 if the server cannot be reached,
+    refuses the token or goes away."""
+
+    def fail(message: str) -> None:
+        sys.stderr.write("callcenter simulate: %s\n" % message)
+        raise SystemExit(1)
+
+    token = None
+    if options["auth-token-file"] is not None:
+        try:
+            token = read_token(options["auth-token-file"])
+        except CallCenterError as error:
+            fail(str(error))
 
     @defer.inlineCallbacks
     def run(reactor: Any) -> Any:
         endpoint = endpoints.clientFromString(reactor, options["connect"])
-        learner = OperatorLearner()
+        opening = Opening()
         try:
-            connection = yield endpoint.connect(CallCenterClientFactory(learner))
+            connection = yield endpoint.connect(CallCenterClientFactory(opening))
         except Exception as error:
-            sys.stderr.write("callcenter simulate: cannot connect to %s: %s\n" % (options["connect"], error))
-            raise SystemExit(1) from None
-        connection.transport.write(encode_request("status", None))
-        operator_ids = yield learner.operators
+            fail("cannot connect to %s: %s" % (options["connect"], error))
+        try:
+            if token is not None:
+                kind, text = yield opening.ask(connection, encode_auth(token))
+                if kind != "response":
+                    fail("the server did not accept the token: %s" % text)
+            kind, text = yield opening.ask(connection, encode_request("status", None))
+        except Exception:
+            fail("the connection to %s was lost" % (options["connect"],))
+        if kind != "response":
+            fail("status: %s" % text)
+        operator_ids = [line.split()[1] for line in text.split("\n") if line.startswith("Operator ")]
         if operator_ids:
             options["operators"] = operator_ids
         model = options.model()
@@ -315,28 +337,32 @@ def play(options: Any, show: Callable[[Model, Result], None]) -> None:
         try:
             yield player.finished
         except Exception:
-            sys.stderr.write("callcenter simulate: the connection to %s was lost\n" % (options["connect"],))
-            raise SystemExit(1) from None
+            fail("the connection to %s was lost" % (options["connect"],))
         connection.transport.loseConnection()
         show(model, Result(model, [player]))
 
     task.react(run)
 
 
-class OperatorLearner(object):
-    """The client side for the first reply: the operator ids of a ``status``."""
+class Opening(object):
+    """The client side before the play: one request at a time, its reply as a Deferred."""
 
     def __init__(self) -> None:
-        self.operators: defer.Deferred = defer.Deferred()
         self.output = Events(None)
+        self.reply: Optional[defer.Deferred] = None
+
+    def ask(self, connection: CallCenterClientProtocol, request: bytes) -> defer.Deferred:
+        self.reply = defer.Deferred()
+        connection.transport.write(request)
+        return self.reply
 
     def connected(self, connection: CallCenterClientProtocol) -> None:
         pass
 
     def disconnected(self, reason: Failure) -> None:
-        if not self.operators.called:
-            self.operators.errback(reason)
+        if self.reply is not None and not self.reply.called:
+            self.reply.errback(reason)
 
     def replied(self, kind: str, text: str) -> None:
-        lines = text.split("\n") if kind == "response" else []
-        self.operators.callback([line.split()[1] for line in lines if line.startswith("Operator ")])
+        if self.reply is not None and not self.reply.called:
+            self.reply.callback((kind, text))

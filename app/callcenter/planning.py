@@ -15,8 +15,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 from twisted.python import usage
 
 from callcenter import erlang
-from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
-from callcenter.options import VersionOption, positive_count, ring_timeout, service_level
+from callcenter.core import DEFAULT_SERVICE_LEVEL
+from callcenter.options import CallCenterOptions, VersionOption, positive_count
 from callcenter.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, simulate
 
 COMMANDS = ("simulate", "erlang")
@@ -184,24 +184,11 @@ class PlanningOptions(VersionOption):
             raise usage.UsageError("give one of --calls-per-hour and --profile")
 
 
-class SimulateOptions(PlanningOptions):
+class SimulateOptions(PlanningOptions, CallCenterOptions):
+    """The call center's own options (--operators, --ring-timeout, --service-level), and the traffic's."""
+
     synopsis = "Usage: callcenter simulate [options]  (a day of traffic through the call center, in virtual time)"
     optParameters = [
-        ["operators", "o", "A,B", "Operator ids in order (A,B,C) or a count (5 means A to E)."],
-        [
-            "ring-timeout",
-            "t",
-            DEFAULT_RING_TIMEOUT,
-            "Seconds a call may ring before it is offered again; 0 turns it off.",
-            ring_timeout,
-        ],
-        [
-            "service-level",
-            None,
-            DEFAULT_SERVICE_LEVEL,
-            "Seconds within which an answered call counts towards the service level.",
-            service_level,
-        ],
         ["handle-distribution", None, "exponential", "exponential, lognormal:CV (like lognormal:0.5) or fixed."],
         ["answer-delay", None, 0.0, "Mean seconds (exponential) a ringing operator takes to answer.", duration],
         ["reject-rate", None, 0.0, "Share of rings an operator rejects (0 to below 1).", number("reject-rate", 0, 1)],
@@ -213,15 +200,13 @@ class SimulateOptions(PlanningOptions):
         ["transcript", None, None, "Write every line the core printed, with its virtual time, to FILE."],
         ["plot", None, None, "Draw waiting calls and service level across the day into FILE.png (matplotlib)."],
         ["connect", None, None, "Play the traffic against a running server at this endpoint instead."],
+        ["auth-token-file", None, None, "With --connect: the file holding the server's token, sent first."],
         ["speed", None, 1.0, "With --connect: virtual seconds per real second.", number("speed", 1e-6)],
     ]
 
     def postOptions(self) -> None:
         self.check_traffic()
-        try:
-            self["operators"] = parse_operators(self["operators"])
-        except CallCenterError as error:
-            raise usage.UsageError("--operators: %s" % error) from None
+        CallCenterOptions.postOptions(self)
         distribution, _, cv = self["handle-distribution"].partition(":")
         if distribution not in ("exponential", "lognormal", "fixed") or bool(cv) != (distribution == "lognormal"):
             raise usage.UsageError(
