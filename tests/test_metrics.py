@@ -26,7 +26,7 @@ def samples(metrics):
 def test_the_figures_the_histograms_the_clients_and_the_process():
     clock = Clock()
     factory = CallCenterServerFactory(["A", "B"], clock.callLater, 10, now=clock.seconds, service_level=20)
-    metrics = CallCenterMetrics(factory)
+    metrics = CallCenterMetrics(factory.center, factory)
     connection = factory.buildProtocol(None)
     connection.makeConnection(StringTransport())
     for command, argument in [("call", "1"), ("call", "2"), ("call", "3"), ("call", "4")]:
@@ -72,7 +72,7 @@ def test_the_figures_the_histograms_the_clients_and_the_process():
 def test_the_oldest_wait_is_the_head_of_the_queue():
     clock = Clock()
     factory = CallCenterServerFactory(["A"], clock.callLater, 0, now=clock.seconds)
-    metrics = CallCenterMetrics(factory)
+    metrics = CallCenterMetrics(factory.center, factory)
     factory.center.call("1")
     clock.advance(2)
     factory.center.call("2")
@@ -99,7 +99,7 @@ def test_a_scrape_from_the_thread_pool_reads_the_figures_in_the_reactors_thread(
     factory = CallCenterServerFactory(["A"], clock.callLater, 0, now=clock.seconds)
     factory.center.call("1")
     reactor = HandOverReactor()
-    metrics = CallCenterMetrics(factory, reactor)
+    metrics = CallCenterMetrics(factory.center, factory, reactor)
     monkeypatch.setattr(metrics_module.threadable, "isInIOThread", lambda: False)
     results = []
     scraper = threading.Thread(target=lambda: results.append(samples(metrics)))
@@ -116,7 +116,7 @@ def test_a_scrape_the_reactor_never_answers_fails_instead_of_hanging(monkeypatch
 
     clock = Clock()
     factory = CallCenterServerFactory(["A"], clock.callLater, 0, now=clock.seconds)
-    metrics = CallCenterMetrics(factory, HandOverReactor())
+    metrics = CallCenterMetrics(factory.center, factory, HandOverReactor())
     monkeypatch.setattr(metrics_module.threadable, "isInIOThread", lambda: False)
     monkeypatch.setattr(metrics_module, "SNAPSHOT_TIMEOUT", 0.01)
     with pytest.raises(RuntimeError, match="the reactor did not answer"):

@@ -10,7 +10,6 @@ import os
 import sys
 import termios
 import tty
-from os.path import commonpath
 from typing import Any, List, Optional, Set
 
 from twisted.conch import recvline
@@ -38,6 +37,15 @@ def make_output(reactor: Any) -> Output:
     if interactive():
         return TerminalOutput()
     return StdioOutput(reactor)
+
+
+def common_prefix(words: List[str]) -> str:
+    """The longest string every one of ``words`` starts with (``stats``, ``status``: ``stat``)."""
+    first, last = min(words), max(words)
+    for position, (one, other) in enumerate(zip(first, last)):
+        if one != other:
+            return first[:position]
+    return first
 
 
 def same_file(fd: int, other: int) -> bool:
@@ -295,7 +303,7 @@ class TerminalConsole(recvline.HistoricRecvLine):
         if not candidates:
             return
         typed = (before.split() or [b""])[-1] if not before[-1:].isspace() else b""
-        common = commonpath(candidates).encode("utf-8")
+        common = common_prefix(candidates).encode("utf-8")
         addition = common[len(typed) :]
         if len(candidates) == 1:
             addition += b" "

@@ -60,11 +60,12 @@ def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
     return GuardedEndpoint(endpoints.serverFromString(reactor, description), reactor)
 
 
-def metrics_site(factory: CallCenterServerFactory, reactor: Any) -> Any:
-    """The web site of ``--metrics``, watching ``factory``'s call center."""
+def metrics_site(factory: CallCenterServerFactory, durable: Optional[DurableCallCenter], reactor: Any) -> Any:
+    """The web site of ``--metrics``, watching the core call center and ``factory``'s clients."""
     from callcenter.metrics import CallCenterMetrics  # prometheus_client only when asked for
 
-    return CallCenterMetrics(factory, reactor).site()
+    center = factory.center if durable is None else durable.center
+    return CallCenterMetrics(center, factory, reactor).site()
 
 
 class CleanStop(service.Service):
@@ -174,7 +175,7 @@ def makeService(options: ServerOptions) -> service.IService:
     listening._raiseSynchronously = True
     listening.setServiceParent(top)  # stopped before CleanStop
     if options["metrics"]:
-        strports.service(options["metrics"], metrics_site(factory, reactor)).setServiceParent(top)
+        strports.service(options["metrics"], metrics_site(factory, durable, reactor)).setServiceParent(top)
     return top
 
 
@@ -213,7 +214,7 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     stopper = CleanStop(reactor, factory, durable)
     stopper.ports.append(port)
     if options["metrics"]:
-        metrics_port = yield listen(reactor, options["metrics"], metrics_site(factory, reactor))
+        metrics_port = yield listen(reactor, options["metrics"], metrics_site(factory, durable, reactor))
         stopper.ports.append(metrics_port)
         address = metrics_port.getHost()
         log.info("Prometheus metrics on http://{host}:{port}/metrics", host=address.host, port=address.port)
