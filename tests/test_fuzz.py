@@ -82,7 +82,7 @@ def test_random_input_gets_one_reply_a_request_and_changes_only_what_valid_reque
     items, cuts, crlf, bare_tail
 ):
     clock = Clock()
-    factory = CallCenterServerFactory(OPERATORS, clock.callLater, 10)
+    factory = CallCenterServerFactory(CallCenter(OPERATORS, clock.callLater, 10), clock.callLater)
     reference = CallCenter(OPERATORS, Clock().callLater, 10, lambda lines: None)
     connection = factory.buildProtocol(None)
     transport = StringTransport()

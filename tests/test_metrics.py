@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from callcenter.core import CallCenter
 from callcenter.metrics import CallCenterMetrics
 from callcenter.protocol import CallCenterServerFactory, encode_request
 
@@ -25,7 +26,9 @@ def samples(metrics):
 
 def test_the_figures_the_histograms_the_clients_and_the_process():
     clock = Clock()
-    factory = CallCenterServerFactory(["A", "B"], clock.callLater, 10, now=clock.seconds, service_level=20)
+    factory = CallCenterServerFactory(
+        CallCenter(["A", "B"], clock.callLater, 10, now=clock.seconds, service_level=20), clock.callLater
+    )
     metrics = CallCenterMetrics(factory.center, factory)
     connection = factory.buildProtocol(None)
     connection.makeConnection(StringTransport())
@@ -71,7 +74,7 @@ def test_the_figures_the_histograms_the_clients_and_the_process():
 
 def test_the_oldest_wait_is_the_head_of_the_queue():
     clock = Clock()
-    factory = CallCenterServerFactory(["A"], clock.callLater, 0, now=clock.seconds)
+    factory = CallCenterServerFactory(CallCenter(["A"], clock.callLater, 0, now=clock.seconds), clock.callLater)
     metrics = CallCenterMetrics(factory.center, factory)
     factory.center.call("1")
     clock.advance(2)
@@ -96,7 +99,7 @@ def test_a_scrape_from_the_thread_pool_reads_the_figures_in_the_reactors_thread(
     from callcenter import metrics as metrics_module
 
     clock = Clock()
-    factory = CallCenterServerFactory(["A"], clock.callLater, 0, now=clock.seconds)
+    factory = CallCenterServerFactory(CallCenter(["A"], clock.callLater, 0, now=clock.seconds), clock.callLater)
     factory.center.call("1")
     reactor = HandOverReactor()
     metrics = CallCenterMetrics(factory.center, factory, reactor)
@@ -115,7 +118,7 @@ def test_a_scrape_the_reactor_never_answers_fails_instead_of_hanging(monkeypatch
     from callcenter import metrics as metrics_module
 
     clock = Clock()
-    factory = CallCenterServerFactory(["A"], clock.callLater, 0, now=clock.seconds)
+    factory = CallCenterServerFactory(CallCenter(["A"], clock.callLater, 0, now=clock.seconds), clock.callLater)
     metrics = CallCenterMetrics(factory.center, factory, HandOverReactor())
     monkeypatch.setattr(metrics_module.threadable, "isInIOThread", lambda: False)
     monkeypatch.setattr(metrics_module, "SNAPSHOT_TIMEOUT", 0.01)

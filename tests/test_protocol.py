@@ -10,7 +10,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor, MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
-from callcenter.client import RemoteCallCenter
+from callcenter.client import RequestCorrelator
+from callcenter.core import CallCenter
 from callcenter.protocol import (
     BROADCAST_CHUNK,
     CallCenterClientFactory,
@@ -27,9 +28,10 @@ from test_shell import RecordingOutput
 class Server(object):
     def __init__(self, operators=("A", "B"), ring_timeout=10):
         self.clock = Clock()
-        self.factory = CallCenterServerFactory(
+        center = CallCenter(
             list(operators), self.clock.callLater, ring_timeout, now=self.clock.seconds, service_level=5
         )
+        self.factory = CallCenterServerFactory(center, self.clock.callLater)
 
     def connect(self):
         connection = self.factory.buildProtocol(None)
@@ -170,7 +172,7 @@ def test_clients_share_one_call_center_and_a_disconnect_changes_nothing():
 class ClientSide(object):
     def __init__(self):
         self.output = RecordingOutput()
-        self.remote = RemoteCallCenter(self.output)
+        self.remote = RequestCorrelator(self.output)
         self.connection = CallCenterClientFactory(self.remote).buildProtocol(None)
         self.transport = StringTransport()
         self.connection.makeConnection(self.transport)
@@ -592,3 +594,24 @@ def test_stats_is_a_request_like_status_and_its_reply_is_the_shells_lines():
     assert stats["response"].split("\n") == server.factory.center.stats()
     assert stats["response"].split("\n")[6] == "Service level: 0.0% (0 of 1 answered within 5 s)"
     assert error == {"error": "stats takes no argument"}
+
+
+def test_the_operators_request_lists_the_operator_ids_one_a_line():
+    server = Server(operators=("A", "/a", "a,b"))
+    connection, transport = server.connect()
+    connection.dataReceived(request("operators") + request("operators", "A"))
+    assert replies(transport) == [{"response": "A\n/a\na,b"}, {"error": "unknown command 'operators'"}]
+
+
+def test_the_client_learns_the_operator_ids_for_completion_through_the_protocol():
+    from callcenter.shell import CallCenterShell
+
+    server = Server(operators=("/a", "/b", "a,b"))
+    client = ClientSide()
+    shell = CallCenterShell(client.remote.send, client.output)
+    client.remote.ask("operators", lambda kind, text: shell.learn_operators(text.split("\n")))
+    connection, transport = server.connect()
+    connection.dataReceived(client.transport.value())
+    client.connection.dataReceived(transport.value())
+    assert shell.completions("answer /") == ["/a", "/b"]
+    assert shell.completions("reject a") == ["a,b"]

@@ -6,7 +6,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from callcenter.client import RemoteCallCenter
+from callcenter.client import RequestCorrelator
+from callcenter.core import CallCenter
 from callcenter.limits import CountingLog
 from callcenter.protocol import CallCenterClientFactory, CallCenterServerFactory, encode, encode_auth, encode_request
 from test_protocol import replies
@@ -18,7 +19,9 @@ TOKEN = "s3cret-token-\u00e9"
 class Server(object):
     def __init__(self, **kwargs):
         self.clock = Clock()
-        self.factory = CallCenterServerFactory(["A", "B"], self.clock.callLater, 10, **kwargs)
+        self.factory = CallCenterServerFactory(
+            CallCenter(["A", "B"], self.clock.callLater, 10), self.clock.callLater, **kwargs
+        )
 
     def connect(self):
         connection = self.factory.buildProtocol(None)
@@ -149,7 +152,7 @@ def connect_client(remote):
 
 def test_the_client_sends_its_token_first_on_every_connection_and_prints_nothing_of_it():
     output = RecordingOutput()
-    remote = RemoteCallCenter(output, TOKEN)
+    remote = RequestCorrelator(output, TOKEN)
     connection, transport = connect_client(remote)
     assert transport.value() == encode_auth(TOKEN)
     remote.send("status", None)
@@ -165,11 +168,11 @@ def test_the_client_sends_its_token_first_on_every_connection_and_prints_nothing
 
 
 def test_the_client_learns_of_a_refused_token_and_of_a_server_without_tokens():
-    refused = RemoteCallCenter(RecordingOutput(), "wrong")
+    refused = RequestCorrelator(RecordingOutput(), "wrong")
     connection, _ = connect_client(refused)
     connection.dataReceived(encode("error", "authentication failed"))
     assert refused.authenticated.result == "authentication failed"
-    tokenless = RemoteCallCenter(RecordingOutput(), TOKEN)
+    tokenless = RequestCorrelator(RecordingOutput(), TOKEN)
     connection, _ = connect_client(tokenless)
     connection.dataReceived(encode("error", "this server takes no token"))
     assert tokenless.authenticated.result is None
@@ -178,7 +181,7 @@ def test_the_client_learns_of_a_refused_token_and_of_a_server_without_tokens():
 
 def test_without_a_token_the_client_explains_authentication_required():
     output = RecordingOutput()
-    remote = RemoteCallCenter(output)
+    remote = RequestCorrelator(output)
     connection, transport = connect_client(remote)
     assert transport.value() == b""
     remote.send("status", None)

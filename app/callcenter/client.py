@@ -1,8 +1,8 @@
 """``callcenter-client``: the shell, with the call center on a server.
 
-The same :class:`CallCenterShell` as the one-process program checks each command,
-then :class:`RemoteCallCenter` sends it as JSON and prints the reply when it comes,
-in order. Stdin is read only once the connection is up, so nothing typed before is
+Layer: wiring (the client's). The same :class:`CallCenterShell` as the one-process
+program checks each command, then :class:`RequestCorrelator` sends it as JSON and prints
+the reply when it comes, in order. Stdin is read only once the connection is up, so nothing typed before is
 lost: it waits in the pipe or the terminal.
 """
 
@@ -17,12 +17,18 @@ from twisted.python.failure import Failure
 from callcenter.core import CallCenterError
 from callcenter.options import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, parse_or_exit, read_token
 from callcenter.output import Output
-from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol, encode_auth, encode_request
+from callcenter.protocol import (
+    OPERATORS_REQUEST,
+    CallCenterClientFactory,
+    CallCenterClientProtocol,
+    encode_auth,
+    encode_request,
+)
 
 RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, jitter=lambda: 0.0)
 
 
-class RemoteCallCenter(object):
+class RequestCorrelator(object):
     """Sends the shell's commands and matches each reply to its command, in order."""
 
     def __init__(self, output: Output, token: Optional[str] = None) -> None:
@@ -145,7 +151,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     @defer.inlineCallbacks
     def run(reactor: Any) -> Any:
         output = console.make_output(reactor)
-        remote = RemoteCallCenter(output, token)
+        remote = RequestCorrelator(output, token)
         factory = CallCenterClientFactory(remote)
         endpoint = endpoints.clientFromString(reactor, options["connect"])
         connector = ClientService(endpoint, factory, retryPolicy=RECONNECT_POLICY)
@@ -166,8 +172,12 @@ def main(argv: Optional[List[str]] = None) -> None:
             raise SystemExit(1)
         shell = CallCenterShell(remote.send, output)
         if isinstance(output, console.TerminalOutput):
-            # Tab completion of operator ids: learn them from the server once.
-            remote.ask("status", lambda kind, text: shell.learn_operators(text.split("\n")))
+            # Tab completion of operator ids: asked of the server once (an older one refuses).
+            def learn_operators(kind: str, text: str) -> None:
+                if kind == "response":
+                    shell.learn_operators(text.split("\n"))
+
+            remote.ask(OPERATORS_REQUEST, learn_operators)
         yield console.attach(reactor, shell, output)
         yield remote.input_ended()
         remote.release_connection()

@@ -7,11 +7,10 @@ from typing import Callable, List, Mapping, Optional, TypeVar
 from twisted.python import usage
 
 from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
+from callcenter.journal import DEFAULT_JOURNAL_LIMIT
+from callcenter.protocol import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_OUTPUT_BUFFER
 
 DEFAULT_PORT = 5678
-DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20
-DEFAULT_MAX_CONNECTIONS = 10000
-DEFAULT_JOURNAL_LIMIT = 64 << 20
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
 DEFAULT_CONNECT = "tcp:127.0.0.1:%d" % DEFAULT_PORT
 # Where the client connects when --connect is not given (a container's usual way to be told).

@@ -13,18 +13,21 @@ with no delimiter (see ``RequestReceiver``); docs/protocol.md has the whole of i
 import hmac
 import json
 from collections import deque
-from typing import Any, Callable, Deque, List, Optional, Set, Tuple
+from typing import Any, Deque, List, Optional, Set, Tuple
 
 from twisted.internet import abstract, protocol, tcp
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from callcenter.core import CallCenter, CallCenterError
+from callcenter.core import CallCenterError
+from callcenter.interfaces import ICallCenter, IDurableOutput
 from callcenter.limits import CountingLog
 from callcenter.lines import LineReceiver, RequestReceiver
-from callcenter.options import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_OUTPUT_BUFFER
 
 log = Logger()
+
+DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20  # bytes of unsent output a client may hold
+DEFAULT_MAX_CONNECTIONS = 10000
 
 # The C encoder of JSON strings (always pure ASCII, so valid UTF-8 as it is).
 _json_string = json.encoder.encode_basestring_ascii
@@ -169,6 +172,8 @@ def unsent_bytes(transport: Any) -> int:
     return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
 
 
+# The client's request for the operator ids (for completion): one id a line in the response.
+OPERATORS_REQUEST = "operators"
 BROADCAST_CHUNK = 1000  # event copies sent in one reactor turn
 
 
@@ -197,10 +202,13 @@ class CallCenterServerProtocol(RequestReceiver):
 
     def send(self, data: bytes) -> None:
         """Every byte to the client goes out here: at once, or, with a journal, once the
-        records of what caused it are on disk (``factory.hold``: callcenter.durable)."""
-        hold = self.factory.hold
-        if hold is None or not hold(self, data):
+        records of what caused it are on disk (``factory.durable_output``)."""
+        durable_output = self.factory.durable_output
+        waiting = None if durable_output is None else durable_output.when_durable()
+        if waiting is None:
             self.deliver(data)
+        else:
+            waiting.addCallback(lambda _: self.deliver(data))
 
     def deliver(self, data: bytes) -> None:
         """Out now, in the line ending of the client's requests."""
@@ -308,17 +316,15 @@ class CallCenterServerFactory(protocol.Factory):
 
     def __init__(
         self,
-        operator_ids: List[str],
+        center: ICallCenter,
         call_later: Any,
-        ring_timeout: float,
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         auth_token: Optional[bytes] = None,
-        center: Any = None,
-        **center_options: Any,
+        durable_output: Optional[IDurableOutput] = None,
     ) -> None:
-        """``center``: a call center built elsewhere (a DurableCallCenter, which is given the
-        center options itself); its events come here."""
+        """``center``: the call center every connection shares (its events come here);
+        ``durable_output``: with a journal, what replies and events wait for."""
         self.max_output_buffer = max_output_buffer
         self.max_connections = max_connections
         self.auth_token = auth_token  # None: no authentication
@@ -331,13 +337,9 @@ class CallCenterServerFactory(protocol.Factory):
                 limit=max_connections,
             ),
         )
-        if center is None:
-            # center_options: CallCenter's keyword arguments (now, service_level, on_timing).
-            center = CallCenter(operator_ids, call_later, ring_timeout, **center_options)
         center.on_event = self.broadcast
         self.center = center
-        # With a journal: (connection, bytes) -> True when it keeps the bytes until its commit.
-        self.hold: Optional[Callable[[CallCenterServerProtocol, bytes], bool]] = getattr(center, "hold", None)
+        self.durable_output = durable_output
         self.clients: "Set[CallCenterServerProtocol]" = set()
         self.call_later = call_later
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
@@ -358,6 +360,8 @@ class CallCenterServerFactory(protocol.Factory):
             command, argument = decode_request(line)
             if command == "auth":
                 return encode("error", "already authenticated" if self.auth_token else "this server takes no token")
+            if command == OPERATORS_REQUEST and argument is None:
+                return encode("response", "\n".join(self.center.operator_ids()))
             return encode("response", "\n".join(self.center.execute(command, argument)))
         except CallCenterError as error:
             return encode("error", str(error))
@@ -439,7 +443,7 @@ class CallCenterClientProtocol(LineReceiver):
 
 
 class CallCenterClientFactory(protocol.Factory):
-    """Builds the client's connections, each reporting to the one :class:`RemoteCallCenter`."""
+    """Builds the client's connections, each reporting to the one :class:`RequestCorrelator`."""
 
     protocol = CallCenterClientProtocol  # type: ignore[assignment]
 

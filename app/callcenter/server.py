@@ -1,4 +1,8 @@
-"""``callcenter-server`` and the service behind ``twistd callcenter``."""
+"""``callcenter-server`` and the service behind ``twistd callcenter``.
+
+Layer: wiring. It builds the call center (the core, or the durable one around it with
+``--state-dir``), hands it to the protocol's factory and to the metrics, and listens.
+"""
 
 import sys
 from typing import Any, List, Optional
@@ -14,7 +18,9 @@ from twisted.logger import (
     textFileLogObserver,
 )
 
-from callcenter.durable import DurableCallCenter, StateError
+from callcenter.core import CallCenter
+from callcenter.durable import DurableCallCenter
+from callcenter.journal import StateError
 from callcenter.limits import GuardedEndpoint
 from callcenter.options import ServerOptions, parse_or_exit
 from callcenter.protocol import CallCenterServerFactory
@@ -40,19 +46,30 @@ def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCent
     return durable
 
 
-def make_factory(
-    options: ServerOptions, reactor: Any, durable: Optional[DurableCallCenter] = None
-) -> CallCenterServerFactory:
-    return CallCenterServerFactory(
+def make_core(options: ServerOptions, reactor: Any, durable: Optional[DurableCallCenter]) -> CallCenter:
+    """The core call center: the restored one inside ``durable``, or a new one."""
+    if durable is not None:
+        return durable.center
+    return CallCenter(
         options["operators"],
         reactor.callLater,
         options["ring-timeout"],
+        now=reactor.seconds,
+        service_level=options["service-level"],
+    )
+
+
+def make_factory(
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Optional[DurableCallCenter]
+) -> CallCenterServerFactory:
+    """The factory of the clients' connections, on ``durable`` when there is one, else on ``core``."""
+    return CallCenterServerFactory(
+        core if durable is None else durable,
+        reactor.callLater,
         max_output_buffer=options["max-output-buffer"],
         max_connections=options["max-connections"],
         auth_token=options["auth-token"],
-        now=reactor.seconds,
-        service_level=options["service-level"],
-        center=durable,
+        durable_output=durable,
     )
 
 
@@ -60,12 +77,11 @@ def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
     return GuardedEndpoint(endpoints.serverFromString(reactor, description), reactor)
 
 
-def metrics_site(factory: CallCenterServerFactory, durable: Optional[DurableCallCenter], reactor: Any) -> Any:
+def metrics_site(core: CallCenter, factory: CallCenterServerFactory, reactor: Any) -> Any:
     """The web site of ``--metrics``, watching the core call center and ``factory``'s clients."""
     from callcenter.metrics import CallCenterMetrics  # prometheus_client only when asked for
 
-    center = factory.center if durable is None else durable.center
-    return CallCenterMetrics(center, factory, reactor).site()
+    return CallCenterMetrics(core, factory, reactor).site()
 
 
 class CleanStop(service.Service):
@@ -165,7 +181,8 @@ def makeService(options: ServerOptions) -> service.IService:
         durable = open_state(options, reactor)
     except StateError as error:
         raise SystemExit("twistd callcenter: error: %s" % error) from None
-    factory = make_factory(options, reactor, durable)
+    core = make_core(options, reactor, durable)
+    factory = make_factory(options, reactor, core, durable)
     if durable is not None:
         durable.on_failure = reactor.stop
     top = service.MultiService()
@@ -175,7 +192,7 @@ def makeService(options: ServerOptions) -> service.IService:
     listening._raiseSynchronously = True
     listening.setServiceParent(top)  # stopped before CleanStop
     if options["metrics"]:
-        strports.service(options["metrics"], metrics_site(factory, durable, reactor)).setServiceParent(top)
+        strports.service(options["metrics"], metrics_site(core, factory, reactor)).setServiceParent(top)
     return top
 
 
@@ -208,13 +225,14 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     except StateError as error:
         log.critical("{error}", error=error)
         raise SystemExit(1) from None
-    factory = make_factory(options, reactor, durable)
+    core = make_core(options, reactor, durable)
+    factory = make_factory(options, reactor, core, durable)
     port = yield listen(reactor, options["listen"], factory)
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     stopper = CleanStop(reactor, factory, durable)
     stopper.ports.append(port)
     if options["metrics"]:
-        metrics_port = yield listen(reactor, options["metrics"], metrics_site(factory, durable, reactor))
+        metrics_port = yield listen(reactor, options["metrics"], metrics_site(core, factory, reactor))
         stopper.ports.append(metrics_port)
         address = metrics_port.getHost()
         log.info("Prometheus metrics on http://{host}:{port}/metrics", host=address.host, port=address.port)

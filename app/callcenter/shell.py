@@ -130,9 +130,9 @@ class CallCenterShell(cmd.Cmd):
     complete_answer = complete_operator
     complete_reject = complete_operator
 
-    def learn_operators(self, status_lines: List[str]) -> None:
-        """Operator ids for completion, from the lines of a ``status`` reply."""
-        self.operator_ids = sorted(line.split()[1] for line in status_lines if line.startswith("Operator "))
+    def learn_operators(self, operator_ids: List[str]) -> None:
+        """Operator ids for completion: the server's reply to ``operators``."""
+        self.operator_ids = sorted(operator_ids)
 
     def completions(self, before_cursor: str) -> List[str]:
         """What may complete the word before the cursor, as readline's Cmd.complete would offer."""

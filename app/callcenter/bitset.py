@@ -1,4 +1,4 @@
-"""An ordered set of small integers with fast first and next-after queries.
+"""An ordered set of small integers with fast first and next-after queries (layer: core).
 
 The call center must find "the first available operator" and "the next available
 operator after X, going round" without walking busy operators one by one, even
