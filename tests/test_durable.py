@@ -21,7 +21,8 @@ from callcenter.journal import (
     frame,
     read_frames,
 )
-from callcenter.protocol import CallCenterServerFactory, encode_request
+from callcenter.protocol import CallCenterServerFactory
+from callcenter.wire import encode_request
 
 
 class Server(object):

@@ -17,7 +17,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from callcenter.core import CallCenter, CallCenterError
-from callcenter.protocol import CallCenterServerFactory, CallCenterServerProtocol, encode, encode_request
+from callcenter.protocol import CallCenterServerFactory, CallCenterServerProtocol
+from callcenter.wire import encode, encode_request
 
 OPERATORS = ["A", "B"]
 IDS = ["1", "2", "3", "A", "B", "C"]

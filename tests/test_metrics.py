@@ -11,7 +11,8 @@ from twisted.internet.testing import StringTransport
 
 from callcenter.core import CallCenter
 from callcenter.metrics import CallCenterMetrics
-from callcenter.protocol import CallCenterServerFactory, encode_request
+from callcenter.protocol import CallCenterServerFactory
+from callcenter.wire import encode_request
 
 
 def samples(metrics):

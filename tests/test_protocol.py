@@ -16,11 +16,9 @@ from callcenter.protocol import (
     BROADCAST_CHUNK,
     CallCenterClientFactory,
     CallCenterServerFactory,
-    encode,
-    encode_request,
-    send_now,
-    unsent_bytes,
 )
+from callcenter.twisted_internals import send_now, unsent_bytes
+from callcenter.wire import encode, encode_request
 from conftest import read_golden
 from test_shell import RecordingOutput
 

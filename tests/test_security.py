@@ -8,8 +8,9 @@ from twisted.python.failure import Failure
 
 from callcenter.client import RequestCorrelator
 from callcenter.core import CallCenter
-from callcenter.limits import CountingLog
-from callcenter.protocol import CallCenterClientFactory, CallCenterServerFactory, encode, encode_auth, encode_request
+from callcenter.protocol import CallCenterClientFactory, CallCenterServerFactory
+from callcenter.ratelimit import CountingLog
+from callcenter.wire import encode, encode_auth, encode_request
 from test_protocol import replies
 from test_shell import RecordingOutput
 
@@ -227,3 +228,25 @@ def test_a_refused_token_closes_the_connection_only_after_its_reply_even_when_a_
     assert replies(guesser_transport) == [{"error": "authentication required"}, {"error": "authentication failed"}]
     assert guesser_transport.disconnecting
     assert replies(member_transport) == [{"response": "Call 1 received\nCall 1 ringing for operator A"}]
+
+
+def test_an_ssl_endpoint_listens_with_the_plain_client_check_under_the_tls_layer(tmp_path):
+    from twisted.internet.endpoints import serverFromString
+    from twisted.internet.testing import MemoryReactor
+    from twisted.protocols import policies, tls
+
+    from callcenter.tls_sniffing import TLSOnlyProtocol, endpoint_reactor
+
+    reactor = MemoryReactor()
+    assert endpoint_reactor(reactor, "tcp:0") is reactor
+    factory = CallCenterServerFactory(CallCenter(["A"], ring_timeout=0), Clock().callLater)
+    from test_auth_tls_processes import make_certificates
+
+    paths = make_certificates(str(tmp_path))
+    description = "ssl:0:privateKey=%s:certKey=%s" % (paths["key"], paths["cert"])
+    endpoint = serverFromString(endpoint_reactor(reactor, description), description)
+    endpoint.listen(factory)
+    ((_, sniffing, _, _),) = reactor.tcpServers
+    assert isinstance(sniffing, policies.WrappingFactory) and sniffing.protocol is TLSOnlyProtocol
+    assert isinstance(sniffing.wrappedFactory, tls.TLSMemoryBIOFactory)
+    assert sniffing.wrappedFactory.wrappedFactory is factory

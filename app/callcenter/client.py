@@ -14,16 +14,10 @@ from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, endpoints
 from twisted.python.failure import Failure
 
-from callcenter.core import CallCenterError
-from callcenter.options import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, parse_or_exit, read_token
+from callcenter.options import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, TokenFileError, parse_or_exit, read_token
 from callcenter.output import Output
-from callcenter.protocol import (
-    OPERATORS_REQUEST,
-    CallCenterClientFactory,
-    CallCenterClientProtocol,
-    encode_auth,
-    encode_request,
-)
+from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol
+from callcenter.wire import OPERATORS_REQUEST, encode_auth, encode_request
 
 RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, jitter=lambda: 0.0)
 
@@ -144,7 +138,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if options["auth-token-file"] is not None:
         try:
             token = read_token(options["auth-token-file"])
-        except CallCenterError as error:
+        except TokenFileError as error:
             sys.stderr.write("error: %s\n" % error)
             raise SystemExit(1) from None
 

@@ -19,11 +19,13 @@ from twisted.logger import (
 )
 
 from callcenter.core import CallCenter
+from callcenter.descriptors import GuardedEndpoint
 from callcenter.durable import DurableCallCenter
 from callcenter.journal import StateError
-from callcenter.limits import GuardedEndpoint
 from callcenter.options import ServerOptions, parse_or_exit
 from callcenter.protocol import CallCenterServerFactory
+from callcenter.tls_sniffing import endpoint_reactor
+from callcenter.twisted_internals import exit_zero_after_a_clean_stop, raise_listen_errors_at_start
 
 log = Logger()
 
@@ -74,7 +76,9 @@ def make_factory(
 
 
 def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
-    return GuardedEndpoint(endpoints.serverFromString(reactor, description), reactor)
+    """The endpoint both entry points listen with: accepting paused when out of file
+    descriptors (descriptors.py), a plain client of a TLS port answered (tls_sniffing.py)."""
+    return GuardedEndpoint(endpoints.serverFromString(endpoint_reactor(reactor, description), description), reactor)
 
 
 def metrics_site(core: CallCenter, factory: CallCenterServerFactory, reactor: Any) -> Any:
@@ -100,10 +104,7 @@ class CleanStop(service.Service):
 
     def stopService(self) -> Any:
         service.Service.stopService(self)
-        # twistd would kill itself with SIGTERM again after this clean stop (so that its
-        # parent sees the signal); a clean stop exits 0 here, as callcenter-server does.
-        if getattr(self.reactor, "_exitSignal", None) is not None:
-            self.reactor._exitSignal = None
+        exit_zero_after_a_clean_stop(self.reactor)
         return self.stop()
 
     def stop(self) -> Any:
@@ -188,8 +189,7 @@ def makeService(options: ServerOptions) -> service.IService:
     top = service.MultiService()
     CleanStop(reactor, factory, durable).setServiceParent(top)
     listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
-    # As strports.service does: a port that cannot be had stops twistd with its error.
-    listening._raiseSynchronously = True
+    raise_listen_errors_at_start(listening)  # a port that cannot be had stops twistd with its error
     listening.setServiceParent(top)  # stopped before CleanStop
     if options["metrics"]:
         strports.service(options["metrics"], metrics_site(core, factory, reactor)).setServiceParent(top)
