@@ -565,17 +565,9 @@ def test_framing_is_linear_in_the_bytes_of_a_value_split_into_many_reads():
     # Counted, not timed: every read scans only its own bytes (the scanner keeps its place).
     connection, transport = Server().connect()
     value = b'{"command": "call", "id": "' + b"z" * 60 + b'", "pad": "' + b"p" * 16000 + b'"}'
-    scanned = []
-    frame = connection._frame_values
-
-    def counting():
-        scanned.append(len(connection._buffer) - connection._scanned)
-        frame()
-
-    connection._frame_values = counting
     for start in range(0, len(value), 7):
         connection.dataReceived(value[start : start + 7])
-    assert sum(scanned) == len(value)
+    assert connection.scanner.scanned_total == len(value)
     call = "z" * 60
     assert replies(transport) == [{"response": "Call %s received\nCall %s ringing for operator A" % (call, call)}]
 
