@@ -30,3 +30,17 @@ def test_the_durable_center_is_a_call_center_whose_output_waits_for_the_disk(tmp
         assert waiting.called and durable.when_durable() is None
     finally:
         durable.close()
+
+
+def test_both_shell_sessions_are_sessions():
+    from twisted.internet.testing import MemoryReactor, StringTransport
+
+    from callcenter.console import PipeSession, TerminalSession
+    from callcenter.interfaces import IShellSession
+    from callcenter.output import StreamOutput
+
+    assert verifyObject(IShellSession, TerminalSession(MemoryReactor()))
+    # A pipe session opens the process's own stdin and stdout: its output is put in by hand.
+    pipe = PipeSession.__new__(PipeSession)
+    pipe.output = StreamOutput(StringTransport())
+    assert verifyObject(IShellSession, pipe)

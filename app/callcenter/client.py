@@ -14,6 +14,7 @@ from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, endpoints
 from twisted.python.failure import Failure
 
+from callcenter.interfaces import IShellSession
 from callcenter.options import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, TokenFileError, parse_or_exit, read_token
 from callcenter.output import Output
 from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol
@@ -25,8 +26,10 @@ RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, ji
 class RequestCorrelator(object):
     """Sends the shell's commands and matches each reply to its command, in order."""
 
-    def __init__(self, output: Output, token: Optional[str] = None) -> None:
+    def __init__(self, output: Output, token: Optional[str] = None, session: Optional[IShellSession] = None) -> None:
+        """``session``: where the output goes, for flow control with the server connection."""
         self.output = output
+        self.session = session
         self.token = token  # sent first on every connection, when there is one
         # Fires with None when the server accepts the token (or takes none), or with the
         # server's error when it refuses it; only the first connection's answer counts.
@@ -69,7 +72,8 @@ class RequestCorrelator(object):
             self.output.error("reconnected to the server")
         self.connection = connection
         self.ever_connected = True
-        self.output.link_connection(connection.transport)
+        if self.session is not None:
+            self.session.follow(connection.transport)
         if self.token is None:
             if not self.authenticated.called:
                 self.authenticated.callback(None)
@@ -92,8 +96,8 @@ class RequestCorrelator(object):
             self.authenticated.callback(None if kind == "response" else text)
 
     def disconnected(self, reason: Failure) -> None:
-        if self.connection is not None:
-            self.output.unlink_connection(self.connection.transport)
+        if self.connection is not None and self.session is not None:
+            self.session.unfollow(self.connection.transport)
         self.connection = None
         if self._input_ended and not self.awaiting:
             return  # we closed it
@@ -144,8 +148,9 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     @defer.inlineCallbacks
     def run(reactor: Any) -> Any:
-        output = console.make_output(reactor)
-        remote = RequestCorrelator(output, token)
+        session = console.open_session(reactor)
+        output = session.output
+        remote = RequestCorrelator(output, token, session)
         factory = CallCenterClientFactory(remote)
         endpoint = endpoints.clientFromString(reactor, options["connect"])
         connector = ClientService(endpoint, factory, retryPolicy=RECONNECT_POLICY)
@@ -154,7 +159,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             yield connector.whenConnected(failAfterFailures=1)
         except Exception as error:
             output.error("cannot connect to the callcenter server at %s: %s" % (options["connect"], error))
-            yield output.close()
+            yield session.close()
             raise SystemExit(1) from None
         refusal = yield remote.authenticated
         if refusal is not None:
@@ -162,21 +167,21 @@ def main(argv: Optional[List[str]] = None) -> None:
             remote.input_ended()  # the server closes the connection: that is no news
             remote.release_connection()
             yield connector.stopService()
-            yield output.close()
+            yield session.close()
             raise SystemExit(1)
         shell = CallCenterShell(remote.send, output)
-        if isinstance(output, console.TerminalOutput):
+        if session.completes:
             # Tab completion of operator ids: asked of the server once (an older one refuses).
             def learn_operators(kind: str, text: str) -> None:
                 if kind == "response":
                     shell.learn_operators(text.split("\n"))
 
             remote.ask(OPERATORS_REQUEST, learn_operators)
-        yield console.attach(reactor, shell, output)
+        yield session.attach(shell)
         yield remote.input_ended()
         remote.release_connection()
         yield connector.stopService()
-        yield output.close()
+        yield session.close()
         if remote.lost_replies:
             raise SystemExit(1)
 

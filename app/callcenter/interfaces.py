@@ -4,7 +4,8 @@ Layer: all of them (declarations only, no behaviour). The core (``core.py``) pro
 :class:`ICallCenter` and tells an :class:`ICallCenterObserver`'s callables what happens;
 the durable call center (``durable.py``) provides :class:`ICallCenter` too, and
 :class:`IDurableOutput` for the replies that must wait for the disk; the server's
-protocol (``protocol.py``) needs nothing more than these. Every provider is checked with
+protocol (``protocol.py``) needs nothing more than these; the client and the shell read
+and write through an :class:`IShellSession`. Every provider is checked with
 ``verifyObject`` in tests/test_interfaces.py.
 """
 
@@ -51,3 +52,26 @@ class IDurableOutput(Interface):
         Deferred that fires once their records are on disk. Bytes sent through Deferreds
         got in order go out in that order. It never fires when the disk fails: the server
         stops without sending what was not made durable."""
+
+
+class IShellSession(Interface):
+    """Where a shell's input comes from and its output goes (``console.py``): a pipe or a terminal."""
+
+    output = Attribute("The ``output.Output`` that the shell's results and errors go to.")
+    completes = Attribute("True when the session offers Tab completion (a terminal).")
+
+    def attach(shell):  # noqa: N805
+        """Read input into ``shell`` (one ``onecmd`` a line); a Deferred that fires at end of
+        input or ``quit``."""
+
+    def follow(transport):  # noqa: N805
+        """The client's server connection: flow control between it and the session (input
+        waits while the server has not taken the requests; replies wait in the server while
+        the output's reader is slow)."""
+
+    def unfollow(transport):  # noqa: N805
+        """That connection is gone."""
+
+    def close():
+        """A Deferred that fires once everything written has reached the reader (or the
+        reader is gone), and the output is closed."""

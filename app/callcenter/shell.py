@@ -1,5 +1,7 @@
 """The command interpreter (a stdlib ``cmd.Cmd``) and the one-process ``callcenter`` command.
 
+Layer: protocols (the shell) and wiring (``main``).
+
 The same shell class serves the one-process program and the TCP client: it checks a
 command's syntax and hands ``(command, id)`` to a ``send`` callable. In one process
 ``send`` runs the command on the local :class:`CallCenter`; in the client it goes to
@@ -172,7 +174,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
 
     def run(reactor: Any) -> Any:
-        output = console.make_output(reactor)
+        session = console.open_session(reactor)
+        output = session.output
         center = CallCenter(
             options["operators"],
             reactor.callLater,
@@ -182,6 +185,6 @@ def main(argv: Optional[List[str]] = None) -> None:
             service_level=options["service-level"],
         )
         shell = CallCenterShell(run_locally(center, output), output, options["operators"])
-        return console.attach(reactor, shell, output).addCallback(lambda _: output.close())
+        return session.attach(shell).addCallback(lambda _: session.close())
 
     task.react(run)
