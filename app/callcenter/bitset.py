@@ -1,4 +1,6 @@
-"""An ordered set of small integers with fast first and next-after queries (layer: core).
+"""An ordered set of small integers with fast first and next-after queries.
+
+Layer: core (pure).
 
 The call center must find "the first available operator" and "the next available
 operator after X, going round" without walking busy operators one by one, even

@@ -5,6 +5,9 @@ resource run in the reactor's thread pool) under ``twisted.web``. Each server ha
 registry of its own: the call center's figures, read at scrape time, two histograms fed
 as waits and rings end, and the library's process, platform and GC metrics. The metric
 names are listed in docs/stats.md.
+
+Layer: wiring. It watches the core (``interfaces.ICallCenterObserver``): the figures at
+each scrape, ``on_timing`` for the histograms.
 """
 
 import queue
