@@ -44,3 +44,22 @@ def test_both_shell_sessions_are_sessions():
     pipe = PipeSession.__new__(PipeSession)
     pipe.output = StreamOutput(StringTransport())
     assert verifyObject(IShellSession, pipe)
+
+
+def test_the_twisted_interfaces_the_app_declares_are_provided():
+    from twisted.internet import interfaces as twisted_interfaces
+    from twisted.internet.endpoints import TCP4ServerEndpoint
+    from twisted.internet.testing import MemoryReactorClock
+
+    from callcenter.console import Hold, LineConsole
+    from callcenter.descriptors import GuardedEndpoint
+    from callcenter.tls_sniffing import PlainClientAnsweringReactor
+
+    reactor = MemoryReactorClock()
+    assert verifyObject(
+        twisted_interfaces.IStreamServerEndpoint, GuardedEndpoint(TCP4ServerEndpoint(reactor, 0), reactor)
+    )
+    assert verifyObject(twisted_interfaces.IReactorSSL, PlainClientAnsweringReactor(reactor))
+    console = LineConsole(None, None, None)
+    assert verifyObject(twisted_interfaces.IHalfCloseableProtocol, console)
+    assert verifyObject(twisted_interfaces.IPushProducer, Hold(console, "stdout"))
