@@ -95,7 +95,9 @@ bench: .venv-bench/.installed
 bench-quick: .venv-bench/.installed
 	.venv-bench/bin/python -m bench --quick $(BENCH_ARGS)
 
-test: lint test-py36 test-new deploy-check
+# Each part timed; after a failure the rest still run; a line a part at the end.
+test:
+	@scripts/suite lint test-py36 test-new deploy-check
 
 clean:
 	rm -rf .venv .venv-py36 .venv-test .venv-deploy .venv-bench build *.egg-info bench/results
