@@ -1,10 +1,11 @@
 """The server's and the client's Twisted protocols: framing, flow control, fan-out of events.
 
 Layer: protocols. What goes on the wire is :mod:`callcenter.wire`'s (pure codec); how bytes
-become requests is :mod:`callcenter.lines`'s (``RequestScanner``). Here a connection turns
-requests into replies through the factory's call center (``interfaces.ICallCenter``) and
-sends every byte through :meth:`CallCenterServerProtocol.send`, which waits for the disk
-when there is a journal (``interfaces.IDurableOutput``). docs/protocol.md has the protocol.
+become requests is :mod:`callcenter.lines`'s (``RequestReceiver``, which feeds a
+``scanner.ValueScanner``). Here a connection turns requests into replies through the
+factory's call center (``interfaces.ICallCenter``) and sends every byte through
+:meth:`CallCenterServerProtocol.send`, which waits for the disk when there is a journal
+(``interfaces.IDurableOutput``). docs/protocol.md has the protocol.
 """
 
 import hmac
@@ -35,8 +36,6 @@ log = Logger()
 
 DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20  # bytes of unsent output a client may hold
 DEFAULT_MAX_CONNECTIONS = 10000
-
-
 BROADCAST_CHUNK = 1000  # event copies sent in one reactor turn
 
 
