@@ -248,5 +248,6 @@ def test_an_ssl_endpoint_listens_with_the_plain_client_check_under_the_tls_layer
     endpoint.listen(factory)
     ((_, sniffing, _, _),) = reactor.tcpServers
     assert isinstance(sniffing, policies.WrappingFactory) and sniffing.protocol is TLSOnlyProtocol
+    assert sniffing.logPrefix() == "CallCenterServerFactory (TLS)"  # the port's log line, as before
     assert isinstance(sniffing.wrappedFactory, tls.TLSMemoryBIOFactory)
     assert sniffing.wrappedFactory.wrappedFactory is factory

@@ -34,11 +34,18 @@ class TLSOnlyProtocol(policies.ProtocolWrapper):
         policies.ProtocolWrapper.dataReceived(self, data)
 
 
-def answering_plain_clients(tls_factory: Any) -> policies.WrappingFactory:
-    """``tls_factory`` (a ``TLSMemoryBIOFactory``) with :class:`TLSOnlyProtocol` under it."""
-    sniffing = policies.WrappingFactory(tls_factory)
-    sniffing.protocol = TLSOnlyProtocol
-    return sniffing
+class PlainClientAnsweringFactory(policies.WrappingFactory):
+    """A TLS factory (``TLSMemoryBIOFactory``) with :class:`TLSOnlyProtocol` under it."""
+
+    protocol = TLSOnlyProtocol
+
+    def logPrefix(self) -> str:
+        # The port's "... starting on PORT" line names the TLS factory, as without this one.
+        return str(self.wrappedFactory.logPrefix())
+
+
+def answering_plain_clients(tls_factory: Any) -> PlainClientAnsweringFactory:
+    return PlainClientAnsweringFactory(tls_factory)
 
 
 @implementer(interfaces.IReactorSSL)
