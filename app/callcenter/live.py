@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from callcenter.core import CallCenterError
 from callcenter.options import read_token
 from callcenter.output import Output
-from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol, encode_auth, encode_request
+from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol
 from callcenter.simulate import (
     DRAIN_LIMIT,
     IGNORED_BY,
@@ -34,6 +34,7 @@ from callcenter.simulate import (
     Tally,
     replication_seed,
 )
+from callcenter.wire import OPERATORS_REQUEST, encode_auth, encode_request
 
 WINDOW = 64  # requests in flight at most
 
@@ -294,7 +295,7 @@ class LivePlayer(object):
 
 def play(options: Any, show: Callable[[Model, Result], None]) -> None:
     """Connect (sending the token first, with ``--auth-token-file``), learn the server's operators
-    (``status``), play the day and ``show`` the figures; exit 1 if the server cannot be reached,
+    (``operators``), play the day and ``show`` the figures; exit 1 if the server cannot be reached,
     refuses the token or goes away."""
 
     def fail(message: str) -> None:
@@ -321,12 +322,12 @@ def play(options: Any, show: Callable[[Model, Result], None]) -> None:
                 kind, text = yield opening.ask(connection, encode_auth(token))
                 if kind != "response":
                     fail("the server did not accept the token: %s" % text)
-            kind, text = yield opening.ask(connection, encode_request("status", None))
+            kind, text = yield opening.ask(connection, encode_request(OPERATORS_REQUEST, None))
         except Exception:
             fail("the connection to %s was lost" % (options["connect"],))
         if kind != "response":
-            fail("status: %s" % text)
-        operator_ids = [line.split()[1] for line in text.split("\n") if line.startswith("Operator ")]
+            fail("operators: %s" % text)
+        operator_ids = text.split("\n") if text else []
         if operator_ids:
             options["operators"] = operator_ids
         model = options.model()
