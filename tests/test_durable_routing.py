@@ -5,7 +5,8 @@ clean stop (snapshot); a wrap-up or max-wait timer restarts with what was left o
 import pytest
 from twisted.internet.task import Clock
 
-from test_durable import Server
+from callcenter.journal import JOURNAL_MAGIC, decode_record, read_frames
+from test_durable import Server, journal_path, replies
 
 
 def answer(replies):
@@ -116,3 +117,28 @@ def test_a_dynamic_member_stays_when_the_operators_change(tmp_path):
         "Operator C available",
         "Operator D paused: break",
     ]
+
+
+def test_a_wrap_up_end_and_a_wait_timeout_are_records_of_their_own_replayed_after_a_crash(tmp_path):
+    clock = Clock()
+    options = {"operators": ["A"], "ring_timeout": 0, "clock": clock, "wrap_up": 5, "max_wait": 30}
+    server = Server(tmp_path, **options)
+    _, transport = server.connect()
+    server.run("call 1", "answer A", "hangup 1")  # A in wrap-up until t=5
+    clock.advance(5)
+    server.run("call 2", "answer A", "call 3")  # call 3 may wait until t=35
+    clock.advance(30)
+    clock.advance(0)  # the commit: the event goes out once its record is durable
+    assert [reply["event"] for reply in replies(transport) if "event" in reply] == [
+        "Operator A available",
+        "Call 3 timed out in queue",
+    ]
+    with open(journal_path(tmp_path), "rb") as journal:
+        data = journal.read()
+    frames, _ = read_frames(data, len(JOURNAL_MAGIC))
+    records = [decode_record(payload, offset)[1:] for offset, payload in frames]
+    assert ("wrapped", "A") in records and ("waited", "") in records
+    before = server.status()
+    server.crash()
+    again = Server(tmp_path, **options)
+    assert again.status() == before == ["Operator A busy with call 2"]

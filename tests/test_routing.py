@@ -8,8 +8,8 @@ import pytest
 from zope.interface.verify import verifyObject
 
 from callcenter.core import CallCenter, CallCenterError
-from callcenter.protocol import encode_request
 from callcenter.strategies import STRATEGIES, IRingStrategy
+from callcenter.wire import encode_request
 from conftest import read_golden
 from test_protocol import Server, replies
 from test_shell import make_shell

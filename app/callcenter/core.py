@@ -1,5 +1,8 @@
 """The call center queue manager: a pure state machine.
 
+Layer: core. It provides ``interfaces.ICallCenter`` (what the protocols use) and
+``interfaces.ICallCenterObserver`` (what ``--metrics`` reads and hears).
+
 No I/O and no Twisted here. Commands return the lines the assignment prints; time
 enters through an injected ``call_later`` (``reactor.callLater`` or a
 ``task.Clock``) and an injected ``now`` (``reactor.seconds`` or ``Clock.seconds``),
@@ -17,15 +20,12 @@ is O(operators it rings). The routing rules are documented in docs/routing.md.
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
+from zope.interface import implementer
+
+from callcenter.interfaces import ICallCenter, ICallCenterObserver
+from callcenter.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.stats import QueueFigures, presence_lines, stats_table
 from callcenter.strategies import LINEAR, RING_ALL, make_strategy
-
-AVAILABLE = "available"
-RINGING = "ringing"
-BUSY = "busy"
-PAUSED = "paused"
-LOGGED_OUT = "logged out"
-WRAP_UP = "wrap-up"
 
 QUEUED = "queued"
 ANSWERED = "answered"
@@ -40,6 +40,12 @@ MAX_ID_LENGTH = 64
 MAX_REASON_LENGTH = 64
 PRIORITIES = 10  # 0 (the default) to 9: a waiting call of higher priority is offered first
 NO_ANSWER = "no answer"  # the reason of an auto-pause (--max-no-answer)
+# The core's timers, by the name a durable center journals each firing under; each fires
+# into its public operation: ring_timed_out(operator id), wrap_up_ended(operator id),
+# waits_ended() (the wait timer's operator id is "").
+RING_TIMER = "timeout"
+WRAP_UP_TIMER = "wrapped"
+WAIT_TIMER = "waited"
 # A timer firing this close after its deadline counts as on time (float sums of delays).
 EPSILON = 1e-9
 
@@ -309,6 +315,7 @@ def parse_operators(text: str) -> List[str]:
     return ids
 
 
+@implementer(ICallCenter, ICallCenterObserver)
 class CallCenter(object):
     """Operators, calls and the queue, driven by the commands of the assignment (``call``,
     ``answer``, ``reject``, ``hangup``) and the presence commands (``pause``, ``unpause``,
@@ -553,7 +560,7 @@ class CallCenter(object):
             operator.since = now
             operator.call = None
             assert self._call_later is not None
-            operator.timer = self._call_later(self.wrap_up, self._wrapped_up, operator)
+            operator.timer = self._call_later(self.wrap_up, self._timer_fired, WRAP_UP_TIMER, operator.id)
         else:
             lines = ["Call %s finished and operator %s available" % (call_id, operator.id)]
             self._release(operator, lines, now)
@@ -613,6 +620,82 @@ class CallCenter(object):
         if operator.state != LOGGED_OUT:
             raise CallCenterError("operator %s is already logged in" % operator.id)
         return self._back(operator)
+
+    # The core's timers: each fires into the public operation for it (a durable center
+    # journals the firing under the timer's name and replays it through the same call).
+
+    def ring_timed_out(self, operator_id: str) -> None:
+        """The ring timer of ``operator_id`` fired: the operator neither answered nor rejected
+        in time, and the call is offered again; after ``max_no_answer`` of these in a row the
+        operator is paused. The lines go to ``on_event``. CallCenterError when that operator
+        is not ringing."""
+        operator = self._ringing_operator(operator_id)
+        call = operator.call
+        assert call is not None
+        lines = ["Call %s ignored by operator %s" % (call.id, operator.id)]
+        operator.ignored += 1
+        self.figures.ignored += 1
+        operator.no_answer += 1
+        now = self.now()
+        self._end_ring(operator, now)
+        if self.max_no_answer and operator.no_answer >= self.max_no_answer:
+            lines.append(presence_line(operator.id, PAUSED, NO_ANSWER))
+            self._absent(operator, PAUSED, NO_ANSWER, now)
+        else:
+            operator.state = AVAILABLE
+            operator.since = now
+        self._offer_again(call, operator, lines, now)
+        self._send(lines)
+
+    def wrap_up_ended(self, operator_id: str) -> None:
+        """The wrap-up timer of ``operator_id`` fired: the operator is available and takes the
+        next waiting call; the lines go to ``on_event``. CallCenterError when that operator is
+        not in wrap-up."""
+        operator = self._operator(operator_id)
+        if operator.state != WRAP_UP:
+            raise CallCenterError("operator %s is %s, not in wrap-up" % (operator.id, operator.state))
+        now = self.now()
+        operator.wrap_up_time += now - operator.since
+        lines = ["Operator %s available" % operator.id]
+        self._release(operator, lines, now)
+        self._send(lines)
+
+    def waits_ended(self) -> None:
+        """The wait timer fired: every call that has waited ``max_wait`` leaves the queue (the
+        lines go to ``on_event``), and the timer waits for the one waiting longest now."""
+        if self._wait_timer is not None:
+            self._wait_timer.cancel()
+            self._wait_timer = None
+        if not self.max_wait:
+            return
+        now = self.now()
+        lines: Lines = []
+        oldest = self.queue.oldest()
+        while oldest is not None and now - oldest.received_at + EPSILON >= self.max_wait:
+            oldest.state = ENDED
+            self.queue.removed(oldest)
+            self._time_out(oldest, lines)
+            oldest = self.queue.oldest()
+        if oldest is not None:
+            self._watch_wait(oldest, now)
+        if lines:
+            self._send(lines)
+
+    def _timer_fired(self, timer: str, operator_id: str) -> None:
+        """A timer ran (it has nothing left to cancel): the public operation it names."""
+        if timer == WAIT_TIMER:
+            self._wait_timer = None
+            self.waits_ended()
+            return
+        self._operators_by_id[operator_id].timer = None
+        if timer == RING_TIMER:
+            self.ring_timed_out(operator_id)
+        else:
+            self.wrap_up_ended(operator_id)
+
+    def operator_ids(self) -> List[str]:
+        """Every operator's id in configured order, those that joined with ``login`` last."""
+        return [operator.id for operator in self.operators]
 
     def status(self) -> Lines:
         """Every operator with its state and call, then the queued calls in the order they
@@ -813,7 +896,7 @@ class CallCenter(object):
                 if presence == WRAP_UP:
                     assert self._call_later is not None
                     left = max(operator.since + self.wrap_up - now, 0.0)
-                    operator.timer = self._call_later(left, self._wrapped_up, operator)
+                    operator.timer = self._call_later(left, self._timer_fired, WRAP_UP_TIMER, operator.id)
             operator.pending, operator.pending_reason = pending, saved.get("pending_reason")
         if self._ring_all:
             for call in self.calls.values():
@@ -851,7 +934,7 @@ class CallCenter(object):
         call.operator = operator
         if self.ring_timeout:
             assert self._call_later is not None
-            operator.timer = self._call_later(self.ring_timeout, self._ignored, operator, call)
+            operator.timer = self._call_later(self.ring_timeout, self._timer_fired, RING_TIMER, operator.id)
         lines.append("Call %s ringing for operator %s" % (call.id, operator.id))
 
     def _ring_every_free(self, call: Call, lines: Lines, now: float) -> bool:
@@ -915,36 +998,6 @@ class CallCenter(object):
         else:
             call.ringers = None
             self._requeue(call, lines, now)
-
-    def _ignored(self, operator: Operator, call: Call) -> None:
-        """The ring timer fired: the operator neither answered nor rejected in time; after
-        ``max_no_answer`` of these in a row it is paused."""
-        operator.timer = None
-        if operator.call is not call or operator.state != RINGING:
-            return  # defensive: timers are cancelled on every change, so this never runs
-        lines = ["Call %s ignored by operator %s" % (call.id, operator.id)]
-        operator.ignored += 1
-        self.figures.ignored += 1
-        operator.no_answer += 1
-        now = self.now()
-        self._end_ring(operator, now)
-        if self.max_no_answer and operator.no_answer >= self.max_no_answer:
-            lines.append(presence_line(operator.id, PAUSED, NO_ANSWER))
-            self._absent(operator, PAUSED, NO_ANSWER, now)
-        else:
-            operator.state = AVAILABLE
-            operator.since = now
-        self._offer_again(call, operator, lines, now)
-        self._send(lines)
-
-    def _wrapped_up(self, operator: Operator) -> None:
-        """The wrap-up timer fired: the operator is available and takes the next call."""
-        operator.timer = None
-        now = self.now()
-        operator.wrap_up_time += now - operator.since
-        lines = ["Operator %s available" % operator.id]
-        self._release(operator, lines, now)
-        self._send(lines)
 
     def _leave(self, operator: Operator, presence: str, reason: Optional[str]) -> Lines:
         """``pause`` or ``logout`` of an operator that is not in that presence yet."""
@@ -1027,7 +1080,7 @@ class CallCenter(object):
             self._wait_timer.cancel()
         assert self._call_later is not None
         self._wait_deadline = deadline
-        self._wait_timer = self._call_later(max(deadline - now, 0.0), self._waits_ended)
+        self._wait_timer = self._call_later(max(deadline - now, 0.0), self._timer_fired, WAIT_TIMER, "")
 
     def _rearm_wait(self, now: float) -> None:
         """The wait timer again, for the call waiting longest (after its times changed)."""
@@ -1037,22 +1090,6 @@ class CallCenter(object):
         oldest = self.queue.oldest()
         if self.max_wait and oldest is not None:
             self._watch_wait(oldest, now)
-
-    def _waits_ended(self) -> None:
-        """The wait timer fired: every call that has waited ``max_wait`` leaves the queue."""
-        self._wait_timer = None
-        now = self.now()
-        lines: Lines = []
-        oldest = self.queue.oldest()
-        while oldest is not None and now - oldest.received_at + EPSILON >= self.max_wait:
-            oldest.state = ENDED
-            self.queue.removed(oldest)
-            self._time_out(oldest, lines)
-            oldest = self.queue.oldest()
-        if oldest is not None:
-            self._watch_wait(oldest, now)
-        if lines:
-            self._send(lines)
 
     def _time_out(self, call: Call, lines: Lines) -> None:
         call.state = ENDED

@@ -1,10 +1,12 @@
 """The figures behind ``stats``: counters kept O(1) per command, and the table that shows them.
 
 Pure, like the core: no I/O, no Twisted; times are readings of the core's injected clock.
-The table's lines are documented, one by one, in docs/stats.md.
+The table's lines are documented, one by one, in docs/stats.md. Layer: core.
 """
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from callcenter.states import BUSY, LOGGED_OUT, PAUSED, WRAP_UP
 
 # The counters and sums, in the order of stats_state()'s "figures".
 FIGURE_NAMES = (
@@ -94,8 +96,6 @@ def stats_table(
 ) -> List[str]:
     """The lines of ``stats``: seven lines of totals (nine with queue ``limits``: the calls
     refused and timed out too), then a table of the operators."""
-    from callcenter.core import BUSY  # the core imports this module first
-
     talking = figures.answered - figures.finished
     if figures.answered:
         average = duration(figures.wait_total / figures.answered)
@@ -151,7 +151,6 @@ def stats_table(
 def presence_times(operator: Any, now: float) -> "Optional[Tuple[Dict[str, float], float, float]]":
     """An operator's time paused by reason ("" for none), in wrap-up and logged in, the
     present stretch included; None when it was never paused, logged out or in wrap-up."""
-    from callcenter.core import LOGGED_OUT, PAUSED, WRAP_UP  # the core imports this module first
 
     paused = dict(operator.paused_time)
     wrap_up, logged_out = operator.wrap_up_time, operator.logged_out_time

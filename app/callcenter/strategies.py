@@ -1,6 +1,6 @@
 """Ring strategies: which available operator a call is offered to (``--strategy``).
 
-Pure, like the core. Each strategy holds the set of available operators (by their
+Layer: core (pure, like the core). Each strategy holds the set of available operators (by their
 index, the configured order) and answers, in O(1) or O(log n):
 
 ``add(index)``          the operator became available (its figures are current)
@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from zope.interface import Attribute, Interface, implementer
 
-from callcenter.operators import IndexSet
+from callcenter.bitset import IndexSet
 
 LINEAR = "linear"
 ROUND_ROBIN = "round-robin"
