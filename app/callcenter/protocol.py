@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 from callcenter.core import CallCenter, CallCenterError
 from callcenter.limits import CountingLog
 from callcenter.lines import LineReceiver, RequestReceiver
+from callcenter.observers import ICallCenterObserver
 from callcenter.options import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_OUTPUT_BUFFER
 
 log = Logger()
@@ -342,6 +343,15 @@ class CallCenterServerFactory(protocol.Factory):
         self.call_later = call_later
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
         self.events_made = 0
+        self.observers: "List[ICallCenterObserver]" = []
+
+    def add_observer(self, observer: ICallCenterObserver) -> None:
+        """``observer`` hears the lines of every command and event from now on."""
+        self.observers.append(ICallCenterObserver(observer))
+
+    def _tell_observers(self, lines: List[str]) -> None:
+        for observer in self.observers:
+            observer.lines_printed(lines)
 
     def stopFactory(self) -> None:
         self.count_refused.flush()
@@ -358,7 +368,10 @@ class CallCenterServerFactory(protocol.Factory):
             command, argument = decode_request(line)
             if command == "auth":
                 return encode("error", "already authenticated" if self.auth_token else "this server takes no token")
-            return encode("response", "\n".join(self.center.execute(command, argument)))
+            lines = self.center.execute(command, argument)
+            if self.observers and command in self.center.commands:
+                self._tell_observers(lines)
+            return encode("response", "\n".join(lines))
         except CallCenterError as error:
             return encode("error", str(error))
         except SeveralRequestsError as several:
@@ -377,6 +390,7 @@ class CallCenterServerFactory(protocol.Factory):
             clients = [client for client in self.clients if client.authenticated]
         self.events.append(Event(self.events_made, message, clients))
         log.info("{event} (sent to {count} clients)", event=" / ".join(lines), count=len(clients))
+        self._tell_observers(lines)
         if len(self.events) == 1:
             self._send_events()
 

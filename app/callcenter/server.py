@@ -1,7 +1,7 @@
 """``callcenter-server`` and the service behind ``twistd callcenter``."""
 
 import sys
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 from twisted.application import internet, service, strports
 from twisted.internet import defer, endpoints, threads
@@ -16,7 +16,7 @@ from twisted.logger import (
 
 from callcenter.durable import DurableCallCenter, StateError
 from callcenter.limits import GuardedEndpoint
-from callcenter.options import ServerOptions, parse_or_exit
+from callcenter.options import ServerOptions, is_tls, parse_or_exit
 from callcenter.protocol import CallCenterServerFactory
 
 log = Logger()
@@ -60,11 +60,33 @@ def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
     return GuardedEndpoint(endpoints.serverFromString(reactor, description), reactor)
 
 
-def metrics_site(factory: CallCenterServerFactory, reactor: Any) -> Any:
-    """The web site of ``--metrics``, watching ``factory``'s call center."""
+def metrics_of(factory: CallCenterServerFactory, reactor: Any) -> Any:
+    """The metrics of ``--metrics``, watching ``factory``'s call center."""
     from callcenter.metrics import CallCenterMetrics  # prometheus_client only when asked for
 
-    return CallCenterMetrics(factory, reactor).site()
+    return CallCenterMetrics(factory, reactor)
+
+
+def web_sites(options: ServerOptions, factory: CallCenterServerFactory, reactor: Any) -> List[Tuple[str, Any]]:
+    """(endpoint, site) of ``--web`` and ``--metrics``: one site when they name the same endpoint."""
+    sites = []
+    metrics = None
+    if options["metrics"]:
+        metrics = metrics_of(factory, reactor)
+    if options["web"]:
+        from callcenter.web import Wallboard, wallboard_site
+
+        wallboard = Wallboard(
+            factory, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
+        )
+        shared = metrics is not None and options["metrics"] == options["web"]
+        site = wallboard_site(wallboard, options["max-web-clients"], metrics.resource() if metrics and shared else None)
+        sites.append((options["web"], site))
+        if shared:
+            metrics = None
+    if metrics is not None:
+        sites.append((options["metrics"], metrics.site()))
+    return sites
 
 
 class CleanStop(service.Service):
@@ -173,8 +195,8 @@ def makeService(options: ServerOptions) -> service.IService:
     # As strports.service does: a port that cannot be had stops twistd with its error.
     listening._raiseSynchronously = True
     listening.setServiceParent(top)  # stopped before CleanStop
-    if options["metrics"]:
-        strports.service(options["metrics"], metrics_site(factory, reactor)).setServiceParent(top)
+    for endpoint, site in web_sites(options, factory, reactor):
+        strports.service(endpoint, site).setServiceParent(top)
     return top
 
 
@@ -212,11 +234,20 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     stopper = CleanStop(reactor, factory, durable)
     stopper.ports.append(port)
-    if options["metrics"]:
-        metrics_port = yield listen(reactor, options["metrics"], metrics_site(factory, reactor))
-        stopper.ports.append(metrics_port)
-        address = metrics_port.getHost()
-        log.info("Prometheus metrics on http://{host}:{port}/metrics", host=address.host, port=address.port)
+    for endpoint, site in web_sites(options, factory, reactor):
+        web_port = yield listen(reactor, endpoint, site)
+        stopper.ports.append(web_port)
+        address = web_port.getHost()
+        scheme = "https" if is_tls(endpoint) else "http"
+        if endpoint == options["web"]:
+            log.info("Wallboard on {scheme}://{host}:{port}/", scheme=scheme, host=address.host, port=address.port)
+        if endpoint == options["metrics"]:
+            log.info(
+                "Prometheus metrics on {scheme}://{host}:{port}/metrics",
+                scheme=scheme,
+                host=address.host,
+                port=address.port,
+            )
     reactor.addSystemEventTrigger("before", "shutdown", stopper.stop)
     failed: "defer.Deferred[None]" = defer.Deferred()  # fires only when the journal cannot be written
     if durable is not None:
