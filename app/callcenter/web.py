@@ -136,7 +136,7 @@ class Sessions(object):
             expected = self._mac(issued, nonce)
         except (ValueError, UnicodeEncodeError):
             return False
-        return 0 <= age < SESSION_LIFETIME and hmac.compare_digest(mac, expected)
+        return 0 <= age < SESSION_LIFETIME and hmac.compare_digest(mac.encode("latin-1"), expected.encode("ascii"))
 
 
 def cookie(request: Any, name: str) -> Optional[str]:
@@ -289,6 +289,11 @@ def json_answer(request: Any, code: int, document: Any) -> bytes:
     return json.dumps(document).encode("utf-8")
 
 
+def secure_headers(request: Any) -> None:
+    for name, value in SECURITY_HEADERS:
+        request.setHeader(name, value)
+
+
 class WallboardResource(resource.Resource):
     """A resource of the site: the security headers on every answer, and the session check."""
 
@@ -300,12 +305,30 @@ class WallboardResource(resource.Resource):
         self.wallboard = wallboard
 
     def render(self, request: Any) -> Any:
-        for name, value in SECURITY_HEADERS:
-            request.setHeader(name, value)
+        secure_headers(request)
         sessions = self.wallboard.sessions
         if self.needs_session and sessions is not None and not sessions.valid(cookie(request, SESSION_COOKIE)):
             return json_answer(request, 401, {"error": "authentication required"})
         return resource.Resource.render(self, request)
+
+
+class NotFound(WallboardResource):
+    needs_session = False
+
+    def render(self, request: Any) -> bytes:
+        secure_headers(request)
+        return json_answer(request, 404, {"error": "no such page"})
+
+
+class Directory(resource.Resource):
+    """A path with children; anything else under it is a 404."""
+
+    def __init__(self, wallboard: Wallboard) -> None:
+        resource.Resource.__init__(self)
+        self.wallboard = wallboard
+
+    def getChild(self, path: bytes, request: Any) -> resource.Resource:
+        return NotFound(self.wallboard)
 
 
 class StatusResource(WallboardResource):
@@ -324,6 +347,10 @@ class LoginResource(WallboardResource):
     cookie that scripts cannot read and other sites cannot send."""
 
     needs_session = False
+
+    def render_GET(self, request: Any) -> bytes:
+        request.setHeader(b"Allow", b"POST")
+        return json_answer(request, 405, {"error": "POST the token"})
 
     def render_POST(self, request: Any) -> bytes:
         sessions = self.wallboard.sessions
@@ -407,10 +434,10 @@ def wallboard_site(
     wallboard: Wallboard, max_clients: int = DEFAULT_MAX_WEB_CLIENTS, metrics: Optional[Any] = None
 ) -> WebClientLimit:
     """The site of ``--web``; ``metrics``, a resource, is served at /metrics."""
-    root = resource.Resource()
+    root = Directory(wallboard)
     for path, name, content_type in PAGE_FILES:
         root.putChild(path, PageResource(wallboard, name, content_type))
-    api = resource.Resource()
+    api = Directory(wallboard)
     api.putChild(b"status", StatusResource(wallboard))
     api.putChild(b"events", EventsResource(wallboard))
     root.putChild(b"api", api)
