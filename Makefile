@@ -92,9 +92,11 @@ images-check:
 	touch $@
 
 bench: .venv-bench/.installed
+	@scripts/install-browser
 	.venv-bench/bin/python -m bench $(BENCH_ARGS)
 
 bench-quick: .venv-bench/.installed
+	@scripts/install-browser
 	.venv-bench/bin/python -m bench --quick $(BENCH_ARGS)
 
 # Each part timed; after a failure the rest still run; a line a part at the end.

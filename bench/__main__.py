@@ -10,10 +10,10 @@ import os
 import sys
 import time
 
-from bench import client_shell, core_scaling, durability, many_clients, plot, slow_reader, throughput
+from bench import client_shell, core_scaling, durability, many_clients, plot, slow_reader, throughput, wallboard
 from bench.common import PINNING, RESULTS, log, machine, raise_nofile, verdict, write_json
 
-SECTIONS = ("core", "throughput", "many", "client", "slow", "durability")
+SECTIONS = ("core", "throughput", "many", "client", "slow", "durability", "wallboard")
 
 
 def check_core(results):
@@ -251,6 +251,42 @@ def check_durability(results):
     return checks
 
 
+def check_wallboard(results):
+    """The page follows a command within 200 ms; 100 open wallboards cost under 10 %."""
+    latency, load = results["latency"], results["throughput"]
+    medians = load["replies_per_second"]
+    kinds = wallboard.KINDS
+    readers = load["readers"]
+    return [
+        verdict(
+            "wallboard: command reply to the page's change, through Chromium (p90)",
+            "%.1f ms" % latency["p90_ms"],
+            "< 200 ms",
+            "ms",
+            latency["p90_ms"] < 200,
+            "median %.1f ms, max %.1f ms, %d samples, clocks matched within %.1f ms"
+            % (latency["median_ms"], latency["max_ms"], latency["samples"], latency["clock_uncertainty_ms"]),
+        ),
+        verdict(
+            "wallboard: throughput with %d wallboards open vs none" % load["wallboards"],
+            "x%.2f" % load["ratio"],
+            ">= x0.90",
+            "ratio",
+            load["ratio"] >= 0.9,
+            "%.0f vs %.0f replies/s (%.0f without --web), %d x %d pipelined; the streams got %.1f MB, %d cut off"
+            % (
+                medians[kinds[2]],
+                medians[kinds[1]],
+                medians[kinds[0]],
+                load["connections"],
+                load["window"],
+                readers["bytes"] / 1e6,
+                readers["closed"],
+            ),
+        ),
+    ]
+
+
 def durability_markdown(results):
     lines = [
         "",
@@ -386,6 +422,7 @@ def render(folder):
         "client": "client_shell.json",
         "slow": "slow_reader.json",
         "durability": "durability.json",
+        "wallboard": "wallboard.json",
     }
     checkers = {
         "core": check_core,
@@ -394,6 +431,7 @@ def render(folder):
         "client": check_client,
         "slow": check_slow,
         "durability": check_durability,
+        "wallboard": check_wallboard,
     }
     outcomes = {}
     for section, filename in files.items():
@@ -434,6 +472,7 @@ def main(argv=None):
         "client": (client_shell.run, check_client, "client_shell.json"),
         "slow": (slow_reader.run, check_slow, "slow_reader.json"),
         "durability": (durability.run, check_durability, "durability.json"),
+        "wallboard": (wallboard.run, check_wallboard, "wallboard.json"),
     }
     outcomes = {}
     for section in sections:
