@@ -190,3 +190,39 @@ def test_with_a_token_the_page_asks_for_it_once_and_keeps_it_in_an_http_only_coo
         server.stop()
     assert b"right token" not in server.log and b"wrong guess" not in server.log
     assert b"Wallboard login failed from 127.0.0.1" in server.log
+
+
+def test_a_thousand_operators_and_ten_thousand_waiting_calls_keep_the_page_usable(browser):
+    ports = (free_port(), free_port())
+    argv = [command("callcenter-server"), "--listen", "tcp:%d:interface=127.0.0.1" % ports[0]]
+    argv += ["--web", "tcp:%d:interface=127.0.0.1" % ports[1], "--operators", "1000", "--ring-timeout", "0"]
+    server = Server(argv, ports[0])
+    client = Client(ports[0])
+    try:
+        browser.get("http://127.0.0.1:%d/" % ports[1])
+        shows(browser, {"#connection": "live"}, "opening the page")
+        requests = b"".join(b'{"command": "call", "id": "%d"}\n' % number for number in range(11000))
+        client.socket.sendall(requests)
+        for _ in range(11000):
+            client.replies.readline()
+        shows(
+            browser,
+            {
+                "#waiting-now": "10000",
+                "#queue-count": "10000 waiting",
+                "#queue li:nth-child(1) span": "call 1000",
+                "#queue li:nth-child(100) span": "call 1099",
+                "#queue li.more": "and 9900 more",
+                tile("ALL") + ".call": "call 999",  # the thousandth operator
+            },
+            "11,000 calls",
+        )
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".tile")) == 1000
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#queue li")) == 101
+        # The tab still answers at once, and goes on following the call center.
+        assert browser.execute_script("return 1 + 1") == 2
+        client.send("hangup", "1000")
+        shows(browser, {"#waiting-now": "9999", "#queue li:nth-child(1) span": "call 1001"}, "hangup 1000")
+    finally:
+        client.close()
+        server.stop()
