@@ -328,6 +328,21 @@ def test_ring_timeouts_reach_the_stream_and_lines_are_numbered_for_reconnects():
     ]
 
 
+def test_with_no_stream_open_nothing_is_scheduled_and_a_new_stream_gets_only_later_lines():
+    board = Board(["A"], ring_timeout=0)
+    board.command("call", "1")
+    assert board.clock.getDelayedCalls() == []
+    _, stream = board.request(b"/api/events")
+    (_, (_, status)) = events(stream.value())
+    assert [line["n"] for line in status["lines"]] == [1, 2]
+    stream.clear()
+    board.command("answer", "A")
+    board.clock.advance(0)
+    ((_, change),) = events(stream.value())
+    assert [line["line"] for line in change["lines"]] == ["Call 1 answered by operator A"]
+    assert change["operators"] == [{"id": "A", "state": "busy", "call": "1", "reason": None, "since": START}]
+
+
 def test_an_idle_stream_gets_a_comment_every_fifteen_seconds():
     board = Board()
     _, stream = board.request(b"/api/events")

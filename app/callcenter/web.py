@@ -199,7 +199,7 @@ class Wallboard(object):
         for line in lines:
             self.line_number += 1
             self.lines.append((self.line_number, at, line))
-        if self._pending is None:
+        if self._pending is None and self.streams:  # with no stream open, the lines are only kept
             delay = max(self._last_sent + UPDATE_INTERVAL - at, 0.0)
             self._pending = self.call_later(delay, self._send_change)
 
@@ -216,7 +216,6 @@ class Wallboard(object):
         new_lines = self.lines_after(self._sent_number)
         self._sent_number = self.line_number
         if not self.streams:
-            self._sent_operators = None
             return
         document = self.status()
         change: Dict[str, Any] = {"now": document["now"], "figures": document["figures"], "lines": new_lines}
@@ -242,8 +241,9 @@ class Wallboard(object):
         request.setHeader(b"Content-Type", b"text/event-stream; charset=utf-8")
         request.setHeader(b"X-Accel-Buffering", b"no")  # no proxy holding the stream back
         document = self.status()
-        if self._sent_operators is None:
+        if not self.streams:  # what the next change is measured against
             self._remember(document)
+            self._sent_number = self.line_number
         stream = EventStream(request)
         self.streams.add(stream)
         request.notifyFinish().addBoth(lambda _: self.streams.discard(stream))
@@ -279,13 +279,6 @@ class Wallboard(object):
                 limit=self.max_output_buffer,
             )
             transport.abortConnection()
-
-    def close(self) -> None:
-        """The server stops: no more timers; the streams end with their connections."""
-        for timer in (self._pending, self._heartbeat):
-            if timer is not None and timer.active():
-                timer.cancel()
-        self._pending = self._heartbeat = None
 
 
 def json_answer(request: Any, code: int, document: Any) -> bytes:
