@@ -284,6 +284,15 @@ def check_wallboard(results):
                 readers["closed"],
             ),
         ),
+        verdict(
+            "wallboard: server CPU per reply with %d wallboards open vs none" % load["wallboards"],
+            "x%.2f" % load["cpu_ratio"],
+            "<= x1.10",
+            "ratio",
+            load["cpu_ratio"] <= 1.1,
+            "%.1f vs %.1f us (%.1f without --web)"
+            % tuple(load["cpu_us_per_reply"][kind] for kind in (kinds[2], kinds[1], kinds[0])),
+        ),
     ]
 
 

@@ -35,7 +35,7 @@ from callcenter.protocol import CallCenterServerFactory, unsent_bytes
 
 log = Logger()
 
-UPDATE_INTERVAL = 0.05  # seconds between two change events at most: well within the page's 200 ms
+UPDATE_INTERVAL = 0.1  # seconds between two change events at most: a change waits 100 ms at worst, within 200
 HEARTBEAT_INTERVAL = 15.0  # a comment line on idle streams, so proxies and dead peers are noticed
 RECONNECT_DELAY_MS = 1000  # what EventSource waits before it reconnects
 WAITING_SHOWN = 100  # waiting calls listed; the count is always there
