@@ -6,6 +6,7 @@ from twisted.internet.task import Clock
 from callcenter.core import (
     AVAILABLE,
     BUSY,
+    QUERIES,
     RINGING,
     CallCenter,
     CallCenterError,
@@ -46,6 +47,15 @@ def test_golden_transcript_on_the_core():
         out.extend(center.run(text))
     assert "".join(line + "\n" for line in out) == expected
     assert center.clock.getDelayedCalls() == []  # every ring timer was cancelled
+
+
+def test_the_queries_named_for_the_server_are_the_ones_that_change_nothing():
+    center = CallCenter(["A", "B"], Clock().callLater)
+    center.execute("call", "1")
+    before = center.status()
+    for query in QUERIES:
+        center.execute(query, None)
+    assert sorted(QUERIES) == sorted(center.queries) and center.status() == before
 
 
 def test_new_call_goes_to_first_available_operator_in_configured_order():
@@ -111,6 +121,18 @@ def test_ring_timeout_rings_the_same_operator_when_alone():
     center.clock.advance(5)
     assert center.events == [["Call 1 ignored by operator A", "Call 1 ringing for operator A"]]
     assert list(center.queue) == ["2"]
+
+
+def test_a_ring_timeout_is_a_public_operation_that_a_journal_can_replay():
+    center = Center(ring_timeout=10)
+    center.run("call 1")
+    center.clock.advance(4)
+    center.center.ring_timed_out("A")  # as a replayed journal record does, before the timer
+    assert center.events == [["Call 1 ignored by operator A", "Call 1 ringing for operator B"]]
+    assert [call.getTime() for call in center.clock.getDelayedCalls()] == [14]  # A's timer is gone
+    with pytest.raises(CallCenterError, match="operator A is available, not ringing"):
+        center.center.ring_timed_out("A")
+    assert center.center.figures.ignored == 1
 
 
 @pytest.mark.parametrize("command", ["answer A", "reject A", "hangup 1"])

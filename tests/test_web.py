@@ -15,9 +15,9 @@ from twisted.web.test.requesthelper import DummyRequest
 from zope.interface.verify import verifyObject
 
 from callcenter.core import CallCenter
-from callcenter.observers import ICallCenterObserver
+from callcenter.interfaces import IPrintedLinesObserver
 from callcenter.options import ServerOptions
-from callcenter.protocol import CallCenterServerFactory, encode_request
+from callcenter.protocol import CallCenterServerFactory
 from callcenter.web import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -26,6 +26,7 @@ from callcenter.web import (
     Wallboard,
     wallboard_site,
 )
+from callcenter.wire import encode_request
 from test_protocol import StuckSocket
 
 
@@ -79,10 +80,13 @@ class Board(object):
     def __init__(self, operators=("A", "B"), token=None, max_output_buffer=1 << 20, max_clients=10, ring_timeout=10):
         self.clock = Clock()
         self.clock.advance(START)
-        self.factory = CallCenterServerFactory(
+        self.center = CallCenter(
             list(operators), self.clock.callLater, ring_timeout, now=self.clock.seconds, service_level=20
         )
-        self.wallboard = Wallboard(self.factory, self.clock.callLater, self.clock.seconds, max_output_buffer, token)
+        self.factory = CallCenterServerFactory(self.center, self.clock.callLater)
+        self.wallboard = Wallboard(
+            self.center, self.factory, self.clock.callLater, self.clock.seconds, max_output_buffer, token
+        )
         self.site = wallboard_site(self.wallboard, max_clients)
         self.client = self.factory.buildProtocol(None)
         self.client.makeConnection(StringTransport())
@@ -226,7 +230,7 @@ def test_the_core_snapshot_is_plain_data_and_a_copy():
 
 def test_the_wallboard_is_an_observer_and_the_factory_takes_only_observers():
     board = Board()
-    assert verifyObject(ICallCenterObserver, board.wallboard)
+    assert verifyObject(IPrintedLinesObserver, board.wallboard)
     with pytest.raises(TypeError):
         board.factory.add_observer(object())
 

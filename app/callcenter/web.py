@@ -29,12 +29,14 @@ from twisted.protocols import policies
 from twisted.web import resource, server
 from zope.interface import implementer
 
-from callcenter.observers import ICallCenterObserver
-from callcenter.options import DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_WEB_CLIENTS
-from callcenter.protocol import CallCenterServerFactory, unsent_bytes
+from callcenter.interfaces import ICallCenterObserver, IPrintedLinesObserver
+from callcenter.protocol import DEFAULT_MAX_OUTPUT_BUFFER, CallCenterServerFactory
+from callcenter.states import RINGING
+from callcenter.twisted_internals import unsent_bytes
 
 log = Logger()
 
+DEFAULT_MAX_WEB_CLIENTS = 1000
 UPDATE_INTERVAL = 0.1  # seconds between two change events at most: a change waits 100 ms at worst, within 200
 HEARTBEAT_INTERVAL = 15.0  # a comment line on idle streams, so proxies and dead peers are noticed
 RECONNECT_DELAY_MS = 1000  # what EventSource waits before it reconnects
@@ -70,7 +72,7 @@ def status_document(snapshot: Dict[str, Any], lines: List[Dict[str, Any]]) -> Di
     figures = snapshot["figures"]
     waiting = snapshot["waiting"]
     answered = figures["answered"]
-    ringing = sum(1 for operator in snapshot["operators"] if operator["state"] == "ringing")
+    ringing = sum(1 for operator in snapshot["operators"] if operator["state"] == RINGING)
     return {
         "now": now,
         "operators": snapshot["operators"],
@@ -163,19 +165,23 @@ class EventStream(object):
         self.request = request
 
 
-@implementer(ICallCenterObserver)
+@implementer(IPrintedLinesObserver)
 class Wallboard(object):
-    """What the site shows: the call center's state, the last lines, and the open streams."""
+    """What the site shows: the call center's state, the last lines, and the open streams.
+
+    ``center`` is the core call center (with ``--state-dir``, the durable one's ``.center``),
+    read through its ``snapshot``; ``factory`` tells the lines its clients are sent."""
 
     def __init__(
         self,
+        center: ICallCenterObserver,
         factory: CallCenterServerFactory,
         call_later: Callable[..., Any],
         now: Callable[[], float],
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
         auth_token: Optional[bytes] = None,
     ) -> None:
-        self.center = factory.center
+        self.center = center
         self.call_later = call_later
         self.now = now
         self.max_output_buffer = max_output_buffer
