@@ -889,3 +889,17 @@ def test_command_line_options_of_the_routing():
 def test_every_strategy_provides_the_ring_strategy_interface(name):
     center = CallCenter(["A", "B"], None, 0, strategy=name)
     assert verifyObject(IRingStrategy, center._free)
+
+
+def test_the_wallboard_snapshot_shows_presence_with_its_reason_and_the_queue_in_offer_order():
+    center = CallCenter(["A", "B"], ring_timeout=0)
+    center.pause("A", "lunch")
+    center.logout("B")
+    center.call("1")
+    center.call("2", priority=5)
+    snapshot = center.snapshot()
+    assert [(operator["id"], operator["state"], operator["reason"]) for operator in snapshot["operators"]] == [
+        ("A", "paused", "lunch"),
+        ("B", "logged out", None),
+    ]
+    assert [call["call"] for call in snapshot["waiting"]] == ["2", "1"]

@@ -18,6 +18,7 @@ is O(operators it rings). The routing rules are documented in docs/routing.md.
 """
 
 from collections import deque
+from itertools import islice
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
 from zope.interface import implementer
@@ -33,6 +34,7 @@ ENDED = "ended"
 
 DEFAULT_RING_TIMEOUT = 10.0
 DEFAULT_SERVICE_LEVEL = 20.0  # seconds, as Asterisk's servicelevel
+QUERIES = ("status", "stats")  # the commands that only read the state
 # Calls received within this many seconds of each other share one received-at time (one
 # float object): a burst that fills a long queue then costs 8 bytes a call, not 32.
 RECEIVED_AT_RESOLUTION = 0.001
@@ -179,6 +181,10 @@ class CallQueue(object):
             calls.popleft()  # a call hung up while waiting: skipped now rather than later
         return calls[0] if calls else None
 
+    def first(self, count: int) -> "List[Call]":
+        """The first ``count`` waiting calls, head first, without walking the rest."""
+        return list(islice((call for call in self._calls if call.state is QUEUED), count))
+
     def removed(self, call: "Call") -> None:
         """``call``, which was waiting, has left the queue (its state says so already)."""
         self._waiting -= 1
@@ -213,6 +219,10 @@ class WaitingCalls(object):
     def calls(self) -> Iterator[Call]:
         for lane in reversed(self._lanes):
             yield from lane.calls()
+
+    def first(self, count: int) -> List[Call]:
+        """The first ``count`` waiting calls in offer order, without walking the rest."""
+        return list(islice(self.calls(), count))
 
     def append(self, call: Call) -> None:
         priority = call.priority
@@ -738,6 +748,35 @@ class CallCenter(object):
         )
         lines.extend(presence_lines(self.operators, now))
         return lines
+
+    # The state as plain data, for observers that show it (the wallboard).
+
+    def snapshot(self, waiting_limit: int = 100) -> Dict[str, Any]:
+        """Operators in configured order and the first ``waiting_limit`` waiting calls, head
+        first, with the figures of ``stats``: plain dicts, lists and numbers, a copy.
+
+        An operator is ``{"id", "state", "call" (its call's id or None), "reason" (a pause's
+        reason, else None), "since" (when it entered its state)}``; a
+        waiting call ``{"call", "received_at"}``; times are readings of ``now``. It costs
+        O(operators + waiting_limit), whatever the length of the queue.
+        """
+        return {
+            "now": self.now(),
+            "operators": [
+                {
+                    "id": operator.id,
+                    "state": operator.state,
+                    "call": None if operator.call is None else operator.call.id,
+                    "reason": operator.reason,
+                    "since": operator.since,
+                }
+                for operator in self.operators
+            ],
+            "waiting": [{"call": call.id, "received_at": call.received_at} for call in self.queue.first(waiting_limit)],
+            "waiting_count": len(self.queue),
+            "figures": self.figures.to_dict(),
+            "service_level": self.service_level,
+        }
 
     # The figures' state, for saving and restoring them.
 

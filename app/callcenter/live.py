@@ -255,12 +255,7 @@ class LivePlayer(object):
             self.at(now + handle, self.finish, answered)
         tally = caller.tally
         if tally is not None:
-            wait = now - caller.arrived
-            tally.answered += 1
-            tally.wait_total += wait
-            tally.wait_longest = max(tally.wait_longest, wait)
-            if wait <= self.model.service_level:
-                tally.within += 1
+            tally.answered_after(now - caller.arrived, self.model.service_level)
             tally.busy += min(handle, max(0.0, tally.end - now))
 
     def reject(self, ring: Tuple[str, str]) -> None:

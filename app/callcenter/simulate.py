@@ -207,6 +207,15 @@ class Tally(object):
         self.waiting_total = 0  # calls waiting, summed over samples
         self.waiting_samples = 0
 
+    def answered_after(self, wait: float, service_level: float) -> None:
+        """One more call answered after waiting ``wait`` seconds."""
+        self.answered += 1
+        self.wait_total += wait
+        if wait > self.wait_longest:
+            self.wait_longest = wait
+        if wait <= service_level:
+            self.within += 1
+
     def add(self, other: "Tally") -> None:
         for name in self.__slots__:
             if name in ("start", "end"):
@@ -419,13 +428,7 @@ class Replication(object):
         self._schedule(now + handle, self.finish, call_id)
         tally = caller.tally
         if tally is not None:
-            wait = now - caller.arrived
-            tally.answered += 1
-            tally.wait_total += wait
-            if wait > tally.wait_longest:
-                tally.wait_longest = wait
-            if wait <= self._service_level:
-                tally.within += 1
+            tally.answered_after(now - caller.arrived, self._service_level)
             if now + handle <= tally.end and now >= tally.start:
                 tally.busy += handle  # the talk ends within the interval it starts in
                 return
