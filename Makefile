@@ -73,7 +73,7 @@ lint: .venv-test/.ready
 deploy-check:
 	deploy/check
 
-# The Vagrantfile on a QEMU VM (vagrant-libvirt, no KVM needed), as root: about 20 minutes, so not
+# The Vagrantfile on a QEMU VM (vagrant-libvirt, no KVM needed), as root: about 22 minutes, so not
 # in make test (deploy/check runs the same checks with the docker provider).
 vagrant-vm-check:
 	deploy/vagrant-check libvirt
@@ -100,7 +100,9 @@ bench: .venv-bench/.installed
 bench-quick: .venv-bench/.installed
 	.venv-bench/bin/python -m bench --quick $(BENCH_ARGS)
 
-test: lint test-py36 test-new deploy-check
+# Each part timed; after a failure the rest still run; a line a part at the end.
+test:
+	@scripts/suite lint test-py36 test-new deploy-check
 
 clean:
 	rm -rf .venv .venv-py36 .venv-test .venv-deploy .venv-bench build *.egg-info bench/results

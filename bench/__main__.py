@@ -10,10 +10,10 @@ import os
 import sys
 import time
 
-from bench import client_shell, core_scaling, durability, many_clients, plot, slow_reader, throughput
+from bench import client_shell, core_scaling, durability, many_clients, plot, simulation, slow_reader, throughput
 from bench.common import PINNING, RESULTS, log, machine, raise_nofile, verdict, write_json
 
-SECTIONS = ("core", "throughput", "many", "client", "slow", "durability")
+SECTIONS = ("core", "throughput", "many", "client", "slow", "durability", "simulation")
 
 
 def check_core(results):
@@ -251,6 +251,40 @@ def check_durability(results):
     return checks
 
 
+def check_simulation(results):
+    """Simulated calls per CPU second: at least twice the minimal SimPy model's; memory flat."""
+    models = results["models"]
+    ours = models["callcenter"]["calls_per_second"]["median"]
+    simpy = models["simpy"]["calls_per_second"]["median"]
+    ratio = ours / simpy
+    memory = results["memory"]
+    growth = memory[-1]["peak_rss"] - memory[0]["peak_rss"]
+    return [
+        verdict(
+            "simulation: calls/s vs SimPy M/M/c+M, 200 operators at 0.9",
+            "x%.2f" % ratio,
+            ">= x2.00",
+            "ratio",
+            ratio >= 2.0,
+            "%.0f vs %.0f calls/s (ciw %.0f; without the ring timer %.0f)"
+            % (
+                ours,
+                simpy,
+                models["ciw"]["calls_per_second"]["median"],
+                models["callcenter_no_ring_timer"]["calls_per_second"]["median"],
+            ),
+        ),
+        verdict(
+            "simulation: peak memory growth, %d to %d calls" % (memory[0]["calls"], memory[-1]["calls"]),
+            "%.1f MB" % (growth / 1e6),
+            "< 10 MB",
+            "bytes",
+            growth < 10e6,
+            ", ".join("%d calls %.1f MB" % (point["calls"], point["peak_rss"] / 1e6) for point in memory),
+        ),
+    ]
+
+
 def durability_markdown(results):
     lines = [
         "",
@@ -386,6 +420,7 @@ def render(folder):
         "client": "client_shell.json",
         "slow": "slow_reader.json",
         "durability": "durability.json",
+        "simulation": "simulation.json",
     }
     checkers = {
         "core": check_core,
@@ -394,6 +429,7 @@ def render(folder):
         "client": check_client,
         "slow": check_slow,
         "durability": check_durability,
+        "simulation": check_simulation,
     }
     outcomes = {}
     for section, filename in files.items():
@@ -434,6 +470,7 @@ def main(argv=None):
         "client": (client_shell.run, check_client, "client_shell.json"),
         "slow": (slow_reader.run, check_slow, "slow_reader.json"),
         "durability": (durability.run, check_durability, "durability.json"),
+        "simulation": (simulation.run, check_simulation, "simulation.json"),
     }
     outcomes = {}
     for section in sections:

@@ -113,6 +113,18 @@ def test_ring_timeout_rings_the_same_operator_when_alone():
     assert list(center.queue) == ["2"]
 
 
+def test_a_ring_timeout_is_a_public_operation_that_a_journal_can_replay():
+    center = Center(ring_timeout=10)
+    center.run("call 1")
+    center.clock.advance(4)
+    center.center.ring_timed_out("A")  # as a replayed journal record does, before the timer
+    assert center.events == [["Call 1 ignored by operator A", "Call 1 ringing for operator B"]]
+    assert [call.getTime() for call in center.clock.getDelayedCalls()] == [14]  # A's timer is gone
+    with pytest.raises(CallCenterError, match="operator A is available, not ringing"):
+        center.center.ring_timed_out("A")
+    assert center.center.figures.ignored == 1
+
+
 @pytest.mark.parametrize("command", ["answer A", "reject A", "hangup 1"])
 def test_every_ring_timer_is_cancelled_and_never_fires_stale(command):
     center = Center(ring_timeout=10)

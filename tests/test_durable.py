@@ -9,10 +9,10 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from callcenter.durable import (
+from callcenter.durable import DurableCallCenter
+from callcenter.journal import (
     JOURNAL_MAGIC,
     SNAPSHOT,
-    DurableCallCenter,
     StateError,
     decode_record,
     decode_snapshot,
@@ -21,7 +21,8 @@ from callcenter.durable import (
     frame,
     read_frames,
 )
-from callcenter.protocol import CallCenterServerFactory, encode_request
+from callcenter.protocol import CallCenterServerFactory
+from callcenter.wire import encode_request
 
 
 class Server(object):
@@ -40,7 +41,7 @@ class Server(object):
             **kwargs,
         )
         self.state.restore()
-        self.factory = CallCenterServerFactory(list(operators), self.clock.callLater, ring_timeout, center=self.state)
+        self.factory = CallCenterServerFactory(self.state, self.clock.callLater, durable_output=self.state)
 
     def sync(self, fd):
         self.syncs += 1
@@ -65,7 +66,7 @@ class Server(object):
     def crash(self):
         """What a SIGKILL leaves: the files as they are, nothing committed that was not."""
         self.state.journal.close()
-        os.close(self.state._lock_fd)
+        self.state.files.unlock()
 
     def stop(self):
         """A clean stop: commit, snapshot, release the directory."""
@@ -136,7 +137,7 @@ def test_a_torn_last_record_is_reported_not_returned(tail):
     ],
 )
 def test_a_bad_record_followed_by_others_is_damage_with_its_offset(damage, why):
-    from callcenter.durable import DamagedError
+    from callcenter.journal import DamagedError
 
     start = encode_record(1.0, "call", "0")
     data = start + damage(encode_record(1.0, "call", "1")) + encode_record(2.0, "call", "2")

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from callcenter.core import CallCenter, CallCenterError
-from callcenter.protocol import encode_request
+from callcenter.wire import encode_request
 from conftest import Server
 
 TIMEOUT = 30

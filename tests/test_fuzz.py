@@ -17,7 +17,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from callcenter.core import CallCenter, CallCenterError
-from callcenter.protocol import CallCenterServerFactory, CallCenterServerProtocol, encode, encode_request
+from callcenter.protocol import CallCenterServerFactory, CallCenterServerProtocol
+from callcenter.wire import encode, encode_request
 
 OPERATORS = ["A", "B"]
 IDS = ["1", "2", "3", "A", "B", "C"]
@@ -82,7 +83,7 @@ def test_random_input_gets_one_reply_a_request_and_changes_only_what_valid_reque
     items, cuts, crlf, bare_tail
 ):
     clock = Clock()
-    factory = CallCenterServerFactory(OPERATORS, clock.callLater, 10)
+    factory = CallCenterServerFactory(CallCenter(OPERATORS, clock.callLater, 10), clock.callLater)
     reference = CallCenter(OPERATORS, Clock().callLater, 10, lambda lines: None)
     connection = factory.buildProtocol(None)
     transport = StringTransport()

@@ -9,8 +9,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from callcenter.core import CallCenter
 from callcenter.metrics import CallCenterMetrics
-from callcenter.protocol import CallCenterServerFactory, encode_request
+from callcenter.protocol import CallCenterServerFactory
+from callcenter.wire import encode_request
 
 
 def samples(metrics):
@@ -25,8 +27,10 @@ def samples(metrics):
 
 def test_the_figures_the_histograms_the_clients_and_the_process():
     clock = Clock()
-    factory = CallCenterServerFactory(["A", "B"], clock.callLater, 10, now=clock.seconds, service_level=20)
-    metrics = CallCenterMetrics(factory)
+    factory = CallCenterServerFactory(
+        CallCenter(["A", "B"], clock.callLater, 10, now=clock.seconds, service_level=20), clock.callLater
+    )
+    metrics = CallCenterMetrics(factory.center, factory)
     connection = factory.buildProtocol(None)
     connection.makeConnection(StringTransport())
     for command, argument in [("call", "1"), ("call", "2"), ("call", "3"), ("call", "4")]:
@@ -71,8 +75,8 @@ def test_the_figures_the_histograms_the_clients_and_the_process():
 
 def test_the_oldest_wait_is_the_head_of_the_queue():
     clock = Clock()
-    factory = CallCenterServerFactory(["A"], clock.callLater, 0, now=clock.seconds)
-    metrics = CallCenterMetrics(factory)
+    factory = CallCenterServerFactory(CallCenter(["A"], clock.callLater, 0, now=clock.seconds), clock.callLater)
+    metrics = CallCenterMetrics(factory.center, factory)
     factory.center.call("1")
     clock.advance(2)
     factory.center.call("2")
@@ -96,10 +100,10 @@ def test_a_scrape_from_the_thread_pool_reads_the_figures_in_the_reactors_thread(
     from callcenter import metrics as metrics_module
 
     clock = Clock()
-    factory = CallCenterServerFactory(["A"], clock.callLater, 0, now=clock.seconds)
+    factory = CallCenterServerFactory(CallCenter(["A"], clock.callLater, 0, now=clock.seconds), clock.callLater)
     factory.center.call("1")
     reactor = HandOverReactor()
-    metrics = CallCenterMetrics(factory, reactor)
+    metrics = CallCenterMetrics(factory.center, factory, reactor)
     monkeypatch.setattr(metrics_module.threadable, "isInIOThread", lambda: False)
     results = []
     scraper = threading.Thread(target=lambda: results.append(samples(metrics)))
@@ -115,8 +119,8 @@ def test_a_scrape_the_reactor_never_answers_fails_instead_of_hanging(monkeypatch
     from callcenter import metrics as metrics_module
 
     clock = Clock()
-    factory = CallCenterServerFactory(["A"], clock.callLater, 0, now=clock.seconds)
-    metrics = CallCenterMetrics(factory, HandOverReactor())
+    factory = CallCenterServerFactory(CallCenter(["A"], clock.callLater, 0, now=clock.seconds), clock.callLater)
+    metrics = CallCenterMetrics(factory.center, factory, HandOverReactor())
     monkeypatch.setattr(metrics_module.threadable, "isInIOThread", lambda: False)
     monkeypatch.setattr(metrics_module, "SNAPSHOT_TIMEOUT", 0.01)
     with pytest.raises(RuntimeError, match="the reactor did not answer"):

@@ -419,6 +419,37 @@ def test_server_serves_prometheus_metrics_that_its_parser_reads(start_server, tw
     assert b"/metrics" in server.log or twistd  # callcenter-server says where the metrics are
 
 
+@pytest.mark.parametrize("twistd", [False, True], ids=["callcenter-server", "twistd"])
+def test_metrics_histograms_count_every_answer_with_a_state_directory(start_server, twistd, tmp_path):
+    """With --state-dir the call center is journaled: the wait and ring histograms still hear the core."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from conftest import free_port
+
+    metrics_port = free_port()
+    server = start_server(
+        "--metrics", "tcp:%d:interface=127.0.0.1" % metrics_port, "--state-dir", str(tmp_path / "state"), twistd=twistd
+    )
+    result = run(
+        [command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % server.port],
+        b"call 1\nanswer A\nhangup 1\n",
+    )
+    assert result.returncode == 0, result.stderr
+    status, text = scrape(metrics_port)
+    assert status == 200
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
+    assert values["callcenter_calls_answered_total"] == 1
+    assert values["callcenter_wait_seconds_count"] == values["callcenter_calls_answered_total"]
+    assert values["callcenter_ring_seconds_count"] == values["callcenter_calls_answered_total"]
+    server.stop()
+    assert b"Traceback" not in server.log
+
+
 def test_server_refuses_a_metrics_port_in_use(start_server):
     server = start_server()
     from conftest import free_port

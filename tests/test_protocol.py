@@ -10,16 +10,15 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor, MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
-from callcenter.client import RemoteCallCenter
+from callcenter.client import RequestCorrelator
+from callcenter.core import CallCenter
 from callcenter.protocol import (
     BROADCAST_CHUNK,
     CallCenterClientFactory,
     CallCenterServerFactory,
-    encode,
-    encode_request,
-    send_now,
-    unsent_bytes,
 )
+from callcenter.twisted_internals import send_now, unsent_bytes
+from callcenter.wire import encode, encode_request
 from conftest import read_golden
 from test_shell import RecordingOutput
 
@@ -27,9 +26,10 @@ from test_shell import RecordingOutput
 class Server(object):
     def __init__(self, operators=("A", "B"), ring_timeout=10):
         self.clock = Clock()
-        self.factory = CallCenterServerFactory(
+        center = CallCenter(
             list(operators), self.clock.callLater, ring_timeout, now=self.clock.seconds, service_level=5
         )
+        self.factory = CallCenterServerFactory(center, self.clock.callLater)
 
     def connect(self):
         connection = self.factory.buildProtocol(None)
@@ -170,7 +170,7 @@ def test_clients_share_one_call_center_and_a_disconnect_changes_nothing():
 class ClientSide(object):
     def __init__(self):
         self.output = RecordingOutput()
-        self.remote = RemoteCallCenter(self.output)
+        self.remote = RequestCorrelator(self.output)
         self.connection = CallCenterClientFactory(self.remote).buildProtocol(None)
         self.transport = StringTransport()
         self.connection.makeConnection(self.transport)
@@ -565,17 +565,9 @@ def test_framing_is_linear_in_the_bytes_of_a_value_split_into_many_reads():
     # Counted, not timed: every read scans only its own bytes (the scanner keeps its place).
     connection, transport = Server().connect()
     value = b'{"command": "call", "id": "' + b"z" * 60 + b'", "pad": "' + b"p" * 16000 + b'"}'
-    scanned = []
-    frame = connection._frame_values
-
-    def counting():
-        scanned.append(len(connection._buffer) - connection._scanned)
-        frame()
-
-    connection._frame_values = counting
     for start in range(0, len(value), 7):
         connection.dataReceived(value[start : start + 7])
-    assert sum(scanned) == len(value)
+    assert connection.scanner.scanned_total == len(value)
     call = "z" * 60
     assert replies(transport) == [{"response": "Call %s received\nCall %s ringing for operator A" % (call, call)}]
 
@@ -592,3 +584,24 @@ def test_stats_is_a_request_like_status_and_its_reply_is_the_shells_lines():
     assert stats["response"].split("\n") == server.factory.center.stats()
     assert stats["response"].split("\n")[6] == "Service level: 0.0% (0 of 1 answered within 5 s)"
     assert error == {"error": "stats takes no argument"}
+
+
+def test_the_operators_request_lists_the_operator_ids_one_a_line():
+    server = Server(operators=("A", "/a", "a,b"))
+    connection, transport = server.connect()
+    connection.dataReceived(request("operators") + request("operators", "A"))
+    assert replies(transport) == [{"response": "A\n/a\na,b"}, {"error": "unknown command 'operators'"}]
+
+
+def test_the_client_learns_the_operator_ids_for_completion_through_the_protocol():
+    from callcenter.shell import CallCenterShell
+
+    server = Server(operators=("/a", "/b", "a,b"))
+    client = ClientSide()
+    shell = CallCenterShell(client.remote.send, client.output)
+    client.remote.ask("operators", lambda kind, text: shell.learn_operators(text.split("\n")))
+    connection, transport = server.connect()
+    connection.dataReceived(client.transport.value())
+    client.connection.dataReceived(transport.value())
+    assert shell.completions("answer /") == ["/a", "/b"]
+    assert shell.completions("reject a") == ["a,b"]

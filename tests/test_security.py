@@ -6,9 +6,11 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from callcenter.client import RemoteCallCenter
-from callcenter.limits import CountingLog
-from callcenter.protocol import CallCenterClientFactory, CallCenterServerFactory, encode, encode_auth, encode_request
+from callcenter.client import RequestCorrelator
+from callcenter.core import CallCenter
+from callcenter.protocol import CallCenterClientFactory, CallCenterServerFactory
+from callcenter.ratelimit import CountingLog
+from callcenter.wire import encode, encode_auth, encode_request
 from test_protocol import replies
 from test_shell import RecordingOutput
 
@@ -18,7 +20,9 @@ TOKEN = "s3cret-token-\u00e9"
 class Server(object):
     def __init__(self, **kwargs):
         self.clock = Clock()
-        self.factory = CallCenterServerFactory(["A", "B"], self.clock.callLater, 10, **kwargs)
+        self.factory = CallCenterServerFactory(
+            CallCenter(["A", "B"], self.clock.callLater, 10), self.clock.callLater, **kwargs
+        )
 
     def connect(self):
         connection = self.factory.buildProtocol(None)
@@ -149,7 +153,7 @@ def connect_client(remote):
 
 def test_the_client_sends_its_token_first_on_every_connection_and_prints_nothing_of_it():
     output = RecordingOutput()
-    remote = RemoteCallCenter(output, TOKEN)
+    remote = RequestCorrelator(output, TOKEN)
     connection, transport = connect_client(remote)
     assert transport.value() == encode_auth(TOKEN)
     remote.send("status", None)
@@ -165,11 +169,11 @@ def test_the_client_sends_its_token_first_on_every_connection_and_prints_nothing
 
 
 def test_the_client_learns_of_a_refused_token_and_of_a_server_without_tokens():
-    refused = RemoteCallCenter(RecordingOutput(), "wrong")
+    refused = RequestCorrelator(RecordingOutput(), "wrong")
     connection, _ = connect_client(refused)
     connection.dataReceived(encode("error", "authentication failed"))
     assert refused.authenticated.result == "authentication failed"
-    tokenless = RemoteCallCenter(RecordingOutput(), TOKEN)
+    tokenless = RequestCorrelator(RecordingOutput(), TOKEN)
     connection, _ = connect_client(tokenless)
     connection.dataReceived(encode("error", "this server takes no token"))
     assert tokenless.authenticated.result is None
@@ -178,7 +182,7 @@ def test_the_client_learns_of_a_refused_token_and_of_a_server_without_tokens():
 
 def test_without_a_token_the_client_explains_authentication_required():
     output = RecordingOutput()
-    remote = RemoteCallCenter(output)
+    remote = RequestCorrelator(output)
     connection, transport = connect_client(remote)
     assert transport.value() == b""
     remote.send("status", None)
@@ -224,3 +228,26 @@ def test_a_refused_token_closes_the_connection_only_after_its_reply_even_when_a_
     assert replies(guesser_transport) == [{"error": "authentication required"}, {"error": "authentication failed"}]
     assert guesser_transport.disconnecting
     assert replies(member_transport) == [{"response": "Call 1 received\nCall 1 ringing for operator A"}]
+
+
+def test_an_ssl_endpoint_listens_with_the_plain_client_check_under_the_tls_layer(tmp_path):
+    from twisted.internet.endpoints import serverFromString
+    from twisted.internet.testing import MemoryReactor
+    from twisted.protocols import policies, tls
+
+    from callcenter.tls_sniffing import TLSOnlyProtocol, endpoint_reactor
+
+    reactor = MemoryReactor()
+    assert endpoint_reactor(reactor, "tcp:0") is reactor
+    factory = CallCenterServerFactory(CallCenter(["A"], ring_timeout=0), Clock().callLater)
+    from test_auth_tls_processes import make_certificates
+
+    paths = make_certificates(str(tmp_path))
+    description = "ssl:0:privateKey=%s:certKey=%s" % (paths["key"], paths["cert"])
+    endpoint = serverFromString(endpoint_reactor(reactor, description), description)
+    endpoint.listen(factory)
+    ((_, sniffing, _, _),) = reactor.tcpServers
+    assert isinstance(sniffing, policies.WrappingFactory) and sniffing.protocol is TLSOnlyProtocol
+    assert sniffing.logPrefix() == "CallCenterServerFactory (TLS)"  # the port's log line, as before
+    assert isinstance(sniffing.wrappedFactory, tls.TLSMemoryBIOFactory)
+    assert sniffing.wrappedFactory.wrappedFactory is factory

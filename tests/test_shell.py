@@ -131,7 +131,7 @@ def test_completion_of_commands_and_operator_ids():
     assert shell.completions("reject A") == ["A", "AB"]
     assert shell.completions("call ") == []
     assert shell.completions("answer A ") == []
-    shell.learn_operators(["Operator X available", "Operator Y busy with call 1", "Queued call 2"])
+    shell.learn_operators(["Y", "X"])
     assert shell.completions("answer ") == ["X", "Y"]
 
 
@@ -291,9 +291,9 @@ def test_stdout_gone_ends_the_session_quietly():
     assert done.called and console.closed.called
 
 
-def make_terminal(ring_timeout=10):
+def make_terminal(ring_timeout=10, operators=("A", "B")):
     output = TerminalOutput()
-    shell, _, clock, _ = make_shell(ring_timeout=ring_timeout, output=output)
+    shell, _, clock, _ = make_shell(operators=operators, ring_timeout=ring_timeout, output=output)
     done = defer.Deferred()
 
     def build():
@@ -339,3 +339,37 @@ def test_terminal_history_tab_completion_and_ctrl_d():
     terminal.dataReceived(b"\x15")  # Ctrl-U clears the line
     terminal.dataReceived(b"\x04")  # Ctrl-D on an empty line ends the session
     assert done.called
+
+
+def typed_line(terminal):
+    """What the terminal's input line holds now."""
+    return b"".join(terminal.terminalProtocol.lineBuffer)
+
+
+def test_tab_extends_to_the_common_prefix_of_several_candidates():
+    terminal, transport, _, _ = make_terminal()
+    terminal.dataReceived(b"s\t")
+    assert typed_line(terminal) == b"stat"  # both stats and status start with it
+    transport.clear()
+    terminal.dataReceived(b"\t")  # nothing more in common: the candidates are listed
+    assert b"stats  status\r\n" in transport.value()
+    assert typed_line(terminal) == b"stat"
+    terminal.dataReceived(b"u\t")
+    assert typed_line(terminal) == b"status "
+
+
+@pytest.mark.parametrize(
+    "operators, typed, completed",
+    [
+        (("/a", "/b"), b"answer \t", b"answer /"),
+        (("/a", "/b"), b"answer /a\t", b"answer /a "),
+        (("a,b", "a,c"), b"reject a\t", b"reject a,"),
+        (("a,b", "a,c"), b"reject a,c\t", b"reject a,c "),
+        (("/x", "x"), b"answer \t", b"answer "),
+    ],
+)
+def test_tab_completes_odd_operator_ids(operators, typed, completed):
+    terminal, transport, _, _ = make_terminal(operators=operators)
+    terminal.dataReceived(typed)
+    assert typed_line(terminal) == completed
+    assert b"Traceback" not in transport.value()

@@ -1,4 +1,8 @@
-"""callcenter: a simulated telephony call-center queue on Twisted."""
+"""callcenter: a simulated telephony call-center queue on Twisted.
+
+The layers (core, durability, protocols, wiring) and the interfaces between them are in
+docs/design.md; each module's docstring names its layer.
+"""
 
 __version__ = "1.0.0"
 

@@ -1,8 +1,8 @@
 """``callcenter-client``: the shell, with the call center on a server.
 
-The same :class:`CallCenterShell` as the one-process program checks each command,
-then :class:`RemoteCallCenter` sends it as JSON and prints the reply when it comes,
-in order. Stdin is read only once the connection is up, so nothing typed before is
+Layer: wiring (the client's). The same :class:`CallCenterShell` as the one-process
+program checks each command, then :class:`RequestCorrelator` sends it as JSON and prints
+the reply when it comes, in order. Stdin is read only once the connection is up, so nothing typed before is
 lost: it waits in the pipe or the terminal.
 """
 
@@ -14,19 +14,22 @@ from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, endpoints
 from twisted.python.failure import Failure
 
-from callcenter.core import CallCenterError
-from callcenter.options import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, parse_or_exit, read_token
+from callcenter.interfaces import IShellSession
+from callcenter.options import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, TokenFileError, parse_or_exit, read_token
 from callcenter.output import Output
-from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol, encode_auth, encode_request
+from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol
+from callcenter.wire import OPERATORS_REQUEST, encode_auth, encode_request
 
 RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, jitter=lambda: 0.0)
 
 
-class RemoteCallCenter(object):
+class RequestCorrelator(object):
     """Sends the shell's commands and matches each reply to its command, in order."""
 
-    def __init__(self, output: Output, token: Optional[str] = None) -> None:
+    def __init__(self, output: Output, token: Optional[str] = None, session: Optional[IShellSession] = None) -> None:
+        """``session``: where the output goes, for flow control with the server connection."""
         self.output = output
+        self.session = session
         self.token = token  # sent first on every connection, when there is one
         # Fires with None when the server accepts the token (or takes none), or with the
         # server's error when it refuses it; only the first connection's answer counts.
@@ -69,7 +72,8 @@ class RemoteCallCenter(object):
             self.output.error("reconnected to the server")
         self.connection = connection
         self.ever_connected = True
-        self.output.link_connection(connection.transport)
+        if self.session is not None:
+            self.session.follow(connection.transport)
         if self.token is None:
             if not self.authenticated.called:
                 self.authenticated.callback(None)
@@ -92,8 +96,8 @@ class RemoteCallCenter(object):
             self.authenticated.callback(None if kind == "response" else text)
 
     def disconnected(self, reason: Failure) -> None:
-        if self.connection is not None:
-            self.output.unlink_connection(self.connection.transport)
+        if self.connection is not None and self.session is not None:
+            self.session.unfollow(self.connection.transport)
         self.connection = None
         if self._input_ended and not self.awaiting:
             return  # we closed it
@@ -138,14 +142,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     if options["auth-token-file"] is not None:
         try:
             token = read_token(options["auth-token-file"])
-        except CallCenterError as error:
+        except TokenFileError as error:
             sys.stderr.write("error: %s\n" % error)
             raise SystemExit(1) from None
 
     @defer.inlineCallbacks
     def run(reactor: Any) -> Any:
-        output = console.make_output(reactor)
-        remote = RemoteCallCenter(output, token)
+        session = console.open_session(reactor)
+        output = session.output
+        remote = RequestCorrelator(output, token, session)
         factory = CallCenterClientFactory(remote)
         endpoint = endpoints.clientFromString(reactor, options["connect"])
         connector = ClientService(endpoint, factory, retryPolicy=RECONNECT_POLICY)
@@ -154,7 +159,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             yield connector.whenConnected(failAfterFailures=1)
         except Exception as error:
             output.error("cannot connect to the callcenter server at %s: %s" % (options["connect"], error))
-            yield output.close()
+            yield session.close()
             raise SystemExit(1) from None
         refusal = yield remote.authenticated
         if refusal is not None:
@@ -162,17 +167,21 @@ def main(argv: Optional[List[str]] = None) -> None:
             remote.input_ended()  # the server closes the connection: that is no news
             remote.release_connection()
             yield connector.stopService()
-            yield output.close()
+            yield session.close()
             raise SystemExit(1)
         shell = CallCenterShell(remote.send, output)
-        if isinstance(output, console.TerminalOutput):
-            # Tab completion of operator ids: learn them from the server once.
-            remote.ask("status", lambda kind, text: shell.learn_operators(text.split("\n")))
-        yield console.attach(reactor, shell, output)
+        if session.completes:
+            # Tab completion of operator ids: asked of the server once (an older one refuses).
+            def learn_operators(kind: str, text: str) -> None:
+                if kind == "response":
+                    shell.learn_operators(text.split("\n"))
+
+            remote.ask(OPERATORS_REQUEST, learn_operators)
+        yield session.attach(shell)
         yield remote.input_ended()
         remote.release_connection()
         yield connector.stopService()
-        yield output.close()
+        yield session.close()
         if remote.lost_replies:
             raise SystemExit(1)
 

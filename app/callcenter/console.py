@@ -1,25 +1,29 @@
 """Feeding the shell from stdin with ``twisted.internet.stdio``: no thread, no ``cmdloop``.
 
-Piped input goes through a line receiver that calls ``Cmd.onecmd`` per line and prints
-nothing but results. A terminal gets ``twisted.conch.recvline``: a prompt, history on the
-arrow keys, tab completion, and output that arrives while someone types (a ring timeout,
-a server's reply) printed above their half-typed line, which is then drawn again.
+Layer: protocols (the shell's side). Two sessions, each owning its output and how it
+attaches to the shell (``interfaces.IShellSession``): a :class:`PipeSession` reads piped
+input through a line receiver that calls ``Cmd.onecmd`` per line and prints nothing but
+results, with flow control from stdout and stderr back to stdin (and to the client's
+server connection). A :class:`TerminalSession` gets ``twisted.conch.recvline``: a prompt,
+history on the arrow keys, tab completion, and output that arrives while someone types (a
+ring timeout, a server's reply) printed above their half-typed line, which is then drawn
+again.
 """
 
 import os
 import sys
 import termios
 import tty
-from os.path import commonpath
 from typing import Any, List, Optional, Set
 
 from twisted.conch import recvline
 from twisted.conch.insults import insults
 from twisted.internet import defer, process, stdio
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, IReactorCore
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from callcenter.interfaces import IShellSession
 from callcenter.lines import LineReceiver
 from callcenter.output import Output, StreamOutput
 
@@ -34,10 +38,20 @@ def interactive() -> bool:
     return os.isatty(0) and os.isatty(1)
 
 
-def make_output(reactor: Any) -> Output:
+def open_session(reactor: Any) -> IShellSession:
+    """A terminal session when a person is at a terminal, else a pipe session."""
     if interactive():
-        return TerminalOutput()
-    return StdioOutput(reactor)
+        return TerminalSession(reactor)
+    return PipeSession(reactor)
+
+
+def common_prefix(words: List[str]) -> str:
+    """The longest string every one of ``words`` starts with (``stats``, ``status``: ``stat``)."""
+    first, last = min(words), max(words)
+    for position, (one, other) in enumerate(zip(first, last)):
+        if one != other:
+            return first[:position]
+    return first
 
 
 def same_file(fd: int, other: int) -> bool:
@@ -213,19 +227,6 @@ class StdioOutput(StreamOutput):
             StreamOutput.__init__(self, stdout, stderr)
             self._stderr_closed = other_side.closed
 
-    def link_connection(self, transport: Any) -> None:
-        """The client's server connection: stdin waits while it has requests unsent, and
-        it stops reading replies while the output waits for a slow reader."""
-        transport.registerProducer(Hold(self.console, SERVER_FULL), True)
-        self.console.followers.append(transport)
-        if self.console.holds & OUTPUT_FULL:
-            transport.pauseProducing()
-
-    def unlink_connection(self, transport: Any) -> None:
-        if transport in self.console.followers:
-            self.console.followers.remove(transport)
-        self.console.release(SERVER_FULL)
-
     def close(self) -> defer.Deferred:
         """Send what is still buffered, then close both streams."""
         waits = [self.console.closed]
@@ -295,7 +296,7 @@ class TerminalConsole(recvline.HistoricRecvLine):
         if not candidates:
             return
         typed = (before.split() or [b""])[-1] if not before[-1:].isspace() else b""
-        common = commonpath(candidates).encode("utf-8")
+        common = common_prefix(candidates).encode("utf-8")
         addition = common[len(typed) :]
         if len(candidates) == 1:
             addition += b" "
@@ -357,26 +358,72 @@ class TerminalOutput(Output):
         self.console.show(text)
 
 
-def attach(reactor: IReactorCore, shell: Any, output: Output) -> defer.Deferred:
-    """Read stdin into ``shell``; the result fires at end of input or ``quit``."""
-    done: defer.Deferred = defer.Deferred()
-    if isinstance(output, StdioOutput):
-        output.console.start(shell, done)
+@implementer(IShellSession)
+class PipeSession(object):
+    """Piped stdin, stdout and stderr: the line console reads stdin while nothing holds it
+    (a slow reader of stdout or stderr, requests the server has not taken yet)."""
+
+    completes = False
+
+    def __init__(self, reactor: Any) -> None:
+        self.output = StdioOutput(reactor)
+
+    def attach(self, shell: Any) -> defer.Deferred:
+        done: defer.Deferred = defer.Deferred()
+        self.output.console.start(shell, done)
         return done
-    assert isinstance(output, TerminalOutput)
 
-    fd = sys.stdin.fileno()
-    saved = termios.tcgetattr(fd)
-    tty.setraw(fd)
+    def follow(self, transport: Any) -> None:
+        """The client's server connection: stdin waits while it has requests unsent, and
+        it stops reading replies while the output waits for a slow reader."""
+        console = self.output.console
+        transport.registerProducer(Hold(console, SERVER_FULL), True)
+        console.followers.append(transport)
+        if console.holds & OUTPUT_FULL:
+            transport.pauseProducing()
 
-    def restore(result: object) -> object:
-        termios.tcsetattr(fd, termios.TCSANOW, saved)
-        return result
+    def unfollow(self, transport: Any) -> None:
+        console = self.output.console
+        if transport in console.followers:
+            console.followers.remove(transport)
+        console.release(SERVER_FULL)
 
-    def build(*args: object) -> TerminalConsole:
-        output.console = TerminalConsole(shell, done)
-        return output.console
+    def close(self) -> defer.Deferred:
+        return self.output.close()
 
-    terminal = insults.ServerProtocol(build)
-    stdio.StandardIO(terminal, reactor=reactor)
-    return done.addBoth(restore)
+
+@implementer(IShellSession)
+class TerminalSession(object):
+    """A terminal in raw mode: the terminal console draws the output around the input line."""
+
+    completes = True
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+        self.output = TerminalOutput()
+
+    def attach(self, shell: Any) -> defer.Deferred:
+        done: defer.Deferred = defer.Deferred()
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        tty.setraw(fd)
+
+        def restore(result: object) -> object:
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+            return result
+
+        def build(*args: object) -> TerminalConsole:
+            self.output.console = TerminalConsole(shell, done)
+            return self.output.console
+
+        stdio.StandardIO(insults.ServerProtocol(build), reactor=self.reactor)
+        return done.addBoth(restore)
+
+    def follow(self, transport: Any) -> None:
+        """Nothing to hold back: a person reads no faster than a terminal shows."""
+
+    def unfollow(self, transport: Any) -> None:
+        """Nothing was held back."""
+
+    def close(self) -> defer.Deferred:
+        return defer.succeed(None)

@@ -1,5 +1,8 @@
 """The call center queue manager: a pure state machine.
 
+Layer: core. It provides ``interfaces.ICallCenter`` (what the protocols use) and
+``interfaces.ICallCenterObserver`` (what ``--metrics`` reads and hears).
+
 No I/O and no Twisted here. Commands return the lines the assignment prints; time
 enters through an injected ``call_later`` (``reactor.callLater`` or a
 ``task.Clock``) and an injected ``now`` (``reactor.seconds`` or ``Clock.seconds``),
@@ -14,12 +17,12 @@ O(1)) and free operators live in an :class:`IndexSet`.
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
-from callcenter.operators import IndexSet
-from callcenter.stats import QueueFigures, stats_table
+from zope.interface import implementer
 
-AVAILABLE = "available"
-RINGING = "ringing"
-BUSY = "busy"
+from callcenter.bitset import IndexSet
+from callcenter.interfaces import ICallCenter, ICallCenterObserver
+from callcenter.states import AVAILABLE, BUSY, RINGING
+from callcenter.stats import QueueFigures, stats_table
 
 QUEUED = "queued"
 ANSWERED = "answered"
@@ -166,6 +169,7 @@ def parse_operators(text: str) -> List[str]:
     return ids
 
 
+@implementer(ICallCenter, ICallCenterObserver)
 class CallCenter(object):
     """Operators, calls and the FIFO queue, driven by the four commands of the assignment.
 
@@ -316,6 +320,27 @@ class CallCenter(object):
         self._release(operator, lines, now)
         return lines
 
+    def ring_timed_out(self, operator_id: str) -> None:
+        """The ring timer of ``operator_id`` fired: the operator neither answered nor rejected
+        in time, and the call is offered again; the lines go to ``on_event``. Its ring timer
+        calls it (a journal replays it); CallCenterError when that operator is not ringing."""
+        operator = self._ringing_operator(operator_id)
+        call = operator.call
+        assert call is not None
+        lines = ["Call %s ignored by operator %s" % (call.id, operator.id)]
+        operator.ignored += 1
+        self.figures.ignored += 1
+        self._offer_again(operator, lines, self.now())
+        if self.on_event is not None:
+            self.on_event(lines)
+
+    def _ring_timer_fired(self, operator_id: str) -> None:
+        self._operators_by_id[operator_id].timer = None  # it has run: nothing to cancel
+        self.ring_timed_out(operator_id)
+
+    def operator_ids(self) -> List[str]:
+        return [operator.id for operator in self.operators]
+
     def status(self) -> Lines:
         """Every operator with its state and call, then the queued calls in order."""
         lines = []
@@ -419,7 +444,7 @@ class CallCenter(object):
         call.operator = operator
         if self.ring_timeout:
             assert self._call_later is not None
-            operator.timer = self._call_later(self.ring_timeout, self._ignored, operator, call)
+            operator.timer = self._call_later(self.ring_timeout, self._ring_timer_fired, operator.id)
         lines.append("Call %s ringing for operator %s" % (call.id, operator.id))
 
     def _release(self, operator: Operator, lines: Lines, now: float) -> None:
@@ -450,18 +475,6 @@ class CallCenter(object):
         following = self._available.next_after(operator.index)
         assert following is not None  # the declining operator itself is available
         self._ring(call, self.operators[following], lines, now)
-
-    def _ignored(self, operator: Operator, call: Call) -> None:
-        """The ring timer fired: the operator neither answered nor rejected in time."""
-        operator.timer = None
-        if operator.call is not call or operator.state != RINGING:
-            return  # defensive: timers are cancelled on every change, so this never runs
-        lines = ["Call %s ignored by operator %s" % (call.id, operator.id)]
-        operator.ignored += 1
-        self.figures.ignored += 1
-        self._offer_again(operator, lines, self.now())
-        if self.on_event is not None:
-            self.on_event(lines)
 
     def _stop_ring_timer(self, operator: Operator) -> None:
         if operator.timer is not None:

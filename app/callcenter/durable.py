@@ -1,154 +1,43 @@
-"""Durable state for the server (``--state-dir``): an append-only journal and snapshots.
+"""The durable call center (``--state-dir``): every command that changed state is journaled.
 
-The core stays pure: :class:`DurableCallCenter` wraps a :class:`CallCenter`, writes a
-record for every command that changed state (ring timeouts included), and restores by
-loading the snapshot and replaying the journal through the same ``CallCenter``.
-docs/durability.md has the whole story; in short, the directory holds
-
-``snapshot``      the state at the last compaction, and the generation N of the journal after it
-``journal.N``     the records since that snapshot, appended and made durable in groups
-``lock``          held (``flock``) while a server uses the directory
-
-Every record and the snapshot are framed as ``length (4 bytes) + CRC-32 (4 bytes) + payload``
-so that a torn or damaged one is detected and never replayed.
+Layer: durability, its call-center half; the files are :mod:`callcenter.journal`'s. The core
+stays pure: :class:`DurableCallCenter` wraps a :class:`CallCenter`, writes a record for every
+command that changed state (ring timeouts included, as the core's public
+``ring_timed_out``), and restores by loading the snapshot and replaying the journal through
+the same public operations. docs/durability.md has the whole story.
 
 Group commit: the records of the commands handled in one reactor turn are written with one
 ``write`` and made durable with one ``fdatasync`` on the next turn (``call_later(0)``), and
-only then do the replies and events of that turn go out (:meth:`DurableCallCenter.hold`).
+only then do the replies and events of that turn go out: :meth:`DurableCallCenter.when_durable`
+hands the protocol the Deferred of that commit (``interfaces.IDurableOutput``).
 """
 
-import errno
-import fcntl
-import json
-import os
-import struct
 import time
-import zlib
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from twisted.internet import defer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from callcenter.core import AVAILABLE, BUSY, DEFAULT_RING_TIMEOUT, RINGING, CallCenter, CallCenterError, Lines
-from callcenter.options import DEFAULT_JOURNAL_LIMIT
+from callcenter.interfaces import ICallCenter, IDurableOutput
+from callcenter.journal import (
+    DEFAULT_JOURNAL_LIMIT,
+    SNAPSHOT,
+    DamagedError,
+    Journal,
+    OperatorStates,
+    StateDirectory,
+    StateError,
+    decode_record,
+    encode_record,
+    encode_snapshot,
+    sync_data,
+)
 
 log = Logger()
 
-JOURNAL_MAGIC = b"callcenter journal 1\n"
-SNAPSHOT_MAGIC = b"callcenter snapshot 1\n"
-SNAPSHOT = "snapshot"
-SNAPSHOT_TMP = "snapshot.tmp"
-JOURNAL_PREFIX = "journal."
-LOCK = "lock"
-SNAPSHOT_FORMAT = 1
-HEADER = struct.Struct(">II")  # payload length, CRC-32 of the payload
-MAX_RECORD = 1 << 16  # a record is under 200 bytes; a larger length is damage
 TIMEOUT = "timeout"  # the journal's name for a ring timeout; its argument is the operator id
-# (operator id, state, call id or None) for each operator, in order.
-OperatorStates = List[Tuple[str, str, Optional[str]]]
-
-sync_data = getattr(os, "fdatasync", os.fsync)  # fdatasync on Linux: the data, not the mtime
-
-
-class StateError(Exception):
-    """The state directory cannot be used: one message for the user; the server does not start."""
-
-
-class DamagedError(Exception):
-    """A record that is neither valid nor a torn last write: ``offset`` and why."""
-
-    def __init__(self, offset: int, why: str) -> None:
-        Exception.__init__(self, why)
-        self.offset = offset
-        self.why = why
-
-
-def frame(payload: bytes) -> bytes:
-    """One record: its length, its CRC-32, the payload."""
-    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-
-
-def encode_record(seconds: float, command: str, argument: str) -> bytes:
-    """A journal record: when (the reactor's seconds), the command and its id."""
-    return frame(("%r %s %s" % (seconds, command, argument)).encode("utf-8"))
-
-
-def decode_record(payload: bytes, offset: int) -> Tuple[float, str, str]:
-    try:
-        seconds, command, argument = payload.decode("utf-8").split(" ")
-        return float(seconds), command, argument
-    except ValueError:  # UnicodeDecodeError is one
-        raise DamagedError(offset, "a record with a valid checksum but no command in it") from None
-
-
-def read_frames(data: bytes, start: int, limit: int = MAX_RECORD) -> Tuple[List[Tuple[int, bytes]], Optional[int]]:
-    """The ``(offset, payload)`` of each record in ``data[start:]``, and the offset of a torn
-    last record (None when the data ends cleanly).
-
-    Torn: the last write was cut short by a crash, so the last record ends past the end of
-    the data, is all zeros (the file grew but its data never reached the disk), or is the
-    very last thing and fails its checksum. Any other bad record raises :class:`DamagedError`."""
-    frames: List[Tuple[int, bytes]] = []
-    offset, size = start, len(data)
-    while offset < size:
-        if size - offset < HEADER.size:
-            return frames, offset
-        length, checksum = HEADER.unpack_from(data, offset)
-        end = offset + HEADER.size + length
-        if not 0 < length <= limit:
-            if not data[offset:].strip(b"\0"):
-                return frames, offset
-            raise DamagedError(offset, "a record length of %d bytes" % length)
-        if end > size:
-            return frames, offset
-        payload = data[offset + HEADER.size : end]
-        if zlib.crc32(payload) != checksum:
-            if end == size or not data[offset:].strip(b"\0"):
-                return frames, offset
-            raise DamagedError(offset, "a record whose checksum does not match")
-        frames.append((offset, payload))
-        offset = end
-    return frames, None
-
-
-def encode_snapshot(
-    generation: int, seconds: float, operators: OperatorStates, queue: List[str], stats: Any = None
-) -> bytes:
-    """The snapshot file. ``stats``: what the core's ``stats_state()`` returned, given back to
-    its ``restore_stats()`` after the calls are back and before the journal is replayed."""
-    document = {
-        "format": SNAPSHOT_FORMAT,
-        "generation": generation,
-        "time": seconds,
-        "operators": [list(operator) for operator in operators],
-        "queue": queue,
-        "stats": stats,
-    }
-    return SNAPSHOT_MAGIC + frame(json.dumps(document, separators=(",", ":")).encode("utf-8"))
-
-
-def decode_snapshot(data: bytes) -> Dict[str, Any]:
-    """The snapshot's document; :class:`DamagedError` when it is not a whole, valid one."""
-    if not data.startswith(SNAPSHOT_MAGIC):
-        raise DamagedError(0, "not a callcenter snapshot (its first line is not %r)" % SNAPSHOT_MAGIC.decode().strip())
-    frames, torn = read_frames(data, len(SNAPSHOT_MAGIC), limit=len(data))
-    if torn is not None or len(frames) != 1:
-        # A snapshot is renamed into place only once whole and synced: any tear is damage.
-        raise DamagedError(len(SNAPSHOT_MAGIC) if torn is None else torn, "an incomplete or damaged snapshot")
-    offset, payload = frames[0]
-    try:
-        document = json.loads(payload.decode("utf-8"))
-        generation = document["generation"]
-        operators = [(str(op_id), str(state), call) for op_id, state, call in document["operators"]]
-        queue = [str(call_id) for call_id in document["queue"]]
-        if document["format"] != SNAPSHOT_FORMAT or not isinstance(generation, int):
-            raise ValueError
-        for _, state, call in operators:
-            if (state == AVAILABLE) != (call is None) or state not in (AVAILABLE, RINGING, BUSY):
-                raise ValueError
-    except (ValueError, KeyError, TypeError):
-        raise DamagedError(offset, "a snapshot with a valid checksum but not the expected content") from None
-    document["operators"], document["queue"] = operators, queue
-    return document
 
 
 def operator_states(center: CallCenter) -> OperatorStates:
@@ -189,16 +78,15 @@ def load(center: CallCenter, operators: OperatorStates, queue: List[str]) -> Non
 class RingTimer(object):
     """The ring timer the core holds for a ringing operator: journaled when it fires.
 
-    While the journal is replayed it only waits for its ``timeout`` record; once the
-    server runs it is armed with the reactor (a full ring timeout for a restored call)."""
+    While the journal is replayed it only waits (the journal's ``timeout`` record replays
+    the timeout); once the server runs it is armed with the reactor (a full ring timeout
+    for a restored call)."""
 
-    __slots__ = ("args", "delayed", "func", "operator_id", "owner")
+    __slots__ = ("delayed", "operator_id", "owner")
 
-    def __init__(self, owner: "DurableCallCenter", operator_id: str, func: Callable[..., Any], args: Any) -> None:
+    def __init__(self, owner: "DurableCallCenter", operator_id: str) -> None:
         self.owner = owner
         self.operator_id = operator_id
-        self.func = func
-        self.args = args
         self.delayed: Any = None
 
     def cancel(self) -> None:
@@ -209,39 +97,48 @@ class RingTimer(object):
             del self.owner.timers[self.operator_id]
 
 
-class Journal(object):
-    """The open journal file: appends in one ``write``, made durable with one ``fdatasync``."""
+class CommitWaiters(object):
+    """What replies and events wait for: the Deferred of the records not yet written
+    (``next``) and that of the write in flight (``syncing``), each fired once its records
+    are on disk, in that order."""
 
-    def __init__(self, path: str, sync: Callable[[int], None]) -> None:
-        self.path = path
-        self.sync = sync
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
-        self.size = os.fstat(self.fd).st_size
-        if self.size == 0:
-            self.write(JOURNAL_MAGIC)
+    __slots__ = ("next", "next_count", "syncing")
 
-    def append(self, data: bytes) -> None:
-        """Into the page cache: one ``write`` (a loop only if the kernel takes part of it)."""
-        view = memoryview(data)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
-        self.size += len(data)
+    def __init__(self) -> None:
+        self.next: "Optional[defer.Deferred[None]]" = None
+        self.next_count = 0  # messages waiting on ``next``, for the shutdown's log line
+        self.syncing: "Optional[defer.Deferred[None]]" = None
 
-    def write(self, data: bytes) -> None:
-        """Appended and on disk."""
-        self.append(data)
-        self.sync(self.fd)
+    def for_next_commit(self) -> "defer.Deferred[None]":
+        if self.next is None:
+            self.next = defer.Deferred()
+        self.next_count += 1
+        return self.next
 
-    def close(self) -> None:
-        os.close(self.fd)
+    def start_commit(self) -> "defer.Deferred[None]":
+        """The records waiting are being written: what waited for them waits for that write."""
+        self.syncing, self.next, self.next_count = self.next or defer.Deferred(), None, 0
+        return self.syncing
+
+    def take_next(self) -> "Tuple[Optional[defer.Deferred[None]], int]":
+        """The Deferred of the records waiting (None if nothing waits on them), and its count."""
+        waiting, count = self.next, self.next_count
+        self.next, self.next_count = None, 0
+        return waiting, count
+
+    def drop(self) -> None:
+        """The disk refused: what waits never goes out."""
+        self.next, self.next_count, self.syncing = None, 0, None
 
 
+@implementer(ICallCenter, IDurableOutput)
 class DurableCallCenter(object):
     """A :class:`CallCenter` whose state-changing commands are journaled in ``directory``.
 
-    The server's factory uses it as its center (``execute``, ``status``, ``on_event``) and
-    routes every byte out through :meth:`hold`. :meth:`restore` must run first."""
+    The server's factory uses it as its call center (``interfaces.ICallCenter``) and sends
+    every byte out once :meth:`when_durable` says so (``interfaces.IDurableOutput``).
+    :meth:`restore` must run first; ``center`` is then the core inside, for what reads its
+    figures (``--metrics``)."""
 
     def __init__(
         self,
@@ -256,8 +153,9 @@ class DurableCallCenter(object):
     ) -> None:
         """``center_options``: CallCenter's other keyword arguments (service_level, ...); its
         clock is :meth:`now`."""
-        self.directory = os.path.abspath(directory)
-        self.operator_ids = list(operator_ids)
+        self.files = StateDirectory(directory, sync)
+        self.directory = self.files.path
+        self.operator_ids_wanted = list(operator_ids)
         self.call_later = call_later
         self.seconds = seconds
         self.ring_timeout = ring_timeout
@@ -270,12 +168,9 @@ class DurableCallCenter(object):
         self.generation = 0
         self.journal: Optional[Journal] = None
         self.center: CallCenter = None  # type: ignore[assignment]  # set by restore()
-        self._lock_fd: Optional[int] = None
         self._records: List[bytes] = []  # waiting for the next commit
-        self._held: List[Tuple[Any, bytes]] = []  # (connection, bytes) waiting for it too
+        self._waiters = CommitWaiters()
         self._commit_call: Any = None
-        # What waits for the fdatasync in flight (None: none is); who waits for it to end.
-        self._syncing: Optional[List[Tuple[Any, bytes]]] = None
         self._idle_waiters: List[Any] = []
         # (function, fd) -> Deferred: runs the fdatasync off the reactor (deferToThread).
         self.sync_in_thread: Optional[Callable[..., Any]] = None
@@ -286,11 +181,11 @@ class DurableCallCenter(object):
         self.commits = 0
         self.snapshots = 0
 
-    # What the server's factory uses.
+    # What the server's factory uses (ICallCenter, IDurableOutput).
 
     def now(self) -> float:
         """The time of the event being handled: the record's own while replaying. The clock
-        to give the core's statistics (issue 13) so that a replay reproduces them."""
+        to give the core's statistics so that a replay reproduces them."""
         return self.seconds() if self.replaying is None else self.replaying
 
     @property
@@ -304,6 +199,9 @@ class DurableCallCenter(object):
     def status(self) -> Lines:
         return self.center.status()
 
+    def operator_ids(self) -> List[str]:
+        return self.center.operator_ids()
+
     def execute(self, command: str, argument: Optional[str]) -> Lines:
         """Run a command; when it changed state, its record goes into the next commit."""
         lines = self.center.execute(command, argument)
@@ -311,35 +209,30 @@ class DurableCallCenter(object):
             self._append(command, argument or "")
         return lines
 
-    def __getattr__(self, name: str) -> Any:
-        """The rest of the call center (figures, operators, queue: what --metrics reads)."""
-        if name == "center":
-            raise AttributeError(name)
-        return getattr(self.center, name)
-
-    def hold(self, connection: Any, data: bytes) -> bool:
-        """Keep ``data`` for ``connection`` until the records before it are on disk: True
-        when held. Nothing waiting, nothing held: it goes out at once, in order."""
-        if not self._records and not self._held and self._syncing is None:
-            return False
-        self._held.append((connection, data))
-        return True
+    def when_durable(self) -> "Optional[defer.Deferred[None]]":
+        """None when nothing waits for the disk: what is sent now goes out at once. Else the
+        Deferred of the commit that makes the records made so far durable (the next one, or
+        the one in flight when no record came since)."""
+        if self._records:
+            return self._waiters.for_next_commit()
+        return self._waiters.syncing
 
     def commit(self) -> None:
         """The group commit (on the turn after the records were made): one write of every
         waiting record, one fdatasync (in a thread when ``sync_in_thread`` is set, so the
         reactor goes on handling requests meanwhile; they wait for the next commit), then
-        what the records held back goes out, in order."""
+        what waited for the records goes out, in order."""
         self._commit_call = None
-        if self._syncing is not None or self.failed:
+        if self._waiters.syncing is not None or self.failed:
             return  # the commit in flight starts the next one when it is done
-        records, held = self._records, self._held
-        self._records, self._held = [], []
+        records, self._records = self._records, []
         if not records:
-            self._release(held)
+            waiting, _ = self._waiters.take_next()
+            if waiting is not None:
+                waiting.callback(None)
             return
         assert self.journal is not None
-        self._syncing = held
+        self._waiters.start_commit()
         try:
             self.journal.append(b"".join(records))
             if self.sync_in_thread is None:
@@ -354,10 +247,11 @@ class DurableCallCenter(object):
             synced.addCallbacks(lambda _: self._synced(len(records)), self._sync_failed)
 
     def _synced(self, count: int) -> None:
-        held, self._syncing = self._syncing, None
+        done, self._waiters.syncing = self._waiters.syncing, None
         self.commits += 1
         self.records_written += count
-        self._release(held or [])
+        if done is not None:
+            done.callback(None)  # the replies and events of those records go out, in order
         assert self.journal is not None
         if self.journal.size > self.journal_limit:
             self.flush()
@@ -365,9 +259,9 @@ class DurableCallCenter(object):
                 self.compact()
             except OSError as error:  # the journal goes on; the next commit tries again
                 log.error("Cannot write a snapshot to {dir}: {error}", dir=self.directory, error=error)
-        elif (self._records or self._held) and self._commit_call is None:
+        elif self._records and self._commit_call is None:
             self.commit()  # what came meanwhile: its write now, its sync in the thread
-        if self._syncing is None:
+        if self._waiters.syncing is None:
             self._wake_idle_waiters()
 
     def _wake_idle_waiters(self) -> None:
@@ -379,15 +273,9 @@ class DurableCallCenter(object):
         assert self.journal is not None
         self._fail("cannot write the journal %s: %s" % (self.journal.path, failure.getErrorMessage()))
 
-    def _release(self, held: List[Tuple[Any, bytes]]) -> None:
-        for connection, data in held:
-            connection.deliver(data)
-
     def idle(self) -> Any:
         """A Deferred that fires once no commit is in flight."""
-        from twisted.internet import defer
-
-        if self._syncing is None:
+        if self._waiters.syncing is None:
             return defer.succeed(None)
         waiter: "defer.Deferred[None]" = defer.Deferred()
         self._idle_waiters.append(waiter)
@@ -396,12 +284,12 @@ class DurableCallCenter(object):
     def flush(self) -> int:
         """Commit what waits now, in this turn, with no commit in flight (see :meth:`idle`);
         the count of messages it let go out."""
-        assert self._syncing is None
+        assert self._waiters.syncing is None
         if self._commit_call is not None and self._commit_call.active():
             self._commit_call.cancel()
         self._commit_call = None
-        waiting = len(self._held)
         records, self._records = self._records, []
+        waiting, count = self._waiters.take_next()
         if records and not self.failed:
             assert self.journal is not None
             try:
@@ -411,34 +299,34 @@ class DurableCallCenter(object):
                 return 0
             self.commits += 1
             self.records_written += len(records)
-        held, self._held = self._held, []
-        if not self.failed:
-            self._release(held)
-        return waiting
+        if not self.failed and waiting is not None:
+            waiting.callback(None)
+        return count
 
     def _append(self, command: str, argument: str) -> None:
         if self.replaying is not None:
             return
         self._records.append(encode_record(self.seconds(), command, argument))
-        if self._commit_call is None and self._syncing is None:
+        if self._commit_call is None and self._waiters.syncing is None:
             self._commit_call = self.call_later(0, self.commit)
 
     def _fail(self, message: str) -> None:
         """The disk refused: no reply may go out now. Stop; a restart restores what was
         acknowledged."""
         self.failed = True
-        self._held, self._syncing = [], None
+        self._waiters.drop()
         self._wake_idle_waiters()
         log.critical("{message}; stopping without answering the requests waiting for it", message=message)
         if self.on_failure is not None:
             self.on_failure()
 
-    # Ring timers: the core's call_later.
+    # Ring timers: the core's call_later. The core schedules only its ring timeouts, each
+    # with the operator id as its one argument; the timeout itself is the core's public
+    # ring_timed_out, journaled first.
 
-    def _ring_timer(self, delay: float, func: Callable[..., Any], *args: Any) -> RingTimer:
-        # The core schedules call_later(ring_timeout, _ignored, operator, call).
-        timer = RingTimer(self, args[0].id, func, args)
-        self.timers[timer.operator_id] = timer
+    def _ring_timer(self, delay: float, func: Callable[..., Any], operator_id: str) -> RingTimer:
+        timer = RingTimer(self, operator_id)
+        self.timers[operator_id] = timer
         if self.live:
             timer.delayed = self.call_later(delay, self._ring_timed_out, timer)
         return timer
@@ -447,42 +335,23 @@ class DurableCallCenter(object):
         timer.delayed = None
         self.timers.pop(timer.operator_id, None)
         self._append(TIMEOUT, timer.operator_id)
-        timer.func(*timer.args)
+        self.center.ring_timed_out(timer.operator_id)
 
     # Snapshots and compaction.
-
-    def _path(self, name: str) -> str:
-        return os.path.join(self.directory, name)
-
-    def _sync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def compact(self) -> int:
         """Write a snapshot and start a new journal: the new journal first (so the snapshot
         never names a missing one), then the snapshot (temporary file, fsync, rename, fsync
         of the directory), then the old journal goes. Returns the calls in the snapshot."""
         generation = self.generation + 1
-        journal = Journal(self._path(JOURNAL_PREFIX + str(generation)), self.sync)
-        queue = list(self.center.queue)
+        journal = self.files.open_journal(generation)
         data = encode_snapshot(
-            generation, self.seconds(), operator_states(self.center), queue, self.center.stats_state()
+            generation, self.seconds(), operator_states(self.center), list(self.center.queue), self.center.stats_state()
         )
-        tmp = self._path(SNAPSHOT_TMP)
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "wb") as snapshot:
-            snapshot.write(data)
-            snapshot.flush()
-            os.fsync(snapshot.fileno())
-        os.rename(tmp, self._path(SNAPSHOT))
-        self._sync_directory()
+        self.files.write_snapshot(data)
         if self.journal is not None:
             self.journal.close()
-        previous = self._path(JOURNAL_PREFIX + str(self.generation))
-        if os.path.exists(previous):  # not yet there on the first start
-            os.unlink(previous)
+        self.files.remove(self.files.journal_name(self.generation))  # not yet there on the first start
         self.journal, self.generation = journal, generation
         self.snapshots += 1
         return len(self.center.calls)
@@ -494,8 +363,7 @@ class DurableCallCenter(object):
         ring timers of ringing calls afresh. :class:`StateError` when that cannot be done."""
         began = time.monotonic()
         try:
-            os.makedirs(self.directory, mode=0o750, exist_ok=True)
-            self._lock()
+            self.files.lock()
             restored = self._restore()
         except OSError as error:
             self.close()
@@ -529,18 +397,6 @@ class DurableCallCenter(object):
             log.info("No saved state in {directory}: starting empty; the state is kept there", directory=self.directory)
         return self.center
 
-    def _lock(self) -> None:
-        self._lock_fd = os.open(self._path(LOCK), os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            raise StateError(
-                "the state directory %s is in use by another callcenter server; stop it first, "
-                "or give this one another --state-dir" % self.directory
-            ) from None
-
     def _new_center(self, operator_ids: List[str]) -> CallCenter:
         # Replay needs ring timers even when they are now off: the journal may hold timeouts.
         return CallCenter(
@@ -553,24 +409,18 @@ class DurableCallCenter(object):
 
     def _restore(self) -> bool:
         """True when there was a state to restore."""
-        if os.path.exists(self._path(SNAPSHOT_TMP)):
-            os.unlink(self._path(SNAPSHOT_TMP))  # a compaction that did not finish
-        journals = sorted(name for name in os.listdir(self.directory) if name.startswith(JOURNAL_PREFIX))
-        if not os.path.exists(self._path(SNAPSHOT)):
+        files = self.files
+        journals = files.journals()
+        if not files.has_snapshot():
             if journals:
-                raise self._damaged(
+                raise files.damaged(
                     journals[0], 0, "a journal without the snapshot it follows (%s is missing)" % SNAPSHOT
                 )
-            self.center = self._new_center(self.operator_ids)
+            self.center = self._new_center(self.operator_ids_wanted)
             self.center.ring_timeout = self.ring_timeout
             self.compact()
             return False
-        with open(self._path(SNAPSHOT), "rb") as snapshot:
-            data = snapshot.read()
-        try:
-            document = decode_snapshot(data)
-        except DamagedError as damage:
-            raise self._damaged(SNAPSHOT, damage.offset, damage.why) from None
+        document = files.read_snapshot()
         self.generation = document["generation"]
         saved_ids = [operator_id for operator_id, _, _ in document["operators"]]
         self.center = self._new_center(saved_ids)
@@ -579,69 +429,63 @@ class DurableCallCenter(object):
             if document.get("stats") is not None:
                 self.center.restore_stats(document["stats"])
         except CallCenterError as error:
-            raise self._damaged(SNAPSHOT, 0, "a snapshot that does not load: %s" % error) from None
-        name = JOURNAL_PREFIX + str(self.generation)
+            raise files.damaged(SNAPSHOT, 0, "a snapshot that does not load: %s" % error) from None
+        name = files.journal_name(self.generation)
         if name not in journals:
-            raise self._damaged(name, 0, "the journal that follows the snapshot is missing")
+            raise files.damaged(name, 0, "the journal that follows the snapshot is missing")
         for stale in journals:
             if stale != name:
-                os.unlink(self._path(stale))
-                log.info("Removed {file}, a journal older than the snapshot", file=self._path(stale))
+                files.remove(stale)
+                log.info("Removed {file}, a journal older than the snapshot", file=files.file(stale))
         replayed, torn = self._replay(name)
-        changed = saved_ids != self.operator_ids
+        changed = saved_ids != self.operator_ids_wanted
         if changed:
             self._change_operators()
         self.center.ring_timeout = self.ring_timeout
         if replayed or torn or changed:
             self.compact()  # a new journal that starts from the restored state
         else:
-            self.journal = Journal(self._path(name), self.sync)
+            self.journal = Journal(files.file(name), self.sync)
         return True
 
     def _replay(self, name: str) -> Tuple[int, bool]:
-        """Replay ``name`` through the center; (records replayed, whether the last was torn)."""
-        with open(self._path(name), "rb") as journal:
-            data = journal.read()
-        if not data.startswith(JOURNAL_MAGIC):
-            raise self._damaged(name, 0, "not a callcenter journal (a wrong first line)")
-        try:
-            frames, torn = read_frames(data, len(JOURNAL_MAGIC))
-        except DamagedError as damage:
-            raise self._damaged(name, damage.offset, damage.why) from None
-        center, timers = self.center, self.timers
+        """Replay ``name`` through the center's public operations; (records replayed, whether
+        the last was torn)."""
+        frames, torn, size = self.files.read_journal(name)
+        center = self.center
         try:
             for offset, payload in frames:
                 seconds, command, argument = decode_record(payload, offset)
                 self.replaying = seconds
-                if command == TIMEOUT:
-                    timer = timers.pop(argument, None)
-                    if timer is None:
-                        raise DamagedError(offset, "a ring timeout of operator %s, not ringing" % argument)
-                    timer.func(*timer.args)
-                else:
-                    try:
+                try:
+                    if command == TIMEOUT:
+                        center.ring_timed_out(argument)
+                    else:
                         center.execute(command, argument)
-                    except CallCenterError as error:
+                except CallCenterError as error:
+                    if command == TIMEOUT:
+                        why = "a ring timeout of operator %s, not ringing" % argument
+                    else:
                         why = "a record (%s %s) that does not apply: %s" % (command, argument, error)
-                        raise DamagedError(offset, why) from None
+                    raise DamagedError(offset, why) from None
         except DamagedError as damage:
-            raise self._damaged(name, damage.offset, damage.why) from None
+            raise self.files.damaged(name, damage.offset, damage.why) from None
         finally:
             self.replaying = None
         if torn is not None:
             log.warn(
                 "Dropped a torn record at the end of {file} (offset {offset}, {size} bytes): a write cut short "
                 "by a crash, never acknowledged",
-                file=self._path(name),
+                file=self.files.file(name),
                 offset=torn,
-                size=len(data) - torn,
+                size=size - torn,
             )
         return len(frames), torn is not None
 
     def _change_operators(self) -> None:
         """The options name other operators than the saved state: idle ones may come and go;
         one that holds a call must stay."""
-        keep = set(self.operator_ids)
+        keep = set(self.operator_ids_wanted)
         states = operator_states(self.center)
         for operator_id, state, call in states:
             if call is not None and operator_id not in keep:
@@ -653,20 +497,13 @@ class DurableCallCenter(object):
         queue = list(self.center.queue)
         stats = self.center.stats_state()
         self.timers.clear()
-        self.center = self._new_center(self.operator_ids)
+        self.center = self._new_center(self.operator_ids_wanted)
         load(self.center, states, queue)
         self.center.restore_stats(stats)
         log.info(
             "Operators changed from {old} to {new}",
             old=",".join(operator_id for operator_id, _, _ in states),
-            new=",".join(self.operator_ids),
-        )
-
-    def _damaged(self, name: str, offset: int, why: str) -> StateError:
-        return StateError(
-            "cannot restore the state: %s is damaged at offset %d: %s. Its files were left as they are. Move the "
-            "directory aside (mv %s %s.damaged) to start empty, or put back a good copy"
-            % (self._path(name), offset, why, self.directory, self.directory)
+            new=",".join(self.operator_ids_wanted),
         )
 
     # Shutdown.
@@ -682,6 +519,4 @@ class DurableCallCenter(object):
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self.files.unlock()

@@ -5,6 +5,9 @@ resource run in the reactor's thread pool) under ``twisted.web``. Each server ha
 registry of its own: the call center's figures, read at scrape time, two histograms fed
 as waits and rings end, and the library's process, platform and GC metrics. The metric
 names are listed in docs/stats.md.
+
+Layer: wiring. It watches the core (``interfaces.ICallCenterObserver``): the figures at
+each scrape, ``on_timing`` for the histograms.
 """
 
 import queue
@@ -16,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from twisted.python import threadable
 from twisted.web import resource, server
 
-from callcenter.core import AVAILABLE, BUSY, RINGING
+from callcenter.core import AVAILABLE, BUSY, RINGING, CallCenter
 from callcenter.protocol import CallCenterServerFactory
 
 # Upper bounds in seconds; the service level's default (20 s) is one of the wait buckets.
@@ -47,9 +50,12 @@ CALL_COUNTERS = (
 class CallCenterMetrics(object):
     """The metrics of one server: a registry of its own, and the site that serves it."""
 
-    def __init__(self, factory: CallCenterServerFactory, reactor: Any = None) -> None:
-        """``reactor`` runs the call center: scrapes, which run in its thread pool, read the
+    def __init__(self, center: CallCenter, factory: CallCenterServerFactory, reactor: Any = None) -> None:
+        """``center``: the core whose figures and timings are shown (with ``--state-dir``, the
+        one inside the journal); ``factory``: the server's, for its clients and events.
+        ``reactor`` runs the call center: scrapes, which run in its thread pool, read the
         figures in its thread. Without one, they are read in the scraping thread (tests)."""
+        self.center = center
         self.factory = factory
         self.reactor = reactor
         self.registry = CollectorRegistry()
@@ -69,7 +75,7 @@ class CallCenterMetrics(object):
             registry=self.registry,
         )
         self.registry.register(self)  # a collector: it has collect()
-        factory.center.on_timing = self.observe
+        center.on_timing = self.observe
 
     def observe(self, kind: str, seconds: float) -> None:
         """The call center's timing hook: a wait or a ring has ended."""
@@ -77,7 +83,7 @@ class CallCenterMetrics(object):
 
     def snapshot(self) -> Dict[str, Any]:
         """The figures at one instant, read in the reactor's thread (where they change)."""
-        center = self.factory.center
+        center = self.center
         head = center.queue.head()
         return {
             "figures": center.figures.to_dict(),

@@ -1,4 +1,8 @@
-"""Command-line options of the three commands and the twistd plugin."""
+"""Command-line options of the three commands and the twistd plugin.
+
+Layer: wiring. The defaults live with what they are defaults of (the core, the protocol,
+the journal); nothing below the wiring imports this module.
+"""
 
 import os
 import sys
@@ -7,11 +11,10 @@ from typing import Callable, List, Mapping, Optional, TypeVar
 from twisted.python import usage
 
 from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
+from callcenter.journal import DEFAULT_JOURNAL_LIMIT
+from callcenter.protocol import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_OUTPUT_BUFFER
 
 DEFAULT_PORT = 5678
-DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20
-DEFAULT_MAX_CONNECTIONS = 10000
-DEFAULT_JOURNAL_LIMIT = 64 << 20
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
 DEFAULT_CONNECT = "tcp:127.0.0.1:%d" % DEFAULT_PORT
 # Where the client connects when --connect is not given (a container's usual way to be told).
@@ -59,18 +62,22 @@ def positive_count(text: str) -> int:
 AUTH_TOKEN_FILE_VARIABLE = "CALLCENTER_AUTH_TOKEN_FILE"
 
 
+class TokenFileError(Exception):
+    """The token file cannot be used: one line saying why (the token itself is never shown)."""
+
+
 def read_token(path: str) -> str:
-    """The token in a file: its text without surrounding white space. CallCenterError with a
+    """The token in a file: its text without surrounding white space. TokenFileError with a
     one-line reason when it cannot be read or is empty. The token itself is never shown."""
     try:
         with open(path, "rb") as token_file:
             token = token_file.read(4096).decode("utf-8").strip()
     except OSError as error:
-        raise CallCenterError("cannot read the token file %s: %s" % (path, error.strerror)) from None
+        raise TokenFileError("cannot read the token file %s: %s" % (path, error.strerror)) from None
     except UnicodeDecodeError:
-        raise CallCenterError("the token file %s is not UTF-8 text" % path) from None
+        raise TokenFileError("the token file %s is not UTF-8 text" % path) from None
     if not token:
-        raise CallCenterError("the token file %s is empty" % path)
+        raise TokenFileError("the token file %s is empty" % path)
     return token
 
 
@@ -168,7 +175,7 @@ class ServerOptions(CallCenterOptions):
         if self["auth-token-file"] is not None:
             try:
                 self["auth-token"] = read_token(self["auth-token-file"]).encode("utf-8")
-            except CallCenterError as error:
+            except TokenFileError as error:
                 raise usage.UsageError("--auth-token-file: %s" % error) from None
 
 

@@ -1,9 +1,11 @@
-"""Where the shell's results go: lines on stdout, errors on stderr, as they come."""
+"""Where the shell's results go: lines on stdout, errors on stderr, as they come.
+
+Layer: protocols (the shell's side). Which output a program gets, and how it is closed,
+is its session's (``console.PipeSession``, ``console.TerminalSession``).
+"""
 
 import io
 from typing import Any, List, Optional
-
-from twisted.internet import defer
 
 
 class Output(object):
@@ -28,16 +30,6 @@ class Output(object):
 
     def flush(self) -> None:
         """Write what was gathered since ``batch``."""
-
-    def close(self) -> defer.Deferred:
-        """Fires once everything written has reached the reader (or the reader is gone)."""
-        return defer.succeed(None)
-
-    def link_connection(self, transport: Any) -> None:
-        """Flow control between the output and a client's server connection, if any."""
-
-    def unlink_connection(self, transport: Any) -> None:
-        """The connection is gone."""
 
 
 class TextStream(io.TextIOBase):

@@ -1,174 +1,41 @@
-"""The wire protocol: newline-delimited UTF-8 JSON objects.
+"""The server's and the client's Twisted protocols: framing, flow control, fan-out of events.
 
-Request  ``{"command": "call", "id": "1"}`` (``status`` and ``stats`` take no id)
-Reply    ``{"response": "Call 1 received\\nCall 1 ringing for operator A"}``
-         or ``{"error": "<why>"}``: exactly one per request, in request order
-Event    ``{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator B"}``
-         to every connected client when a ring times out
-
-The server also takes ``\r\n`` lines (and answers them in ``\r\n``) and bare objects
-with no delimiter (see ``RequestReceiver``); docs/protocol.md has the whole of it.
+Layer: protocols. What goes on the wire is :mod:`callcenter.wire`'s (pure codec); how bytes
+become requests is :mod:`callcenter.lines`'s (``RequestReceiver``, which feeds a
+``scanner.ValueScanner``). Here a connection turns requests into replies through the
+factory's call center (``interfaces.ICallCenter``) and sends every byte through
+:meth:`CallCenterServerProtocol.send`, which waits for the disk when there is a journal
+(``interfaces.IDurableOutput``). docs/protocol.md has the protocol.
 """
 
 import hmac
-import json
 from collections import deque
-from typing import Any, Callable, Deque, List, Optional, Set, Tuple
+from typing import Any, Deque, List, Optional, Set
 
-from twisted.internet import abstract, protocol, tcp
+from twisted.internet import protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from callcenter.core import CallCenter, CallCenterError
-from callcenter.limits import CountingLog
+from callcenter.core import CallCenterError
+from callcenter.interfaces import ICallCenter, IDurableOutput
 from callcenter.lines import LineReceiver, RequestReceiver
-from callcenter.options import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_OUTPUT_BUFFER
+from callcenter.ratelimit import CountingLog
+from callcenter.twisted_internals import send_now, unsent_bytes
+from callcenter.wire import (
+    AUTH_REQUEST,
+    OPERATORS_REQUEST,
+    WireError,
+    decode_message,
+    encode,
+    load_line,
+    request_of,
+    token_of,
+)
 
 log = Logger()
 
-# The C encoder of JSON strings (always pure ASCII, so valid UTF-8 as it is).
-_json_string = json.encoder.encode_basestring_ascii
-
-
-def encode(kind: str, message: str) -> bytes:
-    """One message line: ``{"<kind>": "<message>"}`` and its newline."""
-    return ('{"%s": %s}\n' % (kind, _json_string(message))).encode("ascii")
-
-
-def encode_request(command: str, argument: Optional[str]) -> bytes:
-    """A request as the assignment's table writes it."""
-    request = {"command": command}
-    if argument is not None:
-        request["id"] = argument
-    return (json.dumps(request) + "\n").encode("utf-8")
-
-
-def decode_request(line: bytes) -> Tuple[str, Optional[str]]:
-    """``(command, id or None)`` from one request; CallCenterError when it is not one.
-    A line holding several JSON values back to back raises :class:`SeveralRequestsError`."""
-    try:
-        request = json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise CallCenterError("request is not valid UTF-8") from None
-    except ValueError as error:
-        if getattr(error, "msg", None) == "Extra data":
-            raise SeveralRequestsError(line) from None
-        raise CallCenterError("request is not valid JSON") from None
-    except RecursionError:
-        raise CallCenterError("request is not valid JSON") from None
-    if not isinstance(request, dict):
-        raise CallCenterError('request must be a JSON object like {"command": "call", "id": "1"}')
-    command = request.get("command")
-    if not isinstance(command, str):
-        raise CallCenterError('request needs a "command" string')
-    argument = request.get("id")
-    if argument is not None and not isinstance(argument, str):
-        if isinstance(argument, int) and not isinstance(argument, bool):
-            argument = str(argument)  # {"id": 1} is call "1"
-        else:
-            raise CallCenterError('"id" must be a string')
-    return command, argument
-
-
-class SeveralRequestsError(Exception):
-    """A line with JSON values back to back (``{...}{...}``): each is a request."""
-
-    def __init__(self, line: bytes) -> None:
-        Exception.__init__(self)
-        self.line = line
-
-    def requests(self) -> List[bytes]:
-        """Each value's text; what follows a part that is not JSON is one more, bad, request."""
-        text = self.line.decode("utf-8")
-        decoder = json.JSONDecoder()
-        requests = []
-        position = 0
-        while position < len(text):
-            try:
-                _, end = decoder.raw_decode(text, position)
-            except (ValueError, RecursionError):
-                end = len(text)
-            requests.append(text[position:end].encode("utf-8"))
-            position = end
-            while position < len(text) and text[position] in " \t\r\n":
-                position += 1
-        return requests
-
-
-def encode_auth(token: str) -> bytes:
-    return (json.dumps({"command": "auth", "token": token}) + "\n").encode("utf-8")
-
-
-def token_of_auth_request(request: bytes) -> Optional[str]:
-    """The token of an ``{"command": "auth", "token": "..."}`` request; None for any other.
-    A line holding several JSON values raises :class:`SeveralRequestsError`."""
-    try:
-        value = json.loads(request.decode("utf-8"))
-    except ValueError as error:  # UnicodeDecodeError too
-        if getattr(error, "msg", None) == "Extra data":
-            raise SeveralRequestsError(request) from None
-        return None
-    except RecursionError:
-        return None
-    if isinstance(value, dict) and value.get("command") == "auth" and isinstance(value.get("token"), str):
-        return value["token"]
-    return None
-
-
-def decode_message(line: bytes) -> Tuple[str, str]:
-    """``(kind, message)`` from a server line; kind is response, error or event."""
-    try:
-        message = json.loads(line.decode("utf-8"))
-    except (ValueError, RecursionError):
-        raise CallCenterError("the server sent a line that is not JSON: %r" % (line[:80],)) from None
-    if isinstance(message, dict) and len(message) == 1:
-        ((kind, text),) = message.items()
-        if kind in ("response", "error", "event") and isinstance(text, str):
-            return kind, text
-    raise CallCenterError("the server sent an unexpected message: %r" % (line[:80],))
-
-
-def send_now(transport: Any, data: bytes) -> None:
-    """``transport.write(data)``, but on a plain TCP or Unix connection with nothing
-    waiting in its buffer, sent at once: one ``send()`` now instead of registering for
-    writability and sending on the reactor's next turn (two ``epoll_ctl`` calls and a
-    loop iteration saved, for every reply and for each of thousands of event copies).
-    What the socket does not take, and any error, is left to ``transport.write``.
-
-    It reads ``dataBuffer`` and ``_tempDataLen`` of Twisted's FileDescriptor (the same
-    from 22.4 to today). Anything else, TLS above all (its wrapper forwards ``.socket``
-    to the raw connection), goes through ``transport.write``."""
-    if (
-        isinstance(transport, tcp.Connection)
-        and transport.connected
-        and not transport.disconnecting
-        and not transport.dataBuffer
-        and not transport._tempDataLen
-    ):
-        try:
-            sent = transport.socket.send(data)
-        except OSError:
-            sent = 0
-        if sent == len(data):
-            return
-        data = data[sent:]
-    transport.write(data)
-
-
-def unsent_bytes(transport: Any) -> int:
-    """Bytes written to ``transport`` that the kernel has not taken yet.
-
-    Twisted has no public call for it. Every socket transport is a FileDescriptor that
-    keeps its output in ``dataBuffer`` (sent up to ``offset``) and ``_tempDataBuffer``
-    (``_tempDataLen`` bytes), the same from 22.4 to today (pinned by a test). A TLS
-    transport wraps the TCP one as ``.transport`` and passes its output straight down."""
-    while not isinstance(transport, abstract.FileDescriptor):
-        transport = getattr(transport, "transport", None)
-        if transport is None:
-            return 0
-    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-
-
+DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20  # bytes of unsent output a client may hold
+DEFAULT_MAX_CONNECTIONS = 10000
 BROADCAST_CHUNK = 1000  # event copies sent in one reactor turn
 
 
@@ -197,10 +64,13 @@ class CallCenterServerProtocol(RequestReceiver):
 
     def send(self, data: bytes) -> None:
         """Every byte to the client goes out here: at once, or, with a journal, once the
-        records of what caused it are on disk (``factory.hold``: callcenter.durable)."""
-        hold = self.factory.hold
-        if hold is None or not hold(self, data):
+        records of what caused it are on disk (``factory.durable_output``)."""
+        durable_output = self.factory.durable_output
+        waiting = None if durable_output is None else durable_output.when_durable()
+        if waiting is None:
             self.deliver(data)
+        else:
+            waiting.addCallback(lambda _: self.deliver(data))
 
     def deliver(self, data: bytes) -> None:
         """Out now, in the line ending of the client's requests."""
@@ -251,12 +121,15 @@ class CallCenterServerProtocol(RequestReceiver):
     def authenticate(self, request: bytes) -> None:
         """Until the token has come, every request is refused; a wrong token ends the connection."""
         try:
-            token = token_of_auth_request(request)
-        except SeveralRequestsError as several:
-            for one in several.requests():
+            value, several = load_line(request)
+        except WireError:
+            value, several = None, None
+        if several is not None:
+            for one in several:
                 if not self.transport.disconnecting:
                     self.requestReceived(one)
             return
+        token = token_of(value)
         expected = self.factory.auth_token or b""
         if token is None:
             self._replies.append(encode("error", "authentication required"))
@@ -308,17 +181,15 @@ class CallCenterServerFactory(protocol.Factory):
 
     def __init__(
         self,
-        operator_ids: List[str],
+        center: ICallCenter,
         call_later: Any,
-        ring_timeout: float,
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         auth_token: Optional[bytes] = None,
-        center: Any = None,
-        **center_options: Any,
+        durable_output: Optional[IDurableOutput] = None,
     ) -> None:
-        """``center``: a call center built elsewhere (a DurableCallCenter, which is given the
-        center options itself); its events come here."""
+        """``center``: the call center every connection shares (its events come here);
+        ``durable_output``: with a journal, what replies and events wait for."""
         self.max_output_buffer = max_output_buffer
         self.max_connections = max_connections
         self.auth_token = auth_token  # None: no authentication
@@ -331,13 +202,9 @@ class CallCenterServerFactory(protocol.Factory):
                 limit=max_connections,
             ),
         )
-        if center is None:
-            # center_options: CallCenter's keyword arguments (now, service_level, on_timing).
-            center = CallCenter(operator_ids, call_later, ring_timeout, **center_options)
         center.on_event = self.broadcast
         self.center = center
-        # With a journal: (connection, bytes) -> True when it keeps the bytes until its commit.
-        self.hold: Optional[Callable[[CallCenterServerProtocol, bytes], bool]] = getattr(center, "hold", None)
+        self.durable_output = durable_output
         self.clients: "Set[CallCenterServerProtocol]" = set()
         self.call_later = call_later
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
@@ -355,14 +222,17 @@ class CallCenterServerFactory(protocol.Factory):
     def reply(self, line: bytes) -> bytes:
         """The reply line to one request (the reply lines, when it holds several)."""
         try:
-            command, argument = decode_request(line)
-            if command == "auth":
+            value, several = load_line(line)
+            if several is not None:
+                return b"".join(self.reply(request) for request in several)
+            command, argument = request_of(value)
+            if command == AUTH_REQUEST:
                 return encode("error", "already authenticated" if self.auth_token else "this server takes no token")
+            if command == OPERATORS_REQUEST and argument is None:
+                return encode("response", "\n".join(self.center.operator_ids()))
             return encode("response", "\n".join(self.center.execute(command, argument)))
-        except CallCenterError as error:
+        except (WireError, CallCenterError) as error:
             return encode("error", str(error))
-        except SeveralRequestsError as several:
-            return b"".join(self.reply(request) for request in several.requests())
 
     def broadcast(self, lines: List[str]) -> None:
         """A ring timed out: tell every client, ``BROADCAST_CHUNK`` clients a reactor turn,
@@ -426,7 +296,7 @@ class CallCenterClientProtocol(LineReceiver):
         client = self.factory.client
         try:
             kind, text = decode_message(line)
-        except CallCenterError as error:
+        except WireError as error:
             client.output.error(str(error))
             return
         if kind == "event":
@@ -439,7 +309,7 @@ class CallCenterClientProtocol(LineReceiver):
 
 
 class CallCenterClientFactory(protocol.Factory):
-    """Builds the client's connections, each reporting to the one :class:`RemoteCallCenter`."""
+    """Builds the client's connections, each reporting to the one :class:`RequestCorrelator`."""
 
     protocol = CallCenterClientProtocol  # type: ignore[assignment]
 

@@ -1,4 +1,8 @@
-"""``callcenter-server`` and the service behind ``twistd callcenter``."""
+"""``callcenter-server`` and the service behind ``twistd callcenter``.
+
+Layer: wiring. It builds the call center (the core, or the durable one around it with
+``--state-dir``), hands it to the protocol's factory and to the metrics, and listens.
+"""
 
 import sys
 from typing import Any, List, Optional
@@ -14,10 +18,14 @@ from twisted.logger import (
     textFileLogObserver,
 )
 
-from callcenter.durable import DurableCallCenter, StateError
-from callcenter.limits import GuardedEndpoint
+from callcenter.core import CallCenter
+from callcenter.descriptors import GuardedEndpoint
+from callcenter.durable import DurableCallCenter
+from callcenter.journal import StateError
 from callcenter.options import ServerOptions, parse_or_exit
 from callcenter.protocol import CallCenterServerFactory
+from callcenter.tls_sniffing import endpoint_reactor
+from callcenter.twisted_internals import exit_zero_after_a_clean_stop, raise_listen_errors_at_start
 
 log = Logger()
 
@@ -40,31 +48,44 @@ def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCent
     return durable
 
 
-def make_factory(
-    options: ServerOptions, reactor: Any, durable: Optional[DurableCallCenter] = None
-) -> CallCenterServerFactory:
-    return CallCenterServerFactory(
+def make_core(options: ServerOptions, reactor: Any, durable: Optional[DurableCallCenter]) -> CallCenter:
+    """The core call center: the restored one inside ``durable``, or a new one."""
+    if durable is not None:
+        return durable.center
+    return CallCenter(
         options["operators"],
         reactor.callLater,
         options["ring-timeout"],
+        now=reactor.seconds,
+        service_level=options["service-level"],
+    )
+
+
+def make_factory(
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Optional[DurableCallCenter]
+) -> CallCenterServerFactory:
+    """The factory of the clients' connections, on ``durable`` when there is one, else on ``core``."""
+    return CallCenterServerFactory(
+        core if durable is None else durable,
+        reactor.callLater,
         max_output_buffer=options["max-output-buffer"],
         max_connections=options["max-connections"],
         auth_token=options["auth-token"],
-        now=reactor.seconds,
-        service_level=options["service-level"],
-        center=durable,
+        durable_output=durable,
     )
 
 
 def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
-    return GuardedEndpoint(endpoints.serverFromString(reactor, description), reactor)
+    """The endpoint both entry points listen with: accepting paused when out of file
+    descriptors (descriptors.py), a plain client of a TLS port answered (tls_sniffing.py)."""
+    return GuardedEndpoint(endpoints.serverFromString(endpoint_reactor(reactor, description), description), reactor)
 
 
-def metrics_site(factory: CallCenterServerFactory, reactor: Any) -> Any:
-    """The web site of ``--metrics``, watching ``factory``'s call center."""
+def metrics_site(core: CallCenter, factory: CallCenterServerFactory, reactor: Any) -> Any:
+    """The web site of ``--metrics``, watching the core call center and ``factory``'s clients."""
     from callcenter.metrics import CallCenterMetrics  # prometheus_client only when asked for
 
-    return CallCenterMetrics(factory, reactor).site()
+    return CallCenterMetrics(core, factory, reactor).site()
 
 
 class CleanStop(service.Service):
@@ -83,10 +104,7 @@ class CleanStop(service.Service):
 
     def stopService(self) -> Any:
         service.Service.stopService(self)
-        # twistd would kill itself with SIGTERM again after this clean stop (so that its
-        # parent sees the signal); a clean stop exits 0 here, as callcenter-server does.
-        if getattr(self.reactor, "_exitSignal", None) is not None:
-            self.reactor._exitSignal = None
+        exit_zero_after_a_clean_stop(self.reactor)
         return self.stop()
 
     def stop(self) -> Any:
@@ -164,17 +182,17 @@ def makeService(options: ServerOptions) -> service.IService:
         durable = open_state(options, reactor)
     except StateError as error:
         raise SystemExit("twistd callcenter: error: %s" % error) from None
-    factory = make_factory(options, reactor, durable)
+    core = make_core(options, reactor, durable)
+    factory = make_factory(options, reactor, core, durable)
     if durable is not None:
         durable.on_failure = reactor.stop
     top = service.MultiService()
     CleanStop(reactor, factory, durable).setServiceParent(top)
     listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
-    # As strports.service does: a port that cannot be had stops twistd with its error.
-    listening._raiseSynchronously = True
+    raise_listen_errors_at_start(listening)  # a port that cannot be had stops twistd with its error
     listening.setServiceParent(top)  # stopped before CleanStop
     if options["metrics"]:
-        strports.service(options["metrics"], metrics_site(factory, reactor)).setServiceParent(top)
+        strports.service(options["metrics"], metrics_site(core, factory, reactor)).setServiceParent(top)
     return top
 
 
@@ -207,13 +225,14 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     except StateError as error:
         log.critical("{error}", error=error)
         raise SystemExit(1) from None
-    factory = make_factory(options, reactor, durable)
+    core = make_core(options, reactor, durable)
+    factory = make_factory(options, reactor, core, durable)
     port = yield listen(reactor, options["listen"], factory)
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     stopper = CleanStop(reactor, factory, durable)
     stopper.ports.append(port)
     if options["metrics"]:
-        metrics_port = yield listen(reactor, options["metrics"], metrics_site(factory, reactor))
+        metrics_port = yield listen(reactor, options["metrics"], metrics_site(core, factory, reactor))
         stopper.ports.append(metrics_port)
         address = metrics_port.getHost()
         log.info("Prometheus metrics on http://{host}:{port}/metrics", host=address.host, port=address.port)

@@ -1,5 +1,7 @@
 """The command interpreter (a stdlib ``cmd.Cmd``) and the one-process ``callcenter`` command.
 
+Layer: protocols (the shell) and wiring (``main``).
+
 The same shell class serves the one-process program and the TCP client: it checks a
 command's syntax and hands ``(command, id)`` to a ``send`` callable. In one process
 ``send`` runs the command on the local :class:`CallCenter`; in the client it goes to
@@ -130,9 +132,9 @@ class CallCenterShell(cmd.Cmd):
     complete_answer = complete_operator
     complete_reject = complete_operator
 
-    def learn_operators(self, status_lines: List[str]) -> None:
-        """Operator ids for completion, from the lines of a ``status`` reply."""
-        self.operator_ids = sorted(line.split()[1] for line in status_lines if line.startswith("Operator "))
+    def learn_operators(self, operator_ids: List[str]) -> None:
+        """Operator ids for completion: the server's reply to ``operators``."""
+        self.operator_ids = sorted(operator_ids)
 
     def completions(self, before_cursor: str) -> List[str]:
         """What may complete the word before the cursor, as readline's Cmd.complete would offer."""
@@ -163,16 +165,24 @@ def run_locally(center: CallCenter, output: Output) -> Send:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    """``callcenter``: the one-process call center on stdin and stdout."""
+    """``callcenter``: the one-process call center on stdin and stdout; ``callcenter simulate`` and
+    ``callcenter erlang`` plan a day instead (:mod:`callcenter.planning`)."""
     from twisted.internet import task
 
     from callcenter import console
     from callcenter.options import ShellOptions, parse_or_exit
+    from callcenter.planning import COMMANDS as PLANNING_COMMANDS
 
-    options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments and arguments[0] in PLANNING_COMMANDS:
+        from callcenter import planning
+
+        return planning.main(arguments)
+    options = parse_or_exit(ShellOptions(), arguments)
 
     def run(reactor: Any) -> Any:
-        output = console.make_output(reactor)
+        session = console.open_session(reactor)
+        output = session.output
         center = CallCenter(
             options["operators"],
             reactor.callLater,
@@ -182,6 +192,6 @@ def main(argv: Optional[List[str]] = None) -> None:
             service_level=options["service-level"],
         )
         shell = CallCenterShell(run_locally(center, output), output, options["operators"])
-        return console.attach(reactor, shell, output).addCallback(lambda _: output.close())
+        return session.attach(shell).addCallback(lambda _: session.close())
 
     task.react(run)

@@ -1,10 +1,12 @@
 """The figures behind ``stats``: counters kept O(1) per command, and the table that shows them.
 
 Pure, like the core: no I/O, no Twisted; times are readings of the core's injected clock.
-The table's lines are documented, one by one, in docs/stats.md.
+The table's lines are documented, one by one, in docs/stats.md. Layer: core.
 """
 
 from typing import Any, Dict, List, Optional, Sequence
+
+from callcenter.states import BUSY, RINGING
 
 # The counters and sums, in the order of stats_state()'s "figures".
 FIGURE_NAMES = (
@@ -83,8 +85,6 @@ def stats_table(
     oldest_waiting: Optional[float],
 ) -> List[str]:
     """The lines of ``stats``: seven lines of totals, then a table of the operators."""
-    from callcenter.core import BUSY, RINGING  # the core imports this module first
-
     ringing = sum(1 for operator in operators if operator.state == RINGING)
     talking = figures.answered - figures.finished
     if figures.answered:

@@ -1,4 +1,4 @@
-"""``twistd callcenter``: the call center server as a twistd service."""
+"""``twistd callcenter``: the call center server as a twistd service (layer: wiring)."""
 
 from twisted.application.service import ServiceMaker
 

@@ -1,5 +1,7 @@
 """An ordered set of small integers with fast first and next-after queries.
 
+Layer: core (pure).
+
 The call center must find "the first available operator" and "the next available
 operator after X, going round" without walking busy operators one by one, even
 when there are 10^5 of them. Free operator indexes are bits: 64 to a word in a list

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcenter.operators import IndexSet
+from callcenter.bitset import IndexSet
 
 
 @settings(max_examples=300, deadline=None)

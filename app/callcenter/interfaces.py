@@ -1,0 +1,77 @@
+"""The seams between the layers, declared: what each layer needs from the one below it.
+
+Layer: all of them (declarations only, no behaviour). The core (``core.py``) provides
+:class:`ICallCenter` and tells an :class:`ICallCenterObserver`'s callables what happens;
+the durable call center (``durable.py``) provides :class:`ICallCenter` too, and
+:class:`IDurableOutput` for the replies that must wait for the disk; the server's
+protocol (``protocol.py``) needs nothing more than these; the client and the shell read
+and write through an :class:`IShellSession`. Every provider is checked with
+``verifyObject`` in tests/test_interfaces.py.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+class ICallCenter(Interface):
+    """What the server's protocol and the shell need from a call center."""
+
+    on_event = Attribute(
+        """A callable taking a list of lines, or None: told of lines that no command asked for
+        (a ring timeout's). Set by whoever shows them to people (the server's factory, the shell)."""
+    )
+
+    def execute(command, argument):  # noqa: N805  (zope.interface methods take no self)
+        """Run ``command`` (``call``, ``answer``, ... or a query such as ``status``) with its id
+        (None for a query); the lines it prints. ``CallCenterError`` when it is refused:
+        nothing changed."""
+
+    def operator_ids():
+        """The operator ids, in order: what a client offers when completing an operator id."""
+
+
+class ICallCenterObserver(Interface):
+    """What the core tells an observer (``--metrics``), through the callables set on it."""
+
+    on_timing = Attribute(
+        """A callable ``(kind, seconds)`` or None: hears ``("wait", s)`` when a call is answered
+        and ``("ring", s)`` when a ring ends (answered, rejected, ignored or hung up)."""
+    )
+    figures = Attribute("The counters behind ``stats`` (a ``stats.QueueFigures``), read at any time.")
+    operators = Attribute("The operators, in order, each with its ``state``.")
+    queue = Attribute("The waiting calls: ``len()`` and ``head()`` (the call waiting longest, or None).")
+
+    def now():
+        """The call center's clock, in seconds."""
+
+
+class IDurableOutput(Interface):
+    """Replies and events that may go out only once the records before them are on disk."""
+
+    def when_durable():
+        """None when what the commands executed so far print may go out now; otherwise a
+        Deferred that fires once their records are on disk. Bytes sent through Deferreds
+        got in order go out in that order. It never fires when the disk fails: the server
+        stops without sending what was not made durable."""
+
+
+class IShellSession(Interface):
+    """Where a shell's input comes from and its output goes (``console.py``): a pipe or a terminal."""
+
+    output = Attribute("The ``output.Output`` that the shell's results and errors go to.")
+    completes = Attribute("True when the session offers Tab completion (a terminal).")
+
+    def attach(shell):  # noqa: N805
+        """Read input into ``shell`` (one ``onecmd`` a line); a Deferred that fires at end of
+        input or ``quit``."""
+
+    def follow(transport):  # noqa: N805
+        """The client's server connection: flow control between it and the session (input
+        waits while the server has not taken the requests; replies wait in the server while
+        the output's reader is slow)."""
+
+    def unfollow(transport):  # noqa: N805
+        """That connection is gone."""
+
+    def close():
+        """A Deferred that fires once everything written has reached the reader (or the
+        reader is gone), and the output is closed."""

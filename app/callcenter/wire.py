@@ -1,0 +1,121 @@
+"""The wire format: newline-delimited UTF-8 JSON objects, encoded and decoded.
+
+Layer: protocols, its pure half (no Twisted, no I/O); ``protocol.py`` frames and sends.
+
+Request  ``{"command": "call", "id": "1"}`` (``status``, ``stats`` and ``operators`` take no id)
+Auth     ``{"command": "auth", "token": "..."}``, first, when the server has a token
+Reply    ``{"response": "Call 1 received\\nCall 1 ringing for operator A"}``
+         or ``{"error": "<why>"}``: exactly one per request, in request order
+Event    ``{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator B"}``
+         to every connected client when a ring times out
+
+docs/protocol.md has the whole of it.
+"""
+
+import json
+import re
+from typing import Any, List, Optional, Tuple
+
+# The C encoder of JSON strings (always pure ASCII, so valid UTF-8 as it is).
+_json_string = json.encoder.encode_basestring_ascii
+_decoder = json.JSONDecoder()
+_WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's, as json.loads skips it
+
+# The client's request for the operator ids (for completion): one id a line in the response.
+OPERATORS_REQUEST = "operators"
+AUTH_REQUEST = "auth"
+MESSAGE_KINDS = ("response", "error", "event")
+
+
+class WireError(Exception):
+    """Bytes that are not a request (or, to the client, not a server message): the message
+    is one line for whoever sent them."""
+
+
+def encode(kind: str, message: str) -> bytes:
+    """One message line: ``{"<kind>": "<message>"}`` and its newline."""
+    return ('{"%s": %s}\n' % (kind, _json_string(message))).encode("ascii")
+
+
+def encode_request(command: str, argument: Optional[str]) -> bytes:
+    """A request as the assignment's table writes it."""
+    request = {"command": command}
+    if argument is not None:
+        request["id"] = argument
+    return (json.dumps(request) + "\n").encode("utf-8")
+
+
+def encode_auth(token: str) -> bytes:
+    return (json.dumps({"command": AUTH_REQUEST, "token": token}) + "\n").encode("utf-8")
+
+
+def load_line(line: bytes) -> Tuple[Any, Optional[List[bytes]]]:
+    """``(value, None)`` for a line holding one JSON value; ``(None, parts)`` for a line
+    holding several back to back (``{...}{...}``), each part a request of its own (what
+    follows a part that is not JSON is one more, bad, request). :class:`WireError` when
+    the line is not UTF-8 or not JSON."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WireError("request is not valid UTF-8") from None
+    start = _WHITESPACE.match(text).end()  # type: ignore[union-attr]
+    try:
+        value, end = _decoder.raw_decode(text, start)
+    except (ValueError, RecursionError):
+        raise WireError("request is not valid JSON") from None
+    if _WHITESPACE.match(text, end).end() == len(text):  # type: ignore[union-attr]
+        return value, None
+    if start:
+        # Values back to back after leading whitespace have always been one bad request.
+        raise WireError("request is not valid JSON")
+    return None, split_values(text)
+
+
+def split_values(text: str) -> List[bytes]:
+    """Each JSON value's text in ``text``; what follows a part that is not JSON is one more part."""
+    parts = []
+    position = 0
+    while position < len(text):
+        try:
+            _, end = _decoder.raw_decode(text, position)
+        except (ValueError, RecursionError):
+            end = len(text)
+        parts.append(text[position:end].encode("utf-8"))
+        position = _WHITESPACE.match(text, end).end()  # type: ignore[union-attr]
+    return parts
+
+
+def request_of(value: Any) -> Tuple[str, Optional[str]]:
+    """``(command, id or None)`` from one decoded request; WireError when it is not one."""
+    if not isinstance(value, dict):
+        raise WireError('request must be a JSON object like {"command": "call", "id": "1"}')
+    command = value.get("command")
+    if not isinstance(command, str):
+        raise WireError('request needs a "command" string')
+    argument = value.get("id")
+    if argument is not None and not isinstance(argument, str):
+        if isinstance(argument, int) and not isinstance(argument, bool):
+            argument = str(argument)  # {"id": 1} is call "1"
+        else:
+            raise WireError('"id" must be a string')
+    return command, argument
+
+
+def token_of(value: Any) -> Optional[str]:
+    """The token of an auth request's value; None for any other value."""
+    if isinstance(value, dict) and value.get("command") == AUTH_REQUEST and isinstance(value.get("token"), str):
+        return value["token"]
+    return None
+
+
+def decode_message(line: bytes) -> Tuple[str, str]:
+    """``(kind, message)`` from a server line; kind is response, error or event."""
+    try:
+        message = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise WireError("the server sent a line that is not JSON: %r" % (line[:80],)) from None
+    if isinstance(message, dict) and len(message) == 1:
+        ((kind, text),) = message.items()
+        if kind in MESSAGE_KINDS and isinstance(text, str):
+            return kind, text
+    raise WireError("the server sent an unexpected message: %r" % (line[:80],))
