@@ -14,7 +14,7 @@ PORT ?= 5678
 
 VENV_DEPS := scripts/mkvenv.py setup.cfg pyproject.toml requirements/centos7.txt
 # The package is reinstalled (not editable) whenever it changes, so what runs is what ships.
-APP_SOURCES := $(shell find app -name '*.py') setup.cfg pyproject.toml
+APP_SOURCES := $(shell find app -name '*.py' -o -path 'app/callcenter/wallboard/*') setup.cfg pyproject.toml
 REINSTALL = $(dir $<)bin/pip install --quiet --no-deps --force-reinstall . 2>&1 | { grep -v -i warn || true; }
 PYTEST_ARGS ?=
 
@@ -56,7 +56,9 @@ run: .venv/.installed
 test-py36: .venv-py36/.installed
 	.venv-py36/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
+# The wallboard's browser test needs chromium and chromium-driver (installed when missing, as root).
 test-new: .venv-test/.installed
+	@scripts/install-browser
 	.venv-test/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: .venv-test/.ready
@@ -95,9 +97,11 @@ images-check:
 	touch $@
 
 bench: .venv-bench/.installed
+	@scripts/install-browser
 	.venv-bench/bin/python -m bench $(BENCH_ARGS)
 
 bench-quick: .venv-bench/.installed
+	@scripts/install-browser
 	.venv-bench/bin/python -m bench --quick $(BENCH_ARGS)
 
 # Each part timed; after a failure the rest still run; a line a part at the end.

@@ -10,10 +10,20 @@ import os
 import sys
 import time
 
-from bench import client_shell, core_scaling, durability, many_clients, plot, simulation, slow_reader, throughput
+from bench import (
+    client_shell,
+    core_scaling,
+    durability,
+    many_clients,
+    plot,
+    simulation,
+    slow_reader,
+    throughput,
+    wallboard,
+)
 from bench.common import PINNING, RESULTS, log, machine, raise_nofile, verdict, write_json
 
-SECTIONS = ("core", "throughput", "many", "client", "slow", "durability", "simulation")
+SECTIONS = ("core", "throughput", "many", "client", "slow", "durability", "wallboard", "simulation")
 
 
 def check_core(results):
@@ -251,6 +261,51 @@ def check_durability(results):
     return checks
 
 
+def check_wallboard(results):
+    """The page follows a command within 200 ms; 100 open wallboards cost under 10 %."""
+    latency, load = results["latency"], results["throughput"]
+    medians = load["replies_per_second"]
+    kinds = wallboard.KINDS
+    readers = load["readers"]
+    return [
+        verdict(
+            "wallboard: command reply to the page's change, through Chromium (p90)",
+            "%.1f ms" % latency["p90_ms"],
+            "< 200 ms",
+            "ms",
+            latency["p90_ms"] < 200,
+            "median %.1f ms, max %.1f ms, %d samples, clocks matched within %.1f ms"
+            % (latency["median_ms"], latency["max_ms"], latency["samples"], latency["clock_uncertainty_ms"]),
+        ),
+        verdict(
+            "wallboard: throughput with %d wallboards open vs none" % load["wallboards"],
+            "x%.2f" % load["ratio"],
+            ">= x0.90",
+            "ratio",
+            load["ratio"] >= 0.9,
+            "%.0f vs %.0f replies/s (%.0f without --web), %d x %d pipelined; the streams got %.1f MB, %d cut off"
+            % (
+                medians[kinds[2]],
+                medians[kinds[1]],
+                medians[kinds[0]],
+                load["connections"],
+                load["window"],
+                readers["bytes"] / 1e6,
+                readers["closed"],
+            ),
+        ),
+        verdict(
+            "wallboard: server CPU per reply with %d wallboards open vs none" % load["wallboards"],
+            "x%.2f" % load["cpu_ratio"],
+            "<= x1.10",
+            "ratio",
+            load["cpu_ratio"] <= 1.1,
+            "%.1f vs %.1f us (%.1f without --web)"
+            % tuple(load["cpu_us_per_reply"][kind] for kind in (kinds[2], kinds[1], kinds[0])),
+        ),
+    ]
+
+
 def check_simulation(results):
     """Simulated calls per CPU second: at least twice the minimal SimPy model's; memory flat."""
     models = results["models"]
@@ -420,6 +475,7 @@ def render(folder):
         "client": "client_shell.json",
         "slow": "slow_reader.json",
         "durability": "durability.json",
+        "wallboard": "wallboard.json",
         "simulation": "simulation.json",
     }
     checkers = {
@@ -429,6 +485,7 @@ def render(folder):
         "client": check_client,
         "slow": check_slow,
         "durability": check_durability,
+        "wallboard": check_wallboard,
         "simulation": check_simulation,
     }
     outcomes = {}
@@ -470,6 +527,7 @@ def main(argv=None):
         "client": (client_shell.run, check_client, "client_shell.json"),
         "slow": (slow_reader.run, check_slow, "slow_reader.json"),
         "durability": (durability.run, check_durability, "durability.json"),
+        "wallboard": (wallboard.run, check_wallboard, "wallboard.json"),
         "simulation": (simulation.run, check_simulation, "simulation.json"),
     }
     outcomes = {}

@@ -6,6 +6,7 @@ from twisted.internet.task import Clock
 from callcenter.core import (
     AVAILABLE,
     BUSY,
+    QUERIES,
     RINGING,
     CallCenter,
     CallCenterError,
@@ -46,6 +47,15 @@ def test_golden_transcript_on_the_core():
         out.extend(center.run(text))
     assert "".join(line + "\n" for line in out) == expected
     assert center.clock.getDelayedCalls() == []  # every ring timer was cancelled
+
+
+def test_the_queries_named_for_the_server_are_the_ones_that_change_nothing():
+    center = CallCenter(["A", "B"], Clock().callLater)
+    center.execute("call", "1")
+    before = center.status()
+    for query in QUERIES:
+        center.execute(query, None)
+    assert sorted(QUERIES) == sorted(center.queries) and center.status() == before
 
 
 def test_new_call_goes_to_first_available_operator_in_configured_order():

@@ -21,7 +21,7 @@ def test_the_durable_center_is_a_call_center_whose_output_waits_for_the_disk(tmp
     try:
         assert verifyObject(ICallCenter, durable)
         assert verifyObject(IDurableOutput, durable)
-        assert verifyObject(ICallCenterObserver, durable.center)  # what --metrics watches
+        assert verifyObject(ICallCenterObserver, durable.center)  # what --metrics and --web watch
         assert durable.when_durable() is None  # nothing waits for the disk
         durable.execute("call", "1")
         waiting = durable.when_durable()
@@ -30,6 +30,17 @@ def test_the_durable_center_is_a_call_center_whose_output_waits_for_the_disk(tmp
         assert waiting.called and durable.when_durable() is None
     finally:
         durable.close()
+
+
+def test_the_wallboard_hears_the_lines_the_server_prints():
+    from callcenter.interfaces import IPrintedLinesObserver
+    from callcenter.protocol import CallCenterServerFactory
+    from callcenter.web import Wallboard
+
+    clock = Clock()
+    center = CallCenter(["A", "B"], clock.callLater, 10, now=clock.seconds)
+    factory = CallCenterServerFactory(center, clock.callLater)
+    assert verifyObject(IPrintedLinesObserver, Wallboard(center, factory, clock.callLater, clock.seconds))
 
 
 def test_both_shell_sessions_are_sessions():

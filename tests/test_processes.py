@@ -15,7 +15,9 @@ from conftest import command, read_golden
 
 COMMANDS, EXPECTED = read_golden()
 GOLDEN_INPUT = "".join(line + "\n" for line in COMMANDS).encode("utf-8")
-TIMEOUT = 30
+# A bound against a hang, not a measure: the 10^5-line runs take seconds alone, but several
+# times that on a loaded machine.
+TIMEOUT = 120
 
 
 def run(argv, stdin=b"", env=None):

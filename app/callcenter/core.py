@@ -15,6 +15,7 @@ O(1)) and free operators live in an :class:`IndexSet`.
 """
 
 from collections import deque
+from itertools import islice
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
 from zope.interface import implementer
@@ -30,6 +31,7 @@ ENDED = "ended"
 
 DEFAULT_RING_TIMEOUT = 10.0
 DEFAULT_SERVICE_LEVEL = 20.0  # seconds, as Asterisk's servicelevel
+QUERIES = ("status", "stats")  # the commands that only read the state
 # Calls received within this many seconds of each other share one received-at time (one
 # float object): a burst that fills a long queue then costs 8 bytes a call, not 32.
 RECEIVED_AT_RESOLUTION = 0.001
@@ -124,6 +126,10 @@ class CallQueue(object):
         while calls and calls[0].state is not QUEUED:
             calls.popleft()  # a call hung up while waiting: skipped now rather than later
         return calls[0] if calls else None
+
+    def first(self, count: int) -> "List[Call]":
+        """The first ``count`` waiting calls, head first, without walking the rest."""
+        return list(islice((call for call in self._calls if call.state is QUEUED), count))
 
     def removed(self, call: "Call") -> None:
         """``call``, which was waiting, has left the queue (its state says so already)."""
@@ -365,6 +371,35 @@ class CallCenter(object):
             waiting=len(self.queue),
             oldest_waiting=None if head is None else head.received_at,
         )
+
+    # The state as plain data, for observers that show it (the wallboard).
+
+    def snapshot(self, waiting_limit: int = 100) -> Dict[str, Any]:
+        """Operators in configured order and the first ``waiting_limit`` waiting calls, head
+        first, with the figures of ``stats``: plain dicts, lists and numbers, a copy.
+
+        An operator is ``{"id", "state", "call" (its call's id or None), "reason" (None:
+        no state of this call center has one), "since" (when it entered its state)}``; a
+        waiting call ``{"call", "received_at"}``; times are readings of ``now``. It costs
+        O(operators + waiting_limit), whatever the length of the queue.
+        """
+        return {
+            "now": self.now(),
+            "operators": [
+                {
+                    "id": operator.id,
+                    "state": operator.state,
+                    "call": None if operator.call is None else operator.call.id,
+                    "reason": None,
+                    "since": operator.since,
+                }
+                for operator in self.operators
+            ],
+            "waiting": [{"call": call.id, "received_at": call.received_at} for call in self.queue.first(waiting_limit)],
+            "waiting_count": len(self.queue),
+            "figures": self.figures.to_dict(),
+            "service_level": self.service_level,
+        }
 
     # The figures' state, for saving and restoring them.
 

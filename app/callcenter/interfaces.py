@@ -4,8 +4,9 @@ Layer: all of them (declarations only, no behaviour). The core (``core.py``) pro
 :class:`ICallCenter` and tells an :class:`ICallCenterObserver`'s callables what happens;
 the durable call center (``durable.py``) provides :class:`ICallCenter` too, and
 :class:`IDurableOutput` for the replies that must wait for the disk; the server's
-protocol (``protocol.py``) needs nothing more than these; the client and the shell read
-and write through an :class:`IShellSession`. Every provider is checked with
+protocol (``protocol.py``) needs nothing more than these, and tells an
+:class:`IPrintedLinesObserver` (the wallboard, ``web.py``) the lines it prints; the client
+and the shell read and write through an :class:`IShellSession`. Every provider is checked with
 ``verifyObject`` in tests/test_interfaces.py.
 """
 
@@ -30,7 +31,8 @@ class ICallCenter(Interface):
 
 
 class ICallCenterObserver(Interface):
-    """What the core tells an observer (``--metrics``), through the callables set on it."""
+    """What the core tells an observer (``--metrics``, ``--web``), through the callables set
+    on it, and what such an observer reads."""
 
     on_timing = Attribute(
         """A callable ``(kind, seconds)`` or None: hears ``("wait", s)`` when a call is answered
@@ -42,6 +44,21 @@ class ICallCenterObserver(Interface):
 
     def now():
         """The call center's clock, in seconds."""
+
+    def snapshot(waiting_limit):  # noqa: N805
+        """The state as plain data (operators, the first ``waiting_limit`` waiting calls, the
+        figures), a copy: what the wallboard (``--web``) shows."""
+
+
+class IPrintedLinesObserver(Interface):
+    """What the server's factory tells those who watch its call center besides its clients
+    (the wallboard, ``--web``): every line printed that may come with a change of state, the
+    reply lines of each command (not of the ``status`` and ``stats`` queries) and the lines
+    of each ring-timeout event, in the order they happened, as they happen (before a
+    journal has made them durable)."""
+
+    def lines_printed(lines):  # noqa: N805
+        """``lines`` were printed; the call center's state is already the one after them."""
 
 
 class IDurableOutput(Interface):

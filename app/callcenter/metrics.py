@@ -137,12 +137,16 @@ class CallCenterMetrics(object):
             "callcenter_events", "Ring-timeout events sent to the connected clients.", value=figures["events"]
         )
 
-    def site(self) -> server.Site:
-        """A web site with the metrics at /metrics and nothing else."""
+    def resource(self) -> Any:
+        """The resource that serves the metrics (at /metrics here or on the wallboard's site)."""
         from prometheus_client.twisted import MetricsResource  # imports the reactor: only when serving
 
+        return MetricsResource(self.registry)
+
+    def site(self) -> server.Site:
+        """A web site with the metrics at /metrics and nothing else."""
         root = resource.Resource()
-        root.putChild(b"metrics", MetricsResource(self.registry))
+        root.putChild(b"metrics", self.resource())
         return QuietSite(root)
 
 

@@ -1,7 +1,7 @@
 """Command-line options of the three commands and the twistd plugin.
 
 Layer: wiring. The defaults live with what they are defaults of (the core, the protocol,
-the journal); nothing below the wiring imports this module.
+the journal, the wallboard); nothing below the wiring imports this module.
 """
 
 import os
@@ -13,6 +13,7 @@ from twisted.python import usage
 from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
 from callcenter.journal import DEFAULT_JOURNAL_LIMIT
 from callcenter.protocol import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_OUTPUT_BUFFER
+from callcenter.web import DEFAULT_MAX_WEB_CLIENTS
 
 DEFAULT_PORT = 5678
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
@@ -81,6 +82,11 @@ def read_token(path: str) -> str:
     return token
 
 
+def is_tls(endpoint: str) -> bool:
+    """Whether an endpoint string listens with TLS (Twisted's ssl: server endpoint)."""
+    return endpoint.strip().lower().startswith("ssl:")
+
+
 class VersionOption(usage.Options):
     def opt_version(self) -> None:
         """Display the callcenter and Twisted versions and exit."""
@@ -135,6 +141,19 @@ class ServerOptions(CallCenterOptions):
             "Endpoint for Prometheus metrics at /metrics, e.g. tcp:9102:interface=127.0.0.1; off if not given.",
         ],
         [
+            "web",
+            None,
+            None,
+            "Endpoint for the wallboard web page, e.g. tcp:8080:interface=127.0.0.1; off if not given.",
+        ],
+        [
+            "max-web-clients",
+            None,
+            DEFAULT_MAX_WEB_CLIENTS,
+            "Web connections (--web) served at once; one more gets a 503 answer.",
+            positive_count,
+        ],
+        [
             "max-output-buffer",
             None,
             DEFAULT_MAX_OUTPUT_BUFFER,
@@ -177,6 +196,8 @@ class ServerOptions(CallCenterOptions):
                 self["auth-token"] = read_token(self["auth-token-file"]).encode("utf-8")
             except TokenFileError as error:
                 raise usage.UsageError("--auth-token-file: %s" % error) from None
+        if self["web"] and is_tls(self["listen"]) and not is_tls(self["web"]):
+            raise usage.UsageError("--web: the server listens with TLS, so the wallboard must too (ssl:...)")
 
 
 class ClientOptions(VersionOption):

@@ -16,8 +16,8 @@ from twisted.internet import protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from callcenter.core import CallCenterError
-from callcenter.interfaces import ICallCenter, IDurableOutput
+from callcenter.core import QUERIES, CallCenterError
+from callcenter.interfaces import ICallCenter, IDurableOutput, IPrintedLinesObserver
 from callcenter.lines import LineReceiver, RequestReceiver
 from callcenter.ratelimit import CountingLog
 from callcenter.twisted_internals import send_now, unsent_bytes
@@ -209,6 +209,15 @@ class CallCenterServerFactory(protocol.Factory):
         self.call_later = call_later
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
         self.events_made = 0
+        self.observers: "List[IPrintedLinesObserver]" = []
+
+    def add_observer(self, observer: IPrintedLinesObserver) -> None:
+        """``observer`` hears the lines of every command and event from now on."""
+        self.observers.append(IPrintedLinesObserver(observer))
+
+    def _tell_observers(self, lines: List[str]) -> None:
+        for observer in self.observers:
+            observer.lines_printed(lines)
 
     def stopFactory(self) -> None:
         self.count_refused.flush()
@@ -230,7 +239,10 @@ class CallCenterServerFactory(protocol.Factory):
                 return encode("error", "already authenticated" if self.auth_token else "this server takes no token")
             if command == OPERATORS_REQUEST and argument is None:
                 return encode("response", "\n".join(self.center.operator_ids()))
-            return encode("response", "\n".join(self.center.execute(command, argument)))
+            lines = self.center.execute(command, argument)
+            if self.observers and command not in QUERIES:
+                self._tell_observers(lines)
+            return encode("response", "\n".join(lines))
         except (WireError, CallCenterError) as error:
             return encode("error", str(error))
 
@@ -247,6 +259,7 @@ class CallCenterServerFactory(protocol.Factory):
             clients = [client for client in self.clients if client.authenticated]
         self.events.append(Event(self.events_made, message, clients))
         log.info("{event} (sent to {count} clients)", event=" / ".join(lines), count=len(clients))
+        self._tell_observers(lines)
         if len(self.events) == 1:
             self._send_events()
 

@@ -1,11 +1,11 @@
 """``callcenter-server`` and the service behind ``twistd callcenter``.
 
 Layer: wiring. It builds the call center (the core, or the durable one around it with
-``--state-dir``), hands it to the protocol's factory and to the metrics, and listens.
+``--state-dir``), hands it to the protocol's factory, the core to the metrics and the wallboard, and listens.
 """
 
 import sys
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 from twisted.application import internet, service, strports
 from twisted.internet import defer, endpoints, threads
@@ -22,7 +22,7 @@ from callcenter.core import CallCenter
 from callcenter.descriptors import GuardedEndpoint
 from callcenter.durable import DurableCallCenter
 from callcenter.journal import StateError
-from callcenter.options import ServerOptions, parse_or_exit
+from callcenter.options import ServerOptions, is_tls, parse_or_exit
 from callcenter.protocol import CallCenterServerFactory
 from callcenter.tls_sniffing import endpoint_reactor
 from callcenter.twisted_internals import exit_zero_after_a_clean_stop, raise_listen_errors_at_start
@@ -81,11 +81,36 @@ def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
     return GuardedEndpoint(endpoints.serverFromString(endpoint_reactor(reactor, description), description), reactor)
 
 
-def metrics_site(core: CallCenter, factory: CallCenterServerFactory, reactor: Any) -> Any:
-    """The web site of ``--metrics``, watching the core call center and ``factory``'s clients."""
+def metrics_of(core: CallCenter, factory: CallCenterServerFactory, reactor: Any) -> Any:
+    """The metrics of ``--metrics``, watching the core call center and ``factory``'s clients."""
     from callcenter.metrics import CallCenterMetrics  # prometheus_client only when asked for
 
-    return CallCenterMetrics(core, factory, reactor).site()
+    return CallCenterMetrics(core, factory, reactor)
+
+
+def web_sites(
+    options: ServerOptions, core: CallCenter, factory: CallCenterServerFactory, reactor: Any
+) -> List[Tuple[str, Any]]:
+    """(endpoint, site) of ``--web`` and ``--metrics``, both watching the core call center:
+    one site when they name the same endpoint."""
+    sites = []
+    metrics = None
+    if options["metrics"]:
+        metrics = metrics_of(core, factory, reactor)
+    if options["web"]:
+        from callcenter.web import Wallboard, wallboard_site
+
+        wallboard = Wallboard(
+            core, factory, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
+        )
+        shared = metrics is not None and options["metrics"] == options["web"]
+        site = wallboard_site(wallboard, options["max-web-clients"], metrics.resource() if metrics and shared else None)
+        sites.append((options["web"], site))
+        if shared:
+            metrics = None
+    if metrics is not None:
+        sites.append((options["metrics"], metrics.site()))
+    return sites
 
 
 class CleanStop(service.Service):
@@ -191,8 +216,8 @@ def makeService(options: ServerOptions) -> service.IService:
     listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
     raise_listen_errors_at_start(listening)  # a port that cannot be had stops twistd with its error
     listening.setServiceParent(top)  # stopped before CleanStop
-    if options["metrics"]:
-        strports.service(options["metrics"], metrics_site(core, factory, reactor)).setServiceParent(top)
+    for endpoint, site in web_sites(options, core, factory, reactor):
+        strports.service(endpoint, site).setServiceParent(top)
     return top
 
 
@@ -231,11 +256,20 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     stopper = CleanStop(reactor, factory, durable)
     stopper.ports.append(port)
-    if options["metrics"]:
-        metrics_port = yield listen(reactor, options["metrics"], metrics_site(core, factory, reactor))
-        stopper.ports.append(metrics_port)
-        address = metrics_port.getHost()
-        log.info("Prometheus metrics on http://{host}:{port}/metrics", host=address.host, port=address.port)
+    for endpoint, site in web_sites(options, core, factory, reactor):
+        web_port = yield listen(reactor, endpoint, site)
+        stopper.ports.append(web_port)
+        address = web_port.getHost()
+        scheme = "https" if is_tls(endpoint) else "http"
+        if endpoint == options["web"]:
+            log.info("Wallboard on {scheme}://{host}:{port}/", scheme=scheme, host=address.host, port=address.port)
+        if endpoint == options["metrics"]:
+            log.info(
+                "Prometheus metrics on {scheme}://{host}:{port}/metrics",
+                scheme=scheme,
+                host=address.host,
+                port=address.port,
+            )
     reactor.addSystemEventTrigger("before", "shutdown", stopper.stop)
     failed: "defer.Deferred[None]" = defer.Deferred()  # fires only when the journal cannot be written
     if durable is not None:
