@@ -18,7 +18,7 @@ APP_SOURCES := $(shell find app -name '*.py' -o -path 'app/callcenter/wallboard/
 REINSTALL = $(dir $<)bin/pip install --quiet --no-deps --force-reinstall . 2>&1 | { grep -v -i warn || true; }
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-py36 test-new lint deploy-check images images-check bench bench-quick clean
+.PHONY: help run test test-py36 test-new lint deploy-check vagrant-vm-check images images-check bench bench-quick clean
 
 help:
 	@echo "make run    - start a call center server on 127.0.0.1:$(PORT) and a client attached to it"
@@ -74,6 +74,11 @@ lint: .venv-test/.ready
 
 deploy-check:
 	deploy/check
+
+# The Vagrantfile on a QEMU VM (vagrant-libvirt, no KVM needed), as root: about 22 minutes, so not
+# in make test (deploy/check runs the same checks with the docker provider).
+vagrant-vm-check:
+	deploy/vagrant-check libvirt
 
 # Container images (issue 12): podman, as root. deploy/check runs images-check too.
 images:
