@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -46,7 +47,10 @@ class Server(object):
 
     def __init__(self, argv, port, host="127.0.0.1", **popen):
         self.port = port
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+        # The log goes to a file, not a pipe: a pipe nobody reads until the end would stop a
+        # server that logs more than the pipe holds (64 KiB: a few hundred connections).
+        self.log_file = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, **popen)
         self.log = b""
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -61,15 +65,18 @@ class Server(object):
         raise AssertionError("server did not start: %r" % self.log)
 
     def stop(self):
-        if self.process.stdout.closed:
+        if self.log_file.closed:
             return self.process.returncode  # stopped already
         if self.process.poll() is None:
             self.process.terminate()
         try:
-            self.log, _ = self.process.communicate(timeout=10)
+            self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.log, _ = self.process.communicate()
+            self.process.wait()
+        self.log_file.seek(0)
+        self.log = self.log_file.read()
+        self.log_file.close()
         return self.process.returncode
 
 

@@ -1,7 +1,10 @@
 """Authentication, TLS and IPv6 with the real commands: what a user sees on stdout and stderr."""
 
+import contextlib
 import datetime
+import json
 import os
+import resource
 import socket
 
 import pytest
@@ -188,3 +191,59 @@ def test_over_tls_a_wrong_token_ends_the_client_at_once(start_server, tmp_path, 
     result = client("--connect", connect_to, "--auth-token-file", str(wrong))
     assert result.stderr.decode() == "error: the server did not accept the token in %s: authentication failed\n" % wrong
     assert result.returncode == 1
+
+
+SILENT_CONNECTIONS = 10000
+# Connections opened between two round trips of an authenticated client, so that the server
+# reads the newcomer's token before many more arrive. The listen backlog is larger than
+# Twisted's 50: on a loaded machine the server may not run for the few milliseconds in which 50
+# connections come, and past the backlog the kernel drops the SYN and the client waits a second
+# to send it again, which would make the test slow without testing the server.
+BATCH = 40
+BACKLOG = 1024
+
+
+def test_connections_that_never_send_the_token_do_not_keep_out_a_client_that_has_it(start_server, token_file):
+    # The server holds about max-unauthenticated of them, but the test keeps every silent socket
+    # open: it needs SILENT_CONNECTIONS descriptors and some more.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = SILENT_CONNECTIONS + 512
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.fail("the test needs %d open files; the hard limit is %d" % (needed, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    server = start_server(
+        "--auth-token-file",
+        token_file,
+        "--auth-timeout",
+        "60",
+        listen="tcp:{port}:interface=127.0.0.1:backlog=%d" % BACKLOG,
+    )
+    auth = json.dumps({"command": "auth", "token": TOKEN}).encode() + b"\n"
+    with contextlib.ExitStack() as stack:
+        member = stack.enter_context(connect(server.port))
+        assert ask(member, {"command": "auth", "token": TOKEN}) == {"response": "authenticated"}
+        silent = []
+        newcomer = None
+        while len(silent) < SILENT_CONNECTIONS:
+            silent += [stack.enter_context(connect(server.port)) for _ in range(BATCH)]
+            if newcomer is None and len(silent) >= SILENT_CONNECTIONS // 2:
+                newcomer = stack.enter_context(connect(server.port))
+                newcomer.sendall(auth)
+            assert ask(member, {"command": "status"}) == {"response": "Operator A available\nOperator B available"}
+        assert newcomer is not None
+        assert read_line(newcomer) == b'{"response": "authenticated"}\n'
+        assert ask(newcomer, {"command": "call", "id": "1"}) == {
+            "response": "Call 1 received\nCall 1 ringing for operator A"
+        }
+        # The first silent ones gave their places to newer ones: one error line each, then closed.
+        assert read_line(silent[0]) == b'{"error": "too many connections waiting to authenticate (limit 100)"}\n'
+        assert silent[0].recv(1) == b""
+
+
+def test_twistd_closes_a_connection_that_does_not_authenticate_in_time(start_server, token_file):
+    server = start_server("--auth-token-file", token_file, "--auth-timeout", "0.2", twistd=True)
+    with connect(server.port) as late:
+        assert ask(late, {"command": "status"}) == {"error": "authentication required"}
+        assert read_line(late) == b'{"error": "authentication timed out"}\n'
+        assert late.recv(1) == b""

@@ -193,7 +193,7 @@ def test_without_a_token_the_client_explains_authentication_required():
 
 
 def test_events_reach_only_clients_that_sent_the_token():
-    server = authenticating_server()
+    server = Server(auth_token=TOKEN.encode("utf-8"), auth_timeout=60)  # the stranger stays past the ring
     member, member_transport = server.connect()
     stranger, stranger_transport = server.connect()
     member.dataReceived(encode_auth(TOKEN) + encode_request("call", "1"))
@@ -251,3 +251,89 @@ def test_an_ssl_endpoint_listens_with_the_plain_client_check_under_the_tls_layer
     assert sniffing.logPrefix() == "CallCenterServerFactory (TLS)"  # the port's log line, as before
     assert isinstance(sniffing.wrappedFactory, tls.TLSMemoryBIOFactory)
     assert sniffing.wrappedFactory.wrappedFactory is factory
+
+
+def test_a_connection_without_the_token_in_time_gets_one_error_line_and_is_closed():
+    server = Server(auth_token=TOKEN.encode("utf-8"), auth_timeout=10)
+    late, late_transport = server.connect()
+    on_time, on_time_transport = server.connect()
+    late.dataReceived(encode_request("status", None))
+    server.clock.advance(9)
+    on_time.dataReceived(encode_auth(TOKEN))
+    assert not late_transport.disconnecting
+    server.clock.advance(1)
+    assert replies(late_transport) == [{"error": "authentication required"}, {"error": "authentication timed out"}]
+    assert late_transport.disconnecting
+    late.dataReceived(encode_auth(TOKEN))  # closing: nothing more is answered
+    assert late_transport.value() == b""
+    server.clock.advance(100)
+    assert not on_time_transport.disconnecting
+    on_time.dataReceived(encode_request("status", None))
+    assert replies(on_time_transport) == [
+        {"response": "authenticated"},
+        {"response": "Operator A available\nOperator B available"},
+    ]
+    assert server.clock.getDelayedCalls() == []  # no deadline left behind
+
+
+def test_without_a_token_there_is_no_deadline():
+    server = Server(auth_timeout=10)
+    connection, transport = server.connect()
+    assert server.clock.getDelayedCalls() == []
+    server.clock.advance(1000)
+    assert not transport.disconnecting
+    connection.dataReceived(encode_request("status", None))
+    assert replies(transport) == [{"response": "Operator A available\nOperator B available"}]
+
+
+def test_a_closed_connection_leaves_no_deadline_and_no_place_in_the_pool():
+    server = Server(auth_token=TOKEN.encode("utf-8"), auth_timeout=10, max_unauthenticated=2)
+    connection, _ = server.connect()
+    connection.connectionLost()
+    assert server.clock.getDelayedCalls() == []
+    assert len(server.factory.unauthenticated) == 0
+
+
+def test_a_full_pool_of_unauthenticated_connections_gives_the_place_of_the_oldest_to_the_new_one():
+    server = Server(auth_token=TOKEN.encode("utf-8"), max_unauthenticated=3)
+    client, client_transport = server.connect()
+    client.dataReceived(encode_auth(TOKEN))  # authenticated: out of the pool, never expelled
+    silent = [server.connect() for _ in range(3)]
+    newer = [server.connect() for _ in range(2)]
+    reason = "too many connections waiting to authenticate (limit 3)"
+    for _, transport in silent[:2]:
+        assert replies(transport) == [{"error": reason}]
+        assert transport.disconnecting
+    for _, transport in silent[2:] + newer:
+        assert transport.value() == b""
+        assert not transport.disconnecting
+    assert list(server.factory.unauthenticated) == [silent[2][0]] + [connection for connection, _ in newer]
+    assert server.factory.clients == {client, silent[2][0]} | {connection for connection, _ in newer}
+    newcomer, newcomer_transport = newer[0]
+    newcomer.dataReceived(encode_auth(TOKEN) + encode_request("status", None))
+    assert replies(newcomer_transport) == [
+        {"response": "authenticated"},
+        {"response": "Operator A available\nOperator B available"},
+    ]
+    client.dataReceived(encode_request("status", None))
+    assert replies(client_transport)[-1] == {"response": "Operator A available\nOperator B available"}
+    assert not client_transport.disconnecting
+
+
+def test_when_every_place_is_taken_a_new_connection_takes_the_place_of_the_oldest_unauthenticated():
+    server = Server(auth_token=TOKEN.encode("utf-8"), max_connections=3, max_unauthenticated=100)
+    client, client_transport = server.connect()
+    client.dataReceived(encode_auth(TOKEN))
+    silent = [server.connect() for _ in range(2)]
+    newcomer, newcomer_transport = server.connect()
+    assert replies(silent[0][1]) == [{"error": "too many connections waiting to authenticate (limit 100)"}]
+    assert not silent[1][1].disconnecting
+    newcomer.dataReceived(encode_auth(TOKEN))
+    assert replies(newcomer_transport) == [{"response": "authenticated"}]
+    third, third_transport = server.connect()
+    assert replies(silent[1][1]) == [{"error": "too many connections waiting to authenticate (limit 100)"}]
+    third.dataReceived(encode_auth(TOKEN))
+    assert replies(third_transport) == [{"response": "authenticated"}]
+    _, refused_transport = server.connect()  # every place authenticated: the usual refusal
+    assert refused_transport.value() == b'{"error": "too many connections (limit 3)"}\n'
+    assert not client_transport.disconnecting and not newcomer_transport.disconnecting

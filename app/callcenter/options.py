@@ -12,7 +12,12 @@ from twisted.python import usage
 
 from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
 from callcenter.journal import DEFAULT_JOURNAL_LIMIT
-from callcenter.protocol import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_OUTPUT_BUFFER
+from callcenter.protocol import (
+    DEFAULT_AUTH_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_OUTPUT_BUFFER,
+    DEFAULT_MAX_UNAUTHENTICATED,
+)
 from callcenter.strategies import LINEAR, STRATEGIES
 from callcenter.web import DEFAULT_MAX_WEB_CLIENTS
 
@@ -42,6 +47,7 @@ ring_timeout = seconds_option("ring-timeout", "off")
 service_level = seconds_option("service-level", "only calls answered at once count")
 wrap_up = seconds_option("wrap-up", "none")
 max_wait = seconds_option("max-wait", "no limit")
+auth_timeout = seconds_option("auth-timeout", "no deadline")
 
 
 def count_option(name: str, zero: str) -> "Callable[[str], int]":
@@ -228,6 +234,20 @@ class ServerOptions(CallCenterOptions):
             None,
             None,
             "File holding the token that clients must send first (see docs/security.md); none: no authentication.",
+        ],
+        [
+            "auth-timeout",
+            None,
+            DEFAULT_AUTH_TIMEOUT,
+            "Seconds a client has to send the token (with --auth-token-file) before it is disconnected; 0: no limit.",
+            auth_timeout,
+        ],
+        [
+            "max-unauthenticated",
+            None,
+            DEFAULT_MAX_UNAUTHENTICATED,
+            "Clients still to send the token held at once; one more takes the place of the oldest.",
+            positive_count,
         ],
         [
             "state-dir",

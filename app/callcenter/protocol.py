@@ -9,7 +9,7 @@ factory's call center (``interfaces.ICallCenter``) and sends every byte through
 """
 
 import hmac
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any, Deque, List, Optional, Set
 
 from twisted.internet import protocol
@@ -36,6 +36,9 @@ log = Logger()
 
 DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20  # bytes of unsent output a client may hold
 DEFAULT_MAX_CONNECTIONS = 10000
+DEFAULT_AUTH_TIMEOUT = 10.0  # seconds a connection has to send the token
+# Connections still to send the token, held at once (sshd's MaxStartups is the model).
+DEFAULT_MAX_UNAUTHENTICATED = 100
 BROADCAST_CHUNK = 1000  # event copies sent in one reactor turn
 
 
@@ -55,12 +58,35 @@ class CallCenterServerProtocol(RequestReceiver):
     cut_off = False  # disconnected for not reading: nothing more is sent
     authenticated = False  # has sent the server's token (when the server has one)
     _last_words: "Optional[bytes]" = None  # the reply after which the connection closes
+    _auth_deadline: Any = None  # the IDelayedCall that closes it if the token has not come
 
     def connectionMade(self) -> None:
         self.last_event = self.factory.events_made
         self.factory.clients.add(self)
         self.transport.registerProducer(self, True)
         log.info("Connection from {peer}", peer=self.transport.getPeer())
+        if self.factory.auth_token is not None:
+            self.factory.admit_unauthenticated(self)
+            if self.factory.auth_timeout:
+                self._auth_deadline = self.factory.call_later(
+                    self.factory.auth_timeout, self.expel, "authentication timed out"
+                )
+
+    def expel(self, reason: str) -> None:
+        """Closed before authenticating: one error line, then closed. It leaves the pool of
+        unauthenticated connections and the count of ``--max-connections`` at once, so that
+        a peer that never reads cannot hold a place while its connection closes."""
+        self._leave_unauthenticated()
+        self.factory.clients.discard(self)
+        log.info("Closing connection from {peer}: {reason}", peer=self.transport.getPeer(), reason=reason)
+        self._last_words = encode("error", reason)
+        self.send(self._last_words)
+
+    def _leave_unauthenticated(self) -> None:
+        self.factory.unauthenticated.pop(self, None)
+        if self._auth_deadline is not None and self._auth_deadline.active():
+            self._auth_deadline.cancel()
+        self._auth_deadline = None
 
     def send(self, data: bytes) -> None:
         """Every byte to the client goes out here: at once, or, with a journal, once the
@@ -96,6 +122,7 @@ class CallCenterServerProtocol(RequestReceiver):
             self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self._leave_unauthenticated()
         self.factory.clients.discard(self)
         log.info("Connection from {peer} closed", peer=self.transport.getPeer())
 
@@ -135,10 +162,12 @@ class CallCenterServerProtocol(RequestReceiver):
             self._replies.append(encode("error", "authentication required"))
         elif expected and hmac.compare_digest(token.encode("utf-8"), expected):
             self.authenticated = True
+            self._leave_unauthenticated()
             self.last_event = self.factory.events_made  # events reach it from now on
             self._replies.append(encode("response", "authenticated"))
         else:
             log.warn("Closing connection from {peer}: authentication failed", peer=self.transport.getPeer())
+            self._leave_unauthenticated()
             # The connection closes once this reply is out, which with a journal may be
             # after a commit (replies keep their order); nothing more is read meanwhile.
             self._last_words = b"".join(self._replies) + encode("error", "authentication failed")
@@ -187,12 +216,20 @@ class CallCenterServerFactory(protocol.Factory):
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         auth_token: Optional[bytes] = None,
         durable_output: Optional[IDurableOutput] = None,
+        auth_timeout: float = DEFAULT_AUTH_TIMEOUT,
+        max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED,
     ) -> None:
         """``center``: the call center every connection shares (its events come here);
-        ``durable_output``: with a journal, what replies and events wait for."""
+        ``durable_output``: with a journal, what replies and events wait for;
+        ``auth_timeout`` (0: none) and ``max_unauthenticated``: how long and how many
+        connections may wait to send the token, when there is one."""
         self.max_output_buffer = max_output_buffer
         self.max_connections = max_connections
         self.auth_token = auth_token  # None: no authentication
+        self.auth_timeout = auth_timeout
+        self.max_unauthenticated = max_unauthenticated
+        # Connections still to send the token, oldest first (an ordered set).
+        self.unauthenticated: "OrderedDict[CallCenterServerProtocol, None]" = OrderedDict()
         self.count_refused = CountingLog(
             call_later,
             lambda count: log.warn(
@@ -222,7 +259,20 @@ class CallCenterServerFactory(protocol.Factory):
     def stopFactory(self) -> None:
         self.count_refused.flush()
 
+    def admit_unauthenticated(self, client: CallCenterServerProtocol) -> None:
+        """``client`` waits for its token; when the pool of those is full, it takes the
+        place of the oldest, so that those without the token never keep out one with it."""
+        if len(self.unauthenticated) >= self.max_unauthenticated:
+            self._expel_oldest_unauthenticated()
+        self.unauthenticated[client] = None
+
+    def _expel_oldest_unauthenticated(self) -> None:
+        oldest = next(iter(self.unauthenticated))
+        oldest.expel("too many connections waiting to authenticate (limit %d)" % self.max_unauthenticated)
+
     def buildProtocol(self, addr: Any) -> Any:
+        if len(self.clients) >= self.max_connections and self.unauthenticated:
+            self._expel_oldest_unauthenticated()  # the same rule when all the places are taken
         if len(self.clients) >= self.max_connections:
             self.count_refused()
             return RefusedProtocol(self.max_connections)

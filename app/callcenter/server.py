@@ -74,6 +74,8 @@ def make_factory(
         max_connections=options["max-connections"],
         auth_token=options["auth-token"],
         durable_output=durable,
+        auth_timeout=options["auth-timeout"],
+        max_unauthenticated=options["max-unauthenticated"],
     )
 
 
