@@ -67,8 +67,15 @@ class IDurableOutput(Interface):
     def when_durable():
         """None when what the commands executed so far print may go out now; otherwise a
         Deferred that fires once their records are on disk. Bytes sent through Deferreds
-        got in order go out in that order. It never fires when the disk fails: the server
-        stops without sending what was not made durable."""
+        got in order go out in that order. When the disk refuses their records, the Deferred
+        fails with :class:`ChangeNotStored` instead: what waited on it must not go out, and
+        each reply that waited becomes one error line with the failure's message (the call
+        center has rolled those changes back); events that waited are dropped."""
+
+
+class ChangeNotStored(Exception):
+    """The disk refused the records of a change: it was rolled back, not acknowledged. The
+    message is the one error line a client gets for it."""
 
 
 class IShellSession(Interface):
