@@ -73,6 +73,14 @@ class IDurableOutput(Interface):
         center has rolled those changes back); events that waited are dropped."""
 
 
+class IDiskState(Interface):
+    """Whether the state directory takes writes (the durable call center's degraded mode),
+    for what shows it (``--metrics``, ``--web``)."""
+
+    degraded = Attribute("Why the disk refuses writes (``no space left``, ...), or None while it takes them.")
+    changes_refused = Attribute("Changes rolled back or refused because the disk refused them, since the start.")
+
+
 class ChangeNotStored(Exception):
     """The disk refused the records of a change: it was rolled back, not acknowledged. The
     message is the one error line a client gets for it."""
