@@ -784,8 +784,9 @@ def test_a_start_on_a_disk_that_refuses_writes_restores_and_starts_degraded(tmp_
     restarted = Server(tmp_path, disk=disk)
     state = restarted.state
     assert state.degraded == reason and state.status() == ACKNOWLEDGED
-    assert restarted.run("call 2") == [{"error": "cannot store the change: %s in %s; status and stats still work"
-                                        % (reason, state.directory)}]
+    assert restarted.run("call 2") == [
+        {"error": "cannot store the change: %s in %s; status and stats still work" % (reason, state.directory)}
+    ]
     assert [line for line in twisted_log if "started refusing changes" in line]
     disk.heal()
     restarted.clock.advance(1)

@@ -455,7 +455,8 @@ class DurableCallCenter(object):
         try:
             self._rebuild()
         except (OSError, StateError) as read_error:
-            self._lose_state("cannot read back the state in %s after a refused write: %s" % (self.directory, read_error))
+            message = "cannot read back the state in %s after a refused write: %s" % (self.directory, read_error)
+            self._lose_state(message)
             return
         log.error(
             "Cannot write to {dir}: {error}; {refused} changes not stored were rolled back; refusing changes "
@@ -469,15 +470,20 @@ class DurableCallCenter(object):
         for waiting in dropped:
             waiting.errback(ChangeNotStored(refusal))
         self._wake_idle_waiters()
-        self._tell(["The call center cannot store changes: %s in %s; status and stats still work"
-                    % (self.degraded, self.directory)])
+        self._tell(
+            [
+                "The call center cannot store changes: %s in %s; status and stats still work"
+                % (self.degraded, self.directory)
+            ]
+        )
         self._retry_call = self.call_later(RETRY_INTERVAL, self._retry)
 
     def _lose_state(self, message: str) -> None:
         self.degraded = self.degraded or "an unreadable state"
         log.critical("{message}; stopping: a restart restores what was acknowledged", message=message)
-        if self.on_lost_state is not None:
-            self.on_lost_state(message)
+        stop, self.on_lost_state = self.on_lost_state, None  # once
+        if stop is not None:
+            stop(message)
 
     def _tell(self, lines: List[str]) -> None:
         if self._on_event is not None:

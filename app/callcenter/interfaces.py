@@ -81,7 +81,7 @@ class IDiskState(Interface):
     changes_refused = Attribute("Changes rolled back or refused because the disk refused them, since the start.")
 
 
-class ChangeNotStored(Exception):
+class ChangeNotStored(Exception):  # noqa: N818  (a refusal, not an error of the program)
     """The disk refused the records of a change: it was rolled back, not acknowledged. The
     message is the one error line a client gets for it."""
 

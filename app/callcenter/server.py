@@ -300,7 +300,7 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     reactor.addSystemEventTrigger("before", "shutdown", stopper.stop)
     lost: "defer.Deferred[None]" = defer.Deferred()  # fires only when the state cannot be read back
     if durable is not None:
-        durable.on_lost_state = lambda message: lost.called or lost.errback(SystemExit(1))
+        durable.on_lost_state = lambda message: lost.errback(SystemExit(1))  # called at most once
     yield lost
 
 
