@@ -249,3 +249,18 @@ def test_a_state_that_cannot_be_read_refuses_the_start_with_exit_1_for_both(tmpf
     output = finished.stdout.decode()
     assert finished.returncode == 1, output
     assert "cannot read the state in %s" % tmpfs.path in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize("twistd", [False, True], ids=["callcenter-server", "twistd"])
+def test_a_state_that_cannot_be_read_back_after_a_refusal_stops_both_with_exit_1(tmpfs, start_server, twistd):
+    server = start_server("--state-dir", tmpfs.path, "--ring-timeout", "0", "--operators", "A,B", twistd=twistd)
+    snapshot = os.path.join(tmpfs.path, "snapshot")
+    os.unlink(snapshot)
+    os.mkdir(snapshot)  # the rollback cannot read the durable state back
+    client = Client(server.port)
+    client.send([("call", "c%d" % number) for number in range(12000)])
+    server.process.wait(TIMEOUT)
+    assert server.stop() == 1
+    log = server.log.decode()
+    assert "cannot read back the state in %s after a refused write" % tmpfs.path in log
+    assert "Traceback" not in log and "ReactorNotRunning" not in log, log
