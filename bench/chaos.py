@@ -34,6 +34,7 @@ from callcenter.wire import encode_request
 SEED = 18
 DURATION = 60.0
 QUICK_DURATION = 15.0
+FINISH = 3.0  # seconds of the bound kept for the last restart and status
 CLIENTS = 3
 BATCH = 20
 SIZE = "1m"
@@ -207,8 +208,11 @@ def run(quick=False):
             thread.daemon = True
             thread.start()
         began = time.monotonic()
-        while time.monotonic() - began < duration:
-            time.sleep(rng.uniform(0.3, 2.0))
+        while True:
+            pause = rng.uniform(0.3, 2.0)
+            if time.monotonic() - began + pause > duration - FINISH:
+                break
+            time.sleep(pause)
             action = rng.choice(("kill", "fill", "free", "free"))
             moments[action] += 1
             if action == "kill":
