@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from conftest import Server
 from callcenter.wire import encode_request
+from conftest import Server
 
 pytestmark = pytest.mark.root
 

@@ -346,7 +346,7 @@ class DurableCallCenter(object):
             size = journal.size
             synced = self.sync_in_thread(journal.sync, journal.fd)
             synced.addCallbacks(lambda _: self._thread_synced(journal, size, len(records)), self._sync_failed)
-            synced.addErrback(log.failure, "After a sync in a thread")  # a bug, not the disk
+            synced.addErrback(lambda failure: log.failure("After a sync in a thread", failure))  # a bug
 
     def _thread_synced(self, journal: Journal, size: int, count: int) -> None:
         if journal is not self.journal:
