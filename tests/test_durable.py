@@ -660,6 +660,8 @@ def test_a_refused_commit_is_rolled_back_refused_and_never_acknowledged(tmp_path
     # The journal holds only what was acknowledged: a kill -9 now restores exactly that.
     frames, torn, _ = state.files.read_journal(os.path.basename(server.refused_journal))
     assert torn is None and [decode_record(payload, 0)[1:] for _, payload in frames] == [("call", "1")]
+    server.crash()
+    assert Server(tmp_path).status() == ACKNOWLEDGED
 
 
 def test_while_degraded_changes_are_refused_with_one_line_and_queries_answer(tmp_path):
@@ -817,3 +819,22 @@ def test_metrics_show_the_mode_and_the_changes_refused(tmp_path):
     server.clock.advance(1)
     assert metrics.registry.get_sample_value("callcenter_degraded") == 0
     assert server.state.snapshot()["degraded"] is None
+
+
+def test_the_wait_timer_that_fires_while_degraded_is_held_until_the_mode_ends(tmp_path):
+    server = Server(tmp_path, operators=("A",), ring_timeout=0, max_wait=5)
+    server.run("call 1", "call 2")  # 2 waits; it leaves the queue at t=5
+    _, watcher = server.connect()
+    server.disk.refuse(errno.EIO, syncs_left=0)
+    server.run("call 3")
+    server.clock.advance(6)  # the wait timer fired at t=5: held
+    assert server.state.status() == ["Operator A ringing with call 1", "Queued call 2"]
+    server.disk.heal()
+    server.clock.advance(1)
+    server.clock.advance(0)
+    told = events(watcher)
+    assert told[0] == BEGIN_EVENT % ("an I/O error", server.state.directory) and told[1] == END_EVENT
+    assert len(told) == 3 and "Call 2" in told[2]  # the wait's end, after the mode's
+    assert server.state.status() == ["Operator A ringing with call 1"]
+    server.crash()
+    assert Server(tmp_path, operators=("A",), ring_timeout=0, max_wait=5).status() == ["Operator A ringing with call 1"]
