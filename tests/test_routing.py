@@ -888,7 +888,7 @@ def test_command_line_options_of_the_routing():
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_every_strategy_provides_the_ring_strategy_interface(name):
     center = CallCenter(["A", "B"], None, 0, strategy=name)
-    assert verifyObject(IRingStrategy, center._free)
+    assert verifyObject(IRingStrategy, center.queues[0].levels[0])
 
 
 def test_the_wallboard_snapshot_shows_presence_with_its_reason_and_the_queue_in_offer_order():
