@@ -102,7 +102,7 @@ def _line_of(lines: List[str], section: str, key: Optional[str]) -> int:
                 if key is None:
                     return number
         elif header is not None and key is not None:
-            name = re.split(r"[=:]", stripped, 1)[0].strip().lower()
+            name = re.split(r"[=:]", stripped, maxsplit=1)[0].strip().lower()
             if name == key:
                 return number
     return header or 1
@@ -118,11 +118,12 @@ def parse_queues(text: str) -> List[QueueConfig]:
     except configparser.Error as error:
         number = getattr(error, "lineno", None)
         message = getattr(error, "message", str(error)).splitlines()[0]
-        if isinstance(error, configparser.ParsingError) and error.errors:
-            number, bad = error.errors[0]
-            message = "not a 'key = value' line: %s" % (bad.strip()[:80],)
-        elif isinstance(error, configparser.MissingSectionHeaderError):
+        if isinstance(error, configparser.MissingSectionHeaderError):
             message = "a value before the first [queue] header"
+        elif isinstance(error, configparser.ParsingError) and error.errors:
+            number = error.errors[0][0]
+            # The line as written (the error's own copy is a repr on Python 3.6).
+            message = "not a 'key = value' line: %s" % (text.splitlines()[number - 1].strip()[:80],)
         elif isinstance(error, (configparser.DuplicateSectionError, configparser.DuplicateOptionError)):
             message = message.split(": ", 1)[-1] if ": " in message else message
         raise QueuesError("line %s: %s" % (number or 1, message)) from None
