@@ -536,7 +536,11 @@ class CallCenter(object):
         for figures in queue.tallies:
             figures.received += 1
         lines = ["Call %s received" % call_id]
-        first = self._pick(queue)
+        first = None  # the strategy's pick at the lowest level with an available member
+        for free in queue.levels:
+            first = free.pick()
+            if first is not None:
+                break
         if first is None and queue.max_queue and len(queue.waiting) >= queue.max_queue:
             for figures in queue.tallies:
                 figures.refused += 1
@@ -545,7 +549,7 @@ class CallCenter(object):
         if not 0 <= now - self._received_at < RECEIVED_AT_RESOLUTION:
             self._received_at = now
         call = Call(call_id, self._received_at, priority, queue)
-        if len(self.queues) > 1:
+        if self._several:
             self._arrivals += 1
             call.order = self._arrivals
         self.calls[call_id] = call
@@ -557,7 +561,7 @@ class CallCenter(object):
         elif queue.ring_all:
             self._ring_every_free(call, lines, now)
         else:
-            self._ring(call, first, lines, now)
+            self._ring(call, self.operators[first], lines, now)
         return lines
 
     def answer(self, operator_id: str) -> Lines:
@@ -1190,6 +1194,7 @@ class CallCenter(object):
         self._queues_by_name = {queue.name: queue for queue in self.queues}
         self.queue: Any = self.queues[0].waiting if len(self.queues) == 1 else AllWaiting(self.queues)
         self._max_waits = any(queue.max_wait for queue in self.queues)
+        self._several = len(self.queues) > 1
 
     def _tally(self) -> None:
         """What each queue's calls count in: the totals, and with several queues its own too."""
@@ -1207,15 +1212,6 @@ class CallCenter(object):
         return [queue.name for queue in self.queues]
 
     # The transitions every command shares: the routing rules, in one place.
-
-    def _pick(self, queue: Queue) -> Optional[Operator]:
-        """Whom a new call of ``queue`` rings: the strategy's pick at its lowest level with an
-        available member; None when none is."""
-        for free in queue.levels:
-            index = free.pick()
-            if index is not None:
-                return self.operators[index]
-        return None
 
     def _ring(self, call: Call, operator: Operator, lines: Lines, now: float) -> None:
         """Deliver ``call`` to the available ``operator`` and start its ring timer; it is
