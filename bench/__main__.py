@@ -487,7 +487,8 @@ def write_markdown(summary, outcomes, folder=None):
                     % (size, label, " | ".join("%.0f" % stats[c]["median"] for c in core_scaling.COMMANDS))
                 )
     if "core" in outcomes and "queues" in outcomes["core"]:
-        lines += ["", "| core: ns per command, 10^3 operators, 10^3 waiting | " + " | ".join(core_scaling.COMMANDS) + " |"]
+        heading = "| core: ns per command, 10^3 operators, 10^3 waiting | " + " | ".join(core_scaling.COMMANDS) + " |"
+        lines += ["", heading]
         lines.append("|---" * (len(core_scaling.COMMANDS) + 1) + "|")
         for count, stats in outcomes["core"]["queues"].items():
             figures = " | ".join("%.0f" % stats[c]["median"] for c in core_scaling.COMMANDS)

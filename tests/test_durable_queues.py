@@ -108,7 +108,9 @@ def test_dropping_a_queue_that_holds_a_call_refuses_the_start(tmp_path):
     with pytest.raises(StateError) as refused:
         server(tmp_path, "[sales]\noperators = A, B, C\n")
     message = str(refused.value)
-    assert message.startswith("call 3 is in queue support in the saved state in %s but --queues has no such queue" % tmp_path)
+    assert message.startswith(
+        "call 3 is in queue support in the saved state in %s but --queues has no such queue" % tmp_path
+    )
     assert "\n" not in message
     again = server(tmp_path)  # the old file still works: nothing was changed
     assert "Queued call 4" in again.status()
@@ -151,3 +153,22 @@ def test_a_file_added_to_a_state_without_one_puts_the_calls_in_its_first_queue(t
     ]
     assert answer(again.run("call 5 queue=support")) == ["Call 5 received\nCall 5 waiting in queue support"]
     assert answer(again.run("hangup 3")) == ["Call 3 missed\nCall 5 ringing for operator C"]
+
+
+@pytest.mark.parametrize("how", ["crash", "stop"])
+def test_each_queues_round_robin_memory_and_figures_come_back(tmp_path, how):
+    text = "[sales]\noperators = A, B, C\n[rr]\noperators = A, B, C\nstrategy = round-robin\n"
+    first = server(tmp_path, text)
+    first.run("call 1 queue=rr", "hangup 1", "call 2", "hangup 2")  # rr offered A last
+    getattr(first, how)()
+    again = server(tmp_path, text)
+    assert answer(again.run("call 3 queue=rr", "call 4")) == [
+        "Call 3 received\nCall 3 ringing for operator B",
+        "Call 4 received\nCall 4 ringing for operator A",
+    ]
+    assert again.state.center.stats()[-2:] == [
+        "Queue sales: 2 received, 0 answered, 1 missed, 0 refused, 0 timed out, 0 waiting (longest -), "
+        "1 ringing, average wait -, service level -",
+        "Queue rr: 2 received, 0 answered, 1 missed, 0 refused, 0 timed out, 0 waiting (longest -), "
+        "1 ringing, average wait -, service level -",
+    ]

@@ -232,9 +232,15 @@ Service level: - (no call answered yet; threshold 20 s)
 Operator  State    For      Answered  Rejected  Ignored  Talk time
 A         ringing  0:02:00         0         0        0    0:00:00
 B         ringing  0:02:00         0         0        0    0:00:00
-Queue sales: 3 received, 0 answered, 0 missed, 1 refused, 1 timed out, 0 waiting (longest -), 1 ringing, average wait -, service level -
-Queue support: 4 received, 0 answered, 0 missed, 1 refused, 2 timed out, 0 waiting (longest -), 1 ringing, average wait -, service level -
-""",
+%s
+%s
+"""
+        % (
+            "Queue sales: 3 received, 0 answered, 0 missed, 1 refused, 1 timed out, 0 waiting (longest -), "
+            "1 ringing, average wait -, service level -",
+            "Queue support: 4 received, 0 answered, 0 missed, 1 refused, 2 timed out, 0 waiting (longest -), "
+            "1 ringing, average wait -, service level -",
+        ),
         **queues(
             "[sales]\noperators = A\nmax-queue = 1\nmax-wait = 120\n"
             "[support]\noperators = B\nmax-queue = 2\nmax-wait = 60\n"
@@ -448,7 +454,7 @@ def test_options_the_file_sets_per_queue_are_refused_beside_it(tmp_path, argumen
     path = tmp_path / "queues.ini"
     path.write_text(SALES_AND_SUPPORT)
     with pytest.raises(usage.UsageError) as raised:
-        ShellOptions().parseOptions(["--queues", str(path)] + arguments)
+        ShellOptions().parseOptions(["--queues", str(path), *arguments])
     assert str(raised.value) == error
 
 
@@ -457,7 +463,10 @@ def test_a_bad_or_missing_file_is_a_usage_error_naming_file_and_line(tmp_path):
     path.write_text("[sales]\noperators = A\nweight = heavy\n")
     with pytest.raises(usage.UsageError) as raised:
         ShellOptions().parseOptions(["--queues", str(path)])
-    assert str(raised.value) == "--queues: %s line 3: queue sales: weight must be 0 or a positive whole number, not 'heavy'" % path
+    assert (
+        str(raised.value)
+        == "--queues: %s line 3: queue sales: weight must be 0 or a positive whole number, not 'heavy'" % path
+    )
     with pytest.raises(usage.UsageError) as raised:
         ShellOptions().parseOptions(["--queues", str(tmp_path / "none.ini")])
     assert str(raised.value).startswith("--queues: cannot read %s: " % (tmp_path / "none.ini"))

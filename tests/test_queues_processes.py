@@ -8,7 +8,9 @@ from conftest import command
 from test_processes import run
 
 FILE = "[sales]\noperators = A, B\n\n[support]\n# B helps support at level 1\noperators = C, B:1\nweight = 1\n"
-SESSION = b"call 1\ncall 2 queue=support\ncall 3 queue=support priority=2\ncall 4\nstatus\ncall 5 queue=billing\nhangup 1\n"
+SESSION = (
+    b"call 1\ncall 2 queue=support\ncall 3 queue=support priority=2\ncall 4\nstatus\ncall 5 queue=billing\nhangup 1\n"
+)
 EXPECTED = (
     b"Call 1 received\nCall 1 ringing for operator A\n"
     b"Call 2 received\nCall 2 ringing for operator C\n"
@@ -52,6 +54,4 @@ def test_a_bad_file_is_a_usage_error_naming_file_and_line(tmp_path):
     path.write_text("[sales]\noperators = A\nstrategy = fastest\n")
     result = run([command("callcenter-server"), "--queues", str(path)])
     assert result.returncode == 2
-    assert (
-        "error: --queues: %s line 3: queue sales: strategy must be one of linear" % path
-    ).encode() in result.stderr
+    assert ("error: --queues: %s line 3: queue sales: strategy must be one of linear" % path).encode() in result.stderr

@@ -58,13 +58,14 @@ class QueuesMachine(RuleBasedStateMachine):
                 self.serves.setdefault(operator_id, set()).add(config.name)
         self.operator_ids = list(self.serves)
         self.weights = {config.name: config.weight for config in self.configs}
-        self.labels = {config.name: "" if position == 0 else " " + config.name for position, config in enumerate(self.configs)}
+        self.labels = {
+            config.name: "" if position == 0 else " " + config.name for position, config in enumerate(self.configs)
+        }
         # The model: each call's queue, priority and place in the order of arrival, and the
         # calls waiting now, by queue.
         self.queue_of, self.priority_of, self.arrival_of = {}, {}, {}
         self.arrivals = 0
         self.waiting = {config.name: set() for config in self.configs}
-        self.hand_outs = 0
 
     def _run(self, command, argument):
         before = self.center.status()
@@ -116,9 +117,8 @@ class QueuesMachine(RuleBasedStateMachine):
 
         candidates = [waiting_id for name in self.serves[operator_id] for waiting_id in self.waiting[name]]
         assert key(call_id) == max(key(waiting_id) for waiting_id in candidates)
-        self.hand_outs += 1
 
-    @rule(call_id=CALL_IDS, queue=st.sampled_from(NAMES + ["nowhere"]), priority=st.sampled_from([0, 0, 4]))
+    @rule(call_id=CALL_IDS, queue=st.sampled_from([*NAMES, "nowhere"]), priority=st.sampled_from([0, 0, 4]))
     def call(self, call_id, queue, priority):
         words = [call_id, "queue=" + queue]
         if priority:

@@ -288,7 +288,18 @@ class Queue(object):
     first level with an available member. ``tallies`` is what a call of this queue counts
     in: the call center's figures, and this queue's own when there are several."""
 
-    __slots__ = ("figures", "label", "levels", "max_queue", "max_wait", "name", "ring_all", "tallies", "waiting", "weight")
+    __slots__ = (
+        "figures",
+        "label",
+        "levels",
+        "max_queue",
+        "max_wait",
+        "name",
+        "ring_all",
+        "tallies",
+        "waiting",
+        "weight",
+    )
 
     def __init__(self, name: str, label: str, max_queue: int, max_wait: float, weight: int, ring_all: bool) -> None:
         self.name = name
@@ -332,7 +343,9 @@ class AllWaiting(object):
         oldest = None
         for queue in self._queues:
             call = queue.waiting.oldest()
-            if call is not None and (oldest is None or (call.received_at, call.order) < (oldest.received_at, oldest.order)):
+            if call is not None and (
+                oldest is None or (call.received_at, call.order) < (oldest.received_at, oldest.order)
+            ):
                 oldest = call
         return oldest
 
@@ -1137,11 +1150,19 @@ class CallCenter(object):
         that joined with ``login``) serve the first queue at its first level."""
         if self.queues and len(self.queue):
             raise CallCenterError("the queues cannot change while calls wait")
-        configs = list(queues) if queues is not None else [
-            QueueConfig(
-                DEFAULT_QUEUE, [(operator.id, 0) for operator in self.operators], strategy, self.max_queue, self.max_wait
-            )
-        ]
+        configs = (
+            list(queues)
+            if queues is not None
+            else [
+                QueueConfig(
+                    DEFAULT_QUEUE,
+                    [(operator.id, 0) for operator in self.operators],
+                    strategy,
+                    self.max_queue,
+                    self.max_wait,
+                )
+            ]
+        )
         if len({config.name for config in configs}) != len(configs):
             raise CallCenterError("queue names must be unique")
         built = []
@@ -1171,10 +1192,10 @@ class CallCenter(object):
             operator.serves = []
         for queue, by_level, members in built:
             for operator_id, level in members:
-                operator = self._operators_by_id.get(operator_id)
-                if operator is None:
+                member = self._operators_by_id.get(operator_id)
+                if member is None:
                     raise CallCenterError("queue %s names operator %s, who is not here" % (queue.name, operator_id))
-                operator.serves.append((queue, by_level[level]))
+                member.serves.append((queue, by_level[level]))
         self.queues = [queue for queue, _, _ in built]
         default = self.queues[0]
         for operator in self.operators:

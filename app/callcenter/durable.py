@@ -31,7 +31,6 @@ from callcenter.core import (
     parse_priority,
 )
 from callcenter.interfaces import ICallCenter, IDurableOutput
-from callcenter.queues import DEFAULT_QUEUE, QueueConfig
 from callcenter.journal import (
     DEFAULT_JOURNAL_LIMIT,
     SNAPSHOT,
@@ -45,6 +44,7 @@ from callcenter.journal import (
     encode_snapshot,
     sync_data,
 )
+from callcenter.queues import DEFAULT_QUEUE, QueueConfig
 from callcenter.states import AVAILABLE, BUSY, RINGING
 
 log = Logger()
@@ -111,14 +111,14 @@ def place_calls(
             )
         order = saved_orders.get(call_id, [None, 0])[1]
         placed.orders[call_id] = [placed.queues.get(call_id) or (queues[0].name if queues else DEFAULT_QUEUE), order]
-    for operator_id, state, call_id in states:
-        name = placed.queues.get(call_id) if call_id is not None else None
-        config = names.get(name) if name is not None else (queues[0] if queues else None)
-        if call_id is not None and config is not None and operator_id not in (member for member, _ in config.members):
+    for operator_id, state, held in states:
+        held_in = placed.queues.get(held) if held is not None else None
+        config = names.get(held_in) if held_in is not None else (queues[0] if queues else None)
+        if held is not None and config is not None and operator_id not in (member for member, _ in config.members):
             raise StateError(
                 "operator %s is %s with call %s of queue %s in the saved state in %s but does not serve %s in "
                 "--queues: add it back (it can be removed once idle), or move %s aside to start empty"
-                % (operator_id, state, call_id, config.name, directory, config.name, directory)
+                % (operator_id, state, held, config.name, directory, config.name, directory)
             )
     # Waiting calls in their order of arrival (each queue's offer order is kept within it).
     placed.waiting = sorted(waiting, key=lambda call_id: placed.orders.get(call_id, [None, 0])[1])

@@ -107,12 +107,12 @@ class CallCenterMetrics(object):
             # With several queues (--queues): (name, figures, waiting, oldest wait) of each.
             "queues": [
                 (
-                    queue.name,
-                    queue.figures.to_dict(),
-                    len(queue.waiting),
+                    of_queue.name,
+                    of_queue.figures.to_dict(),
+                    len(of_queue.waiting),
                     0.0 if oldest is None else max(now - oldest.received_at, 0.0),
                 )
-                for queue, oldest in ((queue, queue.waiting.oldest()) for queue in center.queues)
+                for of_queue, oldest in ((of_queue, of_queue.waiting.oldest()) for of_queue in center.queues)
             ]
             if len(center.queues) > 1
             else [],
@@ -203,8 +203,8 @@ def queue_metrics(queues: "List[Tuple[str, Dict[str, Any], int, float]]") -> Ite
         family = CounterMetricFamily(
             "callcenter_queue_" + name[len("callcenter_") :], documentation + " Per queue.", labels=["queue"]
         )
-        for queue, queue_figures, _, _ in queues:
-            family.add_metric([queue], queue_figures[figure])
+        for queue_name, queue_figures, _, _ in queues:
+            family.add_metric([queue_name], queue_figures[figure])
         yield family
     waiting = GaugeMetricFamily("callcenter_queue_waiting", "Calls waiting now, per queue.", labels=["queue"])
     oldest = GaugeMetricFamily(
@@ -212,9 +212,9 @@ def queue_metrics(queues: "List[Tuple[str, Dict[str, Any], int, float]]") -> Ite
         "How long the call waiting longest in each queue has waited (0 when it is empty).",
         labels=["queue"],
     )
-    for queue, _, count, seconds in queues:
-        waiting.add_metric([queue], count)
-        oldest.add_metric([queue], seconds)
+    for queue_name, _, count, seconds in queues:
+        waiting.add_metric([queue_name], count)
+        oldest.add_metric([queue_name], seconds)
     yield waiting
     yield oldest
 

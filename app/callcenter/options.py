@@ -12,13 +12,13 @@ from twisted.python import usage
 
 from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
 from callcenter.journal import DEFAULT_JOURNAL_LIMIT
-from callcenter.queues import QueueConfig, QueuesError, operator_ids_of, parse_queues
 from callcenter.protocol import (
     DEFAULT_AUTH_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_OUTPUT_BUFFER,
     DEFAULT_MAX_UNAUTHENTICATED,
 )
+from callcenter.queues import QueueConfig, QueuesError, operator_ids_of, parse_queues
 from callcenter.strategies import LINEAR, STRATEGIES
 from callcenter.web import DEFAULT_MAX_WEB_CLIENTS
 

@@ -142,13 +142,15 @@ def parse_queues(text: str) -> List[QueueConfig]:
                 raise fail(key, "unknown setting %r: use %s" % (key[:80], ", ".join(KEYS)))
         if "operators" not in section:
             raise fail(None, "no operators = line")
-        members = []
+        members: List[Tuple[str, int]] = []
         for part in section["operators"].split(","):
             operator_id, colon, level = (word.strip() for word in part.partition(":"))
             if not _NAME.match(operator_id):
                 raise fail("operators", "%r is not an operator id (A, or A:1 for level 1)" % (part.strip()[:80],))
             if colon and not (level.isdigit() and int(level) <= MAX_LEVEL):
-                raise fail("operators", "the level of %s must be a whole number from 0 to %d" % (operator_id, MAX_LEVEL))
+                raise fail(
+                    "operators", "the level of %s must be a whole number from 0 to %d" % (operator_id, MAX_LEVEL)
+                )
             if operator_id in (member for member, _ in members):
                 raise fail("operators", "operator %s is named twice" % operator_id)
             members.append((operator_id, int(level) if colon else 0))
@@ -163,9 +165,13 @@ def parse_queues(text: str) -> List[QueueConfig]:
             except ValueError:
                 number = -1
             if not 0 <= number < float("inf"):
-                raise fail(key, "%s must be 0 or a positive %s, not %r" % (key, "whole number" if kind is int else "number", value[:80]))
+                raise fail(
+                    key,
+                    "%s must be 0 or a positive %s, not %r"
+                    % (key, "whole number" if kind is int else "number", value[:80]),
+                )
             numbers.append(number)
-        queues.append(QueueConfig(name, members, strategy, numbers[0], float(numbers[1]), numbers[2]))
+        queues.append(QueueConfig(name, members, strategy, int(numbers[0]), float(numbers[1]), int(numbers[2])))
     if not queues:
         raise QueuesError("line 1: no [queue] section")
     return queues
