@@ -172,3 +172,15 @@ def test_each_queues_round_robin_memory_and_figures_come_back(tmp_path, how):
         "Queue rr: 2 received, 0 answered, 1 missed, 0 refused, 0 timed out, 0 waiting (longest -), "
         "1 ringing, average wait -, service level -",
     ]
+
+
+def test_dropping_an_operator_that_holds_a_call_from_the_file_refuses_the_start(tmp_path):
+    first = server(tmp_path)
+    first.run("call 1 queue=support", "call 2 queue=support", "answer C")
+    first.stop()
+    with pytest.raises(StateError) as refused:
+        server(tmp_path, "[sales]\noperators = A, B\n[support]\noperators = B\nweight = 1\n")
+    assert str(refused.value).startswith(
+        "operator C is busy with call 2 in the saved state in %s but is not in --operators (nor in --queues): "
+        % tmp_path
+    )

@@ -636,22 +636,26 @@ class DurableCallCenter(object):
         keep = set(operator_ids)
         states = operator_states(self.center)
         routing = self.center.routing_state()
+        queues_named = " (nor in --queues)" if self.center_options.get("queues") else ""
         for operator_id, state, call in states:
             if call is not None and operator_id not in keep:
                 raise StateError(
-                    "operator %s is %s with call %s in the saved state in %s but is not in --operators: "
+                    "operator %s is %s with call %s in the saved state in %s but is not in --operators%s: "
                     "add it back (it can be removed once idle), or move %s aside to start empty"
-                    % (operator_id, state, call, self.directory, self.directory)
+                    % (operator_id, state, call, self.directory, queues_named, self.directory)
                 )
         queue = list(self.center.queue)
         stats = self.center.stats_state()
         self.timers.clear()
-        self._load(operator_ids, states, queue, stats, routing, self.center_options.get("queues"))
-        log.info(
-            "Operators changed from {old} to {new}",
-            old=",".join(operator_id for operator_id, _, _ in states),
-            new=",".join(self.operator_ids_wanted),
-        )
+        wanted_queues = self.center_options.get("queues")
+        self._load(operator_ids, states, queue, stats, routing, wanted_queues)
+        old_ids = [operator_id for operator_id, _, _ in states]
+        if old_ids != operator_ids:
+            log.info(
+                "Operators changed from {old} to {new}", old=",".join(old_ids), new=",".join(self.operator_ids_wanted)
+            )
+        if CallCenter.saved_queues(routing)[0] != wanted_queues:
+            log.info("Queues changed to {names}", names=",".join(self.center.queue_names()))
 
     # Shutdown.
 
