@@ -184,7 +184,7 @@ def test_a_call_to_an_unknown_queue_is_one_error_and_changes_nothing():
     session.run("call 1 queue=support")
     before = session.center.status()
     assert session.run("call 2 queue=billing") == ["error: no queue billing: use one of sales, support"]
-    assert session.run("call 2 queue=") == ["error: no queue : use one of sales, support"]
+    assert session.run("call 2 queue=") == ["error: no queue named: use one of sales, support"]
     assert session.center.status() == before
     assert session.center.figures.received == 1
     assert session.run("call 2 queue=sales priority=3") == ["Call 2 received", "Call 2 ringing for operator A"]

@@ -1225,7 +1225,8 @@ class CallCenter(object):
     def _queue(self, name: str) -> Queue:
         queue = self._queues_by_name.get(name)
         if queue is None:
-            raise CallCenterError("no queue %s: use one of %s" % (name[:80], ", ".join(self._queues_by_name)))
+            shown = name[:80] if name else "named"  # queue= with no name
+            raise CallCenterError("no queue %s: use one of %s" % (shown, ", ".join(self._queues_by_name)))
         return queue
 
     def queue_names(self) -> List[str]:
