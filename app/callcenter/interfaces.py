@@ -41,6 +41,7 @@ class ICallCenterObserver(Interface):
     figures = Attribute("The counters behind ``stats`` (a ``stats.QueueFigures``), read at any time.")
     operators = Attribute("The operators, in order, each with its ``state``.")
     queue = Attribute("The waiting calls: ``len()`` and ``head()`` (the call waiting longest, or None).")
+    queues = Attribute("The queues (``--queues``), each with its ``name``, ``figures`` and ``waiting`` calls.")
 
     def now():
         """The call center's clock, in seconds."""
