@@ -18,7 +18,7 @@ APP_SOURCES := $(shell find app -name '*.py' -o -path 'app/callcenter/wallboard/
 REINSTALL = $(dir $<)bin/pip install --quiet --no-deps --force-reinstall . 2>&1 | { grep -v -i warn || true; }
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-py36 test-new lint deploy-check vagrant-vm-check images images-check bench bench-quick clean
+.PHONY: help run test test-py36 test-new test-root lint deploy-check vagrant-vm-check images images-check bench bench-quick clean
 
 help:
 	@echo "make run    - start a call center server on 127.0.0.1:$(PORT) and a client attached to it"
@@ -60,6 +60,13 @@ test-py36: .venv-py36/.installed
 test-new: .venv-test/.installed
 	@scripts/install-browser
 	.venv-test/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# Tests that mount a size-limited tmpfs (a full or read-only disk), on both Pythons: root only,
+# and refused without it rather than passed or skipped.
+test-root: .venv-py36/.installed .venv-test/.installed
+	@if [ "$$(id -u)" != 0 ]; then echo "make test-root: must run as root (it mounts tmpfs file systems)" >&2; exit 1; fi
+	.venv-py36/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/test_disk_full_processes.py
+	.venv-test/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/test_disk_full_processes.py
 
 lint: .venv-test/.ready
 	.venv-test/bin/ruff check app tests bench scripts
@@ -106,7 +113,7 @@ bench-quick: .venv-bench/.installed
 
 # Each part timed; after a failure the rest still run; a line a part at the end.
 test:
-	@scripts/suite lint test-py36 test-new deploy-check
+	@scripts/suite lint test-py36 test-new test-root deploy-check
 
 clean:
 	rm -rf .venv .venv-py36 .venv-test .venv-deploy .venv-bench build *.egg-info bench/results

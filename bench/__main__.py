@@ -11,6 +11,7 @@ import sys
 import time
 
 from bench import (
+    chaos,
     client_shell,
     core_scaling,
     durability,
@@ -23,7 +24,7 @@ from bench import (
 )
 from bench.common import PINNING, RESULTS, log, machine, raise_nofile, verdict, write_json
 
-SECTIONS = ("core", "throughput", "many", "client", "slow", "durability", "wallboard", "simulation")
+SECTIONS = ("core", "throughput", "many", "client", "slow", "durability", "wallboard", "simulation", "chaos")
 
 
 def check_core(results):
@@ -289,6 +290,35 @@ def check_durability(results):
     return checks
 
 
+def check_chaos(results):
+    """kill -9, disk full and disk freed at random moments: no acknowledged change lost."""
+    if not results["ran"]:
+        return [verdict("chaos: acknowledged changes lost", "not run", "0", "count", False, results["why"])]
+    return [
+        verdict(
+            "chaos: acknowledged changes lost",
+            "%d" % results["lost"],
+            "0",
+            "count",
+            results["lost"] == 0 and results["phantom"] == 0,
+            "%.0f s, seed %d: %d sent, %d acknowledged, %d refused, %d unanswered, %d phantom; "
+            "%d kills, %d fills, %d frees"
+            % (
+                results["seconds"],
+                results["seed"],
+                results["sent"],
+                results["acknowledged"],
+                results["refused"],
+                results["unanswered"],
+                results["phantom"],
+                results["moments"]["kill"],
+                results["moments"]["fill"],
+                results["moments"]["free"],
+            ),
+        )
+    ]
+
+
 def check_wallboard(results):
     """The page follows a command within 200 ms; 100 open wallboards cost under 10 %."""
     latency, load = results["latency"], results["throughput"]
@@ -520,6 +550,7 @@ def render(folder):
         "durability": "durability.json",
         "wallboard": "wallboard.json",
         "simulation": "simulation.json",
+        "chaos": "chaos.json",
     }
     checkers = {
         "core": check_core,
@@ -530,6 +561,7 @@ def render(folder):
         "durability": check_durability,
         "wallboard": check_wallboard,
         "simulation": check_simulation,
+        "chaos": check_chaos,
     }
     outcomes = {}
     for section, filename in files.items():
@@ -572,6 +604,7 @@ def main(argv=None):
         "durability": (durability.run, check_durability, "durability.json"),
         "wallboard": (wallboard.run, check_wallboard, "wallboard.json"),
         "simulation": (simulation.run, check_simulation, "simulation.json"),
+        "chaos": (chaos.run, check_chaos, "chaos.json"),
     }
     outcomes = {}
     for section in sections:

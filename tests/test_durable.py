@@ -1,6 +1,7 @@
 """Durable state (--state-dir): codecs, group commit, torn and damaged records, compaction and
 restore, with task.Clock and temporary directories."""
 
+import errno
 import json
 import os
 
@@ -25,27 +26,71 @@ from callcenter.protocol import CallCenterServerFactory
 from callcenter.wire import encode_request
 
 
+class Disk(object):
+    """The write and sync seams of a DurableCallCenter: the real calls, or an OSError with
+    ``errno`` once ``writes_left`` more writes (or ``syncs_left`` more syncs) have gone
+    through (None: they all go through)."""
+
+    def __init__(self):
+        self.syncs = 0
+        self.errno = None
+        self.writes_left = None
+        self.syncs_left = None
+        self.synced_paths = []
+        self.partial = False
+
+    def refuse(self, code, writes_left=None, syncs_left=None, partial=False):
+        """``partial``: the refused write first takes half of its bytes, as a disk that fills does."""
+        self.errno, self.writes_left, self.syncs_left, self.partial = code, writes_left, syncs_left, partial
+
+    def heal(self):
+        self.errno = self.writes_left = self.syncs_left = None
+
+    def _refused(self):
+        return OSError(self.errno, os.strerror(self.errno))
+
+    def write(self, fd, data):
+        if self.writes_left is not None:
+            if self.writes_left == 0:
+                if self.partial:
+                    self.partial = False
+                    return os.write(fd, bytes(data[: len(data) // 2]))
+                raise self._refused()
+            self.writes_left -= 1
+        return os.write(fd, data)
+
+    def sync(self, fd):
+        if self.syncs_left is not None:
+            if self.syncs_left == 0:
+                raise self._refused()
+            self.syncs_left -= 1
+        self.syncs += 1
+        self.synced_paths.append(os.readlink("/proc/self/fd/%d" % fd))
+        os.fdatasync(fd)
+
+
 class Server(object):
     """A server factory on a DurableCallCenter in ``directory``, with a task.Clock."""
 
-    def __init__(self, directory, operators=("A", "B"), ring_timeout=10, clock=None, **kwargs):
+    def __init__(self, directory, operators=("A", "B"), ring_timeout=10, clock=None, disk=None, **kwargs):
         self.clock = clock or Clock()
-        self.syncs = 0
+        self.disk = disk or Disk()
         self.state = DurableCallCenter(
             str(directory),
             list(operators),
             self.clock.callLater,
             self.clock.seconds,
             ring_timeout,
-            sync=self.sync,
+            sync=self.disk.sync,
+            write=self.disk.write,
             **kwargs,
         )
         self.state.restore()
         self.factory = CallCenterServerFactory(self.state, self.clock.callLater, durable_output=self.state)
 
-    def sync(self, fd):
-        self.syncs += 1
-        os.fdatasync(fd)
+    @property
+    def syncs(self):
+        return self.disk.syncs
 
     def connect(self):
         connection = self.factory.buildProtocol(None)
@@ -65,7 +110,8 @@ class Server(object):
 
     def crash(self):
         """What a SIGKILL leaves: the files as they are, nothing committed that was not."""
-        self.state.journal.close()
+        if self.state.journal is not None:
+            self.state.journal.close()
         self.state.files.unlock()
 
     def stop(self):
@@ -239,23 +285,6 @@ def test_a_ring_timeout_is_journaled_and_its_event_waits_for_the_commit(tmp_path
     server.crash()
     restored = Server(tmp_path, ring_timeout=10)
     assert restored.status() == ["Operator A available", "Operator B ringing with call 1"]
-
-
-def test_when_the_journal_cannot_be_written_nothing_is_acknowledged(tmp_path, twisted_log):
-    server = Server(tmp_path)
-    stopped = []
-    server.state.on_failure = lambda: stopped.append(True)
-    connection, transport = server.connect()
-
-    def broken(fd):
-        raise OSError(28, "No space left on device")
-
-    server.state.journal.sync = broken
-    connection.dataReceived(request("call 1"))
-    server.clock.advance(0)
-    assert transport.value() == b"" and stopped == [True]
-    (line,) = [line for line in twisted_log if "cannot write the journal" in line]
-    assert "No space left on device" in line and "stopping without answering" in line
 
 
 # Restore.
@@ -544,3 +573,268 @@ def test_the_stats_come_back_with_the_calls(tmp_path, how):
     restored = Server(tmp_path, operators=("A", "B", "C"), clock=clock)
     assert restored.state.center.stats_state() == before
     assert restored.run("stats") == server.run("stats")
+
+
+# Degraded mode: the disk refuses a write or a sync. Rolled back, refused, retried.
+
+ENOSPC_LINE = "cannot store the change: no space left in %s; status and stats still work"
+BEGIN_EVENT = "The call center cannot store changes: %s in %s; status and stats still work"
+END_EVENT = "The call center stores changes again"
+ACKNOWLEDGED = ["Operator A ringing with call 1", "Operator B available"]
+
+
+class ThreadSync(object):
+    """``sync_in_thread`` whose syncs the test runs when it wants: the commit stays in flight."""
+
+    def __init__(self):
+        self.pending = []
+
+    def __call__(self, sync, fd):
+        waiting = Deferred()
+        self.pending.append((sync, fd, waiting))
+        return waiting
+
+    def finish(self):
+        sync, fd, waiting = self.pending.pop(0)
+        try:
+            sync(fd)
+        except OSError as error:
+            waiting.errback(error)
+        else:
+            waiting.callback(None)
+
+
+def outcome(deferred):
+    """What a Deferred of when_durable() came to: "stored", the ChangeNotStored message, or None."""
+    seen = []
+    deferred.addCallbacks(lambda _: seen.append("stored"), lambda failure: seen.append(failure.getErrorMessage()))
+    return seen
+
+
+def events(transport):
+    return [reply["event"] for reply in replies(transport) if "event" in reply]
+
+
+def acknowledged_then_refused(tmp_path, step, code):
+    """Call 1 acknowledged; calls 2 and 3 read while the disk refuses at ``step``: the commit's
+    ``write``, its ``sync`` (in the reactor), or its sync in the thread (with call 3 waiting for
+    the next commit meanwhile). The server, a watching client and the two outcomes."""
+    server = Server(tmp_path)
+    assert server.run("call 1")[0]["response"].startswith("Call 1 received")
+    _, watcher = server.connect()
+    state, disk = server.state, server.disk
+    server.refused_journal = state.journal.path
+    if step == "thread":
+        state.sync_in_thread = thread = ThreadSync()
+    state.execute("call", "2")
+    second = outcome(state.when_durable())
+    if step == "write":
+        disk.refuse(code, writes_left=0)
+    elif step == "sync":
+        disk.refuse(code, syncs_left=0)
+    server.clock.advance(0)  # the commit
+    if step == "thread":
+        state.execute("call", "3")  # read while the sync is in flight: waits for the next commit
+        third = outcome(state.when_durable())
+        disk.refuse(code, syncs_left=0)
+        thread.finish()
+    else:
+        third = outcome(state.when_durable() or Deferred())
+    return server, watcher, second, third
+
+
+@pytest.mark.parametrize("code", [errno.EIO, errno.ENOSPC])
+@pytest.mark.parametrize("step", ["write", "sync", "thread"])
+def test_a_refused_commit_is_rolled_back_refused_and_never_acknowledged(tmp_path, twisted_log, step, code):
+    server, watcher, second, third = acknowledged_then_refused(tmp_path, step, code)
+    state = server.state
+    reason = {errno.EIO: "an I/O error", errno.ENOSPC: "no space left"}[code]
+    refusal = "cannot store the change: %s in %s; status and stats still work" % (reason, state.directory)
+    assert second == [refusal]
+    assert third == ([refusal] if step == "thread" else [])  # nothing else waited
+    # The state is the durable one, told once to every client, logged once without a traceback.
+    assert state.status() == ACKNOWLEDGED and len(state.center.calls) == 1
+    assert events(watcher) == [BEGIN_EVENT % (reason, state.directory)]
+    (line,) = [line for line in twisted_log if line.startswith("Cannot write to")]
+    assert "rolled back" in line and "Traceback" not in "\n".join(twisted_log)
+    # The journal holds only what was acknowledged: a kill -9 now restores exactly that.
+    frames, torn, _ = state.files.read_journal(os.path.basename(server.refused_journal))
+    assert torn is None and [decode_record(payload, 0)[1:] for _, payload in frames] == [("call", "1")]
+    server.crash()
+    assert Server(tmp_path).status() == ACKNOWLEDGED
+
+
+def test_while_degraded_changes_are_refused_with_one_line_and_queries_answer(tmp_path):
+    server, _, _, _ = acknowledged_then_refused(tmp_path, "sync", errno.ENOSPC)
+    state = server.state
+    refusal = ENOSPC_LINE % state.directory
+    before = state.center.stats_state()
+    assert server.run("call 4", "answer A", "hangup 1", "pause B", "status") == [
+        {"error": refusal},
+        {"error": refusal},
+        {"error": refusal},
+        {"error": refusal},
+        {"response": "\n".join(ACKNOWLEDGED)},
+    ]
+    assert server.run("stats")[0]["response"].startswith("Calls received: 1")
+    assert server.run("answer Z") == [{"error": refusal}]  # nothing is even looked at
+    assert state.center.stats_state() == before and state.changes_refused == 1 + 5  # call 2 rolled back, five refused
+
+
+def test_a_failed_fsync_then_a_good_one_writes_a_fresh_segment_never_resyncs(tmp_path, twisted_log):
+    server, watcher, _, _ = acknowledged_then_refused(tmp_path, "sync", errno.EIO)
+    state, disk = server.state, server.disk
+    old_journal = server.refused_journal
+    assert events(watcher) == [BEGIN_EVENT % ("an I/O error", state.directory)]
+    server.clock.advance(1)  # the retry: the disk still refuses
+    assert state.degraded == "an I/O error" and events(watcher) == []
+    disk.heal()
+    synced_before = len(disk.synced_paths)
+    server.clock.advance(1)  # the next retry: a fresh snapshot and journal segment
+    assert state.degraded is None and events(watcher) == [END_EVENT]
+    assert old_journal not in disk.synced_paths[synced_before:] and not os.path.exists(old_journal)
+    assert [line for line in twisted_log if line.startswith("Writing to")]
+    # The refused change, sent again, goes into the fresh segment and is acknowledged.
+    assert server.run("call 2") == [{"response": "Call 2 received\nCall 2 ringing for operator B"}]
+    assert state.journal.path != old_journal and disk.synced_paths[-1] == state.journal.path
+    server.crash()
+    restored = Server(tmp_path)
+    assert restored.status() == ["Operator A ringing with call 1", "Operator B ringing with call 2"]
+
+
+@pytest.mark.parametrize("code", [errno.EIO, errno.ENOSPC])
+@pytest.mark.parametrize("step", ["journal-open", "snapshot"])
+def test_a_refused_compaction_keeps_what_was_acknowledged_and_recovers(tmp_path, step, code):
+    # Past the journal limit a commit is followed by a compaction: the fresh segment's first
+    # write (its header), then the snapshot's.
+    server = Server(tmp_path, journal_limit=1)
+    _, watcher = server.connect()
+    server.disk.refuse(code, writes_left=1 if step == "journal-open" else 2)
+    acknowledged, told = server.run("call 1")  # the reply, then the event of the mode
+    assert acknowledged == {"response": "Call 1 received\nCall 1 ringing for operator A"}
+    assert told["event"].startswith("The call center cannot store changes")
+    state = server.state
+    assert state.degraded is not None and state.status() == ACKNOWLEDGED
+    assert len(events(watcher)) == 1
+    assert server.run("call 2")[0]["error"].startswith("cannot store the change")
+    server.disk.heal()
+    server.clock.advance(1)
+    assert state.degraded is None and events(watcher) == [END_EVENT]
+    assert server.run("call 2")[0]["response"].startswith("Call 2 received")
+    server.crash()
+    assert Server(tmp_path).status() == ["Operator A ringing with call 1", "Operator B ringing with call 2"]
+
+
+def test_it_leaves_the_mode_within_one_retry_of_the_disk_taking_writes(tmp_path):
+    server, _, _, _ = acknowledged_then_refused(tmp_path, "write", errno.ENOSPC)
+    for _ in range(5):
+        server.clock.advance(1)
+        assert server.state.degraded == "no space left"
+    server.disk.heal()
+    server.clock.advance(0.999)
+    assert server.state.degraded is not None
+    server.clock.advance(0.001)
+    assert server.state.degraded is None
+
+
+def test_a_timer_that_fires_while_degraded_is_held_then_fires_journaled_in_due_order(tmp_path):
+    server = Server(tmp_path, operators=("A", "B", "C"), ring_timeout=10, wrap_up=5)
+    server.run("call 1", "call 2")
+    server.clock.advance(1)
+    server.run("answer A")  # wrap-up of A due 5 s after call 1 finishes
+    server.clock.advance(1)
+    server.run("hangup 1")  # at t=2: A in wrap-up until t=7; call 2 rings B until t=10
+    _, watcher = server.connect()
+    server.disk.refuse(errno.ENOSPC, writes_left=0)
+    server.run("call 3")  # refused at its commit: degraded from t=2
+    assert events(watcher) == [BEGIN_EVENT % ("no space left", server.state.directory)]
+    before = server.state.status()
+    server.clock.advance(9)  # t=11: the wrap-up end (t=7) and B's ring timeout (t=10) fired, held
+    assert server.state.status() == before and events(watcher) == []
+    server.disk.heal()
+    server.clock.advance(1)  # the retry at t=12 leaves the mode; the held timers fire in due order
+    server.clock.advance(0)  # their commit
+    assert events(watcher) == [
+        END_EVENT,
+        "Operator A available",
+        "Call 2 ignored by operator B\nCall 2 ringing for operator C",
+    ]
+    after = server.state.status()
+    server.crash()  # both were journaled: a restart has them
+    assert Server(tmp_path, operators=("A", "B", "C"), ring_timeout=10, wrap_up=5).status() == after
+
+
+def test_a_refused_change_in_a_kill_while_degraded_is_not_replayed(tmp_path):
+    server = Server(tmp_path)
+    server.run("call 1")
+    size = os.path.getsize(journal_path(tmp_path))
+    server.disk.refuse(errno.ENOSPC, writes_left=0, partial=True)
+    server.run("call 2", "call 3", "call 4")  # half their bytes reach the file: call 2 whole
+    assert server.state.degraded == "no space left"
+    assert os.path.getsize(journal_path(tmp_path)) == size  # cut back to the durable bytes
+    server.crash()  # kill -9 while degraded
+    assert Server(tmp_path).status() == ACKNOWLEDGED
+
+
+@pytest.mark.parametrize("code, reason", [(errno.ENOSPC, "no space left"), (errno.EROFS, "the disk is read-only")])
+def test_a_start_on_a_disk_that_refuses_writes_restores_and_starts_degraded(tmp_path, twisted_log, code, reason):
+    server = Server(tmp_path)
+    server.run("call 1")
+    server.crash()  # a journal to replay: the start writes a fresh snapshot
+    disk = Disk()
+    disk.refuse(code, writes_left=0)
+    restarted = Server(tmp_path, disk=disk)
+    state = restarted.state
+    assert state.degraded == reason and state.status() == ACKNOWLEDGED
+    assert restarted.run("call 2") == [
+        {"error": "cannot store the change: %s in %s; status and stats still work" % (reason, state.directory)}
+    ]
+    assert [line for line in twisted_log if "started refusing changes" in line]
+    disk.heal()
+    restarted.clock.advance(1)
+    assert state.degraded is None
+    assert restarted.run("call 2")[0]["response"].startswith("Call 2 received")
+
+
+def test_a_state_that_cannot_be_read_refuses_the_start_saying_what_to_do(tmp_path):
+    Server(tmp_path).stop()
+    os.unlink(str(tmp_path / SNAPSHOT))
+    os.mkdir(str(tmp_path / SNAPSHOT))  # reading it fails, as an unreadable disk does
+    with pytest.raises(StateError) as refused:
+        Server(tmp_path)
+    assert str(refused.value).startswith("cannot read the state in %s: " % tmp_path)
+    assert "check the disk and the directory's permissions, or move it aside to start empty" in str(refused.value)
+
+
+def test_metrics_show_the_mode_and_the_changes_refused(tmp_path):
+    from callcenter.metrics import CallCenterMetrics
+
+    server, _, _, _ = acknowledged_then_refused(tmp_path, "sync", errno.ENOSPC)
+    metrics = CallCenterMetrics(server.state, server.factory, disk=server.state)
+    server.run("call 9")
+    assert metrics.registry.get_sample_value("callcenter_degraded") == 1
+    assert metrics.registry.get_sample_value("callcenter_changes_refused_for_disk_total") == 2
+    assert server.state.snapshot()["degraded"] == ENOSPC_LINE % server.state.directory
+    server.disk.heal()
+    server.clock.advance(1)
+    assert metrics.registry.get_sample_value("callcenter_degraded") == 0
+    assert server.state.snapshot()["degraded"] is None
+
+
+def test_the_wait_timer_that_fires_while_degraded_is_held_until_the_mode_ends(tmp_path):
+    server = Server(tmp_path, operators=("A",), ring_timeout=0, max_wait=5)
+    server.run("call 1", "call 2")  # 2 waits; it leaves the queue at t=5
+    _, watcher = server.connect()
+    server.disk.refuse(errno.EIO, syncs_left=0)
+    server.run("call 3")
+    server.clock.advance(6)  # the wait timer fired at t=5: held
+    assert server.state.status() == ["Operator A ringing with call 1", "Queued call 2"]
+    server.disk.heal()
+    server.clock.advance(1)
+    server.clock.advance(0)
+    told = events(watcher)
+    assert told[0] == BEGIN_EVENT % ("an I/O error", server.state.directory) and told[1] == END_EVENT
+    assert len(told) == 3 and "Call 2" in told[2]  # the wait's end, after the mode's
+    assert server.state.status() == ["Operator A ringing with call 1"]
+    server.crash()
+    assert Server(tmp_path, operators=("A",), ring_timeout=0, max_wait=5).status() == ["Operator A ringing with call 1"]

@@ -5,7 +5,7 @@ from zope.interface.verify import verifyObject
 
 from callcenter.core import CallCenter
 from callcenter.durable import DurableCallCenter
-from callcenter.interfaces import ICallCenter, ICallCenterObserver, IDurableOutput
+from callcenter.interfaces import ICallCenter, ICallCenterObserver, IDiskState, IDurableOutput
 
 
 def test_the_core_is_a_call_center_and_can_be_observed():
@@ -21,7 +21,9 @@ def test_the_durable_center_is_a_call_center_whose_output_waits_for_the_disk(tmp
     try:
         assert verifyObject(ICallCenter, durable)
         assert verifyObject(IDurableOutput, durable)
-        assert verifyObject(ICallCenterObserver, durable.center)  # what --metrics and --web watch
+        assert verifyObject(ICallCenterObserver, durable.center)
+        assert verifyObject(ICallCenterObserver, durable)  # what --metrics and --web watch
+        assert verifyObject(IDiskState, durable)
         assert durable.when_durable() is None  # nothing waits for the disk
         durable.execute("call", "1")
         waiting = durable.when_durable()

@@ -135,6 +135,7 @@ def test_status_is_the_whole_state_as_documented():
     assert request.responseHeaders.getRawHeaders(b"content-type") == [b"application/json"]
     assert json.loads(body.decode("utf-8")) == {
         "now": START + 7,
+        "degraded": None,
         "operators": [
             {"id": "A", "state": "busy", "call": "1", "reason": None, "since": START + 2},
             {"id": "B", "state": "ringing", "call": "2", "reason": None, "since": START + 3},

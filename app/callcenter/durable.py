@@ -11,8 +11,15 @@ Group commit: the records of the commands handled in one reactor turn are writte
 ``write`` and made durable with one ``fdatasync`` on the next turn (``call_later(0)``), and
 only then do the replies and events of that turn go out: :meth:`DurableCallCenter.when_durable`
 hands the protocol the Deferred of that commit (``interfaces.IDurableOutput``).
+
+Degraded mode: when the disk refuses a write or a sync, what was not durable is rolled back
+(the center is rebuilt from the snapshot and the journal's durable bytes, as a restore does)
+and refused, queries go on answering from that state, changes are refused, timers are held,
+and a fresh snapshot and journal segment are tried every second until the disk takes them.
 """
 
+import errno
+import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -30,7 +37,7 @@ from callcenter.core import (
     Lines,
     parse_priority,
 )
-from callcenter.interfaces import ICallCenter, IDurableOutput
+from callcenter.interfaces import ChangeNotStored, ICallCenter, ICallCenterObserver, IDiskState, IDurableOutput
 from callcenter.journal import (
     DEFAULT_JOURNAL_LIMIT,
     SNAPSHOT,
@@ -39,6 +46,7 @@ from callcenter.journal import (
     OperatorStates,
     StateDirectory,
     StateError,
+    Write,
     decode_record,
     encode_record,
     encode_snapshot,
@@ -54,6 +62,23 @@ log = Logger()
 TIMEOUT = RING_TIMER
 WRAPPED = WRAP_UP_TIMER
 WAITED = WAIT_TIMER
+RETRY_INTERVAL = 1.0  # seconds between attempts to write again while degraded
+# What a refusal says of the disk, by errno; others say the system's own words.
+DISK_REASONS = {
+    errno.ENOSPC: "no space left",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the disk is read-only",
+    errno.EIO: "an I/O error",
+    errno.EACCES: "no permission to write",
+    errno.EPERM: "no permission to write",
+}
+
+
+def disk_reason(error: OSError) -> str:
+    """Why the disk refused, in a few words (the errno's)."""
+    if error.errno in DISK_REASONS:
+        return DISK_REASONS[error.errno]
+    return (error.strerror or str(error)).lower()
 
 
 def operator_states(center: CallCenter) -> OperatorStates:
@@ -207,19 +232,22 @@ class CommitWaiters(object):
         self.next, self.next_count = None, 0
         return waiting, count
 
-    def drop(self) -> None:
-        """The disk refused: what waits never goes out."""
+    def drop(self) -> "List[defer.Deferred[None]]":
+        """The disk refused: what waits never goes out. The Deferreds that waited, in order."""
+        dropped = [waiting for waiting in (self.syncing, self.next) if waiting is not None]
         self.next, self.next_count, self.syncing = None, 0, None
+        return dropped
 
 
-@implementer(ICallCenter, IDurableOutput)
+@implementer(ICallCenter, IDurableOutput, ICallCenterObserver, IDiskState)
 class DurableCallCenter(object):
     """A :class:`CallCenter` whose state-changing commands are journaled in ``directory``.
 
     The server's factory uses it as its call center (``interfaces.ICallCenter``) and sends
     every byte out once :meth:`when_durable` says so (``interfaces.IDurableOutput``).
-    :meth:`restore` must run first; ``center`` is then the core inside, for what reads its
-    figures (``--metrics``)."""
+    :meth:`restore` must run first; ``center`` is then the core inside. What watches the
+    core (``--metrics``, ``--web``) watches this object (``interfaces.ICallCenterObserver``):
+    a rollback replaces the core, and its callbacks move to the new one."""
 
     def __init__(
         self,
@@ -230,11 +258,13 @@ class DurableCallCenter(object):
         ring_timeout: float = DEFAULT_RING_TIMEOUT,
         journal_limit: int = DEFAULT_JOURNAL_LIMIT,
         sync: Callable[[int], None] = sync_data,
+        write: Write = os.write,
         **center_options: Any,
     ) -> None:
         """``center_options``: CallCenter's other keyword arguments (service_level, ...); its
-        clock is :meth:`now`."""
-        self.files = StateDirectory(directory, sync)
+        clock is :meth:`now`. ``sync`` and ``write``: ``os.fdatasync`` and ``os.write`` (tests
+        give ones that fail)."""
+        self.files = StateDirectory(directory, sync, write)
         self.directory = self.files.path
         self.operator_ids_wanted = list(operator_ids)
         self.call_later = call_later
@@ -255,8 +285,16 @@ class DurableCallCenter(object):
         self._idle_waiters: List[Any] = []
         # (function, fd) -> Deferred: runs the fdatasync off the reactor (deferToThread).
         self.sync_in_thread: Optional[Callable[..., Any]] = None
-        self.failed = False
-        self.on_failure: Optional[Callable[[], None]] = None
+        # Degraded mode: why the disk refuses ("no space left"), None while it takes writes.
+        self.degraded: Optional[str] = None
+        self.changes_refused = 0  # changes rolled back or refused because of the disk
+        self._retry_call: Any = None
+        self._held: List[CoreTimer] = []  # timers that fired while degraded, in firing order
+        self._on_event: Any = None
+        self._on_timing: Any = None
+        # Called when, after a refusal, the state on disk cannot even be read back: the
+        # server cannot know its state and stops (exit 1).
+        self.on_lost_state: Optional[Callable[[str], None]] = None
         # Counters for the log and the benchmark.
         self.records_written = 0
         self.commits = 0
@@ -271,11 +309,11 @@ class DurableCallCenter(object):
 
     @property
     def on_event(self) -> Any:
-        return self.center.on_event
+        return self._on_event
 
     @on_event.setter
     def on_event(self, callback: Any) -> None:
-        self.center.on_event = callback
+        self._on_event = self.center.on_event = callback
 
     def status(self) -> Lines:
         return self.center.status()
@@ -283,8 +321,47 @@ class DurableCallCenter(object):
     def operator_ids(self) -> List[str]:
         return self.center.operator_ids()
 
+    # What observers of the core read (ICallCenterObserver): the core of the moment.
+
+    @property
+    def on_timing(self) -> Any:
+        return self._on_timing
+
+    @on_timing.setter
+    def on_timing(self, callback: Any) -> None:
+        self._on_timing = self.center.on_timing = callback
+
+    @property
+    def figures(self) -> Any:
+        return self.center.figures
+
+    @property
+    def operators(self) -> Any:
+        return self.center.operators
+
+    @property
+    def queue(self) -> Any:
+        return self.center.queue
+
+    @property
+    def queues(self) -> Any:
+        return self.center.queues
+
+    def snapshot(self, waiting_limit: int = 100) -> Dict[str, Any]:
+        document = self.center.snapshot(waiting_limit)
+        document["degraded"] = None if self.degraded is None else self.refusal()
+        return document
+
+    def refusal(self) -> str:
+        """The error line of a change refused while degraded."""
+        return "cannot store the change: %s in %s; status and stats still work" % (self.degraded, self.directory)
+
     def execute(self, command: str, argument: Optional[str]) -> Lines:
-        """Run a command; when it changed state, its record goes into the next commit."""
+        """Run a command; when it changed state, its record goes into the next commit.
+        While degraded, a command that would change state is refused before it runs."""
+        if self.degraded is not None and command in self.center.commands:
+            self.changes_refused += 1
+            raise CallCenterError(self.refusal())
         lines = self.center.execute(command, argument)
         if command in self.center.commands:  # the queries (status, stats) change nothing
             self._append(command, argument or "")
@@ -304,7 +381,7 @@ class DurableCallCenter(object):
         reactor goes on handling requests meanwhile; they wait for the next commit), then
         what waited for the records goes out, in order."""
         self._commit_call = None
-        if self._waiters.syncing is not None or self.failed:
+        if self._waiters.syncing is not None or self.degraded is not None:
             return  # the commit in flight starts the next one when it is done
         records, self._records = self._records, []
         if not records:
@@ -312,20 +389,29 @@ class DurableCallCenter(object):
             if waiting is not None:
                 waiting.callback(None)
             return
-        assert self.journal is not None
+        journal = self.journal
+        assert journal is not None
         self._waiters.start_commit()
         try:
-            self.journal.append(b"".join(records))
+            journal.append(b"".join(records))
             if self.sync_in_thread is None:
-                self.journal.sync(self.journal.fd)
+                journal.sync_appended()
         except OSError as error:
-            self._fail("cannot write the journal %s: %s" % (self.journal.path, error))
+            self._fail(error, len(records))
             return
         if self.sync_in_thread is None:
             self._synced(len(records))
         else:
-            synced = self.sync_in_thread(self.journal.sync, self.journal.fd)
-            synced.addCallbacks(lambda _: self._synced(len(records)), self._sync_failed)
+            size = journal.size
+            synced = self.sync_in_thread(journal.sync, journal.fd)
+            synced.addCallbacks(lambda _: self._thread_synced(journal, size, len(records)), self._sync_failed)
+            synced.addErrback(lambda failure: log.failure("After a sync in a thread", failure))  # a bug
+
+    def _thread_synced(self, journal: Journal, size: int, count: int) -> None:
+        if journal is not self.journal:
+            return  # the server stopped or rolled back meanwhile
+        journal.synced(size)
+        self._synced(count)
 
     def _synced(self, count: int) -> None:
         done, self._waiters.syncing = self._waiters.syncing, None
@@ -336,10 +422,11 @@ class DurableCallCenter(object):
         assert self.journal is not None
         if self.journal.size > self.journal_limit:
             self.flush()
-            try:
-                self.compact()
-            except OSError as error:  # the journal goes on; the next commit tries again
-                log.error("Cannot write a snapshot to {dir}: {error}", dir=self.directory, error=error)
+            if self.degraded is None:
+                try:
+                    self.compact()
+                except OSError as error:  # what the snapshot holds was all acknowledged: nothing to refuse
+                    self._fail(error, 0)
         elif self._records and self._commit_call is None:
             self.commit()  # what came meanwhile: its write now, its sync in the thread
         if self._waiters.syncing is None:
@@ -351,8 +438,9 @@ class DurableCallCenter(object):
             waiter.callback(None)
 
     def _sync_failed(self, failure: Any) -> None:
-        assert self.journal is not None
-        self._fail("cannot write the journal %s: %s" % (self.journal.path, failure.getErrorMessage()))
+        failure.trap(OSError)
+        if self.journal is not None and self.degraded is None:
+            self._fail(failure.value, 0)
 
     def idle(self) -> Any:
         """A Deferred that fires once no commit is in flight."""
@@ -369,18 +457,19 @@ class DurableCallCenter(object):
         if self._commit_call is not None and self._commit_call.active():
             self._commit_call.cancel()
         self._commit_call = None
-        records, self._records = self._records, []
-        waiting, count = self._waiters.take_next()
-        if records and not self.failed:
+        records = self._records
+        if records and self.degraded is None:
             assert self.journal is not None
             try:
                 self.journal.write(b"".join(records))
             except OSError as error:
-                self._fail("cannot write the journal %s: %s" % (self.journal.path, error))
+                self._fail(error, len(records))
                 return 0
             self.commits += 1
             self.records_written += len(records)
-        if not self.failed and waiting is not None:
+        self._records = []
+        waiting, count = self._waiters.take_next()
+        if waiting is not None:
             waiting.callback(None)
         return count
 
@@ -391,15 +480,112 @@ class DurableCallCenter(object):
         if self._commit_call is None and self._waiters.syncing is None:
             self._commit_call = self.call_later(0, self.commit)
 
-    def _fail(self, message: str) -> None:
-        """The disk refused: no reply may go out now. Stop; a restart restores what was
-        acknowledged."""
-        self.failed = True
-        self._waiters.drop()
+    # Degraded mode.
+
+    def _fail(self, error: OSError, records: int) -> None:
+        """The disk refused a write or a sync (of ``records`` records in flight, besides
+        those waiting for the next commit). Nothing that was not durable is acknowledged:
+        the journal is cut back to its durable bytes, the center rebuilt from the durable
+        state, and what waited for those records fails with :class:`ChangeNotStored`.
+
+        Never re-synced (fsyncgate: after a failed fsync the kernel may have dropped the
+        pages, so a later fsync that succeeds proves nothing): the journal is left for good,
+        and recovery writes a fresh snapshot and journal segment (:meth:`compact`)."""
+        refused = records + len(self._records)
+        self._records = []
+        if self._commit_call is not None and self._commit_call.active():
+            self._commit_call.cancel()
+        self._commit_call = None
+        dropped = self._waiters.drop()
+        self.degraded = disk_reason(error)
+        self.changes_refused += refused
+        journal = self.journal
+        if journal is not None:
+            try:
+                journal.truncate_to_durable()
+            except OSError as truncate_error:
+                log.warn(
+                    "Cannot cut {file} back to its {size} durable bytes ({error}): if the server is killed "
+                    "before the disk takes writes again, a restart may replay refused changes",
+                    file=journal.path,
+                    size=journal.durable_size,
+                    error=truncate_error,
+                )
+        try:
+            self._rebuild()
+        except (OSError, StateError) as read_error:
+            message = "cannot read back the state in %s after a refused write: %s" % (self.directory, read_error)
+            self._lose_state(message)
+            return
+        log.error(
+            "Cannot write to {dir}: {error}; {refused} changes not stored were rolled back; refusing changes "
+            "(status and stats still work) and trying again every {interval:g} s",
+            dir=self.directory,
+            error=error,
+            refused=refused,
+            interval=RETRY_INTERVAL,
+        )
+        refusal = self.refusal()
+        for waiting in dropped:
+            waiting.errback(ChangeNotStored(refusal))
         self._wake_idle_waiters()
-        log.critical("{message}; stopping without answering the requests waiting for it", message=message)
-        if self.on_failure is not None:
-            self.on_failure()
+        self._tell(
+            [
+                "The call center cannot store changes: %s in %s; status and stats still work"
+                % (self.degraded, self.directory)
+            ]
+        )
+        self._retry_call = self.call_later(RETRY_INTERVAL, self._retry)
+
+    def _lose_state(self, message: str) -> None:
+        self.degraded = self.degraded or "an unreadable state"
+        log.critical("{message}; stopping: a restart restores what was acknowledged", message=message)
+        stop, self.on_lost_state = self.on_lost_state, None  # once
+        if stop is not None:
+            stop(message)
+
+    def _tell(self, lines: List[str]) -> None:
+        if self._on_event is not None:
+            self._on_event(lines)
+
+    def _rebuild(self) -> None:
+        """The center as the disk has it: the snapshot and the journal's durable bytes,
+        replayed as a restore does, with the timers armed as a restore arms them."""
+        limit = None
+        if self.journal is not None:
+            limit = (os.path.basename(self.journal.path), self.journal.durable_size)
+            self.journal.close()
+            self.journal = None
+        for timer in self.timers.values():
+            if timer.delayed is not None:
+                timer.delayed.cancel()
+        self.timers.clear()
+        self._held = []
+        self.live = False
+        self._restore(limit)
+        self._go_live()
+
+    def _retry(self) -> None:
+        """While degraded, every second: a fresh snapshot and journal segment; once the disk
+        takes them, changes are accepted again and the held timers fire, in due order."""
+        self._retry_call = None
+        try:
+            self.compact()
+        except OSError as error:
+            self.degraded = disk_reason(error)
+            self._retry_call = self.call_later(RETRY_INTERVAL, self._retry)
+            return
+        log.info(
+            "Writing to {dir} again: changes are accepted ({refused} refused since the start)",
+            dir=self.directory,
+            refused=self.changes_refused,
+        )
+        self.degraded = None
+        self._tell(["The call center stores changes again"])
+        held, self._held = self._held, []
+        for timer in sorted(held, key=lambda timer: timer.due):
+            if self.timers.get(timer.key) is timer and self.degraded is None:
+                self._timer_fired(timer)
 
     # Timers: the core's call_later. The core schedules each timer with its name and an
     # operator id ("" for the wait timer); when one fires, its record is journaled first,
@@ -414,6 +600,9 @@ class DurableCallCenter(object):
 
     def _timer_fired(self, timer: CoreTimer) -> None:
         timer.delayed = None
+        if self.degraded is not None:
+            self._held.append(timer)  # neither applied nor journaled until the disk takes it
+            return
         self.timers.pop(timer.key, None)
         self._append(timer.kind, timer.operator_id)
         self._run_timer(timer.kind, timer.operator_id)
@@ -434,7 +623,7 @@ class DurableCallCenter(object):
         never names a missing one), then the snapshot (temporary file, fsync, rename, fsync
         of the directory), then the old journal goes. Returns the calls in the snapshot."""
         generation = self.generation + 1
-        journal = self.files.open_journal(generation)
+        journal = self.files.open_journal(generation, fresh=True)
         data = encode_snapshot(
             generation,
             self.seconds(),
@@ -443,11 +632,15 @@ class DurableCallCenter(object):
             self.center.stats_state(),
             self.center.routing_state(),
         )
-        self.files.write_snapshot(data)
+        try:
+            self.files.write_snapshot(data)
+        except OSError:
+            journal.close()
+            raise
         if self.journal is not None:
             self.journal.close()
-        self.files.remove(self.files.journal_name(self.generation))  # not yet there on the first start
-        self.journal, self.generation = journal, generation
+        self.journal, self.generation, old = journal, generation, self.generation
+        self.files.remove(self.files.journal_name(old))  # not yet there on the first start
         self.snapshots += 1
         return len(self.center.calls)
 
@@ -459,21 +652,27 @@ class DurableCallCenter(object):
         began = time.monotonic()
         try:
             self.files.lock()
-            restored = self._restore()
+            restored, fresh_journal = self._restore()
         except OSError as error:
             self.close()
-            raise StateError("cannot use the state directory %s: %s" % (self.directory, error)) from None
+            raise StateError(
+                "cannot read the state in %s: %s. The server starts once it can read that directory: "
+                "check the disk and the directory's permissions, or move it aside to start empty"
+                % (self.directory, error)
+            ) from None
         except StateError:
             self.close()
             raise
-        self.live = True
-        for timer in list(self.timers.values()):
-            if timer.kind != TIMEOUT:  # a wrap-up or the wait resumes with what was left
-                timer.delayed = self.call_later(max(timer.due - self.seconds(), 0.0), self._timer_fired, timer)
-            elif self.ring_timeout:
-                timer.delayed = self.call_later(self.ring_timeout, self._timer_fired, timer)
+        try:
+            if fresh_journal:
+                self.compact()  # a new journal that starts from the restored state
             else:
-                del self.timers[timer.key]
+                self.journal = self.files.open_journal(self.generation)
+        except OSError as error:
+            # A full or read-only disk: serve the state read, refuse changes until it takes writes.
+            self.degraded = disk_reason(error)
+            self._retry_call = self.call_later(RETRY_INTERVAL, self._retry)
+        self._go_live()
         if restored:
             counts = {RINGING: 0, BUSY: 0}
             for operator in self.center.operators:
@@ -491,7 +690,29 @@ class DurableCallCenter(object):
             )
         else:
             log.info("No saved state in {directory}: starting empty; the state is kept there", directory=self.directory)
+        if self.degraded is not None:
+            log.error(
+                "Cannot write to {dir}: {reason}; started refusing changes (status and stats still work) "
+                "and trying again every {interval:g} s",
+                dir=self.directory,
+                reason=self.degraded,
+                interval=RETRY_INTERVAL,
+            )
         return self.center
+
+    def _go_live(self) -> None:
+        """Arm the timers with the reactor, as a restore does: a ringing call rings a full
+        ring timeout from now, a wrap-up or the wait resumes with what was left of it."""
+        self.live = True
+        for timer in list(self.timers.values()):
+            if timer.kind != TIMEOUT:
+                timer.delayed = self.call_later(max(timer.due - self.seconds(), 0.0), self._timer_fired, timer)
+            elif self.ring_timeout:
+                timer.delayed = self.call_later(self.ring_timeout, self._timer_fired, timer)
+            else:
+                del self.timers[timer.key]
+        self.center.on_event = self._on_event
+        self.center.on_timing = self._on_timing
 
     def _new_center(self, operator_ids: List[str], loading: bool = False) -> CallCenter:
         # Replay needs ring timers even when they are now off: the journal may hold timeouts.
@@ -547,8 +768,10 @@ class DurableCallCenter(object):
         wanted = self.operator_ids_wanted
         return wanted + [operator_id for operator_id in self.center.dynamic if operator_id not in wanted]
 
-    def _restore(self) -> bool:
-        """True when there was a state to restore."""
+    def _restore(self, limit: Optional[Tuple[str, int]] = None) -> Tuple[bool, bool]:
+        """Bring ``center`` to the state on disk; (whether there was one, whether it needs a
+        fresh journal). ``limit``: (journal, bytes) known durable of that journal, after a
+        refused write (what follows them was refused)."""
         files = self.files
         journals = files.journals()
         if not files.has_snapshot():
@@ -556,10 +779,10 @@ class DurableCallCenter(object):
                 raise files.damaged(
                     journals[0], 0, "a journal without the snapshot it follows (%s is missing)" % SNAPSHOT
                 )
+            self.generation = 0
             self.center = self._new_center(self.operator_ids_wanted)
             self.center.ring_timeout = self.ring_timeout
-            self.compact()
-            return False
+            return False, True
         document = files.read_snapshot()
         self.generation = document["generation"]
         saved_ids = [operator_id for operator_id, _, _ in document["operators"]]
@@ -582,21 +805,17 @@ class DurableCallCenter(object):
             if stale != name:
                 files.remove(stale)
                 log.info("Removed {file}, a journal older than the snapshot", file=files.file(stale))
-        replayed, torn = self._replay(name)
+        replayed, torn = self._replay(name, limit[1] if limit is not None and limit[0] == name else None)
         changed = saved_ids != self._operators_kept() or saved_queues != self.center_options.get("queues")
         if changed:
             self._change_operators()
         self.center.ring_timeout = self.ring_timeout
-        if replayed or torn or changed:
-            self.compact()  # a new journal that starts from the restored state
-        else:
-            self.journal = Journal(files.file(name), self.sync)
-        return True
+        return True, bool(replayed or torn or changed)
 
-    def _replay(self, name: str) -> Tuple[int, bool]:
-        """Replay ``name`` through the center's public operations; (records replayed, whether
-        the last was torn)."""
-        frames, torn, size = self.files.read_journal(name)
+    def _replay(self, name: str, limit: Optional[int] = None) -> Tuple[int, bool]:
+        """Replay ``name`` (its first ``limit`` bytes, when given) through the center's public
+        operations; (records replayed, whether the last was torn)."""
+        frames, torn, size = self.files.read_journal(name, limit)
         center = self.center
         try:
             for offset, payload in frames:
@@ -662,6 +881,9 @@ class DurableCallCenter(object):
     def close(self) -> None:
         """Release the journal and the directory (after the last commit and snapshot). Ring
         timers stop too: nothing may change after the snapshot, which restarts them."""
+        if self._retry_call is not None and self._retry_call.active():
+            self._retry_call.cancel()
+        self._retry_call = None
         for timer in self.timers.values():
             if timer.delayed is not None:
                 timer.delayed.cancel()

@@ -41,6 +41,7 @@ class ICallCenterObserver(Interface):
     figures = Attribute("The counters behind ``stats`` (a ``stats.QueueFigures``), read at any time.")
     operators = Attribute("The operators, in order, each with its ``state``.")
     queue = Attribute("The waiting calls: ``len()`` and ``head()`` (the call waiting longest, or None).")
+    queues = Attribute("The queues (``--queues``), each with its ``name``, ``figures`` and ``waiting`` calls.")
 
     def now():
         """The call center's clock, in seconds."""
@@ -71,6 +72,14 @@ class IDurableOutput(Interface):
         fails with :class:`ChangeNotStored` instead: what waited on it must not go out, and
         each reply that waited becomes one error line with the failure's message (the call
         center has rolled those changes back); events that waited are dropped."""
+
+
+class IDiskState(Interface):
+    """Whether the state directory takes writes (the durable call center's degraded mode),
+    for what shows it (``--metrics``, ``--web``)."""
+
+    degraded = Attribute("Why the disk refuses writes (``no space left``, ...), or None while it takes them.")
+    changes_refused = Attribute("Changes rolled back or refused because the disk refused them, since the start.")
 
 
 class ChangeNotStored(Exception):  # noqa: N818  (a refusal, not an error of the program)

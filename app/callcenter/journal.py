@@ -36,6 +36,16 @@ DEFAULT_JOURNAL_LIMIT = 64 << 20  # bytes of journal past which a snapshot is wr
 OperatorStates = List[Tuple[str, str, Optional[str]]]
 
 sync_data = getattr(os, "fdatasync", os.fsync)  # fdatasync on Linux: the data, not the mtime
+# The write seam: ``os.write``'s signature, so that tests can make the disk refuse.
+Write = Callable[[int, bytes], int]
+
+
+def write_all(write: Write, fd: int, data: bytes) -> None:
+    """All of ``data`` with ``write`` (a loop only if the kernel takes part of it)."""
+    view = memoryview(data)
+    while view:
+        written = write(fd, view)  # type: ignore[arg-type]  # os.write takes any buffer
+        view = view[written:]
 
 
 class StateError(Exception):
@@ -149,27 +159,52 @@ def decode_snapshot(data: bytes) -> Dict[str, Any]:
 
 
 class Journal(object):
-    """The open journal file: appends in one ``write``, made durable with one ``fdatasync``."""
+    """The open journal file: appends in one ``write``, made durable with one ``fdatasync``.
 
-    def __init__(self, path: str, sync: Callable[[int], None]) -> None:
+    ``durable_size``: the bytes known to be on disk (up to the last ``sync`` that returned);
+    after a failed write or sync, the rest is never trusted (see :meth:`truncate_to_durable`).
+    ``fresh``: a new segment, emptied if a failed attempt left one of that name."""
+
+    def __init__(self, path: str, sync: Callable[[int], None], write: Write = os.write, fresh: bool = False) -> None:
         self.path = path
         self.sync = sync
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
-        self.size = os.fstat(self.fd).st_size
-        if self.size == 0:
-            self.write(JOURNAL_MAGIC)
+        self.os_write = write
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        self.fd = os.open(path, flags | (os.O_TRUNC if fresh else 0), 0o640)
+        try:
+            self.size = self.durable_size = os.fstat(self.fd).st_size
+            if self.size == 0:
+                self.write(JOURNAL_MAGIC)
+        except OSError:
+            os.close(self.fd)
+            raise
 
     def append(self, data: bytes) -> None:
         """Into the page cache: one ``write`` (a loop only if the kernel takes part of it)."""
-        view = memoryview(data)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
-        self.size += len(data)
+        self.size += len(data)  # counted first: a partial write leaves bytes past durable_size
+        write_all(self.os_write, self.fd, data)
+
+    def sync_appended(self) -> None:
+        """What was appended, on disk."""
+        size = self.size
+        self.sync(self.fd)
+        self.durable_size = max(self.durable_size, size)
+
+    def synced(self, size: int) -> None:
+        """A sync run elsewhere (in a thread) returned for the first ``size`` bytes."""
+        self.durable_size = max(self.durable_size, size)
 
     def write(self, data: bytes) -> None:
         """Appended and on disk."""
         self.append(data)
+        self.sync_appended()
+
+    def truncate_to_durable(self) -> None:
+        """Cut what a failed write or sync left past the durable bytes, so that a restart
+        (even after ``kill -9``) never replays a record that was refused. OSError when the
+        disk refuses that too."""
+        os.ftruncate(self.fd, self.durable_size)
+        self.size = self.durable_size
         self.sync(self.fd)
 
     def close(self) -> None:
@@ -179,9 +214,10 @@ class Journal(object):
 class StateDirectory(object):
     """The files of one state directory: its lock, its snapshot and its journals."""
 
-    def __init__(self, directory: str, sync: Callable[[int], None] = sync_data) -> None:
+    def __init__(self, directory: str, sync: Callable[[int], None] = sync_data, write: Write = os.write) -> None:
         self.path = os.path.abspath(directory)
         self.sync = sync
+        self.write = write
         self.lock_fd: Optional[int] = None
 
     def file(self, name: str) -> str:
@@ -190,7 +226,18 @@ class StateDirectory(object):
     def lock(self) -> None:
         """Create the directory if need be and hold its lock; StateError when another holds it."""
         os.makedirs(self.path, mode=0o750, exist_ok=True)
-        self.lock_fd = os.open(self.file(LOCK), os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
+        cloexec = getattr(os, "O_CLOEXEC", 0)
+        try:
+            self.lock_fd = os.open(self.file(LOCK), os.O_RDWR | os.O_CREAT | cloexec, 0o640)
+        except OSError as error:
+            if error.errno not in (errno.EROFS, errno.EACCES, errno.ENOSPC, errno.EDQUOT):
+                raise
+            # A read-only or full disk: flock works on a descriptor opened for reading, the
+            # lock file's when it is there (what another server locks), else the directory's.
+            try:
+                self.lock_fd = os.open(self.file(LOCK), os.O_RDONLY | cloexec)
+            except FileNotFoundError:
+                self.lock_fd = os.open(self.path, os.O_RDONLY | cloexec)
         try:
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
@@ -218,8 +265,7 @@ class StateDirectory(object):
 
     def journals(self) -> List[str]:
         """The journal files there, oldest first; a snapshot that did not finish is removed."""
-        if os.path.exists(self.file(SNAPSHOT_TMP)):
-            os.unlink(self.file(SNAPSHOT_TMP))  # a compaction that did not finish
+        self.remove(SNAPSHOT_TMP)  # a compaction that did not finish
         return sorted(name for name in os.listdir(self.path) if name.startswith(JOURNAL_PREFIX))
 
     def has_snapshot(self) -> bool:
@@ -234,11 +280,14 @@ class StateDirectory(object):
         except DamagedError as damage:
             raise self.damaged(SNAPSHOT, damage.offset, damage.why) from None
 
-    def read_journal(self, name: str) -> Tuple[List[Tuple[int, bytes]], Optional[int], int]:
-        """The records of journal ``name``, the offset of a torn last one (or None), and the
-        file's size; StateError when it is damaged."""
+    def read_journal(
+        self, name: str, limit: Optional[int] = None
+    ) -> Tuple[List[Tuple[int, bytes]], Optional[int], int]:
+        """The records of journal ``name`` (of its first ``limit`` bytes, when given: what is
+        known durable), the offset of a torn last one (or None), and the size read;
+        StateError when it is damaged."""
         with open(self.file(name), "rb") as journal:
-            data = journal.read()
+            data = journal.read() if limit is None else journal.read(limit)
         if not data.startswith(JOURNAL_MAGIC):
             raise self.damaged(name, 0, "not a callcenter journal (a wrong first line)")
         try:
@@ -247,16 +296,18 @@ class StateDirectory(object):
             raise self.damaged(name, damage.offset, damage.why) from None
         return frames, torn, len(data)
 
-    def open_journal(self, generation: int) -> Journal:
-        return Journal(self.file(self.journal_name(generation)), self.sync)
+    def open_journal(self, generation: int, fresh: bool = False) -> Journal:
+        return Journal(self.file(self.journal_name(generation)), self.sync, self.write, fresh)
 
     def write_snapshot(self, data: bytes) -> None:
         """Replace the snapshot whole: a temporary file, fsync, rename, fsync of the directory."""
         tmp = self.file(SNAPSHOT_TMP)
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "wb") as snapshot:
-            snapshot.write(data)
-            snapshot.flush()
-            os.fsync(snapshot.fileno())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        try:
+            write_all(self.write, fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.rename(tmp, self.file(SNAPSHOT))
         fd = os.open(self.path, os.O_RDONLY)
         try:
@@ -265,6 +316,13 @@ class StateDirectory(object):
             os.close(fd)
 
     def remove(self, name: str) -> None:
-        """Remove ``name`` if it is there."""
-        if os.path.exists(self.file(name)):
+        """Remove ``name`` if it is there. A read-only disk keeps it: what is removed here is
+        left over (an unfinished snapshot, a journal older than the snapshot), which every
+        start ignores and removes again."""
+        try:
             os.unlink(self.file(name))
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            if error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO):
+                raise

@@ -12,14 +12,14 @@ each scrape, ``on_timing`` for the histograms.
 
 import queue
 from collections import Counter
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from prometheus_client import CollectorRegistry, GCCollector, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from twisted.python import threadable
 from twisted.web import resource, server
 
-from callcenter.core import CallCenter
+from callcenter.interfaces import ICallCenterObserver, IDiskState
 from callcenter.protocol import CallCenterServerFactory
 from callcenter.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.stats import presence_times
@@ -55,12 +55,20 @@ CALL_COUNTERS = (
 class CallCenterMetrics(object):
     """The metrics of one server: a registry of its own, and the site that serves it."""
 
-    def __init__(self, center: CallCenter, factory: CallCenterServerFactory, reactor: Any = None) -> None:
-        """``center``: the core whose figures and timings are shown (with ``--state-dir``, the
-        one inside the journal); ``factory``: the server's, for its clients and events.
+    def __init__(
+        self,
+        center: ICallCenterObserver,
+        factory: CallCenterServerFactory,
+        reactor: Any = None,
+        disk: Optional[IDiskState] = None,
+    ) -> None:
+        """``center``: the call center whose figures and timings are shown (with ``--state-dir``,
+        the durable one); ``factory``: the server's, for its clients and events; ``disk``: with
+        ``--state-dir``, whether its directory takes writes.
         ``reactor`` runs the call center: scrapes, which run in its thread pool, read the
         figures in its thread. Without one, they are read in the scraping thread (tests)."""
         self.center = center
+        self.disk = disk
         self.factory = factory
         self.reactor = reactor
         self.registry = CollectorRegistry()
@@ -104,6 +112,8 @@ class CallCenterMetrics(object):
             ],
             "clients": len(self.factory.clients),
             "events": self.factory.events_made,
+            "degraded": self.disk is not None and self.disk.degraded is not None,
+            "refused_for_disk": 0 if self.disk is None else self.disk.changes_refused,
             # With several queues (--queues): (name, figures, waiting, oldest wait) of each.
             "queues": [
                 (
@@ -181,6 +191,16 @@ class CallCenterMetrics(object):
         yield GaugeMetricFamily("callcenter_clients_connected", "Clients connected now.", value=figures["clients"])
         yield CounterMetricFamily(
             "callcenter_events", "Ring-timeout events sent to the connected clients.", value=figures["events"]
+        )
+        yield GaugeMetricFamily(
+            "callcenter_degraded",
+            "1 while the state directory refuses writes (changes are refused, queries answered), else 0.",
+            value=1 if figures["degraded"] else 0,
+        )
+        yield CounterMetricFamily(
+            "callcenter_changes_refused_for_disk",
+            "Changes rolled back or refused because the state directory refused their write.",
+            value=figures["refused_for_disk"],
         )
 
     def resource(self) -> Any:

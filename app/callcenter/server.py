@@ -4,6 +4,8 @@ Layer: wiring. It builds the call center (the core, or the durable one around it
 ``--state-dir``), hands it to the protocol's factory, the core to the metrics and the wallboard, and listens.
 """
 
+import atexit
+import os
 import sys
 from typing import Any, List, Optional, Tuple
 
@@ -85,27 +87,41 @@ def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
     return GuardedEndpoint(endpoints.serverFromString(endpoint_reactor(reactor, description), description), reactor)
 
 
-def metrics_of(core: CallCenter, factory: CallCenterServerFactory, reactor: Any) -> Any:
-    """The metrics of ``--metrics``, watching the core call center and ``factory``'s clients."""
+def metrics_of(
+    core: Any, factory: CallCenterServerFactory, reactor: Any, disk: Optional[DurableCallCenter] = None
+) -> Any:
+    """The metrics of ``--metrics``, watching the core call center (``ICallCenterObserver``),
+    ``factory``'s clients and, with ``--state-dir``, whether the disk takes writes."""
     from callcenter.metrics import CallCenterMetrics  # prometheus_client only when asked for
 
-    return CallCenterMetrics(core, factory, reactor)
+    return CallCenterMetrics(core, factory, reactor, disk)
+
+
+def observed(core: CallCenter, durable: Optional[DurableCallCenter]) -> Any:
+    """What the metrics and the wallboard watch: the core, or the durable call center, whose
+    core a rollback after a refused write replaces."""
+    return core if durable is None else durable
 
 
 def web_sites(
-    options: ServerOptions, core: CallCenter, factory: CallCenterServerFactory, reactor: Any
+    options: ServerOptions,
+    core: CallCenter,
+    factory: CallCenterServerFactory,
+    reactor: Any,
+    durable: Optional[DurableCallCenter] = None,
 ) -> List[Tuple[str, Any]]:
-    """(endpoint, site) of ``--web`` and ``--metrics``, both watching the core call center:
+    """(endpoint, site) of ``--web`` and ``--metrics``, both watching the call center:
     one site when they name the same endpoint."""
     sites = []
     metrics = None
+    center = observed(core, durable)
     if options["metrics"]:
-        metrics = metrics_of(core, factory, reactor)
+        metrics = metrics_of(center, factory, reactor, durable)
     if options["web"]:
         from callcenter.web import Wallboard, wallboard_site
 
         wallboard = Wallboard(
-            core, factory, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
+            center, factory, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
         )
         shared = metrics is not None and options["metrics"] == options["web"]
         site = wallboard_site(wallboard, options["max-web-clients"], metrics.resource() if metrics and shared else None)
@@ -153,7 +169,14 @@ class CleanStop(service.Service):
 
     def _save(self, durable: DurableCallCenter) -> None:
         """The last commit, the snapshot, the directory released."""
-        if not durable.failed:
+        if durable.degraded is not None:
+            log.warn(
+                "Shutdown: {dir} refuses writes ({reason}): the state on disk, which the next start "
+                "restores, is the one served since",
+                dir=durable.directory,
+                reason=durable.degraded,
+            )
+        else:
             sent = durable.flush()
             log.info("Shutdown: answered the requests already read ({sent} messages waited for the journal)", sent=sent)
             log.info(
@@ -164,7 +187,7 @@ class CleanStop(service.Service):
             try:
                 calls = durable.compact()
             except OSError as error:
-                log.critical("Shutdown: cannot write the snapshot ({error}); the journal keeps the state", error=error)
+                log.error("Shutdown: cannot write the snapshot ({error}); the journal keeps the state", error=error)
             else:
                 log.info("Shutdown: snapshot of {calls} calls written to {dir}", calls=calls, dir=durable.directory)
         durable.close()
@@ -214,13 +237,13 @@ def makeService(options: ServerOptions) -> service.IService:
     core = make_core(options, reactor, durable)
     factory = make_factory(options, reactor, core, durable)
     if durable is not None:
-        durable.on_failure = reactor.stop
+        durable.on_lost_state = lambda message: stop_with_status_one(reactor)
     top = service.MultiService()
     CleanStop(reactor, factory, durable).setServiceParent(top)
     listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
     raise_listen_errors_at_start(listening)  # a port that cannot be had stops twistd with its error
     listening.setServiceParent(top)  # stopped before CleanStop
-    for endpoint, site in web_sites(options, core, factory, reactor):
+    for endpoint, site in web_sites(options, core, factory, reactor, durable):
         strports.service(endpoint, site).setServiceParent(top)
     return top
 
@@ -260,7 +283,7 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     stopper = CleanStop(reactor, factory, durable)
     stopper.ports.append(port)
-    for endpoint, site in web_sites(options, core, factory, reactor):
+    for endpoint, site in web_sites(options, core, factory, reactor, durable):
         web_port = yield listen(reactor, endpoint, site)
         stopper.ports.append(web_port)
         address = web_port.getHost()
@@ -275,10 +298,23 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
                 port=address.port,
             )
     reactor.addSystemEventTrigger("before", "shutdown", stopper.stop)
-    failed: "defer.Deferred[None]" = defer.Deferred()  # fires only when the journal cannot be written
+    lost: "defer.Deferred[None]" = defer.Deferred()  # fires only when the state cannot be read back
     if durable is not None:
-        durable.on_failure = lambda: failed.errback(SystemExit(1))
-    yield failed
+        durable.on_lost_state = lambda message: lost.errback(SystemExit(1))  # called at most once
+    yield lost
+
+
+def stop_with_status_one(reactor: Any) -> None:
+    """twistd's way of ``callcenter-server``'s exit 1: stop, and once twistd has done its own
+    cleanup (pid file, logs), exit 1; twistd itself has no exit status but 0 or a signal."""
+    if reactor.running:
+        atexit.register(exit_one)
+        reactor.stop()
+
+
+def exit_one() -> None:
+    sys.stdout.flush()
+    os._exit(1)
 
 
 def start_logging() -> None:

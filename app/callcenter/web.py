@@ -75,6 +75,8 @@ def status_document(snapshot: Dict[str, Any], lines: List[Dict[str, Any]]) -> Di
     ringing = sum(1 for operator in snapshot["operators"] if operator["state"] == RINGING)
     return {
         "now": now,
+        # With --state-dir: the error line of a refused change while the disk refuses writes.
+        "degraded": snapshot.get("degraded"),
         "operators": snapshot["operators"],
         "waiting": {
             "count": snapshot["waiting_count"],
