@@ -73,7 +73,7 @@ class IDurableOutput(Interface):
         center has rolled those changes back); events that waited are dropped."""
 
 
-class ChangeNotStored(Exception):
+class ChangeNotStored(Exception):  # noqa: N818  (the name the seam declares)
     """The disk refused the records of a change: it was rolled back, not acknowledged. The
     message is the one error line a client gets for it."""
 

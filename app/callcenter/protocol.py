@@ -267,7 +267,7 @@ class CallCenterServerProtocol(RequestReceiver):
             # after a commit (replies keep their order); nothing more is read meanwhile.
             self.closing = True
             replies, self._replies, self._replies_size = self._replies, [], 0
-            self._send(replies + [encode("error", "authentication failed")], replies=True, closing=True)
+            self._send([*replies, encode("error", "authentication failed")], replies=True, closing=True)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._reply(encode("error", "request longer than %d bytes" % self.MAX_LENGTH))
