@@ -826,3 +826,28 @@ def test_a_commit_failing_otherwise_is_a_bug_logged_once_and_sends_nothing(twist
     durable.refuse(ZeroDivisionError("a bug"))
     assert [transport.value() for _, transport in clients] == [b""] * 3
     assert len([line for line in twisted_log if "failed unexpectedly" in line]) == 1
+
+
+def test_replies_of_two_reads_waiting_for_one_commit_go_out_before_any_later_reply():
+    first_read = [request("call", "a"), request("status"), request("status")]
+    # Statuses and refused hangups, which change nothing, so that their replies need no commit.
+    second_read = [request("status"), request("status"), request("hangup", "no-1"), request("status")]
+    second_read += [request("hangup", "no-2")]
+    plain = Server(operators=["A"], ring_timeout=0)
+    server, durable = durable_server()
+    for center in (plain.factory.center, server.factory.center):
+        for n in range(300):  # status replies of about 20 KB
+            center.execute("call", queued_call(n))
+    server.factory.center.changed = False  # as if committed before
+    reader, reader_transport = plain.connect()
+    reader.dataReceived(b"".join(first_read + second_read))
+    connection, transport = server.connect()
+    connection.dataReceived(b"".join(first_read))  # waiting for the commit, under the bound
+    assert not connection.paused
+    connection.dataReceived(b"".join(second_read))  # past it: stopped
+    assert connection.paused and transport.value() == b""
+    # The commit hands out the first read's replies, then the second's: the connection must
+    # not go on in between (a hangup refused then would be answered at once, before them).
+    durable.commit()
+    assert not connection.paused
+    assert transport.value().splitlines(True) == reader_transport.value().splitlines(True)

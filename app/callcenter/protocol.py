@@ -56,7 +56,7 @@ class CallCenterServerProtocol(RequestReceiver):
     has not sent yet (past its own 64 KiB, Twisted pauses the connection, its streaming
     producer, and resumes it once drained) and, with a journal, the replies waiting for
     a commit (counted here: the connection stops itself, and goes on by itself once
-    they are out). Stopping leaves the requests already read waiting, in order
+    they are all out). Stopping leaves the requests already read waiting, in order
     (``RequestReceiver``), and stops reading the socket. Events still go out to a
     stopped client, up to the factory's ``max_output_buffer`` of unsent bytes; past it
     the client is disconnected, so a peer that never reads cannot grow the server."""
@@ -137,9 +137,15 @@ class CallCenterServerProtocol(RequestReceiver):
         else:
             self.factory.log_unexpected_failure(result)
             self.deliver(b"", closing)
-        if self._waiting_for_commit and not self._commit_fills_bound():
+        # Only once every held piece is out: a reply needing no commit, answered earlier,
+        # would go out at once, before those still held.
+        if self._waiting_for_commit and not self._held:
             self._waiting_for_commit = False
-            self._go_on()
+            try:
+                self._go_on()
+            except Exception:
+                # A bug here must not become the result the other connections hear.
+                log.failure("Handling requests after a commit failed")
         return result
 
     def deliver(self, data: bytes, closing: bool = False) -> None:
@@ -184,9 +190,6 @@ class CallCenterServerProtocol(RequestReceiver):
         if self._held and self._held > self._room:
             self._waiting_for_commit = True
             self._stop_reading()
-
-    def _commit_fills_bound(self) -> bool:
-        return bool(self._held) and self._held + unsent_bytes(self.transport) > OUTPUT_BOUND
 
     # Reading: stopped while any reason holds, and going on once none does.
 
