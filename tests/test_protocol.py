@@ -851,3 +851,10 @@ def test_replies_of_two_reads_waiting_for_one_commit_go_out_before_any_later_rep
     durable.commit()
     assert not connection.paused
     assert transport.value().splitlines(True) == reader_transport.value().splitlines(True)
+
+
+def test_the_bound_is_the_buffer_size_past_which_twisted_pauses_a_socket_transport():
+    from twisted.internet import abstract
+
+    # With no reply waiting for a commit, the connection relies on Twisted's own pause.
+    assert abstract.FileDescriptor.bufferSize == OUTPUT_BOUND
