@@ -4,7 +4,7 @@ Layer: protocols. What goes on the wire is :mod:`callcenter.wire`'s (pure codec)
 become requests is :mod:`callcenter.lines`'s (``RequestReceiver``, which feeds a
 ``scanner.ValueScanner``). Here a connection turns requests into replies through the
 factory's call center (``interfaces.ICallCenter``) and sends every byte through
-:meth:`CallCenterServerProtocol.send`, which waits for the disk when there is a journal
+:meth:`CallCenterServerProtocol._send`, which waits for the disk when there is a journal
 (``interfaces.IDurableOutput``). docs/protocol.md has the protocol.
 """
 
