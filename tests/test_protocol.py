@@ -4,6 +4,8 @@ import json
 from collections import deque
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.internet import protocol, tcp
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionLost
@@ -13,6 +15,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from callcenter import protocol as protocol_module
 from callcenter.client import RequestCorrelator
 from callcenter.core import CallCenter
 from callcenter.interfaces import ChangeNotStored, IDurableOutput
@@ -858,3 +861,55 @@ def test_the_bound_is_the_buffer_size_past_which_twisted_pauses_a_socket_transpo
 
     # With no reply waiting for a commit, the connection relies on Twisted's own pause.
     assert abstract.FileDescriptor.bufferSize == OUTPUT_BOUND
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    requests=st.lists(
+        st.tuples(st.sampled_from(["call", "hangup", "status", "bad"]), st.integers(0, 5)), min_size=1, max_size=40
+    ),
+    ending=st.sampled_from([b"\n", b"\r\n"]),
+    # No space between values: a read cut just after a bare value would make the rest of its
+    # line begin with one, which the framing takes as one bad request whatever the bound.
+    separators=st.lists(st.sampled_from(["line", ""]), min_size=40, max_size=40),
+    cuts=st.lists(st.integers(1, 200), min_size=1, max_size=20),
+    commits=st.lists(st.booleans(), min_size=20, max_size=20),
+    bound=st.integers(1, 400),
+)
+def test_with_any_bound_framing_and_reads_every_reply_arrives_once_in_order(
+    monkeypatch, requests, ending, separators, cuts, commits, bound
+):
+    """A small bound stops the connection at nearly every request, in every framing (lines,
+    bare values, several on a line), with commits between reads or not: the replies are
+    those of a client that reads at once."""
+    texts = [
+        b"{bad" if command == "bad" else encode_request(command, None if command == "status" else str(n)).rstrip()
+        for command, n in requests
+    ]
+    # A bad value swallows the rest of its line, so it ends one.
+    data = ending + b"".join(
+        text + (ending if text == b"{bad" or separator == "line" else separator.encode())
+        for text, separator in zip(texts, separators)
+    )
+    data += ending
+    reader, reader_transport = Server(operators=["A"], ring_timeout=0).connect()
+    reader.dataReceived(data)
+    monkeypatch.setattr(protocol_module, "OUTPUT_BOUND", bound)
+    server, durable = durable_server()
+    connection, transport = server.connect()
+    position = 0
+    for step, cut in enumerate([*cuts, len(data)]):
+        connection.dataReceived(data[position : position + cut])
+        position += cut
+        if durable.next is not None and commits[step % len(commits)]:
+            durable.commit()
+        if position >= len(data):
+            break
+    for _ in range(len(data) + 1):  # every commit, until nothing waits
+        if durable.next is None:
+            break
+        durable.commit()
+    assert not connection.paused
+    # Line endings aside: a read cut between a line's \r and its \n makes the next line,
+    # and so the replies still to go out, end in \n (the rule follows the latest line).
+    assert transport.value().replace(b"\r\n", b"\n") == reader_transport.value().replace(b"\r\n", b"\n")

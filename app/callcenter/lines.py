@@ -99,7 +99,8 @@ class RequestReceiver(LineReceiver):
     _scanner: "ValueScanner" = None  # type: ignore[assignment]  # made at the first read
     _lines_waiting = False  # paused with whole lines still unhandled
     # Paused between complete values (bare ones, or those of one line): the values not yet
-    # handled, in order, and the bytes received since, read only once those are handled.
+    # handled, in order, and the bytes after them (what followed the line's last newline,
+    # what was received since), scanned only once those are handled.
     _values_waiting: "Deque[Tuple[bytes, bool]]" = None  # type: ignore[assignment]
     _unread = b""
 
@@ -117,10 +118,10 @@ class RequestReceiver(LineReceiver):
         return self._scanner
 
     def dataReceived(self, data: bytes) -> None:
-        if self._values_waiting:
+        if self._values_waiting or self._unread:
             self._unread += data
             self._handle_values()
-            if self._values_waiting:
+            if self._values_waiting or self.paused:
                 return  # paused again
             data, self._unread = self._unread, b""
         if self._lines_waiting or b"\n" in data:
@@ -138,7 +139,11 @@ class RequestReceiver(LineReceiver):
 
     def tailReceived(self) -> None:
         tail, self._unhandled = self._unhandled, b""
-        if tail and not self._skipping:
+        if not tail or self._skipping:
+            return
+        if self.paused:
+            self._unread = tail  # after the values of the last line still waiting
+        else:
             self.scanner.feed(tail)
             self._values_received(self.scanner.values())
 
