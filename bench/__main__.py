@@ -55,6 +55,20 @@ def check_core(results):
                     ratio <= 5.0,
                 )
             )
+    # Several queues: each command touches the queues an operator serves (3 here), at most.
+    queues = results.get("queues", {})
+    if "1" in queues and str(core_scaling.QUEUE_COUNT) in queues:
+        for command in core_scaling.COMMANDS:
+            ratio = queues[str(core_scaling.QUEUE_COUNT)][command]["median"] / queues["1"][command]["median"]
+            checks.append(
+                verdict(
+                    "core: %s, %d queues (3 a member) vs 1" % (command, core_scaling.QUEUE_COUNT),
+                    "x%.2f" % ratio,
+                    "<= x%d.00" % core_scaling.QUEUES_SERVED,
+                    "ratio",
+                    ratio <= core_scaling.QUEUES_SERVED,
+                )
+            )
     per_call = results["memory"]["bytes_per_queued_call"]
     checks.append(verdict("core: memory per queued call", "%.0f B" % per_call, "<= 400 B", "bytes", per_call <= 400))
     return checks
@@ -490,6 +504,13 @@ def write_markdown(summary, outcomes, folder=None):
                     "| %s %s | %s |"
                     % (size, label, " | ".join("%.0f" % stats[c]["median"] for c in core_scaling.COMMANDS))
                 )
+    if "core" in outcomes and "queues" in outcomes["core"]:
+        heading = "| core: ns per command, 10^3 operators, 10^3 waiting | " + " | ".join(core_scaling.COMMANDS) + " |"
+        lines += ["", heading]
+        lines.append("|---" * (len(core_scaling.COMMANDS) + 1) + "|")
+        for count, stats in outcomes["core"]["queues"].items():
+            figures = " | ".join("%.0f" % stats[c]["median"] for c in core_scaling.COMMANDS)
+            lines.append("| %s queue%s | %s |" % (count, "" if count == "1" else "s", figures))
     if "core" in outcomes and "strategies" in outcomes["core"]:
         commands = core_scaling.STRATEGY_COMMANDS
         lines += ["", "| core: ns per command, by strategy | " + " | ".join(commands) + " |"]

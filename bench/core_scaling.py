@@ -18,6 +18,12 @@ Strategy scaling (--strategy): M operators, half of them free (ring-all: one, as
 every free one), queue empty; one cycle times call (the strategy's pick), reject (its pick
 among the others), ring timeout (again), answer, hangup of a random busy call, then pause
 and unpause of the operator that hangup freed.
+Queues scaling (--queues): 10^3 operators, all busy, 10^3 calls waiting; in one queue of every
+operator, or in 10 queues where operator i serves queues i, i-1 and i-2 (mod 10), each call in
+a random queue. One cycle times hangup of a waiting call chosen at random (missed), a call into
+its queue, hangup of a random answered call (its operator takes the best head of the queues
+it serves), reject and ring timeout (it rings again: nobody else is free), answer, and a call
+into the queue the head left: every queue keeps its length.
 """
 
 import gc
@@ -28,6 +34,7 @@ import tracemalloc
 
 from bench.common import log, summary
 from callcenter.core import CallCenter, operator_names
+from callcenter.queues import QueueConfig
 from callcenter.strategies import RING_ALL, STRATEGIES
 
 COMMANDS = ("call", "answer", "reject", "hangup", "ring timeout")
@@ -253,6 +260,86 @@ def strategy_cycles(center, scheduler, busy, cycles, counter, rng, sums, counts)
         counts[command] += cycles
 
 
+QUEUE_COUNT = 10
+QUEUES_SERVED = 3
+
+
+def queues_center(queues, operators, queued, rng):
+    """``operators`` busy, ``queued`` calls waiting; one queue, or ``queues`` of which each
+    operator serves QUEUES_SERVED."""
+    scheduler = Scheduler()
+    ids = operator_names(operators)
+    if queues == 1:
+        center = CallCenter(ids, scheduler.call_later, 10.0, now=time.time)
+    else:
+        configs = [
+            QueueConfig("q%d" % queue, [(ids[i], 0) for i in range(operators) if (queue - i) % queues < QUEUES_SERVED])
+            for queue in range(queues)
+        ]
+        center = CallCenter((), scheduler.call_later, 10.0, now=time.time, queues=configs)
+    names = center.queue_names()
+    for operator_id in ids:
+        center.pause(operator_id)
+    busy = RandomSet()
+    for n, operator_id in enumerate(ids):  # each operator rings for a call of its first queue
+        center.unpause(operator_id)
+        call_id = "b%d" % n
+        center.call(call_id, 0, names[n % len(names)])
+        center.answer(operator_id)
+        busy.add(call_id)
+    waiting = RandomSet()
+    for n in range(queued):
+        call_id = "q%d" % n
+        center.call(call_id, 0, names[rng.randrange(len(names))])
+        waiting.add(call_id)
+    return center, scheduler, busy, waiting
+
+
+def queues_cycles(center, scheduler, busy, waiting, cycles, counter, rng, sums, counts):
+    clock = time.perf_counter_ns
+    calls = center.calls
+    for _ in range(cycles):
+        missed = waiting.pop_random(rng)
+        queue = calls[missed].queue.name
+        t = clock()
+        center.hangup(missed)
+        sums["hangup"] += clock() - t
+        counter[0] += 1
+        call_id = "n%d" % counter[0]
+        t = clock()
+        center.call(call_id, 0, queue)
+        sums["call"] += clock() - t
+        waiting.add(call_id)
+        gone = busy.pop_random(rng)
+        t = clock()
+        lines = center.hangup(gone)
+        sums["hangup"] += clock() - t
+        head, operator = lines[1].split()[1], lines[1].split()[-1]
+        waiting.remove(head)
+        queue = calls[head].queue.name
+        t = clock()
+        center.reject(operator)
+        sums["reject"] += clock() - t
+        timer = scheduler.last
+        t = clock()
+        timer.fire()
+        sums["ring timeout"] += clock() - t
+        t = clock()
+        center.answer(operator)
+        sums["answer"] += clock() - t
+        busy.add(head)
+        counter[0] += 1
+        call_id = "n%d" % counter[0]
+        t = clock()
+        center.call(call_id, 0, queue)
+        sums["call"] += clock() - t
+        waiting.add(call_id)
+        counts["call"] += 2
+        counts["hangup"] += 2
+        for command in ("reject", "ring timeout", "answer"):
+            counts[command] += 1
+
+
 def measure(run_round, rounds, cycles, overhead, commands=COMMANDS):
     """Per command: mean ns per call in each round, then the median over rounds."""
     per_round = {command: [] for command in commands}
@@ -338,6 +425,18 @@ def run(quick=False):
             log("core: %s, %d operators: %s" % (strategy, operators, brief(figures, STRATEGY_COMMANDS)))
             del center, scheduler, busy, run_round
             gc.collect()
+    results["queues"] = {}
+    for queues in (1, QUEUE_COUNT):
+        center, scheduler, busy, waiting = queues_center(queues, 10**3, 10**3, rng)
+
+        def run_round(n, sums, counts, center=center, scheduler=scheduler, busy=busy, waiting=waiting):
+            queues_cycles(center, scheduler, busy, waiting, n, counter, rng, sums, counts)
+
+        results["queues"][str(queues)] = measure(run_round, rounds, cycles, overhead)
+        assert len(center.queue) == 10**3
+        log("core: %d queue(s), 10^3 operators: %s" % (queues, brief(results["queues"][str(queues)])))
+        del center, scheduler, busy, waiting, run_round
+        gc.collect()
     queued = 10**5 if quick else 10**6
     results["memory"] = {
         "queued": queued,

@@ -221,10 +221,10 @@ class CallCenterMachine(RuleBasedStateMachine):
                 assert operator.call is None and pointing == []
                 assert all(operator not in (call.ringers or ()) for call in self.center.calls.values())
                 assert (operator.timer is not None) == (operator.state == WRAP_UP)
-                assert (operator.index in self.center._free) == (operator.state == AVAILABLE)
+                assert (operator.index in self.center.queues[0].levels[0]) == (operator.state == AVAILABLE)
             else:
                 assert pointing == [operator.call]
-                assert operator.index not in self.center._free
+                assert operator.index not in self.center.queues[0].levels[0]
                 assert operator.state == (RINGING if operator.call.state == RINGING else BUSY)
                 has_timer = operator.timer is not None
                 assert has_timer == (operator.state == RINGING and bool(self.center.ring_timeout))

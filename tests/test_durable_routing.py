@@ -74,18 +74,18 @@ def test_the_random_strategy_draws_the_same_after_a_restore(tmp_path):
     server = Server(tmp_path, **options)
     server.run(*["call %d" % number for number in range(3)])
     before = server.status()
-    generator = server.state.center._free._random.getstate()
+    generator = server.state.center.queues[0].levels[0]._random.getstate()
     server.crash()
     again = Server(tmp_path, **options)
     assert again.status() == before
-    assert again.state.center._free._random.getstate() == generator
+    assert again.state.center.queues[0].levels[0]._random.getstate() == generator
     again.run("hangup 0", "call 5")
     before = again.status()
-    generator = again.state.center._free._random.getstate()
+    generator = again.state.center.queues[0].levels[0]._random.getstate()
     again.stop()
     third = Server(tmp_path, **options)
     assert third.status() == before
-    assert third.state.center._free._random.getstate() == generator
+    assert third.state.center.queues[0].levels[0]._random.getstate() == generator
 
 
 def test_a_ring_all_call_comes_back_ringing_at_its_first_operator(tmp_path):

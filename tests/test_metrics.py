@@ -157,3 +157,36 @@ def test_refused_and_timed_out_calls_and_the_time_in_each_presence():
     assert not [
         key for key in scraped if key[0] == "callcenter_operator_paused_seconds_total" and ("operator", "A") in key[1]
     ]
+
+
+def test_several_queues_have_their_counters_and_waiting_calls_under_a_queue_label():
+    from callcenter.queues import parse_queues
+
+    clock = Clock()
+    queues = parse_queues("[sales]\noperators = A\n[support]\noperators = A\n")
+    center = CallCenter((), clock.callLater, 0, now=clock.seconds, queues=queues)
+    factory = CallCenterServerFactory(center, clock.callLater)
+    metrics = CallCenterMetrics(center, factory)
+    center.execute("call", "1")
+    center.execute("call", "2 queue=support")
+    clock.advance(4)
+    center.execute("call", "3 queue=support")
+    center.execute("answer", "A")
+    scraped = samples(metrics)
+    assert scraped[("callcenter_calls_received_total", ())] == 3
+    assert scraped[("callcenter_queue_calls_received_total", (("queue", "sales"),))] == 1
+    assert scraped[("callcenter_queue_calls_received_total", (("queue", "support"),))] == 2
+    assert scraped[("callcenter_queue_calls_answered_total", (("queue", "sales"),))] == 1
+    assert scraped[("callcenter_queue_calls_answered_total", (("queue", "support"),))] == 0
+    assert scraped[("callcenter_queue_length", ())] == 2
+    assert scraped[("callcenter_queue_waiting", (("queue", "sales"),))] == 0
+    assert scraped[("callcenter_queue_waiting", (("queue", "support"),))] == 2
+    assert scraped[("callcenter_queue_waiting_oldest_seconds", (("queue", "support"),))] == 4
+
+
+def test_one_queue_has_no_queue_label():
+    clock = Clock()
+    factory = CallCenterServerFactory(CallCenter(["A"], clock.callLater, 0, now=clock.seconds), clock.callLater)
+    scraped = samples(CallCenterMetrics(factory.center, factory))
+    assert not any("queue" in dict(labels) for _, labels in scraped)
+    assert not any(name.startswith("callcenter_queue_calls") for name, _ in scraped)

@@ -862,6 +862,7 @@ def test_command_line_options_of_the_routing():
         "max_no_answer": 0,
         "max_queue": 0,
         "max_wait": 0.0,
+        "queues": None,
     }
     options = ServerOptions()
     argv = "--strategy ring-all --seed 3 --wrap-up 5 --max-no-answer 2 --max-queue 10 --max-wait 90"
@@ -873,6 +874,7 @@ def test_command_line_options_of_the_routing():
         "max_no_answer": 2,
         "max_queue": 10,
         "max_wait": 90.0,
+        "queues": None,
     }
     for argv, message in [
         (["--strategy", "fastest"], "--strategy takes one of linear, round-robin, longest-idle"),
@@ -888,7 +890,7 @@ def test_command_line_options_of_the_routing():
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_every_strategy_provides_the_ring_strategy_interface(name):
     center = CallCenter(["A", "B"], None, 0, strategy=name)
-    assert verifyObject(IRingStrategy, center._free)
+    assert verifyObject(IRingStrategy, center.queues[0].levels[0])
 
 
 def test_the_wallboard_snapshot_shows_presence_with_its_reason_and_the_queue_in_offer_order():

@@ -44,7 +44,7 @@ def make_shell(operators=("A", "B"), ring_timeout=10, output=None):
         ("call", "usage: call <call id> [priority=N]"),
         ("call 1 2", "usage: call <call id> [priority=N]"),
         ("call 1 priority=11", "priority must be a whole number from 0 to 9, not 11"),
-        ("call 1 queue=sales", "unknown call option 'queue': the one there is is priority=N"),
+        ("call 1 queue=sales", "no queue sales: use one of default"),
         ("pause", "usage: pause <operator id> [reason...]"),
         ("unpause A B", "usage: unpause <operator id>"),
         ("login", "usage: login <operator id>"),

@@ -19,13 +19,14 @@ is O(operators it rings). The routing rules are documented in docs/routing.md.
 
 from collections import deque
 from itertools import islice
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from zope.interface import implementer
 
 from callcenter.interfaces import ICallCenter, ICallCenterObserver
+from callcenter.queues import DEFAULT_QUEUE, QueueConfig, operator_ids_of
 from callcenter.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
-from callcenter.stats import QueueFigures, presence_lines, stats_table
+from callcenter.stats import QueueFigures, presence_lines, queue_line, stats_table
 from callcenter.strategies import LINEAR, RING_ALL, make_strategy
 
 QUEUED = "queued"
@@ -41,6 +42,7 @@ RECEIVED_AT_RESOLUTION = 0.001
 MAX_ID_LENGTH = 64
 MAX_REASON_LENGTH = 64
 PRIORITIES = 10  # 0 (the default) to 9: a waiting call of higher priority is offered first
+CALL_OPTIONS = ("priority", "queue")  # call <id> priority=N queue=NAME
 NO_ANSWER = "no answer"  # the reason of an auto-pause (--max-no-answer)
 # The core's timers, by the name a durable center journals each firing under; each fires
 # into its public operation: ring_timed_out(operator id), wrap_up_ended(operator id),
@@ -71,15 +73,19 @@ class CallCenterError(Exception):
 
 
 class Call(object):
-    # operator: the one it rings or talks to; with ring-all, ringers are all it rings.
-    __slots__ = ("id", "operator", "priority", "received_at", "ringers", "state")
+    # operator: the one it rings or talks to; with ring-all, ringers are all it rings. order:
+    # its place in the order of arrival, which breaks ties of received_at between queues (0
+    # with one queue, where each queue's FIFO order says it).
+    __slots__ = ("id", "operator", "order", "priority", "queue", "received_at", "ringers", "state")
 
-    def __init__(self, call_id: str, received_at: float, priority: int = 0) -> None:
+    def __init__(self, call_id: str, received_at: float, priority: int, queue: "Queue") -> None:
         self.id = call_id
         self.state = QUEUED
         self.operator: Optional[Operator] = None
         self.received_at = received_at
         self.priority = priority
+        self.queue = queue
+        self.order = 0
         self.ringers: "Optional[List[Operator]]" = None
 
 
@@ -102,6 +108,7 @@ class Operator(object):
         "pending_reason",
         "reason",
         "rejected",
+        "serves",
         "since",
         "state",
         "talk_time",
@@ -128,6 +135,9 @@ class Operator(object):
         self.paused_time: Dict[str, float] = {}  # by reason ("" for none), ended pauses
         self.wrap_up_time = 0.0  # ended wrap-ups
         self.logged_out_time = 0.0  # ended log-outs
+        # (queue, the strategy of its level there) for each queue it serves: while it is
+        # available it is a member of each of these strategies.
+        self.serves: "List[Tuple[Queue, Any]]" = []
 
 
 class CallQueue(object):
@@ -269,6 +279,77 @@ class WaitingCalls(object):
         self._waiting -= 1
 
 
+class Queue(object):
+    """One queue of calls (``--queues``; without it, one queue of every operator): its waiting
+    calls, its members by level, each level's ring strategy over its available members, its
+    limits, its weight against the other queues, and its figures.
+
+    ``levels`` holds one strategy a level, the lowest level first: a new call rings at the
+    first level with an available member. ``tallies`` is what a call of this queue counts
+    in: the call center's figures, and this queue's own when there are several."""
+
+    __slots__ = (
+        "figures",
+        "label",
+        "levels",
+        "max_queue",
+        "max_wait",
+        "name",
+        "ring_all",
+        "tallies",
+        "waiting",
+        "weight",
+    )
+
+    def __init__(self, name: str, label: str, max_queue: int, max_wait: float, weight: int, ring_all: bool) -> None:
+        self.name = name
+        self.label = label  # "" for the default queue, " sales" for the others: "waiting in queue sales"
+        self.waiting = WaitingCalls()
+        self.levels: List[Any] = []
+        self.max_queue = max_queue
+        self.max_wait = max_wait
+        self.weight = weight
+        self.ring_all = ring_all
+        self.figures = QueueFigures()
+        self.tallies: "Tuple[QueueFigures, ...]" = ()
+
+
+class AllWaiting(object):
+    """The waiting calls of several queues, read as one: what ``CallCenter.queue`` is when
+    there is more than one queue (with one, it is that queue's :class:`WaitingCalls`)."""
+
+    __slots__ = ("_queues",)
+
+    def __init__(self, queues: "Sequence[Queue]") -> None:
+        self._queues = queues
+
+    def __len__(self) -> int:
+        return sum(len(queue.waiting) for queue in self._queues)
+
+    def __iter__(self) -> Iterator[str]:
+        """The ids of the waiting calls, queue by queue, each in offer order."""
+        for queue in self._queues:
+            yield from queue.waiting
+
+    def calls(self) -> Iterator[Call]:
+        for queue in self._queues:
+            yield from queue.waiting.calls()
+
+    def first(self, count: int) -> List[Call]:
+        return list(islice(self.calls(), count))
+
+    def oldest(self) -> Optional[Call]:
+        """The call waiting longest in any queue (O(queues x priorities))."""
+        oldest = None
+        for queue in self._queues:
+            call = queue.waiting.oldest()
+            if call is not None and (
+                oldest is None or (call.received_at, call.order) < (oldest.received_at, oldest.order)
+            ):
+                oldest = call
+        return oldest
+
+
 def check_id(kind: str, value: str) -> str:
     """Return ``value`` if it is a valid id: one token of 1 to 64 printable characters."""
     if not value or len(value) > MAX_ID_LENGTH or not value.isprintable() or " " in value:
@@ -359,7 +440,10 @@ class CallCenter(object):
         max_no_answer: int = 0,
         max_queue: int = 0,
         max_wait: float = 0.0,
+        queues: Optional[Sequence[QueueConfig]] = None,
     ) -> None:
+        if queues is not None:
+            operator_ids = operator_ids_of(queues)
         if not operator_ids:
             raise CallCenterError("at least one operator is needed")
         if ring_timeout < 0:
@@ -383,24 +467,17 @@ class CallCenter(object):
         self._operators_by_id = {operator.id: operator for operator in self.operators}
         if len(self._operators_by_id) != len(self.operators):
             raise CallCenterError("operator ids must be unique")
-        try:
-            self._free = make_strategy(strategy, self.operators, seed)
-        except ValueError as error:
-            raise CallCenterError(str(error)) from None
-        self.strategy = strategy
-        self._ring_all = strategy == RING_ALL
-        self.seed = seed
         self.dynamic: List[str] = []  # ids that joined with login, in that order
-        for operator in self.operators:
-            self._free.add(operator.index)
         self.calls: "Dict[str, Call]" = {}
-        self.queue = WaitingCalls()
         self._call_later = call_later
         self.ring_timeout = ring_timeout
         self.wrap_up = wrap_up
         self.max_no_answer = max_no_answer
-        self.max_queue = max_queue
+        self.max_queue = max_queue  # the one queue's, without --queues
         self.max_wait = max_wait
+        self._arrivals = 0  # calls received, with several queues: each call's order
+        self.queues: List[Queue] = []
+        self.use_routing(strategy, seed, queues)
         self._wait_timer: Any = None  # fires at the deadline of the call waiting longest
         self._wait_deadline = 0.0
         self.on_event = on_event
@@ -436,7 +513,7 @@ class CallCenter(object):
         return handler(argument)
 
     def _call_words(self, argument: str) -> Lines:
-        """``call <id> [key=value ...]``; only ``priority`` is a key for now."""
+        """``call <id> [priority=N] [queue=NAME]``."""
         if " " not in argument:
             return self.call(argument)
         words = argument.split(" ")
@@ -445,43 +522,56 @@ class CallCenter(object):
             key, equals, value = word.partition("=")
             if not equals or not key:
                 check_id("call", argument)  # the assignment's message for an id with spaces
-            if key != "priority":
-                raise CallCenterError("unknown call option %r: the one there is is priority=N" % (key[:80],))
+            if key not in CALL_OPTIONS:
+                raise CallCenterError("unknown call option %r: use priority=N or queue=NAME" % (key[:80],))
             options[key] = value
-        return self.call(words[0], parse_priority(options["priority"]))
+        priority = parse_priority(options["priority"]) if "priority" in options else 0
+        return self.call(words[0], priority, options.get("queue"))
 
     def _pause_words(self, argument: str) -> Lines:
         """``pause <operator> [reason...]``: the words after the id, one space apart."""
         operator_id, _, reason = argument.partition(" ")
         return self.pause(operator_id, " ".join(reason.split()) or None)
 
-    def call(self, call_id: str, priority: int = 0) -> Lines:
-        """A call arrives: ring the available operator the strategy picks (every one with
-        ring-all), or wait in the queue (refused when ``max_queue`` calls wait already).
-        ``priority`` 0 to 9: waiting calls of higher priority are offered first."""
+    def call(self, call_id: str, priority: int = 0, queue_name: Optional[str] = None) -> Lines:
+        """A call arrives in ``queue_name`` (None: the default queue): ring the available
+        operator the queue's strategy picks among those of its lowest level with one free
+        (every one of that level with ring-all), or wait in the queue (refused when its
+        ``max_queue`` calls wait already). ``priority`` 0 to 9: waiting calls of higher
+        priority are offered first."""
         if call_id in self.calls:
             raise CallCenterError("call %s is already in progress" % (call_id,))
         check_id("call", call_id)
         if priority:
             priority = parse_priority(priority)
+        queue = self.queues[0] if queue_name is None else self._queue(queue_name)
         now = self.now()
-        self.figures.received += 1
+        for figures in queue.tallies:
+            figures.received += 1
         lines = ["Call %s received" % call_id]
-        first = self._free.pick()
-        if first is None and self.max_queue and len(self.queue) >= self.max_queue:
-            self.figures.refused += 1
-            lines.append("Call %s refused: queue full" % call_id)
+        first = None  # the strategy's pick at the lowest level with an available member
+        for free in queue.levels:
+            first = free.pick()
+            if first is not None:
+                break
+        if first is None and queue.max_queue and len(queue.waiting) >= queue.max_queue:
+            for figures in queue.tallies:
+                figures.refused += 1
+            lines.append("Call %s refused: queue%s full" % (call_id, queue.label))
             return lines
         if not 0 <= now - self._received_at < RECEIVED_AT_RESOLUTION:
             self._received_at = now
-        call = Call(call_id, self._received_at, priority)
+        call = Call(call_id, self._received_at, priority, queue)
+        if self._several:
+            self._arrivals += 1
+            call.order = self._arrivals
         self.calls[call_id] = call
         if first is None:
-            self.queue.append(call)
-            lines.append("Call %s waiting in queue" % call_id)
-            if self.max_wait:
+            queue.waiting.append(call)
+            lines.append("Call %s waiting in queue%s" % (call_id, queue.label))
+            if queue.max_wait:
                 self._watch_wait(call, now)
-        elif self._ring_all:
+        elif queue.ring_all:
             self._ring_every_free(call, lines, now)
         else:
             self._ring(call, self.operators[first], lines, now)
@@ -496,13 +586,13 @@ class CallCenter(object):
         now = self.now()
         self._stop_timer(operator)
         wait = now - call.received_at
-        figures = self.figures  # written out here, not in a method: answer is the cheapest command
-        figures.answered += 1
-        figures.wait_total += wait
-        if wait > figures.wait_longest:
-            figures.wait_longest = wait
-        if wait <= self.service_level:
-            figures.answered_in_service_level += 1
+        for figures in call.queue.tallies:  # written out here, not in a method: answer is the cheapest command
+            figures.answered += 1
+            figures.wait_total += wait
+            if wait > figures.wait_longest:
+                figures.wait_longest = wait
+            if wait <= self.service_level:
+                figures.answered_in_service_level += 1
         if self.on_timing is not None:
             self.on_timing("ring", now - operator.since)
             self.on_timing("wait", wait)
@@ -528,7 +618,8 @@ class CallCenter(object):
         assert call is not None
         lines = ["Call %s rejected by operator %s" % (call.id, operator.id)]
         operator.rejected += 1
-        self.figures.rejected += 1
+        for figures in call.queue.tallies:
+            figures.rejected += 1
         now = self.now()
         self._end_ring(operator, now)
         operator.state = AVAILABLE
@@ -543,23 +634,26 @@ class CallCenter(object):
         if call is None:
             raise CallCenterError("no call %s in progress" % (check_id("call", call_id),))
         state, call.state = call.state, ENDED
-        figures = self.figures
+        tallies = call.queue.tallies
         if state == QUEUED:
-            self.queue.removed(call)
-            figures.missed += 1
+            call.queue.waiting.removed(call)
+            for figures in tallies:
+                figures.missed += 1
             return ["Call %s missed" % call_id]
         operator = call.operator
         assert operator is not None
         now = self.now()
         if state == RINGING:
-            figures.missed += 1
+            for figures in tallies:
+                figures.missed += 1
             lines = ["Call %s missed" % call_id]
             for ringer in call.ringers or (operator,):
                 if self.on_timing is not None:
                     self.on_timing("ring", now - ringer.since)
                 self._release(ringer, lines, now)
             return lines
-        figures.finished += 1
+        for figures in tallies:
+            figures.finished += 1
         operator.talk_time += now - operator.since
         if operator.pending is not None:
             lines = ["Call %s finished and operator %s %s" % (call_id, operator.id, operator.pending)]
@@ -621,7 +715,9 @@ class CallCenter(object):
             self.operators.append(operator)
             self.dynamic.append(operator_id)
             self._operators_by_id[operator_id] = operator
-            self._free.reserve(len(self.operators))
+            default = self.queues[0]  # a dynamic member serves the default queue, at its first level
+            default.levels[0].reserve(len(self.operators))
+            operator.serves.append((default, default.levels[0]))
             lines = ["Operator %s available" % operator_id]
             self._release(operator, lines, now)
             return lines
@@ -644,7 +740,8 @@ class CallCenter(object):
         assert call is not None
         lines = ["Call %s ignored by operator %s" % (call.id, operator.id)]
         operator.ignored += 1
-        self.figures.ignored += 1
+        for figures in call.queue.tallies:
+            figures.ignored += 1
         operator.no_answer += 1
         now = self.now()
         self._end_ring(operator, now)
@@ -676,18 +773,20 @@ class CallCenter(object):
         if self._wait_timer is not None:
             self._wait_timer.cancel()
             self._wait_timer = None
-        if not self.max_wait:
+        if not self._max_waits:
             return
         now = self.now()
         lines: Lines = []
-        oldest = self.queue.oldest()
-        while oldest is not None and now - oldest.received_at + EPSILON >= self.max_wait:
-            oldest.state = ENDED
-            self.queue.removed(oldest)
-            self._time_out(oldest, lines)
-            oldest = self.queue.oldest()
-        if oldest is not None:
-            self._watch_wait(oldest, now)
+        for queue in self.queues:
+            if not queue.max_wait:
+                continue
+            oldest = queue.waiting.oldest()
+            while oldest is not None and now - oldest.received_at + EPSILON >= queue.max_wait:
+                oldest.state = ENDED
+                queue.waiting.removed(oldest)
+                self._time_out(oldest, lines)
+                oldest = queue.waiting.oldest()
+        self._rearm_wait(now)
         if lines:
             self._send(lines)
 
@@ -709,9 +808,20 @@ class CallCenter(object):
 
     def status(self) -> Lines:
         """Every operator with its state and call, then the queued calls in the order they
-        will be offered (with their priority, when not 0)."""
+        will be offered (with their priority, when not 0); with several queues, that queue
+        by queue under a ``Queue NAME`` line, an operator under each queue it serves."""
+        if len(self.queues) == 1:
+            return self._status_lines(self.operators, self.queue.calls())
         lines = []
-        for operator in self.operators:
+        for queue in self.queues:
+            lines.append("Queue %s" % queue.name)
+            members = [operator for operator in self.operators if any(served is queue for served, _ in operator.serves)]
+            lines.extend(self._status_lines(members, queue.waiting.calls()))
+        return lines
+
+    def _status_lines(self, operators: Sequence[Operator], waiting: Iterator[Call]) -> Lines:
+        lines = []
+        for operator in operators:
             state = operator.state
             if operator.call is not None:
                 lines.append("Operator %s %s with call %s" % (operator.id, state, operator.call.id))
@@ -721,7 +831,7 @@ class CallCenter(object):
                 lines.append("Operator %s in wrap-up" % operator.id)
             else:
                 lines.append(presence_line(operator.id, state, operator.reason))
-        for call in self.queue.calls():
+        for call in waiting:
             if call.priority:
                 lines.append("Queued call %s (priority %d)" % (call.id, call.priority))
             else:
@@ -744,9 +854,27 @@ class CallCenter(object):
             waiting=len(self.queue),
             oldest_waiting=None if oldest is None else oldest.received_at,
             ringing=ringing,
-            limits=bool(self.max_queue or self.max_wait),
+            limits=any(queue.max_queue or queue.max_wait for queue in self.queues),
         )
         lines.extend(presence_lines(self.operators, now))
+        if len(self.queues) > 1:
+            rings = {queue.name: 0 for queue in self.queues}
+            for call in self.calls.values():
+                if call.state is RINGING:
+                    rings[call.queue.name] += 1
+            for queue in self.queues:
+                head = queue.waiting.oldest()
+                lines.append(
+                    queue_line(
+                        queue.name,
+                        queue.figures,
+                        now,
+                        self.service_level,
+                        len(queue.waiting),
+                        None if head is None else head.received_at,
+                        rings[queue.name],
+                    )
+                )
         return lines
 
     # The state as plain data, for observers that show it (the wallboard).
@@ -790,7 +918,7 @@ class CallCenter(object):
         the queue or the operators' states: those are the call center's own state, saved
         and restored (or replayed) apart. The dict is a copy: changing it changes nothing.
         """
-        return {
+        state = {
             "version": 1,
             "figures": self.figures.to_dict(),
             "operators": {
@@ -805,6 +933,9 @@ class CallCenter(object):
             },
             "received_at": {call.id: call.received_at for call in self.calls.values()},
         }
+        if len(self.queues) > 1:
+            state["queues"] = {queue.name: queue.figures.to_dict() for queue in self.queues}
+        return state
 
     def restore_stats(self, state: Dict[str, Any]) -> None:
         """Put back figures that :meth:`stats_state` returned, on the same clock.
@@ -835,9 +966,17 @@ class CallCenter(object):
                 for call_id, received_at in state["received_at"].items()
                 if call_id in self.calls
             }
+            by_queue = {
+                name: QueueFigures.from_dict(saved)
+                for name, saved in (state.get("queues") or {}).items()
+                if name in self._queues_by_name
+            }
         except (AttributeError, KeyError, TypeError, ValueError) as error:
             raise CallCenterError("the saved stats cannot be read: %s" % (error,)) from None
         self.figures = figures
+        for name, queue_figures in by_queue.items():
+            self._queues_by_name[name].figures = queue_figures
+        self._tally()
         for operator, (answered, rejected, ignored, talk_time, since) in operators.items():
             operator.answered, operator.rejected, operator.ignored = answered, rejected, ignored
             operator.talk_time, operator.since = talk_time, since
@@ -873,14 +1012,41 @@ class CallCenter(object):
                     logged_out_time=operator.logged_out_time,
                     joined=operator.joined,
                 )
-        return {
+        state = {
             "version": 1,
             "presence": presence,
             "dynamic": list(self.dynamic),
             "priorities": {call.id: call.priority for call in self.calls.values() if call.priority},
             "strategy": self.strategy,
-            "memory": self._free.state(),
+            "memory": self.queues[0].levels[0].state(),
         }
+        if self.queue_configs is not None:
+            default = self.queues[0]
+            state["queues"] = {
+                "config": [config.to_dict() for config in self.queue_configs],
+                "calls": {
+                    call.id: [call.queue.name, call.order]
+                    for call in self.calls.values()
+                    if call.queue is not default or call.order
+                },
+                "memory": {queue.name: [free.state() for free in queue.levels] for queue in self.queues},
+            }
+        return state
+
+    @staticmethod
+    def saved_queues(state: Optional[Dict[str, Any]]) -> "Tuple[Optional[List[QueueConfig]], Dict[str, str]]":
+        """From a :meth:`routing_state`: the queues it was made with (None: no --queues), and
+        the queue of each call in a queue other than the default one. CallCenterError when
+        they cannot be read."""
+        saved = (state or {}).get("queues")
+        if saved is None:
+            return None, {}
+        try:
+            configs = [QueueConfig.from_dict(config) for config in saved["config"]]
+            calls = {str(call_id): str(name) for call_id, (name, _) in saved["calls"].items()}
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
+            raise CallCenterError("the saved queues cannot be read: %s" % (error,)) from None
+        return configs, calls
 
     def restore_routing(self, state: Dict[str, Any]) -> None:
         """Put back what :meth:`routing_state` returned, on the same clock, once the calls and
@@ -912,15 +1078,29 @@ class CallCenter(object):
                 if call_id in self.calls
             }
             dynamic = [str(operator_id) for operator_id in state["dynamic"]]
+            saved_queues = state.get("queues") or {}
+            placed = {}
+            for call_id, (name, order) in (saved_queues.get("calls") or {}).items():
+                call = self.calls.get(call_id)
+                if call is not None:
+                    placed[call] = (self._queue(name), int(order))
+            memories = {name: list(memory) for name, memory in (saved_queues.get("memory") or {}).items()}
         except (AttributeError, KeyError, TypeError, ValueError, CallCenterError) as error:
             raise CallCenterError("the saved routing cannot be read: %s" % (error,)) from None
         self.dynamic = [operator_id for operator_id in dynamic if operator_id in self._operators_by_id]
-        waiting = list(self.queue.calls())
+        for call, (queue, order) in placed.items():
+            if call.state is QUEUED and call.queue is not queue:
+                raise CallCenterError("call %s waits in queue %s, not %s" % (call.id, call.queue.name, queue.name))
+            call.queue, call.order = queue, order
+            self._arrivals = max(self._arrivals, order)
         for call, priority in priorities.items():
             call.priority = priority
-        self.queue = WaitingCalls()  # again, by priority, in the same order
-        for call in waiting:
-            self.queue.append(call)
+        for queue in self.queues:
+            waiting = list(queue.waiting.calls())
+            queue.waiting = WaitingCalls()  # again, by priority, in the same order
+            for call in waiting:
+                queue.waiting.append(call)
+        self._index_queues()
         for operator, presence, saved, pending in changes:
             operator.no_answer = int(saved.get("no_answer", 0))
             if "paused_time" in saved:
@@ -937,35 +1117,133 @@ class CallCenter(object):
                     left = max(operator.since + self.wrap_up - now, 0.0)
                     operator.timer = self._call_later(left, self._timer_fired, WRAP_UP_TIMER, operator.id)
             operator.pending, operator.pending_reason = pending, saved.get("pending_reason")
-        if self._ring_all:
-            for call in self.calls.values():
-                if call.state is RINGING and call.ringers is None:
-                    call.ringers = [call.operator]  # type: ignore[list-item]
-        if state.get("strategy") == self.strategy and state.get("memory") is not None:
-            try:
-                self._free.restore(state["memory"])
-            except (TypeError, ValueError) as error:
-                raise CallCenterError("the saved strategy memory cannot be read: %s" % (error,)) from None
+        for call in self.calls.values():
+            if call.queue.ring_all and call.state is RINGING and call.ringers is None:
+                call.ringers = [call.operator]  # type: ignore[list-item]
+        try:
+            if self.queue_configs is None:
+                if state.get("strategy") == self.strategy and state.get("memory") is not None:
+                    self.queues[0].levels[0].restore(state["memory"])
+            else:
+                for queue, config in zip(self.queues, self.queue_configs):
+                    memory = memories.get(queue.name)
+                    if memory is not None and len(memory) == len(queue.levels) and self._saved_config(state, config):
+                        for free, saved_memory in zip(queue.levels, memory):
+                            if saved_memory is not None:
+                                free.restore(saved_memory)
+        except (TypeError, ValueError) as error:
+            raise CallCenterError("the saved strategy memory cannot be read: %s" % (error,)) from None
         self._rearm_wait(now)
 
-    def use_strategy(self, strategy: str, seed: Optional[int] = None) -> None:
-        """Route with ``strategy`` from now on (the available operators stay available). For
-        a restore that loads calls with ``linear`` and then routes as configured."""
-        try:
-            free = make_strategy(strategy, self.operators, seed)
-        except ValueError as error:
-            raise CallCenterError(str(error)) from None
+    @staticmethod
+    def _saved_config(state: Dict[str, Any], config: QueueConfig) -> bool:
+        """Whether the saved routing had ``config`` as it is now (its strategy memory applies)."""
+        return config.to_dict() in (state.get("queues") or {}).get("config", [])
+
+    def use_routing(
+        self, strategy: str, seed: Optional[int] = None, queues: Optional[Sequence[QueueConfig]] = None
+    ) -> None:
+        """Route with ``strategy`` (one queue of every operator, with ``max_queue`` and
+        ``max_wait``) or with ``queues`` from now on; the available operators stay available.
+        For the constructor, and for a restore that loads calls with ``linear`` into one queue
+        and then routes as configured; no call may be waiting. Operators no queue names (those
+        that joined with ``login``) serve the first queue at its first level."""
+        if self.queues and len(self.queue):
+            raise CallCenterError("the queues cannot change while calls wait")
+        configs = (
+            list(queues)
+            if queues is not None
+            else [
+                QueueConfig(
+                    DEFAULT_QUEUE,
+                    [(operator.id, 0) for operator in self.operators],
+                    strategy,
+                    self.max_queue,
+                    self.max_wait,
+                )
+            ]
+        )
+        if len({config.name for config in configs}) != len(configs):
+            raise CallCenterError("queue names must be unique")
+        built = []
+        for position, config in enumerate(configs):
+            if config.max_wait and self._call_later is None:
+                raise CallCenterError("a maximum wait needs a call_later to schedule it")
+            if not config.members:
+                raise CallCenterError("queue %s has no operators" % config.name)
+            queue = Queue(
+                config.name,
+                "" if position == 0 else " " + config.name,
+                config.max_queue,
+                config.max_wait,
+                config.weight,
+                config.strategy == RING_ALL,
+            )
+            # Each queue's random draws of its own: the seed moved along by its place.
+            queue_seed = seed if seed is None else seed + position
+            levels = sorted({level for _, level in config.members})
+            try:
+                by_level = {level: make_strategy(config.strategy, self.operators, queue_seed) for level in levels}
+            except ValueError as error:
+                raise CallCenterError(str(error)) from None
+            queue.levels = [by_level[level] for level in levels]
+            built.append((queue, by_level, config.members))
         for operator in self.operators:
-            if operator.index in self._free:
-                free.add(operator.index)
-        self._free, self.strategy, self.seed = free, strategy, seed
-        self._ring_all = strategy == RING_ALL
+            operator.serves = []
+        for queue, by_level, members in built:
+            for operator_id, level in members:
+                member = self._operators_by_id.get(operator_id)
+                if member is None:
+                    raise CallCenterError("queue %s names operator %s, who is not here" % (queue.name, operator_id))
+                member.serves.append((queue, by_level[level]))
+        self.queues = [queue for queue, _, _ in built]
+        default = self.queues[0]
+        for operator in self.operators:
+            if not operator.serves:
+                operator.serves.append((default, default.levels[0]))
+            if operator.state is AVAILABLE and operator.call is None:
+                for _, free in operator.serves:
+                    free.add(operator.index)
+        for call in self.calls.values():
+            call.queue = default
+        self.queue_configs = None if queues is None else configs
+        self.strategy, self.seed = strategy, seed
+        self._index_queues()
+        self._tally()
+
+    def _index_queues(self) -> None:
+        self._queues_by_name = {queue.name: queue for queue in self.queues}
+        self.queue: Any = self.queues[0].waiting if len(self.queues) == 1 else AllWaiting(self.queues)
+        self._max_waits = any(queue.max_wait for queue in self.queues)
+        self._several = len(self.queues) > 1
+
+    def _tally(self) -> None:
+        """What each queue's calls count in: the totals, and with several queues its own too."""
+        for queue in self.queues:
+            queue.tallies = (self.figures,) if len(self.queues) == 1 else (self.figures, queue.figures)
+
+    def _queue(self, name: str) -> Queue:
+        queue = self._queues_by_name.get(name)
+        if queue is None:
+            shown = name[:80] if name else "named"  # queue= with no name
+            raise CallCenterError("no queue %s: use one of %s" % (shown, ", ".join(self._queues_by_name)))
+        return queue
+
+    def queue_names(self) -> List[str]:
+        """The queues' names, the default one first."""
+        return [queue.name for queue in self.queues]
 
     # The transitions every command shares: the routing rules, in one place.
 
     def _ring(self, call: Call, operator: Operator, lines: Lines, now: float) -> None:
-        """Deliver ``call`` to the available ``operator`` and start its ring timer."""
-        self._free.ringing(operator.index)
+        """Deliver ``call`` to the available ``operator`` and start its ring timer; it is
+        no longer available in any queue it serves."""
+        index, queue = operator.index, call.queue
+        for served, free in operator.serves:
+            if served is queue:
+                free.ringing(index)  # round-robin remembers whom its queue offered a call
+            else:
+                free.discard(index)
         operator.state = RINGING
         operator.since = now
         operator.call = call
@@ -979,23 +1257,44 @@ class CallCenter(object):
     def _ring_every_free(self, call: Call, lines: Lines, now: float) -> bool:
         """ring-all: ring ``call`` at every available operator, in configured order; False
         when none is."""
-        ringers = [self.operators[index] for index in self._free.members()]
+        ringers: List[Operator] = []
+        for free in call.queue.levels:
+            ringers = [self.operators[index] for index in free.members()]
+            if ringers:
+                break
         for operator in ringers:
             self._ring(call, operator, lines, now)
         call.ringers = ringers or None
         return bool(ringers)
 
     def _release(self, operator: Operator, lines: Lines, now: float) -> None:
-        """Make ``operator`` available; it takes the call at the head of the queue, if any."""
+        """Make ``operator`` available; it takes, among the queues it serves, the waiting call
+        of the highest weight, then the highest priority, then the longest wait, if any."""
         self._stop_timer(operator)
         operator.state = AVAILABLE
         operator.since = now
         operator.call = None
-        if self.queue:
-            call = self.queue.popleft()
-            self._ring(call, operator, lines, now)
+        serves = operator.serves
+        if len(serves) == 1:  # one queue: the head of its queue
+            waiting = serves[0][0].waiting
+            if waiting:
+                self._ring(waiting.popleft(), operator, lines, now)
+            else:
+                serves[0][1].add(operator.index)
+            return
+        best: Optional[Queue] = None
+        best_key: Any = None
+        for queue, _ in serves:
+            head = queue.waiting.head()
+            if head is not None:
+                key = (queue.weight, head.priority, -head.received_at, -head.order)
+                if best is None or key > best_key:
+                    best, best_key = queue, key
+        if best is not None:
+            self._ring(best.waiting.popleft(), operator, lines, now)
         else:
-            self._free.add(operator.index)
+            for _, free in serves:
+                free.add(operator.index)
 
     def _end_ring(self, operator: Operator, now: float) -> None:
         """``operator`` stops ringing (its call is still that call's to place)."""
@@ -1020,19 +1319,25 @@ class CallCenter(object):
             if free:
                 self._release(decliner, lines, now)
             return
-        if self._ring_all:
+        queue = call.queue
+        if queue.ring_all:
             offered = self._ring_every_free(call, lines, now)
         else:
-            following = self._free.pick_after(decliner.index)
+            following = None
+            for level in queue.levels:
+                following = level.pick_after(decliner.index)
+                if following is not None:
+                    break
             offered = following is not None
             if offered:
-                self._ring(call, self.operators[following], lines, now)
+                self._ring(call, self.operators[following], lines, now)  # type: ignore[index]
         if offered:
             if free:
-                self._free.add(decliner.index)  # somebody else was free: the queue is empty
+                # Somebody else was free, so this queue is empty; another it serves may not be.
+                self._release(decliner, lines, now)
         elif free:
             self._ring(call, decliner, lines, now)
-            if self._ring_all:
+            if queue.ring_all:
                 call.ringers = [decliner]
         else:
             call.ringers = None
@@ -1064,7 +1369,8 @@ class CallCenter(object):
     def _absent(self, operator: Operator, presence: str, reason: Optional[str], now: float) -> None:
         """``operator`` (holding no call now) goes PAUSED or LOGGED_OUT."""
         self._stop_timer(operator)  # a wrap-up timer
-        self._free.discard(operator.index)
+        for _, free in operator.serves:
+            free.discard(operator.index)
         operator.state = presence
         operator.reason = reason
         operator.since = now
@@ -1102,17 +1408,18 @@ class CallCenter(object):
         """A call nobody can take now goes back to the head of the queue (always kept, even
         past ``max_queue``), or leaves at once when it has waited past ``max_wait``."""
         call.operator = None
-        if self.max_wait and now - call.received_at + EPSILON >= self.max_wait:
+        queue = call.queue
+        if queue.max_wait and now - call.received_at + EPSILON >= queue.max_wait:
             self._time_out(call, lines)
             return
         call.state = QUEUED
-        self.queue.appendleft(call)
-        lines.append("Call %s waiting in queue" % call.id)
-        if self.max_wait:
+        queue.waiting.appendleft(call)
+        lines.append("Call %s waiting in queue%s" % (call.id, queue.label))
+        if queue.max_wait:
             self._watch_wait(call, now)
 
     def _watch_wait(self, call: Call, now: float) -> None:
-        deadline = call.received_at + self.max_wait
+        deadline = call.received_at + call.queue.max_wait
         if self._wait_timer is not None:
             if deadline >= self._wait_deadline:
                 return
@@ -1122,19 +1429,22 @@ class CallCenter(object):
         self._wait_timer = self._call_later(max(deadline - now, 0.0), self._timer_fired, WAIT_TIMER, "")
 
     def _rearm_wait(self, now: float) -> None:
-        """The wait timer again, for the call waiting longest (after its times changed)."""
+        """The wait timer again, for the first deadline of the calls waiting longest in each
+        queue with a maximum wait (after their times changed)."""
         if self._wait_timer is not None:
             self._wait_timer.cancel()
             self._wait_timer = None
-        oldest = self.queue.oldest()
-        if self.max_wait and oldest is not None:
-            self._watch_wait(oldest, now)
+        for queue in self.queues:
+            oldest = queue.waiting.oldest()
+            if queue.max_wait and oldest is not None:
+                self._watch_wait(oldest, now)
 
     def _time_out(self, call: Call, lines: Lines) -> None:
         call.state = ENDED
         del self.calls[call.id]
-        self.figures.timed_out += 1
-        lines.append("Call %s timed out in queue" % call.id)
+        for figures in call.queue.tallies:
+            figures.timed_out += 1
+        lines.append("Call %s timed out in queue%s" % (call.id, call.queue.label))
 
     # Helpers.
 
@@ -1146,9 +1456,10 @@ class CallCenter(object):
         """Put the available operators back in the strategy with their figures as they are
         now (after a restore changed them: longest-idle and the like order by them)."""
         for operator in self.operators:
-            if operator.index in self._free:
-                self._free.discard(operator.index)
-                self._free.add(operator.index)
+            for _, free in operator.serves:
+                if operator.index in free:
+                    free.discard(operator.index)
+                    free.add(operator.index)
 
     def _stop_timer(self, operator: Operator) -> None:
         if operator.timer is not None:

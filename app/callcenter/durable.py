@@ -44,6 +44,7 @@ from callcenter.journal import (
     encode_snapshot,
     sync_data,
 )
+from callcenter.queues import DEFAULT_QUEUE, QueueConfig
 from callcenter.states import AVAILABLE, BUSY, RINGING
 
 log = Logger()
@@ -68,6 +69,60 @@ def operator_states(center: CallCenter) -> OperatorStates:
             held.add(call.id)
             states.append((operator.id, operator.state, call.id))
     return states
+
+
+class PlacedCalls(object):
+    """Where a restore puts the saved calls: the waiting ones in the order to call them
+    again, the queue of each call not in the default one (None: the default), and the
+    calls' queue and order as the routing state gives them to ``restore_routing``."""
+
+    __slots__ = ("orders", "queues", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: List[str] = []
+        self.queues: Dict[str, Optional[str]] = {}
+        self.orders: Dict[str, List[Any]] = {}
+
+
+def place_calls(
+    states: OperatorStates,
+    waiting: List[str],
+    routing: Any,
+    queues: Optional[List[QueueConfig]],
+    directory: str,
+) -> PlacedCalls:
+    """Each saved call's queue among ``queues`` (None: the one queue without --queues). A
+    queue that is gone takes its calls along only when it was the default one (they go to
+    the new default); else, as a call at an operator that no longer serves its queue,
+    StateError: the start is refused."""
+    saved_configs, saved_calls = CallCenter.saved_queues(routing)
+    names = {config.name: config for config in queues or ()}
+    saved_default = saved_configs[0].name if saved_configs else None
+    placed = PlacedCalls()
+    saved_orders = ((routing or {}).get("queues") or {}).get("calls") or {}
+    for call_id, name in saved_calls.items():
+        if name in names:
+            placed.queues[call_id] = name
+        elif name != saved_default:
+            raise StateError(
+                "call %s is in queue %s in the saved state in %s but --queues has no such queue: "
+                "add it back (it can be removed once empty), or move %s aside to start empty"
+                % (call_id, name, directory, directory)
+            )
+        order = saved_orders.get(call_id, [None, 0])[1]
+        placed.orders[call_id] = [placed.queues.get(call_id) or (queues[0].name if queues else DEFAULT_QUEUE), order]
+    for operator_id, state, held in states:
+        held_in = placed.queues.get(held) if held is not None else None
+        config = names.get(held_in) if held_in is not None else (queues[0] if queues else None)
+        if held is not None and config is not None and operator_id not in (member for member, _ in config.members):
+            raise StateError(
+                "operator %s is %s with call %s of queue %s in the saved state in %s but does not serve %s in "
+                "--queues: add it back (it can be removed once idle), or move %s aside to start empty"
+                % (operator_id, state, held, config.name, directory, config.name, directory)
+            )
+    # Waiting calls in their order of arrival (each queue's offer order is kept within it).
+    placed.waiting = sorted(waiting, key=lambda call_id: placed.orders.get(call_id, [None, 0])[1])
+    return placed
 
 
 def load(center: CallCenter, operators: OperatorStates, queue: List[str]) -> None:
@@ -441,8 +496,8 @@ class DurableCallCenter(object):
     def _new_center(self, operator_ids: List[str], loading: bool = False) -> CallCenter:
         # Replay needs ring timers even when they are now off: the journal may hold timeouts.
         options = dict(self.center_options)
-        if loading:  # load() places calls in order, whatever the strategy and limits
-            options.update(strategy="linear", max_queue=0)
+        if loading:  # load() places calls in order, whatever the strategy, limits and queues
+            options.update(strategy="linear", max_queue=0, queues=None)
         return CallCenter(
             operator_ids,
             self._core_timer,
@@ -452,21 +507,38 @@ class DurableCallCenter(object):
         )
 
     def _load(
-        self, operator_ids: List[str], states: OperatorStates, queue: List[str], stats: Any, routing: Any
+        self,
+        operator_ids: List[str],
+        states: OperatorStates,
+        queue: List[str],
+        stats: Any,
+        routing: Any,
+        queues: Optional[List[QueueConfig]],
     ) -> None:
         """A new center in the given state: load() the operators' calls in order, then the
-        routing (the configured strategy and its memory, presence, priorities), then the
-        queue, which nobody free takes, in offer order with its priorities, then the figures."""
+        routing (the strategy or ``queues`` and their memory, presence, priorities, the
+        calls' queues), then the waiting calls, which nobody free takes, each in its queue in
+        offer order with its priorities, then the figures. StateError when a call is in a
+        queue ``queues`` no longer has, or at an operator who no longer serves its queue."""
+        placed = place_calls(states, queue, routing, queues, self.directory)
         center = self.center = self._new_center(operator_ids, loading=True)
         load(center, states, [])
-        center.use_strategy(self.center_options.get("strategy", "linear"), self.center_options.get("seed"))
+        center.use_routing(self.center_options.get("strategy", "linear"), self.center_options.get("seed"), queues)
+        limits = [self.center_options.get("max_queue", 0)] if queues is None else [q.max_queue for q in queues]
+        for waiting in center.queues:
+            waiting.max_queue = 0  # the saved calls come back whatever the limits
         priorities: Dict[str, Any] = {}
         if routing is not None:
+            routing = dict(routing)
+            if "queues" in routing:
+                routing["queues"] = dict(routing["queues"], calls=placed.orders)
             center.restore_routing(routing)
             priorities = routing.get("priorities") or {}
-        for call_id in queue:
-            center.call(call_id, parse_priority(priorities.get(call_id, 0)))
-        center.max_queue = self.center_options.get("max_queue", 0)
+        for call_id in placed.waiting:
+            center.call(call_id, parse_priority(priorities.get(call_id, 0)), placed.queues.get(call_id))
+        for waiting, limit in zip(center.queues, limits):
+            waiting.max_queue = limit
+        center.max_queue = limits[0]
         if stats is not None:
             center.restore_stats(stats)
 
@@ -492,8 +564,14 @@ class DurableCallCenter(object):
         self.generation = document["generation"]
         saved_ids = [operator_id for operator_id, _, _ in document["operators"]]
         try:
+            saved_queues, _ = CallCenter.saved_queues(document.get("routing"))
             self._load(
-                saved_ids, document["operators"], document["queue"], document.get("stats"), document.get("routing")
+                saved_ids,
+                document["operators"],
+                document["queue"],
+                document.get("stats"),
+                document.get("routing"),
+                saved_queues,
             )
         except CallCenterError as error:
             raise files.damaged(SNAPSHOT, 0, "a snapshot that does not load: %s" % error) from None
@@ -505,7 +583,7 @@ class DurableCallCenter(object):
                 files.remove(stale)
                 log.info("Removed {file}, a journal older than the snapshot", file=files.file(stale))
         replayed, torn = self._replay(name)
-        changed = saved_ids != self._operators_kept()
+        changed = saved_ids != self._operators_kept() or saved_queues != self.center_options.get("queues")
         if changed:
             self._change_operators()
         self.center.ring_timeout = self.ring_timeout
@@ -558,22 +636,26 @@ class DurableCallCenter(object):
         keep = set(operator_ids)
         states = operator_states(self.center)
         routing = self.center.routing_state()
+        queues_named = " (nor in --queues)" if self.center_options.get("queues") else ""
         for operator_id, state, call in states:
             if call is not None and operator_id not in keep:
                 raise StateError(
-                    "operator %s is %s with call %s in the saved state in %s but is not in --operators: "
+                    "operator %s is %s with call %s in the saved state in %s but is not in --operators%s: "
                     "add it back (it can be removed once idle), or move %s aside to start empty"
-                    % (operator_id, state, call, self.directory, self.directory)
+                    % (operator_id, state, call, self.directory, queues_named, self.directory)
                 )
         queue = list(self.center.queue)
         stats = self.center.stats_state()
         self.timers.clear()
-        self._load(operator_ids, states, queue, stats, routing)
-        log.info(
-            "Operators changed from {old} to {new}",
-            old=",".join(operator_id for operator_id, _, _ in states),
-            new=",".join(self.operator_ids_wanted),
-        )
+        wanted_queues = self.center_options.get("queues")
+        self._load(operator_ids, states, queue, stats, routing, wanted_queues)
+        old_ids = [operator_id for operator_id, _, _ in states]
+        if old_ids != operator_ids:
+            log.info(
+                "Operators changed from {old} to {new}", old=",".join(old_ids), new=",".join(self.operator_ids_wanted)
+            )
+        if CallCenter.saved_queues(routing)[0] != wanted_queues:
+            log.info("Queues changed to {names}", names=",".join(self.center.queue_names()))
 
     # Shutdown.
 

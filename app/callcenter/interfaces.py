@@ -75,7 +75,7 @@ class IDurableOutput(Interface):
         end of the chain is the provider's, which consumes the failure once it has fired it."""
 
 
-class ChangeNotStored(Exception):  # noqa: N818  (the name the seam declares)
+class ChangeNotStored(Exception):  # noqa: N818  (a refusal, not an error of the program)
     """The disk refused the records of a change: it was rolled back, not acknowledged. The
     message is the one error line a client gets for it."""
 

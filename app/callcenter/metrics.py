@@ -12,7 +12,7 @@ each scrape, ``on_timing`` for the histograms.
 
 import queue
 from collections import Counter
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, List, Tuple
 
 from prometheus_client import CollectorRegistry, GCCollector, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -104,6 +104,18 @@ class CallCenterMetrics(object):
             ],
             "clients": len(self.factory.clients),
             "events": self.factory.events_made,
+            # With several queues (--queues): (name, figures, waiting, oldest wait) of each.
+            "queues": [
+                (
+                    of_queue.name,
+                    of_queue.figures.to_dict(),
+                    len(of_queue.waiting),
+                    0.0 if oldest is None else max(now - oldest.received_at, 0.0),
+                )
+                for of_queue, oldest in ((of_queue, of_queue.waiting.oldest()) for of_queue in center.queues)
+            ]
+            if len(center.queues) > 1
+            else [],
         }
 
     def snapshot_from_thread(self) -> Dict[str, Any]:
@@ -135,6 +147,8 @@ class CallCenterMetrics(object):
         for name, figure, documentation in CALL_COUNTERS:
             yield CounterMetricFamily(name, documentation, value=figures["figures"][figure])
         yield GaugeMetricFamily("callcenter_queue_length", "Calls waiting in the queue now.", value=figures["waiting"])
+        if figures["queues"]:
+            yield from queue_metrics(figures["queues"])
         yield GaugeMetricFamily(
             "callcenter_queue_oldest_wait_seconds",
             "How long the call at the head of the queue has waited (0 when the queue is empty).",
@@ -180,6 +194,29 @@ class CallCenterMetrics(object):
         root = resource.Resource()
         root.putChild(b"metrics", self.resource())
         return QuietSite(root)
+
+
+def queue_metrics(queues: "List[Tuple[str, Dict[str, Any], int, float]]") -> Iterator[Metric]:
+    """With several queues: each call counter once more per queue (``callcenter_queue_`` and the
+    total's name without ``callcenter_``, a ``queue`` label), and each queue's waiting calls."""
+    for name, figure, documentation in CALL_COUNTERS:
+        family = CounterMetricFamily(
+            "callcenter_queue_" + name[len("callcenter_") :], documentation + " Per queue.", labels=["queue"]
+        )
+        for queue_name, queue_figures, _, _ in queues:
+            family.add_metric([queue_name], queue_figures[figure])
+        yield family
+    waiting = GaugeMetricFamily("callcenter_queue_waiting", "Calls waiting now, per queue.", labels=["queue"])
+    oldest = GaugeMetricFamily(
+        "callcenter_queue_waiting_oldest_seconds",
+        "How long the call waiting longest in each queue has waited (0 when it is empty).",
+        labels=["queue"],
+    )
+    for queue_name, _, count, seconds in queues:
+        waiting.add_metric([queue_name], count)
+        oldest.add_metric([queue_name], seconds)
+    yield waiting
+    yield oldest
 
 
 class QuietSite(server.Site):

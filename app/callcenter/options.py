@@ -18,6 +18,7 @@ from callcenter.protocol import (
     DEFAULT_MAX_OUTPUT_BUFFER,
     DEFAULT_MAX_UNAUTHENTICATED,
 )
+from callcenter.queues import QueueConfig, QueuesError, operator_ids_of, parse_queues
 from callcenter.strategies import LINEAR, STRATEGIES
 from callcenter.web import DEFAULT_MAX_WEB_CLIENTS
 
@@ -87,7 +88,24 @@ def routing_options(options: Mapping[str, object]) -> "dict":
         "max_no_answer": options["max-no-answer"],
         "max_queue": options["max-queue"],
         "max_wait": options["max-wait"],
+        "queues": options["queues"],
     }
+
+
+def read_queues(path: str) -> "List[QueueConfig]":
+    """The queues of a --queues file; usage.UsageError naming the file and the line when it
+    cannot be read or is wrong."""
+    try:
+        with open(path, "rb") as queues_file:
+            text = queues_file.read(1 << 20).decode("utf-8")
+    except OSError as error:
+        raise usage.UsageError("--queues: cannot read %s: %s" % (path, error.strerror)) from None
+    except UnicodeDecodeError:
+        raise usage.UsageError("--queues: %s is not UTF-8 text" % path) from None
+    try:
+        return parse_queues(text)
+    except QueuesError as error:
+        raise usage.UsageError("--queues: %s %s" % (path, error)) from None
 
 
 def byte_count(text: str) -> int:
@@ -151,7 +169,7 @@ class CallCenterOptions(VersionOption):
     """What configures a call center: its operators and the ring timeout."""
 
     optParameters = [
-        ["operators", "o", "A,B", "Operator ids in order (A,B,C) or a count (5 means A to E)."],
+        ["operators", "o", None, "Operator ids in order (A,B,C) or a count (5 means A to E); default A,B."],
         [
             "ring-timeout",
             "t",
@@ -179,11 +197,26 @@ class CallCenterOptions(VersionOption):
         ],
         ["max-queue", None, 0, "Waiting calls past which a new call is refused; 0: no limit.", max_queue],
         ["max-wait", None, 0.0, "Seconds a call may wait in the queue before it leaves; 0: no limit.", max_wait],
+        [
+            "queues",
+            None,
+            None,
+            "INI file of several queues, one [section] a queue (see docs/queues.md); none: one queue of --operators.",
+        ],
     ]
 
     def postOptions(self) -> None:
+        if self["queues"] is not None:
+            if self["operators"] is not None:
+                raise usage.UsageError("--operators and --queues: the queues file names the operators")
+            for name in ("strategy", "max-queue", "max-wait"):
+                if self[name] != self.defaults[name]:
+                    raise usage.UsageError("--%s and --queues: set %s per queue in the file" % (name, name))
+            self["queues"] = read_queues(self["queues"])
+            self["operators"] = operator_ids_of(self["queues"])
+            return
         try:
-            self["operators"] = parse_operators(self["operators"])
+            self["operators"] = parse_operators(self["operators"] or "A,B")
         except CallCenterError as error:
             raise usage.UsageError("--operators: %s" % error) from None
 

@@ -206,6 +206,8 @@ class SimulateOptions(PlanningOptions, CallCenterOptions):
 
     def postOptions(self) -> None:
         self.check_traffic()
+        if self["queues"] is not None:
+            raise usage.UsageError("--queues: simulate plays one queue (--operators)")
         CallCenterOptions.postOptions(self)
         distribution, _, cv = self["handle-distribution"].partition(":")
         if distribution not in ("exponential", "lognormal", "fixed") or bool(cv) != (distribution == "lognormal"):

@@ -148,6 +148,40 @@ def stats_table(
     return lines
 
 
+def queue_line(
+    name: str,
+    figures: QueueFigures,
+    now: float,
+    service_level: float,
+    waiting: int,
+    oldest_waiting: Optional[float],
+    ringing: int,
+) -> str:
+    """One queue's figures on one line, after the totals (with several queues)."""
+    if figures.answered:
+        average = duration(figures.wait_total / figures.answered)
+        level = "%.1f%%" % (100.0 * figures.answered_in_service_level / figures.answered)
+    else:
+        average = level = "-"
+    return (
+        "Queue %s: %d received, %d answered, %d missed, %d refused, %d timed out, %d waiting (longest %s), "
+        "%d ringing, average wait %s, service level %s"
+        % (
+            name,
+            figures.received,
+            figures.answered,
+            figures.missed,
+            figures.refused,
+            figures.timed_out,
+            waiting,
+            "-" if oldest_waiting is None else duration(now - oldest_waiting),
+            ringing,
+            average,
+            level,
+        )
+    )
+
+
 def presence_times(operator: Any, now: float) -> "Optional[Tuple[Dict[str, float], float, float]]":
     """An operator's time paused by reason ("" for none), in wrap-up and logged in, the
     present stretch included; None when it was never paused, logged out or in wrap-up."""

@@ -26,7 +26,7 @@ OPERATORS_REQUEST = "operators"
 AUTH_REQUEST = "auth"
 MESSAGE_KINDS = ("response", "error", "event")
 # The fields a request may hold beyond "command" and "id": the words after the id.
-CALL_FIELDS = ("priority",)
+CALL_FIELDS = ("priority", "queue")
 PAUSE_FIELD = "reason"
 
 
@@ -59,7 +59,7 @@ def request_fields(command: str, argument: Optional[str]) -> Dict[str, Any]:
         request["id"] = first
         for word in rest.split():
             key, _, value = word.partition("=")
-            request[key] = int(value) if value.isdigit() else value
+            request[key] = int(value) if key == "priority" and value.isdigit() else value
     else:
         request["id"] = argument
     return request
@@ -74,6 +74,11 @@ def argument_of(command: str, argument: Optional[str], value: Dict[str, Any]) ->
         if not priority or any(character.isspace() for character in priority):
             raise WireError('"priority" must be a whole number from 0 to 9')
         words.append("priority=" + priority)
+    if command == "call" and "queue" in value:
+        queue = value["queue"]
+        if not isinstance(queue, str) or not queue or any(character.isspace() for character in queue):
+            raise WireError('"queue" must be a queue name')
+        words.append("queue=" + queue)
     if command == "pause" and value.get(PAUSE_FIELD) is not None:
         reason = value[PAUSE_FIELD]
         if not isinstance(reason, str):
