@@ -249,6 +249,24 @@ def check_slow(results):
             non_reader["replies"] == non_reader["requests"],
         )
     )
+    late = results["late"]
+    checks.append(
+        verdict(
+            "late reader: every reply, server growth, after %.0f s unread beside %d queued calls"
+            % (late["seconds"], late["calls"]),
+            "%d of %d replies, +%.1f MB" % (late["replies"], late["requests"], late["rss_growth"] / 1e6),
+            "all, < 50 MB",
+            "bool",
+            late["replies"] == late["requests"] and not late["reset"] and late["rss_growth"] < 50e6,
+            "drained in %s; %.1f -> peak %.1f MB; caller p99 %.2f ms"
+            % (
+                "%.1f s" % late["reading_seconds"] if late["reading_seconds"] is not None else "- (reset)",
+                late["rss_before"] / 1e6,
+                late["rss_peak"] / 1e6,
+                late["caller_p99_ms"],
+            ),
+        )
+    )
     cut_off = stuck["seconds_to_cut_off"]
     checks.append(
         verdict(

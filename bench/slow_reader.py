@@ -14,7 +14,14 @@ whether anything is lost.
    peak, ``VmHWM``, read-out included, over its memory before the non-reader), the
    other clients' p99 (beside a run without the non-reader), and, once the non-reader
    reads at last, that it gets exactly one reply per request it sent.
-3. **A client that never reads while events flow.** Ring timeouts every 10 ms on 100
+3. **A client that reads late while the queue grows** (issue 18). One connection sends
+   ``{"command": "status"}`` for 10 s without reading while another places a call every
+   10 ms (1,000 calls, all queued behind the one ringing), so that each ``status`` reply
+   grows to about 18 KB; then the first reads everything. Reported: the server's
+   resident memory growth (sampled, and its peak ``VmHWM``), the replies received
+   against the requests the kernel took, the time to drain them, whether the server cut
+   the client off, and the caller's p99 meanwhile.
+4. **A client that never reads while events flow.** Ring timeouts every 10 ms on 100
    operators send events to every client; one client never reads. Reported: the time
    until the server disconnects it (``--max-output-buffer 1M``), the log line saying so
    (exactly one), and the server's memory.
@@ -208,20 +215,22 @@ def send_without_reading(sock, seconds, sample):
         pending = pending[taken:]
 
 
-def read_at_last(sock, sent, limit):
+def read_at_last(sock, sent, limit, sample=lambda: None):
     """Send the rest of the request cut off at the end (if any), read every reply, then
-    half-close and read to the server's end: (requests sent, reply lines, seconds)."""
+    half-close and read to the server's end: (requests sent, reply lines, seconds). The
+    reply lines so far stay in ``read_at_last.replies`` when the server resets."""
     tail = memoryview(STATUS[len(STATUS) - (-sent) % len(STATUS) :] if sent % len(STATUS) else b"")
     requests = (sent + len(tail)) // len(STATUS)
-    replies = 0
+    replies = read_at_last.replies = 0
     started = time.monotonic()
     deadline = started + limit
     half_closed = False
     while True:
+        sample()
         left = deadline - time.monotonic()
         if left <= 0:
             raise RuntimeError("non-reader: %d of %d replies after %.0f s" % (replies, requests, limit))
-        readable, writable, _ = select.select([sock], [sock] if tail else [], [], left)
+        readable, writable, _ = select.select([sock], [sock] if tail else [], [], min(left, 0.1))
         if writable:
             try:
                 tail = tail[sock.send(tail) :]
@@ -235,6 +244,7 @@ def read_at_last(sock, sent, limit):
             if not data:
                 return requests, replies, time.monotonic() - started
             replies += data.count(b"\n")
+            read_at_last.replies = replies
         if not tail and replies >= requests and not half_closed:
             sock.shutdown(socket.SHUT_WR)  # any reply beyond one a request would come before the end
             half_closed = True
@@ -307,8 +317,98 @@ def non_reader(seconds):
     return results
 
 
+def place_calls(port, seconds, interval):
+    """A call every ``interval`` s for ``seconds``, each reply read before the next:
+    (calls placed, their p99 in ms)."""
+    latencies = []
+    with socket.create_connection((HOST, port), timeout=10) as sock:
+        began = time.monotonic()
+        due = began
+        buffer = b""
+        while due - began < seconds:
+            time.sleep(max(0.0, due - time.monotonic()))
+            sent = time.monotonic()
+            sock.sendall(b'{"command": "call", "id": "late-%d"}\n' % len(latencies))
+            while b"\n" not in buffer:
+                chunk = sock.recv(1 << 16)
+                if not chunk:
+                    raise RuntimeError("the server closed the caller's connection")
+                buffer += chunk
+            buffer = buffer[buffer.index(b"\n") + 1 :]
+            latencies.append(time.monotonic() - sent)
+            due += interval
+    latencies.sort()
+    return len(latencies), 1000 * latencies[int(0.99 * (len(latencies) - 1))]
+
+
+def late_reader(seconds):
+    """Part 3: one client sends status requests without reading while another fills the
+    queue, then reads every reply."""
+    port = free_port()
+    argv = server_argv(port, "--operators", "1", "--ring-timeout", "0")
+    log_path = os.path.join(RESULTS, "callcenter-server-late.log")
+    results = {"seconds": seconds}
+    with open(log_path, "wb") as logfile, running(argv, port=port, cpu=SERVER_CPU, stdout=logfile) as server:
+        time.sleep(0.2)
+        baseline = rss_bytes(server.pid)
+        peak = [baseline]
+
+        def sample():
+            if time.monotonic() >= sample.due:
+                peak[0] = max(peak[0], rss_bytes(server.pid))
+                sample.due = time.monotonic() + 0.1
+
+        sample.due = 0.0
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            caller = pool.submit(place_calls, port, seconds, 0.01)
+            with socket.create_connection((HOST, port)) as sock:
+                sock.setblocking(False)
+                sent = send_without_reading(sock, seconds, sample)
+                calls, caller_p99 = caller.result()
+                try:
+                    requests, replies, reading = read_at_last(sock, sent, 600.0, sample)
+                    reset = False
+                except ConnectionResetError:
+                    requests, replies, reading, reset = (sent // len(STATUS)), read_at_last.replies, None, True
+        peak[0] = max(peak[0], rss_bytes(server.pid, "VmHWM"))
+    with open(log_path, "rb") as logged:
+        cut_off = sum(1 for line in logged if CUT_OFF in line)
+    results.update(
+        {
+            "bytes_sent": sent,
+            "requests": requests,
+            "replies": replies,
+            "reading_seconds": reading,
+            "reset": reset,
+            "cut_off_lines": cut_off,
+            "calls": calls,
+            "caller_p99_ms": caller_p99,
+            "rss_before": baseline,
+            "rss_peak": peak[0],
+            "rss_growth": peak[0] - baseline,
+        }
+    )
+    log(
+        "slow: late reader, %.0f s without reading beside %d calls (caller p99 %.2f ms): %d requests taken, "
+        "%d replies read back in %s; server RSS %.1f -> peak %.1f MB (+%.1f); cut off: %s"
+        % (
+            seconds,
+            calls,
+            caller_p99,
+            requests,
+            replies,
+            "%.1f s" % reading if reading is not None else "- (reset)",
+            baseline / 1e6,
+            peak[0] / 1e6,
+            (peak[0] - baseline) / 1e6,
+            "yes" if reset or cut_off else "no",
+        )
+    )
+    return results
+
+
 def stuck_client(limit):
-    """Part 3: a client that never reads while ring timeouts send events to all."""
+    """Part 4: a client that never reads while ring timeouts send events to all."""
     port = free_port()
     argv = server_argv(
         port,
@@ -394,5 +494,6 @@ def run(quick=False):
     return {
         "blocked": blocked_output(pairs, wait),
         "non_reader": non_reader(seconds),
+        "late": late_reader(seconds),
         "stuck": stuck_client(60.0),
     }

@@ -5,7 +5,10 @@ import datetime
 import json
 import os
 import resource
+import select
 import socket
+import ssl
+import time
 
 import pytest
 from cryptography import x509
@@ -247,3 +250,58 @@ def test_twistd_closes_a_connection_that_does_not_authenticate_in_time(start_ser
         assert ask(late, {"command": "status"}) == {"error": "authentication required"}
         assert read_line(late) == b'{"error": "authentication timed out"}\n'
         assert late.recv(1) == b""
+
+
+def late_tls_requests(blocks):
+    """A queued call then nine status requests, ``blocks`` times: the calls wait for the
+    journal, the status replies grow with the queue."""
+    return b"".join(
+        b'{"command": "call", "id": "tls-%d"}\n' % n + b'{"command": "status"}\n' * 9 for n in range(blocks)
+    )
+
+
+def test_over_tls_with_a_journal_a_client_that_reads_late_gets_every_reply_in_order(start_server, tmp_path):
+    paths = make_certificates(str(tmp_path))
+    listen = "ssl:{port}:interface=127.0.0.1:privateKey=%s:certKey=%s" % (paths["key"], paths["cert"])
+    state = tmp_path / "state"
+    state.mkdir()
+    server = start_server("--operators", "1", "--ring-timeout", "0", "--state-dir", str(state), listen=listen)
+    context = ssl.create_default_context(cafile=os.path.join(paths["ca"], "ca.pem"))
+    context.verify_flags &= ~ssl.VERIFY_X509_STRICT  # the test CA has no key identifiers (Python 3.13 wants them)
+    blocks = 300
+    data = memoryview(late_tls_requests(blocks))
+    with context.wrap_socket(
+        socket.create_connection(("127.0.0.1", server.port), timeout=10), server_hostname="localhost"
+    ) as tls:
+        tls.setblocking(False)
+        # Sent for a second without reading: the server stops at its bound (TLS under it).
+        sending_until = time.monotonic() + 1.0
+        while data and time.monotonic() < sending_until:
+            select.select([], [tls], [], 0.05)
+            try:
+                data = data[tls.send(data[: 1 << 14]) :]
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                pass
+        received = b""
+        deadline = time.monotonic() + 60  # a bound against a hang, not a measure
+        while received.count(b"\n") < blocks * 10:
+            assert time.monotonic() < deadline, "%d of %d replies" % (received.count(b"\n"), blocks * 10)
+            select.select([tls], [tls] if data else [], [], 0.5)
+            if data:
+                try:
+                    data = data[tls.send(data[: 1 << 14]) :]
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    pass
+            try:
+                chunk = tls.recv(1 << 20)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                continue
+            assert chunk, "the server closed the connection"
+            received += chunk
+    lines = received.split(b"\n")
+    assert lines.pop() == b""
+    for n in range(blocks):
+        first = "ringing for operator A" if n == 0 else "waiting in queue"
+        assert json.loads(lines[n * 10]) == {"response": "Call tls-%d received\nCall tls-%d %s" % (n, n, first)}
+        for line in lines[n * 10 + 1 : n * 10 + 10]:
+            assert json.loads(line)["response"].count("Queued call") == n

@@ -296,6 +296,123 @@ def test_client_into_a_slow_reader_loses_nothing(start_server):
     assert out == SLOW_OUTPUT
 
 
+# A client that reads late (issue 18): it sends for seconds without reading while another
+# fills the queue, then reads everything.
+LATE_BLOCK = b'{"command": "status"}\n' * 99  # then a hangup whose error names its place
+LATE_SENDING = 10.0  # seconds of sending without reading
+LATE_SNDBUF = 16384  # the sender's socket buffer: what the kernel takes stays a few hundred KB
+
+
+def late_block(number):
+    return LATE_BLOCK + b'{"command": "hangup", "id": "seq-%d"}\n' % number
+
+
+def resident_bytes(pid, field="VmRSS"):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no %s for %d" % (field, pid))
+
+
+class LateReplies(object):
+    """Checks the late reader's replies as they arrive: 99 status replies, each listing at
+    least as many waiting calls as the one before (the queue only grows), then the error
+    of the block's hangup, whose id says which block it was."""
+
+    def __init__(self):
+        self.buffer = b""
+        self.count = 0
+        self.waiting = 0
+
+    def feed(self, data):
+        lines = (self.buffer + data).split(b"\n")
+        self.buffer = lines.pop()
+        for line in lines:
+            if self.count % 100 == 99:
+                assert line == b'{"error": "no call seq-%d in progress"}' % (self.count // 100), line[:200]
+            else:
+                assert line.startswith(b'{"response": "Operator A '), line[:200]
+                waiting = line.count(b"Queued call")
+                assert waiting >= self.waiting
+                self.waiting = waiting
+            self.count += 1
+
+
+def test_a_client_that_reads_late_gets_every_reply_in_order_and_the_server_stays_small(start_server):
+    server = start_server("--operators", "1", "--ring-timeout", "0")
+    pid = server.process.pid
+    start = resident_bytes(pid)
+    peak = [start]
+    late = socket.socket()
+    late.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, LATE_SNDBUF)
+    late.connect(("127.0.0.1", server.port))
+    late.setblocking(False)
+    caller = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    caller.setblocking(False)
+    try:
+        blocks = 0
+        pending = memoryview(late_block(0))
+        calls = 0
+        answers = b""
+        began = time.monotonic()
+        next_call = began
+        while time.monotonic() - began < LATE_SENDING:
+            now = time.monotonic()
+            if now >= next_call:  # a call every 10 ms, all of them queued behind the first
+                caller.send(b'{"command": "call", "id": "%d"}\n' % calls)
+                calls += 1
+                next_call += 0.01
+                peak[0] = max(peak[0], resident_bytes(pid)) if calls % 10 == 0 else peak[0]
+            readable, writable, _ = select.select([caller], [late], [], max(0.0, min(0.01, next_call - now)))
+            if readable:
+                answers += caller.recv(1 << 16)
+            if writable:
+                try:
+                    pending = pending[late.send(pending) :]
+                except BlockingIOError:
+                    pass
+                if not pending:
+                    blocks += 1
+                    pending = memoryview(late_block(blocks))
+        # The request cut off at the end is finished; then everything is read.
+        cut = bytes(pending).find(b"\n") + 1
+        tail = pending[:cut]
+        requests = blocks * 100 + bytes(late_block(blocks)[: len(late_block(blocks)) - len(pending) + cut]).count(b"\n")
+        replies = LateReplies()
+        deadline = time.monotonic() + 120  # a bound against a hang, not a measure
+        sampled = time.monotonic()
+        while replies.count < requests:
+            assert time.monotonic() < deadline, "%d of %d replies" % (replies.count, requests)
+            readable, writable, _ = select.select([late], [late] if tail else [], [], 1.0)
+            if writable:
+                try:
+                    tail = tail[late.send(tail) :]
+                except BlockingIOError:
+                    pass
+            if readable:
+                data = late.recv(1 << 20)
+                assert data, "the server closed the connection after %d of %d replies" % (replies.count, requests)
+                replies.feed(data)
+            if time.monotonic() - sampled >= 0.1:
+                peak[0] = max(peak[0], resident_bytes(pid))
+                sampled = time.monotonic()
+        peak[0] = max(peak[0], resident_bytes(pid, "VmHWM"))
+        # Every request its reply, in order, and nothing more: the server's end comes next.
+        late.shutdown(socket.SHUT_WR)
+        late.setblocking(True)
+        late.settimeout(10)
+        assert late.recv(1 << 20) == b"" and replies.buffer == b""
+        assert requests > 10000 and replies.waiting >= 900 and calls >= 900
+        assert answers.count(b"\n") <= calls
+    finally:
+        late.close()
+        caller.close()
+    assert peak[0] - start < 50 * 1000 * 1000, (start, peak[0])
+    assert server.stop() == 0
+    assert b"it is not reading" not in server.log
+
+
 def mixed_input(count):
     """Commands whose results and errors alternate: call n, then the same call again."""
     return b"".join(b"call %d\ncall %d\nhangup %d\n" % (n, n, n) for n in range(count))

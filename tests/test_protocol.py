@@ -4,16 +4,24 @@ import json
 from collections import deque
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.internet import protocol, tcp
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor, MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
+from callcenter import protocol as protocol_module
 from callcenter.client import RequestCorrelator
 from callcenter.core import CallCenter
+from callcenter.interfaces import ChangeNotStored, IDurableOutput
 from callcenter.protocol import (
     BROADCAST_CHUNK,
+    OUTPUT_BOUND,
     CallCenterClientFactory,
     CallCenterServerFactory,
 )
@@ -605,3 +613,303 @@ def test_the_client_learns_the_operator_ids_for_completion_through_the_protocol(
     client.connection.dataReceived(transport.value())
     assert shell.completions("answer /") == ["/a", "/b"]
     assert shell.completions("reject a") == ["a,b"]
+
+
+# Flow control per request (issue 18): the bound holds wherever it falls in a read.
+
+
+def queued_call(n):
+    return "late-reader-%04d-" % n + "x" * 40  # a long id: status replies grow fast
+
+
+def late_reader_requests(pairs):
+    """``call`` then ``status``, ``pairs`` times, each as a JSON text without its newline."""
+    texts = []
+    for n in range(pairs):
+        texts.append(json.dumps({"command": "call", "id": queued_call(n)}).encode("ascii"))
+        texts.append(b'{"command": "status"}')
+    return texts
+
+
+FRAMINGS = {
+    "newline lines": lambda texts: b"".join(text + b"\n" for text in texts),
+    "bare JSON values": lambda texts: b"".join(texts),
+    # Seven to a line (a line holds at most 16 KiB), so that the bound falls inside one.
+    "several values on one line": lambda texts: b"".join(
+        b"".join(texts[start : start + 7]) + b"\n" for start in range(0, len(texts), 7)
+    ),
+}
+
+
+def expected_replies(texts):
+    """What a client that reads at once gets for ``texts``: a reply line each, in order."""
+    connection, transport = Server(operators=["A"], ring_timeout=0).connect()
+    connection.dataReceived(b"".join(text + b"\n" for text in texts))
+    return transport.value().splitlines(True)
+
+
+def calls_handled(server):
+    """How many of the pipelined calls the core has run (all but the first wait in the queue)."""
+    return len(server.factory.center.queue) + 1
+
+
+def written(transport):
+    """What the transport has been given so far: sent to the peer, then still unsent."""
+    return transport.socket.received + transport.dataBuffer[transport.offset :] + b"".join(transport._tempDataBuffer)
+
+
+def drain(connection, transport):
+    """The peer reads everything, a write at a time, until the connection has handled all."""
+    transport.socket.room = 10**9
+    for _ in range(1000):
+        transport.doWrite()
+        if not connection.paused and not unsent_bytes(transport):
+            return
+    raise AssertionError("still paused after 1000 writes")
+
+
+@pytest.mark.parametrize("framing", sorted(FRAMINGS))
+def test_a_connection_stops_at_the_request_whose_reply_passes_the_bound_and_goes_on_once_drained(framing):
+    texts = late_reader_requests(200)
+    server = Server(operators=["A"], ring_timeout=0)
+    connection, transport, _ = connect_tcp(server, room=0)
+    connection.dataReceived(FRAMINGS[framing](texts))
+    # One read of 400 requests: the connection stopped in the middle of it, at the reply
+    # that took its unsent output past the bound; no request after that one has run.
+    lines = written(transport).splitlines(True)
+    assert connection.paused and transport.producerPaused
+    assert unsent_bytes(transport) > OUTPUT_BOUND >= unsent_bytes(transport) - len(lines[-1])
+    assert calls_handled(server) == (len(lines) + 1) // 2 < 200
+    if framing == "several values on one line":
+        assert len(lines) % 7  # inside a line
+    # More bytes arrive meanwhile (Twisted's read already under way): kept, not handled.
+    connection.dataReceived(FRAMINGS[framing](late_reader_requests(0)))
+    assert written(transport).splitlines(True) == lines
+    drain(connection, transport)
+    assert transport.socket.received.splitlines(True) == expected_replies(texts)
+
+
+def test_each_write_holds_the_replies_of_at_most_about_the_bound():
+    connection, transport = Server(operators=["A"], ring_timeout=0).connect()
+    writes = []
+    transport.write = writes.append
+    connection.dataReceived(FRAMINGS["newline lines"](late_reader_requests(100)))
+    assert len(writes) > 1 and all(len(data) - len(data.splitlines()[-1]) <= OUTPUT_BOUND for data in writes)
+    assert b"".join(writes).splitlines(True) == expected_replies(late_reader_requests(100))
+
+
+@implementer(IDurableOutput)
+class FakeDurableOutput(object):
+    """Commits done by hand: ``when_durable`` hands out the Deferred of the next commit
+    once a command has changed state, ``commit`` fires it, ``refuse`` fails it."""
+
+    def __init__(self, center):
+        self.center = center
+        self.next = None
+        self.handed_out = 0
+
+    def when_durable(self):
+        if self.next is None and self.center.changed:
+            self.next = Deferred()
+        if self.next is not None:
+            self.handed_out += 1
+        return self.next
+
+    def _take(self):
+        waiting, self.next = self.next, None
+        self.center.changed = False
+        return waiting
+
+    def commit(self):
+        self._take().callback(None)
+
+    def refuse(self, error):
+        waiting = self._take()
+        waiting.errback(error)
+        # Every waiter passes the failure on (each connection hears it): the end of the
+        # chain is the provider's, which fired it.
+        waiting.addErrback(lambda failure: None)
+
+
+class ChangingCenter(CallCenter):
+    """The core, noting when a command changed state (what a journal would write)."""
+
+    changed = False
+
+    def execute(self, command, argument):
+        lines = CallCenter.execute(self, command, argument)
+        self.changed = self.changed or command in self.commands
+        return lines
+
+    def ring_timed_out(self, *args):
+        self.changed = True  # journaled before its event goes out
+        return CallCenter.ring_timed_out(self, *args)
+
+
+def durable_server(operators=("A",), ring_timeout=0):
+    server = Server(operators, ring_timeout)
+    center = ChangingCenter(list(operators), server.clock.callLater, ring_timeout, now=server.clock.seconds)
+    durable = FakeDurableOutput(center)
+    assert verifyObject(IDurableOutput, durable)
+    server.factory = CallCenterServerFactory(center, server.clock.callLater, durable_output=durable)
+    return server, durable
+
+
+@pytest.mark.parametrize("framing", sorted(FRAMINGS))
+def test_replies_waiting_for_a_commit_count_as_unsent_and_the_connection_goes_on_by_itself(framing):
+    texts = late_reader_requests(200)
+    server, durable = durable_server()
+    connection, transport = server.connect()
+    connection.dataReceived(FRAMINGS[framing](texts))
+    # Nothing is out yet; the replies waiting for the commit passed the bound: stopped.
+    assert transport.value() == b"" and connection.paused and transport.producerState == "paused"
+    handled = calls_handled(server)
+    assert handled < 200
+    delivered = []
+    for _ in range(200):
+        durable.commit()  # out, and the connection goes on with the next requests by itself
+        out = transport.value()[sum(map(len, delivered)) :]
+        delivered.append(out)
+        assert len(out) - len(out.splitlines()[-1]) <= OUTPUT_BOUND  # stopped at the bound,
+        if not connection.paused:
+            break
+        assert len(out) > OUTPUT_BOUND  # and not before it
+    assert transport.producerState == "producing"
+    assert b"".join(delivered).splitlines(True) == expected_replies(texts)
+
+
+def test_replies_out_of_a_commit_into_a_full_transport_wait_for_it_to_drain():
+    texts = late_reader_requests(200)
+    server, durable = durable_server()
+    connection, transport, _ = connect_tcp(server, room=0)
+    connection.dataReceived(FRAMINGS["newline lines"](texts))
+    handled = calls_handled(server)
+    durable.commit()  # into a socket that takes nothing: now the transport is full
+    assert connection.paused and transport.producerPaused and calls_handled(server) == handled
+    assert unsent_bytes(transport) > OUTPUT_BOUND
+    transport.socket.room = 10**9
+    for _ in range(1000):
+        transport.doWrite()
+        if durable.next is not None:
+            durable.commit()
+        if not connection.paused and not unsent_bytes(transport) and durable.next is None:
+            break
+    assert transport.socket.received.splitlines(True) == expected_replies(texts)
+
+
+def test_a_refused_commit_turns_each_waiting_reply_into_an_error_line_and_drops_events():
+    server, durable = durable_server(operators=("A", "B"), ring_timeout=10)
+    connection, transport = server.connect()
+    other, other_transport = server.connect()
+    connection.dataReceived(b'{"command": "call", "id": "1"}\r\n{"command": "call", "id": "2"}\r\n')
+    other.dataReceived(request("status"))
+    assert transport.value() == other_transport.value() == b""
+    refused = "cannot store the change: no space left in /var/lib/callcenter; status and stats still work"
+    durable.refuse(ChangeNotStored(refused))
+    line = encode("error", refused)
+    assert transport.value() == line.replace(b"\n", b"\r\n") * 2  # one each, in its line ending
+    assert other_transport.value() == line
+    transport.clear()
+    other_transport.clear()
+    # An event waiting for a refused commit is dropped; later output goes on as before.
+    server.clock.advance(10)
+    durable.refuse(ChangeNotStored(refused))
+    assert transport.value() == other_transport.value() == b""
+    connection.dataReceived(b'{"command": "call", "id": "3"}\r\n')
+    assert transport.value() == b""
+    durable.commit()
+    assert transport.value().endswith(b"\r\n") and list(json.loads(transport.value())) == ["response"]
+
+
+def test_a_commit_failing_otherwise_is_a_bug_logged_once_and_sends_nothing(twisted_log):
+    server, durable = durable_server()
+    clients = [server.connect() for _ in range(3)]
+    for connection, _ in clients:
+        connection.dataReceived(request("call", str(id(connection))))
+    durable.refuse(ZeroDivisionError("a bug"))
+    assert [transport.value() for _, transport in clients] == [b""] * 3
+    assert len([line for line in twisted_log if "failed unexpectedly" in line]) == 1
+
+
+def test_replies_of_two_reads_waiting_for_one_commit_go_out_before_any_later_reply():
+    first_read = [request("call", "a"), request("status"), request("status")]
+    # Statuses and refused hangups, which change nothing, so that their replies need no commit.
+    second_read = [request("status"), request("status"), request("hangup", "no-1"), request("status")]
+    second_read += [request("hangup", "no-2")]
+    plain = Server(operators=["A"], ring_timeout=0)
+    server, durable = durable_server()
+    for center in (plain.factory.center, server.factory.center):
+        for n in range(300):  # status replies of about 20 KB
+            center.execute("call", queued_call(n))
+    server.factory.center.changed = False  # as if committed before
+    reader, reader_transport = plain.connect()
+    reader.dataReceived(b"".join(first_read + second_read))
+    connection, transport = server.connect()
+    connection.dataReceived(b"".join(first_read))  # waiting for the commit, under the bound
+    assert not connection.paused
+    connection.dataReceived(b"".join(second_read))  # past it: stopped
+    assert connection.paused and transport.value() == b""
+    # The commit hands out the first read's replies, then the second's: the connection must
+    # not go on in between (a hangup refused then would be answered at once, before them).
+    durable.commit()
+    assert not connection.paused
+    assert transport.value().splitlines(True) == reader_transport.value().splitlines(True)
+
+
+def test_the_bound_is_the_buffer_size_past_which_twisted_pauses_a_socket_transport():
+    from twisted.internet import abstract
+
+    # With no reply waiting for a commit, the connection relies on Twisted's own pause.
+    assert abstract.FileDescriptor.bufferSize == OUTPUT_BOUND
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    requests=st.lists(
+        st.tuples(st.sampled_from(["call", "hangup", "status", "bad"]), st.integers(0, 5)), min_size=1, max_size=40
+    ),
+    ending=st.sampled_from([b"\n", b"\r\n"]),
+    # No space between values: a read cut just after a bare value would make the rest of its
+    # line begin with one, which the framing takes as one bad request whatever the bound.
+    separators=st.lists(st.sampled_from(["line", ""]), min_size=40, max_size=40),
+    cuts=st.lists(st.integers(1, 200), min_size=1, max_size=20),
+    commits=st.lists(st.booleans(), min_size=20, max_size=20),
+    bound=st.integers(1, 400),
+)
+def test_with_any_bound_framing_and_reads_every_reply_arrives_once_in_order(
+    monkeypatch, requests, ending, separators, cuts, commits, bound
+):
+    """A small bound stops the connection at nearly every request, in every framing (lines,
+    bare values, several on a line), with commits between reads or not: the replies are
+    those of a client that reads at once."""
+    texts = [
+        b"{bad" if command == "bad" else encode_request(command, None if command == "status" else str(n)).rstrip()
+        for command, n in requests
+    ]
+    # A bad value swallows the rest of its line, so it ends one.
+    data = ending + b"".join(
+        text + (ending if text == b"{bad" or separator == "line" else separator.encode())
+        for text, separator in zip(texts, separators)
+    )
+    data += ending
+    reader, reader_transport = Server(operators=["A"], ring_timeout=0).connect()
+    reader.dataReceived(data)
+    monkeypatch.setattr(protocol_module, "OUTPUT_BOUND", bound)
+    server, durable = durable_server()
+    connection, transport = server.connect()
+    position = 0
+    for step, cut in enumerate([*cuts, len(data)]):
+        connection.dataReceived(data[position : position + cut])
+        position += cut
+        if durable.next is not None and commits[step % len(commits)]:
+            durable.commit()
+        if position >= len(data):
+            break
+    for _ in range(len(data) + 1):  # every commit, until nothing waits
+        if durable.next is None:
+            break
+        durable.commit()
+    assert not connection.paused
+    # Line endings aside: a read cut between a line's \r and its \n makes the next line,
+    # and so the replies still to go out, end in \n (the rule follows the latest line).
+    assert transport.value().replace(b"\r\n", b"\n") == reader_transport.value().replace(b"\r\n", b"\n")

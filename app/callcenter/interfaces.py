@@ -71,7 +71,9 @@ class IDurableOutput(Interface):
         got in order go out in that order. When the disk refuses their records, the Deferred
         fails with :class:`ChangeNotStored` instead: what waited on it must not go out, and
         each reply that waited becomes one error line with the failure's message (the call
-        center has rolled those changes back); events that waited are dropped."""
+        center has rolled those changes back); events that waited are dropped. Every waiter
+        passes the result on unchanged, so that all those waiting on one commit hear it: the
+        end of the chain is the provider's, which consumes the failure once it has fired it."""
 
 
 class IDiskState(Interface):

@@ -4,7 +4,8 @@ Layer: protocols. The scanning of bare JSON values is :mod:`callcenter.scanner`'
 buffer object); here Twisted's ``LineReceiver`` feeds it.
 """
 
-from typing import Any, List, Tuple
+from collections import deque
+from typing import Any, Deque, List, Tuple
 
 from twisted.protocols import basic
 
@@ -97,6 +98,11 @@ class RequestReceiver(LineReceiver):
 
     _scanner: "ValueScanner" = None  # type: ignore[assignment]  # made at the first read
     _lines_waiting = False  # paused with whole lines still unhandled
+    # Paused between complete values (bare ones, or those of one line): the values not yet
+    # handled, in order, and the bytes after them (what followed the line's last newline,
+    # what was received since), scanned only once those are handled.
+    _values_waiting: "Deque[Tuple[bytes, bool]]" = None  # type: ignore[assignment]
+    _unread = b""
 
     def requestReceived(self, request: bytes) -> None:
         raise NotImplementedError
@@ -112,6 +118,12 @@ class RequestReceiver(LineReceiver):
         return self._scanner
 
     def dataReceived(self, data: bytes) -> None:
+        if self._values_waiting or self._unread:
+            self._unread += data
+            self._handle_values()
+            if self._values_waiting or self.paused:
+                return  # paused again
+            data, self._unread = self._unread, b""
         if self._lines_waiting or b"\n" in data:
             open_value, dropping = self.scanner.take()
             if dropping:
@@ -127,12 +139,30 @@ class RequestReceiver(LineReceiver):
 
     def tailReceived(self) -> None:
         tail, self._unhandled = self._unhandled, b""
-        if tail and not self._skipping:
+        if not tail or self._skipping:
+            return
+        if self.paused:
+            self._unread = tail  # after the values of the last line still waiting
+        else:
             self.scanner.feed(tail)
             self._values_received(self.scanner.values())
 
     def _values_received(self, values: "List[Tuple[bytes, bool]]") -> None:
-        for value, too_long in values:
+        """Complete values, each ``(value, too_long)``, handled in order until a handler
+        pauses; the rest wait for ``resumeProducing``. Values handed on while one is being
+        handled (the parts of one line) come before those already waiting."""
+        if self._values_waiting is None:
+            self._values_waiting = deque()
+        self._values_waiting.extendleft(reversed(values))
+        self._handle_values()
+
+    def _handle_values(self) -> None:
+        waiting = self._values_waiting
+        while waiting and not self.paused:
+            if self.transport is not None and self.transport.disconnecting:
+                waiting.clear()
+                return
+            value, too_long = waiting.popleft()
             if too_long:
                 self.lineLengthExceeded(value)
             else:

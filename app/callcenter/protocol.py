@@ -4,7 +4,7 @@ Layer: protocols. What goes on the wire is :mod:`callcenter.wire`'s (pure codec)
 become requests is :mod:`callcenter.lines`'s (``RequestReceiver``, which feeds a
 ``scanner.ValueScanner``). Here a connection turns requests into replies through the
 factory's call center (``interfaces.ICallCenter``) and sends every byte through
-:meth:`CallCenterServerProtocol.send`, which waits for the disk when there is a journal
+:meth:`CallCenterServerProtocol._send`, which waits for the disk when there is a journal
 (``interfaces.IDurableOutput``). docs/protocol.md has the protocol.
 """
 
@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from callcenter.core import QUERIES, CallCenterError
-from callcenter.interfaces import ICallCenter, IDurableOutput, IPrintedLinesObserver
+from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, IPrintedLinesObserver
 from callcenter.lines import LineReceiver, RequestReceiver
 from callcenter.ratelimit import CountingLog
 from callcenter.twisted_internals import send_now, unsent_bytes
@@ -40,29 +40,48 @@ DEFAULT_AUTH_TIMEOUT = 10.0  # seconds a connection has to send the token
 # Connections still to send the token, held at once (sshd's MaxStartups is the model).
 DEFAULT_MAX_UNAUTHENTICATED = 100
 BROADCAST_CHUNK = 1000  # event copies sent in one reactor turn
+# Bytes of unsent output past which a connection handles no more requests until it drains:
+# the transport's own buffer size (Twisted pauses its producer past it), which also bounds
+# the replies gathered into one write.
+OUTPUT_BOUND = 1 << 16
+AUTHENTICATION_REQUIRED = encode("error", "authentication required")
 
 
 class CallCenterServerProtocol(RequestReceiver):
     """One client connection of the server.
 
-    Flow control: the connection is the streaming producer of its own transport, so
-    once its unsent replies pass the transport's buffer size (64 KiB) Twisted pauses
-    it, which stops reading its requests (``LineReceiver`` keeps the lines already
-    read), and resumes it when they have drained. Events still go out to a paused
-    client, up to the factory's ``max_output_buffer`` of unsent bytes; past it the
-    client is disconnected, so a peer that never reads cannot grow the server."""
+    Flow control, per request: the connection stops handling requests as soon as its
+    unsent output passes ``OUTPUT_BOUND``, wherever it is in a read, and goes on from
+    the next request once that output has drained. Unsent output is what the transport
+    has not sent yet (past its own 64 KiB, Twisted pauses the connection, its streaming
+    producer, and resumes it once drained) and, with a journal, the replies waiting for
+    a commit (counted here: the connection stops itself, and goes on by itself once
+    they are all out). Stopping leaves the requests already read waiting, in order
+    (``RequestReceiver``), and stops reading the socket. Events still go out to a
+    stopped client, up to the factory's ``max_output_buffer`` of unsent bytes; past it
+    the client is disconnected, so a peer that never reads cannot grow the server."""
 
     factory: "CallCenterServerFactory"
     # The number of the last event this client has had (or that was before it connected).
     last_event = 0
     cut_off = False  # disconnected for not reading: nothing more is sent
     authenticated = False  # has sent the server's token (when the server has one)
-    _last_words: "Optional[bytes]" = None  # the reply after which the connection closes
+    closing = False  # its last reply is on its way: no request is handled any more
     _auth_deadline: Any = None  # the IDelayedCall that closes it if the token has not come
+    # Why requests wait (reading stops while any holds): the transport's buffer is full
+    # (Twisted's pauseProducing), replies waiting for a commit fill the bound, or it is
+    # stopped for good (lost, or the server stopping).
+    _transport_full = False
+    _waiting_for_commit = False
+    _stopped = False
+    _held = 0  # bytes of replies and events waiting for a commit
+    _room = OUTPUT_BOUND  # what the replies being gathered may add before they go out
 
     def connectionMade(self) -> None:
         self.last_event = self.factory.events_made
         self.factory.clients.add(self)
+        self._replies: List[bytes] = []  # gathered, to go out in one write
+        self._replies_size = 0
         self.transport.registerProducer(self, True)
         log.info("Connection from {peer}", peer=self.transport.getPeer())
         if self.factory.auth_token is not None:
@@ -79,8 +98,8 @@ class CallCenterServerProtocol(RequestReceiver):
         self._leave_unauthenticated()
         self.factory.clients.discard(self)
         log.info("Closing connection from {peer}: {reason}", peer=self.transport.getPeer(), reason=reason)
-        self._last_words = encode("error", reason)
-        self.send(self._last_words)
+        self.closing = True
+        self._send([encode("error", reason)], replies=True, closing=True)
 
     def _leave_unauthenticated(self) -> None:
         self.factory.unauthenticated.pop(self, None)
@@ -88,24 +107,55 @@ class CallCenterServerProtocol(RequestReceiver):
             self._auth_deadline.cancel()
         self._auth_deadline = None
 
-    def send(self, data: bytes) -> None:
-        """Every byte to the client goes out here: at once, or, with a journal, once the
-        records of what caused it are on disk (``factory.durable_output``)."""
+    # Output: every byte to the client goes out through _send.
+
+    def send_event(self, message: bytes) -> None:
+        self._send([message], replies=False)
+
+    def _send(self, pieces: List[bytes], replies: bool, closing: bool = False) -> None:
+        """``pieces`` (replies, or one event) out at once, or, with a journal, once the
+        records of what caused them are on disk (``factory.durable_output``). They stay
+        separate until then: when the disk refuses the records, each reply becomes an
+        error line and events are dropped."""
         durable_output = self.factory.durable_output
         waiting = None if durable_output is None else durable_output.when_durable()
         if waiting is None:
-            self.deliver(data)
-        else:
-            waiting.addCallback(lambda _: self.deliver(data))
+            self.deliver(b"".join(pieces), closing)
+            return
+        size = sum(map(len, pieces))
+        self._held += size
+        waiting.addBoth(self._committed, pieces, size, replies, closing)
 
-    def deliver(self, data: bytes) -> None:
+    def _committed(self, result: Any, pieces: List[bytes], size: int, replies: bool, closing: bool) -> Any:
+        """The commit that ``pieces`` waited for is done (or refused). The result goes on
+        unchanged: every connection waiting on the same commit is told the same."""
+        self._held -= size
+        if not isinstance(result, Failure):
+            self.deliver(b"".join(pieces), closing)
+        elif result.check(ChangeNotStored):
+            self.deliver(encode("error", str(result.value)) * len(pieces) if replies else b"", closing)
+        else:
+            self.factory.log_unexpected_failure(result)
+            self.deliver(b"", closing)
+        # Only once every held piece is out: a reply needing no commit, answered earlier,
+        # would go out at once, before those still held.
+        if self._waiting_for_commit and not self._held:
+            self._waiting_for_commit = False
+            try:
+                self._go_on()
+            except Exception:
+                # A bug here must not become the result the other connections hear.
+                log.failure("Handling requests after a commit failed")
+        return result
+
+    def deliver(self, data: bytes, closing: bool = False) -> None:
         """Out now, in the line ending of the client's requests."""
         if self.cut_off:
             return
-        closing = data is self._last_words
         if self.crlf:
             data = data.replace(b"\n", b"\r\n")  # JSON escapes newlines in strings: these end lines
-        send_now(self.transport, data)
+        if data:
+            send_now(self.transport, data)
         limit = self.factory.max_output_buffer
         if unsent_bytes(self.transport) > limit:
             self.cut_off = True
@@ -121,61 +171,109 @@ class CallCenterServerProtocol(RequestReceiver):
             self.transport.unregisterProducer()  # a TLS connection closes only once it has none
             self.transport.loseConnection()
 
+    def _reply(self, reply: bytes) -> None:
+        """One request's reply, gathered; once the replies gathered would take the output
+        past ``OUTPUT_BOUND`` they go out, and requests wait while the output is past it."""
+        self._replies.append(reply)
+        self._replies_size += len(reply)
+        if self._replies_size + self._held > self._room:
+            self._send_replies()
+
+    def _send_replies(self) -> None:
+        replies = self._replies
+        if replies:
+            self._replies, self._replies_size = [], 0
+            self._send(replies, replies=True)
+        self._room = OUTPUT_BOUND - unsent_bytes(self.transport)
+        # Past the bound with no reply waiting for the disk, Twisted has paused the
+        # connection itself (its buffer is over 64 KiB) and resumes it once drained.
+        if self._held and self._held > self._room:
+            self._waiting_for_commit = True
+            self._stop_reading()
+
+    # Reading: stopped while any reason holds, and going on once none does.
+
+    def pauseProducing(self) -> None:
+        """Twisted: the transport's buffer is full."""
+        self._transport_full = True
+        self._stop_reading()
+
+    def resumeProducing(self) -> None:
+        """Twisted: the transport's buffer has drained."""
+        self._transport_full = False
+        self._go_on()
+
+    def stop_reading(self) -> None:
+        """Read and handle nothing more (the server is stopping)."""
+        self._stopped = True
+        self._stop_reading()
+
+    def _stop_reading(self) -> None:
+        if not self.paused:
+            self.paused = True
+            self.transport.pauseProducing()
+
+    def _go_on(self) -> None:
+        if self.paused and not (self._transport_full or self._waiting_for_commit or self._stopped):
+            self.paused = False
+            self.transport.resumeProducing()
+            self.dataReceived(b"")  # the requests read and not handled yet
+
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self._stopped = True
         self._leave_unauthenticated()
         self.factory.clients.discard(self)
         log.info("Connection from {peer} closed", peer=self.transport.getPeer())
 
     def dataReceived(self, data: bytes) -> None:
-        """The replies to all the requests in one read go out in one write."""
+        """The replies to the requests of one read go out in one write, or in several
+        when they pass ``OUTPUT_BOUND``."""
         if self.factory.events and (self.authenticated or self.factory.auth_token is None):
             self.factory.send_owed_events(self)
-        self._replies: List[bytes] = []  # lines are only handled from here, so always set
+        self._room = OUTPUT_BOUND - unsent_bytes(self.transport)
         try:
             RequestReceiver.dataReceived(self, data)
         finally:
-            if self._replies:
-                self.send(b"".join(self._replies))
+            self._send_replies()
 
     def requestReceived(self, request: bytes) -> None:
-        if self._last_words is not None:
+        if self.closing:
             return  # authentication failed: closing
-        if self.factory.auth_token is not None and not self.authenticated:
-            self.authenticate(request)
-        else:
-            self._replies.append(self.factory.reply(request))
-
-    def authenticate(self, request: bytes) -> None:
-        """Until the token has come, every request is refused; a wrong token ends the connection."""
+        authenticating = self.factory.auth_token is not None and not self.authenticated
         try:
             value, several = load_line(request)
-        except WireError:
-            value, several = None, None
-        if several is not None:
-            for one in several:
-                if not self.transport.disconnecting:
-                    self.requestReceived(one)
+        except WireError as error:
+            self._reply(AUTHENTICATION_REQUIRED if authenticating else encode("error", str(error)))
             return
+        if several is not None:
+            self._values_received([(part, False) for part in several])  # a request each
+        elif authenticating:
+            self.authenticate(value)
+        else:
+            self._reply(self.factory.reply(value))
+
+    def authenticate(self, value: Any) -> None:
+        """Until the token has come, every request is refused; a wrong token ends the connection."""
         token = token_of(value)
         expected = self.factory.auth_token or b""
         if token is None:
-            self._replies.append(encode("error", "authentication required"))
+            self._reply(AUTHENTICATION_REQUIRED)
         elif expected and hmac.compare_digest(token.encode("utf-8"), expected):
             self.authenticated = True
             self._leave_unauthenticated()
             self.last_event = self.factory.events_made  # events reach it from now on
-            self._replies.append(encode("response", "authenticated"))
+            self._reply(encode("response", "authenticated"))
         else:
             log.warn("Closing connection from {peer}: authentication failed", peer=self.transport.getPeer())
             self._leave_unauthenticated()
             # The connection closes once this reply is out, which with a journal may be
             # after a commit (replies keep their order); nothing more is read meanwhile.
-            self._last_words = b"".join(self._replies) + encode("error", "authentication failed")
-            self._replies = []
-            self.send(self._last_words)
+            self.closing = True
+            replies, self._replies, self._replies_size = self._replies, [], 0
+            self._send([*replies, encode("error", "authentication failed")], replies=True, closing=True)
 
     def lineLengthExceeded(self, line: bytes) -> None:
-        self._replies.append(encode("error", "request longer than %d bytes" % self.MAX_LENGTH))
+        self._reply(encode("error", "request longer than %d bytes" % self.MAX_LENGTH))
 
 
 class RefusedProtocol(protocol.Protocol):
@@ -247,6 +345,7 @@ class CallCenterServerFactory(protocol.Factory):
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
         self.events_made = 0
         self.observers: "List[IPrintedLinesObserver]" = []
+        self._failure_logged: Optional[Failure] = None
 
     def add_observer(self, observer: IPrintedLinesObserver) -> None:
         """``observer`` hears the lines of every command and event from now on."""
@@ -278,12 +377,9 @@ class CallCenterServerFactory(protocol.Factory):
             return RefusedProtocol(self.max_connections)
         return protocol.Factory.buildProtocol(self, addr)
 
-    def reply(self, line: bytes) -> bytes:
-        """The reply line to one request (the reply lines, when it holds several)."""
+    def reply(self, value: Any) -> bytes:
+        """The reply line to one request, decoded (``wire.load_line``)."""
         try:
-            value, several = load_line(line)
-            if several is not None:
-                return b"".join(self.reply(request) for request in several)
             command, argument = request_of(value)
             if command == AUTH_REQUEST:
                 return encode("error", "already authenticated" if self.auth_token else "this server takes no token")
@@ -295,6 +391,13 @@ class CallCenterServerFactory(protocol.Factory):
             return encode("response", "\n".join(lines))
         except (WireError, CallCenterError) as error:
             return encode("error", str(error))
+
+    def log_unexpected_failure(self, failure: Failure) -> None:
+        """A commit failed with something other than ChangeNotStored: a bug. Logged once,
+        however many connections waited on it."""
+        if failure is not self._failure_logged:
+            self._failure_logged = failure
+            log.failure("A commit failed unexpectedly; what waited on it was not sent", failure)
 
     def broadcast(self, lines: List[str]) -> None:
         """A ring timed out: tell every client, ``BROADCAST_CHUNK`` clients a reactor turn,
@@ -319,7 +422,7 @@ class CallCenterServerFactory(protocol.Factory):
         for client in event.clients[event.sent : end]:
             if client.last_event < event.number:
                 client.last_event = event.number
-                client.send(event.message)
+                client.send_event(event.message)
         event.sent = end
         if end >= len(event.clients):
             self.events.popleft()
@@ -331,7 +434,7 @@ class CallCenterServerFactory(protocol.Factory):
         for event in self.events:
             if client.last_event < event.number:
                 client.last_event = event.number
-                client.send(event.message)
+                client.send_event(event.message)
 
 
 class CallCenterClientProtocol(LineReceiver):

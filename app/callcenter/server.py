@@ -157,7 +157,7 @@ class CleanStop(service.Service):
         stopped = [defer.maybeDeferred(port.stopListening) for port in self.ports]
         clients = list(self.factory.clients)
         for client in clients:
-            client.transport.pauseProducing()  # read nothing more
+            client.stop_reading()
         return defer.gatherResults(stopped).addCallback(lambda _: self._stopped_listening(clients))
 
     def _stopped_listening(self, clients: List[Any]) -> Any:
