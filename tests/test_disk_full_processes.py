@@ -168,6 +168,8 @@ def test_a_disk_that_fills_keeps_the_server_up_and_loses_nothing_acknowledged(tm
     server.process.kill()
     server.process.wait(TIMEOUT)
     server.stop()
+    filled_log = server.log.decode()
+    assert "Traceback" not in filled_log and "Unhandled" not in filled_log, filled_log
     server = Server(server.process.args, server.port)
     assert calls_in(status(server.port)) == acknowledged
     # The disk grows: writes resume by themselves, every client is told.

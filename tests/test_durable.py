@@ -838,3 +838,20 @@ def test_the_wait_timer_that_fires_while_degraded_is_held_until_the_mode_ends(tm
     assert server.state.status() == ["Operator A ringing with call 1"]
     server.crash()
     assert Server(tmp_path, operators=("A",), ring_timeout=0, max_wait=5).status() == ["Operator A ringing with call 1"]
+
+
+def test_a_client_whose_commit_is_refused_gets_an_error_line_a_reply_then_the_event(tmp_path, twisted_log):
+    server = Server(tmp_path)
+    assert server.run("call 1")[0]["response"].startswith("Call 1 received")
+    connection, transport = server.connect()
+    server.disk.refuse(errno.ENOSPC, writes_left=0)
+    connection.dataReceived(request("call 2") + request("hangup 1"))
+    server.clock.advance(0)  # the commit, refused
+    refusal = ENOSPC_LINE % server.state.directory
+    assert replies(transport) == [
+        {"error": refusal},
+        {"error": refusal},
+        {"event": BEGIN_EVENT % ("no space left", server.state.directory)},
+    ]
+    assert server.run("status") == [{"response": "\n".join(ACKNOWLEDGED)}]
+    assert not [line for line in twisted_log if "Unhandled" in line or "Traceback" in line]

@@ -528,6 +528,7 @@ class DurableCallCenter(object):
         refusal = self.refusal()
         for waiting in dropped:
             waiting.errback(ChangeNotStored(refusal))
+            waiting.addErrback(lambda failure: failure.trap(ChangeNotStored))  # heard by all who waited
         self._wake_idle_waiters()
         self._tell(
             [
