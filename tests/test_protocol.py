@@ -913,3 +913,18 @@ def test_with_any_bound_framing_and_reads_every_reply_arrives_once_in_order(
     # Line endings aside: a read cut between a line's \r and its \n makes the next line,
     # and so the replies still to go out, end in \n (the rule follows the latest line).
     assert transport.value().replace(b"\r\n", b"\n") == reader_transport.value().replace(b"\r\n", b"\n")
+
+
+def test_with_a_hundred_thousand_calls_queued_one_status_reply_stops_the_connection():
+    server = Server(operators=["A"], ring_timeout=0)
+    for n in range(10**5):
+        server.factory.center.execute("call", str(n))
+    connection, transport, _ = connect_tcp(server, room=0)
+    connection.dataReceived(request("status") * 5 + request("call", "next"))
+    # One reply of about 1.5 MB is past the bound: the other requests wait, the call too.
+    (line,) = written(transport).splitlines(True)
+    assert len(line) > 10**6 and connection.paused and "next" not in server.factory.center.calls
+    drain(connection, transport)
+    lines = transport.socket.received.splitlines(True)
+    assert lines[:5] == [line] * 5
+    assert json.loads(lines[5]) == {"response": "Call next received\nCall next waiting in queue"}
