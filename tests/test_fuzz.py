@@ -11,6 +11,7 @@ import random
 import socket
 import threading
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
@@ -63,6 +64,22 @@ lines = st.one_of(
     truncated.map(lambda data: (data, None)),
     over_long.map(lambda data: (data, None)),
 )
+
+
+@pytest.mark.parametrize("line", [b"#\x00 \x00", b'# {"command": "status"} x', b'{"command": "status"} #a b'])
+def test_a_line_split_anywhere_gets_the_replies_it_gets_whole(line):
+    def replies(chunks):
+        factory = CallCenterServerFactory(CallCenter(OPERATORS, Clock().callLater, 10), Clock().callLater)
+        protocol = factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        for chunk in chunks:
+            protocol.dataReceived(chunk)
+        return transport.value()
+
+    data = line + b"\n"
+    whole = replies([data])
+    assert [cut for cut in range(1, len(data)) if replies([data[:cut], data[cut:]]) != whole] == []
 
 
 def reference_reply(center, request):

@@ -43,6 +43,14 @@ def test_an_open_value_is_kept_until_it_ends_and_a_bare_token_until_whitespace()
     assert scanner.values() == [(b"1234", False)]
 
 
+def test_garbage_is_open_until_the_newline_takes_it_whatever_follows():
+    found, scanner = scan(b'#x y {"a": 1} "s" 42', b" more")
+    assert found == [] and scanner.buffer == b'#x y {"a": 1} "s" 42 more'
+    assert scanner.take() == (b'#x y {"a": 1} "s" 42 more', False)
+    found, _ = scan(b'{"a": 1} #x {"b": 2}')
+    assert found == [(b'{"a": 1}', False)]  # after a value: the rest of the line, as the line decoder has it
+
+
 def test_a_newline_takes_the_open_value_and_the_scanner_starts_afresh():
     _, scanner = scan(b'{"a": "x')
     assert scanner.take() == (b'{"a": "x', False)

@@ -15,8 +15,11 @@ _WHITESPACE = re.compile(rb"[ \t\r\n]*")
 _STRUCTURE = re.compile(rb'[{}\[\]"]')
 # Inside a string, the characters that end it or escape the next one.
 _STRING_EDGE = re.compile(rb'["\\]')
-# A bare token (a number, true, garbage) ends at whitespace or structure.
+# A bare token (a number, true, false, null) ends at whitespace or structure.
 _TOKEN_END = re.compile(rb'[ \t\r\n{}\[\]"]')
+# What a bare token may begin with; anything else is no JSON, and runs to the newline.
+_TOKEN_STARTS = frozenset(b"-0123456789tfn")
+_GARBAGE = -2  # _depth inside garbage
 
 
 class ValueScanner(object):
@@ -25,7 +28,9 @@ class ValueScanner(object):
     A small state machine (depth of brackets, inside a string or a bare token or not)
     whose state is kept between feeds, so that a value is handed on as soon as its last
     byte arrives: linear time however the value is split. Whitespace between values is
-    skipped; a stray closer is a value of its own (a bad one). A value still open past
+    skipped; a stray closer is a value of its own (a bad one). Garbage (what no JSON value
+    begins with) never ends here: it runs to the newline, one bad request as
+    ``wire.load_line`` has it, however its bytes were split. A value still open past
     ``max_length`` is reported once and dropped as it is scanned, to its end. Only the
     open value's bytes are kept."""
 
@@ -38,7 +43,7 @@ class ValueScanner(object):
         self.scanned_total = 0  # bytes scanned since the start: as many as were fed
         self._scanned = 0  # bytes of buffer scanned so far
         self._start = -1  # where the open value starts in buffer; -1 between values
-        self._depth = 0  # brackets open in the open value; -1 inside a bare token
+        self._depth = 0  # brackets open in the open value; -1 inside a bare token, -2 in garbage
         self._in_string = False
 
     def feed(self, data: bytes) -> None:
@@ -77,7 +82,7 @@ class ValueScanner(object):
                     values.append(buffer[start:position])
                     start = -1
                 else:
-                    depth = -1
+                    depth = -1 if buffer[position] in _TOKEN_STARTS else _GARBAGE
             elif in_string:
                 edge = _STRING_EDGE.search(buffer, position)
                 if edge is None:
@@ -90,7 +95,10 @@ class ValueScanner(object):
                 if depth == 0:
                     values.append(buffer[start:position])
                     start = -1
-            elif depth < 0:  # a bare token: a number, true, or garbage
+            elif depth == _GARBAGE:  # open until the newline takes it
+                position = end
+                break
+            elif depth < 0:  # a bare token: a number, true, false or null
                 edge = _TOKEN_END.search(buffer, position)
                 if edge is None:  # it may go on in the next feed
                     position = end
