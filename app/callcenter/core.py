@@ -920,12 +920,11 @@ class CallCenter(object):
         queues = []
         for queue in self.queues:
             oldest = queue.waiting.oldest()
+            first = queue.waiting.first(waiting_limit)
             queues.append(
                 {
                     "name": queue.name,
-                    "waiting": [
-                        {"call": call.id, "received_at": call.received_at} for call in queue.waiting.first(waiting_limit)
-                    ],
+                    "waiting": [{"call": call.id, "received_at": call.received_at} for call in first],
                     "waiting_count": len(queue.waiting),
                     "oldest_received_at": None if oldest is None else oldest.received_at,
                     "figures": queue.figures.to_dict(),

@@ -9,7 +9,8 @@ center live.
 
 Changes are sent at most once every ``UPDATE_INTERVAL`` seconds, and only what changed (the
 operators whose state, call or reason changed, the head of the queue if it changed, the
-figures, the new lines), built once and written to every stream: the cost of the wallboards
+figures, the degraded mode, the new lines; with several queues each one's figures and its
+head if it changed), built once and written to every stream: the cost of the wallboards
 does not grow with the command rate. A stream whose unsent output passes
 ``--max-output-buffer`` is cut off, as a TCP client is; at most ``--max-web-clients``
 connections are served at once.
@@ -203,8 +204,9 @@ class EventStream(object):
 class Wallboard(object):
     """What the site shows: the call center's state, the last lines, and the open streams.
 
-    ``center`` is the core call center (with ``--state-dir``, the durable one's ``.center``),
-    read through its ``snapshot``; ``factory`` tells the lines its clients are sent."""
+    ``center`` is the core call center (with ``--state-dir``, the durable one, whose snapshot
+    tells ``degraded``), read through its ``snapshot``; the degraded mode's begin and end print
+    a line, which brings a change event with it; ``factory`` tells the lines its clients are sent."""
 
     def __init__(
         self,
