@@ -100,6 +100,13 @@ def shows(driver, expected, what):
         raise AssertionError("after %s the page shows %r, not %r" % (what, shown, expected)) from None
 
 
+def save_screenshot(driver, name):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    screenshot = os.path.join(ARTIFACTS, name)
+    assert driver.save_screenshot(screenshot)
+    print("wallboard screenshot: %s" % screenshot)
+
+
 def tile(operator_id):
     return '.tile[data-operator="%s"] ' % operator_id
 
@@ -145,10 +152,7 @@ def test_the_wallboard_follows_the_call_center_and_comes_back_after_a_restart(br
             {tile("B") + ".call": "call 3", "#waiting-now": "1", "#missed-percent": "50.0%"},
             "hangup 2",
         )
-        os.makedirs(ARTIFACTS, exist_ok=True)
-        screenshot = os.path.join(ARTIFACTS, "wallboard.png")
-        assert browser.save_screenshot(screenshot)
-        print("wallboard screenshot: %s" % screenshot)
+        save_screenshot(browser, "wallboard.png")
 
         # The server stops: the page says so; it starts again: the page comes back by itself.
         client.close()
@@ -276,6 +280,7 @@ def test_with_several_queues_the_page_shows_each_queue_with_its_calls_and_figure
         )
         assert text(browser, queue_section("sales") + ".longest").startswith("0:00:")
         assert browser.find_elements(By.CSS_SELECTOR, queue_section("support") + ".queue-calls li") == []
+        save_screenshot(browser, "wallboard-queues.png")
         client.send("hangup", "2")
         shows(
             browser,
@@ -324,6 +329,7 @@ def test_the_page_shows_a_banner_while_the_disk_refuses_changes_and_removes_it_a
             {"#degraded": "Changes are not being stored: " + refusal, "#waiting-now": str(waiting)},
             "a full disk",
         )
+        save_screenshot(browser, "wallboard-degraded.png")
         os.unlink(os.path.join(disk.path, "filler"))
         WebDriverWait(browser, WAIT, poll_frequency=0.05).until(
             lambda driver: not driver.find_element(By.ID, "degraded").is_displayed()
