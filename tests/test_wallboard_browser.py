@@ -62,7 +62,14 @@ class Client(object):
         if call_id is not None:
             request["id"] = call_id
         self.socket.sendall((json.dumps(request) + "\n").encode())
-        return json.loads(self.replies.readline())["response"]
+        return self.reply()["response"]
+
+    def reply(self):
+        """The next reply; the events before it (the degraded mode's begin and end) are skipped."""
+        message = json.loads(self.replies.readline())
+        while "event" in message:
+            message = json.loads(self.replies.readline())
+        return message
 
     def close(self):
         self.replies.close()
@@ -91,6 +98,13 @@ def shows(driver, expected, what):
     except TimeoutException:
         shown = {css: text(driver, css) for css in expected}
         raise AssertionError("after %s the page shows %r, not %r" % (what, shown, expected)) from None
+
+
+def save_screenshot(driver, name):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    screenshot = os.path.join(ARTIFACTS, name)
+    assert driver.save_screenshot(screenshot)
+    print("wallboard screenshot: %s" % screenshot)
 
 
 def tile(operator_id):
@@ -138,10 +152,7 @@ def test_the_wallboard_follows_the_call_center_and_comes_back_after_a_restart(br
             {tile("B") + ".call": "call 3", "#waiting-now": "1", "#missed-percent": "50.0%"},
             "hangup 2",
         )
-        os.makedirs(ARTIFACTS, exist_ok=True)
-        screenshot = os.path.join(ARTIFACTS, "wallboard.png")
-        assert browser.save_screenshot(screenshot)
-        print("wallboard screenshot: %s" % screenshot)
+        save_screenshot(browser, "wallboard.png")
 
         # The server stops: the page says so; it starts again: the page comes back by itself.
         client.close()
@@ -226,3 +237,108 @@ def test_a_thousand_operators_and_ten_thousand_waiting_calls_keep_the_page_usabl
     finally:
         client.close()
         server.stop()
+
+
+def queue_section(name):
+    return 'section.queue[data-queue="%s"] ' % name
+
+
+def test_with_several_queues_the_page_shows_each_queue_with_its_calls_and_figures(browser, tmp_path):
+    queues = tmp_path / "queues.ini"
+    queues.write_text("[sales]\noperators = A\n\n[support]\noperators = B\n")
+    ports = (free_port(), free_port())
+    argv = [command("callcenter-server"), "--listen", "tcp:%d:interface=127.0.0.1" % ports[0]]
+    argv += ["--web", "tcp:%d:interface=127.0.0.1" % ports[1], "--queues", str(queues), "--ring-timeout", "0"]
+    server = Server(argv, ports[0])
+    client = Client(ports[0])
+    try:
+        browser.get("http://127.0.0.1:%d/" % ports[1])
+        shows(browser, {"#connection": "live", queue_section("support") + ".queue-name": "Queue support"}, "opening")
+        assert not browser.find_element(By.ID, "queue-section").is_displayed()  # the queues replace it
+        client.send("call", "1")  # rings A (sales)
+        client.send("call", "2")  # waits in sales
+        client.send("call", "3")
+        client.send("call", "4 queue=support")  # rings B
+        client.send("answer", "B")
+        shows(
+            browser,
+            {
+                queue_section("sales") + ".queue-count": "2 waiting",
+                queue_section("sales") + ".waiting": "2",
+                queue_section("sales") + ".queue-calls li:nth-child(1) span": "call 2",
+                queue_section("sales") + ".queue-calls li:nth-child(2) span": "call 3",
+                queue_section("sales") + ".answered": "0",
+                queue_section("sales") + ".service": "-",
+                queue_section("support") + ".queue-count": "0 waiting",
+                queue_section("support") + ".answered": "1",
+                queue_section("support") + ".service": "100.0%",
+                queue_section("support") + ".longest": "-",
+                "#waiting-now": "2",
+                "#answered": "1",
+            },
+            "calls in both queues",
+        )
+        assert text(browser, queue_section("sales") + ".longest").startswith("0:00:")
+        assert browser.find_elements(By.CSS_SELECTOR, queue_section("support") + ".queue-calls li") == []
+        save_screenshot(browser, "wallboard-queues.png")
+        client.send("hangup", "2")
+        shows(
+            browser,
+            {
+                queue_section("sales") + ".queue-count": "1 waiting",
+                queue_section("sales") + ".queue-calls li:nth-child(1) span": "call 3",
+            },
+            "hangup 2",
+        )
+    finally:
+        client.close()
+        server.stop()
+
+
+@pytest.mark.root
+def test_the_page_shows_a_banner_while_the_disk_refuses_changes_and_removes_it_after(browser, tmp_path):
+    from test_disk_full_processes import Tmpfs
+
+    if os.geteuid() != 0:
+        pytest.fail("this test fills a tmpfs it mounts: run it as root (make test-root)")
+    disk = Tmpfs(tmp_path / "state")
+    ports = (free_port(), free_port())
+    server = client = None
+    try:
+        server = start(ports, "--state-dir", disk.path)
+        client = Client(ports[0])
+        browser.get("http://127.0.0.1:%d/" % ports[1])
+        shows(browser, {"#connection": "live"}, "opening the page")
+        assert not browser.find_element(By.ID, "degraded").is_displayed()
+        disk.fill()
+        # The journal's last page may still take a few records: calls until one is refused.
+        acknowledged, error = 0, None
+        while error is None and acknowledged < 1000:
+            request = {"command": "call", "id": "c%d" % acknowledged}
+            client.socket.sendall((json.dumps(request) + "\n").encode())
+            reply = client.reply()
+            if "error" in reply:
+                error = reply["error"]
+            else:
+                acknowledged += 1
+        refusal = "cannot store the change: no space left in %s; status and stats still work" % disk.path
+        assert error == refusal
+        waiting = max(acknowledged - 2, 0)  # A and B ring with the first two
+        shows(
+            browser,
+            {"#degraded": "Changes are not being stored: " + refusal, "#waiting-now": str(waiting)},
+            "a full disk",
+        )
+        save_screenshot(browser, "wallboard-degraded.png")
+        os.unlink(os.path.join(disk.path, "filler"))
+        WebDriverWait(browser, WAIT, poll_frequency=0.05).until(
+            lambda driver: not driver.find_element(By.ID, "degraded").is_displayed()
+        )
+        assert client.send("call", "late") == "Call late received\nCall late waiting in queue"
+        shows(browser, {"#waiting-now": str(waiting + 1)}, "a call once the disk takes writes")
+    finally:
+        if client is not None:
+            client.close()
+        if server is not None:
+            server.stop()
+        disk.unmount()

@@ -1,6 +1,7 @@
 """The wallboard's site (callcenter.web): its resources through twisted.web's real Site and
 HTTP channel over StringTransport (and DummyRequest), time from task.Clock."""
 
+import errno
 import json
 
 import pytest
@@ -15,9 +16,11 @@ from twisted.web.test.requesthelper import DummyRequest
 from zope.interface.verify import verifyObject
 
 from callcenter.core import CallCenter
+from callcenter.durable import RETRY_INTERVAL, DurableCallCenter
 from callcenter.interfaces import IPrintedLinesObserver
 from callcenter.options import ServerOptions
 from callcenter.protocol import CallCenterServerFactory
+from callcenter.queues import QueueConfig
 from callcenter.web import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -27,6 +30,7 @@ from callcenter.web import (
     wallboard_site,
 )
 from callcenter.wire import encode_request
+from test_durable import Disk
 from test_protocol import StuckSocket
 
 
@@ -77,13 +81,43 @@ def events(data):
 class Board(object):
     """A call center, its wallboard and site, and one protocol client that drives it."""
 
-    def __init__(self, operators=("A", "B"), token=None, max_output_buffer=1 << 20, max_clients=10, ring_timeout=10):
+    def __init__(
+        self,
+        operators=("A", "B"),
+        token=None,
+        max_output_buffer=1 << 20,
+        max_clients=10,
+        ring_timeout=10,
+        queues=None,
+        state_dir=None,
+    ):
+        """``state_dir``: the center is a DurableCallCenter there, on the write seam ``self.disk``."""
         self.clock = Clock()
         self.clock.advance(START)
-        self.center = CallCenter(
-            list(operators), self.clock.callLater, ring_timeout, now=self.clock.seconds, service_level=20
-        )
-        self.factory = CallCenterServerFactory(self.center, self.clock.callLater)
+        durable = None
+        if state_dir is None:
+            self.center = CallCenter(
+                list(operators),
+                self.clock.callLater,
+                ring_timeout,
+                now=self.clock.seconds,
+                service_level=20,
+                queues=queues,
+            )
+        else:
+            self.disk = Disk()
+            self.center = durable = DurableCallCenter(
+                str(state_dir),
+                list(operators),
+                self.clock.callLater,
+                self.clock.seconds,
+                ring_timeout,
+                sync=self.disk.sync,
+                write=self.disk.write,
+                service_level=20,
+            )
+            durable.restore()
+        self.factory = CallCenterServerFactory(self.center, self.clock.callLater, durable_output=durable)
         self.wallboard = Wallboard(
             self.center, self.factory, self.clock.callLater, self.clock.seconds, max_output_buffer, token
         )
@@ -163,6 +197,7 @@ def test_status_is_the_whole_state_as_documented():
             "longest_wait": 2.0,
             "service_level": {"threshold": 20.0, "within": 1, "percent": 100.0},
         },
+        "queues": [],  # one queue: its calls and figures are the whole call center's
         "lines": [
             {"n": 1, "at": START, "line": "Call 1 received"},
             {"n": 2, "at": START, "line": "Call 1 ringing for operator A"},
@@ -217,6 +252,115 @@ def test_the_last_fifty_lines_are_kept():
     lines = board.get(b"/api/status").json()["lines"]
     assert len(lines) == 50
     assert lines[-1] == {"n": 80, "at": START, "line": "Call 39 waiting in queue"}
+
+
+SALES_AND_SUPPORT = [QueueConfig("sales", [("A", 0)]), QueueConfig("support", [("B", 0)])]
+
+
+def test_with_several_queues_status_has_each_queues_calls_and_figures():
+    board = Board(["A", "B"], queues=SALES_AND_SUPPORT)
+    board.command("call", "1")  # sales, the default queue: rings A
+    board.command("call", "2 queue=support")  # rings B
+    board.clock.advance(1)
+    board.command("answer", "B")
+    board.command("call", "3")
+    board.clock.advance(1)
+    board.command("call", "4")
+    board.clock.advance(2)
+    status = board.get(b"/api/status").json()
+    sales, support = status["queues"]
+    assert sales["name"] == "sales" and support["name"] == "support"
+    assert sales["waiting"] == {
+        "count": 2,
+        "calls": [
+            {"call": "3", "received_at": START + 1, "wait": 3.0},
+            {"call": "4", "received_at": START + 2, "wait": 2.0},
+        ],
+    }
+    assert support["waiting"] == {"count": 0, "calls": []}
+    assert sales["figures"] == {
+        "received": 3,
+        "answered": 0,
+        "talking": 0,
+        "finished": 0,
+        "missed": 0,
+        "missed_percent": None,
+        "rejected": 0,
+        "ignored": 0,
+        "waiting": 2,
+        "ringing": 1,
+        "longest_waiting": 3.0,
+        "average_wait": None,
+        "longest_wait": None,
+        "service_level": {"threshold": 20.0, "within": 0, "percent": None},
+    }
+    assert (support["figures"]["received"], support["figures"]["answered"]) == (1, 1)
+    assert (support["figures"]["ringing"], support["figures"]["longest_waiting"]) == (0, None)
+    assert support["figures"]["average_wait"] == 1.0
+    # The totals are the whole call center's, as with one queue.
+    assert (status["figures"]["received"], status["figures"]["waiting"]) == (4, 2)
+
+
+def test_with_several_queues_a_change_has_each_queues_figures_and_its_calls_only_when_they_changed():
+    board = Board(["A", "B"], queues=SALES_AND_SUPPORT)
+    _, stream = board.request(b"/api/events")
+    stream.clear()
+    board.command("call", "1")
+    board.command("call", "2")  # waits in sales
+    board.clock.advance(0)
+    ((_, change),) = events(stream.value())
+    sales, support = change["queues"]
+    assert (sales["name"], sales["waiting"]["count"], [call["call"] for call in sales["waiting"]["calls"]]) == (
+        "sales",
+        1,
+        ["2"],
+    )
+    assert (support["name"], support["waiting"]) == ("support", None)  # its calls did not change
+    assert support["figures"]["received"] == 0
+    stream.clear()
+    board.clock.advance(1)
+    board.command("call", "3 queue=support")  # rings B: sales' calls stay as they were
+    board.clock.advance(UPDATE_INTERVAL)
+    ((_, change),) = events(stream.value())
+    sales, support = change["queues"]
+    assert sales["waiting"] is None and sales["figures"]["longest_waiting"] == pytest.approx(1.0 + UPDATE_INTERVAL)
+    assert support["waiting"] is None  # still empty
+    assert (support["figures"]["received"], support["figures"]["ringing"]) == (1, 1)
+
+
+def test_one_queue_has_no_queues_in_its_changes():
+    board = Board(["A"])
+    _, stream = board.request(b"/api/events")
+    stream.clear()
+    board.command("call", "1")
+    board.clock.advance(0)
+    ((_, change),) = events(stream.value())
+    assert "queues" not in change and change["degraded"] is None
+
+
+def test_the_degraded_mode_reaches_the_streams_as_it_begins_and_ends(tmp_path):
+    board = Board(["A", "B"], state_dir=tmp_path / "state")
+    _, stream = board.request(b"/api/events")
+    stream.clear()
+    board.disk.refuse(errno.ENOSPC, writes_left=0)
+    board.command("call", "1")
+    board.clock.advance(0)  # the commit is refused: the call is rolled back
+    board.clock.advance(UPDATE_INTERVAL)
+    ((_, change),) = events(stream.value())
+    refusal = "cannot store the change: no space left in %s; status and stats still work" % (tmp_path / "state")
+    assert change["degraded"] == refusal
+    assert change["figures"]["received"] == 0
+    assert board.get(b"/api/status").json()["degraded"] == refusal
+    stream.clear()
+    board.clock.advance(RETRY_INTERVAL)  # the disk still refuses: nothing new to tell
+    assert events(stream.value()) == []
+    board.disk.heal()
+    board.clock.advance(RETRY_INTERVAL)
+    board.clock.advance(UPDATE_INTERVAL)
+    ((_, change),) = events(stream.value())
+    assert change["degraded"] is None
+    assert [line["line"] for line in change["lines"]] == ["The call center stores changes again"]
+    assert board.get(b"/api/status").json()["degraded"] is None
 
 
 def test_the_core_snapshot_is_plain_data_and_a_copy():

@@ -887,6 +887,11 @@ class CallCenter(object):
         reason, else None), "since" (when it entered its state)}``; a
         waiting call ``{"call", "received_at"}``; times are readings of ``now``. It costs
         O(operators + waiting_limit), whatever the length of the queue.
+
+        With several queues (``--queues``), ``"queues"`` holds each queue, in order:
+        ``{"name", "waiting" (its first ``waiting_limit`` calls), "waiting_count",
+        "oldest_received_at" (of its call waiting longest, or None), "figures", "ringing"
+        (its operators ringing)}``: O(operators + queues x waiting_limit) more; else ``[]``.
         """
         return {
             "now": self.now(),
@@ -904,7 +909,29 @@ class CallCenter(object):
             "waiting_count": len(self.queue),
             "figures": self.figures.to_dict(),
             "service_level": self.service_level,
+            "queues": self._queues_snapshot(waiting_limit) if self._several else [],
         }
+
+    def _queues_snapshot(self, waiting_limit: int) -> List[Dict[str, Any]]:
+        ringing = {queue.name: 0 for queue in self.queues}
+        for operator in self.operators:  # the operators, not the calls: ring-all rings one call at several
+            if operator.state is RINGING and operator.call is not None:
+                ringing[operator.call.queue.name] += 1
+        queues = []
+        for queue in self.queues:
+            oldest = queue.waiting.oldest()
+            first = queue.waiting.first(waiting_limit)
+            queues.append(
+                {
+                    "name": queue.name,
+                    "waiting": [{"call": call.id, "received_at": call.received_at} for call in first],
+                    "waiting_count": len(queue.waiting),
+                    "oldest_received_at": None if oldest is None else oldest.received_at,
+                    "figures": queue.figures.to_dict(),
+                    "ringing": ringing[queue.name],
+                }
+            )
+        return queues
 
     # The figures' state, for saving and restoring them.
 

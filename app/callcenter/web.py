@@ -9,7 +9,8 @@ center live.
 
 Changes are sent at most once every ``UPDATE_INTERVAL`` seconds, and only what changed (the
 operators whose state, call or reason changed, the head of the queue if it changed, the
-figures, the new lines), built once and written to every stream: the cost of the wallboards
+figures, the degraded mode, the new lines; with several queues each one's figures and its
+head if it changed), built once and written to every stream: the cost of the wallboards
 does not grow with the command rate. A stream whose unsent output passes
 ``--max-output-buffer`` is cut off, as a TCP client is; at most ``--max-web-clients``
 connections are served at once.
@@ -66,42 +67,74 @@ def ratio(part: float, whole: float) -> Optional[float]:
     return None if not whole else 100.0 * part / whole
 
 
+def figures_document(
+    figures: Dict[str, Any],
+    waiting_count: int,
+    ringing: int,
+    longest_since: Optional[float],
+    now: float,
+    service_level: float,
+) -> Dict[str, Any]:
+    """The headline figures of the whole call center, or of one queue (``--queues``)."""
+    answered = figures["answered"]
+    return {
+        "received": figures["received"],
+        "answered": answered,
+        "talking": answered - figures["finished"],
+        "finished": figures["finished"],
+        "missed": figures["missed"],
+        "missed_percent": ratio(figures["missed"], answered + figures["missed"]),
+        "rejected": figures["rejected"],
+        "ignored": figures["ignored"],
+        "waiting": waiting_count,
+        "ringing": ringing,
+        "longest_waiting": None if longest_since is None else max(now - longest_since, 0.0),
+        "average_wait": figures["wait_total"] / answered if answered else None,
+        "longest_wait": figures["wait_longest"] if answered else None,
+        "service_level": {
+            "threshold": service_level,
+            "within": figures["answered_in_service_level"],
+            "percent": ratio(figures["answered_in_service_level"], answered),
+        },
+    }
+
+
+def waiting_document(calls: List[Dict[str, Any]], count: int, now: float) -> Dict[str, Any]:
+    return {"count": count, "calls": [dict(call, wait=max(now - call["received_at"], 0.0)) for call in calls]}
+
+
 def status_document(snapshot: Dict[str, Any], lines: List[Dict[str, Any]]) -> Dict[str, Any]:
     """The JSON of ``/api/status`` from the core's snapshot (docs/wallboard.md has its shape)."""
     now = snapshot["now"]
-    figures = snapshot["figures"]
     waiting = snapshot["waiting"]
-    answered = figures["answered"]
+    service_level = snapshot["service_level"]
     ringing = sum(1 for operator in snapshot["operators"] if operator["state"] == RINGING)
+    head_since = waiting[0]["received_at"] if waiting else None
     return {
         "now": now,
         # With --state-dir: the error line of a refused change while the disk refuses writes.
         "degraded": snapshot.get("degraded"),
         "operators": snapshot["operators"],
-        "waiting": {
-            "count": snapshot["waiting_count"],
-            "calls": [dict(call, wait=max(now - call["received_at"], 0.0)) for call in waiting],
-        },
-        "figures": {
-            "received": figures["received"],
-            "answered": answered,
-            "talking": answered - figures["finished"],
-            "finished": figures["finished"],
-            "missed": figures["missed"],
-            "missed_percent": ratio(figures["missed"], answered + figures["missed"]),
-            "rejected": figures["rejected"],
-            "ignored": figures["ignored"],
-            "waiting": snapshot["waiting_count"],
-            "ringing": ringing,
-            "longest_waiting": max(now - waiting[0]["received_at"], 0.0) if waiting else None,
-            "average_wait": figures["wait_total"] / answered if answered else None,
-            "longest_wait": figures["wait_longest"] if answered else None,
-            "service_level": {
-                "threshold": snapshot["service_level"],
-                "within": figures["answered_in_service_level"],
-                "percent": ratio(figures["answered_in_service_level"], answered),
-            },
-        },
+        "waiting": waiting_document(waiting, snapshot["waiting_count"], now),
+        "figures": figures_document(
+            snapshot["figures"], snapshot["waiting_count"], ringing, head_since, now, service_level
+        ),
+        # With several queues (--queues), each one's waiting calls and figures; else [].
+        "queues": [
+            {
+                "name": queue["name"],
+                "waiting": waiting_document(queue["waiting"], queue["waiting_count"], now),
+                "figures": figures_document(
+                    queue["figures"],
+                    queue["waiting_count"],
+                    queue["ringing"],
+                    queue["oldest_received_at"],
+                    now,
+                    service_level,
+                ),
+            }
+            for queue in snapshot["queues"]
+        ],
         "lines": lines,
     }
 
@@ -171,8 +204,9 @@ class EventStream(object):
 class Wallboard(object):
     """What the site shows: the call center's state, the last lines, and the open streams.
 
-    ``center`` is the core call center (with ``--state-dir``, the durable one's ``.center``),
-    read through its ``snapshot``; ``factory`` tells the lines its clients are sent."""
+    ``center`` is the core call center (with ``--state-dir``, the durable one, whose snapshot
+    tells ``degraded``), read through its ``snapshot``; the degraded mode's begin and end print
+    a line, which brings a change event with it; ``factory`` tells the lines its clients are sent."""
 
     def __init__(
         self,
@@ -199,6 +233,7 @@ class Wallboard(object):
         # What the streams have been sent: each operator's dict, and the head of the queue.
         self._sent_operators: "Optional[List[Dict[str, Any]]]" = None
         self._sent_waiting: Any = None
+        self._sent_queue_heads: "Dict[str, Any]" = {}  # the same, of each queue (--queues)
         self.changes_sent = 0
         factory.add_observer(self)
 
@@ -226,7 +261,12 @@ class Wallboard(object):
         if not self.streams:
             return
         document = self.status()
-        change: Dict[str, Any] = {"now": document["now"], "figures": document["figures"], "lines": new_lines}
+        change: Dict[str, Any] = {
+            "now": document["now"],
+            "degraded": document["degraded"],
+            "figures": document["figures"],
+            "lines": new_lines,
+        }
         operators = document["operators"]
         sent = self._sent_operators
         if sent is None or len(sent) != len(operators):
@@ -236,6 +276,12 @@ class Wallboard(object):
         waiting = document["waiting"]
         if queue_head(waiting) != self._sent_waiting:
             change["waiting"] = waiting
+        if document["queues"]:  # each queue's figures, and its calls when they changed
+            heads = self._sent_queue_heads
+            change["queues"] = [
+                queue if queue_head(queue["waiting"]) != heads.get(queue["name"]) else dict(queue, waiting=None)
+                for queue in document["queues"]
+            ]
         self._remember(document)
         self.changes_sent += 1
         self._write_all(sse("change", change))
@@ -243,6 +289,7 @@ class Wallboard(object):
     def _remember(self, document: Dict[str, Any]) -> None:
         self._sent_operators = document["operators"]
         self._sent_waiting = queue_head(document["waiting"])
+        self._sent_queue_heads = {queue["name"]: queue_head(queue["waiting"]) for queue in document["queues"]}
 
     def open_stream(self, request: Any) -> None:
         """A new ``/api/events`` request: the whole state first, then every change."""

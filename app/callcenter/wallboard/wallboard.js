@@ -17,10 +17,16 @@
     waiting: { count: 0, calls: [] },
     figures: null,
     lastLine: 0,
+    degraded: null, // why the call center cannot store changes, or null
+    queues: [], // with several queues: {name, waiting, figures, longestSince} each, in order
   };
-  var stale = { tiles: {}, allTiles: false, rebuild: false, queue: false, figures: false, lines: [], resetLines: false };
+  var stale = {
+    tiles: {}, allTiles: false, rebuild: false, queue: false, figures: false, lines: [], resetLines: false,
+    degraded: false, queueViews: false, queueCalls: {}, queueFigures: false,
+  };
   var tiles = {}; // id -> {root, state, call, timer, shown}
   var queueRows = [];
+  var queueViews = []; // with several queues: {root, count, figures: {id -> dd}, list, rows} each
   var frame = 0;
   var source = null;
   var retryTimer = 0;
@@ -63,6 +69,14 @@
     stale.queue = stale.figures = true;
     stale.resetLines = true;
     stale.lines = doc.lines.slice(-LINES_SHOWN);
+    takeDegraded(doc.degraded);
+    var names = doc.queues.map(function (queue) { return queue.name; });
+    if (names.join("\n") !== model.queues.map(function (queue) { return queue.name; }).join("\n")) {
+      stale.queueViews = true;
+    }
+    model.queues = doc.queues.map(function (queue) { return ofQueue(queue, doc.now); });
+    model.queues.forEach(function (queue, i) { stale.queueCalls[i] = true; });
+    stale.queueFigures = true;
     model.lastLine = doc.lines.length ? doc.lines[doc.lines.length - 1].n : 0;
     draw();
   }
@@ -77,10 +91,33 @@
     if (doc.waiting) { model.waiting = doc.waiting; stale.queue = true; }
     model.figures = doc.figures;
     stale.figures = true;
+    takeDegraded(doc.degraded);
+    (doc.queues || []).forEach(function (queue, i) {
+      var known = model.queues[i];
+      if (!known) return;
+      var waiting = queue.waiting || known.waiting; // null: that queue's calls did not change
+      if (queue.waiting) stale.queueCalls[i] = true;
+      model.queues[i] = ofQueue({ name: queue.name, waiting: waiting, figures: queue.figures }, doc.now);
+      stale.queueFigures = true;
+    });
     doc.lines.forEach(function (line) {
       if (line.n > model.lastLine) { stale.lines.push(line); model.lastLine = line.n; }
     });
     draw();
+  }
+
+  function takeDegraded(reason) {
+    if (reason !== model.degraded) { model.degraded = reason; stale.degraded = true; }
+  }
+
+  function ofQueue(queue, now) {
+    var longest = queue.figures.longest_waiting;
+    return {
+      name: queue.name,
+      waiting: queue.waiting,
+      figures: queue.figures,
+      longestSince: longest === null ? null : now - longest,
+    };
   }
 
   // Drawing, once per frame
@@ -100,6 +137,77 @@
     if (stale.queue) { drawQueue(); stale.queue = false; }
     if (stale.figures) { drawFigures(); stale.figures = false; }
     if (stale.resetLines || stale.lines.length) { drawLines(); }
+    if (stale.degraded) { drawDegraded(); stale.degraded = false; }
+    if (stale.queueViews) { buildQueueViews(); stale.queueViews = false; }
+    Object.keys(stale.queueCalls).forEach(function (i) {
+      var view = queueViews[i], queue = model.queues[i];
+      if (view && queue) fillCalls(view.list, view.rows, queue.waiting);
+    });
+    stale.queueCalls = {};
+    if (stale.queueFigures) { model.queues.forEach(drawQueueFigures); stale.queueFigures = false; }
+  }
+
+  function drawDegraded() {
+    var banner = $("degraded");
+    setText(banner, model.degraded ? "Changes are not being stored: " + model.degraded : "");
+    banner.hidden = !model.degraded;
+  }
+
+  // With several queues, a section each (its figures, its waiting calls) instead of one queue.
+  var QUEUE_FIGURES = [
+    ["waiting", "Waiting now"], ["longest", "Longest waiting"], ["service", "Service level"],
+    ["answered", "Answered"], ["missed", "Missed"], ["average", "Average wait"],
+  ];
+
+  function buildQueueViews() {
+    var holder = $("queues");
+    var fragment = document.createDocumentFragment();
+    queueViews = model.queues.map(function (queue) {
+      var root = document.createElement("section");
+      root.className = "queue";
+      root.setAttribute("data-queue", queue.name);
+      var title = document.createElement("h2");
+      var name = document.createElement("span");
+      name.className = "queue-name";
+      name.textContent = "Queue " + queue.name;
+      var count = document.createElement("span");
+      count.className = "queue-count";
+      title.append(name, " ", count);
+      var list = document.createElement("dl");
+      list.className = "queue-figures";
+      var figures = {};
+      QUEUE_FIGURES.forEach(function (figure) {
+        var item = document.createElement("div");
+        var term = document.createElement("dt");
+        term.textContent = figure[1];
+        var value = document.createElement("dd");
+        value.className = figure[0];
+        value.textContent = "-";
+        item.append(term, value);
+        list.appendChild(item);
+        figures[figure[0]] = value;
+      });
+      var calls = document.createElement("ol");
+      calls.className = "queue-calls";
+      root.append(title, list, calls);
+      fragment.appendChild(root);
+      return { root: root, count: count, figures: figures, list: calls, rows: [] };
+    });
+    holder.replaceChildren(fragment);
+    holder.hidden = queueViews.length === 0;
+    $("queue-section").hidden = queueViews.length !== 0;
+  }
+
+  function drawQueueFigures(queue, i) {
+    var view = queueViews[i], f = queue.figures;
+    if (!view) return;
+    setText(view.count, queue.waiting.count + " waiting");
+    setText(view.figures.waiting, String(f.waiting));
+    setText(view.figures.longest, queue.longestSince === null ? "-" : duration(serverNow() - queue.longestSince));
+    setText(view.figures.service, percent(f.service_level.percent));
+    setText(view.figures.answered, String(f.answered));
+    setText(view.figures.missed, percent(f.missed_percent));
+    setText(view.figures.average, f.average_wait === null ? "-" : duration(f.average_wait));
   }
 
   function buildTiles() {
@@ -137,24 +245,29 @@
   }
 
   function drawQueue() {
-    var list = $("queue"), calls = model.waiting.calls, now = serverNow();
     setText($("queue-count"), model.waiting.count + " waiting");
-    while (queueRows.length < calls.length) {
+    fillCalls($("queue"), queueRows, model.waiting);
+  }
+
+  // A list of waiting calls, head first, then "and N more"; rows are kept for reuse.
+  function fillCalls(list, rows, waiting) {
+    var calls = waiting.calls, now = serverNow();
+    while (rows.length < calls.length) {
       var row = document.createElement("li");
       var id = document.createElement("span");
       var wait = document.createElement("span");
       wait.className = "wait";
       row.append(id, wait);
-      queueRows.push({ root: row, id: id, wait: wait });
+      rows.push({ root: row, id: id, wait: wait });
     }
     var fragment = document.createDocumentFragment();
     calls.forEach(function (call, i) {
-      var row = queueRows[i];
+      var row = rows[i];
       setText(row.id, "call " + call.call);
       setText(row.wait, duration(now - call.received_at));
       fragment.appendChild(row.root);
     });
-    var more = model.waiting.count - calls.length;
+    var more = waiting.count - calls.length;
     if (more > 0) {
       var note = document.createElement("li");
       note.className = "more";
@@ -202,6 +315,14 @@
     });
     var head = model.waiting.calls[0];
     setText($("longest-waiting"), head ? duration(now - head.received_at) : "-");
+    model.queues.forEach(function (queue, i) {
+      var view = queueViews[i];
+      if (!view) return;
+      queue.waiting.calls.forEach(function (call, j) {
+        if (view.rows[j]) setText(view.rows[j].wait, duration(now - call.received_at));
+      });
+      if (queue.longestSince !== null) setText(view.figures.longest, duration(now - queue.longestSince));
+    });
   }
 
   // The connection: status, then the stream; on any failure "disconnected" and try again.
