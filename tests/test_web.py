@@ -350,6 +350,10 @@ def test_the_degraded_mode_reaches_the_streams_as_it_begins_and_ends(tmp_path):
     refusal = "cannot store the change: no space left in %s; status and stats still work" % (tmp_path / "state")
     assert change["degraded"] == refusal
     assert change["figures"]["received"] == 0
+    # The refused call's own lines never reach the board: only the mode's.
+    assert [line["line"] for line in change["lines"]] == [
+        "The call center cannot store changes: no space left in %s; status and stats still work" % (tmp_path / "state")
+    ]
     assert board.get(b"/api/status").json()["degraded"] == refusal
     stream.clear()
     board.clock.advance(RETRY_INTERVAL)  # the disk still refuses: nothing new to tell

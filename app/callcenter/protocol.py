@@ -352,6 +352,19 @@ class CallCenterServerFactory(protocol.Factory):
         self.observers.append(IPrintedLinesObserver(observer))
 
     def _tell_observers(self, lines: List[str]) -> None:
+        """Like the clients, observers hear lines once their records are on disk: never the
+        lines of a change the disk refused and the call center rolled back."""
+        waiting = None if self.durable_output is None else self.durable_output.when_durable()
+        if waiting is None:
+            self._tell_observers_now(lines)
+        else:
+            waiting.addCallback(self._told_when_durable, lines)
+
+    def _told_when_durable(self, result: Any, lines: List[str]) -> Any:
+        self._tell_observers_now(lines)
+        return result  # the commit's Deferred is shared: its result goes on unchanged
+
+    def _tell_observers_now(self, lines: List[str]) -> None:
         for observer in self.observers:
             observer.lines_printed(lines)
 
