@@ -29,6 +29,7 @@ import threading
 import time
 
 from bench.common import HOST, RESULTS, free_port, log, spawn, stop, wait_listening
+from bench.tmpfs import Tmpfs
 from callcenter.wire import encode_request
 
 SEED = 18
@@ -144,29 +145,6 @@ def status_calls(port):
     return calls
 
 
-class Disk(object):
-    def __init__(self, path):
-        self.path = path
-        self.filler = os.path.join(path, "filler")
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0750" % SIZE, "tmpfs", path], check=True)
-
-    def fill(self):
-        with open(self.filler, "ab") as filler:
-            try:
-                while True:
-                    filler.write(b"\0" * 65536)
-                    filler.flush()
-            except OSError:
-                pass
-
-    def free(self):
-        if os.path.exists(self.filler):
-            os.unlink(self.filler)
-
-    def unmount(self):
-        subprocess.run(["umount", "-l", self.path], check=False)
-
-
 def run(quick=False):
     if os.geteuid() != 0:
         log("chaos: not run: it mounts a tmpfs, which needs root")
@@ -176,7 +154,7 @@ def run(quick=False):
     scratch = tempfile.mkdtemp(prefix="callcenter-chaos-")
     state = os.path.join(scratch, "state")
     os.mkdir(state)
-    disk = Disk(state)
+    disk = Tmpfs(state, SIZE)
     port = free_port()
     argv = [
         os.path.join(os.path.dirname(sys.executable), "callcenter-server"),

@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+from bench.tmpfs import Tmpfs
 
 from callcenter.wire import encode_request
 from conftest import Server
@@ -24,36 +25,11 @@ LARGE = "16m"
 RESUME_BOUND = 5.0  # seconds the polls wait for writes to resume (the server retries every second)
 
 
-class Tmpfs(object):
-    """A tmpfs of ``size`` mounted at ``path``, unmounted at the end whatever happened."""
-
-    def __init__(self, path, size=SMALL):
-        self.path = str(path)
-        os.mkdir(self.path)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0750" % size, "tmpfs", self.path], check=True)
-
-    def remount(self, options):
-        subprocess.run(["mount", "-o", "remount,%s" % options, self.path], check=True)
-
-    def fill(self):
-        """Take every free byte with a file of its own."""
-        with open(os.path.join(self.path, "filler"), "wb") as filler:
-            try:
-                while True:
-                    filler.write(b"\0" * 65536)
-                    filler.flush()
-            except OSError:
-                pass
-
-    def unmount(self):
-        subprocess.run(["umount", "-l", self.path], check=False)
-
-
 @pytest.fixture
 def tmpfs(tmp_path):
     if os.geteuid() != 0:
         pytest.fail("these tests mount tmpfs file systems: run them as root (make test-root)")
-    disk = Tmpfs(tmp_path / "state")
+    disk = Tmpfs(tmp_path / "state", SMALL)
     try:
         yield disk
     finally:
@@ -203,7 +179,7 @@ def test_a_start_on_a_full_disk_restores_and_refuses_changes_until_it_has_room(t
     refused = Client(server.port)
     refused.send([("call", "late"), ("status", None)])
     assert refused.replies_until_status()[0] == {"error": refusal("no space left", tmpfs.path)}
-    os.unlink(os.path.join(tmpfs.path, "filler"))
+    tmpfs.free()
     took = wait_for_writes(server.port, "late")
     print("writes resumed %.2f s after the space was freed" % took)
     assert server.stop() == 0

@@ -297,11 +297,13 @@ def test_with_several_queues_the_page_shows_each_queue_with_its_calls_and_figure
 
 @pytest.mark.root
 def test_the_page_shows_a_banner_while_the_disk_refuses_changes_and_removes_it_after(browser, tmp_path):
-    from test_disk_full_processes import Tmpfs
+    from bench.tmpfs import Tmpfs
+
+    from test_disk_full_processes import SMALL
 
     if os.geteuid() != 0:
         pytest.fail("this test fills a tmpfs it mounts: run it as root (make test-root)")
-    disk = Tmpfs(tmp_path / "state")
+    disk = Tmpfs(tmp_path / "state", SMALL)
     ports = (free_port(), free_port())
     server = client = None
     try:
@@ -330,7 +332,7 @@ def test_the_page_shows_a_banner_while_the_disk_refuses_changes_and_removes_it_a
             "a full disk",
         )
         save_screenshot(browser, "wallboard-degraded.png")
-        os.unlink(os.path.join(disk.path, "filler"))
+        disk.free()
         WebDriverWait(browser, WAIT, poll_frequency=0.05).until(
             lambda driver: not driver.find_element(By.ID, "degraded").is_displayed()
         )
