@@ -149,7 +149,8 @@
 
   function drawDegraded() {
     var banner = $("degraded");
-    setText(banner, model.degraded ? "Changes are not being stored: " + model.degraded : "");
+    // The refusal line itself, as a sentence: "Cannot store the change: no space left in ...".
+    setText(banner, model.degraded ? model.degraded.charAt(0).toUpperCase() + model.degraded.slice(1) : "");
     banner.hidden = !model.degraded;
   }
 
