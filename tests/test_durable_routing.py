@@ -111,10 +111,12 @@ def test_a_ring_all_call_comes_back_ringing_at_every_operator_it_rang(tmp_path, 
         "Operator C ringing with call 1",
         "Queued call 2",
     ]
+    stats = server.state.center.stats()
     getattr(server, how)()
     assert os.path.getsize(journal_path(tmp_path / "state")) == len(JOURNAL_MAGIC)  # the snapshot has it all
     again = Server(tmp_path / "state", clock=server.clock, **RING_ALL)
     assert again.status() == before
+    assert again.state.center.stats() == stats
     # Each ringer rings a full timeout from the start at t=4, one timer each, and the
     # timeouts then re-offer as the control's did at t=10.
     assert sorted(again.state.timers) == [("timeout", "A"), ("timeout", "B"), ("timeout", "C")]
