@@ -32,10 +32,10 @@ from test_shell import RecordingOutput
 
 
 class Server(object):
-    def __init__(self, operators=("A", "B"), ring_timeout=10):
+    def __init__(self, operators=("A", "B"), ring_timeout=10, queues=None):
         self.clock = Clock()
         center = CallCenter(
-            list(operators), self.clock.callLater, ring_timeout, now=self.clock.seconds, service_level=5
+            list(operators), self.clock.callLater, ring_timeout, now=self.clock.seconds, service_level=5, queues=queues
         )
         self.factory = CallCenterServerFactory(center, self.clock.callLater)
 
@@ -613,6 +613,23 @@ def test_the_client_learns_the_operator_ids_for_completion_through_the_protocol(
     client.connection.dataReceived(transport.value())
     assert shell.completions("answer /") == ["/a", "/b"]
     assert shell.completions("reject a") == ["a,b"]
+
+
+def test_the_client_learns_the_queue_names_for_completion_through_the_protocol():
+    from callcenter.queues import parse_queues
+    from callcenter.shell import CallCenterShell
+
+    server = Server(queues=parse_queues("[sales]\noperators = A\n[support]\noperators = A, B\n"))
+    client = ClientSide()
+    shell = CallCenterShell(client.remote.send, client.output)
+    client.remote.ask("queues", lambda kind, text: shell.learn_queues(text.split("\n")))
+    connection, transport = server.connect()
+    connection.dataReceived(client.transport.value())
+    client.connection.dataReceived(transport.value())
+    assert shell.completions("call 1 queue=s") == ["queue=sales", "queue=support"]
+    transport.clear()
+    connection.dataReceived(request("queues") + request("queues", "x"))
+    assert replies(transport) == [{"response": "sales\nsupport"}, {"error": "unknown command 'queues'"}]
 
 
 # Flow control per request (issue 18): the bound holds wherever it falls in a read.

@@ -9,6 +9,7 @@ from twisted.internet.testing import StringTransport
 from callcenter.console import LineConsole, TerminalConsole, TerminalOutput
 from callcenter.core import CallCenter
 from callcenter.output import Output, StreamOutput
+from callcenter.queues import parse_queues
 from callcenter.shell import CallCenterShell, run_locally
 
 
@@ -27,11 +28,11 @@ class RecordingOutput(Output):
         self.out.append(text)
 
 
-def make_shell(operators=("A", "B"), ring_timeout=10, output=None):
+def make_shell(operators=("A", "B"), ring_timeout=10, output=None, queues=None):
     clock = Clock()
     output = output or RecordingOutput()
-    center = CallCenter(list(operators), clock.callLater, ring_timeout, output.lines, now=clock.seconds)
-    shell = CallCenterShell(run_locally(center, output), output, operators)
+    center = CallCenter(list(operators), clock.callLater, ring_timeout, output.lines, now=clock.seconds, queues=queues)
+    shell = CallCenterShell(run_locally(center, output), output, center.operator_ids(), center.queue_names())
     return shell, output, clock, center
 
 
@@ -147,6 +148,20 @@ def test_completion_of_commands_and_operator_ids():
         assert shell.completions(command + " A") == ["A", "AB"]
     shell.learn_operators(["Y", "X"])
     assert shell.completions("answer ") == ["X", "Y"]
+
+
+def test_completion_of_call_options_and_queue_names():
+    shell, _, _, _ = make_shell(queues=parse_queues("[sales]\noperators = A\n[support]\noperators = A, B\n"))
+    assert shell.completions("call 7 ") == ["priority=", "queue="]
+    assert shell.completions("call 7 q") == ["queue="]
+    assert shell.completions("call 7 queue=") == ["queue=sales", "queue=support"]
+    assert shell.completions("call 7 queue=su") == ["queue=support"]
+    assert shell.completions("call 7 priority=3 queue=sa") == ["queue=sales"]
+    assert shell.completions("call 7 queue=nope") == []
+    one_queue, _, _, _ = make_shell()
+    assert one_queue.completions("call 7 ") == ["priority="]  # queue= only where there is a choice
+    shell.learn_queues(["billing", "support"])
+    assert shell.completions("call 7 queue=") == ["queue=billing", "queue=support"]
 
 
 def feed(console, data):
@@ -305,9 +320,9 @@ def test_stdout_gone_ends_the_session_quietly():
     assert done.called and console.closed.called
 
 
-def make_terminal(ring_timeout=10, operators=("A", "B")):
+def make_terminal(ring_timeout=10, operators=("A", "B"), queues=None):
     output = TerminalOutput()
-    shell, _, clock, _ = make_shell(operators=operators, ring_timeout=ring_timeout, output=output)
+    shell, _, clock, _ = make_shell(operators=operators, ring_timeout=ring_timeout, output=output, queues=queues)
     done = defer.Deferred()
 
     def build():
@@ -353,6 +368,14 @@ def test_terminal_history_tab_completion_and_ctrl_d():
     terminal.dataReceived(b"\x15")  # Ctrl-U clears the line
     terminal.dataReceived(b"\x04")  # Ctrl-D on an empty line ends the session
     assert done.called
+
+
+def test_tab_completes_an_option_without_a_space_and_a_queue_name_with_one():
+    terminal, _, _, _ = make_terminal(queues=parse_queues("[sales]\noperators = A\n[support]\noperators = B\n"))
+    terminal.dataReceived(b"call 7 q\t")
+    assert typed_line(terminal) == b"call 7 queue="  # its value comes next
+    terminal.dataReceived(b"su\t")
+    assert typed_line(terminal) == b"call 7 queue=support "
 
 
 def typed_line(terminal):

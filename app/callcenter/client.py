@@ -18,7 +18,7 @@ from callcenter.interfaces import IShellSession
 from callcenter.options import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, TokenFileError, parse_or_exit, read_token
 from callcenter.output import Output
 from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol
-from callcenter.wire import OPERATORS_REQUEST, encode_auth, encode_request
+from callcenter.wire import OPERATORS_REQUEST, QUEUES_REQUEST, encode_auth, encode_request
 
 RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, jitter=lambda: 0.0)
 
@@ -171,12 +171,18 @@ def main(argv: Optional[List[str]] = None) -> None:
             raise SystemExit(1)
         shell = CallCenterShell(remote.send, output)
         if session.completes:
-            # Tab completion of operator ids: asked of the server once (an older one refuses).
+            # Tab completion of operator ids and queue names: asked of the server once (an
+            # older one refuses).
             def learn_operators(kind: str, text: str) -> None:
                 if kind == "response":
                     shell.learn_operators(text.split("\n"))
 
+            def learn_queues(kind: str, text: str) -> None:
+                if kind == "response":
+                    shell.learn_queues(text.split("\n"))
+
             remote.ask(OPERATORS_REQUEST, learn_operators)
+            remote.ask(QUEUES_REQUEST, learn_queues)
         yield session.attach(shell)
         yield remote.input_ended()
         remote.release_connection()

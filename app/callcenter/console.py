@@ -298,7 +298,7 @@ class TerminalConsole(recvline.HistoricRecvLine):
         typed = (before.split() or [b""])[-1] if not before[-1:].isspace() else b""
         common = common_prefix(candidates).encode("utf-8")
         addition = common[len(typed) :]
-        if len(candidates) == 1:
+        if len(candidates) == 1 and not common.endswith(b"="):  # an option: its value comes next
             addition += b" "
         if addition:
             for character in addition:

@@ -322,6 +322,9 @@ class DurableCallCenter(object):
     def operator_ids(self) -> List[str]:
         return self.center.operator_ids()
 
+    def queue_names(self) -> List[str]:
+        return self.center.queue_names()
+
     # What observers of the core read (ICallCenterObserver): the core of the moment.
 
     @property

@@ -29,6 +29,9 @@ class ICallCenter(Interface):
     def operator_ids():
         """The operator ids, in order: what a client offers when completing an operator id."""
 
+    def queue_names():
+        """The queues' names, the default one first: what a client offers after ``queue=``."""
+
 
 class ICallCenterObserver(Interface):
     """What the core tells an observer (``--metrics``, ``--web``), through the callables set

@@ -24,6 +24,7 @@ from callcenter.twisted_internals import send_now, unsent_bytes
 from callcenter.wire import (
     AUTH_REQUEST,
     OPERATORS_REQUEST,
+    QUEUES_REQUEST,
     WireError,
     decode_message,
     encode,
@@ -398,6 +399,8 @@ class CallCenterServerFactory(protocol.Factory):
                 return encode("error", "already authenticated" if self.auth_token else "this server takes no token")
             if command == OPERATORS_REQUEST and argument is None:
                 return encode("response", "\n".join(self.center.operator_ids()))
+            if command == QUEUES_REQUEST and argument is None:
+                return encode("response", "\n".join(self.center.queue_names()))
             lines = self.center.execute(command, argument)
             if self.observers and command not in QUERIES:
                 self._tell_observers(lines)

@@ -58,11 +58,14 @@ class CallCenterShell(cmd.Cmd):
     doc_header = "Commands (type help <command> for details):"
     ruler = ""
 
-    def __init__(self, send: Send, output: Output, operator_ids: Sequence[str] = ()) -> None:
+    def __init__(
+        self, send: Send, output: Output, operator_ids: Sequence[str] = (), queue_names: Sequence[str] = ()
+    ) -> None:
         cmd.Cmd.__init__(self, stdout=output.text_stream())  # type: ignore[arg-type]
         self.send = send
         self.output = output
         self.operator_ids = sorted(operator_ids)
+        self.queue_names = list(queue_names)  # the default one first, as the server has them
 
     # What a line means. Cmd's own parser splits "call-1" into "call" and "-1" (it stops
     # at the first non-identifier character); commands here are whole words.
@@ -169,6 +172,18 @@ class CallCenterShell(cmd.Cmd):
         """Operator ids for completion: the server's reply to ``operators``."""
         self.operator_ids = sorted(operator_ids)
 
+    def learn_queues(self, queue_names: List[str]) -> None:
+        """Queue names for completion after ``queue=``: the server's reply to ``queues``."""
+        self.queue_names = list(queue_names)
+
+    def complete_call_option(self, text: str) -> List[str]:
+        """The words after ``call <id>``: ``priority=`` and ``queue=`` (with several queues),
+        then the queue names after ``queue=``."""
+        if text.startswith("queue=") and len(self.queue_names) > 1:
+            return ["queue=" + name for name in self.queue_names if ("queue=" + name).startswith(text)]
+        options = ["priority=", "queue="] if len(self.queue_names) > 1 else ["priority="]
+        return [option for option in options if option.startswith(text) and option != text]
+
     def completions(self, before_cursor: str) -> List[str]:
         """What may complete the word before the cursor, as readline's Cmd.complete would offer."""
         words = before_cursor.split()
@@ -177,6 +192,8 @@ class CallCenterShell(cmd.Cmd):
         text = words[-1]
         if len(words) == 1:
             return self.completenames(text)
+        if words[0] == "call" and len(words) > 2:
+            return self.complete_call_option(text)
         completer = getattr(self, "complete_" + words[0], None)
         if completer is None or len(words) > 2:
             return []
@@ -225,7 +242,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             service_level=options["service-level"],
             **routing_options(options),
         )
-        shell = CallCenterShell(run_locally(center, output), output, options["operators"])
+        shell = CallCenterShell(run_locally(center, output), output, options["operators"], center.queue_names())
         return session.attach(shell).addCallback(lambda _: session.close())
 
     task.react(run)

@@ -2,7 +2,7 @@
 
 Layer: protocols, its pure half (no Twisted, no I/O); ``protocol.py`` frames and sends.
 
-Request  ``{"command": "call", "id": "1"}`` (``status``, ``stats`` and ``operators`` take no id)
+Request  ``{"command": "call", "id": "1"}`` (``status``, ``stats``, ``operators`` and ``queues`` take no id)
 Auth     ``{"command": "auth", "token": "..."}``, first, when the server has a token
 Reply    ``{"response": "Call 1 received\\nCall 1 ringing for operator A"}``
          or ``{"error": "<why>"}``: exactly one per request, in request order
@@ -21,8 +21,10 @@ _json_string = json.encoder.encode_basestring_ascii
 _decoder = json.JSONDecoder()
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's, as json.loads skips it
 
-# The client's request for the operator ids (for completion): one id a line in the response.
+# The client's requests for the operator ids and the queue names (for completion): one a line
+# in the response.
 OPERATORS_REQUEST = "operators"
+QUEUES_REQUEST = "queues"
 AUTH_REQUEST = "auth"
 MESSAGE_KINDS = ("response", "error", "event")
 # The fields a request may hold beyond "command" and "id": the words after the id.
