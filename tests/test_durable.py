@@ -120,6 +120,13 @@ class Server(object):
         self.state.compact()
         self.state.close()
 
+    def compact_and_crash(self):
+        """A compaction (as past --journal-limit), then a SIGKILL: the next start restores
+        from the snapshot alone, its journal empty."""
+        self.state.flush()
+        self.state.compact()
+        self.crash()
+
 
 def request(text):
     command, _, argument = text.partition(" ")

@@ -184,3 +184,45 @@ def test_dropping_an_operator_that_holds_a_call_from_the_file_refuses_the_start(
         "operator C is busy with call 2 in the saved state in %s but is not in --operators (nor in --queues): "
         % tmp_path
     )
+
+
+RING_ALL_FILE = """
+[sales]
+operators = A, B, C:1
+strategy = ring-all
+[support]
+operators = C, D
+"""
+
+
+@pytest.mark.parametrize("how", ["stop", "compact_and_crash"])
+def test_a_ring_all_queue_call_comes_back_ringing_at_every_operator_of_its_level(tmp_path, how):
+    control = server(tmp_path / "control", RING_ALL_FILE)  # the same commands, never restarted
+    first = server(tmp_path / "state", RING_ALL_FILE)
+    commands = ("call 1", "call 2", "call 3", "call 4 queue=support")
+    for center in (control, first):
+        center.run(*commands)
+    before = first.status()
+    assert before == [
+        "Queue sales",
+        "Operator A ringing with call 1",
+        "Operator B ringing with call 1",
+        "Operator C ringing with call 2",
+        "Queued call 3",
+        "Queue support",
+        "Operator C ringing with call 2",
+        "Operator D ringing with call 4",
+    ]
+    getattr(first, how)()
+    again = server(tmp_path / "state", RING_ALL_FILE)
+    assert again.status() == before
+    after = ("reject A", "answer B", "reject C", "hangup 1")
+    replied = answer(again.run(*after))
+    assert replied == answer(control.run(*after))
+    assert replied == [
+        "Call 1 rejected by operator A\nCall 3 ringing for operator A",
+        "Call 1 answered by operator B",
+        "Call 2 rejected by operator C\nCall 2 ringing for operator C",
+        "Call 1 finished and operator B available",
+    ]
+    assert again.status() == control.status()

@@ -2,10 +2,12 @@
 members and the strategy's memory come back after a crash (journal replay) and after a
 clean stop (snapshot); a wrap-up or max-wait timer restarts with what was left of it."""
 
+import os
+
 import pytest
 from twisted.internet.task import Clock
 
-from callcenter.journal import JOURNAL_MAGIC, decode_record, read_frames
+from callcenter.journal import JOURNAL_MAGIC, SNAPSHOT, decode_record, decode_snapshot, encode_snapshot, read_frames
 from test_durable import Server, journal_path, replies
 
 
@@ -88,21 +90,98 @@ def test_the_random_strategy_draws_the_same_after_a_restore(tmp_path):
     assert third.state.center.queues[0].levels[0]._random.getstate() == generator
 
 
-def test_a_ring_all_call_comes_back_ringing_at_its_first_operator(tmp_path):
-    options = {"operators": ["A", "B", "C"], "ring_timeout": 0, "strategy": "ring-all"}
-    server = Server(tmp_path, **options)
-    server.run("pause B", "call 1")
-    assert server.status() == [
+RING_ALL = {"operators": ["A", "B", "C"], "ring_timeout": 10, "strategy": "ring-all"}
+
+
+def events(transport):
+    return [reply["event"] for reply in replies(transport) if "event" in reply]
+
+
+@pytest.mark.parametrize("how", ["stop", "compact_and_crash"])
+def test_a_ring_all_call_comes_back_ringing_at_every_operator_it_rang(tmp_path, how):
+    control = Server(tmp_path / "control", **RING_ALL)  # the same commands, never restarted
+    server = Server(tmp_path / "state", **RING_ALL)
+    for center in (control, server):
+        center.run("call 1", "call 2")
+        center.clock.advance(4)  # the rings began at t=0: they would time out at t=10
+    before = server.status()
+    assert before == [
+        "Operator A ringing with call 1",
+        "Operator B ringing with call 1",
+        "Operator C ringing with call 1",
+        "Queued call 2",
+    ]
+    stats = server.state.center.stats()
+    getattr(server, how)()
+    assert os.path.getsize(journal_path(tmp_path / "state")) == len(JOURNAL_MAGIC)  # the snapshot has it all
+    again = Server(tmp_path / "state", clock=server.clock, **RING_ALL)
+    assert again.status() == before
+    assert again.state.center.stats() == stats
+    # Each ringer rings a full timeout from the start at t=4, one timer each, and the
+    # timeouts then re-offer as the control's did at t=10.
+    assert sorted(again.state.timers) == [("timeout", "A"), ("timeout", "B"), ("timeout", "C")]
+    _, heard = again.connect()
+    _, control_heard = control.connect()
+    again.clock.advance(9.5)
+    assert again.status() == before
+    again.clock.advance(0.5)
+    control.clock.advance(6)
+    for center in (control, again):
+        center.clock.advance(0)  # the commit of the timeouts' records
+    heard_lines = events(heard)
+    assert heard_lines == events(control_heard)
+    assert heard_lines == [
+        "Call 1 ignored by operator A\nCall 2 ringing for operator A",
+        "Call 1 ignored by operator B",
+        "Call 1 ignored by operator C\nCall 1 ringing for operator B",
+    ]
+    assert again.status() == control.status()
+    assert answer(again.run("answer B", "hangup 2")) == answer(control.run("answer B", "hangup 2"))
+    assert again.status() == control.status()
+
+
+def test_a_reject_at_a_restored_ring_all_call_leaves_it_ringing_at_the_others(tmp_path):
+    server = Server(tmp_path, **RING_ALL)
+    server.run("pause B", "call 1", "call 2", "call 3")
+    server.stop()
+    again = Server(tmp_path, **RING_ALL)
+    assert again.status() == [
         "Operator A ringing with call 1",
         "Operator B paused",
         "Operator C ringing with call 1",
+        "Queued call 2",
+        "Queued call 3",
     ]
+    assert answer(again.run("reject A", "answer C")) == [
+        "Call 1 rejected by operator A\nCall 2 ringing for operator A",
+        "Call 1 answered by operator C",
+    ]
+
+
+def test_an_old_snapshot_without_ringers_brings_a_ring_all_call_back_at_its_first_operator(tmp_path):
+    server = Server(tmp_path, **RING_ALL)
+    server.run("call 1", "call 2")
     server.stop()
-    again = Server(tmp_path, **options)
-    assert again.status() == ["Operator A ringing with call 1", "Operator B paused", "Operator C available"]
-    assert answer(again.run("reject A", "call 2")) == [
-        "Call 1 rejected by operator A\nCall 1 ringing for operator C",
-        "Call 2 received\nCall 2 ringing for operator A",
+    path = os.path.join(str(tmp_path), SNAPSHOT)
+    with open(path, "rb") as snapshot:
+        document = decode_snapshot(snapshot.read())
+    assert document["routing"].pop("ringers") == {"1": ["A", "B", "C"]}
+    with open(path, "wb") as snapshot:
+        snapshot.write(
+            encode_snapshot(
+                document["generation"],
+                document["time"],
+                document["operators"],
+                document["queue"],
+                document["stats"],
+                document["routing"],
+            )
+        )
+    again = Server(tmp_path, **RING_ALL)
+    assert again.status() == [
+        "Operator A ringing with call 1",
+        "Operator B ringing with call 2",
+        "Operator C ringing with call 2",
     ]
 
 

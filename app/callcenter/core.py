@@ -1020,7 +1020,8 @@ class CallCenter(object):
         operators' call states, as a plain JSON-serialisable dict: per operator not simply
         logged in (``"presence"``) its state, reason, pending presence, ring timeouts in a
         row and presence times; the dynamic members; the priority of each call that has one;
-        the strategy's memory. Give it to :meth:`restore_routing` once the calls are back."""
+        the strategy's memory; every operator each ring-all call rings (``"ringers"``, in
+        the order it rang them). Give it to :meth:`restore_routing` once the calls are back."""
         presence = {}
         for operator in self.operators:
             if operator.state in (PAUSED, LOGGED_OUT, WRAP_UP) or operator.pending or operator.no_answer:
@@ -1044,6 +1045,9 @@ class CallCenter(object):
             "presence": presence,
             "dynamic": list(self.dynamic),
             "priorities": {call.id: call.priority for call in self.calls.values() if call.priority},
+            "ringers": {
+                call.id: [ringer.id for ringer in call.ringers] for call in self.calls.values() if call.ringers
+            },
             "strategy": self.strategy,
             "memory": self.queues[0].levels[0].state(),
         }
@@ -1080,8 +1084,10 @@ class CallCenter(object):
         operators are back with every operator that holds no call available (and after
         :meth:`restore_stats`). Operators and calls it names that are not here are left out.
         A wrap-up restarts with what is left of it (none when it is over); the queue's wait
-        timer restarts from the calls' received-at times. CallCenterError when ``state`` is
-        not such a dict."""
+        timer restarts from the calls' received-at times. A ring-all call, back ringing at
+        one of its ringers, rings again at the others it rang that are available and serve
+        its queue, each with a ring timer of its own (one saved without ``"ringers"`` rings at
+        that one only). CallCenterError when ``state`` is not such a dict."""
         now = self.now()
         try:
             if state.get("version") != 1:
@@ -1105,6 +1111,11 @@ class CallCenter(object):
                 if call_id in self.calls
             }
             dynamic = [str(operator_id) for operator_id in state["dynamic"]]
+            ringers = {
+                self.calls[call_id]: [str(operator_id) for operator_id in operator_ids]
+                for call_id, operator_ids in (state.get("ringers") or {}).items()
+                if call_id in self.calls
+            }
             saved_queues = state.get("queues") or {}
             placed = {}
             for call_id, (name, order) in (saved_queues.get("calls") or {}).items():
@@ -1146,7 +1157,7 @@ class CallCenter(object):
             operator.pending, operator.pending_reason = pending, saved.get("pending_reason")
         for call in self.calls.values():
             if call.queue.ring_all and call.state is RINGING and call.ringers is None:
-                call.ringers = [call.operator]  # type: ignore[list-item]
+                self._ring_again(call, ringers.get(call, ()), now)
         try:
             if self.queue_configs is None:
                 if state.get("strategy") == self.strategy and state.get("memory") is not None:
@@ -1293,6 +1304,27 @@ class CallCenter(object):
             self._ring(call, operator, lines, now)
         call.ringers = ringers or None
         return bool(ringers)
+
+    def _ring_again(self, call: Call, operator_ids: Sequence[str], now: float) -> None:
+        """A restore: the ring-all ``call``, ringing at one operator, rings again at the others
+        of ``operator_ids`` (those it rang, in that order) that are available in its queue."""
+        first = call.operator
+        assert first is not None
+        ringers: List[Operator] = []
+        for operator_id in operator_ids:
+            operator = self._operators_by_id.get(operator_id)
+            if operator is None or operator in ringers:
+                continue
+            if operator is first:
+                ringers.append(operator)
+            elif operator.state is AVAILABLE and any(
+                served is call.queue and operator.index in free for served, free in operator.serves
+            ):
+                self._ring(call, operator, [], now)
+                ringers.append(operator)
+        if first not in ringers:
+            ringers.insert(0, first)
+        call.ringers = ringers
 
     def _release(self, operator: Operator, lines: Lines, now: float) -> None:
         """Make ``operator`` available; it takes, among the queues it serves, the waiting call

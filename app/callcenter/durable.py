@@ -83,7 +83,8 @@ def disk_reason(error: OSError) -> str:
 
 def operator_states(center: CallCenter) -> OperatorStates:
     # An operator that holds no call (paused, logged out, in wrap-up) is saved available,
-    # its presence in the routing state; a ring-all call at its first ringer only.
+    # its presence in the routing state; a ring-all call at its first ringer, its other
+    # ringers in the routing state's "ringers".
     states: OperatorStates = []
     held = set()
     for operator in center.operators:
