@@ -42,6 +42,30 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def listens_on(pid, port):
+    """Whether process ``pid`` holds the socket listening on loopback ``port`` (/proc)."""
+    sockets = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            sockets.add(target[len("socket:[") : -1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                listening = fields[3] == "0A"  # TCP_LISTEN
+                if listening and int(fields[1].rsplit(":", 1)[1], 16) == port and fields[9] in sockets:
+                    return True
+    return False
+
+
+class PortTakenError(AssertionError):
+    """The free port was taken by someone else before the server could listen on it."""
+
+
 class Server(object):
     """A server process on a free loopback port, stopped by ``stop``."""
 
@@ -56,12 +80,19 @@ class Server(object):
         while time.monotonic() < deadline:
             try:
                 socket.create_connection((host, port), timeout=1).close()
-                return
             except OSError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.05)
+                pass
+            else:
+                # Listening, but maybe someone else's server (another test run on this machine
+                # that took the same free port): only our own process will do.
+                if listens_on(self.process.pid, port):
+                    return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
         self.stop()
+        if b"Address already in use" in self.log:
+            raise PortTakenError("port %d was taken before the server listened: %r" % (port, self.log))
         raise AssertionError("server did not start: %r" % self.log)
 
     def stop(self):
@@ -87,15 +118,21 @@ def start_server():
     servers = []
 
     def start(*extra, twistd=False, listen="tcp:{port}:interface=127.0.0.1", host="127.0.0.1", **popen):
-        port = free_port()
-        listen = listen.format(port=port)
-        if twistd:
-            argv = [command("twistd"), "--nodaemon", "--pidfile=", "callcenter", "--listen", listen]
-        else:
-            argv = [command("callcenter-server"), "--listen", listen]
-        server = Server(argv + list(extra), port, host, **popen)
-        servers.append(server)
-        return server
+        for attempt in range(3):  # a free port may be taken before the server binds it
+            port = free_port()
+            endpoint = listen.format(port=port)
+            if twistd:
+                argv = [command("twistd"), "--nodaemon", "--pidfile=", "callcenter", "--listen", endpoint]
+            else:
+                argv = [command("callcenter-server"), "--listen", endpoint]
+            try:
+                server = Server(argv + list(extra), port, host, **popen)
+            except PortTakenError:
+                if attempt == 2:
+                    raise
+                continue
+            servers.append(server)
+            return server
 
     yield start
     for server in servers:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import command, read_golden
+from conftest import PortTakenError, Server, command, read_golden
 
 COMMANDS, EXPECTED = read_golden()
 GOLDEN_INPUT = "".join(line + "\n" for line in COMMANDS).encode("utf-8")
@@ -586,3 +586,13 @@ def test_server_refuses_a_metrics_port_in_use(start_server):
     )
     assert result.returncode == 1
     assert b"Cannot listen on" in result.stdout
+
+
+def test_a_server_whose_port_someone_else_holds_is_not_mistaken_for_it():
+    with socket.socket() as foreign:
+        foreign.bind(("127.0.0.1", 0))
+        foreign.listen(1)
+        port = foreign.getsockname()[1]
+        argv = [command("callcenter-server"), "--listen", "tcp:%d:interface=127.0.0.1" % port]
+        with pytest.raises(PortTakenError):
+            Server(argv, port)  # connections succeed, but to the foreign listener
