@@ -601,33 +601,33 @@ def test_the_operators_request_lists_the_operator_ids_one_a_line():
     assert replies(transport) == [{"response": "A\n/a\na,b"}, {"error": "unknown command 'operators'"}]
 
 
-def test_the_client_learns_the_operator_ids_for_completion_through_the_protocol():
+def completing_shell(server):
+    """A client's shell that has asked ``server`` for what Tab completes, and had the replies."""
+    from callcenter.client import ask_for_completions
     from callcenter.shell import CallCenterShell
 
-    server = Server(operators=("/a", "/b", "a,b"))
     client = ClientSide()
     shell = CallCenterShell(client.remote.send, client.output)
-    client.remote.ask("operators", lambda kind, text: shell.learn_operators(text.split("\n")))
+    ask_for_completions(client.remote, shell)
     connection, transport = server.connect()
     connection.dataReceived(client.transport.value())
     client.connection.dataReceived(transport.value())
+    transport.clear()
+    return shell, connection, transport
+
+
+def test_the_client_learns_the_operator_ids_for_completion_through_the_protocol():
+    shell, _, _ = completing_shell(Server(operators=("/a", "/b", "a,b")))
     assert shell.completions("answer /") == ["/a", "/b"]
     assert shell.completions("reject a") == ["a,b"]
 
 
 def test_the_client_learns_the_queue_names_for_completion_through_the_protocol():
     from callcenter.queues import parse_queues
-    from callcenter.shell import CallCenterShell
 
     server = Server(queues=parse_queues("[sales]\noperators = A\n[support]\noperators = A, B\n"))
-    client = ClientSide()
-    shell = CallCenterShell(client.remote.send, client.output)
-    client.remote.ask("queues", lambda kind, text: shell.learn_queues(text.split("\n")))
-    connection, transport = server.connect()
-    connection.dataReceived(client.transport.value())
-    client.connection.dataReceived(transport.value())
+    shell, connection, transport = completing_shell(server)
     assert shell.completions("call 1 queue=s") == ["queue=sales", "queue=support"]
-    transport.clear()
     connection.dataReceived(request("queues") + request("queues", "x"))
     assert replies(transport) == [{"response": "sales\nsupport"}, {"error": "unknown command 'queues'"}]
 

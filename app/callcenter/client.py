@@ -131,6 +131,21 @@ class RequestCorrelator(object):
             self.finished.callback(None)
 
 
+def ask_for_completions(remote: RequestCorrelator, shell: Any) -> None:
+    """Tab completion's operator ids and queue names: asked of the server once (an older one
+    refuses: nothing is learnt)."""
+
+    def learned(learn: Callable[[List[str]], None]) -> Callable[[str, str], None]:
+        def reply(kind: str, text: str) -> None:
+            if kind == "response":
+                learn(text.split("\n"))
+
+        return reply
+
+    remote.ask(OPERATORS_REQUEST, learned(shell.learn_operators))
+    remote.ask(QUEUES_REQUEST, learned(shell.learn_queues))
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     from twisted.internet import task
 
@@ -171,18 +186,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             raise SystemExit(1)
         shell = CallCenterShell(remote.send, output)
         if session.completes:
-            # Tab completion of operator ids and queue names: asked of the server once (an
-            # older one refuses).
-            def learn_operators(kind: str, text: str) -> None:
-                if kind == "response":
-                    shell.learn_operators(text.split("\n"))
-
-            def learn_queues(kind: str, text: str) -> None:
-                if kind == "response":
-                    shell.learn_queues(text.split("\n"))
-
-            remote.ask(OPERATORS_REQUEST, learn_operators)
-            remote.ask(QUEUES_REQUEST, learn_queues)
+            ask_for_completions(remote, shell)
         yield session.attach(shell)
         yield remote.input_ended()
         remote.release_connection()
