@@ -221,14 +221,12 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     from callcenter import console
     from callcenter.options import ShellOptions, parse_or_exit, routing_options
-    from callcenter.planning import COMMANDS as PLANNING_COMMANDS
 
-    arguments = sys.argv[1:] if argv is None else argv
-    if arguments and arguments[0] in PLANNING_COMMANDS:
+    options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
+    if options.subCommand is not None:
         from callcenter import planning
 
-        return planning.main(arguments)
-    options = parse_or_exit(ShellOptions(), arguments)
+        return planning.run(options.subCommand, options.subOptions)
 
     def run(reactor: Any) -> Any:
         session = console.open_session(reactor)
