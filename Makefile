@@ -14,7 +14,7 @@ PORT ?= 5678
 
 VENV_DEPS := scripts/mkvenv.py setup.cfg pyproject.toml requirements/centos7.txt
 # The package is reinstalled (not editable) whenever it changes, so what runs is what ships.
-APP_SOURCES := $(shell find app -name '*.py' -o -path 'app/callcenter/wallboard/*') setup.cfg pyproject.toml
+APP_SOURCES := $(shell find app -name '*.py' -o -path 'app/callcenter/web/static/*') setup.cfg pyproject.toml
 REINSTALL = $(dir $<)bin/pip install --quiet --no-deps --force-reinstall . 2>&1 | { grep -v -i warn || true; }
 PYTEST_ARGS ?=
 

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcenter.bitset import IndexSet
+from callcenter.core.bitset import IndexSet
 
 
 @settings(max_examples=300, deadline=None)

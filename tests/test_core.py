@@ -3,7 +3,7 @@
 import pytest
 from twisted.internet.task import Clock
 
-from callcenter.core import (
+from callcenter.core.center import (
     AVAILABLE,
     BUSY,
     QUERIES,

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from twisted.internet.task import Clock
 
-from callcenter.core import (
+from callcenter.core.center import (
     ANSWERED,
     AVAILABLE,
     BUSY,
@@ -19,7 +19,7 @@ from callcenter.core import (
     CallCenter,
     CallCenterError,
 )
-from callcenter.strategies import STRATEGIES
+from callcenter.core.strategies import STRATEGIES
 
 CALL_IDS = st.sampled_from([str(n) for n in range(8)])
 OPERATORS = ["A", "B", "C"]

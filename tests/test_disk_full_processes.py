@@ -14,7 +14,7 @@ import time
 import pytest
 from bench.tmpfs import Tmpfs
 
-from callcenter.wire import encode_request
+from callcenter.net.wire import encode_request
 from conftest import Server
 
 pytestmark = pytest.mark.root

@@ -10,8 +10,10 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from callcenter.durable import DurableCallCenter
-from callcenter.journal import (
+from callcenter.net.protocol import CallCenterServerFactory
+from callcenter.net.wire import encode_request
+from callcenter.store.durable import DurableCallCenter
+from callcenter.store.journal import (
     JOURNAL_MAGIC,
     SNAPSHOT,
     StateError,
@@ -22,8 +24,6 @@ from callcenter.journal import (
     frame,
     read_frames,
 )
-from callcenter.protocol import CallCenterServerFactory
-from callcenter.wire import encode_request
 
 
 class Disk(object):
@@ -190,7 +190,7 @@ def test_a_torn_last_record_is_reported_not_returned(tail):
     ],
 )
 def test_a_bad_record_followed_by_others_is_damage_with_its_offset(damage, why):
-    from callcenter.journal import DamagedError
+    from callcenter.store.journal import DamagedError
 
     start = encode_record(1.0, "call", "0")
     data = start + damage(encode_record(1.0, "call", "1")) + encode_record(2.0, "call", "2")
@@ -814,7 +814,7 @@ def test_a_state_that_cannot_be_read_refuses_the_start_saying_what_to_do(tmp_pat
 
 
 def test_metrics_show_the_mode_and_the_changes_refused(tmp_path):
-    from callcenter.metrics import CallCenterMetrics
+    from callcenter.web.metrics import CallCenterMetrics
 
     server, _, _, _ = acknowledged_then_refused(tmp_path, "sync", errno.ENOSPC)
     metrics = CallCenterMetrics(server.state, server.factory, disk=server.state)

@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from callcenter.core import CallCenter, CallCenterError
-from callcenter.wire import encode_request
+from callcenter.core.center import CallCenter, CallCenterError
+from callcenter.net.wire import encode_request
 from conftest import Server
 
 TIMEOUT = 30

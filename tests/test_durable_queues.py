@@ -5,8 +5,8 @@ crash (journal replay) and a clean stop (snapshot); a changed file is taken like
 
 import pytest
 
-from callcenter.journal import StateError
-from callcenter.queues import operator_ids_of, parse_queues
+from callcenter.core.queues import operator_ids_of, parse_queues
+from callcenter.store.journal import StateError
 from test_durable import Server
 
 FILE = """

@@ -7,7 +7,14 @@ import os
 import pytest
 from twisted.internet.task import Clock
 
-from callcenter.journal import JOURNAL_MAGIC, SNAPSHOT, decode_record, decode_snapshot, encode_snapshot, read_frames
+from callcenter.store.journal import (
+    JOURNAL_MAGIC,
+    SNAPSHOT,
+    decode_record,
+    decode_snapshot,
+    encode_snapshot,
+    read_frames,
+)
 from test_durable import Server, journal_path, replies
 
 

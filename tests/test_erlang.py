@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from callcenter import erlang
+from callcenter.sim import erlang
 
 # pyworkforce's README: 100 calls per 30 minutes, 180 s handle time, 20 s target.
 PUBLISHED = [(13, 0.2853, 0.7956), (14, 0.1741, 0.8884), (15, 0.1020, 0.9415)]

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from callcenter.core import CallCenter, CallCenterError
-from callcenter.protocol import CallCenterServerFactory, CallCenterServerProtocol
-from callcenter.wire import encode, encode_request
+from callcenter.core.center import CallCenter, CallCenterError
+from callcenter.net.protocol import CallCenterServerFactory, CallCenterServerProtocol
+from callcenter.net.wire import encode, encode_request
 
 OPERATORS = ["A", "B"]
 IDS = ["1", "2", "3", "A", "B", "C"]

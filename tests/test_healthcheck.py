@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from callcenter.healthcheck import UnhealthyError, listening_address, round_trip
+from callcenter.wiring.healthcheck import UnhealthyError, listening_address, round_trip
 from conftest import command
 
 

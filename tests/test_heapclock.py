@@ -7,7 +7,7 @@ from twisted.internet.error import AlreadyCalled, AlreadyCancelled
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from zope.interface.verify import verifyObject
 
-from callcenter.heapclock import SWEEP_AT, HeapClock
+from callcenter.sim.heapclock import SWEEP_AT, HeapClock
 
 
 def test_it_provides_reactor_time():

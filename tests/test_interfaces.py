@@ -3,9 +3,9 @@
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
-from callcenter.core import CallCenter
-from callcenter.durable import DurableCallCenter
+from callcenter.core.center import CallCenter
 from callcenter.interfaces import ICallCenter, ICallCenterObserver, IDiskState, IDurableOutput
+from callcenter.store.durable import DurableCallCenter
 
 
 def test_the_core_is_a_call_center_and_can_be_observed():
@@ -36,8 +36,8 @@ def test_the_durable_center_is_a_call_center_whose_output_waits_for_the_disk(tmp
 
 def test_the_wallboard_hears_the_lines_the_server_prints():
     from callcenter.interfaces import IPrintedLinesObserver
-    from callcenter.protocol import CallCenterServerFactory
-    from callcenter.web import Wallboard
+    from callcenter.net.protocol import CallCenterServerFactory
+    from callcenter.web.wallboard import Wallboard
 
     clock = Clock()
     center = CallCenter(["A", "B"], clock.callLater, 10, now=clock.seconds)
@@ -48,9 +48,9 @@ def test_the_wallboard_hears_the_lines_the_server_prints():
 def test_both_shell_sessions_are_sessions():
     from twisted.internet.testing import MemoryReactor, StringTransport
 
-    from callcenter.console import PipeSession, TerminalSession
+    from callcenter.cli.console import PipeSession, TerminalSession
+    from callcenter.cli.output import StreamOutput
     from callcenter.interfaces import IShellSession
-    from callcenter.output import StreamOutput
 
     assert verifyObject(IShellSession, TerminalSession(MemoryReactor()))
     # A pipe session opens the process's own stdin and stdout: its output is put in by hand.
@@ -64,9 +64,9 @@ def test_the_twisted_interfaces_the_app_declares_are_provided():
     from twisted.internet.endpoints import TCP4ServerEndpoint
     from twisted.internet.testing import MemoryReactorClock
 
-    from callcenter.console import Hold, LineConsole
-    from callcenter.descriptors import GuardedEndpoint
-    from callcenter.tls_sniffing import PlainClientAnsweringReactor
+    from callcenter.cli.console import Hold, LineConsole
+    from callcenter.wiring.descriptors import GuardedEndpoint
+    from callcenter.wiring.tls_sniffing import PlainClientAnsweringReactor
 
     reactor = MemoryReactorClock()
     assert verifyObject(

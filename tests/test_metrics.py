@@ -9,10 +9,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from callcenter.core import CallCenter
-from callcenter.metrics import CallCenterMetrics
-from callcenter.protocol import CallCenterServerFactory
-from callcenter.wire import encode_request
+from callcenter.core.center import CallCenter
+from callcenter.net.protocol import CallCenterServerFactory
+from callcenter.net.wire import encode_request
+from callcenter.web.metrics import CallCenterMetrics
 
 
 def samples(metrics):
@@ -97,7 +97,7 @@ class HandOverReactor(object):
 
 
 def test_a_scrape_from_the_thread_pool_reads_the_figures_in_the_reactors_thread(monkeypatch):
-    from callcenter import metrics as metrics_module
+    from callcenter.web import metrics as metrics_module
 
     clock = Clock()
     factory = CallCenterServerFactory(CallCenter(["A"], clock.callLater, 0, now=clock.seconds), clock.callLater)
@@ -116,7 +116,7 @@ def test_a_scrape_from_the_thread_pool_reads_the_figures_in_the_reactors_thread(
 
 
 def test_a_scrape_the_reactor_never_answers_fails_instead_of_hanging(monkeypatch):
-    from callcenter import metrics as metrics_module
+    from callcenter.web import metrics as metrics_module
 
     clock = Clock()
     factory = CallCenterServerFactory(CallCenter(["A"], clock.callLater, 0, now=clock.seconds), clock.callLater)
@@ -160,7 +160,7 @@ def test_refused_and_timed_out_calls_and_the_time_in_each_presence():
 
 
 def test_several_queues_have_their_counters_and_waiting_calls_under_a_queue_label():
-    from callcenter.queues import parse_queues
+    from callcenter.core.queues import parse_queues
 
     clock = Clock()
     queues = parse_queues("[sales]\noperators = A\n[support]\noperators = A\n")

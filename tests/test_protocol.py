@@ -15,18 +15,18 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from callcenter import protocol as protocol_module
-from callcenter.client import RequestCorrelator
-from callcenter.core import CallCenter
+from callcenter.cli.client import RequestCorrelator
+from callcenter.core.center import CallCenter
 from callcenter.interfaces import ChangeNotStored, IDurableOutput
-from callcenter.protocol import (
+from callcenter.net import protocol as protocol_module
+from callcenter.net.protocol import (
     BROADCAST_CHUNK,
     OUTPUT_BOUND,
     CallCenterClientFactory,
     CallCenterServerFactory,
 )
-from callcenter.twisted_internals import send_now, unsent_bytes
-from callcenter.wire import encode, encode_request
+from callcenter.net.twisted_internals import send_now, unsent_bytes
+from callcenter.net.wire import encode, encode_request
 from conftest import read_golden
 from test_shell import RecordingOutput
 
@@ -603,8 +603,8 @@ def test_the_operators_request_lists_the_operator_ids_one_a_line():
 
 def completing_shell(server):
     """A client's shell that has asked ``server`` for what Tab completes, and had the replies."""
-    from callcenter.client import ask_for_completions
-    from callcenter.shell import CallCenterShell
+    from callcenter.cli.client import ask_for_completions
+    from callcenter.cli.shell import CallCenterShell
 
     client = ClientSide()
     shell = CallCenterShell(client.remote.send, client.output)
@@ -623,7 +623,7 @@ def test_the_client_learns_the_operator_ids_for_completion_through_the_protocol(
 
 
 def test_the_client_learns_the_queue_names_for_completion_through_the_protocol():
-    from callcenter.queues import parse_queues
+    from callcenter.core.queues import parse_queues
 
     server = Server(queues=parse_queues("[sales]\noperators = A\n[support]\noperators = A, B\n"))
     shell, connection, transport = completing_shell(server)

@@ -8,10 +8,10 @@ import json
 import pytest
 from twisted.python import usage
 
-from callcenter.core import CallCenter, CallCenterError
-from callcenter.options import ServerOptions, ShellOptions
-from callcenter.queues import QueueConfig, QueuesError, operator_ids_of, parse_queues
-from callcenter.wire import encode_request, request_of
+from callcenter.core.center import CallCenter, CallCenterError
+from callcenter.core.queues import QueueConfig, QueuesError, operator_ids_of, parse_queues
+from callcenter.net.wire import encode_request, request_of
+from callcenter.wiring.options import ServerOptions, ShellOptions
 from conftest import read_golden
 from transcript import Session, check
 
@@ -495,7 +495,7 @@ def test_the_queue_goes_on_the_wire_as_its_own_field():
 
 @pytest.mark.parametrize("queue", [3, "", "two words", None])
 def test_a_queue_field_that_is_not_a_name_is_a_wire_error(queue):
-    from callcenter.wire import WireError
+    from callcenter.net.wire import WireError
 
     with pytest.raises(WireError, match='"queue" must be a queue name'):
         request_of({"command": "call", "id": "7", "queue": queue})

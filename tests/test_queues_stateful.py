@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from twisted.internet.task import Clock
 
-from callcenter.core import RINGING, CallCenter, CallCenterError
-from callcenter.queues import QueueConfig
-from callcenter.strategies import STRATEGIES
+from callcenter.core.center import RINGING, CallCenter, CallCenterError
+from callcenter.core.queues import QueueConfig
+from callcenter.core.strategies import STRATEGIES
 
 OPERATORS = ["A", "B", "C", "D"]
 CALL_IDS = st.sampled_from([str(n) for n in range(10)])

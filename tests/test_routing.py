@@ -7,9 +7,9 @@ import json
 import pytest
 from zope.interface.verify import verifyObject
 
-from callcenter.core import CallCenter, CallCenterError
-from callcenter.strategies import STRATEGIES, IRingStrategy
-from callcenter.wire import encode_request
+from callcenter.core.center import CallCenter, CallCenterError
+from callcenter.core.strategies import STRATEGIES, IRingStrategy
+from callcenter.net.wire import encode_request
 from conftest import read_golden
 from test_protocol import Server, replies
 from test_shell import make_shell
@@ -851,7 +851,7 @@ def test_a_priority_call_arriving_behind_a_hundred_thousand_queued_ones_is_offer
 def test_command_line_options_of_the_routing():
     from twisted.python import usage
 
-    from callcenter.options import ServerOptions, ShellOptions, routing_options
+    from callcenter.wiring.options import ServerOptions, ShellOptions, routing_options
 
     options = ShellOptions()
     options.parseOptions([])

@@ -2,8 +2,8 @@
 
 import pytest
 
-from callcenter.lines import LineReceiver
-from callcenter.scanner import ValueScanner
+from callcenter.net.lines import LineReceiver
+from callcenter.net.scanner import ValueScanner
 
 
 def scan(*chunks, max_length=100):

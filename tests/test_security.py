@@ -6,11 +6,11 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from callcenter.client import RequestCorrelator
-from callcenter.core import CallCenter
-from callcenter.protocol import CallCenterClientFactory, CallCenterServerFactory
-from callcenter.ratelimit import CountingLog
-from callcenter.wire import encode, encode_auth, encode_request
+from callcenter.cli.client import RequestCorrelator
+from callcenter.core.center import CallCenter
+from callcenter.net.protocol import CallCenterClientFactory, CallCenterServerFactory
+from callcenter.net.ratelimit import CountingLog
+from callcenter.net.wire import encode, encode_auth, encode_request
 from test_protocol import replies
 from test_shell import RecordingOutput
 
@@ -235,7 +235,7 @@ def test_an_ssl_endpoint_listens_with_the_plain_client_check_under_the_tls_layer
     from twisted.internet.testing import MemoryReactor
     from twisted.protocols import policies, tls
 
-    from callcenter.tls_sniffing import TLSOnlyProtocol, endpoint_reactor
+    from callcenter.wiring.tls_sniffing import TLSOnlyProtocol, endpoint_reactor
 
     reactor = MemoryReactor()
     assert endpoint_reactor(reactor, "tcp:0") is reactor

@@ -6,11 +6,11 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from callcenter.console import LineConsole, TerminalConsole, TerminalOutput
-from callcenter.core import CallCenter
-from callcenter.output import Output, StreamOutput
-from callcenter.queues import parse_queues
-from callcenter.shell import CallCenterShell, run_locally
+from callcenter.cli.console import LineConsole, TerminalConsole, TerminalOutput
+from callcenter.cli.output import Output, StreamOutput
+from callcenter.cli.shell import CallCenterShell, run_locally
+from callcenter.core.center import CallCenter
+from callcenter.core.queues import parse_queues
 
 
 class RecordingOutput(Output):

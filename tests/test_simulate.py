@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from callcenter import planning
-from callcenter.core import operator_names
-from callcenter.erlang import erlang_c_figures
-from callcenter.simulate import Model, Replication, Segment, simulate
+from callcenter.core.center import operator_names
+from callcenter.sim import planning
+from callcenter.sim.erlang import erlang_c_figures
+from callcenter.sim.simulate import Model, Replication, Segment, simulate
 from conftest import command
 
 

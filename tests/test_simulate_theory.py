@@ -13,9 +13,9 @@ interval cannot pass everything, each interval must also be narrow (the limits b
 
 import pytest
 
-from callcenter.core import operator_names
-from callcenter.erlang import erlang_a_figures, erlang_c_figures
-from callcenter.simulate import Model, Segment, simulate
+from callcenter.core.center import operator_names
+from callcenter.sim.erlang import erlang_a_figures, erlang_c_figures
+from callcenter.sim.simulate import Model, Segment, simulate
 
 OPERATORS = 10
 HANDLE = 60.0

@@ -5,8 +5,8 @@ import json
 import pytest
 from twisted.internet.task import Clock
 
-from callcenter.core import CallCenter, CallCenterError
-from callcenter.stats import duration
+from callcenter.core.center import CallCenter, CallCenterError
+from callcenter.core.stats import duration
 from conftest import read_golden
 
 

@@ -1,4 +1,4 @@
-"""One test for each private Twisted API that callcenter.twisted_internals uses: each fails,
+"""One test for each private Twisted API that callcenter.net.twisted_internals uses: each fails,
 by name, when a Twisted upgrade changes what it relies on."""
 
 import signal
@@ -12,7 +12,7 @@ from twisted.internet.testing import MemoryReactor
 from twisted.protocols import policies, tls
 from twisted.scripts import twistd
 
-from callcenter import twisted_internals
+from callcenter.net import twisted_internals
 from test_protocol import make_tcp_transport
 
 

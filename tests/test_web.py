@@ -1,4 +1,4 @@
-"""The wallboard's site (callcenter.web): its resources through twisted.web's real Site and
+"""The wallboard's site (callcenter.web.wallboard): its resources through twisted.web's real Site and
 HTTP channel over StringTransport (and DummyRequest), time from task.Clock."""
 
 import errno
@@ -15,13 +15,13 @@ from twisted.python.failure import Failure
 from twisted.web.test.requesthelper import DummyRequest
 from zope.interface.verify import verifyObject
 
-from callcenter.core import CallCenter
-from callcenter.durable import RETRY_INTERVAL, DurableCallCenter
+from callcenter.core.center import CallCenter
+from callcenter.core.queues import QueueConfig
 from callcenter.interfaces import IPrintedLinesObserver
-from callcenter.options import ServerOptions
-from callcenter.protocol import CallCenterServerFactory
-from callcenter.queues import QueueConfig
-from callcenter.web import (
+from callcenter.net.protocol import CallCenterServerFactory
+from callcenter.net.wire import encode_request
+from callcenter.store.durable import RETRY_INTERVAL, DurableCallCenter
+from callcenter.web.wallboard import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
     UPDATE_INTERVAL,
@@ -29,7 +29,7 @@ from callcenter.web import (
     Wallboard,
     wallboard_site,
 )
-from callcenter.wire import encode_request
+from callcenter.wiring.options import ServerOptions
 from test_durable import Disk
 from test_protocol import StuckSocket
 

@@ -19,10 +19,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from twisted.python import threadable
 from twisted.web import resource, server
 
+from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
+from callcenter.core.stats import presence_times
 from callcenter.interfaces import ICallCenterObserver, IDiskState
-from callcenter.protocol import CallCenterServerFactory
-from callcenter.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
-from callcenter.stats import presence_times
+from callcenter.net.protocol import CallCenterServerFactory
 
 # Upper bounds in seconds; the service level's default (20 s) is one of the wait buckets.
 WAIT_BUCKETS = (1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, float("inf"))

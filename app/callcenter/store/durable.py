@@ -1,6 +1,6 @@
 """The durable call center (``--state-dir``): every command that changed state is journaled.
 
-Layer: durability, its call-center half; the files are :mod:`callcenter.journal`'s. The core
+Layer: durability, its call-center half; the files are :mod:`callcenter.store.journal`'s. The core
 stays pure: :class:`DurableCallCenter` wraps a :class:`CallCenter`, writes a record for every
 command that changed state (the core's timers included: a ring timeout, the end of a
 wrap-up, waits that ended, each as its own record replayed through the core's public
@@ -27,7 +27,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from callcenter.core import (
+from callcenter.core.center import (
     DEFAULT_RING_TIMEOUT,
     RING_TIMER,
     WAIT_TIMER,
@@ -37,8 +37,10 @@ from callcenter.core import (
     Lines,
     parse_priority,
 )
+from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig
+from callcenter.core.states import AVAILABLE, BUSY, RINGING
 from callcenter.interfaces import ChangeNotStored, ICallCenter, ICallCenterObserver, IDiskState, IDurableOutput
-from callcenter.journal import (
+from callcenter.store.journal import (
     DEFAULT_JOURNAL_LIMIT,
     SNAPSHOT,
     DamagedError,
@@ -52,8 +54,6 @@ from callcenter.journal import (
     encode_snapshot,
     sync_data,
 )
-from callcenter.queues import DEFAULT_QUEUE, QueueConfig
-from callcenter.states import AVAILABLE, BUSY, RINGING
 
 log = Logger()
 

@@ -1,7 +1,7 @@
 """The state directory on disk: record framing, the journal file, the snapshot codec, the lock.
 
 Layer: durability, its file half. It knows records and snapshots, not the call center that
-writes them (that is :mod:`callcenter.durable`). The directory holds
+writes them (that is :mod:`callcenter.store.durable`). The directory holds
 
 ``snapshot``      the state at the last compaction, and the generation N of the journal after it
 ``journal.N``     the records since that snapshot, appended and made durable in groups
@@ -20,7 +20,7 @@ import struct
 import zlib
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from callcenter.states import AVAILABLE, BUSY, RINGING
+from callcenter.core.states import AVAILABLE, BUSY, RINGING
 
 JOURNAL_MAGIC = b"callcenter journal 1\n"
 SNAPSHOT_MAGIC = b"callcenter snapshot 1\n"

@@ -23,11 +23,11 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequenc
 
 from zope.interface import implementer
 
+from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig, operator_ids_of
+from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
+from callcenter.core.stats import QueueFigures, presence_lines, queue_line, stats_table
+from callcenter.core.strategies import LINEAR, RING_ALL, make_strategy
 from callcenter.interfaces import ICallCenter, ICallCenterObserver
-from callcenter.queues import DEFAULT_QUEUE, QueueConfig, operator_ids_of
-from callcenter.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
-from callcenter.stats import QueueFigures, presence_lines, queue_line, stats_table
-from callcenter.strategies import LINEAR, RING_ALL, make_strategy
 
 QUEUED = "queued"
 ANSWERED = "answered"

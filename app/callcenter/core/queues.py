@@ -9,7 +9,7 @@ import configparser
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from callcenter.strategies import LINEAR, STRATEGIES
+from callcenter.core.strategies import LINEAR, STRATEGIES
 
 # The queue of a call that names none, when there is no --queues file.
 DEFAULT_QUEUE = "default"

@@ -23,9 +23,9 @@ from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from callcenter.cli.output import Output, StreamOutput
 from callcenter.interfaces import IShellSession
-from callcenter.lines import LineReceiver
-from callcenter.output import Output, StreamOutput
+from callcenter.net.lines import LineReceiver
 
 CTRL_C = b"\x03"
 CTRL_D = b"\x04"

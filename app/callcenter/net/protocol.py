@@ -1,7 +1,7 @@
 """The server's and the client's Twisted protocols: framing, flow control, fan-out of events.
 
-Layer: protocols. What goes on the wire is :mod:`callcenter.wire`'s (pure codec); how bytes
-become requests is :mod:`callcenter.lines`'s (``RequestReceiver``, which feeds a
+Layer: protocols. What goes on the wire is :mod:`callcenter.net.wire`'s (pure codec); how bytes
+become requests is :mod:`callcenter.net.lines`'s (``RequestReceiver``, which feeds a
 ``scanner.ValueScanner``). Here a connection turns requests into replies through the
 factory's call center (``interfaces.ICallCenter``) and sends every byte through
 :meth:`CallCenterServerProtocol._send`, which waits for the disk when there is a journal
@@ -16,12 +16,12 @@ from twisted.internet import protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from callcenter.core import QUERIES, CallCenterError
+from callcenter.core.center import QUERIES, CallCenterError
 from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, IPrintedLinesObserver
-from callcenter.lines import LineReceiver, RequestReceiver
-from callcenter.ratelimit import CountingLog
-from callcenter.twisted_internals import send_now, unsent_bytes
-from callcenter.wire import (
+from callcenter.net.lines import LineReceiver, RequestReceiver
+from callcenter.net.ratelimit import CountingLog
+from callcenter.net.twisted_internals import send_now, unsent_bytes
+from callcenter.net.wire import (
     AUTH_REQUEST,
     OPERATORS_REQUEST,
     QUEUES_REQUEST,

@@ -1,7 +1,7 @@
 """``callcenter simulate`` and ``callcenter erlang``: planning a day, by simulation and by formula.
 
 The options, the profile file, and the table, CSV, JSON and plot outputs. The models are
-:mod:`callcenter.simulate` and :mod:`callcenter.erlang`; the shell's own options and
+:mod:`callcenter.sim.simulate` and :mod:`callcenter.sim.erlang`; the shell's own options and
 behaviour are not touched (``callcenter`` with no subcommand is the shell).
 """
 
@@ -14,10 +14,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from twisted.python import usage
 
-from callcenter import erlang
-from callcenter.core import DEFAULT_SERVICE_LEVEL
-from callcenter.options import CallCenterOptions, VersionOption, positive_count
-from callcenter.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, simulate
+from callcenter.core.center import DEFAULT_SERVICE_LEVEL
+from callcenter.sim import erlang
+from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, simulate
+from callcenter.wiring.options import CallCenterOptions, VersionOption, positive_count
 
 DEFAULT_DURATION = 8 * 3600.0
 FORMATS = ("table", "csv", "json")
@@ -491,7 +491,7 @@ def run_simulate(options: SimulateOptions, stdout: TextIO) -> None:
         stdout.write("\n".join(formatter(options, model, result)) + "\n")
 
     if options["connect"] is not None:
-        from callcenter.live import play
+        from callcenter.sim.live import play
 
         play(options, show)
         return
@@ -605,7 +605,7 @@ def run(command: str, options: Any, stdout: Optional[TextIO] = None) -> None:
 
 def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
     """``callcenter simulate ...`` or ``callcenter erlang ...``: ``argv`` starts with the subcommand."""
-    from callcenter.options import parse_or_exit
+    from callcenter.wiring.options import parse_or_exit
 
     command, arguments = argv[0], argv[1:]
     options: Any = SimulateOptions() if command == "simulate" else ErlangOptions()

@@ -30,10 +30,10 @@ from twisted.protocols import policies
 from twisted.web import resource, server
 from zope.interface import implementer
 
+from callcenter.core.states import RINGING
 from callcenter.interfaces import ICallCenterObserver, IPrintedLinesObserver
-from callcenter.protocol import DEFAULT_MAX_OUTPUT_BUFFER, CallCenterServerFactory
-from callcenter.states import RINGING
-from callcenter.twisted_internals import unsent_bytes
+from callcenter.net.protocol import DEFAULT_MAX_OUTPUT_BUFFER, CallCenterServerFactory
+from callcenter.net.twisted_internals import unsent_bytes
 
 log = Logger()
 
@@ -431,7 +431,7 @@ class PageResource(WallboardResource):
 
     def __init__(self, wallboard: Wallboard, name: str, content_type: str) -> None:
         WallboardResource.__init__(self, wallboard)
-        data = pkgutil.get_data("callcenter", "wallboard/" + name)
+        data = pkgutil.get_data("callcenter.web", "static/" + name)
         assert data is not None, name
         self.data = data
         self.content_type = content_type.encode("ascii")

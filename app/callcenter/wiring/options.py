@@ -10,17 +10,17 @@ from typing import Callable, List, Mapping, Optional, TypeVar
 
 from twisted.python import usage
 
-from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
-from callcenter.journal import DEFAULT_JOURNAL_LIMIT
-from callcenter.protocol import (
+from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
+from callcenter.core.queues import QueueConfig, QueuesError, operator_ids_of, parse_queues
+from callcenter.core.strategies import LINEAR, STRATEGIES
+from callcenter.net.protocol import (
     DEFAULT_AUTH_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_OUTPUT_BUFFER,
     DEFAULT_MAX_UNAUTHENTICATED,
 )
-from callcenter.queues import QueueConfig, QueuesError, operator_ids_of, parse_queues
-from callcenter.strategies import LINEAR, STRATEGIES
-from callcenter.web import DEFAULT_MAX_WEB_CLIENTS
+from callcenter.store.journal import DEFAULT_JOURNAL_LIMIT
+from callcenter.web.wallboard import DEFAULT_MAX_WEB_CLIENTS
 
 DEFAULT_PORT = 5678
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
@@ -222,13 +222,13 @@ class CallCenterOptions(VersionOption):
 
 
 def simulate_options() -> usage.Options:
-    from callcenter.planning import SimulateOptions
+    from callcenter.sim.planning import SimulateOptions
 
     return SimulateOptions()
 
 
 def erlang_options() -> usage.Options:
-    from callcenter.planning import ErlangOptions
+    from callcenter.sim.planning import ErlangOptions
 
     return ErlangOptions()
 

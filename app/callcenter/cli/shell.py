@@ -12,8 +12,8 @@ import cmd
 import sys
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from callcenter.core import CallCenter, CallCenterError
-from callcenter.output import Output
+from callcenter.cli.output import Output
+from callcenter.core.center import CallCenter, CallCenterError
 
 Send = Callable[[str, Optional[str]], None]
 
@@ -216,15 +216,15 @@ def run_locally(center: CallCenter, output: Output) -> Send:
 
 def main(argv: Optional[List[str]] = None) -> None:
     """``callcenter``: the one-process call center on stdin and stdout; ``callcenter simulate`` and
-    ``callcenter erlang`` plan a day instead (:mod:`callcenter.planning`)."""
+    ``callcenter erlang`` plan a day instead (:mod:`callcenter.sim.planning`)."""
     from twisted.internet import task
 
-    from callcenter import console
-    from callcenter.options import ShellOptions, parse_or_exit, routing_options
+    from callcenter.cli import console
+    from callcenter.wiring.options import ShellOptions, parse_or_exit, routing_options
 
     options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
     if options.subCommand is not None:
-        from callcenter import planning
+        from callcenter.sim import planning
 
         return planning.run(options.subCommand, options.subOptions)
 

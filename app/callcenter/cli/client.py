@@ -14,11 +14,11 @@ from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, endpoints
 from twisted.python.failure import Failure
 
+from callcenter.cli.output import Output
 from callcenter.interfaces import IShellSession
-from callcenter.options import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, TokenFileError, parse_or_exit, read_token
-from callcenter.output import Output
-from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol
-from callcenter.wire import OPERATORS_REQUEST, QUEUES_REQUEST, encode_auth, encode_request
+from callcenter.net.protocol import CallCenterClientFactory, CallCenterClientProtocol
+from callcenter.net.wire import OPERATORS_REQUEST, QUEUES_REQUEST, encode_auth, encode_request
+from callcenter.wiring.options import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, TokenFileError, parse_or_exit, read_token
 
 RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, jitter=lambda: 0.0)
 
@@ -149,8 +149,8 @@ def ask_for_completions(remote: RequestCorrelator, shell: Any) -> None:
 def main(argv: Optional[List[str]] = None) -> None:
     from twisted.internet import task
 
-    from callcenter import console
-    from callcenter.shell import CallCenterShell
+    from callcenter.cli import console
+    from callcenter.cli.shell import CallCenterShell
 
     options = parse_or_exit(ClientOptions(), sys.argv[1:] if argv is None else argv)
     token = None

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from zope.interface import Attribute, Interface, implementer
 
-from callcenter.bitset import IndexSet
+from callcenter.core.bitset import IndexSet
 
 LINEAR = "linear"
 ROUND_ROBIN = "round-robin"

@@ -20,14 +20,14 @@ from twisted.logger import (
     textFileLogObserver,
 )
 
-from callcenter.core import CallCenter
-from callcenter.descriptors import GuardedEndpoint
-from callcenter.durable import DurableCallCenter
-from callcenter.journal import StateError
-from callcenter.options import ServerOptions, is_tls, parse_or_exit, routing_options
-from callcenter.protocol import CallCenterServerFactory
-from callcenter.tls_sniffing import endpoint_reactor
-from callcenter.twisted_internals import exit_zero_after_a_clean_stop, raise_listen_errors_at_start
+from callcenter.core.center import CallCenter
+from callcenter.net.protocol import CallCenterServerFactory
+from callcenter.net.twisted_internals import exit_zero_after_a_clean_stop, raise_listen_errors_at_start
+from callcenter.store.durable import DurableCallCenter
+from callcenter.store.journal import StateError
+from callcenter.wiring.descriptors import GuardedEndpoint
+from callcenter.wiring.options import ServerOptions, is_tls, parse_or_exit, routing_options
+from callcenter.wiring.tls_sniffing import endpoint_reactor
 
 log = Logger()
 
@@ -92,7 +92,7 @@ def metrics_of(
 ) -> Any:
     """The metrics of ``--metrics``, watching the core call center (``ICallCenterObserver``),
     ``factory``'s clients and, with ``--state-dir``, whether the disk takes writes."""
-    from callcenter.metrics import CallCenterMetrics  # prometheus_client only when asked for
+    from callcenter.web.metrics import CallCenterMetrics  # prometheus_client only when asked for
 
     return CallCenterMetrics(core, factory, reactor, disk)
 
@@ -118,7 +118,7 @@ def web_sites(
     if options["metrics"]:
         metrics = metrics_of(center, factory, reactor, durable)
     if options["web"]:
-        from callcenter.web import Wallboard, wallboard_site
+        from callcenter.web.wallboard import Wallboard, wallboard_site
 
         wallboard = Wallboard(
             center, factory, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]

@@ -20,7 +20,7 @@ from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactor
 from twisted.python import usage
 
-from callcenter.options import ServerOptions
+from callcenter.wiring.options import ServerOptions
 
 SERVER_PROGRAM = "callcenter-server"
 TIMEOUT = 5.0

@@ -30,8 +30,8 @@ import math
 import random
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from callcenter.core import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenter, CallCenterError
-from callcenter.heapclock import HeapClock
+from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenter, CallCenterError
+from callcenter.sim.heapclock import HeapClock
 
 RINGING_FOR = " ringing for operator "
 IGNORED_BY = " ignored by operator "

@@ -1,6 +1,6 @@
 """Newline framing shared by stdin, the server and the client, and the server's JSON framing.
 
-Layer: protocols. The scanning of bare JSON values is :mod:`callcenter.scanner`'s (a plain
+Layer: protocols. The scanning of bare JSON values is :mod:`callcenter.net.scanner`'s (a plain
 buffer object); here Twisted's ``LineReceiver`` feeds it.
 """
 
@@ -9,7 +9,7 @@ from typing import Any, Deque, List, Tuple
 
 from twisted.protocols import basic
 
-from callcenter.scanner import ValueScanner
+from callcenter.net.scanner import ValueScanner
 
 
 class LineReceiver(basic.LineReceiver):

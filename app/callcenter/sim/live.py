@@ -1,6 +1,6 @@
 """``callcenter simulate --connect ENDPOINT``: the simulation's traffic, played against a server.
 
-The same model as :mod:`callcenter.simulate` (arrivals, answer delays, rejects, handle times,
+The same model as :mod:`callcenter.sim.simulate` (arrivals, answer delays, rejects, handle times,
 patience), in real time scaled by ``--speed``, sent over the wire protocol as the callers and
 operators would send it. The server's own rules decide (its operators, ring timeout, service
 level); this side answers every ring of its own calls and leaves other clients' calls alone.
@@ -18,11 +18,11 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from twisted.internet import defer, endpoints, task
 from twisted.python.failure import Failure
 
-from callcenter.core import CallCenterError
-from callcenter.options import read_token
-from callcenter.output import Output
-from callcenter.protocol import CallCenterClientFactory, CallCenterClientProtocol
-from callcenter.simulate import (
+from callcenter.cli.output import Output
+from callcenter.core.center import CallCenterError
+from callcenter.net.protocol import CallCenterClientFactory, CallCenterClientProtocol
+from callcenter.net.wire import OPERATORS_REQUEST, encode_auth, encode_request
+from callcenter.sim.simulate import (
     DRAIN_LIMIT,
     IGNORED_BY,
     RINGING_FOR,
@@ -34,7 +34,7 @@ from callcenter.simulate import (
     Tally,
     replication_seed,
 )
-from callcenter.wire import OPERATORS_REQUEST, encode_auth, encode_request
+from callcenter.wiring.options import read_token
 
 WINDOW = 64  # requests in flight at most
 

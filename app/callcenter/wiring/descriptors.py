@@ -7,7 +7,7 @@ lines and of dropped connections. Here the port first counts the free descriptor
 of its own socket); when none is, it stops reading and tries again after
 ``ACCEPT_RETRY_DELAY``, leaving waiting clients in the kernel's backlog until a descriptor
 is free; when only some are free, it accepts only that many. Twisted's own recovery stays
-as a last resort. The hook into the port is :mod:`callcenter.twisted_internals`'.
+as a last resort. The hook into the port is :mod:`callcenter.net.twisted_internals`'.
 """
 
 import errno
@@ -18,8 +18,8 @@ from twisted.internet import interfaces
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from callcenter.ratelimit import CountingLog
-from callcenter.twisted_internals import accepts_per_read, is_listening_port, set_accepts_per_read, wrap_accept
+from callcenter.net.ratelimit import CountingLog
+from callcenter.net.twisted_internals import accepts_per_read, is_listening_port, set_accepts_per_read, wrap_accept
 
 log = Logger()
 
