@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import HERE, command
+from support import HERE, command
 
 ROOT = os.path.dirname(HERE)
 README = os.path.join(ROOT, "README.md")
