@@ -8,7 +8,7 @@ provides them too, telling its subscribers once the events are durable, and
 (``net/protocol.py``), the metrics and the wallboard (``web/``) and the simulator subscribe;
 the client and the shell read and write through an :class:`IShellSession`; the ring
 strategies provide ``core.strategies.IRingStrategy``. Every provider is checked with
-``verifyObject`` in tests/test_interfaces.py.
+``verifyObject`` in tests/wiring/test_interfaces.py.
 """
 
 from zope.interface import Attribute, Interface

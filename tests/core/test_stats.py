@@ -9,7 +9,7 @@ from callcenter.core.center import CallCenter, CallCenterError
 from callcenter.core.events import CallAnswered
 from callcenter.core.rendering import render
 from callcenter.core.stats import duration
-from conftest import read_golden
+from support import read_golden
 
 
 class Center(object):

@@ -14,7 +14,7 @@ from callcenter.core.center import (
     parse_operators,
 )
 from callcenter.core.rendering import render
-from conftest import read_golden
+from support import read_golden
 from transcript import lines_of
 
 
