@@ -13,6 +13,19 @@ from twisted.internet.task import Clock
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 SCENARIOS = ["default", "queues"]
+# Where this code shows better than the code that wrote the files: that code replayed G's
+# login from the journal, then loaded its state again (the operators had changed) and so
+# counted G's time logged in from the restart, not from its login 4 seconds before.
+CORRECTED = {
+    "queues": {
+        "Operator G: paused 0:00:04 (no reason 0:00:04), in wrap-up 0:00:00, logged in 0:00:00": (
+            "Operator G: paused 0:00:04 (no reason 0:00:04), in wrap-up 0:00:00, logged in 0:00:04"
+        ),
+        "Operator G: paused 0:00:07 (no reason 0:00:07), in wrap-up 0:00:00, logged in 0:00:03": (
+            "Operator G: paused 0:00:07 (no reason 0:00:07), in wrap-up 0:00:00, logged in 0:00:07"
+        ),
+    },
+}
 
 
 def maker():
@@ -35,6 +48,13 @@ def copy_of(name, tmp_path):
         return directory, json.load(expected)
 
 
+def corrected(name, lines):
+    """``lines`` (or an error's message) with the corrections of ``name``."""
+    if isinstance(lines, str):
+        return lines
+    return [CORRECTED.get(name, {}).get(line, line) for line in lines]
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_an_old_state_restores_with_the_status_and_stats_it_had(tmp_path, name):
     make = maker()
@@ -43,7 +63,7 @@ def test_an_old_state_restores_with_the_status_and_stats_it_had(tmp_path, name):
     clock.advance(expected["time"])
     center = make.new_center(directory, expected["options"], clock)
     assert center.status() == expected["status"]
-    assert center.execute("stats", None) == expected["stats"]
+    assert center.execute("stats", None) == corrected(name, expected["stats"])
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -56,11 +76,12 @@ def test_an_old_state_goes_on_as_it_would_have(tmp_path, name):
     heard = []
     center.on_event = lambda lines: heard.append(["event", "", lines])
     make.run(center, clock, expected["following"], heard)
-    assert heard == expected["heard"]
+    assert heard == [[kind, step, corrected(name, lines)] for kind, step, lines in expected["heard"]]
     # Written again in this code's own format, it comes back the same.
-    status = center.status()
+    status, stats = center.status(), center.execute("stats", None)
     center.flush()
     center.compact()
     center.close()
     again = make.new_center(directory, expected["options"], clock)
     assert again.status() == status
+    assert again.execute("stats", None) == stats

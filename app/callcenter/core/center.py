@@ -43,7 +43,6 @@ from callcenter.core.routing import Queue
 from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.stats import QueueFigures
 from callcenter.core.strategies import LINEAR
-from callcenter.core.waiting import WaitingCalls
 from callcenter.interfaces import ICallCenter, ICallCenterObserver
 
 DEFAULT_RING_TIMEOUT = 10.0
@@ -502,6 +501,77 @@ class CallCenter(object):
         else:
             self.wrap_up_ended(operator_id)
 
+    # What a saved state holds that only the center keeps: core/state.py reads it here, and
+    # hands it back to resume() once it has put the operators, calls and queues back.
+
+    def own_state(self) -> "Tuple[int, float, Optional[float]]":
+        """The calls received so far (each call's order, with several queues), the last
+        received-at time handed out, and the deadline of the wait timer (None: not running)."""
+        return self._arrivals, self._received_at, self._wait_deadline if self._wait_timer is not None else None
+
+    def resume(
+        self,
+        waiting: "Sequence[Sequence[Call]]",
+        arrivals: int,
+        received_at: float,
+        timers: "Sequence[Tuple[str, str, float]]",
+    ) -> None:
+        """The end of a restore, once state.py has put the operators (their states, calls and
+        figures), the calls, the figures and the strategies' memory back: the available
+        operators that hold no call are members of their queues' strategies again; the
+        ``waiting`` calls of each queue (in :attr:`queues` order, each in offer order) wait
+        again, or, when an operator is free in their queue (the operators changed), ring in
+        order of arrival as new calls would; the ``timers`` (name, operator id, deadline) run
+        to their deadlines; a ringing operator without one rings a full ring timeout, a
+        wrap-up without one ends ``wrap_up`` after it began, and the wait timer without one
+        waits for the call waiting longest."""
+        now = self.now()
+        self._arrivals, self._received_at = arrivals, received_at
+        for operator in self.operators:
+            for _, free in operator.serves:
+                free.discard(operator.index)
+                if operator.state is AVAILABLE and operator.call is None:
+                    free.add(operator.index)
+        if any(calls and any(len(free) for free in queue.levels) for queue, calls in zip(self.queues, waiting)):
+            for call in sorted((call for calls in waiting for call in calls), key=lambda call: call.order):
+                first = None
+                for free in call.queue.levels:
+                    first = free.pick()
+                    if first is not None:
+                        break
+                if first is None:
+                    call.queue.waiting.append(call)
+                elif call.queue.ring_all:
+                    self._ring_every_free(call, [], now)
+                else:
+                    self._ring(call, self.operators[first], [], now)
+        else:
+            for queue, calls in zip(self.queues, waiting):
+                for call in calls:
+                    queue.waiting.append(call)
+        if self._call_later is None:
+            return  # no timers: none can have been saved
+        for timer, operator_id, deadline in timers:
+            if timer == WAIT_TIMER:
+                if self._max_waits and self._wait_timer is None:
+                    self._wait_deadline = deadline
+                    self._wait_timer = self._call_later(max(deadline - now, 0.0), self._timer_fired, WAIT_TIMER, "")
+                continue
+            operator = self._operators_by_id[operator_id]
+            ringing = timer == RING_TIMER and operator.state is RINGING and self.ring_timeout
+            if operator.timer is None and (ringing or (timer == WRAP_UP_TIMER and operator.state is WRAP_UP)):
+                operator.timer = self._call_later(max(deadline - now, 0.0), self._timer_fired, timer, operator_id)
+        for operator in self.operators:
+            if operator.timer is not None:
+                continue
+            if operator.state is RINGING and self.ring_timeout:
+                operator.timer = self._call_later(self.ring_timeout, self._timer_fired, RING_TIMER, operator.id)
+            elif operator.state is WRAP_UP:
+                left = max(operator.since + self.wrap_up - now, 0.0)
+                operator.timer = self._call_later(left, self._timer_fired, WRAP_UP_TIMER, operator.id)
+        if self._wait_timer is None:
+            self._rearm_wait(now)
+
     def operator_ids(self) -> List[str]:
         """Every operator's id in configured order, those that joined with ``login`` last."""
         return [operator.id for operator in self.operators]
@@ -519,251 +589,6 @@ class CallCenter(object):
     def snapshot(self, waiting_limit: int = 100) -> Dict[str, Any]:
         """The state as plain data, for observers that show it (the wallboard)."""
         return readouts.snapshot(self, waiting_limit)
-
-    # The figures' state, for saving and restoring them.
-
-    def stats_state(self) -> Dict[str, Any]:
-        """The state of the ``stats`` figures as a plain JSON-serialisable dict.
-
-        It holds the counters and sums of :class:`QueueFigures` under ``"figures"``, per
-        operator id (``"operators"``) its counters, finished talk time and ``since`` (when
-        it entered its present state), and per call in progress (``"received_at"``) when it
-        arrived; times are readings of the injected ``now``. It does not hold the calls,
-        the queue or the operators' states: those are the call center's own state, saved
-        and restored (or replayed) apart. The dict is a copy: changing it changes nothing.
-        """
-        state = {
-            "version": 1,
-            "figures": self.figures.to_dict(),
-            "operators": {
-                operator.id: {
-                    "answered": operator.answered,
-                    "rejected": operator.rejected,
-                    "ignored": operator.ignored,
-                    "talk_time": operator.talk_time,
-                    "since": operator.since,
-                }
-                for operator in self.operators
-            },
-            "received_at": {call.id: call.received_at for call in self.calls.values()},
-        }
-        if len(self.queues) > 1:
-            state["queues"] = {queue.name: queue.figures.to_dict() for queue in self.queues}
-        return state
-
-    def restore_stats(self, state: Dict[str, Any]) -> None:
-        """Put back figures that :meth:`stats_state` returned, on the same clock.
-
-        Call it once the calls and the operators' states are back (restored or replayed):
-        it only sets figures and timestamps. Operators and calls the state names that this
-        call center does not have (another ``--operators``, a call that has ended) are left
-        out; operators and calls it does not name keep what they have. A state that is not
-        such a dict raises :class:`CallCenterError` and changes nothing.
-        """
-        try:
-            if state.get("version") != 1:
-                raise ValueError("version %r" % (state.get("version"),))
-            figures = QueueFigures.from_dict(state["figures"])
-            operators = {}
-            for operator_id, saved in state["operators"].items():
-                operator = self._operators_by_id.get(operator_id)
-                if operator is not None:
-                    operators[operator] = (
-                        int(saved["answered"]),
-                        int(saved["rejected"]),
-                        int(saved["ignored"]),
-                        float(saved["talk_time"]),
-                        float(saved["since"]),
-                    )
-            received = {
-                self.calls[call_id]: float(received_at)
-                for call_id, received_at in state["received_at"].items()
-                if call_id in self.calls
-            }
-            by_queue = {
-                name: QueueFigures.from_dict(saved)
-                for name, saved in (state.get("queues") or {}).items()
-                if name in self._queues_by_name
-            }
-        except (AttributeError, KeyError, TypeError, ValueError) as error:
-            raise CallCenterError("the saved stats cannot be read: %s" % (error,)) from None
-        self.figures = figures
-        for name, queue_figures in by_queue.items():
-            self._queues_by_name[name].figures = queue_figures
-        self._tally()
-        for operator, (answered, rejected, ignored, talk_time, since) in operators.items():
-            operator.answered, operator.rejected, operator.ignored = answered, rejected, ignored
-            operator.talk_time, operator.since = talk_time, since
-        for call, received_at in received.items():
-            call.received_at = received_at
-
-        self._refresh_free()
-        self._rearm_wait(self.now())
-
-    # The routing state, for saving and restoring it.
-
-    def routing_state(self) -> Dict[str, Any]:
-        """What presence, priorities and the strategy keep beyond the calls and the
-        operators' call states, as a plain JSON-serialisable dict: per operator not simply
-        logged in (``"presence"``) its state, reason, pending presence, ring timeouts in a
-        row and presence times; the dynamic members; the priority of each call that has one;
-        the strategy's memory; every operator each ring-all call rings (``"ringers"``, in
-        the order it rang them). Give it to :meth:`restore_routing` once the calls are back."""
-        presence = {}
-        for operator in self.operators:
-            if operator.state in (PAUSED, LOGGED_OUT, WRAP_UP) or operator.pending or operator.no_answer:
-                presence[operator.id] = {
-                    "state": operator.state,
-                    "since": operator.since,
-                    "reason": operator.reason,
-                    "pending": operator.pending,
-                    "pending_reason": operator.pending_reason,
-                    "no_answer": operator.no_answer,
-                }
-            if operator.paused_time or operator.wrap_up_time or operator.logged_out_time:
-                presence.setdefault(operator.id, {}).update(
-                    paused_time=operator.paused_time,
-                    wrap_up_time=operator.wrap_up_time,
-                    logged_out_time=operator.logged_out_time,
-                    joined=operator.joined,
-                )
-        state = {
-            "version": 1,
-            "presence": presence,
-            "dynamic": list(self.dynamic),
-            "priorities": {call.id: call.priority for call in self.calls.values() if call.priority},
-            "ringers": {
-                call.id: [ringer.id for ringer in call.ringers] for call in self.calls.values() if call.ringers
-            },
-            "strategy": self.strategy,
-            "memory": self.queues[0].levels[0].state(),
-        }
-        if self.queue_configs is not None:
-            default = self.queues[0]
-            state["queues"] = {
-                "config": [config.to_dict() for config in self.queue_configs],
-                "calls": {
-                    call.id: [call.queue.name, call.order]
-                    for call in self.calls.values()
-                    if call.queue is not default or call.order
-                },
-                "memory": {queue.name: [free.state() for free in queue.levels] for queue in self.queues},
-            }
-        return state
-
-    @staticmethod
-    def saved_queues(state: Optional[Dict[str, Any]]) -> "Tuple[Optional[List[QueueConfig]], Dict[str, str]]":
-        """From a :meth:`routing_state`: the queues it was made with (None: no --queues), and
-        the queue of each call in a queue other than the default one. CallCenterError when
-        they cannot be read."""
-        saved = (state or {}).get("queues")
-        if saved is None:
-            return None, {}
-        try:
-            configs = [QueueConfig.from_dict(config) for config in saved["config"]]
-            calls = {str(call_id): str(name) for call_id, (name, _) in saved["calls"].items()}
-        except (AttributeError, KeyError, TypeError, ValueError) as error:
-            raise CallCenterError("the saved queues cannot be read: %s" % (error,)) from None
-        return configs, calls
-
-    def restore_routing(self, state: Dict[str, Any]) -> None:
-        """Put back what :meth:`routing_state` returned, on the same clock, once the calls and
-        operators are back with every operator that holds no call available (and after
-        :meth:`restore_stats`). Operators and calls it names that are not here are left out.
-        A wrap-up restarts with what is left of it (none when it is over); the queue's wait
-        timer restarts from the calls' received-at times. A ring-all call, back ringing at
-        one of its ringers, rings again at the others it rang that are available and serve
-        its queue, each with a ring timer of its own (one saved without ``"ringers"`` rings at
-        that one only). CallCenterError when ``state`` is not such a dict."""
-        now = self.now()
-        try:
-            if state.get("version") != 1:
-                raise ValueError("version %r" % (state.get("version"),))
-            changes = []
-            for operator_id, saved in state["presence"].items():
-                operator = self._operators_by_id.get(operator_id)
-                if operator is None:
-                    continue
-                # The core's own strings: states are compared by identity.
-                presence = PRESENCES.get(saved.get("state"), operator.state)
-                if presence in (PAUSED, LOGGED_OUT, WRAP_UP) and operator.call is not None:
-                    raise ValueError("operator %s is %s but holds call %s" % (operator_id, presence, operator.call.id))
-                pending = saved.get("pending")
-                if pending is not None:
-                    pending = {PAUSED: PAUSED, LOGGED_OUT: LOGGED_OUT}[pending]
-                changes.append((operator, presence, saved, pending))
-            priorities = {
-                self.calls[call_id]: parse_priority(priority)
-                for call_id, priority in state["priorities"].items()
-                if call_id in self.calls
-            }
-            dynamic = [str(operator_id) for operator_id in state["dynamic"]]
-            ringers = {
-                self.calls[call_id]: [str(operator_id) for operator_id in operator_ids]
-                for call_id, operator_ids in (state.get("ringers") or {}).items()
-                if call_id in self.calls
-            }
-            saved_queues = state.get("queues") or {}
-            placed = {}
-            for call_id, (name, order) in (saved_queues.get("calls") or {}).items():
-                call = self.calls.get(call_id)
-                if call is not None:
-                    placed[call] = (self._queue(name), int(order))
-            memories = {name: list(memory) for name, memory in (saved_queues.get("memory") or {}).items()}
-        except (AttributeError, KeyError, TypeError, ValueError, CallCenterError) as error:
-            raise CallCenterError("the saved routing cannot be read: %s" % (error,)) from None
-        self.dynamic = [operator_id for operator_id in dynamic if operator_id in self._operators_by_id]
-        for call, (queue, order) in placed.items():
-            if call.state is QUEUED and call.queue is not queue:
-                raise CallCenterError("call %s waits in queue %s, not %s" % (call.id, call.queue.name, queue.name))
-            call.queue, call.order = queue, order
-            self._arrivals = max(self._arrivals, order)
-        for call, priority in priorities.items():
-            call.priority = priority
-        for queue in self.queues:
-            waiting = list(queue.waiting.calls())
-            queue.waiting = WaitingCalls()  # again, by priority, in the same order
-            for call in waiting:
-                queue.waiting.append(call)
-        self._index_queues()
-        for operator, presence, saved, pending in changes:
-            operator.no_answer = int(saved.get("no_answer", 0))
-            if "paused_time" in saved:
-                operator.paused_time = {str(k): float(v) for k, v in saved["paused_time"].items()}
-                operator.wrap_up_time = float(saved["wrap_up_time"])
-                operator.logged_out_time = float(saved["logged_out_time"])
-                operator.joined = float(saved["joined"])
-            if presence in (PAUSED, LOGGED_OUT, WRAP_UP):
-                self._absent(operator, presence, saved.get("reason"), now)
-                operator.state = presence
-                operator.since = float(saved.get("since", now))
-                if presence == WRAP_UP:
-                    assert self._call_later is not None
-                    left = max(operator.since + self.wrap_up - now, 0.0)
-                    operator.timer = self._call_later(left, self._timer_fired, WRAP_UP_TIMER, operator.id)
-            operator.pending, operator.pending_reason = pending, saved.get("pending_reason")
-        for call in self.calls.values():
-            if call.queue.ring_all and call.state is RINGING and call.ringers is None:
-                self._ring_again(call, ringers.get(call, ()), now)
-        try:
-            if self.queue_configs is None:
-                if state.get("strategy") == self.strategy and state.get("memory") is not None:
-                    self.queues[0].levels[0].restore(state["memory"])
-            else:
-                for queue, config in zip(self.queues, self.queue_configs):
-                    memory = memories.get(queue.name)
-                    if memory is not None and len(memory) == len(queue.levels) and self._saved_config(state, config):
-                        for free, saved_memory in zip(queue.levels, memory):
-                            if saved_memory is not None:
-                                free.restore(saved_memory)
-        except (TypeError, ValueError) as error:
-            raise CallCenterError("the saved strategy memory cannot be read: %s" % (error,)) from None
-        self._rearm_wait(now)
-
-    @staticmethod
-    def _saved_config(state: Dict[str, Any], config: QueueConfig) -> bool:
-        """Whether the saved routing had ``config`` as it is now (its strategy memory applies)."""
-        return config.to_dict() in (state.get("queues") or {}).get("config", [])
 
     def use_routing(
         self, strategy: str, seed: Optional[int] = None, queues: Optional[Sequence[QueueConfig]] = None
@@ -834,27 +659,6 @@ class CallCenter(object):
             self._ring(call, operator, lines, now)
         call.ringers = ringers or None
         return bool(ringers)
-
-    def _ring_again(self, call: Call, operator_ids: Sequence[str], now: float) -> None:
-        """A restore: the ring-all ``call``, ringing at one operator, rings again at the others
-        of ``operator_ids`` (those it rang, in that order) that are available in its queue."""
-        first = call.operator
-        assert first is not None
-        ringers: List[Operator] = []
-        for operator_id in operator_ids:
-            operator = self._operators_by_id.get(operator_id)
-            if operator is None or operator in ringers:
-                continue
-            if operator is first:
-                ringers.append(operator)
-            elif operator.state is AVAILABLE and any(
-                served is call.queue and operator.index in free for served, free in operator.serves
-            ):
-                self._ring(call, operator, [], now)
-                ringers.append(operator)
-        if first not in ringers:
-            ringers.insert(0, first)
-        call.ringers = ringers
 
     def _release(self, operator: Operator, lines: Lines, now: float) -> None:
         """Make ``operator`` available; it takes, among the queues it serves, the waiting call
@@ -1041,15 +845,6 @@ class CallCenter(object):
         if self.on_event is not None:
             self.on_event(lines)
 
-    def _refresh_free(self) -> None:
-        """Put the available operators back in the strategy with their figures as they are
-        now (after a restore changed them: longest-idle and the like order by them)."""
-        for operator in self.operators:
-            for _, free in operator.serves:
-                if operator.index in free:
-                    free.discard(operator.index)
-                    free.add(operator.index)
-
     def _stop_timer(self, operator: Operator) -> None:
         if operator.timer is not None:
             operator.timer.cancel()
@@ -1068,6 +863,5 @@ class CallCenter(object):
         return operator
 
 
-PRESENCES = {PAUSED: PAUSED, LOGGED_OUT: LOGGED_OUT, WRAP_UP: WRAP_UP}
 # "Operator A will pause after call 3", "... will log out after ...".
 VERBS = {PAUSED: "pause", LOGGED_OUT: "log out"}
