@@ -11,7 +11,7 @@ import shutil
 import pytest
 from twisted.internet.task import Clock
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 SCENARIOS = ["default", "queues"]
 # Where this code shows better than the code that wrote the files: that code replayed G's
 # login from the journal, then loaded its state again (the operators had changed) and so
