@@ -1,4 +1,4 @@
-"""Writes the state directories of tests/test_old_state.py with the code installed.
+"""Writes the state directories of tests/store/test_old_state.py with the code installed.
 
 Run once with the code of commit 7c71cce (``snapshot`` format 1, whose core state is the
 ``stats`` and ``routing`` dicts of that day's CallCenter) to make the files a newer server must

@@ -329,12 +329,9 @@ def check_calls(operators: Sequence[Operator], calls: Dict[str, Call]) -> None:
 
 
 def ring_as_the_queue_does(call: Call) -> None:
-    """A ringing call as its queue rings now: at every ringer with ring-all, else at one."""
-    if call.queue.ring_all:
-        if call.ringers is None:
-            call.ringers = [call.operator]  # type: ignore[list-item]
-        return
-    if call.ringers is not None:
+    """A call that rang at several operators (ring-all) in a queue that now rings one: it rings
+    at the first of them only; the others are available."""
+    if call.ringers is not None and not call.queue.ring_all:
         for other in call.ringers[1:]:
             other.state = AVAILABLE
             other.call = None
