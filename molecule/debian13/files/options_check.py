@@ -16,6 +16,7 @@ auth: a connection that sends no token is closed after the deadline with one err
 oldest of one more than MAX_UNAUTHENTICATED such connections is closed at once with another.
 Every wait is for a line from the server, bounded by a socket timeout. Python 3.6 compatible.
 """
+
 import json
 import socket
 import sys
@@ -82,47 +83,71 @@ def expect(what, got, want):
 
 def routing(conn):
     c = conn.lines
-    expect("a call into queue support rings its level-0 operators at once (ring-all)",
-           c({"command": "call", "id": "s1", "queue": "support"}),
-           ["Call s1 received", "Call s1 ringing for operator C", "Call s1 ringing for operator D"])
+    expect(
+        "a call into queue support rings its level-0 operators at once (ring-all)",
+        c({"command": "call", "id": "s1", "queue": "support"}),
+        ["Call s1 received", "Call s1 ringing for operator C", "Call s1 ringing for operator D"],
+    )
     expect("the first to answer takes it", c({"command": "answer", "id": "C"}), ["Call s1 answered by operator C"])
-    expect("the next call rings the level-0 operator still free",
-           c({"command": "call", "id": "s2", "queue": "support"}),
-           ["Call s2 received", "Call s2 ringing for operator D"])
+    expect(
+        "the next call rings the level-0 operator still free",
+        c({"command": "call", "id": "s2", "queue": "support"}),
+        ["Call s2 received", "Call s2 ringing for operator D"],
+    )
     c({"command": "answer", "id": "D"})
-    expect("the level-1 operator rings only when no level-0 one is free",
-           c({"command": "call", "id": "s3", "queue": "support"}),
-           ["Call s3 received", "Call s3 ringing for operator E"])
+    expect(
+        "the level-1 operator rings only when no level-0 one is free",
+        c({"command": "call", "id": "s3", "queue": "support"}),
+        ["Call s3 received", "Call s3 ringing for operator E"],
+    )
     c({"command": "answer", "id": "E"})
-    expect("a call that finds support busy waits in it",
-           c({"command": "call", "id": "s4", "queue": "support"}),
-           ["Call s4 received", "Call s4 waiting in queue support"])
+    expect(
+        "a call that finds support busy waits in it",
+        c({"command": "call", "id": "s4", "queue": "support"}),
+        ["Call s4 received", "Call s4 waiting in queue support"],
+    )
     c({"command": "call", "id": "s5", "queue": "support", "priority": 3})
-    expect("support's max_queue 2 refuses a third waiting call",
-           c({"command": "call", "id": "s6", "queue": "support"}),
-           ["Call s6 received", "Call s6 refused: queue support full"])
+    expect(
+        "support's max_queue 2 refuses a third waiting call",
+        c({"command": "call", "id": "s6", "queue": "support"}),
+        ["Call s6 received", "Call s6 refused: queue support full"],
+    )
     status = c({"command": "status"})
-    support = status[status.index("Queue support") + 1:status.index("Queue billing")]
-    expect("status shows support's calls in offer order, the priority 3 first",
-           [line for line in support if line.startswith("Queued")],
-           ["Queued call s5 (priority 3)", "Queued call s4"])
-    expect("a pause with a reason", c({"command": "pause", "id": "F", "reason": "lunch"}),
-           ["Operator F paused: lunch"])
-    expect("a call into billing waits while F is paused and C busy",
-           c({"command": "call", "id": "b1", "queue": "billing", "priority": 5}),
-           ["Call b1 received", "Call b1 waiting in queue billing"])
-    expect("a hangup after an answer starts the wrap-up", c({"command": "hangup", "id": "s1"}),
-           ["Call s1 finished and operator C in wrap-up"])
-    expect("at the wrap-up's end C takes support's call, of the higher weight, before billing's older one"
-           " of a higher priority", conn.event("Operator C available").split("\n"),
-           ["Operator C available", "Call s5 ringing for operator C"])
+    support = status[status.index("Queue support") + 1 : status.index("Queue billing")]
+    expect(
+        "status shows support's calls in offer order, the priority 3 first",
+        [line for line in support if line.startswith("Queued")],
+        ["Queued call s5 (priority 3)", "Queued call s4"],
+    )
+    expect("a pause with a reason", c({"command": "pause", "id": "F", "reason": "lunch"}), ["Operator F paused: lunch"])
+    expect(
+        "a call into billing waits while F is paused and C busy",
+        c({"command": "call", "id": "b1", "queue": "billing", "priority": 5}),
+        ["Call b1 received", "Call b1 waiting in queue billing"],
+    )
+    expect(
+        "a hangup after an answer starts the wrap-up",
+        c({"command": "hangup", "id": "s1"}),
+        ["Call s1 finished and operator C in wrap-up"],
+    )
+    expect(
+        "at the wrap-up's end C takes support's call, of the higher weight, before billing's older one"
+        " of a higher priority",
+        conn.event("Operator C available").split("\n"),
+        ["Operator C available", "Call s5 ringing for operator C"],
+    )
     expect("G logs out", c({"command": "logout", "id": "G"}), ["Operator G logged out"])
     started = time.time()
-    expect("a call into callback waits while G is logged out",
-           c({"command": "call", "id": "c1", "queue": "callback"}),
-           ["Call c1 received", "Call c1 waiting in queue callback"])
-    expect("callback's max_wait ends the wait", conn.event("Call c1 timed out in queue callback"),
-           "Call c1 timed out in queue callback")
+    expect(
+        "a call into callback waits while G is logged out",
+        c({"command": "call", "id": "c1", "queue": "callback"}),
+        ["Call c1 received", "Call c1 waiting in queue callback"],
+    )
+    expect(
+        "callback's max_wait ends the wait",
+        conn.event("Call c1 timed out in queue callback"),
+        "Call c1 timed out in queue callback",
+    )
     print("    (after %.1f s)" % (time.time() - started))
     expect("G logs in", c({"command": "login", "id": "G"}), ["Operator G available"])
     status = c({"command": "status"})
@@ -157,16 +182,22 @@ def auth(host, port, deadline, limit):
     silent = [socket.create_connection((host, port), timeout=WAIT) for _ in range(limit + 1)]
     try:
         message, rest, _ = expelled(silent[0])
-        expect("one more than %d connections without the token closes the oldest" % limit,
-               (message, rest), ({"error": "too many connections waiting to authenticate (limit %d)" % limit}, b""))
+        expect(
+            "one more than %d connections without the token closes the oldest" % limit,
+            (message, rest),
+            ({"error": "too many connections waiting to authenticate (limit %d)" % limit}, b""),
+        )
     finally:
         for sock in silent:
             sock.close()
     sock = socket.create_connection((host, port), timeout=WAIT)
     with sock:
         message, rest, took = expelled(sock)
-    expect("a connection that sends no token is closed with one error line",
-           (message, rest), ({"error": "authentication timed out"}, b""))
+    expect(
+        "a connection that sends no token is closed with one error line",
+        (message, rest),
+        ({"error": "authentication timed out"}, b""),
+    )
     expect("not before the %g s deadline (it took %.1f s)" % (deadline, took), took >= deadline - 0.5, True)
 
 
