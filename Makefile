@@ -14,7 +14,7 @@ PORT ?= 5678
 
 VENV_DEPS := scripts/mkvenv.py setup.cfg pyproject.toml requirements/centos7.txt
 # The package is reinstalled (not editable) whenever it changes, so what runs is what ships.
-APP_SOURCES := $(shell find app -name '*.py' -o -path 'app/callcenter/wallboard/*') setup.cfg pyproject.toml
+APP_SOURCES := $(shell find app -name '*.py' -o -path 'app/callcenter/web/static/*') setup.cfg pyproject.toml
 REINSTALL = $(dir $<)bin/pip install --quiet --no-deps --force-reinstall . 2>&1 | { grep -v -i warn || true; }
 PYTEST_ARGS ?=
 
@@ -66,9 +66,9 @@ test-new: .venv-test/.installed
 # than passed or skipped.
 test-root: .venv-py36/.installed .venv-test/.installed
 	@if [ "$$(id -u)" != 0 ]; then echo "make test-root: must run as root (it mounts tmpfs file systems)" >&2; exit 1; fi
-	.venv-py36/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/test_disk_full_processes.py
+	.venv-py36/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/store/test_disk_full_processes.py
 	@scripts/install-browser
-	.venv-test/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/test_disk_full_processes.py tests/test_wallboard_browser.py
+	.venv-test/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/store/test_disk_full_processes.py tests/web/test_wallboard_browser.py
 
 lint: .venv-test/.ready
 	.venv-test/bin/ruff check app tests bench scripts

@@ -30,7 +30,7 @@ import time
 
 from bench.common import HOST, RESULTS, free_port, log, spawn, stop, wait_listening
 from bench.tmpfs import Tmpfs
-from callcenter.wire import encode_request
+from callcenter.net.wire import encode_request
 
 SEED = 18
 DURATION = 60.0

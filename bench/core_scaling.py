@@ -33,9 +33,9 @@ import time
 import tracemalloc
 
 from bench.common import log, summary
-from callcenter.core import CallCenter, operator_names
-from callcenter.queues import QueueConfig
-from callcenter.strategies import RING_ALL, STRATEGIES
+from callcenter.core.center import CallCenter, operator_names
+from callcenter.core.queues import QueueConfig
+from callcenter.core.strategies import RING_ALL, STRATEGIES
 
 COMMANDS = ("call", "answer", "reject", "hangup", "ring timeout")
 STRATEGY_COMMANDS = (*COMMANDS, "pause", "unpause")

@@ -25,7 +25,7 @@ import time
 
 from bench import throughput
 from bench.common import RESULTS, SERVER_CPU, free_port, log, spawn, stop, summary
-from callcenter.core import operator_names
+from callcenter.core.center import operator_names
 
 POINTS = [("pipelined", 16, connections) for connections in throughput.CONNECTIONS] + [
     ("one-at-a-time", 1, connections) for connections in throughput.CONNECTIONS
@@ -92,7 +92,7 @@ def open_state(directory, journal_limit=1 << 40):
     """A DurableCallCenter on ``directory`` in this process, restored (its sync inline)."""
     from twisted.internet.task import Clock
 
-    from callcenter.durable import DurableCallCenter
+    from callcenter.store.durable import DurableCallCenter
 
     state = DurableCallCenter(
         directory,

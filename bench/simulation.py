@@ -27,8 +27,8 @@ MEMORY_CALLS = (10**4, 10**5, 10**6)
 
 
 def ours(duration, seed, ring_timeout=10.0):
-    from callcenter.core import operator_names
-    from callcenter.simulate import Model, Segment, simulate
+    from callcenter.core.center import operator_names
+    from callcenter.sim.simulate import Model, Segment, simulate
 
     model = Model(
         [Segment(0.0, duration, RATE * 3600)],

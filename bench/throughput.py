@@ -28,7 +28,7 @@ from bench.common import (
     summary,
     wait_idle,
 )
-from callcenter.core import operator_names
+from callcenter.core.center import operator_names
 
 CONNECTIONS = (1, 10, 100, 1000)
 MODES = (("pipelined", 16), ("one-at-a-time", 1))

@@ -6,7 +6,7 @@ that fire meanwhile follow it. A command refused as bad input shows ``error: <wh
 
 from twisted.internet.task import Clock
 
-from callcenter.core import CallCenter, CallCenterError
+from callcenter.core.center import CallCenter, CallCenterError
 
 
 class Session(object):

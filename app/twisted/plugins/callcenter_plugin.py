@@ -4,7 +4,7 @@ from twisted.application.service import ServiceMaker
 
 callcenter = ServiceMaker(
     "callcenter",
-    "callcenter.server",
+    "callcenter.wiring.server",
     "A simulated telephony call-center queue over TCP (newline-delimited JSON).",
     "callcenter",
 )

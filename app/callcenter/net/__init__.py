@@ -1,0 +1,6 @@
+"""Codecs and protocols: the wire's JSON, framing, the server's line protocol.
+
+Layer: net. It imports the core, the stores' interfaces and Twisted, nothing above them.
+"""
+
+__all__ = ["lines", "protocol", "ratelimit", "scanner", "twisted_internals", "wire"]

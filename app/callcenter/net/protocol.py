@@ -1,0 +1,499 @@
+"""The server's and the client's Twisted protocols: framing, flow control, fan-out of events.
+
+Layer: protocols. What goes on the wire is :mod:`callcenter.net.wire`'s (pure codec); how bytes
+become requests is :mod:`callcenter.net.lines`'s (``RequestReceiver``, which feeds a
+``scanner.ValueScanner``). Here a connection turns requests into replies through the
+factory's call center (``interfaces.ICallCenter``) and sends every byte through
+:meth:`CallCenterServerProtocol._send`, which waits for the disk when there is a journal
+(``interfaces.IDurableOutput``). docs/protocol.md has the protocol.
+"""
+
+import hmac
+from collections import OrderedDict, deque
+from typing import Any, Deque, List, Optional, Set
+
+from twisted.internet import protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from callcenter.core.center import QUERIES, CallCenterError
+from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, IPrintedLinesObserver
+from callcenter.net.lines import LineReceiver, RequestReceiver
+from callcenter.net.ratelimit import CountingLog
+from callcenter.net.twisted_internals import send_now, unsent_bytes
+from callcenter.net.wire import (
+    AUTH_REQUEST,
+    OPERATORS_REQUEST,
+    QUEUES_REQUEST,
+    WireError,
+    decode_message,
+    encode,
+    load_line,
+    request_of,
+    token_of,
+)
+
+log = Logger()
+
+DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20  # bytes of unsent output a client may hold
+DEFAULT_MAX_CONNECTIONS = 10000
+DEFAULT_AUTH_TIMEOUT = 10.0  # seconds a connection has to send the token
+# Connections still to send the token, held at once (sshd's MaxStartups is the model).
+DEFAULT_MAX_UNAUTHENTICATED = 100
+BROADCAST_CHUNK = 1000  # event copies sent in one reactor turn
+# Bytes of unsent output past which a connection handles no more requests until it drains:
+# the transport's own buffer size (Twisted pauses its producer past it), which also bounds
+# the replies gathered into one write.
+OUTPUT_BOUND = 1 << 16
+AUTHENTICATION_REQUIRED = encode("error", "authentication required")
+
+
+class CallCenterServerProtocol(RequestReceiver):
+    """One client connection of the server.
+
+    Flow control, per request: the connection stops handling requests as soon as its
+    unsent output passes ``OUTPUT_BOUND``, wherever it is in a read, and goes on from
+    the next request once that output has drained. Unsent output is what the transport
+    has not sent yet (past its own 64 KiB, Twisted pauses the connection, its streaming
+    producer, and resumes it once drained) and, with a journal, the replies waiting for
+    a commit (counted here: the connection stops itself, and goes on by itself once
+    they are all out). Stopping leaves the requests already read waiting, in order
+    (``RequestReceiver``), and stops reading the socket. Events still go out to a
+    stopped client, up to the factory's ``max_output_buffer`` of unsent bytes; past it
+    the client is disconnected, so a peer that never reads cannot grow the server."""
+
+    factory: "CallCenterServerFactory"
+    # The number of the last event this client has had (or that was before it connected).
+    last_event = 0
+    cut_off = False  # disconnected for not reading: nothing more is sent
+    authenticated = False  # has sent the server's token (when the server has one)
+    closing = False  # its last reply is on its way: no request is handled any more
+    _auth_deadline: Any = None  # the IDelayedCall that closes it if the token has not come
+    # Why requests wait (reading stops while any holds): the transport's buffer is full
+    # (Twisted's pauseProducing), replies waiting for a commit fill the bound, or it is
+    # stopped for good (lost, or the server stopping).
+    _transport_full = False
+    _waiting_for_commit = False
+    _stopped = False
+    _held = 0  # bytes of replies and events waiting for a commit
+    _room = OUTPUT_BOUND  # what the replies being gathered may add before they go out
+
+    def connectionMade(self) -> None:
+        self.last_event = self.factory.events_made
+        self.factory.clients.add(self)
+        self._replies: List[bytes] = []  # gathered, to go out in one write
+        self._replies_size = 0
+        self.transport.registerProducer(self, True)
+        log.info("Connection from {peer}", peer=self.transport.getPeer())
+        if self.factory.auth_token is not None:
+            self.factory.admit_unauthenticated(self)
+            if self.factory.auth_timeout:
+                self._auth_deadline = self.factory.call_later(
+                    self.factory.auth_timeout, self.expel, "authentication timed out"
+                )
+
+    def expel(self, reason: str) -> None:
+        """Closed before authenticating: one error line, then closed. It leaves the pool of
+        unauthenticated connections and the count of ``--max-connections`` at once, so that
+        a peer that never reads cannot hold a place while its connection closes."""
+        self._leave_unauthenticated()
+        self.factory.clients.discard(self)
+        log.info("Closing connection from {peer}: {reason}", peer=self.transport.getPeer(), reason=reason)
+        self.closing = True
+        self._send([encode("error", reason)], replies=True, closing=True)
+
+    def _leave_unauthenticated(self) -> None:
+        self.factory.unauthenticated.pop(self, None)
+        if self._auth_deadline is not None and self._auth_deadline.active():
+            self._auth_deadline.cancel()
+        self._auth_deadline = None
+
+    # Output: every byte to the client goes out through _send.
+
+    def send_event(self, message: bytes) -> None:
+        self._send([message], replies=False)
+
+    def _send(self, pieces: List[bytes], replies: bool, closing: bool = False) -> None:
+        """``pieces`` (replies, or one event) out at once, or, with a journal, once the
+        records of what caused them are on disk (``factory.durable_output``). They stay
+        separate until then: when the disk refuses the records, each reply becomes an
+        error line and events are dropped."""
+        durable_output = self.factory.durable_output
+        waiting = None if durable_output is None else durable_output.when_durable()
+        if waiting is None:
+            self.deliver(b"".join(pieces), closing)
+            return
+        size = sum(map(len, pieces))
+        self._held += size
+        waiting.addBoth(self._committed, pieces, size, replies, closing)
+
+    def _committed(self, result: Any, pieces: List[bytes], size: int, replies: bool, closing: bool) -> Any:
+        """The commit that ``pieces`` waited for is done (or refused). The result goes on
+        unchanged: every connection waiting on the same commit is told the same."""
+        self._held -= size
+        if not isinstance(result, Failure):
+            self.deliver(b"".join(pieces), closing)
+        elif result.check(ChangeNotStored):
+            self.deliver(encode("error", str(result.value)) * len(pieces) if replies else b"", closing)
+        else:
+            self.factory.log_unexpected_failure(result)
+            self.deliver(b"", closing)
+        # Only once every held piece is out: a reply needing no commit, answered earlier,
+        # would go out at once, before those still held.
+        if self._waiting_for_commit and not self._held:
+            self._waiting_for_commit = False
+            try:
+                self._go_on()
+            except Exception:
+                # A bug here must not become the result the other connections hear.
+                log.failure("Handling requests after a commit failed")
+        return result
+
+    def deliver(self, data: bytes, closing: bool = False) -> None:
+        """Out now, in the line ending of the client's requests."""
+        if self.cut_off:
+            return
+        if self.crlf:
+            data = data.replace(b"\n", b"\r\n")  # JSON escapes newlines in strings: these end lines
+        if data:
+            send_now(self.transport, data)
+        limit = self.factory.max_output_buffer
+        if unsent_bytes(self.transport) > limit:
+            self.cut_off = True
+            log.warn(
+                "Closing connection from {peer}: it is not reading; {unsent} bytes of output unsent, "
+                "past the limit of {limit} (--max-output-buffer)",
+                peer=self.transport.getPeer(),
+                unsent=unsent_bytes(self.transport),
+                limit=limit,
+            )
+            self.transport.abortConnection()
+        elif closing:
+            self.transport.unregisterProducer()  # a TLS connection closes only once it has none
+            self.transport.loseConnection()
+
+    def _reply(self, reply: bytes) -> None:
+        """One request's reply, gathered; once the replies gathered would take the output
+        past ``OUTPUT_BOUND`` they go out, and requests wait while the output is past it."""
+        self._replies.append(reply)
+        self._replies_size += len(reply)
+        if self._replies_size + self._held > self._room:
+            self._send_replies()
+
+    def _send_replies(self) -> None:
+        replies = self._replies
+        if replies:
+            self._replies, self._replies_size = [], 0
+            self._send(replies, replies=True)
+        self._room = OUTPUT_BOUND - unsent_bytes(self.transport)
+        # Past the bound with no reply waiting for the disk, Twisted has paused the
+        # connection itself (its buffer is over 64 KiB) and resumes it once drained.
+        if self._held and self._held > self._room:
+            self._waiting_for_commit = True
+            self._stop_reading()
+
+    # Reading: stopped while any reason holds, and going on once none does.
+
+    def pauseProducing(self) -> None:
+        """Twisted: the transport's buffer is full."""
+        self._transport_full = True
+        self._stop_reading()
+
+    def resumeProducing(self) -> None:
+        """Twisted: the transport's buffer has drained."""
+        self._transport_full = False
+        self._go_on()
+
+    def stop_reading(self) -> None:
+        """Read and handle nothing more (the server is stopping)."""
+        self._stopped = True
+        self._stop_reading()
+
+    def _stop_reading(self) -> None:
+        if not self.paused:
+            self.paused = True
+            self.transport.pauseProducing()
+
+    def _go_on(self) -> None:
+        if self.paused and not (self._transport_full or self._waiting_for_commit or self._stopped):
+            self.paused = False
+            self.transport.resumeProducing()
+            self.dataReceived(b"")  # the requests read and not handled yet
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self._stopped = True
+        self._leave_unauthenticated()
+        self.factory.clients.discard(self)
+        log.info("Connection from {peer} closed", peer=self.transport.getPeer())
+
+    def dataReceived(self, data: bytes) -> None:
+        """The replies to the requests of one read go out in one write, or in several
+        when they pass ``OUTPUT_BOUND``."""
+        if self.factory.events and (self.authenticated or self.factory.auth_token is None):
+            self.factory.send_owed_events(self)
+        self._room = OUTPUT_BOUND - unsent_bytes(self.transport)
+        try:
+            RequestReceiver.dataReceived(self, data)
+        finally:
+            self._send_replies()
+
+    def requestReceived(self, request: bytes) -> None:
+        if self.closing:
+            return  # authentication failed: closing
+        authenticating = self.factory.auth_token is not None and not self.authenticated
+        try:
+            value, several = load_line(request)
+        except WireError as error:
+            self._reply(AUTHENTICATION_REQUIRED if authenticating else encode("error", str(error)))
+            return
+        if several is not None:
+            self._values_received([(part, False) for part in several])  # a request each
+        elif authenticating:
+            self.authenticate(value)
+        else:
+            self._reply(self.factory.reply(value))
+
+    def authenticate(self, value: Any) -> None:
+        """Until the token has come, every request is refused; a wrong token ends the connection."""
+        token = token_of(value)
+        expected = self.factory.auth_token or b""
+        if token is None:
+            self._reply(AUTHENTICATION_REQUIRED)
+        elif expected and hmac.compare_digest(token.encode("utf-8"), expected):
+            self.authenticated = True
+            self._leave_unauthenticated()
+            self.last_event = self.factory.events_made  # events reach it from now on
+            self._reply(encode("response", "authenticated"))
+        else:
+            log.warn("Closing connection from {peer}: authentication failed", peer=self.transport.getPeer())
+            self._leave_unauthenticated()
+            # The connection closes once this reply is out, which with a journal may be
+            # after a commit (replies keep their order); nothing more is read meanwhile.
+            self.closing = True
+            replies, self._replies, self._replies_size = self._replies, [], 0
+            self._send([*replies, encode("error", "authentication failed")], replies=True, closing=True)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self._reply(encode("error", "request longer than %d bytes" % self.MAX_LENGTH))
+
+
+class RefusedProtocol(protocol.Protocol):
+    """A connection beyond ``--max-connections``: one error line, then closed."""
+
+    transport: Any  # set by makeConnection
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def connectionMade(self) -> None:
+        self.transport.write(encode("error", "too many connections (limit %d)" % self.limit))
+        self.transport.loseConnection()
+
+
+class Event(object):
+    """A ring-timeout message on its way to the clients connected when it happened."""
+
+    __slots__ = ("clients", "message", "number", "sent")
+
+    def __init__(self, number: int, message: bytes, clients: "List[CallCenterServerProtocol]") -> None:
+        self.number = number
+        self.message = message
+        self.clients = clients
+        self.sent = 0  # clients[:sent] have been through
+
+
+class CallCenterServerFactory(protocol.Factory):
+    """The one call center that every connection shares."""
+
+    protocol = CallCenterServerProtocol  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        center: ICallCenter,
+        call_later: Any,
+        max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        auth_token: Optional[bytes] = None,
+        durable_output: Optional[IDurableOutput] = None,
+        auth_timeout: float = DEFAULT_AUTH_TIMEOUT,
+        max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED,
+    ) -> None:
+        """``center``: the call center every connection shares (its events come here);
+        ``durable_output``: with a journal, what replies and events wait for;
+        ``auth_timeout`` (0: none) and ``max_unauthenticated``: how long and how many
+        connections may wait to send the token, when there is one."""
+        self.max_output_buffer = max_output_buffer
+        self.max_connections = max_connections
+        self.auth_token = auth_token  # None: no authentication
+        self.auth_timeout = auth_timeout
+        self.max_unauthenticated = max_unauthenticated
+        # Connections still to send the token, oldest first (an ordered set).
+        self.unauthenticated: "OrderedDict[CallCenterServerProtocol, None]" = OrderedDict()
+        self.count_refused = CountingLog(
+            call_later,
+            lambda count: log.warn(
+                "Refused {count} connection(s) since the last such message: too many connections "
+                "(limit {limit}, --max-connections)",
+                count=count,
+                limit=max_connections,
+            ),
+        )
+        center.on_event = self.broadcast
+        self.center = center
+        self.durable_output = durable_output
+        self.clients: "Set[CallCenterServerProtocol]" = set()
+        self.call_later = call_later
+        self.events: "Deque[Event]" = deque()  # still being sent, oldest first
+        self.events_made = 0
+        self.observers: "List[IPrintedLinesObserver]" = []
+        self._failure_logged: Optional[Failure] = None
+
+    def add_observer(self, observer: IPrintedLinesObserver) -> None:
+        """``observer`` hears the lines of every command and event from now on."""
+        self.observers.append(IPrintedLinesObserver(observer))
+
+    def _tell_observers(self, lines: List[str]) -> None:
+        """Like the clients, observers hear lines once their records are on disk: never the
+        lines of a change the disk refused and the call center rolled back."""
+        waiting = None if self.durable_output is None else self.durable_output.when_durable()
+        if waiting is None:
+            self._tell_observers_now(lines)
+        else:
+            waiting.addCallback(self._told_when_durable, lines)
+
+    def _told_when_durable(self, result: Any, lines: List[str]) -> Any:
+        self._tell_observers_now(lines)
+        return result  # the commit's Deferred is shared: its result goes on unchanged
+
+    def _tell_observers_now(self, lines: List[str]) -> None:
+        for observer in self.observers:
+            observer.lines_printed(lines)
+
+    def stopFactory(self) -> None:
+        self.count_refused.flush()
+
+    def admit_unauthenticated(self, client: CallCenterServerProtocol) -> None:
+        """``client`` waits for its token; when the pool of those is full, it takes the
+        place of the oldest, so that those without the token never keep out one with it."""
+        if len(self.unauthenticated) >= self.max_unauthenticated:
+            self._expel_oldest_unauthenticated()
+        self.unauthenticated[client] = None
+
+    def _expel_oldest_unauthenticated(self) -> None:
+        oldest = next(iter(self.unauthenticated))
+        oldest.expel("too many connections waiting to authenticate (limit %d)" % self.max_unauthenticated)
+
+    def buildProtocol(self, addr: Any) -> Any:
+        if len(self.clients) >= self.max_connections and self.unauthenticated:
+            self._expel_oldest_unauthenticated()  # the same rule when all the places are taken
+        if len(self.clients) >= self.max_connections:
+            self.count_refused()
+            return RefusedProtocol(self.max_connections)
+        return protocol.Factory.buildProtocol(self, addr)
+
+    def reply(self, value: Any) -> bytes:
+        """The reply line to one request, decoded (``wire.load_line``)."""
+        try:
+            command, argument = request_of(value)
+            if command == AUTH_REQUEST:
+                return encode("error", "already authenticated" if self.auth_token else "this server takes no token")
+            if command == OPERATORS_REQUEST and argument is None:
+                return encode("response", "\n".join(self.center.operator_ids()))
+            if command == QUEUES_REQUEST and argument is None:
+                return encode("response", "\n".join(self.center.queue_names()))
+            lines = self.center.execute(command, argument)
+            if self.observers and command not in QUERIES:
+                self._tell_observers(lines)
+            return encode("response", "\n".join(lines))
+        except (WireError, CallCenterError) as error:
+            return encode("error", str(error))
+
+    def log_unexpected_failure(self, failure: Failure) -> None:
+        """A commit failed with something other than ChangeNotStored: a bug. Logged once,
+        however many connections waited on it."""
+        if failure is not self._failure_logged:
+            self._failure_logged = failure
+            log.failure("A commit failed unexpectedly; what waited on it was not sent", failure)
+
+    def broadcast(self, lines: List[str]) -> None:
+        """A ring timed out: tell every client, ``BROADCAST_CHUNK`` clients a reactor turn,
+        so that with thousands connected, requests keep being answered meanwhile. A
+        client that sends a request first gets the events it is owed, so each client
+        still sees events and replies in the order they happened."""
+        message = encode("event", "\n".join(lines))
+        self.events_made += 1
+        if self.auth_token is None:
+            clients = list(self.clients)
+        else:  # events tell call ids: only to clients that sent the token
+            clients = [client for client in self.clients if client.authenticated]
+        self.events.append(Event(self.events_made, message, clients))
+        log.info("{event} (sent to {count} clients)", event=" / ".join(lines), count=len(clients))
+        self._tell_observers(lines)
+        if len(self.events) == 1:
+            self._send_events()
+
+    def _send_events(self) -> None:
+        event = self.events[0]
+        end = event.sent + BROADCAST_CHUNK
+        for client in event.clients[event.sent : end]:
+            if client.last_event < event.number:
+                client.last_event = event.number
+                client.send_event(event.message)
+        event.sent = end
+        if end >= len(event.clients):
+            self.events.popleft()
+        if self.events:
+            self.call_later(0, self._send_events)
+
+    def send_owed_events(self, client: CallCenterServerProtocol) -> None:
+        """Before ``client``'s request is answered: the events it has not had yet."""
+        for event in self.events:
+            if client.last_event < event.number:
+                client.last_event = event.number
+                client.send_event(event.message)
+
+
+class CallCenterClientProtocol(LineReceiver):
+    """The client's connection: requests out, replies and events in."""
+
+    factory: "CallCenterClientFactory"
+    MAX_LENGTH = 1 << 26  # a status reply lists every operator and queued call
+
+    def connectionMade(self) -> None:
+        self.factory.client.connected(self)
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self.factory.client.disconnected(reason)
+
+    def dataReceived(self, data: bytes) -> None:
+        """What the replies in one read print goes out in one write."""
+        output = self.factory.client.output
+        output.batch()
+        try:
+            LineReceiver.dataReceived(self, data)
+        finally:
+            output.flush()
+
+    def lineReceived(self, line: bytes) -> None:
+        client = self.factory.client
+        try:
+            kind, text = decode_message(line)
+        except WireError as error:
+            client.output.error(str(error))
+            return
+        if kind == "event":
+            client.output.lines(text.split("\n"))
+        else:
+            client.replied(kind, text)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self.factory.client.replied("error", "the server sent a line longer than %d bytes" % self.MAX_LENGTH)
+
+
+class CallCenterClientFactory(protocol.Factory):
+    """Builds the client's connections, each reporting to the one :class:`RequestCorrelator`."""
+
+    protocol = CallCenterClientProtocol  # type: ignore[assignment]
+
+    def __init__(self, client: Any) -> None:
+        self.client = client

@@ -1,0 +1,364 @@
+"""``callcenter simulate --connect ENDPOINT``: the simulation's traffic, played against a server.
+
+The same model as :mod:`callcenter.sim.simulate` (arrivals, answer delays, rejects, handle times,
+patience), in real time scaled by ``--speed``, sent over the wire protocol as the callers and
+operators would send it. The server's own rules decide (its operators, ring timeout, service
+level); this side answers every ring of its own calls and leaves other clients' calls alone.
+
+Flow control: at most ``WINDOW`` requests are in flight; the rest wait here, in order, until
+replies come back, and the connection stops being read while the transport's buffer is full
+(Twisted's producer machinery, as the client does).
+"""
+
+import random
+import sys
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+from twisted.internet import defer, endpoints, task
+from twisted.python.failure import Failure
+
+from callcenter.cli.output import Output
+from callcenter.core.center import CallCenterError
+from callcenter.net.protocol import CallCenterClientFactory, CallCenterClientProtocol
+from callcenter.net.wire import OPERATORS_REQUEST, encode_auth, encode_request
+from callcenter.sim.simulate import (
+    DRAIN_LIMIT,
+    IGNORED_BY,
+    RINGING_FOR,
+    WAITING,
+    ArrivalProcess,
+    Caller,
+    Model,
+    Result,
+    Tally,
+    replication_seed,
+)
+from callcenter.wiring.options import read_token
+
+WINDOW = 64  # requests in flight at most
+
+Reply = Callable[[str, str], None]
+
+
+class Events(Output):
+    """Where the client protocol puts the server's events (ring timeouts) and bad lines."""
+
+    def __init__(self, player: "Optional[LivePlayer]") -> None:
+        self.player = player  # None: not playing yet, events are no news
+
+    def lines(self, lines: List[str]) -> None:
+        if self.player is not None:
+            self.player.event(lines)
+
+    def error(self, message: str) -> None:
+        sys.stderr.write("callcenter simulate: %s\n" % message)
+
+    def text(self, text: str) -> None:
+        sys.stdout.write(text)
+
+
+class LiveCaller(Caller):
+    __slots__ = ("gone",)
+
+    def __init__(self, arrived: float, tally: Optional[Tally]) -> None:
+        Caller.__init__(self, arrived, tally)
+        self.gone = False  # gave up: its hangup is sent
+
+
+class LivePlayer(object):
+    """One replication of the model, live: the client side of :class:`CallCenterClientProtocol`."""
+
+    def __init__(self, reactor: Any, model: Model, seed: int, speed: float) -> None:
+        self.reactor = reactor
+        self.model = model
+        self.speed = speed
+        self.rng = random.Random(replication_seed(seed, 0))
+        self.draw = self.rng.random
+        self.arrivals = ArrivalProcess(model.segments, self.draw)
+        self.handle = model.handle_sampler(self.rng)
+        self.prefix = "sim%d-" % seed  # call ids of their own, beside other clients' calls
+        self.tallies = [Tally(model.bucket_start(index), model.bucket_end(index)) for index in range(model.buckets)]
+        self.callers: Dict[str, LiveCaller] = {}
+        self.ringing: Dict[str, Tuple[str, str]] = {}
+        self.calls = 0
+        self.unexpected = 0  # replies that said the server's state was not what we thought
+        self.arriving = True
+        self.output = Events(self)
+        self.connection: Optional[CallCenterClientProtocol] = None
+        self.waiting: "Deque[Tuple[bytes, Reply]]" = deque()
+        self.in_flight: "Deque[Reply]" = deque()
+        self.finished: defer.Deferred = defer.Deferred()
+        self.started = 0.0
+
+    # Time: virtual seconds of the model, from the reactor's clock times the speed.
+
+    def now(self) -> float:
+        return self.model.start + (self.reactor.seconds() - self.started) * self.speed
+
+    def at(self, when: float, function: Callable[[Any], None], argument: Any) -> None:
+        self.reactor.callLater(max(0.0, (when - self.now()) / self.speed), function, argument)
+
+    def start(self) -> None:
+        self.started = self.reactor.seconds()
+        first = self.arrivals.following(self.model.start)
+        if first < self.model.end:
+            self.at(first, self.arrive, first)
+        else:
+            self.arriving = False
+        self.reactor.callLater((self.model.end - self.model.start + DRAIN_LIMIT) / self.speed, self.stop, None)
+
+    def stop(self, _: Any) -> None:
+        if not self.finished.called:
+            self.finished.callback(None)
+
+    def _finish_if_done(self) -> None:
+        if not self.arriving and not self.callers and not self.in_flight and not self.waiting:
+            self.stop(None)
+
+    # Requests, at most WINDOW in flight.
+
+    def send(self, command: str, argument: str, reply: Reply) -> None:
+        self.waiting.append((encode_request(command, argument), reply))
+        self._pump()
+
+    def _pump(self) -> None:
+        while self.waiting and len(self.in_flight) < WINDOW and self.connection is not None:
+            request, reply = self.waiting.popleft()
+            self.connection.transport.write(request)
+            self.in_flight.append(reply)
+
+    # CallCenterClientProtocol's side.
+
+    def connected(self, connection: CallCenterClientProtocol) -> None:
+        self.connection = connection
+        self._pump()
+
+    def disconnected(self, reason: Failure) -> None:
+        self.connection = None
+        if not self.finished.called:
+            self.finished.errback(reason)
+
+    def replied(self, kind: str, text: str) -> None:
+        if not self.in_flight:
+            return
+        self.in_flight.popleft()(kind, text)
+        self._pump()
+        self._finish_if_done()
+
+    # Callers.
+
+    def _tally(self, now: float) -> Optional[Tally]:
+        if now < self.model.measured_from:
+            return None
+        index = self.model.bucket_of(now)
+        return self.tallies[index] if 0 <= index < len(self.tallies) else None
+
+    def arrive(self, now: float) -> None:
+        """A call due at ``now``: counted in the interval it was due in, whatever the reactor's lag."""
+        self.calls += 1
+        call_id = "%s%d" % (self.prefix, self.calls)
+        caller = LiveCaller(now, self._tally(now))
+        following = self.arrivals.following(now)
+        if following < self.model.end:
+            self.at(following, self.arrive, following)
+        else:
+            self.arriving = False
+        self.callers[call_id] = caller
+        if caller.tally is not None:
+            caller.tally.offered += 1
+        self.send("call", call_id, lambda kind, text: self._called(call_id, kind, text))
+        if self.model.patience:
+            self.at(now + self.rng.expovariate(1.0 / self.model.patience), self.give_up, call_id)
+
+    def _called(self, call_id: str, kind: str, text: str) -> None:
+        caller = self.callers.get(call_id)
+        if kind != "response":
+            self.callers.pop(call_id, None)
+            if caller is not None and caller.tally is not None:
+                caller.tally.refused += 1
+            return
+        lines = text.split("\n")
+        if lines[-1].endswith(WAITING) and caller is not None and caller.tally is not None:
+            caller.tally.waited += 1
+        self.rings(lines)
+
+    def give_up(self, call_id: str) -> None:
+        caller = self.callers.get(call_id)
+        if caller is None or caller.operator == "" or caller.gone:
+            return
+        caller.gone = True
+        if caller.operator is not None:
+            self.ringing.pop(caller.operator, None)
+        self.send("hangup", call_id, lambda kind, text: self._hung_up(call_id, kind, text))
+
+    def finish(self, call_id: str) -> None:
+        self.send("hangup", call_id, lambda kind, text: self._hung_up(call_id, kind, text))
+
+    def _hung_up(self, call_id: str, kind: str, text: str) -> None:
+        """The server's word decides: an answer may have reached it before the caller gave up."""
+        caller = self.callers.pop(call_id, None)
+        if kind != "response":
+            self.unexpected += 1
+            return
+        lines = text.split("\n")
+        if lines[0].endswith(" missed") and caller is not None and caller.tally is not None:
+            caller.tally.abandoned += 1
+        self.rings(lines)
+
+    # Operators.
+
+    def rings(self, lines: List[str]) -> None:
+        model = self.model
+        for line in lines:
+            if RINGING_FOR not in line:
+                continue
+            words = line.split(" ")
+            call_id, operator = words[1], words[-1]
+            caller = self.callers.get(call_id)
+            if caller is None:
+                continue  # another client's call
+            ring = (operator, call_id)
+            self.ringing[operator] = ring
+            caller.operator = operator
+            delay = self.rng.expovariate(1.0 / model.answer_delay) if model.answer_delay else 0.0
+            rejects = model.reject_rate and self.draw() < model.reject_rate
+            self.at(self.now() + delay, self.reject if rejects else self.answer, ring)
+
+    def answer(self, ring: Tuple[str, str]) -> None:
+        operator, call_id = ring
+        if self.ringing.get(operator) is not ring:
+            return
+        del self.ringing[operator]
+        self.send("answer", operator, lambda kind, text: self._answered(call_id, kind, text))
+
+    def _answered(self, call_id: str, kind: str, text: str) -> None:
+        if kind != "response":
+            self.unexpected += 1  # the ring ended at the server before the answer arrived
+            return
+        # What the server answered: another call may have rung the operator meanwhile (a ring
+        # timeout crossed the answer on the wire); it is that call that is talking now.
+        words = text.split(" ")
+        answered, operator = words[1], words[-1]
+        if answered != call_id:
+            self.unexpected += 1
+        ring = self.ringing.get(operator)
+        if ring is not None and ring[1] == answered:
+            del self.ringing[operator]  # a ring of it that an event told of meanwhile
+        caller = self.callers.get(answered)
+        if caller is None:
+            return  # another client's call
+        now = self.now()
+        caller.operator = ""
+        handle = self.handle()
+        if not caller.gone:  # else its hangup is on the way, after this answer
+            self.at(now + handle, self.finish, answered)
+        tally = caller.tally
+        if tally is not None:
+            tally.answered_after(now - caller.arrived, self.model.service_level)
+            tally.busy += min(handle, max(0.0, tally.end - now))
+
+    def reject(self, ring: Tuple[str, str]) -> None:
+        operator, call_id = ring
+        if self.ringing.get(operator) is not ring:
+            return
+        del self.ringing[operator]
+        caller = self.callers.get(call_id)
+        if caller is not None and caller.tally is not None:
+            caller.tally.rejected += 1
+        self.send("reject", operator, self._lines)
+
+    def _lines(self, kind: str, text: str) -> None:
+        if kind == "response":
+            self.rings(text.split("\n"))
+        else:
+            self.unexpected += 1
+
+    def event(self, lines: List[str]) -> None:
+        """A ring timeout at the server: ``Call X ignored by operator Y``, then it rings again."""
+        for line in lines:
+            if IGNORED_BY in line:
+                words = line.split(" ")
+                call_id, operator = words[1], words[-1]
+                caller = self.callers.get(call_id)
+                if caller is not None:
+                    self.ringing.pop(operator, None)
+                    if caller.tally is not None:
+                        caller.tally.timed_out += 1
+        self.rings(lines)
+
+
+def play(options: Any, show: Callable[[Model, Result], None]) -> None:
+    """Connect (sending the token first, with ``--auth-token-file``), learn the server's operators
+    (``operators``), play the day and ``show`` the figures; exit 1 if the server cannot be reached,
+    refuses the token or goes away."""
+
+    def fail(message: str) -> None:
+        sys.stderr.write("callcenter simulate: %s\n" % message)
+        raise SystemExit(1)
+
+    token = None
+    if options["auth-token-file"] is not None:
+        try:
+            token = read_token(options["auth-token-file"])
+        except CallCenterError as error:
+            fail(str(error))
+
+    @defer.inlineCallbacks
+    def run(reactor: Any) -> Any:
+        endpoint = endpoints.clientFromString(reactor, options["connect"])
+        opening = Opening()
+        try:
+            connection = yield endpoint.connect(CallCenterClientFactory(opening))
+        except Exception as error:
+            fail("cannot connect to %s: %s" % (options["connect"], error))
+        try:
+            if token is not None:
+                kind, text = yield opening.ask(connection, encode_auth(token))
+                if kind != "response":
+                    fail("the server did not accept the token: %s" % text)
+            kind, text = yield opening.ask(connection, encode_request(OPERATORS_REQUEST, None))
+        except Exception:
+            fail("the connection to %s was lost" % (options["connect"],))
+        if kind != "response":
+            fail("operators: %s" % text)
+        operator_ids = text.split("\n") if text else []
+        if operator_ids:
+            options["operators"] = operator_ids
+        model = options.model()
+        player = LivePlayer(reactor, model, options["seed"], options["speed"])
+        connection.factory.client = player
+        player.connected(connection)
+        player.start()
+        try:
+            yield player.finished
+        except Exception:
+            fail("the connection to %s was lost" % (options["connect"],))
+        connection.transport.loseConnection()
+        show(model, Result(model, [player]))
+
+    task.react(run)
+
+
+class Opening(object):
+    """The client side before the play: one request at a time, its reply as a Deferred."""
+
+    def __init__(self) -> None:
+        self.output = Events(None)
+        self.reply: Optional[defer.Deferred] = None
+
+    def ask(self, connection: CallCenterClientProtocol, request: bytes) -> defer.Deferred:
+        self.reply = defer.Deferred()
+        connection.transport.write(request)
+        return self.reply
+
+    def connected(self, connection: CallCenterClientProtocol) -> None:
+        pass
+
+    def disconnected(self, reason: Failure) -> None:
+        if self.reply is not None and not self.reply.called:
+            self.reply.errback(reason)
+
+    def replied(self, kind: str, text: str) -> None:
+        if self.reply is not None and not self.reply.called:
+            self.reply.callback((kind, text))

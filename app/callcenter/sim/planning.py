@@ -1,0 +1,601 @@
+"""``callcenter simulate`` and ``callcenter erlang``: planning a day, by simulation and by formula.
+
+The options, the profile file, and the table, CSV, JSON and plot outputs. The models are
+:mod:`callcenter.sim.simulate` and :mod:`callcenter.sim.erlang`; the shell's own options and
+behaviour are not touched (``callcenter`` with no subcommand is the shell).
+"""
+
+import csv
+import io
+import json
+import math
+import sys
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
+
+from twisted.python import usage
+
+from callcenter.core.center import DEFAULT_SERVICE_LEVEL
+from callcenter.sim import erlang
+from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, simulate
+from callcenter.wiring.options import CallCenterOptions, VersionOption, positive_count
+
+COMMANDS = ("simulate", "erlang")
+DEFAULT_DURATION = 8 * 3600.0
+FORMATS = ("table", "csv", "json")
+
+# How each figure is named and shown: (label, format of a value).
+LABELS = {
+    "offered": ("offered calls", "%.1f"),
+    "answered": ("answered calls", "%.1f"),
+    "abandoned_pct": ("abandoned %", "%.2f"),
+    "p_wait": ("P(wait)", "%.4f"),
+    "service_level": ("service level", "%.4f"),
+    "asa": ("ASA s", "%.2f"),
+    "longest_wait": ("longest wait s", "%.1f"),
+    "occupancy": ("occupancy", "%.4f"),
+    "refused": ("refused", "%.1f"),
+    "timed_out": ("timed out", "%.1f"),
+    "rejected": ("rejected", "%.1f"),
+    "waiting": ("waiting calls", "%.2f"),
+}
+
+
+def duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``8h`` or ``1h30m``."""
+    rest, total, units = text.strip().lower(), 0.0, {"h": 3600.0, "m": 60.0, "s": 1.0}
+    try:
+        if rest and rest[-1].isdigit():
+            rest += "s"
+        while rest:
+            cut = min(rest.index(unit) if unit in rest else len(rest) for unit in units)
+            total += float(rest[:cut]) * units[rest[cut]]
+            rest = rest[cut + 1 :]
+    except (ValueError, IndexError, KeyError):
+        raise usage.UsageError("expected a duration like 90, 90s, 30m, 8h or 1h30m, not %r" % (text,)) from None
+    if not 0 <= total < float("inf"):
+        raise usage.UsageError("expected a duration of 0 or more, not %r" % (text,))
+    return total
+
+
+def number(name: str, low: float = 0.0, high: float = float("inf")) -> Callable[[str], float]:
+    def coerce(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise usage.UsageError("--%s takes a number, not %r" % (name, text)) from None
+        if not low <= value < high:
+            raise usage.UsageError("--%s must be at least %g and below %g, not %r" % (name, low, high, text))
+        return value
+
+    return coerce
+
+
+def time_of_day(text: str) -> float:
+    """A profile's start: ``8:30``, ``08:30:00`` or seconds since midnight."""
+    parts = text.strip().split(":")
+    try:
+        if len(parts) == 1:
+            return float(parts[0])
+        if len(parts) in (2, 3):
+            values = [int(part) for part in parts] + [0]
+            return values[0] * 3600.0 + values[1] * 60.0 + values[2]
+    except ValueError:
+        pass
+    raise ValueError("a start time like 08:30 or seconds, not %r" % (text,))
+
+
+def clock_label(seconds: float) -> str:
+    whole = math.floor(seconds)
+    return (
+        "%02d:%02d" % (whole // 3600, whole // 60 % 60)
+        if whole % 60 == 0
+        else "%02d:%02d:%02d"
+        % (
+            whole // 3600,
+            whole // 60 % 60,
+            whole % 60,
+        )
+    )
+
+
+def read_profile(path: str) -> List[Tuple[float, float]]:
+    """``(start, calls per hour)`` rows of a profile CSV: ``start,calls_per_hour[,queue]``, a
+    header line allowed. One queue only for now: a column naming several is refused."""
+    rows: List[Tuple[float, float]] = []
+    queues = set()
+    try:
+        with open(path, newline="") as source:
+            for number_, row in enumerate(csv.reader(source), 1):
+                if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+                    continue
+                try:
+                    start, rate = time_of_day(row[0]), float(row[1])
+                except (ValueError, IndexError) as error:
+                    if number_ == 1 and not rows:
+                        continue  # a header
+                    raise usage.UsageError("--profile %s, line %d: %s" % (path, number_, error)) from None
+                if len(row) > 2 and row[2].strip():
+                    queues.add(row[2].strip())
+                if rows and start <= rows[-1][0]:
+                    raise usage.UsageError("--profile %s, line %d: the starts must go up" % (path, number_))
+                rows.append((start, rate))
+    except OSError as error:
+        raise usage.UsageError("--profile: cannot read %s: %s" % (path, error.strerror)) from None
+    if not rows:
+        raise usage.UsageError("--profile %s has no rows (start,calls_per_hour)" % (path,))
+    if len(queues) > 1:
+        raise usage.UsageError("--profile %s names several queues; one queue is all the call center has" % (path,))
+    return rows
+
+
+def segments_of(rows: Sequence[Tuple[float, float]], length: Optional[float]) -> List[Segment]:
+    """Piecewise-constant arrivals from profile rows; the last row lasts as long as the one
+    before it, unless ``length`` (from the first start) says where the day ends."""
+    if length is None:
+        if len(rows) < 2:
+            raise usage.UsageError("a one-row profile needs --duration")
+        end = rows[-1][0] + (rows[-1][0] - rows[-2][0])
+    else:
+        end = rows[0][0] + length
+    segments = []
+    for index, (start, rate) in enumerate(rows):
+        stop = rows[index + 1][0] if index + 1 < len(rows) else end
+        stop = min(stop, end)
+        if stop > start:
+            segments.append(Segment(start, stop, rate))
+    return segments
+
+
+class PlanningOptions(VersionOption):
+    def opt_calls_per_hour(self, text: str) -> None:
+        """Calls arriving per hour (a Poisson process)."""
+        self["calls-per-hour"] = number("calls-per-hour")(text)
+
+    def opt_handle_time(self, text: str) -> None:
+        """Mean handle (talk) time of a call, in seconds."""
+        self["handle-time"] = number("handle-time", 1e-9)(text)
+
+    def opt_patience(self, text: str) -> None:
+        """Mean patience of a waiting caller, seconds (exponential); none: callers never give up."""
+        self["patience"] = number("patience", 1e-9)(text)
+
+    def opt_profile(self, path: str) -> None:
+        """A day profile, CSV rows start,calls_per_hour[,queue] (start 08:30 or seconds)."""
+        self["profile"] = path
+
+    def opt_format(self, text: str) -> None:
+        """table, csv or json [default: table]."""
+        if text not in FORMATS:
+            raise usage.UsageError("--format takes table, csv or json, not %r" % (text,))
+        self["format"] = text
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["calls-per-hour"] = None
+        self["handle-time"] = None
+        self["patience"] = None
+        self["profile"] = None
+        self["format"] = "table"
+
+    def check_traffic(self) -> None:
+        if self["handle-time"] is None:
+            raise usage.UsageError("--handle-time is needed")
+        if (self["calls-per-hour"] is None) == (self["profile"] is None):
+            raise usage.UsageError("give one of --calls-per-hour and --profile")
+
+
+class SimulateOptions(PlanningOptions, CallCenterOptions):
+    """The call center's own options (--operators, --ring-timeout, --service-level), and the traffic's."""
+
+    synopsis = "Usage: callcenter simulate [options]  (a day of traffic through the call center, in virtual time)"
+    optParameters = [
+        ["handle-distribution", None, "exponential", "exponential, lognormal:CV (like lognormal:0.5) or fixed."],
+        ["answer-delay", None, 0.0, "Mean seconds (exponential) a ringing operator takes to answer.", duration],
+        ["reject-rate", None, 0.0, "Share of rings an operator rejects (0 to below 1).", number("reject-rate", 0, 1)],
+        ["duration", None, None, "Length of the day (8h, 30m, 90s) [default: 8h, or the profile's]."],
+        ["warm-up", None, 0.0, "Time at the start that is simulated but not counted.", duration],
+        ["interval", None, None, "Figures per interval too, e.g. 30m (a plot without it uses 30m)."],
+        ["replications", "n", 5, "Independent runs; the figures are their means with 95% intervals.", positive_count],
+        ["seed", None, 1, "Random seed: the same seed gives the same output.", int],
+        ["transcript", None, None, "Write every line the core printed, with its virtual time, to FILE."],
+        ["plot", None, None, "Draw waiting calls and service level across the day into FILE.png (matplotlib)."],
+        ["connect", None, None, "Play the traffic against a running server at this endpoint instead."],
+        ["auth-token-file", None, None, "With --connect: the file holding the server's token, sent first."],
+        ["speed", None, 1.0, "With --connect: virtual seconds per real second.", number("speed", 1e-6)],
+    ]
+
+    def postOptions(self) -> None:
+        self.check_traffic()
+        if self["queues"] is not None:
+            raise usage.UsageError("--queues: simulate plays one queue (--operators)")
+        CallCenterOptions.postOptions(self)
+        distribution, _, cv = self["handle-distribution"].partition(":")
+        if distribution not in ("exponential", "lognormal", "fixed") or bool(cv) != (distribution == "lognormal"):
+            raise usage.UsageError(
+                "--handle-distribution takes exponential, lognormal:CV or fixed, not %r"
+                % (self["handle-distribution"],)
+            )
+        self["handle-cv"] = number("handle-distribution lognormal:CV", 1e-9)(cv) if cv else 1.0
+        self["handle-distribution"] = distribution
+        length = duration(self["duration"]) if self["duration"] is not None else None
+        if length is not None and length <= 0:
+            raise usage.UsageError("--duration must be longer than 0")
+        if self["profile"] is not None:
+            self["segments"] = segments_of(read_profile(self["profile"]), length)
+        else:
+            self["segments"] = [Segment(0.0, length or DEFAULT_DURATION, self["calls-per-hour"])]
+        interval = self["interval"]
+        if interval is None and self["plot"] is not None:
+            interval = "30m"
+        self["interval"] = duration(interval) if interval is not None else None
+        if self["interval"] is not None and self["interval"] <= 0:
+            raise usage.UsageError("--interval must be longer than 0")
+
+    def model(self) -> Model:
+        try:
+            return Model(
+                self["segments"],
+                self["operators"],
+                self["handle-time"],
+                handle_distribution=self["handle-distribution"],
+                handle_cv=self["handle-cv"],
+                answer_delay=self["answer-delay"],
+                reject_rate=self["reject-rate"],
+                patience=self["patience"],
+                ring_timeout=self["ring-timeout"],
+                service_level=self["service-level"],
+                warm_up=self["warm-up"],
+                interval=self["interval"],
+            )
+        except SimulationError as error:
+            raise usage.UsageError(str(error)) from None
+
+
+class ErlangOptions(PlanningOptions):
+    synopsis = "Usage: callcenter erlang [options]  (Erlang C, or Erlang A with --patience)"
+    optParameters = [
+        ["operators", "o", None, "Operators: a count (13) or a range (10..20)."],
+        ["target", None, DEFAULT_SERVICE_LEVEL, "Answer time of the service level, seconds.", duration],
+        [
+            "service-level",
+            None,
+            None,
+            "A share to reach (0.8): the fewest operators that reach it, per profile row.",
+            number("service-level", 1e-9, 1),
+        ],
+    ]
+
+    def postOptions(self) -> None:
+        self.check_traffic()
+        if (self["operators"] is None) == (self["service-level"] is None):
+            raise usage.UsageError("give one of --operators and --service-level")
+        if self["operators"] is not None:
+            try:
+                self["operators"] = erlang.parse_operator_range(self["operators"])
+            except erlang.ErlangError as error:
+                raise usage.UsageError(str(error)) from None
+        if self["profile"] is not None:
+            self["rows"] = read_profile(self["profile"])
+        else:
+            self["rows"] = [(None, self["calls-per-hour"])]
+
+
+# Output of simulate.
+
+
+def model_summary(options: SimulateOptions, model: Model) -> str:
+    segments = model.segments
+    rates = {segment.calls_per_hour for segment in segments}
+    arrivals = "%g calls/h" % segments[0].calls_per_hour if len(rates) == 1 else "profile %s" % options["profile"]
+    distribution = model.handle_distribution
+    if distribution == "lognormal":
+        distribution += " CV %g" % model.handle_cv
+    parts = [
+        "%d operators" % len(model.operator_ids),
+        arrivals,
+        "handle time %g s (%s)" % (model.handle_time, distribution),
+        "ring timeout %s" % ("off" if not model.ring_timeout else "%g s" % model.ring_timeout),
+        "service level within %g s" % model.service_level,
+    ]
+    if model.answer_delay:
+        parts.append("answer delay %g s" % model.answer_delay)
+    if model.reject_rate:
+        parts.append("reject rate %g" % model.reject_rate)
+    if model.patience:
+        parts.append("patience %g s" % model.patience)
+    return ", ".join(parts)
+
+
+def theory_for(model: Model) -> Optional[Tuple[str, Dict[str, Optional[float]]]]:
+    """Erlang C (or A) for the model's one rate, to set beside the simulation's figures."""
+    rates = {segment.calls_per_hour for segment in model.segments}
+    if len(rates) != 1:
+        return None
+    try:
+        figures = erlang.figures(
+            rates.pop(), model.handle_time, len(model.operator_ids), model.service_level, model.patience
+        )
+    except erlang.ErlangError:
+        return None
+    values: Dict[str, Optional[float]] = {
+        "p_wait": figures.p_wait,
+        "service_level": figures.service_level,
+        "asa": figures.asa,
+        "occupancy": figures.occupancy,
+        "abandoned_pct": 100.0 * figures.p_abandon,
+    }
+    return ("Erlang A" if model.patience else "Erlang C"), values
+
+
+def shown(metric: str, value: Optional[float]) -> str:
+    return "-" if value is None else LABELS[metric][1] % value
+
+
+def simulate_table(options: SimulateOptions, model: Model, result: Result) -> List[str]:
+    lines = [
+        "callcenter simulate: %s" % model_summary(options, model),
+        "%d replication%s, seed %d; measured %s to %s%s"
+        % (
+            result.replications,
+            "" if result.replications == 1 else "s",
+            options["seed"],
+            clock_label(model.measured_from),
+            clock_label(model.end),
+            ", after a warm-up of %g s" % model.warm_up if model.warm_up else "",
+        ),
+        "",
+    ]
+    theory = theory_for(model)
+    header = ["figure", "mean", "95% CI"] + ([theory[0]] if theory else [])
+    rows = [header]
+    for metric in METRICS:
+        estimate = result.total[metric]
+        interval = (
+            "-" if estimate.low is None else "%s .. %s" % (shown(metric, estimate.low), shown(metric, estimate.high))
+        )
+        row = [LABELS[metric][0], shown(metric, estimate.mean), interval]
+        if theory:
+            row.append(shown(metric, theory[1].get(metric)) if metric in theory[1] else "")
+        rows.append(row)
+    lines += align(rows)
+    if options["interval"] is not None:
+        lines += ["", "per interval (means over the replications):"]
+        columns = ("offered", "answered", "abandoned_pct", "p_wait", "service_level", "asa", "occupancy", "waiting")
+        rows = [["interval"] + [LABELS[metric][0] for metric in columns]]
+        for index, estimates in enumerate(result.intervals):
+            rows.append(
+                [clock_label(model.bucket_start(index))] + [shown(metric, estimates[metric].mean) for metric in columns]
+            )
+        lines += align(rows)
+    return lines
+
+
+def align(rows: Sequence[Sequence[str]]) -> List[str]:
+    """The first column to the left, the others to the right, two spaces between."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return [
+        "  ".join([row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]).rstrip()
+        for row in rows
+    ]
+
+
+def rounded(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(value, 6)
+
+
+def estimate_dict(estimate: Estimate) -> Dict[str, Any]:
+    return {"mean": rounded(estimate.mean), "low": rounded(estimate.low), "high": rounded(estimate.high)}
+
+
+def simulate_json(options: SimulateOptions, model: Model, result: Result) -> List[str]:
+    theory = theory_for(model)
+    document = {
+        "model": model_summary(options, model),
+        "replications": result.replications,
+        "seed": options["seed"],
+        "measured": [rounded(model.measured_from), rounded(model.end)],
+        "total": {metric: estimate_dict(result.total[metric]) for metric in METRICS},
+        "intervals": [
+            dict(
+                [("start", clock_label(model.bucket_start(index)))]
+                + [(metric, estimate_dict(estimates[metric])) for metric in METRICS]
+            )
+            for index, estimates in enumerate(result.intervals)
+        ]
+        if options["interval"] is not None
+        else [],
+    }
+    if theory:
+        document["theory"] = {"model": theory[0], "figures": {k: rounded(v) for k, v in sorted(theory[1].items())}}
+    return json.dumps(document, indent=2, sort_keys=False).split("\n")
+
+
+def simulate_csv(options: SimulateOptions, model: Model, result: Result) -> List[str]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header = ["interval"]
+    for metric in METRICS:
+        header += [metric, metric + "_low", metric + "_high"]
+    writer.writerow(header)
+    scopes = []
+    if options["interval"] is not None:
+        scopes = [
+            (clock_label(model.bucket_start(index)), estimates) for index, estimates in enumerate(result.intervals)
+        ]
+    scopes.append(("total", result.total))
+    for label, estimates in scopes:
+        row = [label]
+        for metric in METRICS:
+            estimate = estimates[metric]
+            row += ["" if value is None else "%.6g" % value for value in (estimate.mean, estimate.low, estimate.high)]
+        writer.writerow(row)
+    return out.getvalue().rstrip("\n").split("\n")
+
+
+def plot(model: Model, result: Result, path: str) -> None:
+    """Waiting calls and service level per interval, across the day, as a PNG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError:
+        raise usage.UsageError(
+            "--plot needs matplotlib: pip install 'callcenter[plot]' (or pip install matplotlib)"
+        ) from None
+    starts = [model.bucket_start(index) / 3600.0 for index in range(model.buckets)]
+    width = model.interval / 3600.0
+    figure, (top, bottom) = pyplot.subplots(2, 1, sharex=True, figsize=(8, 5), dpi=80)
+    waiting = [estimates["waiting"].mean or 0.0 for estimates in result.intervals]
+    top.bar(starts, waiting, width=width * 0.9, align="edge", color="#4477aa")
+    top.set_ylabel("waiting calls (mean)")
+    levels = [estimates["service_level"] for estimates in result.intervals]
+    centres = [start + width / 2 for start in starts]
+    means = [100 * (level.mean if level.mean is not None else float("nan")) for level in levels]
+    bottom.plot(centres, means, marker="o", color="#228833")
+    lows = [100 * level.low if level.low is not None else mean for level, mean in zip(levels, means)]
+    highs = [100 * level.high if level.high is not None else mean for level, mean in zip(levels, means)]
+    bottom.fill_between(centres, lows, highs, color="#228833", alpha=0.2)
+    bottom.set_ylabel("answered within %g s (%%)" % model.service_level)
+    bottom.set_xlabel("hour of the day")
+    bottom.set_ylim(0, 105)
+    top.set_title("%d operators, %d replications" % (len(model.operator_ids), result.replications))
+    figure.tight_layout()
+    figure.savefig(path, metadata={"Software": None})
+    pyplot.close(figure)
+
+
+def transcript_writer(target: TextIO) -> Callable[[float, str], None]:
+    def write(when: float, line: str) -> None:
+        whole = int(when)
+        target.write(
+            "%02d:%02d:%02d.%03d %s\n"
+            % (whole // 3600, whole // 60 % 60, whole % 60, round((when - whole) * 1000) % 1000, line)
+        )
+
+    return write
+
+
+def run_simulate(options: SimulateOptions, stdout: TextIO) -> None:
+    formatter = {"table": simulate_table, "csv": simulate_csv, "json": simulate_json}[options["format"]]
+
+    def show(model: Model, result: Result) -> None:
+        if options["plot"] is not None:
+            plot(model, result, options["plot"])
+        stdout.write("\n".join(formatter(options, model, result)) + "\n")
+
+    if options["connect"] is not None:
+        from callcenter.sim.live import play
+
+        play(options, show)
+        return
+    model = options.model()
+    transcript_file = None
+    try:
+        if options["transcript"] is not None:
+            try:
+                transcript_file = open(options["transcript"], "w", encoding="utf-8")
+            except OSError as error:
+                raise usage.UsageError(
+                    "--transcript: cannot write %s: %s" % (options["transcript"], error.strerror)
+                ) from None
+        writer = transcript_writer(transcript_file) if transcript_file is not None else None
+        result = simulate(model, options["replications"], options["seed"], writer)
+    finally:
+        if transcript_file is not None:
+            transcript_file.close()
+    show(model, result)
+
+
+# Output of erlang.
+
+ERLANG_COLUMNS = ("operators", "load", "occupancy", "p_wait", "service_level", "asa", "p_abandon")
+
+
+def erlang_rows(options: ErlangOptions) -> List[Tuple[Optional[float], float, erlang.Figures]]:
+    """(start or None, calls per hour, figures) for each staffing asked for."""
+    handle, target, patience = options["handle-time"], options["target"], options["patience"]
+    rows = []
+    for start, rate in options["rows"]:
+        if options["service-level"] is not None:
+            rows.append(
+                (start, rate, erlang.fewest_operators(rate, handle, target, options["service-level"], patience))
+            )
+        else:
+            for count in options["operators"]:
+                rows.append((start, rate, erlang.figures(rate, handle, count, target, patience)))
+    return rows
+
+
+def erlang_output(options: ErlangOptions) -> List[str]:
+    try:
+        rows = erlang_rows(options)
+    except erlang.ErlangError as error:
+        raise usage.UsageError(str(error)) from None
+    columns = list(ERLANG_COLUMNS) if options["patience"] is not None else list(ERLANG_COLUMNS[:-1])
+    profile = options["profile"] is not None
+    if options["format"] == "json":
+        document = [
+            dict(
+                ([("start", clock_label(start))] if start is not None else [])
+                + [("calls_per_hour", rate)]
+                + [(name, rounded(getattr(figures, name))) for name in columns]
+            )
+            for start, rate, figures in rows
+        ]
+        return json.dumps(document, indent=2).split("\n")
+    formats = {"load": "%.2f", "occupancy": "%.4f", "p_wait": "%.4f", "service_level": "%.4f", "asa": "%.2f"}
+    formats["p_abandon"] = "%.4f"
+
+    def cell(name: str, value: Any) -> str:
+        if name == "operators":
+            return str(value)
+        return "-" if value is None else formats[name] % value
+
+    body = [
+        ([clock_label(start or 0.0)] if profile else [])
+        + ["%g" % rate]
+        + [cell(name, getattr(figures, name)) for name in columns]
+        for start, rate, figures in rows
+    ]
+    headings = {
+        "load": "load (E)",
+        "p_wait": "P(wait)",
+        "service_level": "service level",
+        "asa": "ASA s",
+        "p_abandon": "P(abandon)",
+    }
+    header = (["start"] if profile else []) + ["calls/h"] + [headings.get(name, name) for name in columns]
+    if options["format"] == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow((["start"] if profile else []) + ["calls_per_hour"] + columns)
+        writer.writerows(body)
+        return out.getvalue().rstrip("\n").split("\n")
+    title = "%s: handle time %g s, service level within %g s%s" % (
+        "Erlang A" if options["patience"] is not None else "Erlang C",
+        options["handle-time"],
+        options["target"],
+        ", patience %g s" % options["patience"] if options["patience"] is not None else "",
+    )
+    if options["service-level"] is not None:
+        title += "; fewest operators for %g" % options["service-level"]
+    return [title, "", *align([header, *body])]
+
+
+def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
+    """``callcenter simulate ...`` or ``callcenter erlang ...``: ``argv`` starts with the subcommand."""
+    from callcenter.wiring.options import parse_or_exit
+
+    out = stdout if stdout is not None else sys.stdout
+    command, arguments = argv[0], argv[1:]
+    options: Any = SimulateOptions() if command == "simulate" else ErlangOptions()
+    parse_or_exit(options, arguments)
+    try:
+        if command == "simulate":
+            run_simulate(options, out)
+        else:
+            out.write("\n".join(erlang_output(options)) + "\n")
+    except usage.UsageError as error:
+        sys.stderr.write("callcenter %s: error: %s\n" % (command, error))
+        sys.exit(2)

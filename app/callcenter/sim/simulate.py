@@ -1,0 +1,608 @@
+"""A day of synthetic traffic through the product's own core, in virtual time.
+
+Callers and operators are events on a :class:`HeapClock`; they act only through the
+core's public commands (``call``, ``answer``, ``reject``, ``hangup``) and learn what
+happened from the lines those commands print, so what is measured is what the
+product does. The core's ring timer runs on the same clock.
+
+The model, per replication:
+
+- calls arrive as a Poisson process, at a rate constant over each segment of the day
+  (``Segment``: one, or one per row of a profile);
+- a call that rings an operator is answered (or, with probability ``reject_rate``,
+  rejected) after an exponential ``answer_delay`` (0: at once), unless the ring times out
+  first (the core's ``ring_timeout``) or the caller has gone;
+- an answered call is hung up after a handle time: exponential, lognormal with a given
+  coefficient of variation, or fixed;
+- with a ``patience``, each caller gives up after an exponential time with that mean,
+  waiting or ringing, and hangs up (a missed call): the Erlang A model.
+
+Calls are counted in the interval they arrive in, from ``warm_up`` seconds after the
+start to the end of ``duration``; arrivals stop at the end and the calls still in the
+system are played out (for up to ``DRAIN_LIMIT``) so that every measured call has its
+outcome. Occupancy is talk time over operator time within the measured window.
+
+What operators do is :class:`OperatorBehaviour`; the core's options come from
+:meth:`Model.center_options`: routing rules the core gains plug in there.
+"""
+
+import math
+import random
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenter, CallCenterError
+from callcenter.sim.heapclock import HeapClock
+
+RINGING_FOR = " ringing for operator "
+IGNORED_BY = " ignored by operator "
+WAITING = " waiting in queue"
+
+# After the last arrival, the calls still in the system are played out for at most this long.
+DRAIN_LIMIT = 24 * 3600.0
+
+# Every figure of a replication, per interval and in total, in the order they are shown.
+METRICS = (
+    "offered",
+    "answered",
+    "abandoned_pct",
+    "p_wait",
+    "service_level",
+    "asa",
+    "longest_wait",
+    "occupancy",
+    "refused",
+    "timed_out",
+    "rejected",
+    "waiting",
+)
+
+# A ring: (operator, call id), one object per ring.
+Ring = Tuple[str, str]
+
+# A line the core printed, with the virtual time it printed it at.
+Transcript = Callable[[float, str], None]
+
+
+class SimulationError(ValueError):
+    """A model that cannot run: the message is one line for the user."""
+
+
+class Segment(object):
+    """Calls arrive at ``calls_per_hour`` from ``start`` to ``end`` (seconds of the day)."""
+
+    __slots__ = ("calls_per_hour", "end", "start")
+
+    def __init__(self, start: float, end: float, calls_per_hour: float) -> None:
+        if not end > start:
+            raise SimulationError("a profile row must start after the one before it")
+        if not 0 <= calls_per_hour < float("inf"):
+            raise SimulationError("calls per hour must be 0 or more, not %r" % (calls_per_hour,))
+        self.start = start
+        self.end = end
+        self.calls_per_hour = calls_per_hour
+
+
+class Model(object):
+    """Everything one replication needs; plain values, checked once here."""
+
+    def __init__(
+        self,
+        segments: Sequence[Segment],
+        operator_ids: Sequence[str],
+        handle_time: float,
+        handle_distribution: str = "exponential",
+        handle_cv: float = 1.0,
+        answer_delay: float = 0.0,
+        reject_rate: float = 0.0,
+        patience: Optional[float] = None,
+        ring_timeout: float = DEFAULT_RING_TIMEOUT,
+        service_level: float = DEFAULT_SERVICE_LEVEL,
+        warm_up: float = 0.0,
+        interval: Optional[float] = None,
+        sample_every: float = 60.0,
+    ) -> None:
+        if not segments:
+            raise SimulationError("no arrivals: give a rate or a profile")
+        if not 0 < handle_time < float("inf"):
+            raise SimulationError("the handle time must be a positive number of seconds")
+        if handle_distribution not in ("exponential", "lognormal", "fixed"):
+            raise SimulationError("unknown handle time distribution %r" % (handle_distribution,))
+        if not 0 < handle_cv < float("inf"):
+            raise SimulationError("the coefficient of variation must be a positive number")
+        if not 0 <= answer_delay < float("inf"):
+            raise SimulationError("the answer delay must be 0 or a positive number of seconds")
+        if not 0 <= reject_rate < 1:
+            raise SimulationError("the reject rate must be at least 0 and below 1")
+        if patience is not None and not 0 < patience < float("inf"):
+            raise SimulationError("the patience must be a positive number of seconds")
+        self.segments = list(segments)
+        self.start = self.segments[0].start
+        self.end = self.segments[-1].end
+        if not 0 <= warm_up < self.end - self.start:
+            raise SimulationError("the warm-up must be shorter than the duration")
+        if interval is not None and not interval > 0:
+            raise SimulationError("the interval must be a positive number of seconds")
+        self.operator_ids = list(operator_ids)
+        self.handle_time = handle_time
+        self.handle_distribution = handle_distribution
+        self.handle_cv = handle_cv
+        self.answer_delay = answer_delay
+        self.reject_rate = reject_rate
+        self.patience = patience
+        self.ring_timeout = ring_timeout
+        self.service_level = service_level
+        self.warm_up = warm_up
+        self.measured_from = self.start + warm_up
+        # Intervals are counted from the start of the day; the first may be cut by the warm-up.
+        self.interval = interval if interval is not None else self.end - self.start
+        self.sample_every = min(sample_every, self.interval)
+        self.first_bucket = int((self.measured_from - self.start) / self.interval)
+        last = math.ceil((self.end - self.start) / self.interval - 1e-9)
+        self.buckets = last - self.first_bucket
+
+    def center_options(self) -> Dict[str, Any]:
+        """The core's keyword arguments beyond operators and clock: its routing options."""
+        return {"ring_timeout": self.ring_timeout, "service_level": self.service_level}
+
+    def bucket_start(self, index: int) -> float:
+        """When the measured part of interval ``index`` (0: the first measured one) starts."""
+        return max(self.measured_from, self.start + (self.first_bucket + index) * self.interval)
+
+    def bucket_end(self, index: int) -> float:
+        return min(self.end, self.start + (self.first_bucket + index + 1) * self.interval)
+
+    def bucket_of(self, now: float) -> int:
+        """The index of the interval ``now`` (within the measured window) falls in."""
+        return int((now - self.start) / self.interval) - self.first_bucket
+
+    def handle_sampler(self, rng: random.Random) -> Callable[[], float]:
+        mean = self.handle_time
+        if self.handle_distribution == "fixed":
+            return lambda: mean
+        if self.handle_distribution == "lognormal":
+            sigma = math.sqrt(math.log(1.0 + self.handle_cv**2))
+            mu = math.log(mean) - sigma * sigma / 2.0
+            lognormal = rng.lognormvariate
+            return lambda: lognormal(mu, sigma)
+        draw = rng.random
+        log = math.log
+        return lambda: -mean * log(1.0 - draw())
+
+
+class Tally(object):
+    """The counts of one interval of one replication."""
+
+    __slots__ = (
+        "abandoned",
+        "answered",
+        "busy",
+        "end",
+        "offered",
+        "refused",
+        "rejected",
+        "start",
+        "timed_out",
+        "wait_longest",
+        "wait_total",
+        "waited",
+        "waiting_samples",
+        "waiting_total",
+        "within",
+    )
+
+    def __init__(self, start: float = 0.0, end: float = 0.0) -> None:
+        self.start = start  # the measured part of the interval
+        self.end = end
+        self.offered = 0
+        self.waited = 0  # found every operator busy (queued on arrival)
+        self.answered = 0
+        self.within = 0  # answered within the service level
+        self.wait_total = 0.0
+        self.wait_longest = 0.0
+        self.abandoned = 0
+        self.refused = 0
+        self.timed_out = 0
+        self.rejected = 0
+        self.busy = 0.0  # operator-seconds of talk
+        self.waiting_total = 0  # calls waiting, summed over samples
+        self.waiting_samples = 0
+
+    def answered_after(self, wait: float, service_level: float) -> None:
+        """One more call answered after waiting ``wait`` seconds."""
+        self.answered += 1
+        self.wait_total += wait
+        if wait > self.wait_longest:
+            self.wait_longest = wait
+        if wait <= service_level:
+            self.within += 1
+
+    def add(self, other: "Tally") -> None:
+        for name in self.__slots__:
+            if name in ("start", "end"):
+                continue
+            if name == "wait_longest":
+                self.wait_longest = max(self.wait_longest, other.wait_longest)
+            else:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def figures(self, operator_seconds: float) -> Dict[str, Optional[float]]:
+        """The figures of METRICS; ``None`` where there is nothing to measure."""
+        answered = self.answered
+        offered = self.offered
+        return {
+            "offered": float(offered),
+            "answered": float(answered),
+            "abandoned_pct": 100.0 * self.abandoned / offered if offered else None,
+            "p_wait": self.waited / offered if offered else None,
+            "service_level": self.within / answered if answered else None,
+            "asa": self.wait_total / answered if answered else None,
+            "longest_wait": self.wait_longest if answered else None,
+            "occupancy": self.busy / operator_seconds if operator_seconds else None,
+            "refused": float(self.refused),
+            "timed_out": float(self.timed_out),
+            "rejected": float(self.rejected),
+            "waiting": self.waiting_total / self.waiting_samples if self.waiting_samples else None,
+        }
+
+
+class Caller(object):
+    __slots__ = ("arrived", "operator", "tally")
+
+    def __init__(self, arrived: float, tally: Optional[Tally]) -> None:
+        self.arrived = arrived
+        self.tally = tally  # None during the warm-up
+        self.operator: Optional[str] = None  # the operator it rings now
+
+
+class OperatorBehaviour(object):
+    """What an operator does when a call rings it: answer after a delay, or reject."""
+
+    def __init__(self, model: Model, rng: random.Random) -> None:
+        self.delay = model.answer_delay
+        self.reject_rate = model.reject_rate
+        self.draw = rng.random
+        # Every ring answered in the same instant: the replication skips on_ring (the hot path).
+        self.at_once = not self.delay and not self.reject_rate
+
+    def on_ring(self, run: "Replication", ring: "Ring") -> None:
+        """``ring`` is (operator, call id); :meth:`Replication.answer` or ``reject`` takes it."""
+        at = run.clock.now
+        if self.delay:
+            at -= self.delay * math.log(1.0 - self.draw())
+        if self.reject_rate and self.draw() < self.reject_rate:
+            run.clock.schedule(at, run.reject, ring)
+        else:
+            run.clock.schedule(at, run.answer, ring)
+
+
+class ArrivalProcess(object):
+    """The arrival times of a Poisson process whose rate is constant over each segment."""
+
+    def __init__(self, segments: Sequence[Segment], draw: Callable[[], float]) -> None:
+        self.segments = segments
+        self.draw = draw
+        self._segment = 0
+
+    def following(self, now: float) -> float:
+        """The next arrival after ``now``, or inf once the last segment is over."""
+        need = -math.log(1.0 - self.draw())  # in expected arrivals
+        segments = self.segments
+        if self._segment < len(segments):
+            segment = segments[self._segment]
+            if segment.calls_per_hour:
+                following = now + need * 3600.0 / segment.calls_per_hour
+                if following < segment.end:
+                    return following
+        while self._segment < len(segments):
+            segment = segments[self._segment]
+            rate = segment.calls_per_hour / 3600.0
+            room = rate * (segment.end - now)
+            if need < room:
+                return now + need / rate
+            need -= room
+            now = segment.end
+            self._segment += 1
+        return float("inf")
+
+
+class Replication(object):
+    """One run of the model on a fresh call center and clock."""
+
+    def __init__(self, model: Model, seed: int, transcript: Optional[Transcript] = None) -> None:
+        self.model = model
+        self.rng = random.Random(seed)
+        self.clock = HeapClock(model.start)
+        self.transcript = transcript
+        self.center = CallCenter(
+            model.operator_ids,
+            self.clock.callLater,
+            on_event=self._event,
+            now=self.clock.seconds,
+            **model.center_options(),
+        )
+        self.tallies = [Tally(model.bucket_start(index), model.bucket_end(index)) for index in range(model.buckets)]
+        self.callers: Dict[str, Caller] = {}
+        # operator -> its present ring: a response to an earlier ring finds another object here
+        self.ringing: Dict[str, Ring] = {}
+        self.calls = 0
+        self.unexpected = 0  # commands the core refused that the model thought valid
+        self.behaviour = OperatorBehaviour(model, self.rng)
+        self._at_once = self.behaviour.at_once
+        self._service_level = model.service_level
+        self.handle = model.handle_sampler(self.rng)
+        self._draw = self.rng.random
+        self.arrivals = ArrivalProcess(model.segments, self._draw)
+        self._give_up = 1.0 / model.patience if model.patience else 0.0
+        # The four commands, each a plain call of the core's method unless a transcript listens.
+        self._call = self._command(self.center.call, "call")
+        self._answer = self._command(self.center.answer, "answer")
+        self._reject = self._command(self.center.reject, "reject")
+        self._hangup = self._command(self.center.hangup, "hangup")
+        self._schedule = self.clock.schedule
+
+    # The run.
+
+    def run(self) -> "Replication":
+        model = self.model
+        self.clock.schedule(self.arrivals.following(model.start), self.arrive, None)
+        if model.buckets:
+            self.clock.schedule(model.measured_from, self.sample, 0)
+        self.clock.run_until(model.end + DRAIN_LIMIT)
+        return self
+
+    def _tally_at(self, now: float) -> Optional[Tally]:
+        model = self.model
+        if now < model.measured_from:
+            return None
+        index = model.bucket_of(now)
+        return self.tallies[index] if index < len(self.tallies) else None
+
+    # What callers do.
+
+    def arrive(self, _: Any) -> None:
+        now = self.clock.now
+        self.calls += 1
+        call_id = str(self.calls)
+        model = self.model
+        tally = None
+        if now >= model.measured_from:
+            index = int((now - model.start) / model.interval) - model.first_bucket
+            if index < len(self.tallies):
+                tally = self.tallies[index]
+        following = self.arrivals.following(now)
+        if following < model.end:
+            self._schedule(following, self.arrive, None)
+        try:
+            lines = self._call(call_id)
+        except CallCenterError:
+            if tally is not None:
+                tally.offered += 1
+                tally.refused += 1
+            return
+        caller = Caller(now, tally)
+        self.callers[call_id] = caller
+        if tally is not None:
+            tally.offered += 1
+        if lines[-1].endswith(WAITING):
+            if tally is not None:
+                tally.waited += 1
+        else:
+            self._rings(lines)
+        if self._give_up and caller.operator != "":  # not answered at once: it may give up
+            self._schedule(now - math.log(1.0 - self._draw()) / self._give_up, self.give_up, call_id)
+
+    def give_up(self, call_id: str) -> None:
+        """Patience ran out: if the call is still waiting or ringing, the caller hangs up."""
+        caller = self.callers.get(call_id)
+        if caller is None or caller.operator == "":  # gone, or answered
+            return
+        del self.callers[call_id]
+        operator = caller.operator
+        if operator is not None:
+            del self.ringing[operator]
+        if caller.tally is not None:
+            caller.tally.abandoned += 1
+        self._rings(self._hangup(call_id))
+
+    def finish(self, call_id: str) -> None:
+        """The handle time is over: the caller hangs up an answered call."""
+        del self.callers[call_id]
+        self._rings(self._hangup(call_id))
+
+    # What operators do.
+
+    def answer(self, ring: "Ring") -> None:
+        operator, call_id = ring
+        if self.ringing.get(operator) is not ring:
+            return  # that ring ended: timed out, or the caller gave up
+        del self.ringing[operator]
+        try:
+            self._answer(operator)
+        except CallCenterError:
+            self.unexpected += 1
+            return
+        now = self.clock.now
+        caller = self.callers[call_id]
+        caller.operator = ""  # answered
+        handle = self.handle()
+        self._schedule(now + handle, self.finish, call_id)
+        tally = caller.tally
+        if tally is not None:
+            tally.answered_after(now - caller.arrived, self._service_level)
+            if now + handle <= tally.end and now >= tally.start:
+                tally.busy += handle  # the talk ends within the interval it starts in
+                return
+        self._busy(now, now + handle)
+
+    def reject(self, ring: "Ring") -> None:
+        operator, call_id = ring
+        if self.ringing.get(operator) is not ring:
+            return
+        del self.ringing[operator]
+        try:
+            lines = self._reject(operator)
+        except CallCenterError:
+            self.unexpected += 1
+            return
+        tally = self.callers[call_id].tally
+        if tally is not None:
+            tally.rejected += 1
+        self._rings(lines)
+
+    # What the core printed.
+
+    def _rings(self, lines: List[str]) -> None:
+        """Every ``Call X ringing for operator Y`` line starts a ring the operator responds to."""
+        for line in lines:
+            if RINGING_FOR in line:
+                words = line.split(" ")
+                call_id, operator = words[1], words[-1]
+                ring = (operator, call_id)
+                self.ringing[operator] = ring
+                self.callers[call_id].operator = operator
+                if self._at_once:
+                    self.answer(ring)
+                else:
+                    self.behaviour.on_ring(self, ring)
+
+    def _event(self, lines: List[str]) -> None:
+        """A ring timeout: ``Call X ignored by operator Y``, then the call rings again."""
+        if self.transcript is not None:
+            for line in lines:
+                self.transcript(self.clock.now, line)
+        for line in lines:
+            if IGNORED_BY in line:
+                words = line.split(" ")
+                call_id, operator = words[1], words[-1]
+                del self.ringing[operator]
+                tally = self.callers[call_id].tally
+                if tally is not None:
+                    tally.timed_out += 1
+        self._rings(lines)
+
+    def _command(self, method: Callable[[str], List[str]], name: str) -> Callable[[str], List[str]]:
+        transcript = self.transcript
+        if transcript is None:
+            return method
+        clock = self.clock
+
+        def written(argument: str) -> List[str]:
+            transcript(clock.now, "> %s %s" % (name, argument))
+            lines = method(argument)
+            for line in lines:
+                transcript(clock.now, line)
+            return lines
+
+        return written
+
+    # Measuring.
+
+    def _busy(self, start: float, end: float) -> None:
+        """Spread a talk's seconds over the intervals it overlaps, within the measured window."""
+        model = self.model
+        start = max(start, model.measured_from)
+        end = min(end, model.end)
+        index = model.bucket_of(start)
+        if 0 <= index < len(self.tallies) and end <= model.bucket_end(index):
+            if end > start:
+                self.tallies[index].busy += end - start
+            return
+        while start < end and index < len(self.tallies):
+            upto = min(end, model.bucket_end(index))
+            if upto > start:
+                self.tallies[index].busy += upto - start
+                start = upto
+            index += 1
+
+    def sample(self, index: int) -> None:
+        """The calls waiting now, counted towards the interval's average."""
+        now = self.clock.now
+        tally = self._tally_at(now)
+        if tally is not None:
+            tally.waiting_total += len(self.center.queue)
+            tally.waiting_samples += 1
+        following = now + self.model.sample_every
+        if following < self.model.end:
+            self.clock.schedule(following, self.sample, index + 1)
+
+
+# Over the replications.
+
+# Student's t, 97.5 % quantile, by degrees of freedom (then a Cornish-Fisher expansion).
+T_975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def t_quantile(freedom: int) -> float:
+    if freedom <= len(T_975):
+        return T_975[freedom - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4.0 * freedom) + (5 * z**5 + 16 * z**3 + 3 * z) / (96.0 * freedom**2)
+
+
+class Estimate(object):
+    """The mean over replications and its 95 % confidence interval (``None`` with one value)."""
+
+    __slots__ = ("high", "low", "mean", "values")
+
+    def __init__(self, values: Sequence[float]) -> None:
+        self.values = list(values)
+        count = len(self.values)
+        self.mean = sum(self.values) / count if count else None
+        self.low = self.high = None
+        if count >= 2 and self.mean is not None:
+            variance = sum((value - self.mean) ** 2 for value in self.values) / (count - 1)
+            half = t_quantile(count - 1) * math.sqrt(variance / count)
+            self.low, self.high = self.mean - half, self.mean + half
+
+    def contains(self, value: float) -> bool:
+        return self.low is not None and self.high is not None and self.low <= value <= self.high
+
+
+def estimates(rows: Sequence[Dict[str, Optional[float]]]) -> Dict[str, Estimate]:
+    """Per metric, the estimate over the replications that measured it."""
+    return {
+        metric: Estimate([row[metric] for row in rows if row[metric] is not None])  # type: ignore[misc]
+        for metric in METRICS
+    }
+
+
+class Result(object):
+    """What the replications gave: per replication its figures, total and per interval."""
+
+    def __init__(self, model: Model, replications: Sequence[Any]) -> None:
+        """``replications``: each with its ``tallies`` and its ``unexpected`` count."""
+        self.model = model
+        self.replications = len(replications)
+        operators = len(model.operator_ids)
+        self.total_rows = []
+        self.interval_rows: List[List[Dict[str, Optional[float]]]] = [[] for _ in range(model.buckets)]
+        for replication in replications:
+            total = Tally()
+            for index, tally in enumerate(replication.tallies):
+                total.add(tally)
+                length = model.bucket_end(index) - model.bucket_start(index)
+                self.interval_rows[index].append(tally.figures(operators * length))
+            self.total_rows.append(total.figures(operators * (model.end - model.measured_from)))
+        self.total = estimates(self.total_rows)
+        self.intervals = [estimates(rows) for rows in self.interval_rows]
+        self.unexpected = sum(replication.unexpected for replication in replications)
+
+
+def replication_seed(seed: int, number: int) -> int:
+    """Each replication's own seed: fixed by the run's seed, different for each replication."""
+    return seed * 1000003 + number
+
+
+def simulate(model: Model, replications: int = 1, seed: int = 1, transcript: Optional[Transcript] = None) -> Result:
+    """Run the replications; ``transcript`` hears every line of the first one."""
+    if replications < 1:
+        raise SimulationError("at least one replication is needed")
+    runs = []
+    for number in range(replications):
+        run = Replication(model, replication_seed(seed, number), transcript if number == 0 else None)
+        runs.append(run.run())
+    return Result(model, runs)

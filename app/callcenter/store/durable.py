@@ -1,0 +1,900 @@
+"""The durable call center (``--state-dir``): every command that changed state is journaled.
+
+Layer: durability, its call-center half; the files are :mod:`callcenter.store.journal`'s. The core
+stays pure: :class:`DurableCallCenter` wraps a :class:`CallCenter`, writes a record for every
+command that changed state (the core's timers included: a ring timeout, the end of a
+wrap-up, waits that ended, each as its own record replayed through the core's public
+operation for it), and restores by loading the snapshot and replaying the journal through
+the same public operations. docs/durability.md has the whole story.
+
+Group commit: the records of the commands handled in one reactor turn are written with one
+``write`` and made durable with one ``fdatasync`` on the next turn (``call_later(0)``), and
+only then do the replies and events of that turn go out: :meth:`DurableCallCenter.when_durable`
+hands the protocol the Deferred of that commit (``interfaces.IDurableOutput``).
+
+Degraded mode: when the disk refuses a write or a sync, what was not durable is rolled back
+(the center is rebuilt from the snapshot and the journal's durable bytes, as a restore does)
+and refused, queries go on answering from that state, changes are refused, timers are held,
+and a fresh snapshot and journal segment are tried every second until the disk takes them.
+"""
+
+import errno
+import os
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from callcenter.core.center import (
+    DEFAULT_RING_TIMEOUT,
+    RING_TIMER,
+    WAIT_TIMER,
+    WRAP_UP_TIMER,
+    CallCenter,
+    CallCenterError,
+    Lines,
+    parse_priority,
+)
+from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig
+from callcenter.core.states import AVAILABLE, BUSY, RINGING
+from callcenter.interfaces import ChangeNotStored, ICallCenter, ICallCenterObserver, IDiskState, IDurableOutput
+from callcenter.store.journal import (
+    DEFAULT_JOURNAL_LIMIT,
+    SNAPSHOT,
+    DamagedError,
+    Journal,
+    OperatorStates,
+    StateDirectory,
+    StateError,
+    Write,
+    decode_record,
+    encode_record,
+    encode_snapshot,
+    sync_data,
+)
+
+log = Logger()
+
+# The journal's names for the core's timers when they fire (the ring timeout's "timeout",
+# "wrapped", "waited"): each record's argument is the operator id ("" for the wait timer).
+TIMEOUT = RING_TIMER
+WRAPPED = WRAP_UP_TIMER
+WAITED = WAIT_TIMER
+RETRY_INTERVAL = 1.0  # seconds between attempts to write again while degraded
+# What a refusal says of the disk, by errno; others say the system's own words.
+DISK_REASONS = {
+    errno.ENOSPC: "no space left",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the disk is read-only",
+    errno.EIO: "an I/O error",
+    errno.EACCES: "no permission to write",
+    errno.EPERM: "no permission to write",
+}
+
+
+def disk_reason(error: OSError) -> str:
+    """Why the disk refused, in a few words (the errno's)."""
+    if error.errno in DISK_REASONS:
+        return DISK_REASONS[error.errno]
+    return (error.strerror or str(error)).lower()
+
+
+def operator_states(center: CallCenter) -> OperatorStates:
+    # An operator that holds no call (paused, logged out, in wrap-up) is saved available,
+    # its presence in the routing state; a ring-all call at its first ringer, its other
+    # ringers in the routing state's "ringers".
+    states: OperatorStates = []
+    held = set()
+    for operator in center.operators:
+        call = operator.call
+        if call is None or call.id in held:
+            states.append((operator.id, AVAILABLE, None))
+        else:
+            held.add(call.id)
+            states.append((operator.id, operator.state, call.id))
+    return states
+
+
+class PlacedCalls(object):
+    """Where a restore puts the saved calls: the waiting ones in the order to call them
+    again, the queue of each call not in the default one (None: the default), and the
+    calls' queue and order as the routing state gives them to ``restore_routing``."""
+
+    __slots__ = ("orders", "queues", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: List[str] = []
+        self.queues: Dict[str, Optional[str]] = {}
+        self.orders: Dict[str, List[Any]] = {}
+
+
+def place_calls(
+    states: OperatorStates,
+    waiting: List[str],
+    routing: Any,
+    queues: Optional[List[QueueConfig]],
+    directory: str,
+) -> PlacedCalls:
+    """Each saved call's queue among ``queues`` (None: the one queue without --queues). A
+    queue that is gone takes its calls along only when it was the default one (they go to
+    the new default); else, as a call at an operator that no longer serves its queue,
+    StateError: the start is refused."""
+    saved_configs, saved_calls = CallCenter.saved_queues(routing)
+    names = {config.name: config for config in queues or ()}
+    saved_default = saved_configs[0].name if saved_configs else None
+    placed = PlacedCalls()
+    saved_orders = ((routing or {}).get("queues") or {}).get("calls") or {}
+    for call_id, name in saved_calls.items():
+        if name in names:
+            placed.queues[call_id] = name
+        elif name != saved_default:
+            raise StateError(
+                "call %s is in queue %s in the saved state in %s but --queues has no such queue: "
+                "add it back (it can be removed once empty), or move %s aside to start empty"
+                % (call_id, name, directory, directory)
+            )
+        order = saved_orders.get(call_id, [None, 0])[1]
+        placed.orders[call_id] = [placed.queues.get(call_id) or (queues[0].name if queues else DEFAULT_QUEUE), order]
+    for operator_id, state, held in states:
+        held_in = placed.queues.get(held) if held is not None else None
+        config = names.get(held_in) if held_in is not None else (queues[0] if queues else None)
+        if held is not None and config is not None and operator_id not in (member for member, _ in config.members):
+            raise StateError(
+                "operator %s is %s with call %s of queue %s in the saved state in %s but does not serve %s in "
+                "--queues: add it back (it can be removed once idle), or move %s aside to start empty"
+                % (operator_id, state, held, config.name, directory, config.name, directory)
+            )
+    # Waiting calls in their order of arrival (each queue's offer order is kept within it).
+    placed.waiting = sorted(waiting, key=lambda call_id: placed.orders.get(call_id, [None, 0])[1])
+    return placed
+
+
+def load(center: CallCenter, operators: OperatorStates, queue: List[str]) -> None:
+    """Bring a new ``center`` to the given state with its own commands.
+
+    Operators are filled in order: each gets its call (``call``, then ``answer`` when busy)
+    or, when it was available, a placeholder call that keeps the next call from it. The
+    queue is then called in order, and the placeholders hung up: a free operator takes
+    the head of the queue, which only happens to an operator that was not in ``operators``
+    (a queue implies no operator was free). Operators not in ``center`` must be free."""
+    saved = {operator_id: (state, call) for operator_id, state, call in operators}
+    used = {call for _, _, call in operators if call is not None}
+    used.update(queue)
+    placeholders: List[str] = []
+    for operator in center.operators:
+        state, call = saved.get(operator.id, (AVAILABLE, None))
+        if call is None:
+            call = "restore-%d" % len(placeholders)
+            while call in used:
+                call += "+"
+            placeholders.append(call)
+        center.call(call)
+        if state == BUSY:
+            center.answer(operator.id)
+    for call in queue:
+        center.call(call)
+    for call in placeholders:
+        center.hangup(call)
+
+
+class CoreTimer(object):
+    """A timer the core holds (a ring, a wrap-up or the queue's wait): journaled when it fires.
+
+    While the journal is replayed it only waits (the journal's record of its firing replays
+    it); once the server runs it is armed with the reactor: a full ring timeout for a
+    restored call, what was left (from ``due``) of a wrap-up or a wait."""
+
+    __slots__ = ("delayed", "due", "key", "kind", "operator_id", "owner")
+
+    def __init__(self, owner: "DurableCallCenter", kind: str, operator_id: str, due: float) -> None:
+        self.owner = owner
+        self.kind = kind  # the core's name for it, the journal's for its firing
+        self.operator_id = operator_id
+        self.key = (kind, operator_id)
+        self.due = due  # when it fires
+        self.delayed: Any = None
+
+    def cancel(self) -> None:
+        if self.delayed is not None:
+            self.delayed.cancel()
+            self.delayed = None
+        if self.owner.timers.get(self.key) is self:
+            del self.owner.timers[self.key]
+
+
+class CommitWaiters(object):
+    """What replies and events wait for: the Deferred of the records not yet written
+    (``next``) and that of the write in flight (``syncing``), each fired once its records
+    are on disk, in that order."""
+
+    __slots__ = ("next", "next_count", "syncing")
+
+    def __init__(self) -> None:
+        self.next: "Optional[defer.Deferred[None]]" = None
+        self.next_count = 0  # messages waiting on ``next``, for the shutdown's log line
+        self.syncing: "Optional[defer.Deferred[None]]" = None
+
+    def for_next_commit(self) -> "defer.Deferred[None]":
+        if self.next is None:
+            self.next = defer.Deferred()
+        self.next_count += 1
+        return self.next
+
+    def start_commit(self) -> "defer.Deferred[None]":
+        """The records waiting are being written: what waited for them waits for that write."""
+        self.syncing, self.next, self.next_count = self.next or defer.Deferred(), None, 0
+        return self.syncing
+
+    def take_next(self) -> "Tuple[Optional[defer.Deferred[None]], int]":
+        """The Deferred of the records waiting (None if nothing waits on them), and its count."""
+        waiting, count = self.next, self.next_count
+        self.next, self.next_count = None, 0
+        return waiting, count
+
+    def drop(self) -> "List[defer.Deferred[None]]":
+        """The disk refused: what waits never goes out. The Deferreds that waited, in order."""
+        dropped = [waiting for waiting in (self.syncing, self.next) if waiting is not None]
+        self.next, self.next_count, self.syncing = None, 0, None
+        return dropped
+
+
+@implementer(ICallCenter, IDurableOutput, ICallCenterObserver, IDiskState)
+class DurableCallCenter(object):
+    """A :class:`CallCenter` whose state-changing commands are journaled in ``directory``.
+
+    The server's factory uses it as its call center (``interfaces.ICallCenter``) and sends
+    every byte out once :meth:`when_durable` says so (``interfaces.IDurableOutput``).
+    :meth:`restore` must run first; ``center`` is then the core inside. What watches the
+    core (``--metrics``, ``--web``) watches this object (``interfaces.ICallCenterObserver``):
+    a rollback replaces the core, and its callbacks move to the new one."""
+
+    def __init__(
+        self,
+        directory: str,
+        operator_ids: List[str],
+        call_later: Any,
+        seconds: Callable[[], float],
+        ring_timeout: float = DEFAULT_RING_TIMEOUT,
+        journal_limit: int = DEFAULT_JOURNAL_LIMIT,
+        sync: Callable[[int], None] = sync_data,
+        write: Write = os.write,
+        **center_options: Any,
+    ) -> None:
+        """``center_options``: CallCenter's other keyword arguments (service_level, ...); its
+        clock is :meth:`now`. ``sync`` and ``write``: ``os.fdatasync`` and ``os.write`` (tests
+        give ones that fail)."""
+        self.files = StateDirectory(directory, sync, write)
+        self.directory = self.files.path
+        self.operator_ids_wanted = list(operator_ids)
+        self.call_later = call_later
+        self.seconds = seconds
+        self.ring_timeout = ring_timeout
+        self.journal_limit = journal_limit
+        self.sync = sync
+        self.center_options = center_options
+        self.timers: Dict[Tuple[str, str], CoreTimer] = {}
+        self.live = False  # timers are armed with the reactor (after restore)
+        self.replaying: Optional[float] = None  # the time of the record being replayed
+        self.generation = 0
+        self.journal: Optional[Journal] = None
+        self.center: CallCenter = None  # type: ignore[assignment]  # set by restore()
+        self._records: List[bytes] = []  # waiting for the next commit
+        self._waiters = CommitWaiters()
+        self._commit_call: Any = None
+        self._idle_waiters: List[Any] = []
+        # (function, fd) -> Deferred: runs the fdatasync off the reactor (deferToThread).
+        self.sync_in_thread: Optional[Callable[..., Any]] = None
+        # Degraded mode: why the disk refuses ("no space left"), None while it takes writes.
+        self.degraded: Optional[str] = None
+        self.changes_refused = 0  # changes rolled back or refused because of the disk
+        self._retry_call: Any = None
+        self._held: List[CoreTimer] = []  # timers that fired while degraded, in firing order
+        self._on_event: Any = None
+        self._on_timing: Any = None
+        # Called when, after a refusal, the state on disk cannot even be read back: the
+        # server cannot know its state and stops (exit 1).
+        self.on_lost_state: Optional[Callable[[str], None]] = None
+        # Counters for the log and the benchmark.
+        self.records_written = 0
+        self.commits = 0
+        self.snapshots = 0
+
+    # What the server's factory uses (ICallCenter, IDurableOutput).
+
+    def now(self) -> float:
+        """The time of the event being handled: the record's own while replaying. The clock
+        to give the core's statistics so that a replay reproduces them."""
+        return self.seconds() if self.replaying is None else self.replaying
+
+    @property
+    def on_event(self) -> Any:
+        return self._on_event
+
+    @on_event.setter
+    def on_event(self, callback: Any) -> None:
+        self._on_event = self.center.on_event = callback
+
+    def status(self) -> Lines:
+        return self.center.status()
+
+    def operator_ids(self) -> List[str]:
+        return self.center.operator_ids()
+
+    def queue_names(self) -> List[str]:
+        return self.center.queue_names()
+
+    # What observers of the core read (ICallCenterObserver): the core of the moment.
+
+    @property
+    def on_timing(self) -> Any:
+        return self._on_timing
+
+    @on_timing.setter
+    def on_timing(self, callback: Any) -> None:
+        self._on_timing = self.center.on_timing = callback
+
+    @property
+    def figures(self) -> Any:
+        return self.center.figures
+
+    @property
+    def operators(self) -> Any:
+        return self.center.operators
+
+    @property
+    def queue(self) -> Any:
+        return self.center.queue
+
+    @property
+    def queues(self) -> Any:
+        return self.center.queues
+
+    def snapshot(self, waiting_limit: int = 100) -> Dict[str, Any]:
+        document = self.center.snapshot(waiting_limit)
+        document["degraded"] = None if self.degraded is None else self.refusal()
+        return document
+
+    def refusal(self) -> str:
+        """The error line of a change refused while degraded."""
+        return "cannot store the change: %s in %s; status and stats still work" % (self.degraded, self.directory)
+
+    def execute(self, command: str, argument: Optional[str]) -> Lines:
+        """Run a command; when it changed state, its record goes into the next commit.
+        While degraded, a command that would change state is refused before it runs."""
+        if self.degraded is not None and command in self.center.commands:
+            self.changes_refused += 1
+            raise CallCenterError(self.refusal())
+        lines = self.center.execute(command, argument)
+        if command in self.center.commands:  # the queries (status, stats) change nothing
+            self._append(command, argument or "")
+        return lines
+
+    def when_durable(self) -> "Optional[defer.Deferred[None]]":
+        """None when nothing waits for the disk: what is sent now goes out at once. Else the
+        Deferred of the commit that makes the records made so far durable (the next one, or
+        the one in flight when no record came since)."""
+        if self._records:
+            return self._waiters.for_next_commit()
+        return self._waiters.syncing
+
+    def commit(self) -> None:
+        """The group commit (on the turn after the records were made): one write of every
+        waiting record, one fdatasync (in a thread when ``sync_in_thread`` is set, so the
+        reactor goes on handling requests meanwhile; they wait for the next commit), then
+        what waited for the records goes out, in order."""
+        self._commit_call = None
+        if self._waiters.syncing is not None or self.degraded is not None:
+            return  # the commit in flight starts the next one when it is done
+        records, self._records = self._records, []
+        if not records:
+            waiting, _ = self._waiters.take_next()
+            if waiting is not None:
+                waiting.callback(None)
+            return
+        journal = self.journal
+        assert journal is not None
+        self._waiters.start_commit()
+        try:
+            journal.append(b"".join(records))
+            if self.sync_in_thread is None:
+                journal.sync_appended()
+        except OSError as error:
+            self._fail(error, len(records))
+            return
+        if self.sync_in_thread is None:
+            self._synced(len(records))
+        else:
+            size = journal.size
+            synced = self.sync_in_thread(journal.sync, journal.fd)
+            synced.addCallbacks(lambda _: self._thread_synced(journal, size, len(records)), self._sync_failed)
+            synced.addErrback(lambda failure: log.failure("After a sync in a thread", failure))  # a bug
+
+    def _thread_synced(self, journal: Journal, size: int, count: int) -> None:
+        if journal is not self.journal:
+            return  # the server stopped or rolled back meanwhile
+        journal.synced(size)
+        self._synced(count)
+
+    def _synced(self, count: int) -> None:
+        done, self._waiters.syncing = self._waiters.syncing, None
+        self.commits += 1
+        self.records_written += count
+        if done is not None:
+            done.callback(None)  # the replies and events of those records go out, in order
+        assert self.journal is not None
+        if self.journal.size > self.journal_limit:
+            self.flush()
+            if self.degraded is None:
+                try:
+                    self.compact()
+                except OSError as error:  # what the snapshot holds was all acknowledged: nothing to refuse
+                    self._fail(error, 0)
+        elif self._records and self._commit_call is None:
+            self.commit()  # what came meanwhile: its write now, its sync in the thread
+        if self._waiters.syncing is None:
+            self._wake_idle_waiters()
+
+    def _wake_idle_waiters(self) -> None:
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def _sync_failed(self, failure: Any) -> None:
+        failure.trap(OSError)
+        if self.journal is not None and self.degraded is None:
+            self._fail(failure.value, 0)
+
+    def idle(self) -> Any:
+        """A Deferred that fires once no commit is in flight."""
+        if self._waiters.syncing is None:
+            return defer.succeed(None)
+        waiter: "defer.Deferred[None]" = defer.Deferred()
+        self._idle_waiters.append(waiter)
+        return waiter
+
+    def flush(self) -> int:
+        """Commit what waits now, in this turn, with no commit in flight (see :meth:`idle`);
+        the count of messages it let go out."""
+        assert self._waiters.syncing is None
+        if self._commit_call is not None and self._commit_call.active():
+            self._commit_call.cancel()
+        self._commit_call = None
+        records = self._records
+        if records and self.degraded is None:
+            assert self.journal is not None
+            try:
+                self.journal.write(b"".join(records))
+            except OSError as error:
+                self._fail(error, len(records))
+                return 0
+            self.commits += 1
+            self.records_written += len(records)
+        self._records = []
+        waiting, count = self._waiters.take_next()
+        if waiting is not None:
+            waiting.callback(None)
+        return count
+
+    def _append(self, command: str, argument: str) -> None:
+        if self.replaying is not None:
+            return
+        self._records.append(encode_record(self.seconds(), command, argument))
+        if self._commit_call is None and self._waiters.syncing is None:
+            self._commit_call = self.call_later(0, self.commit)
+
+    # Degraded mode.
+
+    def _fail(self, error: OSError, records: int) -> None:
+        """The disk refused a write or a sync (of ``records`` records in flight, besides
+        those waiting for the next commit). Nothing that was not durable is acknowledged:
+        the journal is cut back to its durable bytes, the center rebuilt from the durable
+        state, and what waited for those records fails with :class:`ChangeNotStored`.
+
+        Never re-synced (fsyncgate: after a failed fsync the kernel may have dropped the
+        pages, so a later fsync that succeeds proves nothing): the journal is left for good,
+        and recovery writes a fresh snapshot and journal segment (:meth:`compact`)."""
+        refused = records + len(self._records)
+        self._records = []
+        if self._commit_call is not None and self._commit_call.active():
+            self._commit_call.cancel()
+        self._commit_call = None
+        dropped = self._waiters.drop()
+        self.degraded = disk_reason(error)
+        self.changes_refused += refused
+        journal = self.journal
+        if journal is not None:
+            try:
+                journal.truncate_to_durable()
+            except OSError as truncate_error:
+                log.warn(
+                    "Cannot cut {file} back to its {size} durable bytes ({error}): if the server is killed "
+                    "before the disk takes writes again, a restart may replay refused changes",
+                    file=journal.path,
+                    size=journal.durable_size,
+                    error=truncate_error,
+                )
+        try:
+            self._rebuild()
+        except (OSError, StateError) as read_error:
+            message = "cannot read back the state in %s after a refused write: %s" % (self.directory, read_error)
+            self._lose_state(message)
+            return
+        log.error(
+            "Cannot write to {dir}: {error}; {refused} changes not stored were rolled back; refusing changes "
+            "(status and stats still work) and trying again every {interval:g} s",
+            dir=self.directory,
+            error=error,
+            refused=refused,
+            interval=RETRY_INTERVAL,
+        )
+        refusal = self.refusal()
+        for waiting in dropped:
+            waiting.errback(ChangeNotStored(refusal))
+            waiting.addErrback(lambda failure: failure.trap(ChangeNotStored))  # heard by all who waited
+        self._wake_idle_waiters()
+        self._tell(
+            [
+                "The call center cannot store changes: %s in %s; status and stats still work"
+                % (self.degraded, self.directory)
+            ]
+        )
+        self._retry_call = self.call_later(RETRY_INTERVAL, self._retry)
+
+    def _lose_state(self, message: str) -> None:
+        self.degraded = self.degraded or "an unreadable state"
+        log.critical("{message}; stopping: a restart restores what was acknowledged", message=message)
+        stop, self.on_lost_state = self.on_lost_state, None  # once
+        if stop is not None:
+            stop(message)
+
+    def _tell(self, lines: List[str]) -> None:
+        if self._on_event is not None:
+            self._on_event(lines)
+
+    def _rebuild(self) -> None:
+        """The center as the disk has it: the snapshot and the journal's durable bytes,
+        replayed as a restore does, with the timers armed as a restore arms them."""
+        limit = None
+        if self.journal is not None:
+            limit = (os.path.basename(self.journal.path), self.journal.durable_size)
+            self.journal.close()
+            self.journal = None
+        for timer in self.timers.values():
+            if timer.delayed is not None:
+                timer.delayed.cancel()
+        self.timers.clear()
+        self._held = []
+        self.live = False
+        self._restore(limit)
+        self._go_live()
+
+    def _retry(self) -> None:
+        """While degraded, every second: a fresh snapshot and journal segment; once the disk
+        takes them, changes are accepted again and the held timers fire, in due order."""
+        self._retry_call = None
+        try:
+            self.compact()
+        except OSError as error:
+            self.degraded = disk_reason(error)
+            self._retry_call = self.call_later(RETRY_INTERVAL, self._retry)
+            return
+        log.info(
+            "Writing to {dir} again: changes are accepted ({refused} refused since the start)",
+            dir=self.directory,
+            refused=self.changes_refused,
+        )
+        self.degraded = None
+        self._tell(["The call center stores changes again"])
+        held, self._held = self._held, []
+        for timer in sorted(held, key=lambda timer: timer.due):
+            if self.timers.get(timer.key) is timer and self.degraded is None:
+                self._timer_fired(timer)
+
+    # Timers: the core's call_later. The core schedules each timer with its name and an
+    # operator id ("" for the wait timer); when one fires, its record is journaled first,
+    # then the core's public operation for it runs, as a replay of that record does.
+
+    def _core_timer(self, delay: float, func: Callable[..., Any], kind: str, operator_id: str) -> CoreTimer:
+        timer = CoreTimer(self, kind, operator_id, self.now() + delay)
+        self.timers[timer.key] = timer
+        if self.live:
+            timer.delayed = self.call_later(delay, self._timer_fired, timer)
+        return timer
+
+    def _timer_fired(self, timer: CoreTimer) -> None:
+        timer.delayed = None
+        if self.degraded is not None:
+            self._held.append(timer)  # neither applied nor journaled until the disk takes it
+            return
+        self.timers.pop(timer.key, None)
+        self._append(timer.kind, timer.operator_id)
+        self._run_timer(timer.kind, timer.operator_id)
+
+    def _run_timer(self, kind: str, operator_id: str) -> None:
+        """The core's public operation for a timer that fired (or its replayed record)."""
+        if kind == TIMEOUT:
+            self.center.ring_timed_out(operator_id)
+        elif kind == WRAPPED:
+            self.center.wrap_up_ended(operator_id)
+        else:
+            self.center.waits_ended()
+
+    # Snapshots and compaction.
+
+    def compact(self) -> int:
+        """Write a snapshot and start a new journal: the new journal first (so the snapshot
+        never names a missing one), then the snapshot (temporary file, fsync, rename, fsync
+        of the directory), then the old journal goes. Returns the calls in the snapshot."""
+        generation = self.generation + 1
+        journal = self.files.open_journal(generation, fresh=True)
+        data = encode_snapshot(
+            generation,
+            self.seconds(),
+            operator_states(self.center),
+            list(self.center.queue),
+            self.center.stats_state(),
+            self.center.routing_state(),
+        )
+        try:
+            self.files.write_snapshot(data)
+        except OSError:
+            journal.close()
+            raise
+        if self.journal is not None:
+            self.journal.close()
+        self.journal, self.generation, old = journal, generation, self.generation
+        self.files.remove(self.files.journal_name(old))  # not yet there on the first start
+        self.snapshots += 1
+        return len(self.center.calls)
+
+    # Restore.
+
+    def restore(self) -> CallCenter:
+        """Load the snapshot, replay the journal, adapt to changed operators, and start the
+        ring timers of ringing calls afresh. :class:`StateError` when that cannot be done."""
+        began = time.monotonic()
+        try:
+            self.files.lock()
+            restored, fresh_journal = self._restore()
+        except OSError as error:
+            self.close()
+            raise StateError(
+                "cannot read the state in %s: %s. The server starts once it can read that directory: "
+                "check the disk and the directory's permissions, or move it aside to start empty"
+                % (self.directory, error)
+            ) from None
+        except StateError:
+            self.close()
+            raise
+        try:
+            if fresh_journal:
+                self.compact()  # a new journal that starts from the restored state
+            else:
+                self.journal = self.files.open_journal(self.generation)
+        except OSError as error:
+            # A full or read-only disk: serve the state read, refuse changes until it takes writes.
+            self.degraded = disk_reason(error)
+            self._retry_call = self.call_later(RETRY_INTERVAL, self._retry)
+        self._go_live()
+        if restored:
+            counts = {RINGING: 0, BUSY: 0}
+            for operator in self.center.operators:
+                if operator.state in counts:
+                    counts[operator.state] += 1
+            log.info(
+                "restored {calls} calls: {queued} queued, {ringing} ringing, {answered} answered "
+                "from {directory} in {ms:.0f} ms",
+                calls=len(self.center.calls),
+                queued=len(self.center.queue),
+                ringing=counts[RINGING],
+                answered=counts[BUSY],
+                directory=self.directory,
+                ms=1000 * (time.monotonic() - began),
+            )
+        else:
+            log.info("No saved state in {directory}: starting empty; the state is kept there", directory=self.directory)
+        if self.degraded is not None:
+            log.error(
+                "Cannot write to {dir}: {reason}; started refusing changes (status and stats still work) "
+                "and trying again every {interval:g} s",
+                dir=self.directory,
+                reason=self.degraded,
+                interval=RETRY_INTERVAL,
+            )
+        return self.center
+
+    def _go_live(self) -> None:
+        """Arm the timers with the reactor, as a restore does: a ringing call rings a full
+        ring timeout from now, a wrap-up or the wait resumes with what was left of it."""
+        self.live = True
+        for timer in list(self.timers.values()):
+            if timer.kind != TIMEOUT:
+                timer.delayed = self.call_later(max(timer.due - self.seconds(), 0.0), self._timer_fired, timer)
+            elif self.ring_timeout:
+                timer.delayed = self.call_later(self.ring_timeout, self._timer_fired, timer)
+            else:
+                del self.timers[timer.key]
+        self.center.on_event = self._on_event
+        self.center.on_timing = self._on_timing
+
+    def _new_center(self, operator_ids: List[str], loading: bool = False) -> CallCenter:
+        # Replay needs ring timers even when they are now off: the journal may hold timeouts.
+        options = dict(self.center_options)
+        if loading:  # load() places calls in order, whatever the strategy, limits and queues
+            options.update(strategy="linear", max_queue=0, queues=None)
+        return CallCenter(
+            operator_ids,
+            self._core_timer,
+            self.ring_timeout or DEFAULT_RING_TIMEOUT,
+            now=self.now,
+            **options,
+        )
+
+    def _load(
+        self,
+        operator_ids: List[str],
+        states: OperatorStates,
+        queue: List[str],
+        stats: Any,
+        routing: Any,
+        queues: Optional[List[QueueConfig]],
+    ) -> None:
+        """A new center in the given state: load() the operators' calls in order, then the
+        routing (the strategy or ``queues`` and their memory, presence, priorities, the
+        calls' queues), then the waiting calls, which nobody free takes, each in its queue in
+        offer order with its priorities, then the figures. StateError when a call is in a
+        queue ``queues`` no longer has, or at an operator who no longer serves its queue."""
+        placed = place_calls(states, queue, routing, queues, self.directory)
+        center = self.center = self._new_center(operator_ids, loading=True)
+        load(center, states, [])
+        center.use_routing(self.center_options.get("strategy", "linear"), self.center_options.get("seed"), queues)
+        limits = [self.center_options.get("max_queue", 0)] if queues is None else [q.max_queue for q in queues]
+        for waiting in center.queues:
+            waiting.max_queue = 0  # the saved calls come back whatever the limits
+        priorities: Dict[str, Any] = {}
+        if routing is not None:
+            routing = dict(routing)
+            if "queues" in routing:
+                routing["queues"] = dict(routing["queues"], calls=placed.orders)
+            center.restore_routing(routing)
+            priorities = routing.get("priorities") or {}
+        for call_id in placed.waiting:
+            center.call(call_id, parse_priority(priorities.get(call_id, 0)), placed.queues.get(call_id))
+        for waiting, limit in zip(center.queues, limits):
+            waiting.max_queue = limit
+        center.max_queue = limits[0]
+        if stats is not None:
+            center.restore_stats(stats)
+
+    def _operators_kept(self) -> List[str]:
+        """The operators the options name, then those that joined with login."""
+        wanted = self.operator_ids_wanted
+        return wanted + [operator_id for operator_id in self.center.dynamic if operator_id not in wanted]
+
+    def _restore(self, limit: Optional[Tuple[str, int]] = None) -> Tuple[bool, bool]:
+        """Bring ``center`` to the state on disk; (whether there was one, whether it needs a
+        fresh journal). ``limit``: (journal, bytes) known durable of that journal, after a
+        refused write (what follows them was refused)."""
+        files = self.files
+        journals = files.journals()
+        if not files.has_snapshot():
+            if journals:
+                raise files.damaged(
+                    journals[0], 0, "a journal without the snapshot it follows (%s is missing)" % SNAPSHOT
+                )
+            self.generation = 0
+            self.center = self._new_center(self.operator_ids_wanted)
+            self.center.ring_timeout = self.ring_timeout
+            return False, True
+        document = files.read_snapshot()
+        self.generation = document["generation"]
+        saved_ids = [operator_id for operator_id, _, _ in document["operators"]]
+        try:
+            saved_queues, _ = CallCenter.saved_queues(document.get("routing"))
+            self._load(
+                saved_ids,
+                document["operators"],
+                document["queue"],
+                document.get("stats"),
+                document.get("routing"),
+                saved_queues,
+            )
+        except CallCenterError as error:
+            raise files.damaged(SNAPSHOT, 0, "a snapshot that does not load: %s" % error) from None
+        name = files.journal_name(self.generation)
+        if name not in journals:
+            raise files.damaged(name, 0, "the journal that follows the snapshot is missing")
+        for stale in journals:
+            if stale != name:
+                files.remove(stale)
+                log.info("Removed {file}, a journal older than the snapshot", file=files.file(stale))
+        replayed, torn = self._replay(name, limit[1] if limit is not None and limit[0] == name else None)
+        changed = saved_ids != self._operators_kept() or saved_queues != self.center_options.get("queues")
+        if changed:
+            self._change_operators()
+        self.center.ring_timeout = self.ring_timeout
+        return True, bool(replayed or torn or changed)
+
+    def _replay(self, name: str, limit: Optional[int] = None) -> Tuple[int, bool]:
+        """Replay ``name`` (its first ``limit`` bytes, when given) through the center's public
+        operations; (records replayed, whether the last was torn)."""
+        frames, torn, size = self.files.read_journal(name, limit)
+        center = self.center
+        try:
+            for offset, payload in frames:
+                seconds, command, argument = decode_record(payload, offset)
+                self.replaying = seconds
+                try:
+                    if command in (TIMEOUT, WRAPPED, WAITED):
+                        self._run_timer(command, argument)
+                    else:
+                        center.execute(command, argument)
+                except CallCenterError as error:
+                    if command == TIMEOUT:
+                        why = "a ring timeout of operator %s, not ringing" % argument
+                    elif command == WRAPPED:
+                        why = "the end of a wrap-up of operator %s, not in wrap-up" % argument
+                    else:
+                        why = "a record (%s %s) that does not apply: %s" % (command, argument, error)
+                    raise DamagedError(offset, why) from None
+        except DamagedError as damage:
+            raise self.files.damaged(name, damage.offset, damage.why) from None
+        finally:
+            self.replaying = None
+        if torn is not None:
+            log.warn(
+                "Dropped a torn record at the end of {file} (offset {offset}, {size} bytes): a write cut short "
+                "by a crash, never acknowledged",
+                file=self.files.file(name),
+                offset=torn,
+                size=size - torn,
+            )
+        return len(frames), torn is not None
+
+    def _change_operators(self) -> None:
+        """The options name other operators than the saved state: idle ones may come and go;
+        one that holds a call must stay."""
+        operator_ids = self._operators_kept()  # members that joined with login stay
+        keep = set(operator_ids)
+        states = operator_states(self.center)
+        routing = self.center.routing_state()
+        queues_named = " (nor in --queues)" if self.center_options.get("queues") else ""
+        for operator_id, state, call in states:
+            if call is not None and operator_id not in keep:
+                raise StateError(
+                    "operator %s is %s with call %s in the saved state in %s but is not in --operators%s: "
+                    "add it back (it can be removed once idle), or move %s aside to start empty"
+                    % (operator_id, state, call, self.directory, queues_named, self.directory)
+                )
+        queue = list(self.center.queue)
+        stats = self.center.stats_state()
+        self.timers.clear()
+        wanted_queues = self.center_options.get("queues")
+        self._load(operator_ids, states, queue, stats, routing, wanted_queues)
+        old_ids = [operator_id for operator_id, _, _ in states]
+        if old_ids != operator_ids:
+            log.info(
+                "Operators changed from {old} to {new}", old=",".join(old_ids), new=",".join(self.operator_ids_wanted)
+            )
+        if CallCenter.saved_queues(routing)[0] != wanted_queues:
+            log.info("Queues changed to {names}", names=",".join(self.center.queue_names()))
+
+    # Shutdown.
+
+    def close(self) -> None:
+        """Release the journal and the directory (after the last commit and snapshot). Ring
+        timers stop too: nothing may change after the snapshot, which restarts them."""
+        if self._retry_call is not None and self._retry_call.active():
+            self._retry_call.cancel()
+        self._retry_call = None
+        for timer in self.timers.values():
+            if timer.delayed is not None:
+                timer.delayed.cancel()
+                timer.delayed = None
+        self.live = False
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        self.files.unlock()

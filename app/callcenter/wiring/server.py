@@ -1,0 +1,333 @@
+"""``callcenter-server`` and the service behind ``twistd callcenter``.
+
+Layer: wiring. It builds the call center (the core, or the durable one around it with
+``--state-dir``), hands it to the protocol's factory, the core to the metrics and the wallboard, and listens.
+"""
+
+import atexit
+import os
+import sys
+from typing import Any, List, Optional, Tuple
+
+from twisted.application import internet, service, strports
+from twisted.internet import defer, endpoints, threads
+from twisted.logger import (
+    FilteringLogObserver,
+    Logger,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogBeginner,
+    textFileLogObserver,
+)
+
+from callcenter.core.center import CallCenter
+from callcenter.net.protocol import CallCenterServerFactory
+from callcenter.net.twisted_internals import exit_zero_after_a_clean_stop, raise_listen_errors_at_start
+from callcenter.store.durable import DurableCallCenter
+from callcenter.store.journal import StateError
+from callcenter.wiring.descriptors import GuardedEndpoint
+from callcenter.wiring.options import ServerOptions, is_tls, parse_or_exit, routing_options
+from callcenter.wiring.tls_sniffing import endpoint_reactor
+
+log = Logger()
+
+
+def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCenter]:
+    """The restored state when ``--state-dir`` is given; :class:`StateError` when it cannot be."""
+    if not options["state-dir"]:
+        return None
+    durable = DurableCallCenter(
+        options["state-dir"],
+        options["operators"],
+        reactor.callLater,
+        reactor.seconds,
+        options["ring-timeout"],
+        options["journal-limit"],
+        service_level=options["service-level"],
+        **routing_options(options),
+    )
+    durable.restore()
+    durable.sync_in_thread = threads.deferToThread  # the reactor goes on while the disk syncs
+    return durable
+
+
+def make_core(options: ServerOptions, reactor: Any, durable: Optional[DurableCallCenter]) -> CallCenter:
+    """The core call center: the restored one inside ``durable``, or a new one."""
+    if durable is not None:
+        return durable.center
+    return CallCenter(
+        options["operators"],
+        reactor.callLater,
+        options["ring-timeout"],
+        now=reactor.seconds,
+        service_level=options["service-level"],
+        **routing_options(options),
+    )
+
+
+def make_factory(
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Optional[DurableCallCenter]
+) -> CallCenterServerFactory:
+    """The factory of the clients' connections, on ``durable`` when there is one, else on ``core``."""
+    return CallCenterServerFactory(
+        core if durable is None else durable,
+        reactor.callLater,
+        max_output_buffer=options["max-output-buffer"],
+        max_connections=options["max-connections"],
+        auth_token=options["auth-token"],
+        durable_output=durable,
+        auth_timeout=options["auth-timeout"],
+        max_unauthenticated=options["max-unauthenticated"],
+    )
+
+
+def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
+    """The endpoint both entry points listen with: accepting paused when out of file
+    descriptors (descriptors.py), a plain client of a TLS port answered (tls_sniffing.py)."""
+    return GuardedEndpoint(endpoints.serverFromString(endpoint_reactor(reactor, description), description), reactor)
+
+
+def metrics_of(
+    core: Any, factory: CallCenterServerFactory, reactor: Any, disk: Optional[DurableCallCenter] = None
+) -> Any:
+    """The metrics of ``--metrics``, watching the core call center (``ICallCenterObserver``),
+    ``factory``'s clients and, with ``--state-dir``, whether the disk takes writes."""
+    from callcenter.web.metrics import CallCenterMetrics  # prometheus_client only when asked for
+
+    return CallCenterMetrics(core, factory, reactor, disk)
+
+
+def observed(core: CallCenter, durable: Optional[DurableCallCenter]) -> Any:
+    """What the metrics and the wallboard watch: the core, or the durable call center, whose
+    core a rollback after a refused write replaces."""
+    return core if durable is None else durable
+
+
+def web_sites(
+    options: ServerOptions,
+    core: CallCenter,
+    factory: CallCenterServerFactory,
+    reactor: Any,
+    durable: Optional[DurableCallCenter] = None,
+) -> List[Tuple[str, Any]]:
+    """(endpoint, site) of ``--web`` and ``--metrics``, both watching the call center:
+    one site when they name the same endpoint."""
+    sites = []
+    metrics = None
+    center = observed(core, durable)
+    if options["metrics"]:
+        metrics = metrics_of(center, factory, reactor, durable)
+    if options["web"]:
+        from callcenter.web.wallboard import Wallboard, wallboard_site
+
+        wallboard = Wallboard(
+            center, factory, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
+        )
+        shared = metrics is not None and options["metrics"] == options["web"]
+        site = wallboard_site(wallboard, options["max-web-clients"], metrics.resource() if metrics and shared else None)
+        sites.append((options["web"], site))
+        if shared:
+            metrics = None
+    if metrics is not None:
+        sites.append((options["metrics"], metrics.site()))
+    return sites
+
+
+class CleanStop(service.Service):
+    """SIGTERM or SIGINT: stop listening, answer what was read, make the journal durable,
+    write the snapshot, close the connections; each step logged once. A client that does
+    not let its connection close within a second is cut off, so the whole takes under 2 s."""
+
+    CLOSE_WAIT = 1.0  # seconds for clients to take their last bytes before being cut off
+    POLL = 0.02
+
+    def __init__(self, reactor: Any, factory: CallCenterServerFactory, durable: Optional[DurableCallCenter]) -> None:
+        self.reactor = reactor
+        self.factory = factory
+        self.durable = durable
+        self.ports: List[Any] = []  # twistd's own service stops its port before this one
+
+    def stopService(self) -> Any:
+        service.Service.stopService(self)
+        exit_zero_after_a_clean_stop(self.reactor)
+        return self.stop()
+
+    def stop(self) -> Any:
+        # Waited for: a port's factory stops (and logs its last counts) once the port is closed.
+        stopped = [defer.maybeDeferred(port.stopListening) for port in self.ports]
+        clients = list(self.factory.clients)
+        for client in clients:
+            client.stop_reading()
+        return defer.gatherResults(stopped).addCallback(lambda _: self._stopped_listening(clients))
+
+    def _stopped_listening(self, clients: List[Any]) -> Any:
+        log.info("Shutdown: stopped listening")
+        durable = self.durable
+        if durable is None:
+            return self._close(clients)
+        return durable.idle().addCallback(lambda _: self._save(durable)).addCallback(lambda _: self._close(clients))
+
+    def _save(self, durable: DurableCallCenter) -> None:
+        """The last commit, the snapshot, the directory released."""
+        if durable.degraded is not None:
+            log.warn(
+                "Shutdown: {dir} refuses writes ({reason}): the state on disk, which the next start "
+                "restores, is the one served since",
+                dir=durable.directory,
+                reason=durable.degraded,
+            )
+        else:
+            sent = durable.flush()
+            log.info("Shutdown: answered the requests already read ({sent} messages waited for the journal)", sent=sent)
+            log.info(
+                "Shutdown: journal on disk ({records} records in {commits} writes since the start)",
+                records=durable.records_written,
+                commits=durable.commits,
+            )
+            try:
+                calls = durable.compact()
+            except OSError as error:
+                log.error("Shutdown: cannot write the snapshot ({error}); the journal keeps the state", error=error)
+            else:
+                log.info("Shutdown: snapshot of {calls} calls written to {dir}", calls=calls, dir=durable.directory)
+        durable.close()
+
+    def _close(self, clients: List[Any]) -> Any:
+        for client in clients:
+            client.transport.loseConnection()
+        return self._closed(len(clients))
+
+    def _closed(self, count: int) -> Any:
+        finished: "defer.Deferred[None]" = defer.Deferred()
+        began = self.reactor.seconds()
+        aborted: List[Any] = []
+
+        def check() -> None:
+            waited = self.reactor.seconds() - began
+            if self.factory.clients and waited < self.CLOSE_WAIT * 1.5:
+                if waited >= self.CLOSE_WAIT and not aborted:
+                    aborted.extend(self.factory.clients)
+                    for client in aborted:
+                        client.transport.abortConnection()
+                self.reactor.callLater(self.POLL, check)
+                return
+            log.info(
+                "Shutdown: closed {count} connections{aborted}",
+                count=count,
+                aborted=" (%d cut off: not reading)" % len(aborted) if aborted else "",
+            )
+            finished.callback(None)
+
+        check()
+        return finished
+
+
+# What twistd's plugin (twisted/plugins/callcenter_plugin.py) looks up in this module.
+Options = ServerOptions
+
+
+def makeService(options: ServerOptions) -> service.IService:
+    """The server as a service: what ``twistd callcenter`` runs."""
+    from twisted.internet import reactor
+
+    try:
+        durable = open_state(options, reactor)
+    except StateError as error:
+        raise SystemExit("twistd callcenter: error: %s" % error) from None
+    core = make_core(options, reactor, durable)
+    factory = make_factory(options, reactor, core, durable)
+    if durable is not None:
+        durable.on_lost_state = lambda message: stop_with_status_one(reactor)
+    top = service.MultiService()
+    CleanStop(reactor, factory, durable).setServiceParent(top)
+    listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
+    raise_listen_errors_at_start(listening)  # a port that cannot be had stops twistd with its error
+    listening.setServiceParent(top)  # stopped before CleanStop
+    for endpoint, site in web_sites(options, core, factory, reactor, durable):
+        strports.service(endpoint, site).setServiceParent(top)
+    return top
+
+
+def describe(options: ServerOptions) -> str:
+    return "operators %s, ring timeout %s, at most %d connections, authentication %s, %s" % (
+        ",".join(options["operators"]) if len(options["operators"]) <= 10 else "%d" % len(options["operators"]),
+        "off" if not options["ring-timeout"] else "%g s" % options["ring-timeout"],
+        options["max-connections"],
+        "off" if options["auth-token"] is None else "on",
+        "state in %s" % options["state-dir"] if options["state-dir"] else "state in memory only",
+    )
+
+
+@defer.inlineCallbacks
+def listen(reactor: Any, description: str, factory: Any) -> Any:
+    """The listening port for an endpoint string; the process exits 1 if it cannot listen."""
+    try:
+        port = yield make_endpoint(reactor, description).listen(factory)
+    except Exception as error:
+        log.critical("Cannot listen on {listen}: {error}", listen=description, error=error)
+        raise SystemExit(1) from None
+    return port
+
+
+@defer.inlineCallbacks
+def serve(reactor: Any, options: ServerOptions) -> Any:
+    """Listen until the process is stopped (SIGINT or SIGTERM), then stop cleanly."""
+    try:
+        durable = open_state(options, reactor)
+    except StateError as error:
+        log.critical("{error}", error=error)
+        raise SystemExit(1) from None
+    core = make_core(options, reactor, durable)
+    factory = make_factory(options, reactor, core, durable)
+    port = yield listen(reactor, options["listen"], factory)
+    log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
+    stopper = CleanStop(reactor, factory, durable)
+    stopper.ports.append(port)
+    for endpoint, site in web_sites(options, core, factory, reactor, durable):
+        web_port = yield listen(reactor, endpoint, site)
+        stopper.ports.append(web_port)
+        address = web_port.getHost()
+        scheme = "https" if is_tls(endpoint) else "http"
+        if endpoint == options["web"]:
+            log.info("Wallboard on {scheme}://{host}:{port}/", scheme=scheme, host=address.host, port=address.port)
+        if endpoint == options["metrics"]:
+            log.info(
+                "Prometheus metrics on {scheme}://{host}:{port}/metrics",
+                scheme=scheme,
+                host=address.host,
+                port=address.port,
+            )
+    reactor.addSystemEventTrigger("before", "shutdown", stopper.stop)
+    lost: "defer.Deferred[None]" = defer.Deferred()  # fires only when the state cannot be read back
+    if durable is not None:
+        durable.on_lost_state = lambda message: lost.errback(SystemExit(1))  # called at most once
+    yield lost
+
+
+def stop_with_status_one(reactor: Any) -> None:
+    """twistd's way of ``callcenter-server``'s exit 1: stop, and once twistd has done its own
+    cleanup (pid file, logs), exit 1; twistd itself has no exit status but 0 or a signal."""
+    if reactor.running:
+        atexit.register(exit_one)
+        reactor.stop()
+
+
+def exit_one() -> None:
+    sys.stdout.flush()
+    os._exit(1)
+
+
+def start_logging() -> None:
+    """Log lines on stdout (journald keeps them under systemd); debug events are dropped."""
+    observer = FilteringLogObserver(
+        textFileLogObserver(sys.stdout), [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)]
+    )
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    from twisted.internet import task
+
+    options = parse_or_exit(ServerOptions(), sys.argv[1:] if argv is None else argv)
+    start_logging()
+    task.react(serve, (options,))

@@ -1,0 +1,165 @@
+"""The heap clock against task.Clock: the same calls at the same times in the same order."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.internet import task
+from twisted.internet.error import AlreadyCalled, AlreadyCancelled
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from zope.interface.verify import verifyObject
+
+from callcenter.sim.heapclock import SWEEP_AT, HeapClock
+
+
+def test_it_provides_reactor_time():
+    clock = HeapClock()
+    verifyObject(IReactorTime, clock)
+    verifyObject(IDelayedCall, clock.callLater(1, lambda: None))
+
+
+def test_equal_times_run_first_scheduled_first():
+    clock, ran = HeapClock(), []
+    for name in "abc":
+        clock.callLater(2, ran.append, name)
+    clock.callLater(1, ran.append, "first")
+    clock.advance(2)
+    assert ran == ["first", "a", "b", "c"]
+
+
+def test_each_call_sees_its_own_time_and_calls_it_schedules_run_in_the_same_advance():
+    clock, seen = HeapClock(), []
+
+    def tick(label):
+        seen.append((label, clock.seconds()))
+        if label == "one":
+            clock.callLater(1.5, tick, "later")
+
+    clock.callLater(1, tick, "one")
+    clock.advance(10)
+    assert seen == [("one", 1.0), ("later", 2.5)]
+    assert clock.seconds() == 10
+
+
+def test_cancel_reset_and_delay_behave_as_twisted_says():
+    clock, ran = HeapClock(), []
+    call = clock.callLater(5, ran.append, "x")
+    call.reset(1)
+    assert call.getTime() == 1
+    call.delay(2)
+    assert call.getTime() == 3 and call.active()
+    clock.advance(2.9)
+    assert ran == []
+    clock.advance(0.1)
+    assert ran == ["x"] and not call.active()
+    for action in (call.cancel, lambda: call.reset(1), lambda: call.delay(1)):
+        try:
+            action()
+        except AlreadyCalled:
+            pass
+        else:
+            raise AssertionError("a called call accepted a change")
+    other = clock.callLater(1, ran.append, "y")
+    other.cancel()
+    try:
+        other.cancel()
+    except AlreadyCancelled:
+        pass
+    clock.advance(5)
+    assert ran == ["x"] and clock.getDelayedCalls() == []
+
+
+def test_stale_entries_are_swept_and_memory_stays_flat():
+    clock = HeapClock()
+    keep = clock.callLater(10**6, lambda: None)
+    for _ in range(20 * SWEEP_AT):
+        clock.callLater(100, lambda: None).cancel()
+        clock.schedule(clock.now + 0.001, lambda _: None, None)
+        clock.advance(0.001)
+    assert len(clock.heap) < 3 * SWEEP_AT
+    assert clock.getDelayedCalls() == [keep]
+
+
+# A script of actions, run on both clocks. Delays are whole seconds and time moves one second a
+# step (and only callbacks schedule for "now"), so every call that comes due is due exactly at the
+# end of the step, where task.Clock's seconds() stands; callbacks schedule more calls too.
+actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("later"), st.integers(1, 4)),
+        st.tuples(st.just("cancel"), st.integers(0, 50)),
+        st.tuples(st.just("reset"), st.integers(0, 50), st.integers(1, 4)),
+        st.tuples(st.just("delay"), st.integers(0, 50), st.integers(0, 3)),
+        st.tuples(st.just("advance"), st.integers(1, 3)),
+    ),
+    max_size=60,
+)
+
+
+def play(clock, script):
+    log, calls = [], []
+
+    def fired(label):
+        log.append((label, clock.seconds()))
+        if label % 3 == 0 and label < 1000:
+            calls.append(clock.callLater(label % 4, fired, label + 1000))
+
+    for number, action in enumerate(script):
+        kind = action[0]
+        if kind == "later":
+            calls.append(clock.callLater(action[1], fired, number))
+        elif kind == "advance":
+            for _ in range(action[1]):
+                clock.advance(1)
+        elif calls:
+            call = calls[action[1] % len(calls)]
+            if not call.active():
+                continue
+            if kind == "cancel":
+                call.cancel()
+            elif kind == "reset":
+                call.reset(action[2])
+            else:
+                call.delay(action[2])
+    pending = [(call.getTime(), call.args) for call in clock.getDelayedCalls()]
+    for _ in range(20):
+        clock.advance(1)
+    return log, pending, [call.active() for call in calls]
+
+
+@settings(max_examples=300, deadline=None)
+@given(actions)
+def test_the_same_script_gives_what_task_clock_gives(script):
+    """The same calls at the same times, and, among calls due at the same time, the same order
+    unless one was reset or delayed (task.Clock orders those by where its last sort left them)."""
+    expected_log, expected_pending, expected_active = play(task.Clock(), script)
+    log, pending, active = play(HeapClock(), script)
+    if any(action[0] in ("reset", "delay") for action in script):
+        assert sorted(log) == sorted(expected_log)
+    else:
+        assert log == expected_log
+    assert sorted(pending) == sorted(expected_pending)
+    assert active == expected_active
+
+
+def test_a_reset_call_goes_after_those_already_due_then():
+    clock, ran = HeapClock(), []
+    early = clock.callLater(1, ran.append, "reset")
+    clock.callLater(3, ran.append, "waiting")
+    early.reset(3)
+    clock.callLater(3, ran.append, "newer")
+    clock.advance(3)
+    assert ran == ["waiting", "reset", "newer"]
+
+
+def test_a_call_cancelled_by_the_call_that_scheduled_it_never_reaches_the_heap():
+    clock, ran = HeapClock(), []
+
+    def ring():
+        timer = clock.callLater(10, ran.append, "timeout")
+        timer.cancel()  # answered in the same instant
+        clock.callLater(5, ran.append, "kept")
+
+    clock.schedule(1, lambda _: ring(), None)
+    clock.advance(1)
+    assert len(clock.heap) == 1 and clock.pending() == 1
+    assert [call.getTime() for call in clock.getDelayedCalls()] == [6]
+    clock.advance(20)
+    assert ran == ["kept"] and clock.pending() == 0
