@@ -81,6 +81,34 @@ def make_factory(
     )
 
 
+def ami_factory(
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Optional[DurableCallCenter]
+) -> Optional[Any]:
+    """The factory of ``--ami``'s connections, acting on the same call center as the JSON
+    port's; None without ``--ami``."""
+    if not options["ami"]:
+        return None
+    from callcenter.net.ami import AmiFactory
+    from callcenter.net.amiqueue import QueueView, default_configs
+
+    configs = options["queues"] or default_configs(
+        options["operators"], options["strategy"], options["max-queue"], options["max-wait"]
+    )
+    view = QueueView(observed(core, durable), configs, options["service-level"], options["wrap-up"])
+    return AmiFactory(
+        core if durable is None else durable,
+        view,
+        options["ami-user-table"],
+        reactor.callLater,
+        reactor.seconds,
+        max_output_buffer=options["max-output-buffer"],
+        max_connections=options["max-connections"],
+        auth_timeout=options["auth-timeout"],
+        max_unauthenticated=options["max-unauthenticated"],
+        durable_output=durable,
+    )
+
+
 def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
     """The endpoint both entry points listen with: accepting paused when out of file
     descriptors (descriptors.py), a plain client of a TLS port answered (tls_sniffing.py)."""
@@ -146,6 +174,7 @@ class CleanStop(service.Service):
         self.factory = factory
         self.durable = durable
         self.ports: List[Any] = []  # twistd's own service stops its port before this one
+        self.other_factories: List[Any] = []  # --ami's: its connections are closed too
 
     def stopService(self) -> Any:
         service.Service.stopService(self)
@@ -158,6 +187,8 @@ class CleanStop(service.Service):
         clients = list(self.factory.clients)
         for client in clients:
             client.stop_reading()
+        for other in self.other_factories:
+            clients.extend(other.clients)
         return defer.gatherResults(stopped).addCallback(lambda _: self._stopped_listening(clients))
 
     def _stopped_listening(self, clients: List[Any]) -> Any:
@@ -204,9 +235,12 @@ class CleanStop(service.Service):
 
         def check() -> None:
             waited = self.reactor.seconds() - began
-            if self.factory.clients and waited < self.CLOSE_WAIT * 1.5:
+            remaining = list(self.factory.clients)
+            for other in self.other_factories:
+                remaining.extend(other.clients)
+            if remaining and waited < self.CLOSE_WAIT * 1.5:
                 if waited >= self.CLOSE_WAIT and not aborted:
-                    aborted.extend(self.factory.clients)
+                    aborted.extend(remaining)
                     for client in aborted:
                         client.transport.abortConnection()
                 self.reactor.callLater(self.POLL, check)
@@ -239,10 +273,17 @@ def makeService(options: ServerOptions) -> service.IService:
     if durable is not None:
         durable.on_lost_state = lambda message: stop_with_status_one(reactor)
     top = service.MultiService()
-    CleanStop(reactor, factory, durable).setServiceParent(top)
+    stopper = CleanStop(reactor, factory, durable)
+    stopper.setServiceParent(top)
     listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
     raise_listen_errors_at_start(listening)  # a port that cannot be had stops twistd with its error
     listening.setServiceParent(top)  # stopped before CleanStop
+    ami = ami_factory(options, reactor, core, durable)
+    if ami is not None:
+        stopper.other_factories.append(ami)
+        ami_listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["ami"]), ami)
+        raise_listen_errors_at_start(ami_listening)
+        ami_listening.setServiceParent(top)
     for endpoint, site in web_sites(options, core, factory, reactor, durable):
         strports.service(endpoint, site).setServiceParent(top)
     return top
@@ -283,6 +324,12 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     stopper = CleanStop(reactor, factory, durable)
     stopper.ports.append(port)
+    ami = ami_factory(options, reactor, core, durable)
+    if ami is not None:
+        ami_port = yield listen(reactor, options["ami"], ami)
+        stopper.ports.append(ami_port)
+        stopper.other_factories.append(ami)
+        log.info("Asterisk Manager Interface on {address}", address=ami_port.getHost())
     for endpoint, site in web_sites(options, core, factory, reactor, durable):
         web_port = yield listen(reactor, endpoint, site)
         stopper.ports.append(web_port)
