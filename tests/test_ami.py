@@ -9,11 +9,12 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from callcenter.core.asterisk import call_of_channel, operator_named, uniqueid
 from callcenter.core.center import CallCenter
 from callcenter.core.queues import parse_queues
 from callcenter.net import amiwire
 from callcenter.net.ami import ACTIONS, AmiFactory, leading_int, parse_callerid
-from callcenter.net.amiqueue import QueueView, call_of_channel, default_configs, operator_named, uniqueid
+from callcenter.net.amiqueue import QueueView, default_configs
 from callcenter.net.amiusers import AmiUsersError, parse_users
 
 USERS = """

@@ -21,16 +21,12 @@ from twisted.internet import protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from callcenter.core.asterisk import call_of_channel, caller_channel, operator_named
 from callcenter.core.center import CallCenterError
 from callcenter.core.states import PAUSED
 from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput
 from callcenter.net import amiwire
-from callcenter.net.amiqueue import (
-    QueueView,
-    call_of_channel,
-    caller_channel,
-    operator_named,
-)
+from callcenter.net.amiqueue import QueueView
 from callcenter.net.amiusers import AmiUser
 from callcenter.net.amiwire import AGENT, CALL, ORIGINATE, REPORTING, SYSTEM, Message
 from callcenter.net.ratelimit import CountingLog

@@ -5,11 +5,8 @@ objects for the AMI (``ICallCenterObserver``'s ``operators`` and ``queues``), an
 conventions that tools rely on (docs/ami.md):
 
 - a queue is named as in ``--queues``; without it the one queue is ``default``;
-- an operator is a member whose ``MemberName`` is its id and whose interface (``Location``,
-  ``StateInterface``) is ``Agent/<id>``; an action's ``Interface`` may also be the bare id;
-- a call's caller channel is ``Local/<call id>@callcenter``, its ``CallerIDNum`` the call id, its
-  ``Uniqueid`` ``<whole seconds it arrived at>.<call id>``, the same in every event and in the
-  queue_log;
+- operators, calls and their channels are named as :mod:`callcenter.core.asterisk` says; an
+  action's ``Interface`` may also be the bare operator id;
 - operators named in the configuration are ``static`` members: logged out, their device is
   unavailable (``Status: 5``); those that joined with ``login`` are ``dynamic``: logged out,
   they are no longer members.
@@ -17,13 +14,10 @@ conventions that tools rely on (docs/ami.md):
 
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from callcenter.core.asterisk import Membership, caller_channel, interface, uniqueid
 from callcenter.core.queues import QueueConfig
 from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 
-INTERFACE_PREFIX = "Agent/"
-CALLER_PREFIX = "Local/"
-CALLER_SUFFIX = "@callcenter"
-CONTEXT = "callcenter"
 UNKNOWN = "unknown"
 
 # Asterisk's device states (include/asterisk/devicestate.h).
@@ -46,36 +40,6 @@ STRATEGY_NAMES = {
 Fields = List[Tuple[str, object]]
 
 
-def interface(operator_id: str) -> str:
-    return INTERFACE_PREFIX + operator_id
-
-
-def operator_named(name: str) -> str:
-    """The operator id an ``Interface`` names: what follows the technology (``Agent/A``,
-    ``PJSIP/A``: ``A``), or the whole of it when it names none (``A``)."""
-    _, slash, rest = name.partition("/")
-    return rest if slash else name
-
-
-def caller_channel(call_id: str) -> str:
-    return CALLER_PREFIX + call_id + CALLER_SUFFIX
-
-
-def call_of_channel(channel: str) -> Optional[str]:
-    """The call id of a caller channel, or None when ``channel`` is not one."""
-    if channel.startswith(CALLER_PREFIX) and channel.endswith(CALLER_SUFFIX):
-        call_id = channel[len(CALLER_PREFIX) : -len(CALLER_SUFFIX)]
-        return call_id or None
-    return None
-
-
-def uniqueid(call_id: str, received_at: float) -> str:
-    """A call's Uniqueid: stable for the call (its arrival is kept with it, across restarts),
-    distinct for two calls of the same id at different times; ``|`` (the queue_log's
-    separator) is not in it."""
-    return "%d.%s" % (int(received_at), call_id.replace("|", "_"))
-
-
 def strategy_name(strategy: str) -> str:
     return STRATEGY_NAMES.get(strategy, strategy)
 
@@ -83,6 +47,11 @@ def strategy_name(strategy: str) -> str:
 def default_configs(operator_ids: Sequence[str], strategy: str, max_queue: int, max_wait: float) -> List[QueueConfig]:
     """The queues without ``--queues``: one, ``default``, of every operator at level 0."""
     return [QueueConfig("default", [(operator_id, 0) for operator_id in operator_ids], strategy, max_queue, max_wait)]
+
+
+def device_state(state: str) -> int:
+    """The device state Asterisk would show for an operator in ``state``."""
+    return UNAVAILABLE if state is LOGGED_OUT else DEVICE_STATES.get(state, 0)
 
 
 class Member(object):
@@ -98,11 +67,53 @@ class Member(object):
 
     @property
     def status(self) -> int:
-        return UNAVAILABLE if self.operator.state is LOGGED_OUT else DEVICE_STATES.get(self.operator.state, 0)
+        return device_state(self.operator.state)
 
     @property
     def paused(self) -> bool:
         return self.operator.state is PAUSED
+
+
+class MemberRecord(object):
+    """What the member events say of an operator, kept from the events themselves (with a
+    journal they go out after the commit, when the core may have moved on)."""
+
+    __slots__ = ("calls", "in_call", "last_call", "last_pause", "login_time", "paused", "reason", "status")
+
+    def __init__(self) -> None:
+        self.status = NOT_INUSE
+        self.paused = False
+        self.reason = ""
+        self.calls = 0
+        self.last_call = 0
+        self.last_pause = 0
+        self.login_time = 0
+        self.in_call = False
+
+
+def member_fields(
+    queue: str, operator_id: str, record: MemberRecord, penalty: int, dynamic: bool, wrap_up: float
+) -> Fields:
+    """The fields of the QueueMember* events, in Asterisk 20's order (``MemberName``,
+    ``Interface``; QueueStatus's QueueMember says ``Name``, ``Location``)."""
+    return [
+        ("Queue", queue),
+        ("MemberName", operator_id),
+        ("Interface", interface(operator_id)),
+        ("StateInterface", interface(operator_id)),
+        ("Membership", "dynamic" if dynamic else "static"),
+        ("Penalty", penalty),
+        ("CallsTaken", record.calls),
+        ("LastCall", record.last_call),
+        ("LastPause", record.last_pause),
+        ("LoginTime", record.login_time),
+        ("InCall", 1 if record.in_call else 0),
+        ("Status", record.status),
+        ("Paused", 1 if record.paused else 0),
+        ("PausedReason", record.reason),
+        ("Ringinuse", 0),
+        ("Wrapuptime", int(wrap_up)),
+    ]
 
 
 class QueueView(object):
@@ -124,10 +135,7 @@ class QueueView(object):
         self.service_level = service_level
         self.wrap_up = wrap_up
         self.history = history if history is not None else MemberHistory()
-        self._levels: Dict[str, Dict[str, int]] = {
-            config.name: {operator_id: level for operator_id, level in config.members} for config in self.configs
-        }
-        self._configured = {operator_id for config in self.configs for operator_id, _ in config.members}
+        self.membership = Membership(self.configs)
 
     def queue_names(self) -> List[str]:
         return [config.name for config in self.configs]
@@ -141,20 +149,19 @@ class QueueView(object):
         return None
 
     def is_dynamic(self, operator_id: str) -> bool:
-        return operator_id not in self._configured
+        return self.membership.is_dynamic(operator_id)
 
     def members(self, queue: str) -> Iterator[Member]:
         """The members of ``queue``, in configured order (those that joined with ``login``
         last, in the default queue, while logged in)."""
-        levels = self._levels.get(queue, {})
-        default = self.configs[0].name
-        first_level = min(self._levels[default].values()) if self._levels[default] else 0
+        membership = self.membership
         for operator in self.center.operators:
-            level = levels.get(operator.id)
-            if level is not None:
-                yield Member(queue, operator, level, False)
-            elif queue == default and operator.id not in self._configured and operator.state is not LOGGED_OUT:
-                yield Member(queue, operator, first_level, True)
+            level = membership.penalty(queue, operator.id)
+            if level is None:
+                continue
+            dynamic = membership.is_dynamic(operator.id)
+            if not (dynamic and operator.state is LOGGED_OUT):
+                yield Member(queue, operator, level, dynamic)
 
     def member(self, queue: str, operator_id: str) -> Optional[Member]:
         for member in self.members(queue):
@@ -228,31 +235,38 @@ class QueueView(object):
         del fields[-2]  # Ringinuse: not in QueueStatus
         return fields
 
+    def record_of(self, operator: Any) -> MemberRecord:
+        """An operator's member record as the core shows it now."""
+        record = MemberRecord()
+        record.status = device_state(operator.state)
+        record.paused = operator.state is PAUSED
+        record.reason = (operator.reason or "") if record.paused else ""
+        record.calls = operator.answered - (1 if operator.state is BUSY else 0)
+        record.last_call = self.history.last_call.get(operator.id, 0)
+        record.last_pause = self.history.last_pause.get(operator.id, 0)
+        if record.paused and not record.last_pause:
+            record.last_pause = int(operator.since)
+        record.login_time = int(operator.joined)
+        record.in_call = operator.state is BUSY
+        return record
+
     def member_fields(self, member: Member) -> Fields:
-        """The fields of the QueueMember* events (``MemberName``, ``Interface``)."""
         operator = member.operator
-        name = operator.id
-        last_pause = self.history.last_pause.get(name, 0)
-        if member.paused and not last_pause:
-            last_pause = int(operator.since)
-        return [
-            ("Queue", member.queue),
-            ("MemberName", name),
-            ("Interface", interface(name)),
-            ("StateInterface", interface(name)),
-            ("Membership", "dynamic" if member.dynamic else "static"),
-            ("Penalty", member.penalty),
-            ("CallsTaken", operator.answered - (1 if operator.state is BUSY else 0)),
-            ("LastCall", self.history.last_call.get(name, 0)),
-            ("LastPause", last_pause),
-            ("LoginTime", int(operator.joined)),
-            ("InCall", 1 if operator.state is BUSY else 0),
-            ("Status", member.status),
-            ("Paused", 1 if member.paused else 0),
-            ("PausedReason", (operator.reason or "") if member.paused else ""),
-            ("Ringinuse", 0),
-            ("Wrapuptime", int(self.wrap_up)),
-        ]
+        return member_fields(
+            member.queue, operator.id, self.record_of(operator), member.penalty, member.dynamic, self.wrap_up
+        )
+
+    def penalty(self, queue: str, operator_id: str) -> Optional[int]:
+        return self.membership.penalty(queue, operator_id)
+
+    def queues_of(self, operator_id: str) -> List[str]:
+        return self.membership.queues_of(operator_id)
+
+    def operator(self, operator_id: str) -> Any:
+        for operator in self.center.operators:
+            if operator.id == operator_id:
+                return operator
+        return None
 
     def queue_entry(self, name: str, position: int, call: Any, now: float) -> Fields:
         return [
