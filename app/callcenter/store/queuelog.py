@@ -170,6 +170,18 @@ class QueueLogLines(object):
                 out.append(line(event.at, "NONE", queue, event.operator, "REMOVEMEMBER", ""))
 
 
+class QueueLog(object):
+    """A subscriber of the call center's events (``heard(events, command)``): their lines
+    appended to ``output`` (a :class:`QueueLogFile`, or anything with ``write(lines)``)."""
+
+    def __init__(self, lines: QueueLogLines, output: Any) -> None:
+        self.lines = lines
+        self.output = output
+
+    def heard(self, events: Sequence[Any], command: Optional[str]) -> None:
+        self.output.write(self.lines.lines(events))
+
+
 def disk_reason(error: OSError) -> str:
     return "no space left" if error.errno == errno.ENOSPC else (error.strerror or str(error))
 

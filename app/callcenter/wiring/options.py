@@ -313,6 +313,12 @@ class ServerOptions(CallCenterOptions):
         ],
         ["ami-users", None, None, "manager.conf-shaped file of the AMI's users and their secrets (needed with --ami)."],
         [
+            "queue-log",
+            None,
+            None,
+            "File Asterisk's queue_log lines are appended to (docs/ami.md), reopened on SIGHUP; none: not written.",
+        ],
+        [
             "journal-limit",
             None,
             DEFAULT_JOURNAL_LIMIT,

@@ -6,6 +6,7 @@ Layer: wiring. It builds the call center (the core, or the durable one around it
 
 import atexit
 import os
+import signal
 import sys
 from typing import Any, List, Optional, Tuple
 
@@ -25,6 +26,7 @@ from callcenter.net.protocol import CallCenterServerFactory
 from callcenter.net.twisted_internals import exit_zero_after_a_clean_stop, raise_listen_errors_at_start
 from callcenter.store.durable import DurableCallCenter
 from callcenter.store.journal import StateError
+from callcenter.store.queuelog import QueueLogFile, queue_start
 from callcenter.wiring.descriptors import GuardedEndpoint
 from callcenter.wiring.options import ServerOptions, is_tls, parse_or_exit, routing_options
 from callcenter.wiring.tls_sniffing import endpoint_reactor
@@ -107,6 +109,22 @@ def ami_factory(
         max_unauthenticated=options["max-unauthenticated"],
         durable_output=durable,
     )
+
+
+def warn_queue_log(message: str) -> None:
+    log.warn("{message}", message=message)
+
+
+def open_queue_log(options: ServerOptions, reactor: Any) -> Optional[QueueLogFile]:
+    """``--queue-log``'s file, opened for appending, its ``QUEUESTART`` written, reopened on
+    SIGHUP (logrotate); None without it. OSError when it cannot be opened."""
+    if not options["queue-log"]:
+        return None
+    output = QueueLogFile(options["queue-log"], reactor.callLater, warn_queue_log)
+    output.write([queue_start(reactor.seconds())])
+    signal.signal(signal.SIGHUP, lambda number, frame: reactor.callFromThread(output.reopen))
+    reactor.addSystemEventTrigger("after", "shutdown", output.close)
+    return output
 
 
 def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
@@ -270,6 +288,12 @@ def makeService(options: ServerOptions) -> service.IService:
         raise SystemExit("twistd callcenter: error: %s" % error) from None
     core = make_core(options, reactor, durable)
     factory = make_factory(options, reactor, core, durable)
+    try:
+        open_queue_log(options, reactor)
+    except OSError as error:
+        raise SystemExit(
+            "twistd callcenter: error: cannot open the queue_log %s: %s" % (options["queue-log"], error.strerror)
+        ) from None
     if durable is not None:
         durable.on_lost_state = lambda message: stop_with_status_one(reactor)
     top = service.MultiService()
@@ -320,6 +344,11 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
         raise SystemExit(1) from None
     core = make_core(options, reactor, durable)
     factory = make_factory(options, reactor, core, durable)
+    try:
+        open_queue_log(options, reactor)
+    except OSError as error:
+        log.critical("Cannot open the queue_log {path}: {error}", path=options["queue-log"], error=error.strerror)
+        raise SystemExit(1) from None
     port = yield listen(reactor, options["listen"], factory)
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     stopper = CleanStop(reactor, factory, durable)
