@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from conftest import command, free_port
+from support import command, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+ROOT = os.path.dirname(os.path.dirname(HERE))
 CLIENTS = os.path.join(HERE, "ami_clients")
 USERS = "[admin]\nsecret = s3cret\nread = all\nwrite = all\n"
 
