@@ -272,11 +272,9 @@ class QueueLogFile(object):
             self._timer = self.call_later(self.retry, self._try_again)
 
     def _try_again(self) -> None:
+        """The file again, opened anew (a full disk is often fixed by moving the file away)."""
         self._timer = None
-        if self._fd is None:
-            self.reopen()
-        else:
-            self._flush()
+        self.reopen()
 
     def close(self) -> None:
         if self._timer is not None and self._timer.active():
