@@ -54,8 +54,17 @@ def queue_start(at: float) -> str:
 class QueueLogLines(object):
     """The queue_log lines of the core's events (``lines(events)``), kept in order."""
 
-    def __init__(self, membership: Membership, received_at: Optional[Callable[[str], Optional[float]]] = None) -> None:
+    def __init__(
+        self,
+        membership: Membership,
+        received_at: Optional[Callable[[str], Optional[float]]] = None,
+        offset: float = 0.0,
+    ) -> None:
+        """``offset``: seconds added to the events' times (a simulation's virtual day placed
+        at its ``--start``); ``received_at``: the arrival of a call in progress before these
+        lines began (a restart), for its Uniqueid."""
         self.membership = membership
+        self.offset = offset
         self.book = CallBook(received_at)
         self.handlers = {
             "CallReceived": self._received,
@@ -87,45 +96,66 @@ class QueueLogLines(object):
         if not record.joined:
             record.joined = True
             record.original = position
-            out.append(line(event.at, record.uid, record.queue, "NONE", "ENTERQUEUE", "", event.call, position))
+            out.append(
+                line(self.offset + event.at, record.uid, record.queue, "NONE", "ENTERQUEUE", "", event.call, position)
+            )
 
     def _received(self, event: Any, out: List[str]) -> None:
-        self.book.received(event.call, event.queue, event.at)
+        self.book.received(event.call, event.queue, self.offset + event.at)
 
     def _refused(self, event: Any, out: List[str]) -> None:
         self.book.ended(event.call)
 
     def _queued(self, event: Any, out: List[str]) -> None:
-        record = self.book.record(event.call, event.queue, event.at)
+        record = self.book.record(event.call, event.queue, self.offset + event.at)
         self.book.queued(record, event.waiting)
         self._join(event, record, event.position, out)
 
     def _ringing(self, event: Any, out: List[str]) -> None:
-        record = self.book.record(event.call, event.queue, event.at)
+        record = self.book.record(event.call, event.queue, self.offset + event.at)
         self._join(event, record, self.book.count(event.queue) + 1, out)
         self.book.left_waiting(record)
 
     def _answered(self, event: Any, out: List[str]) -> None:
-        record = self.book.record(event.call, event.queue, event.at)
+        record = self.book.record(event.call, event.queue, self.offset + event.at)
         self.book.left_waiting(record)
         leg = member_uniqueid(record.uid, event.operator)
         out.append(
-            line(event.at, record.uid, event.queue, event.operator, "CONNECT", int(event.wait), leg, int(event.ring))
+            line(
+                self.offset + event.at,
+                record.uid,
+                event.queue,
+                event.operator,
+                "CONNECT",
+                int(event.wait),
+                leg,
+                int(event.ring),
+            )
         )
 
     def _no_answer(self, event: Any, out: List[str]) -> None:
-        record = self.book.record(event.call, event.queue, event.at)
-        out.append(line(event.at, record.uid, event.queue, event.operator, "RINGNOANSWER", int(event.ring * 1000)))
+        record = self.book.record(event.call, event.queue, self.offset + event.at)
+        out.append(
+            line(
+                self.offset + event.at, record.uid, event.queue, event.operator, "RINGNOANSWER", int(event.ring * 1000)
+            )
+        )
 
     def _canceled(self, event: Any, out: List[str]) -> None:
-        record = self.book.record(event.call, event.queue, event.at)
-        out.append(line(event.at, record.uid, event.queue, event.operator, "RINGCANCELED", int(event.ring * 1000)))
+        record = self.book.record(event.call, event.queue, self.offset + event.at)
+        out.append(
+            line(
+                self.offset + event.at, record.uid, event.queue, event.operator, "RINGCANCELED", int(event.ring * 1000)
+            )
+        )
 
     def _left(self, event: Any, kind: str, out: List[str]) -> None:
-        record = self.book.record(event.call, event.queue, event.at)
+        record = self.book.record(event.call, event.queue, self.offset + event.at)
         position = event.position or 1
         original = event.original_position or record.original
-        out.append(line(event.at, record.uid, event.queue, "NONE", kind, position, original, int(event.wait)))
+        out.append(
+            line(self.offset + event.at, record.uid, event.queue, "NONE", kind, position, original, int(event.wait))
+        )
         self.book.ended(event.call)
 
     def _missed(self, event: Any, out: List[str]) -> None:
@@ -135,7 +165,7 @@ class QueueLogLines(object):
         self._left(event, "EXITWITHTIMEOUT", out)
 
     def _finished(self, event: Any, out: List[str]) -> None:
-        record = self.book.record(event.call, event.queue, event.at)
+        record = self.book.record(event.call, event.queue, self.offset + event.at)
         kind = "COMPLETECALLER" if event.ended_by == "caller" else "COMPLETEAGENT"
         out.append(
             line(
@@ -153,21 +183,21 @@ class QueueLogLines(object):
 
     def _paused(self, event: Any, out: List[str]) -> None:
         for queue in self.membership.queues_of(event.operator):
-            out.append(line(event.at, "NONE", queue, event.operator, "PAUSE", event.reason or ""))
+            out.append(line(self.offset + event.at, "NONE", queue, event.operator, "PAUSE", event.reason or ""))
 
     def _unpaused(self, event: Any, out: List[str]) -> None:
         for queue in self.membership.queues_of(event.operator):
-            out.append(line(event.at, "NONE", queue, event.operator, "UNPAUSE", ""))
+            out.append(line(self.offset + event.at, "NONE", queue, event.operator, "UNPAUSE", ""))
 
     def _logged_in(self, event: Any, out: List[str]) -> None:
         if self.membership.is_dynamic(event.operator):
             for queue in self.membership.queues_of(event.operator):
-                out.append(line(event.at, "NONE", queue, event.operator, "ADDMEMBER", ""))
+                out.append(line(self.offset + event.at, "NONE", queue, event.operator, "ADDMEMBER", ""))
 
     def _logged_out(self, event: Any, out: List[str]) -> None:
         if self.membership.is_dynamic(event.operator):
             for queue in self.membership.queues_of(event.operator):
-                out.append(line(event.at, "NONE", queue, event.operator, "REMOVEMEMBER", ""))
+                out.append(line(self.offset + event.at, "NONE", queue, event.operator, "REMOVEMEMBER", ""))
 
 
 class QueueLog(object):
