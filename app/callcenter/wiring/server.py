@@ -20,6 +20,7 @@ from twisted.logger import (
     globalLogBeginner,
     textFileLogObserver,
 )
+from twisted.python.failure import Failure
 
 from callcenter.core.center import CallCenter
 from callcenter.net.protocol import CallCenterServerFactory
@@ -34,6 +35,15 @@ from callcenter.wiring.tls_sniffing import endpoint_reactor
 log = Logger()
 
 
+def report_subscriber_failure(subscriber: Any, error: BaseException) -> None:
+    """How the server's call center tells of an event subscriber that raised (once each)."""
+    log.failure(
+        "An event subscriber ({subscriber!r}) failed; it is told of later events still",
+        Failure(error, type(error), error.__traceback__),
+        subscriber=subscriber,
+    )
+
+
 def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCenter]:
     """The restored state when ``--state-dir`` is given; :class:`StateError` when it cannot be."""
     if not options["state-dir"]:
@@ -46,6 +56,7 @@ def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCent
         options["ring-timeout"],
         options["journal-limit"],
         service_level=options["service-level"],
+        report=report_subscriber_failure,
         **routing_options(options),
     )
     durable.restore()
@@ -63,6 +74,7 @@ def make_core(options: ServerOptions, reactor: Any, durable: Optional[DurableCal
         options["ring-timeout"],
         now=reactor.seconds,
         service_level=options["service-level"],
+        report=report_subscriber_failure,
         **routing_options(options),
     )
 
@@ -167,7 +179,7 @@ def web_sites(
         from callcenter.web.wallboard import Wallboard, wallboard_site
 
         wallboard = Wallboard(
-            center, factory, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
+            center, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
         )
         shared = metrics is not None and options["metrics"] == options["web"]
         site = wallboard_site(wallboard, options["max-web-clients"], metrics.resource() if metrics and shared else None)
