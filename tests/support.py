@@ -25,6 +25,7 @@ from callcenter.cli.shell import CallCenterShell, PrintedEvents, run_locally
 from callcenter.core.center import CallCenter
 from callcenter.core.queues import parse_queues
 from callcenter.net.ami import AmiFactory
+from callcenter.net.amievents import AmiEvents
 from callcenter.net.amiqueue import QueueView, default_configs
 from callcenter.net.amiusers import parse_users
 from callcenter.net.protocol import CallCenterServerFactory
@@ -478,7 +479,8 @@ def ami_messages(data):
 class AmiBench(object):
     """A call center, its manager port, and clients on StringTransports."""
 
-    def __init__(self, operators=("A", "B"), queues=None, wrap_up=0.0, **center_options):
+    def __init__(self, operators=("A", "B"), queues=None, wrap_up=0.0, events=False, **center_options):
+        """``events``: the port hears the call center's events (AmiEvents), as the server's does."""
         self.clock = Clock()
         self.clock.advance(1_733_040_000)  # 2024-12-01: times look like Asterisk's epoch seconds
         configs = parse_queues(queues) if queues else None
@@ -503,6 +505,8 @@ class AmiBench(object):
             auth_timeout=10.0,
             max_unauthenticated=3,
         )
+        if events:
+            self.center.subscribe(AmiEvents(self.view, self.factory.broadcast))
 
     def connect(self):
         client = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))

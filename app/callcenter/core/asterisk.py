@@ -11,7 +11,7 @@ call has the same ``Uniqueid`` in both. The conventions, fixed so that tools can
 - the operator's leg of a call has the Uniqueid ``<the call's>-<operator id>``.
 """
 
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from callcenter.core.queues import QueueConfig
 
@@ -55,6 +55,20 @@ def member_uniqueid(call_uniqueid: str, operator_id: str) -> str:
     return "%s-%s" % (call_uniqueid, operator_id.replace("|", "_"))
 
 
+def arrival_of(center: Any, call_id: str) -> Optional[float]:
+    """When the call in progress ``call_id`` arrived, read from ``center``
+    (``interfaces.ICallCenterObserver``); None when there is no such call. For a call that
+    was in progress before its events were heard (a restart): O(operators + waiting calls)."""
+    for operator in center.operators:
+        if operator.call is not None and operator.call.id == call_id:
+            return float(operator.call.received_at)
+    for queue in center.queues:
+        for call in queue.waiting.calls():
+            if call.id == call_id:
+                return float(call.received_at)
+    return None
+
+
 class CallRecord(object):
     """A call in progress as Asterisk counts it: its Uniqueid and queue, where it first
     waited (``original``), whether it waits now (``waiting``), whether it has joined (told
@@ -76,7 +90,7 @@ class CallBook(object):
     that was in progress before the book began (a restart) gets its record on its first
     event, its Uniqueid from ``received_at`` (``(call id) -> arrival or None``)."""
 
-    def __init__(self, received_at: "Optional[object]" = None) -> None:
+    def __init__(self, received_at: "Optional[Callable[[str], Optional[float]]]" = None) -> None:
         self.calls: Dict[str, CallRecord] = {}
         self.waiting: Dict[str, int] = {}
         self._received_at = received_at
@@ -91,7 +105,7 @@ class CallBook(object):
         before the book began: it has joined already)."""
         record = self.calls.get(call_id)
         if record is None:
-            arrival = self._received_at(call_id) if self._received_at is not None else None  # type: ignore[operator]
+            arrival = self._received_at(call_id) if self._received_at is not None else None
             record = CallRecord(uniqueid(call_id, at if arrival is None else arrival), queue)
             record.joined = True
             self.calls[call_id] = record

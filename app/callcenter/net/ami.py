@@ -100,11 +100,15 @@ class AmiProtocol(protocol.Protocol):
     _deadline: Any = None  # closes it if it has not logged in in time
     _failure: Any = None  # the delayed "Authentication failed"
     _held = 0  # replies waiting for the disk
+    _acting = False  # an action of this connection is running
 
     def connectionMade(self) -> None:
         self.parser = amiwire.MessageParser()
         self.messages: Deque[Message] = deque()
         self._turn: Any = None
+        # Events that wait for the replies before them (manager.c sends a session's events
+        # after the response to its action).
+        self._events_waiting: List[bytes] = []
         self.factory.clients.add(self)
         self.transport.registerProducer(self, True)
         log.info("AMI connection from {peer}", peer=self.transport.getPeer())
@@ -210,7 +214,17 @@ class AmiProtocol(protocol.Protocol):
         if action.authority and not (self.user is not None and self.user.write & action.authority):
             self.reply(amiwire.error(action_id, "Permission denied"))
             return
-        getattr(self, action.method)(message, action_id)
+        self._acting = True
+        try:
+            getattr(self, action.method)(message, action_id)
+        finally:
+            self._acting = False
+        self._send_waiting_events()
+
+    def _send_waiting_events(self) -> None:
+        if self._events_waiting and not (self._held or self._acting):
+            events, self._events_waiting = self._events_waiting, []
+            self.deliver(b"".join(events))
 
     # Output: every byte to the client goes out through reply() or deliver().
 
@@ -234,6 +248,7 @@ class AmiProtocol(protocol.Protocol):
         else:
             self.factory.log_unexpected_failure(result)
             self.deliver(b"", closing)
+        self._send_waiting_events()
         return result  # every connection waiting on the commit hears the same
 
     def deliver(self, data: bytes, closing: bool = False) -> None:
@@ -260,7 +275,10 @@ class AmiProtocol(protocol.Protocol):
     def send_event(self, authority: int, data: bytes) -> None:
         """An event, when this client hears its classes (manager.c: all of them)."""
         if self.user is not None and not self.closing and self.send_events & authority == authority:
-            self.deliver(data)
+            if self._held or self._acting:
+                self._events_waiting.append(data)
+            else:
+                self.deliver(data)
 
     # The session's actions.
 

@@ -14,6 +14,7 @@ from callcenter.core.asterisk import (
     CONTEXT,
     CallBook,
     CallRecord,
+    arrival_of,
     caller_channel,
     interface,
     member_uniqueid,
@@ -43,8 +44,12 @@ class AmiEvents(object):
     def __init__(self, view: QueueView, send: Send) -> None:
         self.view = view
         self.send = send
-        self.book = CallBook(self._arrival)
-        self.members: Dict[str, MemberRecord] = {}
+        self.book = CallBook(lambda call_id: arrival_of(view.center, call_id))
+        # What each operator's member events say, from the core as it is now (a restart
+        # included), then kept from the events.
+        self.members: Dict[str, MemberRecord] = {
+            operator.id: view.record_of(operator) for operator in view.center.operators
+        }
         self.handlers: Dict[str, Callable[[Any], None]] = {
             "CallReceived": self.on_call_received,
             "CallRefused": self.on_call_refused,
@@ -62,17 +67,6 @@ class AmiEvents(object):
             "OperatorLoggedIn": self.on_operator_logged_in,
             "OperatorLoggedOut": self.on_operator_logged_out,
         }
-
-    def _arrival(self, call_id: str) -> Optional[float]:
-        """When a call in progress before this began arrived (a restart), from the core."""
-        for operator in self.view.center.operators:
-            if operator.call is not None and operator.call.id == call_id:
-                return float(operator.call.received_at)
-        for queue in self.view.center.queues:
-            for call in queue.waiting.calls():
-                if call.id == call_id:
-                    return float(call.received_at)
-        return None
 
     def heard(self, events: Sequence[Any], command: Optional[str]) -> None:
         for event in events:
@@ -132,10 +126,8 @@ class AmiEvents(object):
 
     def member(self, operator_id: str) -> MemberRecord:
         record = self.members.get(operator_id)
-        if record is None:
-            operator = self.view.operator(operator_id)
-            record = self.view.record_of(operator) if operator is not None else MemberRecord()
-            self.members[operator_id] = record
+        if record is None:  # joined with login since
+            record = self.members[operator_id] = MemberRecord()
         return record
 
     def _member_event(self, name: str, operator_id: str, queues: Optional[List[str]] = None) -> None:

@@ -22,12 +22,15 @@ from twisted.logger import (
 )
 from twisted.python.failure import Failure
 
+from callcenter.core.asterisk import Membership, arrival_of
 from callcenter.core.center import CallCenter
+from callcenter.core.queues import QueueConfig
+from callcenter.net.amiqueue import default_configs
 from callcenter.net.protocol import CallCenterServerFactory
 from callcenter.net.twisted_internals import exit_zero_after_a_clean_stop, raise_listen_errors_at_start
 from callcenter.store.durable import DurableCallCenter
 from callcenter.store.journal import StateError
-from callcenter.store.queuelog import QueueLogFile, queue_start
+from callcenter.store.queuelog import QueueLog, QueueLogFile, QueueLogLines, queue_start
 from callcenter.wiring.descriptors import GuardedEndpoint
 from callcenter.wiring.options import ServerOptions, is_tls, parse_or_exit, routing_options
 from callcenter.wiring.tls_sniffing import endpoint_reactor
@@ -103,13 +106,11 @@ def ami_factory(
     if not options["ami"]:
         return None
     from callcenter.net.ami import AmiFactory
-    from callcenter.net.amiqueue import QueueView, default_configs
+    from callcenter.net.amievents import AmiEvents
+    from callcenter.net.amiqueue import QueueView
 
-    configs = options["queues"] or default_configs(
-        options["operators"], options["strategy"], options["max-queue"], options["max-wait"]
-    )
-    view = QueueView(observed(core, durable), configs, options["service-level"], options["wrap-up"])
-    return AmiFactory(
+    view = QueueView(observed(core, durable), queue_configs(options), options["service-level"], options["wrap-up"])
+    factory = AmiFactory(
         core if durable is None else durable,
         view,
         options["ami-user-table"],
@@ -121,22 +122,37 @@ def ami_factory(
         max_unauthenticated=options["max-unauthenticated"],
         durable_output=durable,
     )
+    # Like the JSON port's clients, it hears each event once it is durable.
+    (core if durable is None else durable).subscribe(AmiEvents(view, factory.broadcast))
+    return factory
+
+
+def queue_configs(options: ServerOptions) -> List[QueueConfig]:
+    """The queues' settings: ``--queues``, or the one queue of ``--operators``."""
+    return options["queues"] or default_configs(
+        options["operators"], options["strategy"], options["max-queue"], options["max-wait"]
+    )
 
 
 def warn_queue_log(message: str) -> None:
     log.warn("{message}", message=message)
 
 
-def open_queue_log(options: ServerOptions, reactor: Any) -> Optional[QueueLogFile]:
-    """``--queue-log``'s file, opened for appending, its ``QUEUESTART`` written, reopened on
-    SIGHUP (logrotate); None without it. OSError when it cannot be opened."""
+def open_queue_log(
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Optional[DurableCallCenter]
+) -> None:
+    """``--queue-log``: its file opened for appending, ``QUEUESTART`` written, the lines of
+    each event appended once it is durable, the file reopened on SIGHUP (logrotate) and
+    closed at the end. OSError when it cannot be opened."""
     if not options["queue-log"]:
-        return None
+        return
     output = QueueLogFile(options["queue-log"], reactor.callLater, warn_queue_log)
     output.write([queue_start(reactor.seconds())])
+    center = observed(core, durable)
+    lines = QueueLogLines(Membership(queue_configs(options)), lambda call_id: arrival_of(center, call_id))
+    (core if durable is None else durable).subscribe(QueueLog(lines, output))
     signal.signal(signal.SIGHUP, lambda number, frame: reactor.callFromThread(output.reopen))
     reactor.addSystemEventTrigger("after", "shutdown", output.close)
-    return output
 
 
 def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
@@ -301,7 +317,7 @@ def makeService(options: ServerOptions) -> service.IService:
     core = make_core(options, reactor, durable)
     factory = make_factory(options, reactor, core, durable)
     try:
-        open_queue_log(options, reactor)
+        open_queue_log(options, reactor, core, durable)
     except OSError as error:
         raise SystemExit(
             "twistd callcenter: error: cannot open the queue_log %s: %s" % (options["queue-log"], error.strerror)
@@ -357,7 +373,7 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     core = make_core(options, reactor, durable)
     factory = make_factory(options, reactor, core, durable)
     try:
-        open_queue_log(options, reactor)
+        open_queue_log(options, reactor, core, durable)
     except OSError as error:
         log.critical("Cannot open the queue_log {path}: {error}", path=options["queue-log"], error=error.strerror)
         raise SystemExit(1) from None
