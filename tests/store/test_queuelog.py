@@ -78,3 +78,87 @@ def test_past_the_bound_the_oldest_lines_are_dropped_and_counted(tmp_path):
     output.close()
     with open(path) as written:
         assert sum(1 for _ in written) + dropped == batches * 1000
+
+
+class Collected(object):
+    """What a QueueLog writes, kept as lines."""
+
+    def __init__(self):
+        self.lines = []
+
+    def write(self, lines):
+        self.lines.extend(lines)
+
+
+def logged(operators=("A", "B"), queues=None, **options):
+    """A call center at epoch 1733040000 whose events are written as queue_log lines."""
+    from twisted.internet.task import Clock as TestClock
+
+    from callcenter.core.asterisk import Membership
+    from callcenter.core.center import CallCenter
+    from callcenter.core.queues import parse_queues
+    from callcenter.net.amiqueue import default_configs
+    from callcenter.store.queuelog import QueueLog, QueueLogLines
+
+    clock = TestClock()
+    clock.advance(1733040000)
+    configs = parse_queues(queues) if queues else None
+    center = CallCenter(operators, clock.callLater, now=clock.seconds, queues=configs, **options)
+    out = Collected()
+    membership = Membership(configs or default_configs(operators, "linear", 0, 0.0))
+    center.subscribe(QueueLog(QueueLogLines(membership), out))
+    return center, clock, out
+
+
+def run(center, clock, *commands):
+    """Commands in order; ``advance N`` moves the clock N seconds in half-second steps (each
+    timer fires at its own time)."""
+    for command in commands:
+        word, _, argument = command.partition(" ")
+        if word == "advance":
+            for _ in range(int(float(argument) * 2)):
+                clock.advance(0.5)
+        else:
+            center.execute(word, argument)
+
+
+def test_a_call_from_enterqueue_to_completecaller():
+    center, clock, out = logged(ring_timeout=0)
+    run(center, clock, "call 1", "advance 4", "answer A", "advance 65", "hangup 1")
+    assert out.lines == [
+        "1733040000|1733040000.1|default|NONE|ENTERQUEUE||1|1\n",
+        "1733040004|1733040000.1|default|A|CONNECT|4|1733040000.1-A|4\n",
+        "1733040069|1733040000.1|default|A|COMPLETECALLER|4|65|1\n",
+    ]
+
+
+def test_waiting_abandon_timeout_and_rings_that_end_unanswered():
+    center, clock, out = logged(operators=("A",), ring_timeout=10, max_wait=20)
+    run(center, clock, "call 1", "call 2", "call 3", "advance 2.5", "reject A", "advance 10", "hangup 3")
+    run(center, clock, "advance 7.5")
+    assert out.lines == [
+        "1733040000|1733040000.1|default|NONE|ENTERQUEUE||1|1\n",
+        "1733040000|1733040000.2|default|NONE|ENTERQUEUE||2|1\n",
+        "1733040000|1733040000.3|default|NONE|ENTERQUEUE||3|2\n",
+        "1733040002|1733040000.1|default|A|RINGNOANSWER|2500\n",  # rejected, rings A again
+        "1733040012|1733040000.1|default|A|RINGNOANSWER|10000\n",  # ignored
+        "1733040012|1733040000.3|default|NONE|ABANDON|2|2|12\n",
+        "1733040020|1733040000.2|default|NONE|EXITWITHTIMEOUT|1|1|20\n",
+    ]
+
+
+def test_a_ring_canceled_by_the_caller_and_presence_lines():
+    center, clock, out = logged(operators=("A",), queues="[sales]\noperators = A\n\n[vip]\noperators = A:1\n")
+    run(center, clock, "call 1 queue=vip", "advance 1.5", "hangup 1", "pause A lunch break", "unpause A")
+    run(center, clock, "login Z", "logout Z")
+    assert out.lines == [
+        "1733040000|1733040000.1|vip|NONE|ENTERQUEUE||1|1\n",
+        "1733040001|1733040000.1|vip|A|RINGCANCELED|1500\n",
+        "1733040001|1733040000.1|vip|NONE|ABANDON|1|1|1\n",
+        "1733040001|NONE|sales|A|PAUSE|lunch break\n",
+        "1733040001|NONE|vip|A|PAUSE|lunch break\n",
+        "1733040001|NONE|sales|A|UNPAUSE|\n",
+        "1733040001|NONE|vip|A|UNPAUSE|\n",
+        "1733040001|NONE|sales|Z|ADDMEMBER|\n",
+        "1733040001|NONE|sales|Z|REMOVEMEMBER|\n",
+    ]

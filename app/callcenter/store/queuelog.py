@@ -65,6 +65,8 @@ class QueueLogLines(object):
         lines began (a restart), for its Uniqueid."""
         self.membership = membership
         self.offset = offset
+        self._last: List[str] = []  # the batch's lines that go after the others
+        self._ending: List[str] = []  # the batch's calls that ended: forgotten once it is told
         self.book = CallBook(received_at)
         self.handlers = {
             "CallReceived": self._received,
@@ -86,11 +88,16 @@ class QueueLogLines(object):
 
     def lines(self, events: Sequence[Any]) -> List[str]:
         out: List[str] = []
+        self._last, self._ending = [], []
         for event in events:
             handler = self.handlers.get(event.name)
             if handler is not None:
                 handler(event, out)
-        return out
+        for call_id in self._ending:
+            self.book.ended(call_id)
+        # A caller who hangs up while ringing: the core tells the miss before the ring's end,
+        # app_queue.c writes RINGCANCELED before ABANDON.
+        return out + self._last
 
     def _join(self, event: Any, record: CallRecord, position: int, out: List[str]) -> None:
         if not record.joined:
@@ -156,10 +163,11 @@ class QueueLogLines(object):
         out.append(
             line(self.offset + event.at, record.uid, event.queue, "NONE", kind, position, original, int(event.wait))
         )
-        self.book.ended(event.call)
+        self.book.left_waiting(record)
+        self._ending.append(event.call)
 
     def _missed(self, event: Any, out: List[str]) -> None:
-        self._left(event, "ABANDON", out)
+        self._left(event, "ABANDON", self._last if event.position is None else out)
 
     def _timed_out(self, event: Any, out: List[str]) -> None:
         self._left(event, "EXITWITHTIMEOUT", out)
