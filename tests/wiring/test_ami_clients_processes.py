@@ -155,3 +155,54 @@ def test_panoramisk_gets_queue_status_as_a_list(ami_server):
         "QueueStatusComplete",
     ]
     assert messages[4]["CallerIDNum"] == "3" and messages[4]["Position"] == "1"
+
+
+def test_panoramisk_hears_the_events_of_a_call_from_join_to_complete(ami_server):
+    server, port = ami_server("--operators", "A")
+    listener = subprocess.Popen(
+        [
+            client_python("panoramisk"),
+            os.path.join(CLIENTS, "panoramisk_report.py"),
+            "127.0.0.1", str(port), "admin", "s3cret", "30", "AgentComplete",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert "queuestatus" in json.loads(listener.stdout.readline().decode())  # logged in, listening
+        json_client(server, "call 5", "answer A", "hangup 5")
+        out, err = listener.communicate(timeout=60)
+    finally:
+        listener.kill()
+        listener.wait()
+    assert listener.returncode == 0, err.decode()
+    (events,) = [json.loads(line)["events"] for line in out.decode().splitlines() if line.startswith("{")]
+    queue = [event for event in events if event.get("Event", "").startswith(("Queue", "Agent"))]
+    names = [event["Event"] for event in queue]
+    assert names[:7] == [
+        "QueueCallerJoin",
+        "AgentCalled",
+        "QueueMemberStatus",
+        "QueueCallerLeave",
+        "AgentConnect",
+        "QueueMemberStatus",
+        "AgentComplete",
+    ]
+    assert names[7:] in ([], ["QueueMemberStatus"])  # A free again: it may come in the same read
+    assert {event["Uniqueid"] for event in queue if "Uniqueid" in event} == {queue[0]["Uniqueid"]}
+    assert (queue[0]["CallerIDNum"], queue[1]["MemberName"], queue[6]["Reason"]) == ("5", "A", "caller")
+
+
+def test_asterisk_ami_and_py_asterisk_while_a_day_plays_with_a_journal(ami_server, tmp_path):
+    server, port = ami_server("--operators", "3", "--ring-timeout", "4", "--state-dir", str(tmp_path / "state"))
+    player = simulate(server, "--speed", "60", "--duration", "30m")
+    try:
+        (seen,) = report("asterisk-ami", "asterisk_ami_report.py", port)
+        assert seen["login"]["status"] == "Success"
+        members = [event["keys"] for event in seen["events"] if event["name"] == "QueueMember"]
+        assert sorted(member["Name"] for member in members) == ["A", "B", "C"]
+        (queues,) = report("py-asterisk", "py_asterisk_report.py", port)
+        assert sorted(queues["default"]["members"]) == ["Agent/A", "Agent/B", "Agent/C"]
+    finally:
+        player.kill()
+        player.wait()
