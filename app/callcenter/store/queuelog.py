@@ -177,7 +177,7 @@ class QueueLogLines(object):
         kind = "COMPLETECALLER" if event.ended_by == "caller" else "COMPLETEAGENT"
         out.append(
             line(
-                event.at,
+                self.offset + event.at,
                 record.uid,
                 event.queue,
                 event.operator,
