@@ -103,3 +103,39 @@ def test_a_client_that_pipelines_and_never_reads_holds_up_no_other(start_server,
     assert sent > 0
     stuck.close()
     assert server.stop() == 0
+
+
+def test_a_listener_that_never_reads_is_cut_off_while_the_events_flow(start_server, users_file):
+    port = free_port()
+    server = start_server(
+        "--ami", "tcp:%d:interface=127.0.0.1" % port, "--ami-users", users_file, "--operators", "20",
+        "--ring-timeout", "1", "--max-output-buffer", "65536",
+    )  # fmt: skip
+    wait_listening(port)
+    stuck = login(port)
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reading = login(port)
+    player = subprocess.Popen(
+        [
+            command("callcenter"), "simulate", "--connect", "tcp:127.0.0.1:%d" % server.port, "--speed", "2000",
+            "--duration", "8h", "--calls-per-hour", "6000", "--handle-time", "30", "--answer-delay", "0.5",
+            "--seed", "5",
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        heard = 0
+        end = time.monotonic() + 60
+        reading.settimeout(5)
+        while time.monotonic() < end and heard < 12_000_000:
+            chunk = reading.recv(65536)
+            assert chunk, "the reading client was cut off"
+            heard += len(chunk)
+    finally:
+        player.kill()
+        player.wait()
+    assert heard >= 12_000_000  # the one that reads heard all that flowed
+    reading.close()
+    stuck.close()
+    server.stop()
+    assert b"Closing AMI connection from" in server.log and b"it is not reading" in server.log
