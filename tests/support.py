@@ -506,7 +506,7 @@ class AmiBench(object):
             max_unauthenticated=3,
         )
         if events:
-            self.center.subscribe(AmiEvents(self.view, self.factory.broadcast))
+            self.center.subscribe(AmiEvents(self.view, self.factory.broadcast, self.factory.hears))
 
     def connect(self):
         client = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))

@@ -2,6 +2,7 @@
 with which fields in which order (apps/app_queue.c, main/manager_channels.c), as a client
 logged in to the manager port hears them."""
 
+from callcenter.net import amiwire
 from support import AmiBench, ami_ask, ami_messages
 
 CALLER_BLOCK = [
@@ -45,6 +46,7 @@ AGENT = ["Queue", "Interface", "MemberName"]
 def heard(bench, transport, *commands):
     """The events a logged-in client hears while ``commands`` run (``"advance 10"`` moves the
     clock): each as (name, dict of its fields, its keys in order)."""
+    bench.clock.advance(0)  # what came before goes out first
     transport.clear()
     for command in commands:
         word, _, argument = command.partition(" ")
@@ -52,6 +54,7 @@ def heard(bench, transport, *commands):
             bench.clock.advance(float(argument))
         else:
             bench.center.execute(word, argument)
+    bench.clock.advance(0)  # the turn's events go out at its end
     return [(dict(m)["Event"], dict(m), [key for key, _ in m]) for m in ami_messages(transport.value())]
 
 
@@ -194,6 +197,7 @@ def test_events_off_hears_none_and_a_user_without_agent_hears_no_queue_event():
     _, listening = bench.login()
     heard(bench, listening, "call 1")
     assert quiet.value() == b"" and caller_only.value() == b""
+    assert bench.factory.hears(amiwire.AGENT)
     assert listening.value()
 
 
@@ -203,3 +207,16 @@ def test_queue_actions_make_their_events_too():
     got = ami_ask(client, transport, "Action: QueuePause", "Interface: Agent/A", "Paused: 1", "Reason: tea")
     assert [m[0] for m in got] == [("Response", "Success"), ("Event", "QueueMemberPause")]
     assert dict(got[1])["PausedReason"] == "tea"
+
+
+def test_with_no_client_that_hears_them_events_are_kept_not_built():
+    bench = AmiBench(operators=("A",), events=True, ring_timeout=0)
+    bench.center.execute("call", "1")
+    bench.center.execute("call", "2")
+    assert bench.factory.events_sent == 0 and not bench.factory.hears(amiwire.AGENT)
+    _client, transport = bench.login()
+    events = heard(bench, transport, "hangup 2")
+    assert [(name, fields["Position"], fields["Uniqueid"]) for name, fields, _ in events] == [
+        ("QueueCallerAbandon", "1", "1733040000.2"),
+        ("QueueCallerLeave", "1", "1733040000.2"),
+    ]

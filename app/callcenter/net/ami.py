@@ -109,6 +109,7 @@ class AmiProtocol(protocol.Protocol):
         # Events that wait for the replies before them (manager.c sends a session's events
         # after the response to its action).
         self._events_waiting: List[bytes] = []
+        self._outgoing: List[bytes] = []  # events of this reactor turn, written at its end
         self.factory.clients.add(self)
         self.transport.registerProducer(self, True)
         log.info("AMI connection from {peer}", peer=self.transport.getPeer())
@@ -254,6 +255,9 @@ class AmiProtocol(protocol.Protocol):
     def deliver(self, data: bytes, closing: bool = False) -> None:
         if self.cut_off:
             return
+        if self._outgoing:  # the events before it first
+            data = b"".join(self._outgoing) + data
+            self._outgoing = []
         if data:
             send_now(self.transport, data)
         limit = self.factory.max_output_buffer
@@ -278,7 +282,13 @@ class AmiProtocol(protocol.Protocol):
             if self._held or self._acting:
                 self._events_waiting.append(data)
             else:
-                self.deliver(data)
+                if not self._outgoing:
+                    self.factory.flush_soon(self)
+                self._outgoing.append(data)
+
+    def flush_events(self) -> None:
+        if self._outgoing and not self.closing:
+            self.deliver(b"")
 
     # The session's actions.
 
@@ -666,6 +676,8 @@ class AmiFactory(protocol.Factory):
         self.clients: "Set[AmiProtocol]" = set()
         self.unauthenticated: "OrderedDict[AmiProtocol, None]" = OrderedDict()
         self.events_sent = 0
+        self._flushing: "Set[AmiProtocol]" = set()  # clients with events to write this turn
+        self._flush_timer: Any = None
         self._failure_logged: Optional[Failure] = None
         self.count_refused = CountingLog(
             call_later,
@@ -706,11 +718,30 @@ class AmiFactory(protocol.Factory):
             self._failure_logged = failure
             log.failure("A commit failed unexpectedly; what waited on it was not sent", failure)
 
+    def hears(self, authority: int) -> bool:
+        """Whether any client logged in hears events of ``authority``'s classes now."""
+        for client in self.clients:
+            if client.send_events & authority == authority:
+                return True
+        return False
+
     def broadcast(self, authority: int, data: bytes) -> None:
-        """An event to every client logged in that hears its classes."""
+        """An event to every client logged in that hears its classes. Each client's events
+        of one reactor turn go out in one write, at its end (or before its next reply)."""
         self.events_sent += 1
-        for client in list(self.clients):
+        for client in self.clients:
             client.send_event(authority, data)
+
+    def flush_soon(self, client: "AmiProtocol") -> None:
+        self._flushing.add(client)
+        if self._flush_timer is None:
+            self._flush_timer = self.call_later(0, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_timer = None
+        clients, self._flushing = self._flushing, set()
+        for client in clients:
+            client.flush_events()
 
     def core_settings(self) -> List[Tuple[str, object]]:
         import callcenter

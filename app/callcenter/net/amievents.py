@@ -41,9 +41,12 @@ class AmiEvents(object):
     """Subscribes to the call center's events (``heard(events, command)``) and sends each
     as Asterisk's AMI events to ``send``."""
 
-    def __init__(self, view: QueueView, send: Send) -> None:
+    def __init__(self, view: QueueView, send: Send, hears: Optional[Callable[[int], bool]] = None) -> None:
+        """``hears(authority)``: whether any client hears events of those classes now; when
+        none does, the events only update what is kept (nothing is built or encoded)."""
         self.view = view
         self.send = send
+        self.hears = hears or (lambda authority: True)
         self.book = CallBook(lambda call_id: arrival_of(view.center, call_id))
         # What each operator's member events say, from the core as it is now (a restart
         # included), then kept from the events.
@@ -97,6 +100,8 @@ class AmiEvents(object):
         self, name: str, event: Any, state: Tuple[int, str], extra: Sequence[Tuple[str, object]] = ()
     ) -> None:
         record = self.book.record(event.call, event.queue, event.at)
+        if not self.hears(AGENT):
+            return
         fields = self._caller(event.call, record) + self._agent(event.call, event.operator, record, state)
         fields.extend(
             (("Queue", event.queue), ("Interface", interface(event.operator)), ("MemberName", event.operator))
@@ -105,6 +110,8 @@ class AmiEvents(object):
         self.send(AGENT, amiwire.event(name, AGENT, fields))
 
     def _caller_event(self, name: str, call_id: str, record: CallRecord, extra: Sequence[Tuple[str, object]]) -> None:
+        if not self.hears(AGENT):
+            return
         fields = self._caller(call_id, record)
         fields.append(("Queue", record.queue))
         fields.extend(extra)
@@ -131,6 +138,8 @@ class AmiEvents(object):
         return record
 
     def _member_event(self, name: str, operator_id: str, queues: Optional[List[str]] = None) -> None:
+        if not self.hears(AGENT):
+            return
         record = self.member(operator_id)
         dynamic = self.view.is_dynamic(operator_id)
         for queue in self.view.queues_of(operator_id) if queues is None else queues:

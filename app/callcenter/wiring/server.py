@@ -123,7 +123,7 @@ def ami_factory(
         durable_output=durable,
     )
     # Like the JSON port's clients, it hears each event once it is durable.
-    (core if durable is None else durable).subscribe(AmiEvents(view, factory.broadcast))
+    (core if durable is None else durable).subscribe(AmiEvents(view, factory.broadcast, factory.hears))
     return factory
 
 
