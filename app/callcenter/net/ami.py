@@ -276,16 +276,6 @@ class AmiProtocol(protocol.Protocol):
             self.transport.unregisterProducer()  # a TLS connection closes only once it has none
             self.transport.loseConnection()
 
-    def send_event(self, authority: int, data: bytes) -> None:
-        """An event, when this client hears its classes (manager.c: all of them)."""
-        if self.user is not None and not self.closing and self.send_events & authority == authority:
-            if self._held or self._acting:
-                self._events_waiting.append(data)
-            else:
-                if not self._outgoing:
-                    self.factory.flush_soon(self)
-                self._outgoing.append(data)
-
     def flush_events(self) -> None:
         if self._outgoing and not self.closing:
             self.deliver(b"")
@@ -727,14 +717,23 @@ class AmiFactory(protocol.Factory):
 
     def broadcast(self, authority: int, data: bytes) -> None:
         """An event to every client logged in that hears its classes. Each client's events
-        of one reactor turn go out in one write, at its end (or before its next reply)."""
+        of one reactor turn go out in one write, at its end (or before its next reply);
+        those that come while replies wait (for the disk, or the action running) follow
+        them. The loop reaches into each client rather than calling it: it runs for every
+        event and every client."""
         self.events_sent += 1
+        flushing = self._flushing
         for client in self.clients:
-            client.send_event(authority, data)
-
-    def flush_soon(self, client: "AmiProtocol") -> None:
-        self._flushing.add(client)
-        if self._flush_timer is None:
+            if client.send_events & authority != authority or client.closing:
+                continue
+            if client._held or client._acting:
+                client._events_waiting.append(data)
+                continue
+            outgoing = client._outgoing
+            if not outgoing:
+                flushing.add(client)
+            outgoing.append(data)
+        if flushing and self._flush_timer is None:
             self._flush_timer = self.call_later(0, self._flush)
 
     def _flush(self) -> None:

@@ -50,6 +50,7 @@ class AmiEvents(object):
         self.book = CallBook(lambda call_id: arrival_of(view.center, call_id))
         # What each operator's member events say, from the core as it is now (a restart
         # included), then kept from the events.
+        self._caller_blocks: Dict[str, bytes] = {}  # by Uniqueid, while the call is in progress
         self.members: Dict[str, MemberRecord] = {
             operator.id: view.record_of(operator) for operator in view.center.operators
         }
@@ -79,8 +80,13 @@ class AmiEvents(object):
 
     # The caller's channel and the operator's.
 
-    def _caller(self, call_id: str, record: CallRecord) -> Fields:
-        return channel_block("", caller_channel(call_id), UP, call_id, UNKNOWN, record.queue, record.uid)
+    def _caller(self, call_id: str, record: CallRecord) -> bytes:
+        """The caller's channel fields, encoded once a call (they do not change)."""
+        block = self._caller_blocks.get(record.uid)
+        if block is None:
+            fields = channel_block("", caller_channel(call_id), UP, call_id, UNKNOWN, record.queue, record.uid)
+            block = self._caller_blocks[record.uid] = amiwire.encode_fields(fields)
+        return block
 
     def _agent(self, call_id: str, operator_id: str, record: CallRecord, state: Tuple[int, str]) -> Fields:
         fields = channel_block(
@@ -102,20 +108,21 @@ class AmiEvents(object):
         record = self.book.record(event.call, event.queue, event.at)
         if not self.hears(AGENT):
             return
-        fields = self._caller(event.call, record) + self._agent(event.call, event.operator, record, state)
+        fields = self._agent(event.call, event.operator, record, state)
         fields.extend(
             (("Queue", event.queue), ("Interface", interface(event.operator)), ("MemberName", event.operator))
         )
         fields.extend(extra)
-        self.send(AGENT, amiwire.event(name, AGENT, fields))
+        head = amiwire.event_head(name, AGENT)
+        self.send(AGENT, head + self._caller(event.call, record) + amiwire.encode_fields(fields) + b"\r\n")
 
     def _caller_event(self, name: str, call_id: str, record: CallRecord, extra: Sequence[Tuple[str, object]]) -> None:
         if not self.hears(AGENT):
             return
-        fields = self._caller(call_id, record)
-        fields.append(("Queue", record.queue))
+        fields: Fields = [("Queue", record.queue)]
         fields.extend(extra)
-        self.send(AGENT, amiwire.event(name, AGENT, fields))
+        head = amiwire.event_head(name, AGENT)
+        self.send(AGENT, head + self._caller(call_id, record) + amiwire.encode_fields(fields) + b"\r\n")
 
     def _join(self, call_id: str, record: CallRecord, position: int, count: int) -> None:
         if not record.joined:
@@ -128,6 +135,12 @@ class AmiEvents(object):
         self._caller_event(
             "QueueCallerLeave", call_id, record, (("Position", position), ("Count", self.book.count(record.queue)))
         )
+
+    def _ended(self, call_id: str) -> None:
+        record = self.book.calls.get(call_id)
+        if record is not None:
+            self._caller_blocks.pop(record.uid, None)
+        self.book.ended(call_id)
 
     # Members.
 
@@ -160,7 +173,7 @@ class AmiEvents(object):
         self.book.received(event.call, event.queue, event.at)
 
     def on_call_refused(self, event: Any) -> None:
-        self.book.ended(event.call)
+        self._ended(event.call)
 
     def on_call_queued(self, event: Any) -> None:
         record = self.book.record(event.call, event.queue, event.at)
@@ -204,7 +217,7 @@ class AmiEvents(object):
             (("Position", position), ("OriginalPosition", original), ("HoldTime", int(event.wait))),
         )
         self._leave(event.call, record, position)
-        self.book.ended(event.call)
+        self._ended(event.call)
 
     def on_call_finished(self, event: Any) -> None:
         member = self.member(event.operator)
@@ -218,7 +231,7 @@ class AmiEvents(object):
             UP,
             (("HoldTime", int(event.wait)), ("TalkTime", int(event.talk)), ("Reason", reason)),
         )
-        self.book.ended(event.call)
+        self._ended(event.call)
         self._status(event.operator, NOT_INUSE)
 
     def on_operator_paused(self, event: Any) -> None:

@@ -8,7 +8,7 @@ failure``); a header is looked up case-insensitively, its value with leading bla
 The server writes ``\\r\\n`` everywhere. docs/ami.md has the whole of it.
 """
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 AMI_VERSION = "9.0.0"  # Asterisk 20's
 BANNER = ("Asterisk Call Manager/%s\r\n" % AMI_VERSION).encode("ascii")
@@ -191,9 +191,20 @@ def privilege(authority: int) -> str:
     return ",".join(names)
 
 
+_EVENT_HEADS: "Dict[Tuple[str, int], bytes]" = {}
+
+
+def event_head(name: str, authority: int) -> bytes:
+    """``Event:`` and ``Privilege:`` of an event, made once for each name and class."""
+    head = _EVENT_HEADS.get((name, authority))
+    if head is None:
+        head = _EVENT_HEADS[name, authority] = encode_fields((("Event", name), ("Privilege", privilege(authority))))
+    return head
+
+
 def event(name: str, authority: int, fields: Fields) -> bytes:
     """An event as every listener gets it: ``Event:``, ``Privilege:``, the fields."""
-    return encode_fields((("Event", name), ("Privilege", privilege(authority)))) + encode_fields(fields) + b"\r\n"
+    return event_head(name, authority) + encode_fields(fields) + b"\r\n"
 
 
 def list_item(name: str, fields: Fields, action_id: str) -> bytes:
