@@ -10,6 +10,8 @@ never from the core's state at the time it hears them, which with a journal may 
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from zope.interface import implementer
+
 from callcenter.core.asterisk import (
     CONTEXT,
     CallBook,
@@ -19,6 +21,7 @@ from callcenter.core.asterisk import (
     interface,
     member_uniqueid,
 )
+from callcenter.interfaces import IEventSubscriber
 from callcenter.net import amiwire
 from callcenter.net.amiqueue import (
     INUSE,
@@ -37,6 +40,7 @@ UNKNOWN = "<unknown>"
 UP, RINGING_CHANNEL = (6, "Up"), (5, "Ringing")
 
 
+@implementer(IEventSubscriber)
 class AmiEvents(object):
     """Subscribes to the call center's events (``heard(events, command)``) and sends each
     as Asterisk's AMI events to ``send``."""

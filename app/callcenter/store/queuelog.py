@@ -25,7 +25,10 @@ import errno
 import os
 from typing import Any, Callable, List, Optional, Sequence
 
+from zope.interface import implementer
+
 from callcenter.core.asterisk import CallBook, CallRecord, Membership, member_uniqueid
+from callcenter.interfaces import IEventSubscriber
 
 MAX_PENDING = 16 << 20  # bytes of lines kept while the disk refuses them
 
@@ -208,6 +211,7 @@ class QueueLogLines(object):
                 out.append(line(self.offset + event.at, "NONE", queue, event.operator, "REMOVEMEMBER", ""))
 
 
+@implementer(IEventSubscriber)
 class QueueLog(object):
     """A subscriber of the call center's events (``heard(events, command)``): their lines
     appended to ``output`` (a :class:`QueueLogFile`, or anything with ``write(lines)``)."""
