@@ -1,5 +1,7 @@
 """``callcenter simulate`` and ``callcenter erlang``: planning a day, by simulation and by formula.
 
+Layer: sim, its command-line half.
+
 The options, the profile file, and the table, CSV, JSON and plot outputs. The models are
 :mod:`callcenter.sim.simulate` and :mod:`callcenter.sim.erlang`; the shell's own options and
 behaviour are not touched (``callcenter`` with no subcommand is the shell).

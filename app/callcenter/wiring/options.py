@@ -1,7 +1,8 @@
 """Command-line options of the three commands and the twistd plugin.
 
-Layer: wiring. The defaults live with what they are defaults of (the core, the protocol,
-the journal, the wallboard); nothing below the wiring imports this module.
+Layer: wiring. The defaults live with what they are defaults of (the core, the journal; the
+connections' limits in ``net/limits.py``, which loads no protocol); nothing below the wiring
+imports this module.
 """
 
 import os
@@ -14,14 +15,14 @@ from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, 
 from callcenter.core.queues import QueueConfig, QueuesError, operator_ids_of, parse_queues
 from callcenter.core.strategies import LINEAR, STRATEGIES
 from callcenter.net.amiusers import AmiUser, AmiUsersError, parse_users
-from callcenter.net.protocol import (
+from callcenter.net.limits import (
     DEFAULT_AUTH_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_OUTPUT_BUFFER,
     DEFAULT_MAX_UNAUTHENTICATED,
+    DEFAULT_MAX_WEB_CLIENTS,
 )
 from callcenter.store.journal import DEFAULT_JOURNAL_LIMIT
-from callcenter.web.wallboard import DEFAULT_MAX_WEB_CLIENTS
 
 DEFAULT_PORT = 5678
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
