@@ -197,8 +197,11 @@ def test_the_data_names_presence_calls_queues_in_order_and_timers_with_their_dea
         "operator": "D",
         "ringers": ["C", "D"],
     }
-    assert (calls["4"]["state"], calls["4"]["priority"], calls["4"]["received_at"]) == ("queued", 3, 1.0)
-    assert [(queue["name"], queue["waiting"]) for queue in data["queues"]] == [("sales", ["4", "3"]), ("support", [])]
+    assert sorted(calls) == ["1", "2"]  # those that ring or talk; the waiting ones are their queue's
+    assert [(queue["name"], queue["waiting"]) for queue in data["queues"]] == [
+        ("sales", [["4", 3, 1.0, 4], ["3", 0, 0.0, 3]]),
+        ("support", []),
+    ]
     assert data["queues"][0]["memory"] == [1, -1]  # round-robin at each level: B was offered call 1
     assert data["queues"][0]["figures"]["received"] == 3
     assert data["figures"]["received"] == 4
@@ -288,12 +291,14 @@ def spoil_a_call(data, **fields):
         (lambda data: data["operators"][1].update(call=None), "operator B is busy with None"),
         (lambda data: data["operators"][1].update(call="9"), "no 9"),
         (lambda data: data["operators"][0].update(call="1"), "operator A is paused with 1"),
-        (lambda data: spoil_a_call(data, state="queued"), "operator B is busy with call 1, which is not held so"),
+        (lambda data: spoil_a_call(data, state="ringing"), "operator B is busy with call 1, which is not held so"),
+        (lambda data: spoil_a_call(data, state="queued"), "no queued"),
         (lambda data: spoil_a_call(data, queue="billing"), "call 1 is in queue billing, which is not configured"),
         (lambda data: spoil_a_call(data, priority=12), "priority must be a whole number from 0 to 9, not 12"),
-        (lambda data: data["queues"][0]["waiting"].pop(), "the waiting calls are not each in its queue once"),
-        (lambda data: data["queues"][0]["waiting"].append("1"), "call 1 is not waiting in queue sales"),
-        (lambda data: data["queues"][1].update(name="billing"), "queue billing is not configured"),
+        (lambda data: data["queues"][1]["waiting"].append(["1", 0, 0.0, 0]), "call 1 is saved twice"),
+        (lambda data: data["queues"][1]["waiting"].append(["x y", 0, 0.0, 0]), "invalid call id 'x y'"),
+        (lambda data: data["queues"][0]["waiting"].append(["5"]), "not enough values to unpack"),
+        (lambda data: data["queues"][1].update(name="billing"), "the queues saved are not those configured"),
         (lambda data: data["timers"].append({"timer": "timeout", "operator": "Q", "deadline": 1}), "operator Q"),
         (lambda data: data["settings"].update(strategy="loudest"), "unknown strategy 'loudest'"),
     ],
@@ -379,8 +384,9 @@ def test_the_default_queue_going_away_takes_its_calls_to_the_new_default_queue()
     center, _ = sales_and_support()
     renamed = parse_queues(SALES_SUPPORT.replace("[sales]", "[main]"))
     data = state.reconfigured(state.center_to_data(center), ["A", "B", "C", "D"], renamed, 0.0)
-    assert [(queue["name"], queue["waiting"]) for queue in data["queues"]] == [("main", ["3", "4"]), ("support", [])]
-    assert [call["queue"] for call in data["calls"]] == ["main", "support", "main", "main"]
+    waiting = [(queue["name"], [entry[0] for entry in queue["waiting"]]) for queue in data["queues"]]
+    assert waiting == [("main", ["3", "4"]), ("support", [])]
+    assert [call["queue"] for call in data["calls"]] == ["main", "support"]
 
 
 def test_a_member_that_joined_with_login_keeps_its_call_when_the_queues_change():

@@ -4,4 +4,16 @@ Layer: core (no I/O, no Twisted; time comes in through an injected clock). It im
 the layers above it.
 """
 
-__all__ = ["bitset", "center", "model", "queues", "readouts", "routing", "state", "states", "stats", "strategies", "waiting"]
+__all__ = [
+    "bitset",
+    "center",
+    "model",
+    "queues",
+    "readouts",
+    "routing",
+    "state",
+    "states",
+    "stats",
+    "strategies",
+    "waiting",
+]
