@@ -12,6 +12,7 @@ from twisted.internet.task import Clock
 from callcenter.core.center import RINGING, CallCenter, CallCenterError
 from callcenter.core.queues import QueueConfig
 from callcenter.core.strategies import STRATEGIES
+from transcript import Heard, lines_of
 
 OPERATORS = ["A", "B", "C", "D"]
 CALL_IDS = st.sampled_from([str(n) for n in range(10)])
@@ -41,17 +42,17 @@ class QueuesMachine(RuleBasedStateMachine):
             for position, (members, strategy, max_queue, max_wait, weight) in enumerate(settings_of_queues)
         ]
         self.clock = Clock()
-        self.events = []
+        self.heard = Heard()
         self.center = CallCenter(
             (),
             self.clock.callLater,
             ring_timeout,
-            self.events.append,
             now=self.clock.seconds,
             seed=1,
             wrap_up=wrap_up,
             queues=self.configs,
         )
+        self.center.subscribe(self.heard)
         self.serves = {}
         for config in self.configs:
             for operator_id, _ in config.members:
@@ -70,7 +71,7 @@ class QueuesMachine(RuleBasedStateMachine):
     def _run(self, command, argument):
         before = self.center.status()
         try:
-            lines = self.center.execute(command, argument)
+            lines = lines_of(self.center, command, argument)
         except CallCenterError:
             assert self.center.status() == before  # bad input changes nothing
             return
@@ -148,10 +149,10 @@ class QueuesMachine(RuleBasedStateMachine):
 
     @rule(seconds=st.sampled_from([1, 5, 10, 12]))
     def wait(self, seconds):
+        del self.heard.batches[:]
         self.clock.advance(seconds)
-        for lines in self.events:
+        for lines in self.heard.timer_lines():
             self._follow(lines)
-        del self.events[:]
 
     @invariant()
     def the_model_waits_as_the_center_does(self):
@@ -175,7 +176,7 @@ class QueuesMachine(RuleBasedStateMachine):
     def no_operator_of_a_queue_is_available_while_its_calls_wait(self):
         for queue in self.center.queues:
             if queue.waiting:
-                assert all(free.pick() is None for free in queue.levels)
+                assert all(not free.offer() for free in queue.levels)
 
 
 QueuesMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)

@@ -6,10 +6,13 @@ the layers above it.
 
 __all__ = [
     "bitset",
+    "bus",
     "center",
+    "events",
     "model",
     "queues",
     "readouts",
+    "rendering",
     "routing",
     "state",
     "states",

@@ -21,9 +21,11 @@ The dict (``VERSION`` 1)::
                     "wrap_up_time", "logged_out_time"}, ...],       # in configured order
      "dynamic": [operator id, ...],                                 # joined with login
      "calls": [{"id", "state" ("ringing", "answered"), "queue", "priority", "received_at",
-                "order", "operator" (id), "ringers" ([ids] of a ring-all call, or None)}, ...],
+                "order", "operator" (id), "ringers" ([ids] when it rings at several, or None),
+                "first_position"}, ...],
                                                                     # in order of arrival
-     "queues": [{"name", "waiting": [[call id, priority, received_at, order], ...] (offer order),
+     "queues": [{"name", "waiting": [[call id, priority, received_at, order, first_position],
+                                     ...] (offer order),
                  "figures", "memory": [each level's strategy memory]}, ...],
      "figures": {...},                                              # QueueFigures.to_dict()
      "timers": [{"timer": "timeout" | "wrapped" | "waited", "operator" ("" for the wait),
@@ -31,7 +33,8 @@ The dict (``VERSION`` 1)::
      "arrivals": calls received with several queues, "received_at": the last received-at time}
 
 Times are readings of the center's ``now``; ``order`` is a call's place in the order of arrival
-(with several queues; 0 with one). A waiting call is four values: a long queue stays small.
+(with several queues; 0 with one), ``first_position`` where it first waited (0: never). A waiting
+call is five values: a long queue stays small.
 """
 
 import gc
@@ -62,7 +65,7 @@ from callcenter.core.model import (
 from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig
 from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.stats import FIGURE_NAMES, QueueFigures
-from callcenter.core.strategies import LINEAR, RING_ALL
+from callcenter.core.strategies import LINEAR
 
 VERSION = 1
 # The CallCenter options a restore may give anew (the operators and queues change through
@@ -135,7 +138,10 @@ def _center_to_data(center: CallCenter) -> Data:
         "queues": [
             {
                 "name": queue.name,
-                "waiting": [[call.id, call.priority, call.received_at, call.order] for call in queue.waiting.calls()],
+                "waiting": [
+                    [call.id, call.priority, call.received_at, call.order, call.first_position]
+                    for call in queue.waiting.calls()
+                ],
                 "figures": queue.figures.to_dict(),
                 "memory": [free.state() for free in queue.levels],
             }
@@ -185,6 +191,7 @@ def call_to_data(call: Call) -> Data:
         "order": call.order,
         "operator": None if call.operator is None else call.operator.id,
         "ringers": None if call.ringers is None else [ringer.id for ringer in call.ringers],
+        "first_position": call.first_position,
     }
 
 
@@ -270,8 +277,6 @@ def _center_from_data(
     check_calls(center.operators, calls)
     for call in calls.values():
         center.calls[call.id] = call
-        if call.state is RINGING:
-            ring_as_the_queue_does(call)
     copy_figures(center.figures, data["figures"])
     waiting = []
     same_strategy = configs is not None or str(saved["strategy"]) == center.strategy
@@ -325,6 +330,7 @@ def read_call(record: Data, queues: Dict[str, Any]) -> Call:
     )
     call.state = CALL_STATES[record["state"]]
     call.order = int(record["order"])
+    call.first_position = int(record["first_position"])
     return call
 
 
@@ -334,7 +340,7 @@ def read_waiting(entries: Sequence[Any], queue: Any, calls: Dict[str, Call]) -> 
     a long queue spends its time here."""
     waiting = []
     received_at = float("nan")  # equal to no time: the first call's is read
-    for call_id, priority, received, order in entries:
+    for call_id, priority, received, order, first_position in entries:
         if call_id.__class__ is not str or " " in call_id or len(call_id) > MAX_ID_LENGTH:
             check_id("call", str(call_id))  # its error (a printable id of that length passes)
         if call_id in calls:
@@ -345,6 +351,7 @@ def read_waiting(entries: Sequence[Any], queue: Any, calls: Dict[str, Call]) -> 
             received_at = float(received)
         call = Call(call_id, received_at, priority, queue)
         call.order = int(order)
+        call.first_position = int(first_position)
         calls[call_id] = call
         waiting.append(call)
     return waiting
@@ -375,16 +382,6 @@ def check_calls(operators: Sequence[Operator], calls: Dict[str, Call]) -> None:
         for holder in holders:
             if holder is None or holder.call is not call:
                 raise ValueError("call %s is %s but no operator holds it" % (call.id, call.state))
-
-
-def ring_as_the_queue_does(call: Call) -> None:
-    """A call that rang at several operators (ring-all) in a queue that now rings one: it rings
-    at the first of them only; the others are available."""
-    if call.ringers is not None and not call.queue.ring_all:
-        for other in call.ringers[1:]:
-            other.state = AVAILABLE
-            other.call = None
-        call.operator, call.ringers = call.ringers[0], None
 
 
 def copy_figures(figures: QueueFigures, saved: Any) -> None:
@@ -605,9 +602,6 @@ def _data_from_v1(
     settings = dict(DEFAULT_SETTINGS)
     settings.update(given)
     settings.update(strategy=str(routing.get("strategy", settings["strategy"])), queues=configs)
-    ring_all = {config["name"] for config in configs or () if config["strategy"] == RING_ALL}
-    if configs is None and routing and settings["strategy"] == RING_ALL:
-        ring_all.add(DEFAULT_QUEUE)
     placed = {
         str(call_id): (str(name), int(order)) for call_id, (name, order) in (saved_queues.get("calls") or {}).items()
     }
@@ -624,8 +618,8 @@ def _data_from_v1(
 
     def call_data(call_id: str, state: str, operator: str) -> Data:
         name, priority, received_at, order = saved_call(call_id)
-        keys = ("id", "state", "queue", "priority", "received_at", "order", "operator", "ringers")
-        return dict(zip(keys, (call_id, state, name, priority, received_at, order, operator, None)))
+        keys = ("id", "state", "queue", "priority", "received_at", "order", "operator", "ringers", "first_position")
+        return dict(zip(keys, (call_id, state, name, priority, received_at, order, operator, None, 0)))
 
     records = []
     calls = []
@@ -661,7 +655,7 @@ def _data_from_v1(
             calls.append(call_data(call_id, HOLDS[record["state"]], operator_id))
     by_id = {record["id"]: record for record in records}
     for call in calls:
-        if call["state"] is RINGING and call["queue"] in ring_all:
+        if call["state"] is RINGING and len(saved_ringers.get(call["id"], ())) > 1:
             held = call["operator"]
             ringers = []
             for operator_id in saved_ringers.get(call["id"], ()):
@@ -676,7 +670,7 @@ def _data_from_v1(
                     call["operator"] = operator_id  # the last one rung, as ring-all leaves it
             if held not in ringers:
                 ringers.insert(0, held)
-            call["ringers"] = ringers
+            call["ringers"] = ringers if len(ringers) > 1 else None
     names = [DEFAULT_QUEUE] if not configs else [config["name"] for config in configs]
     waiting: Dict[str, List[Any]] = {name: [] for name in names}
     orders = []
@@ -684,7 +678,7 @@ def _data_from_v1(
         name, priority, received_at, order = saved_call(call_id)
         if name not in waiting:
             raise ValueError("call %s waits in queue %s, which is not configured" % (call_id, name))
-        waiting[name].append([call_id, priority, received_at, order])
+        waiting[name].append([call_id, priority, received_at, order, len(waiting[name]) + 1])
         orders.append(order)
     by_queue = saved_queues.get("memory") or {}
     queue_figures = stats.get("queues") or {}

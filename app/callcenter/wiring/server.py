@@ -19,6 +19,7 @@ from twisted.logger import (
     globalLogBeginner,
     textFileLogObserver,
 )
+from twisted.python.failure import Failure
 
 from callcenter.core.center import CallCenter
 from callcenter.net.protocol import CallCenterServerFactory
@@ -30,6 +31,15 @@ from callcenter.wiring.options import ServerOptions, is_tls, parse_or_exit, rout
 from callcenter.wiring.tls_sniffing import endpoint_reactor
 
 log = Logger()
+
+
+def report_subscriber_failure(subscriber: Any, error: BaseException) -> None:
+    """How the server's call center tells of an event subscriber that raised (once each)."""
+    log.failure(
+        "An event subscriber ({subscriber!r}) failed; it is told of later events still",
+        Failure(error, type(error), error.__traceback__),
+        subscriber=subscriber,
+    )
 
 
 def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCenter]:
@@ -44,6 +54,7 @@ def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCent
         options["ring-timeout"],
         options["journal-limit"],
         service_level=options["service-level"],
+        report=report_subscriber_failure,
         **routing_options(options),
     )
     durable.restore()
@@ -61,6 +72,7 @@ def make_core(options: ServerOptions, reactor: Any, durable: Optional[DurableCal
         options["ring-timeout"],
         now=reactor.seconds,
         service_level=options["service-level"],
+        report=report_subscriber_failure,
         **routing_options(options),
     )
 
@@ -121,7 +133,7 @@ def web_sites(
         from callcenter.web.wallboard import Wallboard, wallboard_site
 
         wallboard = Wallboard(
-            center, factory, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
+            center, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
         )
         shared = metrics is not None and options["metrics"] == options["web"]
         site = wallboard_site(wallboard, options["max-web-clients"], metrics.resource() if metrics and shared else None)
