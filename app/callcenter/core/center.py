@@ -12,8 +12,13 @@ assignment's lines. Time enters through an injected ``call_later`` (``reactor.ca
 or a ``task.Clock``) and an injected ``now`` (``reactor.seconds`` or ``Clock.seconds``).
 Bad input raises :class:`CallCenterError` before anything changes.
 
+:class:`CallCenter` holds the command words, the transitions and the timers; what can live
+apart does: its objects (model.py, waiting.py), the routing set-up (routing.py), the read-outs
+of ``status``, ``stats`` and the wallboard (readouts.py), the state as data (state.py, which
+drives :meth:`CallCenter.resume`).
+
 Every command is O(1) or O(log n) whatever the queue length and the operator count:
-the queue is a :class:`WaitingCalls` (one :class:`CallQueue` per priority: append,
+the queue is a ``WaitingCalls`` (one ``CallQueue`` per priority: append,
 pop-first and removal from anywhere are O(1), a waiting call's position O(log n)) and the
 available operators live in the ring strategies (see strategies.py), which the core asks
 whom a call rings (``ring-all``: O(operators it rings)). The routing rules are documented in

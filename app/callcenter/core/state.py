@@ -211,9 +211,9 @@ def center_from_data(
     The timers run to their saved deadlines (one that is past fires at once); a ringing
     operator without one rings a full ring timeout from now, a wrap-up without one ends its
     ``wrap_up`` after it began. Without --queues a changed ``strategy`` starts without the
-    saved strategy's memory; a call that rang at several operators in a queue that no longer
-    rings all rings at the first of them only. :class:`CallCenterError` when ``data`` is not
-    such a dict or does not hold together."""
+    saved strategy's memory (a call ringing at several operators rings on at each of them).
+    Nothing is told to subscribers: the center is as it was. :class:`CallCenterError` when
+    ``data`` is not such a dict or does not hold together. O(operators + calls)."""
     try:
         with making_many_objects():
             return _center_from_data(data, call_later, now, dict(settings or {}))

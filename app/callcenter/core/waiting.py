@@ -1,7 +1,8 @@
 """The waiting lines: the calls of a queue in the order they will be offered.
 
-Layer: core (pure). Append, pop-first and removal from anywhere are O(1) (:class:`CallQueue`),
-one lane a priority (:class:`WaitingCalls`), and several queues read as one (:class:`AllWaiting`).
+Layer: core (pure). Append, pop-first and removal from anywhere are O(1) and a waiting call's
+position O(log n) (:class:`CallQueue`), one lane a priority (:class:`WaitingCalls`), and several
+queues read as one (:class:`AllWaiting`).
 """
 
 from collections import deque
