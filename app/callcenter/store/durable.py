@@ -718,22 +718,23 @@ class DurableCallCenter(object):
         frames, torn, size = self.files.read_journal(name, limit)
         center = self.center
         try:
-            for offset, payload in frames:
-                seconds, command, argument = decode_record(payload, offset)
-                self.replaying = seconds
-                try:
-                    if command in (TIMEOUT, WRAPPED, WAITED):
-                        self._run_timer(command, argument)
-                    else:
-                        center.execute(command, argument)
-                except CallCenterError as error:
-                    if command == TIMEOUT:
-                        why = "a ring timeout of operator %s, not ringing" % argument
-                    elif command == WRAPPED:
-                        why = "the end of a wrap-up of operator %s, not in wrap-up" % argument
-                    else:
-                        why = "a record (%s %s) that does not apply: %s" % (command, argument, error)
-                    raise DamagedError(offset, why) from None
+            with state.making_many_objects():  # a long journal makes as many calls as the queue holds
+                for offset, payload in frames:
+                    seconds, command, argument = decode_record(payload, offset)
+                    self.replaying = seconds
+                    try:
+                        if command in (TIMEOUT, WRAPPED, WAITED):
+                            self._run_timer(command, argument)
+                        else:
+                            center.execute(command, argument)
+                    except CallCenterError as error:
+                        if command == TIMEOUT:
+                            why = "a ring timeout of operator %s, not ringing" % argument
+                        elif command == WRAPPED:
+                            why = "the end of a wrap-up of operator %s, not in wrap-up" % argument
+                        else:
+                            why = "a record (%s %s) that does not apply: %s" % (command, argument, error)
+                        raise DamagedError(offset, why) from None
         except DamagedError as damage:
             raise self.files.damaged(name, damage.offset, damage.why) from None
         finally:
