@@ -763,7 +763,13 @@ class DurableCallCenter(object):
         except state.ConflictError as conflict:
             raise StateError(self._conflict_message(conflict)) from None
         self.timers.clear()
-        self.center = self._center_from(data)
+        try:
+            self.center = self._center_from(data)
+        except CallCenterError as error:
+            raise StateError(
+                "the saved state in %s does not fit the options: %s; change them back, or move %s aside to "
+                "start empty" % (self.directory, error, self.directory)
+            ) from None
         if old_ids != operator_ids:
             log.info(
                 "Operators changed from {old} to {new}", old=",".join(old_ids), new=",".join(self.operator_ids_wanted)
