@@ -14,15 +14,14 @@ Bad input raises :class:`CallCenterError` before anything changes.
 
 :class:`CallCenter` holds the command words, the transitions and the timers; what can live
 apart does: its objects (model.py, waiting.py), the routing set-up (routing.py), the read-outs
-of ``status``, ``stats`` and the wallboard (readouts.py), the state as data (state.py, which
-drives :meth:`CallCenter.resume`).
+of ``status``, ``stats`` and the wallboard (readouts.py), whom a call rings (strategies.py), the
+state as data (state.py, which drives :meth:`CallCenter.resume`).
 
 Every command is O(1) or O(log n) whatever the queue length and the operator count:
-the queue is a ``WaitingCalls`` (one ``CallQueue`` per priority: append,
-pop-first and removal from anywhere are O(1), a waiting call's position O(log n)) and the
-available operators live in the ring strategies (see strategies.py), which the core asks
-whom a call rings (``ring-all``: O(operators it rings)). The routing rules are documented in
-docs/routing.md.
+the queue is a ``WaitingCalls`` (one ``CallQueue`` per priority: append, pop-first and
+removal from anywhere are O(1), a waiting call's position O(log n)) and the available
+operators live in the ring strategies, which the core asks whom a call rings (``ring-all``:
+O(operators it rings)). The routing rules are documented in docs/routing.md.
 """
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -571,6 +570,13 @@ class CallCenter(object):
     # What a saved state holds that only the center keeps: core/state.py reads it here, and
     # hands it back to resume() once it has put the operators, calls and queues back.
 
+    def _wait_again(self, call: Call) -> None:
+        """A restored call waits in its queue again; where it waits now is where it first
+        waited, as far as this center knows."""
+        position = call.queue.waiting.append(call)
+        if not call.first_position:
+            call.first_position = position
+
     def own_state(self) -> "Tuple[int, float, Optional[float]]":
         """The calls received so far (each call's order, with several queues), the last
         received-at time handed out, and the deadline of the wait timer (None: not running)."""
@@ -609,11 +615,11 @@ class CallCenter(object):
                 if offered:
                     self._ring_each(call, offered, [], now)
                 else:
-                    call.queue.waiting.append(call)
+                    self._wait_again(call)
         else:
-            for queue, calls in zip(self.queues, waiting):
+            for calls in waiting:
                 for call in calls:
-                    queue.waiting.append(call)
+                    self._wait_again(call)
         if self._call_later is None:
             return  # no timers: none can have been saved
         for timer, operator_id, deadline in timers:
