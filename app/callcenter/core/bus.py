@@ -57,15 +57,19 @@ class EventBus(object):
             return
         self._publishing = True
         try:
-            while True:
+            for subscriber in self.subscribers:
+                try:
+                    subscriber.heard(events, command)
+                except Exception as error:
+                    self._failure(subscriber, error)
+            pending = self._pending
+            while pending:
+                events, command = pending.popleft()
                 for subscriber in self.subscribers:
                     try:
                         subscriber.heard(events, command)
                     except Exception as error:
                         self._failure(subscriber, error)
-                if not self._pending:
-                    break
-                events, command = self._pending.popleft()
         finally:
             self._publishing = False
 

@@ -27,8 +27,11 @@ What operators do is :class:`OperatorBehaviour`; the core's options come from
 :meth:`Model.center_options`: routing rules the core gains plug in there.
 """
 
+import functools
+import heapq
 import math
 import random
+from operator import attrgetter
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from zope.interface import implementer
@@ -36,8 +39,10 @@ from zope.interface import implementer
 from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenter, CallCenterError
 from callcenter.core.events import (
     CallAnswered,
+    CallFinished,
     CallIgnored,
     CallQueued,
+    CallReceived,
     CallRefused,
     CallRejected,
     CallRinging,
@@ -330,7 +335,8 @@ class Replication(object):
         self.center = CallCenter(
             model.operator_ids,
             self.clock.callLater,
-            now=self.clock.seconds,
+            # The clock's time as a C-level call (the core reads it at every command).
+            now=functools.partial(attrgetter("now"), self.clock),
             **model.center_options(),
         )
         self.center.subscribe(self)
@@ -352,7 +358,10 @@ class Replication(object):
         self._answer = self._command(self.center.answer, "answer")
         self._reject = self._command(self.center.reject, "reject")
         self._hangup = self._command(self.center.hangup, "hangup")
-        self._schedule = self.clock.schedule
+        # The clock's schedule written out (its entry built here): twice a call, at its arrival
+        # and at the end of its handle time.
+        self._push = functools.partial(heapq.heappush, self.clock.heap)
+        self._order = self.clock.order
 
     # The run.
 
@@ -385,14 +394,14 @@ class Replication(object):
                 tally = self.tallies[index]
         following = self.arrivals.following(now)
         if following < model.end:
-            self._schedule(following, self.arrive, None)
+            self._push((following, self._order(), self.arrive, None))
         caller = Caller(now, tally)
         self.callers[call_id] = caller
         if tally is not None:
             tally.offered += 1
         self._call(call_id)  # what happens to it, the replication hears (heard)
         if self._give_up and caller.operator != "" and call_id in self.callers:  # not answered at once
-            self._schedule(now - math.log(1.0 - self._draw()) / self._give_up, self.give_up, call_id)
+            self.clock.schedule(now - math.log(1.0 - self._draw()) / self._give_up, self.give_up, call_id)
 
     def give_up(self, call_id: str) -> None:
         """Patience ran out: if the call is still waiting or ringing, the caller hangs up."""
@@ -402,11 +411,6 @@ class Replication(object):
         del self.callers[call_id]
         if caller.tally is not None:
             caller.tally.abandoned += 1
-        self._hangup(call_id)
-
-    def finish(self, call_id: str) -> None:
-        """The handle time is over: the caller hangs up an answered call."""
-        del self.callers[call_id]
         self._hangup(call_id)
 
     # What operators do.
@@ -434,7 +438,8 @@ class Replication(object):
     # What the core tells.
 
     def heard(self, events: List[Any], command: Optional[str]) -> None:
-        """The core's events, in order: rings to respond to, answers to time, and the counts."""
+        """The core's events, in order: rings to respond to, answers to time, and the counts
+        (the most frequent first: this runs for every command)."""
         if self.transcript is not None:
             now = self.clock.now
             for line in render(events):
@@ -447,13 +452,22 @@ class Replication(object):
                 if caller is None or caller.operator == "":
                     continue  # answered already: its other rings (ring-all) end next
                 operator = event.operator
+                if self._at_once:  # answered in the same instant: no ring to keep
+                    caller.operator = ""
+                    try:
+                        self._answer(operator)  # its CallAnswered comes once these are told
+                    except CallCenterError:
+                        caller.operator = None
+                        self.unexpected += 1
+                    continue
                 ring = (operator, event.call)
                 self.ringing[operator] = ring
                 caller.operator = operator
-                if self._at_once:
-                    self.answer(ring)
-                else:
-                    self.behaviour.on_ring(self, ring)
+                self.behaviour.on_ring(self, ring)
+            elif kind is CallReceived:
+                continue
+            elif kind is CallFinished:
+                del callers[event.call]
             elif kind is CallAnswered:
                 self._answered(event)
             elif kind is CallQueued:
@@ -490,10 +504,17 @@ class Replication(object):
         caller.operator = ""  # answered
         now = self.clock.now
         handle = self.handle()
-        self._schedule(now + handle, self.finish, call_id)
+        self._push((now + handle, self._order(), self._hangup, call_id))  # the caller hangs up
         tally = caller.tally
         if tally is not None:
-            tally.answered_after(now - caller.arrived, self._service_level)
+            # Tally.answered_after, written out: it runs once a call.
+            wait = now - caller.arrived
+            tally.answered += 1
+            tally.wait_total += wait
+            if wait > tally.wait_longest:
+                tally.wait_longest = wait
+            if wait <= self._service_level:
+                tally.within += 1
             if now + handle <= tally.end and now >= tally.start:
                 tally.busy += handle  # the talk ends within the interval it starts in
                 return
