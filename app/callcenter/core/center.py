@@ -82,6 +82,8 @@ from callcenter.interfaces import ICallCenter, ICallCenterObserver, IEventSource
 DEFAULT_RING_TIMEOUT = 10.0
 DEFAULT_SERVICE_LEVEL = 20.0  # seconds, as Asterisk's servicelevel
 QUERIES = ("status", "stats")  # the commands that only read the state
+# The commands that change state (CallCenter.commands has one handler each).
+COMMANDS = ("call", "answer", "reject", "hangup", "pause", "unpause", "login", "logout")
 # Calls received within this many seconds of each other share one received-at time (one
 # float object): a burst that fills a long queue then costs 8 bytes a call, not 32.
 RECEIVED_AT_RESOLUTION = 0.001
@@ -192,6 +194,7 @@ class CallCenter(object):
         self.service_level = service_level
         self.bus = EventBus(report)
         self._publish = self.bus.publish
+        self._told = False  # whether a subscriber hears the events of commands (the bus's hears_commands)
         self._fire = self._timer_fired  # bound once: the ring timer is armed at every ring
         self._unarmed: List[Operator] = []  # operators whose ring began in this command
         self.figures = QueueFigures()
@@ -229,12 +232,15 @@ class CallCenter(object):
 
     # Whom the events are told to (IEventSource).
 
-    def subscribe(self, subscriber: Any) -> None:
-        """``subscriber`` (``interfaces.IEventSubscriber``) hears every event from now on."""
-        self.bus.subscribe(subscriber)
+    def subscribe(self, subscriber: Any, commands: bool = True) -> None:
+        """``subscriber`` (``interfaces.IEventSubscriber``) hears every event from now on (with
+        ``commands`` False, only those no command caused)."""
+        self.bus.subscribe(subscriber, commands)
+        self._told = self.bus.hears_commands
 
     def unsubscribe(self, subscriber: Any) -> None:
         self.bus.unsubscribe(subscriber)
+        self._told = self.bus.hears_commands
 
     # The commands. Each validates first, then changes state; each returns its events.
 
@@ -306,7 +312,8 @@ class CallCenter(object):
             for figures in queue.tallies:
                 figures.refused += 1
             events.append(CallRefused(now, call_id, queue.name, queue.label == "", len(queue.waiting)))
-            self._publish(events, "call")
+            if self._told:
+                self._publish(events, "call")
             return events
         if not 0 <= now - self._received_at < RECEIVED_AT_RESOLUTION:
             self._received_at = now
@@ -326,7 +333,8 @@ class CallCenter(object):
             self._ring(call, self.operators[offered[0]], events, now)
         else:
             self._ring_each(call, offered, events, now)
-        self._publish(events, "call")
+        if self._told:
+            self._publish(events, "call")
         if self._unarmed:
             self._arm_rings(now)
         return events
@@ -368,7 +376,8 @@ class CallCenter(object):
                 if other is not operator:
                     events.append(self._end_ring(other, ANSWERED_ELSEWHERE, now))
                     self._release(other, events, now)
-        self._publish(events, "answer")
+        if self._told:
+            self._publish(events, "answer")
         if self._unarmed:
             self._arm_rings(now)
         return events
@@ -387,7 +396,8 @@ class CallCenter(object):
         operator.state = AVAILABLE
         operator.since = now
         self._offer_again(call, operator, events, now)
-        self._publish(events, "reject")
+        if self._told:
+            self._publish(events, "reject")
         if self._unarmed:
             self._arm_rings(now)
         return events
@@ -408,7 +418,8 @@ class CallCenter(object):
             for figures in tallies:
                 figures.missed += 1
             events = [CallMissed(now, call_id, queue.name, now - call.received_at, position, call.first_position)]
-            self._publish(events, "hangup")
+            if self._told:
+                self._publish(events, "hangup")
             return events
         operator = call.operator
         assert operator is not None
@@ -419,7 +430,8 @@ class CallCenter(object):
             for ringer in call.ringers or (operator,):
                 events.append(RingCanceled(now, call_id, ringer.id, queue.name, now - ringer.since, HUNG_UP))
                 self._release(ringer, events, now)
-            self._publish(events, "hangup")
+            if self._told:
+                self._publish(events, "hangup")
             if self._unarmed:
                 self._arm_rings(now)
             return events
@@ -450,7 +462,8 @@ class CallCenter(object):
         else:
             events = [CallFinished(now, call_id, operator.id, queue.name, wait, talk, CALLER, THEN_AVAILABLE)]
             self._release(operator, events, now)
-        self._publish(events, "hangup")
+        if self._told:
+            self._publish(events, "hangup")
         if self._unarmed:
             self._arm_rings(now)
         return events
@@ -506,7 +519,8 @@ class CallCenter(object):
             operator.serves.append((default, default.levels[0]))
             events: Events = [OperatorLoggedIn(now, operator_id, default.name)]
             self._release(operator, events, now)
-            self._publish(events, "login")
+            if self._told:
+                self._publish(events, "login")
             if self._unarmed:
                 self._arm_rings(now)
             return events
@@ -745,7 +759,11 @@ class CallCenter(object):
         call.state = RINGING
         call.operator = operator
         if self.ring_timeout:
-            self._unarmed.append(operator)  # its ring timer, once the command's events are told
+            if self._told:  # a subscriber may answer it as it hears it: arm it after
+                self._unarmed.append(operator)
+            else:
+                assert self._call_later is not None
+                operator.timer = self._call_later(self.ring_timeout, self._fire, RING_TIMER, operator.id)
         events.append(CallRinging(now, call.id, operator.id, queue.name, self.ring_timeout))
 
     def _ring_each(self, call: Call, offered: Sequence[int], events: Events, now: float) -> None:
@@ -761,8 +779,9 @@ class CallCenter(object):
 
     def _arm_rings(self, now: float) -> None:
         """The ring timers of the rings this command began, once its subscribers have heard its
-        events: a ring answered meanwhile (the simulator's operators answer in the same instant)
-        needs none. Each runs ``ring_timeout`` from its ring's start, as if armed then."""
+        events (when none hears a command's events, each is armed as its ring begins): a ring
+        answered meanwhile (the simulator's operators answer in the same instant) needs none.
+        Each runs ``ring_timeout`` from its ring's start, as if armed then."""
         unarmed, self._unarmed = self._unarmed, []
         assert self._call_later is not None
         for operator in unarmed:
@@ -860,7 +879,8 @@ class CallCenter(object):
                 events = [OperatorWillPause(now, operator.id, call.id, reason)]
             else:
                 events = [OperatorWillLogOut(now, operator.id, call.id)]
-            self._publish(events, command)
+            if self._told:
+                self._publish(events, command)
             return events
         if presence is PAUSED:
             events = [OperatorPaused(now, operator.id, reason, None)]
@@ -876,7 +896,8 @@ class CallCenter(object):
         else:
             self._end_presence(operator, now)
             self._absent(operator, presence, reason, now)
-        self._publish(events, command)
+        if self._told:
+            self._publish(events, command)
         if self._unarmed:
             self._arm_rings(now)
         return events
@@ -898,7 +919,8 @@ class CallCenter(object):
         operator.reason = None
         operator.no_answer = 0
         self._release(operator, events, now)
-        self._publish(events, command)
+        if self._told:
+            self._publish(events, command)
         if self._unarmed:
             self._arm_rings(now)
         return events
@@ -908,7 +930,8 @@ class CallCenter(object):
         call = operator.call
         assert call is not None
         events: Events = [kind(self.now(), operator.id, call.id)]
-        self._publish(events, command)
+        if self._told:
+            self._publish(events, command)
         return events
 
     def _end_presence(self, operator: Operator, now: float) -> None:
