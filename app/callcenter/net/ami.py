@@ -26,7 +26,7 @@ from callcenter.core.center import CallCenterError
 from callcenter.core.states import PAUSED
 from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput
 from callcenter.net import amiwire
-from callcenter.net.amiqueue import QueueView
+from callcenter.net.amiqueue import Member, QueueView
 from callcenter.net.amiusers import AmiUser
 from callcenter.net.amiwire import AGENT, CALL, ORIGINATE, REPORTING, SYSTEM, Message
 from callcenter.net.ratelimit import CountingLog
@@ -499,25 +499,30 @@ class AmiProtocol(protocol.Protocol):
             return
         self.reply(amiwire.response(action_id, message="Removed interface from queue"))
 
-    def action_queuepause(self, message: Message, action_id: str) -> None:
+    def _members_named(self, interface: str, queue_name: str) -> List[Member]:
+        """The memberships of the operator behind ``interface``: in ``queue_name``, or in
+        every queue when it is empty (QueuePause's and QueuePenalty's ``Queue``)."""
         view = self.factory.view
+        operator_id = operator_named(interface)
+        if not queue_name:
+            return view.memberships(operator_id)
+        queue = view.queue_named(queue_name)
+        member = None if queue is None else view.member(queue, operator_id)
+        return [] if member is None else [member]
+
+    def action_queuepause(self, message: Message, action_id: str) -> None:
         name, paused_text = message.get("Interface"), message.get("Paused")
         if not name or not paused_text:
             self.reply(amiwire.error(action_id, "Need 'Interface' and 'Paused' parameters."))
             return
-        operator_id = operator_named(name)
-        queue_name = message.get("Queue")
-        if queue_name:
-            queue = view.queue_named(queue_name)
-            members = [] if queue is None else [m for m in [view.member(queue, operator_id)] if m is not None]
-        else:
-            members = view.memberships(operator_id)
+        members = self._members_named(name, message.get("Queue"))
         if not members:
             self.reply(amiwire.error(action_id, "Interface not found"))
             return
         pause = amiwire.is_true(paused_text)
         # Asked for what already is (paused, or to pause once its call ends): nothing to do.
         operator = members[0].operator
+        operator_id = operator.id
         if pause:
             reason = " ".join(message.get("Reason").split())
             done = operator.state is PAUSED or operator.pending is PAUSED
@@ -535,18 +540,11 @@ class AmiProtocol(protocol.Protocol):
         )
 
     def action_queuepenalty(self, message: Message, action_id: str) -> None:
-        view = self.factory.view
         name, penalty_text = message.get("Interface"), message.get("Penalty")
         if not name or not penalty_text:
             self.reply(amiwire.error(action_id, "Need 'Interface' and 'Penalty' parameters."))
             return
-        operator_id = operator_named(name)
-        queue_name = message.get("Queue")
-        if queue_name:
-            queue = view.queue_named(queue_name)
-            members = [] if queue is None else [m for m in [view.member(queue, operator_id)] if m is not None]
-        else:
-            members = view.memberships(operator_id)
+        members = self._members_named(name, message.get("Queue"))
         # A level is the queues file's: it is set there, not here (docs/ami.md).
         if not members or any(member.penalty != leading_int(penalty_text) for member in members):
             self.reply(amiwire.error(action_id, "Invalid interface, queuename or penalty"))
