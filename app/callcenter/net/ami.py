@@ -17,9 +17,10 @@ import time
 from collections import OrderedDict, deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
-from twisted.internet import protocol
+from twisted.internet import interfaces, protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from callcenter.core.asterisk import call_of_channel, caller_channel, operator_named
 from callcenter.core.center import CallCenterError
@@ -81,6 +82,7 @@ ACTIONS = OrderedDict(
 BEFORE_LOGIN = ("login", "logoff", "challenge")
 
 
+@implementer(interfaces.IHandshakeListener)
 class AmiProtocol(protocol.Protocol):
     """One manager connection.
 
@@ -117,7 +119,16 @@ class AmiProtocol(protocol.Protocol):
         self.factory.admit_unauthenticated(self)
         if self.factory.auth_timeout:
             self._deadline = self.factory.call_later(self.factory.auth_timeout, self.expel, "did not log in in time")
-        send_now(self.transport, amiwire.BANNER)
+        # Over TLS the banner waits for the handshake (handshakeCompleted): a write before
+        # it pauses this producer, and a paused connection reads nothing, the handshake
+        # included.
+        if not interfaces.ISSLTransport.providedBy(self.transport):
+            send_now(self.transport, amiwire.BANNER)
+
+    def handshakeCompleted(self) -> None:
+        """Twisted (IHandshakeListener): a TLS connection's handshake is done."""
+        if not self.closing:
+            self.transport.write(amiwire.BANNER)
 
     @property
     def authenticated(self) -> bool:
