@@ -83,18 +83,23 @@ def routing_options(options: Mapping[str, object]) -> "dict":
     }
 
 
+def read_text_option(option: str, path: str) -> str:
+    """The UTF-8 text of the file ``--option`` names (1 MiB at most); usage.UsageError naming
+    the option and the file when it cannot be read."""
+    try:
+        with open(path, "rb") as given:
+            return given.read(1 << 20).decode("utf-8")
+    except OSError as error:
+        raise usage.UsageError("--%s: cannot read %s: %s" % (option, path, error.strerror)) from None
+    except UnicodeDecodeError:
+        raise usage.UsageError("--%s: %s is not UTF-8 text" % (option, path)) from None
+
+
 def read_queues(path: str) -> "List[QueueConfig]":
     """The queues of a --queues file; usage.UsageError naming the file and the line when it
     cannot be read or is wrong."""
     try:
-        with open(path, "rb") as queues_file:
-            text = queues_file.read(1 << 20).decode("utf-8")
-    except OSError as error:
-        raise usage.UsageError("--queues: cannot read %s: %s" % (path, error.strerror)) from None
-    except UnicodeDecodeError:
-        raise usage.UsageError("--queues: %s is not UTF-8 text" % path) from None
-    try:
-        return parse_queues(text)
+        return parse_queues(read_text_option("queues", path))
     except QueuesError as error:
         raise usage.UsageError("--queues: %s %s" % (path, error)) from None
 

@@ -17,6 +17,7 @@ from callcenter.cli.arguments import (
     TokenFileError,
     byte_count,
     positive_count,
+    read_text_option,
     read_token,
     seconds_option,
 )
@@ -38,14 +39,7 @@ def read_ami_users(path: str) -> "Dict[str, AmiUser]":
     """The users of an --ami-users file; usage.UsageError saying why when it cannot be used
     (never showing a secret)."""
     try:
-        with open(path, "rb") as users_file:
-            text = users_file.read(1 << 20).decode("utf-8")
-    except OSError as error:
-        raise usage.UsageError("--ami-users: cannot read %s: %s" % (path, error.strerror)) from None
-    except UnicodeDecodeError:
-        raise usage.UsageError("--ami-users: %s is not UTF-8 text" % path) from None
-    try:
-        return parse_users(text)
+        return parse_users(read_text_option("ami-users", path))
     except AmiUsersError as error:
         raise usage.UsageError("--ami-users: %s: %s" % (path, error)) from None
 
