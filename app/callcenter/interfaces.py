@@ -6,7 +6,8 @@ the durable call center (``durable.py``) provides :class:`ICallCenter` too, and
 :class:`IDurableOutput` for the replies that must wait for the disk; the server's
 protocol (``protocol.py``) needs nothing more than these, and tells an
 :class:`IPrintedLinesObserver` (the wallboard, ``web.py``) the lines it prints; the client
-and the shell read and write through an :class:`IShellSession`. Every provider is checked with
+and the shell read and write through an :class:`IShellSession`; the simulator's replications
+run on an :class:`IRunner`. Every provider is checked with
 ``verifyObject`` in tests/test_interfaces.py.
 """
 
@@ -113,3 +114,18 @@ class IShellSession(Interface):
     def close():
         """A Deferred that fires once everything written has reached the reader (or the
         reader is gone), and the output is closed."""
+
+
+class IRunner(Interface):
+    """Where the simulator's replications run (``sim/parallel.py``): this process, the machine's
+    cores, or a Dask cluster. Whatever runs them, the results are the same, in the same order."""
+
+    workers = Attribute("How many items it computes at once.")
+
+    def map(function, items, progress):  # noqa: N805
+        """``[function(*item) for item in items]``: ``function`` is module-level (sent by name),
+        the items picklable; ``progress`` (a ``parallel.Progress`` or None) hears each item done.
+        Ctrl-C (KeyboardInterrupt) stops every worker of this map before it is raised here."""
+
+    def close():
+        """Let the workers go (a runner maps many times before it is closed)."""

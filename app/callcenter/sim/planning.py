@@ -16,7 +16,8 @@ from twisted.python import usage
 
 from callcenter.core.center import DEFAULT_SERVICE_LEVEL
 from callcenter.sim import erlang
-from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, simulate
+from callcenter.sim.parallel import Progress, RunnerError, make_runner, simulate_on
+from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError
 from callcenter.wiring.options import CallCenterOptions, VersionOption, positive_count
 
 COMMANDS = ("simulate", "erlang")
@@ -184,7 +185,38 @@ class PlanningOptions(VersionOption):
             raise usage.UsageError("give one of --calls-per-hour and --profile")
 
 
-class SimulateOptions(PlanningOptions, CallCenterOptions):
+class ParallelOptions(usage.Options):
+    """Where the replications run: ``--workers N`` processes of this machine, or ``--dask ADDRESS``."""
+
+    def opt_workers(self, text: str) -> None:
+        """Processes running replications at once [default: one a core]; 1 runs them in this one."""
+        try:
+            self["workers"] = positive_count(text)
+        except (usage.UsageError, ValueError):
+            raise usage.UsageError("--workers takes a positive whole number, not %r" % (text,)) from None
+
+    def opt_dask(self, address: str) -> None:
+        """Run the replications as tasks on the Dask scheduler at ADDRESS (tcp://host:8786)."""
+        self["dask"] = address
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["workers"] = None
+        self["dask"] = None
+
+    def check_runner(self) -> None:
+        if self["workers"] is not None and self["dask"] is not None:
+            raise usage.UsageError("give --workers or --dask, not both")
+
+    def runner(self) -> Any:
+        """The runner of the replications; close it when done."""
+        try:
+            return make_runner(self["workers"], self["dask"])
+        except RunnerError as error:
+            raise usage.UsageError(str(error)) from None
+
+
+class SimulateOptions(PlanningOptions, ParallelOptions, CallCenterOptions):
     """The call center's own options (--operators, --ring-timeout, --service-level), and the traffic's."""
 
     synopsis = "Usage: callcenter simulate [options]  (a day of traffic through the call center, in virtual time)"
@@ -206,8 +238,11 @@ class SimulateOptions(PlanningOptions, CallCenterOptions):
 
     def postOptions(self) -> None:
         self.check_traffic()
+        self.check_runner()
         if self["queues"] is not None:
             raise usage.UsageError("--queues: simulate plays one queue (--operators)")
+        if self["connect"] is not None and (self["workers"] is not None or self["dask"] is not None):
+            raise usage.UsageError("--connect plays one day in real time: no --workers or --dask")
         CallCenterOptions.postOptions(self)
         distribution, _, cv = self["handle-distribution"].partition(":")
         if distribution not in ("exponential", "lognormal", "fixed") or bool(cv) != (distribution == "lognormal"):
@@ -500,7 +535,13 @@ def run_simulate(options: SimulateOptions, stdout: TextIO) -> None:
                     "--transcript: cannot write %s: %s" % (options["transcript"], error.strerror)
                 ) from None
         writer = transcript_writer(transcript_file) if transcript_file is not None else None
-        result = simulate(model, options["replications"], options["seed"], writer)
+        runner = options.runner()
+        progress = Progress(sys.stderr)
+        try:
+            result = simulate_on(runner, model, options["replications"], options["seed"], writer, progress)
+        finally:
+            progress.finish()
+            runner.close()
     finally:
         if transcript_file is not None:
             transcript_file.close()
@@ -599,3 +640,7 @@ def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
     except usage.UsageError as error:
         sys.stderr.write("callcenter %s: error: %s\n" % (command, error))
         sys.exit(2)
+    except KeyboardInterrupt:
+        # The runner has stopped its workers on the way here.
+        sys.stderr.write("callcenter %s: interrupted\n" % (command,))
+        sys.exit(130)
