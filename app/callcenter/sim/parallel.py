@@ -244,7 +244,6 @@ class DaskRunner(object):
             import distributed
         except ImportError:
             raise RunnerError(dask_missing()) from None
-        self._distributed = distributed
         try:
             self.client = distributed.Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as error:
@@ -260,12 +259,12 @@ class DaskRunner(object):
             return []
         parts = chunks(items, self.workers)
         futures = self.client.map(call_each, [function] * len(parts), parts, pure=False)
+        results = []
         try:
-            if progress is not None:
-                sizes = {future.key: len(part) for future, part in zip(futures, parts)}
-                for future in self._distributed.as_completed(futures):
-                    progress.advance(sizes[future.key])
-            results = self.client.gather(futures)
+            for future, part in zip(futures, parts):
+                results.append(future.result())
+                if progress is not None:
+                    progress.advance(len(part))
         except BaseException:
             self.client.cancel(futures)
             raise
