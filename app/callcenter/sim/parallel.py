@@ -81,6 +81,12 @@ class Progress(object):
         self.note = note
         self.draw(force=True)
 
+    def restart(self, note: str) -> None:
+        """A new stage of unknown size (a search's round): the counts and the time left are its own."""
+        self.done = self.total = 0
+        self.started = self.clock()
+        self.say(note)
+
     def draw(self, force: bool = False) -> None:
         if self.stream is None:
             return

@@ -20,7 +20,7 @@ from callcenter.sim.parallel import Progress, RunnerError, make_runner, simulate
 from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError
 from callcenter.wiring.options import CallCenterOptions, VersionOption, positive_count
 
-COMMANDS = ("simulate", "erlang")
+COMMANDS = ("simulate", "erlang", "staff")
 DEFAULT_DURATION = 8 * 3600.0
 FORMATS = ("table", "csv", "json")
 
@@ -99,11 +99,11 @@ def clock_label(seconds: float) -> str:
     )
 
 
-def read_profile(path: str) -> List[Tuple[float, float]]:
-    """``(start, calls per hour)`` rows of a profile CSV: ``start,calls_per_hour[,queue]``, a
-    header line allowed. One queue only for now: a column naming several is refused."""
-    rows: List[Tuple[float, float]] = []
-    queues = set()
+def profile_rows(path: str) -> List[Tuple[float, float, Optional[str]]]:
+    """``(start, calls per hour, queue or None)`` rows of a profile CSV:
+    ``start,calls_per_hour[,queue]``, a header line allowed; each queue's starts go up."""
+    rows: List[Tuple[float, float, Optional[str]]] = []
+    last: Dict[Optional[str], float] = {}
     try:
         with open(path, newline="") as source:
             for number_, row in enumerate(csv.reader(source), 1):
@@ -115,18 +115,28 @@ def read_profile(path: str) -> List[Tuple[float, float]]:
                     if number_ == 1 and not rows:
                         continue  # a header
                     raise usage.UsageError("--profile %s, line %d: %s" % (path, number_, error)) from None
-                if len(row) > 2 and row[2].strip():
-                    queues.add(row[2].strip())
-                if rows and start <= rows[-1][0]:
+                queue = (row[2].strip() or None) if len(row) > 2 else None
+                if queue in last and start <= last[queue]:
                     raise usage.UsageError("--profile %s, line %d: the starts must go up" % (path, number_))
-                rows.append((start, rate))
+                last[queue] = start
+                rows.append((start, rate, queue))
     except OSError as error:
         raise usage.UsageError("--profile: cannot read %s: %s" % (path, error.strerror)) from None
     if not rows:
         raise usage.UsageError("--profile %s has no rows (start,calls_per_hour)" % (path,))
-    if len(queues) > 1:
-        raise usage.UsageError("--profile %s names several queues; one queue is all the call center has" % (path,))
     return rows
+
+
+def read_profile(path: str) -> List[Tuple[float, float]]:
+    """``(start, calls per hour)`` rows of a profile CSV of one queue: a queue column naming
+    several is refused (``callcenter staff`` takes several)."""
+    rows = profile_rows(path)
+    if len({queue for _, _, queue in rows if queue is not None}) > 1:
+        raise usage.UsageError("--profile %s names several queues; one queue is all the call center has" % (path,))
+    for index in range(1, len(rows)):
+        if rows[index][0] <= rows[index - 1][0]:
+            raise usage.UsageError("--profile %s: the starts must go up" % (path,))
+    return [(start, rate) for start, rate, _ in rows]
 
 
 def segments_of(rows: Sequence[Tuple[float, float]], length: Optional[float]) -> List[Segment]:
@@ -630,11 +640,19 @@ def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
 
     out = stdout if stdout is not None else sys.stdout
     command, arguments = argv[0], argv[1:]
-    options: Any = SimulateOptions() if command == "simulate" else ErlangOptions()
+    options: Any
+    if command == "staff":
+        from callcenter.sim.staff_command import StaffOptions, run_staff
+
+        options = StaffOptions()
+    else:
+        options = SimulateOptions() if command == "simulate" else ErlangOptions()
     parse_or_exit(options, arguments)
     try:
         if command == "simulate":
             run_simulate(options, out)
+        elif command == "staff":
+            run_staff(options, out)
         else:
             out.write("\n".join(erlang_output(options)) + "\n")
     except usage.UsageError as error:
