@@ -1,0 +1,168 @@
+"""Replications on several processes: the same bytes for any number of workers, Ctrl-C leaves
+nothing behind, progress on a terminal only."""
+
+import io
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from callcenter.sim.parallel import ProcessRunner, Progress, SerialRunner, chunks, clock_text
+from support import command, planning_output
+
+BASE = ["simulate", "--calls-per-hour", "300", "--handle-time", "120", "--operators", "12", "--duration", "2h"]
+
+
+@pytest.mark.parametrize("format_", ["table", "json"])
+def test_one_two_and_three_workers_print_the_same_bytes(tmp_path, format_):
+    argv = [*BASE, "--replications", "7", "--seed", "5", "--format", format_, "--patience", "90", "--interval", "30m"]
+    outputs = {}
+    for workers in (1, 2, 3):
+        transcript = str(tmp_path / ("transcript-%d" % workers))
+        text = planning_output([*argv, "--workers", str(workers), "--transcript", transcript])
+        with open(transcript, "rb") as written:
+            outputs[workers] = (text, written.read())
+    assert outputs[1] == outputs[2] == outputs[3]
+    assert "7 replications" in outputs[1][0] or '"replications": 7' in outputs[1][0]
+
+
+def square_plus(value, extra):
+    return value * value + extra
+
+
+def test_a_process_runner_gives_results_in_the_order_of_the_items():
+    runner = ProcessRunner(3)
+    try:
+        items = [(value, 1) for value in range(50)]
+        assert runner.map(square_plus, items) == [value * value + 1 for value in range(50)]
+        assert runner.map(square_plus, [(2, 0)]) == [4]  # the pool serves the next map too
+        assert runner.map(square_plus, []) == []
+    finally:
+        runner.close()
+    assert SerialRunner().map(square_plus, items) == [value * value + 1 for value in range(50)]
+
+
+def test_chunks_cover_every_item_once_in_order():
+    items = list(range(103))
+    for slots in (1, 2, 3, 16, 500):
+        parts = chunks(items, slots)
+        assert [item for part in parts for item in part] == items
+
+
+def process_group(pgid):
+    """The processes of process group ``pgid`` still there (zombies too)."""
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            members.append(int(name))
+    return members
+
+
+def children_of(pid):
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(name))
+    return found
+
+
+def test_ctrl_c_stops_every_worker_and_leaves_no_process_behind():
+    # A long run (minutes of work) in a process group of its own, as a shell runs a job.
+    argv = [command("callcenter"), *BASE, "--duration", "24h", "--replications", "400", "--workers", "2"]
+    process = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(children_of(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = children_of(process.pid)
+        assert len(workers) == 2, "the two workers never started"
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C at a terminal sends: the whole group
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130
+    assert out == b""
+    assert err.decode().splitlines() == ["callcenter simulate: interrupted"]
+    deadline = time.monotonic() + 10
+    while process_group(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_group(process.pid) == []
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_shows_done_and_time_left_on_a_terminal_and_clears_its_line():
+    now = [100.0]
+    screen = Terminal()
+    progress = Progress(screen, clock=lambda: now[0])
+    progress.expect(40)
+    now[0] += 30.0
+    progress.advance(10)
+    assert screen.getvalue().split("\r")[-1] == "10/40 replications, 1:30 left"
+    now[0] += 0.1
+    progress.advance(1)  # too soon to redraw
+    assert screen.getvalue().split("\r")[-1] == "10/40 replications, 1:30 left"
+    progress.finish()
+    assert screen.getvalue().endswith("\r" + " " * len("10/40 replications, 1:30 left") + "\r")
+
+
+def test_progress_is_silent_when_piped():
+    piped = io.StringIO()
+    progress = Progress(piped)
+    progress.expect(3)
+    progress.advance(3)
+    progress.finish()
+    assert piped.getvalue() == "" and not progress.enabled
+
+
+def test_clock_text():
+    assert [clock_text(value) for value in (0, 41.2, 725, 3723)] == ["0:00", "0:42", "12:05", "1:02:03"]
+
+
+def test_progress_of_a_piped_run_prints_nothing_on_stderr():
+    done = subprocess.run(
+        [command("callcenter"), *BASE, "--workers", "2"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert done.returncode == 0 and done.stderr == b""
+
+
+@pytest.mark.parametrize(
+    "arguments,message",
+    [
+        ([*BASE, "--workers", "0"], "--workers"),
+        ([*BASE, "--workers", "2", "--dask", "tcp://127.0.0.1:1"], "give --workers or --dask, not both"),
+        ([*BASE, "--connect", "tcp:127.0.0.1:1", "--workers", "2"], "--connect plays one day in real time"),
+    ],
+)
+def test_bad_runner_options_are_one_error_line(arguments, message):
+    done = subprocess.run(
+        [command("callcenter"), *arguments], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert done.returncode == 2 and done.stdout == b""
+    assert message.encode() in done.stderr.splitlines()[-1]
