@@ -19,12 +19,24 @@ from bench import (
     plot,
     simulation,
     slow_reader,
+    staffing,
     throughput,
     wallboard,
 )
 from bench.common import PINNING, RESULTS, log, machine, raise_nofile, verdict, write_json
 
-SECTIONS = ("core", "throughput", "many", "client", "slow", "durability", "wallboard", "simulation", "chaos")
+SECTIONS = (
+    "core",
+    "throughput",
+    "many",
+    "client",
+    "slow",
+    "durability",
+    "wallboard",
+    "simulation",
+    "staffing",
+    "chaos",
+)
 
 
 def check_core(results):
@@ -416,6 +428,47 @@ def check_simulation(results):
     ]
 
 
+def check_staffing(results):
+    """Two worker processes at least 1.7 times one; Dask's figure and the day's staffing time shown."""
+    one = results["workers"]["1"]["median"]
+    two = results["workers"]["2"]["median"]
+    checks = [
+        verdict(
+            "staffing: replications/s, 2 worker processes vs 1",
+            "x%.2f" % (two / one),
+            ">= x1.70",
+            "ratio",
+            two / one >= 1.7,
+            "%.2f vs %.2f replications/s of an 8 h day" % (two, one),
+        )
+    ]
+    if results.get("dask"):
+        dask = results["dask"]["median"]
+        checks.append(
+            verdict(
+                "staffing: replications/s, local Dask cluster of 2 workers vs 1 process",
+                "x%.2f" % (dask / one),
+                ">= x1.50",
+                "ratio",
+                dask / one >= 1.5,
+                "%.2f replications/s" % dask,
+            )
+        )
+    staff = results["staff"]
+    checks.append(
+        verdict(
+            "staffing: %d intervals of %d queues, 2 workers" % (staff["intervals"], staff["queues"]),
+            "%.0f s" % staff["seconds"],
+            "< 600 s",
+            "seconds",
+            staff["seconds"] < 600,
+            "%d operator-intervals, %d with Erlang per queue alone"
+            % (staff["operator_intervals"], staff["erlang_alone_operator_intervals"]),
+        )
+    )
+    return checks
+
+
 def durability_markdown(results):
     lines = [
         "",
@@ -568,6 +621,7 @@ def render(folder):
         "durability": "durability.json",
         "wallboard": "wallboard.json",
         "simulation": "simulation.json",
+        "staffing": "staffing.json",
         "chaos": "chaos.json",
     }
     checkers = {
@@ -579,6 +633,7 @@ def render(folder):
         "durability": check_durability,
         "wallboard": check_wallboard,
         "simulation": check_simulation,
+        "staffing": check_staffing,
         "chaos": check_chaos,
     }
     outcomes = {}
@@ -622,6 +677,7 @@ def main(argv=None):
         "durability": (durability.run, check_durability, "durability.json"),
         "wallboard": (wallboard.run, check_wallboard, "wallboard.json"),
         "simulation": (simulation.run, check_simulation, "simulation.json"),
+        "staffing": (staffing.run, check_staffing, "staffing.json"),
         "chaos": (chaos.run, check_chaos, "chaos.json"),
     }
     outcomes = {}

@@ -74,7 +74,7 @@ class StaffOptions(PlanningOptions, ParallelOptions):
             "replication-calls",
             None,
             MIN_CALLS,
-            "Each replication of an interval plays at least this many calls of each queue: more, tighter plans.",
+            "Each replication of an interval plays at least this many calls: more, tighter plans.",
             positive_count,
         ],
         ["seed", None, 1, "Random seed: the same seed gives the same plan; the check uses other seeds.", int],

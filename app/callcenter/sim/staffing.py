@@ -47,7 +47,7 @@ from callcenter.sim.simulate import (
 STAFF_KEYS = ("handle-time", "patience", "service-level", "target", "abandoned")
 # Each replication of an interval: a warm-up of this many mean handle times (of the longest) ...
 WARM_UP_HANDLE_TIMES = 5.0
-# ... then the interval's length, or longer so that the quietest queue expects this many calls
+# ... then the interval's length, or longer so that this many calls are expected
 # (--replication-calls): over 10 replications, enough that the 95 % bound costs at most one
 # operator against Erlang C at 80/20 ...
 MIN_CALLS = 2000
@@ -494,12 +494,12 @@ class Interval(object):
         self.rates = list(rates)
 
     def window(self, min_calls: float = MIN_CALLS) -> float:
-        """The measured window: the interval's length, or longer so that the quietest queue
-        expects ``min_calls`` calls, and at most MAX_WINDOW."""
-        busy = [rate for rate in self.rates if rate > 0]
+        """The measured window: the interval's length, or longer so that ``min_calls`` calls are
+        expected (of all queues together), and at most MAX_WINDOW."""
+        total = sum(self.rates)
         length = self.end - self.start
-        if busy:
-            length = max(length, min_calls * 3600.0 / min(busy))
+        if total > 0:
+            length = max(length, min_calls * 3600.0 / total)
         return min(length, MAX_WINDOW)
 
 
@@ -582,36 +582,45 @@ def search(problem: Problem, interval: Interval) -> Search:
         (evaluation,) = yield from play([current])
     if not evaluation.meets:
         return current, evaluation
-    # Down: take away while every queue meets; move while the worst margin grows.
+    # Down: take away while every queue meets; move while the worst margin grows. The cheaper
+    # neighbourhoods first: a later one is played only when no earlier one has a way down.
     while steps < MAX_STEPS:
         steps += 1
-        fewer = sorted(set(smaller(current, problem.groups)))
-        evaluations = yield from play(fewer)
-        best = best_of(fewer, evaluations, lambda candidate: candidate.meets)
-        if best is None:
-            moved = sorted(set(moves(current, problem.groups)))
-            evaluations = yield from play(moved)
-            best = best_of(
-                moved,
-                evaluations,
-                lambda candidate, worst=evaluation.margin: candidate.meets and candidate.margin > worst,
-            )
-            if best is None:
+        best = None
+        for neighbours, allowed in (
+            (removals, meets),
+            (pooled, meets),
+            (moves, lambda candidate, worst=evaluation.margin: candidate.meets and candidate.margin > worst),
+        ):
+            candidates = sorted(set(neighbours(current, problem.groups)))
+            evaluations = yield from play(candidates)
+            best = best_of(candidates, evaluations, allowed)
+            if best is not None:
                 break
+        if best is None:
+            break
         current, evaluation = best
     return current, evaluation
 
 
-def smaller(counts: Tuple[int, ...], groups: Sequence[Group]) -> Iterable[Tuple[int, ...]]:
-    """One operator fewer: one taken away, or two taken away and one added to a group that serves
-    every queue of both (pooling: one flexible operator for two dedicated ones)."""
-    indices = range(len(counts))
-    for taken in indices:
+def meets(evaluation: Evaluation) -> bool:
+    return evaluation.meets
+
+
+def removals(counts: Tuple[int, ...], groups: Sequence[Group]) -> Iterable[Tuple[int, ...]]:
+    """One operator fewer in one group."""
+    for taken in range(len(counts)):
         if counts[taken]:
             yield step(counts, {taken: -1})
+
+
+def pooled(counts: Tuple[int, ...], groups: Sequence[Group]) -> Iterable[Tuple[int, ...]]:
+    """One operator fewer: two taken away and one added to a group that serves every queue of both
+    (pooling: one flexible operator for two dedicated ones)."""
+    indices = range(len(counts))
     for first in indices:
         for second in indices:
-            if second < first or counts[first] + counts[second] < 2 or not counts[first] or not counts[second]:
+            if second < first or not counts[first] or not counts[second] or counts[first] + counts[second] < 2:
                 continue
             needed = groups[first].queues() | groups[second].queues()
             for added in indices:

@@ -1,0 +1,176 @@
+"""Section "staffing": replications per second of wall time on 1 and 2 worker processes and on a
+local Dask cluster of 2 workers (one thread each), and the time to staff a 48-interval day of
+three queues (bench/data/three-queues.ini and three-queues-day.csv) with ``callcenter staff``'s
+search on 2 worker processes.
+
+A replication here is a day (8 h) of one queue at 300 calls an hour, 18 operators, 180 s handle
+time, as ``callcenter simulate`` runs it. Wall time, not CPU time: what parallel runs buy is
+elapsed time. The Dask cluster is started here on loopback (``dask scheduler``, ``dask worker``
+from this venv) and stopped at the end.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from bench.common import ROOT, log, summary
+
+DATA = os.path.join(ROOT, "bench", "data")
+QUEUES = os.path.join(DATA, "three-queues.ini")
+DAY = os.path.join(DATA, "three-queues-day.csv")
+
+
+def day_model():
+    from callcenter.core.center import operator_names
+    from callcenter.sim.simulate import Model, Segment
+
+    return Model([Segment(0.0, 8 * 3600.0, 300.0)], operator_names(18), 180.0, patience=300.0)
+
+
+def replications_per_second(runner, replications, seed=1):
+    from callcenter.sim.parallel import simulate_on
+
+    started = time.monotonic()
+    result = simulate_on(runner, day_model(), replications, seed)
+    seconds = time.monotonic() - started
+    return replications / seconds, result.total["offered"].mean
+
+
+class LocalDask(object):
+    """A scheduler and two single-threaded workers on loopback, in process groups of their own."""
+
+    def __init__(self):
+        import socket
+
+        from distributed import Client
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.address = "tcp://127.0.0.1:%d" % port
+        bin_dir = os.path.dirname(os.path.abspath(sys.executable))
+        dask = os.path.join(bin_dir, "dask")
+        self.processes = [self.start([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"])]
+        for name in ("one", "two"):
+            self.processes.append(
+                self.start(
+                    [
+                        dask,
+                        "worker",
+                        self.address,
+                        "--name",
+                        name,
+                        "--nthreads",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                        "--death-timeout",
+                        "60",
+                        "--local-directory",
+                        "/tmp",
+                    ]
+                )
+            )
+        client = Client(self.address, timeout="30s", set_as_default=False)
+        client.wait_for_workers(2, timeout=60)
+        client.close()
+
+    @staticmethod
+    def start(argv):
+        return subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+
+    def stop(self):
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+
+
+def staff_day(intervals):
+    from callcenter.sim.parallel import ProcessRunner
+    from callcenter.sim.staff_command import profile_intervals, read_text
+    from callcenter.sim.staffing import Problem, parse_staff_queues, staff
+
+    configs, targets = parse_staff_queues(read_text(QUEUES), None, 20.0, None, None, None)
+    day = profile_intervals(DAY, [config.name for config in configs])[:intervals]
+    problem = Problem(configs, targets, day)
+    runner = ProcessRunner(2)
+    started = time.monotonic()
+    try:
+        plans = staff(problem, runner, 10, 1)
+    finally:
+        runner.close()
+    seconds = time.monotonic() - started
+    return {
+        "intervals": len(plans),
+        "queues": len(targets),
+        "groups": [group.label for group in problem.groups],
+        "seconds": seconds,
+        "operator_intervals": sum(sum(plan.counts) for plan in plans),
+        "erlang_alone_operator_intervals": sum(sum(plan.alone) for plan in plans),
+    }
+
+
+def run(quick=False):
+    from callcenter.sim.parallel import ProcessRunner, SerialRunner
+
+    replications = 12 if quick else 24
+    runs = 1 if quick else 2
+    results = {"replications": replications, "workers": {}}
+    offered = {}
+    for workers in (1, 2):
+        rates = []
+        for _ in range(runs):
+            runner = SerialRunner() if workers == 1 else ProcessRunner(workers)
+            try:
+                rate, offered[workers] = replications_per_second(runner, replications)
+            finally:
+                runner.close()
+            rates.append(rate)
+            log("staffing: %d worker%s: %.2f replications/s" % (workers, "" if workers == 1 else "s", rate))
+        results["workers"][str(workers)] = summary(rates)
+    assert offered[1] == offered[2], "the same replications give the same figures"
+    try:
+        cluster = LocalDask()
+    except ImportError:
+        log("staffing: no Dask in this venv: the Dask figure is left out")
+        results["dask"] = None
+    else:
+        from callcenter.sim.parallel import DaskRunner
+
+        try:
+            rates = []
+            for _ in range(runs):
+                runner = DaskRunner(cluster.address)
+                try:
+                    rate, dask_offered = replications_per_second(runner, replications)
+                finally:
+                    runner.close()
+                assert dask_offered == offered[1]
+                rates.append(rate)
+                log("staffing: Dask, 2 workers: %.2f replications/s" % rate)
+            results["dask"] = summary(rates)
+        finally:
+            cluster.stop()
+    intervals = 12 if quick else 48
+    results["staff"] = staff_day(intervals)
+    log(
+        "staffing: %d intervals of %d queues staffed in %.0f s on 2 workers (%d operator-intervals, %d by Erlang alone)"
+        % (
+            intervals,
+            results["staff"]["queues"],
+            results["staff"]["seconds"],
+            results["staff"]["operator_intervals"],
+            results["staff"]["erlang_alone_operator_intervals"],
+        )
+    )
+    return results
