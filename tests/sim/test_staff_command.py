@@ -6,6 +6,7 @@ import io
 import json
 import math
 import subprocess
+import sys
 
 import pytest
 
@@ -140,3 +141,14 @@ def test_a_profile_naming_an_unknown_queue_is_an_error(tmp_path):
     )
     assert done.returncode == 2
     assert b"no queue billing: use one of sales, support" in done.stderr
+
+
+def test_a_plot_without_matplotlib_is_one_clear_error_before_any_search(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    argv = ["staff", "--calls-per-hour", "100", "--handle-time", "180", "--service-level", "0.8", "--plot", "x.png"]
+    with pytest.raises(SystemExit) as exit_:
+        planning_output(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        ": error: --plot needs matplotlib: pip install 'callcenter[plot]' (or pip install matplotlib)"
+    )

@@ -105,6 +105,8 @@ class StaffOptions(PlanningOptions, ParallelOptions):
         else:
             intervals = [Interval(0.0, DEFAULT_WINDOW, [self["calls-per-hour"]] + [0.0] * (len(names) - 1))]
             self["labels"] = False
+        if self["plot"] is not None:
+            matplotlib_pyplot()  # before minutes of search, not after
         self["problem"] = Problem(configs, targets, intervals, DEFAULT_RING_TIMEOUT, self["replication-calls"])
 
 
@@ -344,8 +346,7 @@ def staff_json(options: StaffOptions, plans: Sequence[Staffed]) -> List[str]:
     return json.dumps(document, indent=2).split("\n")
 
 
-def staff_plot(options: StaffOptions, plans: Sequence[Staffed], path: str) -> None:
-    """The operators of each group (stacked) and each queue's checked service level, across the day."""
+def matplotlib_pyplot() -> Any:
     try:
         import matplotlib
 
@@ -355,6 +356,12 @@ def staff_plot(options: StaffOptions, plans: Sequence[Staffed], path: str) -> No
         raise usage.UsageError(
             "--plot needs matplotlib: pip install 'callcenter[plot]' (or pip install matplotlib)"
         ) from None
+    return pyplot
+
+
+def staff_plot(options: StaffOptions, plans: Sequence[Staffed], path: str) -> None:
+    """The operators of each group (stacked) and each queue's checked service level, across the day."""
+    pyplot = matplotlib_pyplot()
     problem = options["problem"]
     starts = [plan.interval.start / 3600.0 for plan in plans]
     widths = [(plan.interval.end - plan.interval.start) / 3600.0 for plan in plans]
