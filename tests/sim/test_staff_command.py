@@ -149,6 +149,8 @@ def test_a_plot_without_matplotlib_is_one_clear_error_before_any_search(monkeypa
     with pytest.raises(SystemExit) as exit_:
         planning_output(argv)
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1].endswith(
-        ": error: --plot needs matplotlib: pip install 'callcenter[plot]' (or pip install matplotlib)"
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(": error: --plot needs matplotlib: pip install 'callcenter[plot]' (or pip install matplotlib)")
     )

@@ -220,15 +220,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     from twisted.internet import task
 
     from callcenter.cli import console
-    from callcenter.sim.planning import COMMANDS as PLANNING_COMMANDS
     from callcenter.wiring.options import ShellOptions, parse_or_exit, routing_options
 
-    arguments = sys.argv[1:] if argv is None else argv
-    if arguments and arguments[0] in PLANNING_COMMANDS:
+    options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
+    if options.subCommand is not None:
         from callcenter.sim import planning
 
-        return planning.main(arguments)
-    options = parse_or_exit(ShellOptions(), arguments)
+        return planning.run(options.subCommand, options.subOptions)
 
     def run(reactor: Any) -> Any:
         session = console.open_session(reactor)

@@ -20,7 +20,6 @@ from callcenter.sim.parallel import Progress, RunnerError, make_runner, simulate
 from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError
 from callcenter.wiring.options import CallCenterOptions, VersionOption, positive_count
 
-COMMANDS = ("simulate", "erlang", "staff")
 DEFAULT_DURATION = 8 * 3600.0
 FORMATS = ("table", "csv", "json")
 
@@ -158,6 +157,13 @@ def segments_of(rows: Sequence[Tuple[float, float]], length: Optional[float]) ->
 
 
 class PlanningOptions(VersionOption):
+    synopsis = "Usage: callcenter <command> [options]"
+
+    def getSynopsis(self) -> str:
+        """The command's own synopsis, also as ``callcenter``'s sub-command (Twisted would put
+        the shell's in front of it)."""
+        return self.synopsis
+
     def opt_calls_per_hour(self, text: str) -> None:
         """Calls arriving per hour (a Poisson process)."""
         self["calls-per-hour"] = number("calls-per-hour")(text)
@@ -634,24 +640,16 @@ def erlang_output(options: ErlangOptions) -> List[str]:
     return [title, "", *align([header, *body])]
 
 
-def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
-    """``callcenter simulate ...`` or ``callcenter erlang ...``: ``argv`` starts with the subcommand."""
-    from callcenter.wiring.options import parse_or_exit
-
+def run(command: str, options: Any, stdout: Optional[TextIO] = None) -> None:
+    """Run ``callcenter simulate``, ``erlang`` or ``staff`` with its parsed options; a mistake
+    found while running is one error line and exit 2, Ctrl-C exit 130."""
     out = stdout if stdout is not None else sys.stdout
-    command, arguments = argv[0], argv[1:]
-    options: Any
-    if command == "staff":
-        from callcenter.sim.staff_command import StaffOptions, run_staff
-
-        options = StaffOptions()
-    else:
-        options = SimulateOptions() if command == "simulate" else ErlangOptions()
-    parse_or_exit(options, arguments)
     try:
         if command == "simulate":
             run_simulate(options, out)
         elif command == "staff":
+            from callcenter.sim.staff_command import run_staff
+
             run_staff(options, out)
         else:
             out.write("\n".join(erlang_output(options)) + "\n")
@@ -662,3 +660,13 @@ def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
         # The runner has stopped its workers on the way here.
         sys.stderr.write("callcenter %s: interrupted\n" % (command,))
         sys.exit(130)
+
+
+def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
+    """``callcenter simulate|erlang|staff ...``: ``argv`` starts with the subcommand."""
+    from callcenter.wiring.options import PLANNING_OPTIONS, parse_or_exit
+
+    command, arguments = argv[0], argv[1:]
+    options = PLANNING_OPTIONS[command]()
+    parse_or_exit(options, arguments)
+    run(command, options, stdout)
