@@ -79,6 +79,7 @@ def test_two_queues_sharing_a_group_at_level_1_need_fewer_operators_than_erlang_
             assert queue["checked"]["service_level"]["mean"] >= 0.8 - 0.03, (interval["start"], name, queue)
         assert interval["operators"] <= sum(interval["erlang_alone"].values()), interval
         assert interval["groups"]["sales:1+support:1"] > 0  # the shared group is used
+        assert min(interval["groups"].values()) >= 0
     total = sum(interval["operators"] for interval in document["intervals"])
     alone = sum(sum(interval["erlang_alone"].values()) for interval in document["intervals"])
     assert total < alone  # the pooling gain

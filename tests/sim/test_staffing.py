@@ -11,7 +11,10 @@ from callcenter.sim.staffing import (
     QueueTarget,
     StaffingError,
     groups_of,
+    moves,
     parse_staff_queues,
+    pooled,
+    removals,
     search,
     split_staff_keys,
     staffed_queues,
@@ -113,3 +116,15 @@ def test_the_staffing_keys_are_read_and_the_cores_errors_keep_their_line():
         parse_staff_queues("[a]\noperators = A\nhandle-time = 60\nspeed = 2\n", None, 20.0, 0.8, None, None)
     assert str(error.value).startswith("line 4: queue a: unknown setting 'speed'")
     assert "or for staffing handle-time, patience, service-level, target, abandoned" in str(error.value)
+
+
+def test_no_neighbour_has_fewer_than_no_operators():
+    configs = [QueueConfig("a", [("A", 0), ("X", 1)]), QueueConfig("b", [("B", 0), ("X", 1)])]
+    groups = groups_of(configs)
+    for counts in [(1, 0, 1), (0, 1, 0), (2, 0, 0), (0, 0, 0), (1, 1, 1)]:
+        for neighbours in (removals, pooled, moves):
+            for staffing in neighbours(counts, groups):
+                assert min(staffing) >= 0 and sum(staffing) <= sum(counts), (counts, staffing)
+    assert sorted(pooled((1, 0, 1), groups)) == [(0, 1, 0)]  # A and B make way for one X
+    assert sorted(pooled((2, 0, 0), groups)) == [(0, 1, 0)]
+    assert list(pooled((1, 0, 0), groups)) == []

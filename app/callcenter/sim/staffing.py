@@ -610,7 +610,7 @@ def meets(evaluation: Evaluation) -> bool:
 def removals(counts: Tuple[int, ...], groups: Sequence[Group]) -> Iterable[Tuple[int, ...]]:
     """One operator fewer in one group."""
     for taken in range(len(counts)):
-        if counts[taken]:
+        if counts[taken] > 0:
             yield step(counts, {taken: -1})
 
 
@@ -620,7 +620,7 @@ def pooled(counts: Tuple[int, ...], groups: Sequence[Group]) -> Iterable[Tuple[i
     indices = range(len(counts))
     for first in indices:
         for second in indices:
-            if second < first or not counts[first] or not counts[second] or counts[first] + counts[second] < 2:
+            if second < first or counts[first] < (2 if second == first else 1) or counts[second] < 1:
                 continue
             needed = groups[first].queues() | groups[second].queues()
             for added in indices:
@@ -633,14 +633,16 @@ def pooled(counts: Tuple[int, ...], groups: Sequence[Group]) -> Iterable[Tuple[i
 def moves(counts: Tuple[int, ...], groups: Sequence[Group]) -> Iterable[Tuple[int, ...]]:
     """As many operators, one of them moved to another group that serves a queue it served."""
     for taken in range(len(counts)):
-        if counts[taken]:
+        if counts[taken] > 0:
             for added in range(len(counts)):
                 if added != taken and groups[added].queues() & groups[taken].queues():
                     yield step(counts, {taken: -1, added: 1})
 
 
 def step(counts: Tuple[int, ...], change: Dict[Any, int]) -> Tuple[int, ...]:
-    return tuple(count + change.get(index, 0) for index, count in enumerate(counts))
+    stepped = tuple(count + change.get(index, 0) for index, count in enumerate(counts))
+    assert min(stepped) >= 0, (counts, change)
+    return stepped
 
 
 def best_of(candidates: Sequence[Tuple[int, ...]], evaluations: Sequence[Evaluation], allowed: Any) -> Any:
