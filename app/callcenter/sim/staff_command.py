@@ -365,7 +365,7 @@ def staff_plot(options: StaffOptions, plans: Sequence[Staffed], path: str) -> No
     problem = options["problem"]
     starts = [plan.interval.start / 3600.0 for plan in plans]
     widths = [(plan.interval.end - plan.interval.start) / 3600.0 for plan in plans]
-    figure, (top, bottom) = pyplot.subplots(2, 1, sharex=True, figsize=(8, 5.5), dpi=80)
+    figure, (top, bottom) = pyplot.subplots(2, 1, sharex=True, figsize=(9.5, 5.5), dpi=80)
     base = [0] * len(plans)
     colours = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb"]
     for group in problem.groups:
@@ -390,24 +390,23 @@ def staff_plot(options: StaffOptions, plans: Sequence[Staffed], path: str) -> No
         label="Erlang, each queue alone",
     )
     top.set_ylabel("operators")
-    top.legend(fontsize="small", loc="upper left")
+    top.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     centres = [start + width / 2 for start, width in zip(starts, widths)]
+    lowest = 100.0
     for index, target in enumerate(problem.targets):
-        colour = colours[index % len(colours)]
+        # A queue's line in the colour of its own group's bars.
+        colour = colours[problem.own_group(target.name).index % len(colours)]
         levels = [plan.verified.service_level[index].mean for plan in plans if plan.verified is not None]
-        bottom.plot(
-            centres,
-            [100 * level if level is not None else float("nan") for level in levels],
-            marker="o",
-            color=colour,
-            label="%s (checked)" % target.name,
-        )
+        shown = [100 * level if level is not None else float("nan") for level in levels]
+        bottom.plot(centres, shown, marker="o", color=colour, label="%s (checked)" % target.name)
+        lowest = min([lowest] + [value for value in shown if value == value])
         if target.service_level is not None:
             bottom.axhline(100 * target.service_level, color=colour, linestyle=":", linewidth=1)
+            lowest = min(lowest, 100 * target.service_level)
     bottom.set_ylabel("answered within target (%)")
     bottom.set_xlabel("hour of the day")
-    bottom.set_ylim(0, 105)
-    bottom.legend(fontsize="small", loc="lower left")
+    bottom.set_ylim(max(0.0, lowest - 10), 101)
+    bottom.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     top.set_title("staffing by simulation, %d replications a staffing" % options["replications"])
     figure.tight_layout()
     figure.savefig(path, metadata={"Software": None})
