@@ -11,6 +11,7 @@ import sys
 import time
 
 from bench import (
+    ami,
     chaos,
     client_shell,
     core_scaling,
@@ -36,6 +37,7 @@ SECTIONS = (
     "simulation",
     "staffing",
     "chaos",
+    "ami",
 )
 
 
@@ -469,6 +471,26 @@ def check_staffing(results):
     return checks
 
 
+def check_ami(results):
+    """The JSON port's throughput with 100 AMI clients listening: within 10 % of none."""
+    ratio = results["throughput_ratio"]
+    return [
+        verdict(
+            "ami: JSON port throughput, %d AMI clients listening vs none" % results["listeners"],
+            "x%.2f" % ratio,
+            ">= x0.90",
+            "ratio",
+            ratio >= 0.9,
+            "%.0f vs %.0f replies/s; the AMI clients received %.0f events/s in all"
+            % (
+                results["throughput_listening"]["median"],
+                results["throughput_none"]["median"],
+                results["events_per_second"]["median"],
+            ),
+        ),
+    ]
+
+
 def durability_markdown(results):
     lines = [
         "",
@@ -623,6 +645,7 @@ def render(folder):
         "simulation": "simulation.json",
         "staffing": "staffing.json",
         "chaos": "chaos.json",
+        "ami": "ami.json",
     }
     checkers = {
         "core": check_core,
@@ -635,6 +658,7 @@ def render(folder):
         "simulation": check_simulation,
         "staffing": check_staffing,
         "chaos": check_chaos,
+        "ami": check_ami,
     }
     outcomes = {}
     for section, filename in files.items():
@@ -679,6 +703,7 @@ def main(argv=None):
         "simulation": (simulation.run, check_simulation, "simulation.json"),
         "staffing": (staffing.run, check_staffing, "staffing.json"),
         "chaos": (chaos.run, check_chaos, "chaos.json"),
+        "ami": (ami.run, check_ami, "ami.json"),
     }
     outcomes = {}
     for section in sections:

@@ -5,19 +5,31 @@ become requests is :mod:`callcenter.net.lines`'s (``RequestReceiver``, which fee
 ``scanner.ValueScanner``). Here a connection turns requests into replies through the
 factory's call center (``interfaces.ICallCenter``) and sends every byte through
 :meth:`CallCenterServerProtocol._send`, which waits for the disk when there is a journal
-(``interfaces.IDurableOutput``). docs/protocol.md has the protocol.
+(``interfaces.IDurableOutput``). The factory hears the call center's events
+(``interfaces.IEventSubscriber``) and sends those no command caused to every client. A
+reply's text, and an event's, are the lines of its events (``core.rendering``); a
+connection that sent ``subscribe`` gets the events themselves too. docs/protocol.md has the
+protocol.
 """
 
 import hmac
 from collections import OrderedDict, deque
-from typing import Any, Deque, List, Optional, Set
+from typing import Any, Deque, List, Optional, Sequence, Set
 
 from twisted.internet import protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
-from callcenter.core.center import QUERIES, CallCenterError
-from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, IPrintedLinesObserver
+from callcenter.core.center import COMMANDS, QUERIES, CallCenterError
+from callcenter.core.rendering import render
+from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, IEventSubscriber
+from callcenter.net.limits import (
+    DEFAULT_AUTH_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_OUTPUT_BUFFER,
+    DEFAULT_MAX_UNAUTHENTICATED,
+)
 from callcenter.net.lines import LineReceiver, RequestReceiver
 from callcenter.net.ratelimit import CountingLog
 from callcenter.net.twisted_internals import send_now, unsent_bytes
@@ -25,9 +37,12 @@ from callcenter.net.wire import (
     AUTH_REQUEST,
     OPERATORS_REQUEST,
     QUEUES_REQUEST,
+    SUBSCRIBE_REQUEST,
     WireError,
     decode_message,
     encode,
+    encode_response,
+    encode_with_events,
     load_line,
     request_of,
     token_of,
@@ -35,11 +50,6 @@ from callcenter.net.wire import (
 
 log = Logger()
 
-DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20  # bytes of unsent output a client may hold
-DEFAULT_MAX_CONNECTIONS = 10000
-DEFAULT_AUTH_TIMEOUT = 10.0  # seconds a connection has to send the token
-# Connections still to send the token, held at once (sshd's MaxStartups is the model).
-DEFAULT_MAX_UNAUTHENTICATED = 100
 BROADCAST_CHUNK = 1000  # event copies sent in one reactor turn
 # Bytes of unsent output past which a connection handles no more requests until it drains:
 # the transport's own buffer size (Twisted pauses its producer past it), which also bounds
@@ -67,6 +77,7 @@ class CallCenterServerProtocol(RequestReceiver):
     last_event = 0
     cut_off = False  # disconnected for not reading: nothing more is sent
     authenticated = False  # has sent the server's token (when the server has one)
+    subscribed = False  # has sent subscribe: its replies and events carry their events
     closing = False  # its last reply is on its way: no request is handled any more
     _auth_deadline: Any = None  # the IDelayedCall that closes it if the token has not come
     # Why requests wait (reading stops while any holds): the transport's buffer is full
@@ -110,8 +121,8 @@ class CallCenterServerProtocol(RequestReceiver):
 
     # Output: every byte to the client goes out through _send.
 
-    def send_event(self, message: bytes) -> None:
-        self._send([message], replies=False)
+    def send_event(self, event: "Event") -> None:
+        self._send([event.message_for(self)], replies=False)
 
     def _send(self, pieces: List[bytes], replies: bool, closing: bool = False) -> None:
         """``pieces`` (replies, or one event) out at once, or, with a journal, once the
@@ -134,7 +145,8 @@ class CallCenterServerProtocol(RequestReceiver):
         if not isinstance(result, Failure):
             self.deliver(b"".join(pieces), closing)
         elif result.check(ChangeNotStored):
-            self.deliver(encode("error", str(result.value)) * len(pieces) if replies else b"", closing)
+            refusal = self.factory.error(str(result.value), self)
+            self.deliver(refusal * len(pieces) if replies else b"", closing)
         else:
             self.factory.log_unexpected_failure(result)
             self.deliver(b"", closing)
@@ -250,8 +262,12 @@ class CallCenterServerProtocol(RequestReceiver):
             self._values_received([(part, False) for part in several])  # a request each
         elif authenticating:
             self.authenticate(value)
-        else:
-            self._reply(self.factory.reply(value))
+        else:  # _reply, written out for the usual request
+            reply = self.factory.reply(value, self)
+            self._replies.append(reply)
+            self._replies_size += len(reply)
+            if self._replies_size + self._held > self._room:
+                self._send_replies()
 
     def authenticate(self, value: Any) -> None:
         """Until the token has come, every request is refused; a wrong token ends the connection."""
@@ -291,19 +307,34 @@ class RefusedProtocol(protocol.Protocol):
 
 
 class Event(object):
-    """A ring-timeout message on its way to the clients connected when it happened."""
+    """A message of events no command caused (a ring timeout) on its way to the clients
+    connected when they happened: its text, and its events for subscribed clients."""
 
-    __slots__ = ("clients", "message", "number", "sent")
+    __slots__ = ("clients", "events", "message", "number", "sent", "text", "with_events")
 
-    def __init__(self, number: int, message: bytes, clients: "List[CallCenterServerProtocol]") -> None:
+    def __init__(
+        self, number: int, text: str, events: Sequence[Any], clients: "List[CallCenterServerProtocol]"
+    ) -> None:
         self.number = number
-        self.message = message
+        self.text = text
+        self.events = events
+        self.message = encode("event", text)
+        self.with_events: Optional[bytes] = None  # made for the first subscribed client
         self.clients = clients
         self.sent = 0  # clients[:sent] have been through
 
+    def message_for(self, client: "CallCenterServerProtocol") -> bytes:
+        if not client.subscribed:
+            return self.message
+        if self.with_events is None:
+            self.with_events = encode_with_events("event", self.text, self.events)
+        return self.with_events
 
+
+@implementer(IEventSubscriber)
 class CallCenterServerFactory(protocol.Factory):
-    """The one call center that every connection shares."""
+    """The one call center that every connection shares; it hears the call center's events
+    and sends those no command caused to every client."""
 
     protocol = CallCenterServerProtocol  # type: ignore[assignment]
 
@@ -318,7 +349,8 @@ class CallCenterServerFactory(protocol.Factory):
         auth_timeout: float = DEFAULT_AUTH_TIMEOUT,
         max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED,
     ) -> None:
-        """``center``: the call center every connection shares (its events come here);
+        """``center``: the call center every connection shares (an ``IEventSource`` too: its
+        events come here);
         ``durable_output``: with a journal, what replies and events wait for;
         ``auth_timeout`` (0: none) and ``max_unauthenticated``: how long and how many
         connections may wait to send the token, when there is one."""
@@ -338,36 +370,14 @@ class CallCenterServerFactory(protocol.Factory):
                 limit=max_connections,
             ),
         )
-        center.on_event = self.broadcast
         self.center = center
         self.durable_output = durable_output
         self.clients: "Set[CallCenterServerProtocol]" = set()
         self.call_later = call_later
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
         self.events_made = 0
-        self.observers: "List[IPrintedLinesObserver]" = []
         self._failure_logged: Optional[Failure] = None
-
-    def add_observer(self, observer: IPrintedLinesObserver) -> None:
-        """``observer`` hears the lines of every command and event from now on."""
-        self.observers.append(IPrintedLinesObserver(observer))
-
-    def _tell_observers(self, lines: List[str]) -> None:
-        """Like the clients, observers hear lines once their records are on disk: never the
-        lines of a change the disk refused and the call center rolled back."""
-        waiting = None if self.durable_output is None else self.durable_output.when_durable()
-        if waiting is None:
-            self._tell_observers_now(lines)
-        else:
-            waiting.addCallback(self._told_when_durable, lines)
-
-    def _told_when_durable(self, result: Any, lines: List[str]) -> Any:
-        self._tell_observers_now(lines)
-        return result  # the commit's Deferred is shared: its result goes on unchanged
-
-    def _tell_observers_now(self, lines: List[str]) -> None:
-        for observer in self.observers:
-            observer.lines_printed(lines)
+        center.subscribe(self, commands=False)  # type: ignore[attr-defined]  # a command's are its reply
 
     def stopFactory(self) -> None:
         self.count_refused.flush()
@@ -391,22 +401,53 @@ class CallCenterServerFactory(protocol.Factory):
             return RefusedProtocol(self.max_connections)
         return protocol.Factory.buildProtocol(self, addr)
 
-    def reply(self, value: Any) -> bytes:
-        """The reply line to one request, decoded (``wire.load_line``)."""
+    def reply(self, value: Any, client: Optional[CallCenterServerProtocol] = None) -> bytes:
+        """The reply line to one request, decoded (``wire.load_line``), from ``client``."""
         try:
             command, argument = request_of(value)
-            if command == AUTH_REQUEST:
-                return encode("error", "already authenticated" if self.auth_token else "this server takes no token")
-            if command == OPERATORS_REQUEST and argument is None:
-                return encode("response", "\n".join(self.center.operator_ids()))
-            if command == QUEUES_REQUEST and argument is None:
-                return encode("response", "\n".join(self.center.queue_names()))
-            lines = self.center.execute(command, argument)
-            if self.observers and command not in QUERIES:
-                self._tell_observers(lines)
-            return encode("response", "\n".join(lines))
+            if command in COMMANDS:  # the usual request first: a command that changes state
+                events = self.center.execute(command, argument)
+                if client is not None and client.subscribed:
+                    return encode_with_events("response", "\n".join(render(events)), events)
+                return encode_response("\n".join(render(events)))
         except (WireError, CallCenterError) as error:
-            return encode("error", str(error))
+            return self.error(str(error), client)
+        return self._reply_to_other(command, argument, client)
+
+    def _reply_to_other(
+        self, command: str, argument: Optional[str], client: Optional[CallCenterServerProtocol]
+    ) -> bytes:
+        """The reply to a request that changes nothing (or an unknown command)."""
+        subscribed = client is not None and client.subscribed
+        try:
+            events: Sequence[Any] = ()
+            if command == AUTH_REQUEST:
+                return self.error("already authenticated" if self.auth_token else "this server takes no token", client)
+            if command == SUBSCRIBE_REQUEST and argument is None and client is not None:
+                client.subscribed = True
+                text = "subscribed"
+                if not subscribed:
+                    return encode("response", text)  # the events come from the next message on
+            elif command == OPERATORS_REQUEST and argument is None:
+                text = "\n".join(self.center.operator_ids())
+            elif command == QUEUES_REQUEST and argument is None:
+                text = "\n".join(self.center.queue_names())
+            elif command in QUERIES:
+                text = "\n".join(self.center.query(command, argument))
+            else:
+                events = self.center.execute(command, argument)
+                text = "\n".join(render(events))
+        except (WireError, CallCenterError) as error:
+            return self.error(str(error), client)
+        if subscribed:
+            return encode_with_events("response", text, events)
+        return encode("response", text)
+
+    def error(self, message: str, client: Optional[CallCenterServerProtocol]) -> bytes:
+        """An error line to ``client`` (with no events: nothing changed)."""
+        if client is not None and client.subscribed:
+            return encode_with_events("error", message, ())
+        return encode("error", message)
 
     def log_unexpected_failure(self, failure: Failure) -> None:
         """A commit failed with something other than ChangeNotStored: a bug. Logged once,
@@ -415,20 +456,27 @@ class CallCenterServerFactory(protocol.Factory):
             self._failure_logged = failure
             log.failure("A commit failed unexpectedly; what waited on it was not sent", failure)
 
-    def broadcast(self, lines: List[str]) -> None:
-        """A ring timed out: tell every client, ``BROADCAST_CHUNK`` clients a reactor turn,
-        so that with thousands connected, requests keep being answered meanwhile. A
-        client that sends a request first gets the events it is owed, so each client
-        still sees events and replies in the order they happened."""
-        message = encode("event", "\n".join(lines))
+    def heard(self, events: Sequence[Any], command: Optional[str]) -> None:
+        """The call center's events (``IEventSubscriber``): a command's are its reply; those
+        of nothing a command asked for (a timer, the disk) go to every client."""
+        if command is None:
+            self.broadcast(events)
+
+    def broadcast(self, events: Sequence[Any]) -> None:
+        """A ring timed out (or the like): tell every client, ``BROADCAST_CHUNK`` clients a
+        reactor turn, so that with thousands connected, requests keep being answered
+        meanwhile. A client that sends a request first gets the events it is owed, so each
+        client still sees events and replies in the order they happened."""
+        lines = render(events)
+        if not lines:
+            return
         self.events_made += 1
         if self.auth_token is None:
             clients = list(self.clients)
         else:  # events tell call ids: only to clients that sent the token
             clients = [client for client in self.clients if client.authenticated]
-        self.events.append(Event(self.events_made, message, clients))
+        self.events.append(Event(self.events_made, "\n".join(lines), events, clients))
         log.info("{event} (sent to {count} clients)", event=" / ".join(lines), count=len(clients))
-        self._tell_observers(lines)
         if len(self.events) == 1:
             self._send_events()
 
@@ -438,7 +486,7 @@ class CallCenterServerFactory(protocol.Factory):
         for client in event.clients[event.sent : end]:
             if client.last_event < event.number:
                 client.last_event = event.number
-                client.send_event(event.message)
+                client.send_event(event)
         event.sent = end
         if end >= len(event.clients):
             self.events.popleft()
@@ -450,7 +498,7 @@ class CallCenterServerFactory(protocol.Factory):
         for event in self.events:
             if client.last_event < event.number:
                 client.last_event = event.number
-                client.send_event(event.message)
+                client.send_event(event)
 
 
 class CallCenterClientProtocol(LineReceiver):

@@ -1,9 +1,11 @@
 """``callcenter simulate --connect ENDPOINT``: the simulation's traffic, played against a server.
 
-The same model as :mod:`callcenter.sim.simulate` (arrivals, answer delays, rejects, handle times,
-patience), in real time scaled by ``--speed``, sent over the wire protocol as the callers and
-operators would send it. The server's own rules decide (its operators, ring timeout, service
-level); this side answers every ring of its own calls and leaves other clients' calls alone.
+Layer: sim. The same model as :mod:`callcenter.sim.simulate` (arrivals, answer delays, rejects,
+handle times, patience), in real time scaled by ``--speed``, sent over the wire protocol as the
+callers and operators would send it. The server's own rules decide (its operators, ring
+timeout, service level, routing); this side subscribes (``{"command": "subscribe"}``) and
+reads what happened from the events that come with each reply and each event, answers every
+ring of its own calls and leaves other clients' calls alone.
 
 Flow control: at most ``WINDOW`` requests are in flight; the rest wait here, in order, until
 replies come back, and the connection stops being read while the transport's buffer is full
@@ -15,47 +17,53 @@ import sys
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from twisted.internet import defer, endpoints, task
+from twisted.internet import defer, endpoints, protocol, task
 from twisted.python.failure import Failure
 
-from callcenter.cli.output import Output
 from callcenter.core.center import CallCenterError
-from callcenter.net.protocol import CallCenterClientFactory, CallCenterClientProtocol
-from callcenter.net.wire import OPERATORS_REQUEST, encode_auth, encode_request
-from callcenter.sim.simulate import (
-    DRAIN_LIMIT,
-    IGNORED_BY,
-    RINGING_FOR,
-    WAITING,
-    ArrivalProcess,
-    Caller,
-    Model,
-    Result,
-    Tally,
-    replication_seed,
+from callcenter.net.lines import LineReceiver
+from callcenter.net.protocol import CallCenterClientFactory
+from callcenter.net.wire import (
+    OPERATORS_REQUEST,
+    SUBSCRIBE_REQUEST,
+    WireError,
+    decode_subscribed,
+    encode_auth,
+    encode_request,
 )
+from callcenter.sim.simulate import DRAIN_LIMIT, ArrivalProcess, Caller, Model, Result, Tally, replication_seed
 from callcenter.wiring.options import read_token
 
 WINDOW = 64  # requests in flight at most
 
-Reply = Callable[[str, str], None]
+# A reply's handler: (kind, text, its events' objects).
+Reply = Callable[[str, str, List[Dict[str, Any]]], None]
 
 
-class Events(Output):
-    """Where the client protocol puts the server's events (ring timeouts) and bad lines."""
+class LiveProtocol(LineReceiver):
+    """The connection: requests out; replies and events in, each with its events' objects
+    once subscribed, handed to the factory's ``client`` (the opening, then the player)."""
 
-    def __init__(self, player: "Optional[LivePlayer]") -> None:
-        self.player = player  # None: not playing yet, events are no news
+    factory: CallCenterClientFactory
+    MAX_LENGTH = 1 << 26
 
-    def lines(self, lines: List[str]) -> None:
-        if self.player is not None:
-            self.player.event(lines)
+    def connectionMade(self) -> None:
+        self.factory.client.connected(self)
 
-    def error(self, message: str) -> None:
-        sys.stderr.write("callcenter simulate: %s\n" % message)
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self.factory.client.disconnected(reason)
 
-    def text(self, text: str) -> None:
-        sys.stdout.write(text)
+    def lineReceived(self, line: bytes) -> None:
+        try:
+            kind, text, events = decode_subscribed(line)
+        except WireError as error:
+            sys.stderr.write("callcenter simulate: %s\n" % error)
+            return
+        self.factory.client.received(kind, text, events or [])
+
+
+class LiveFactory(CallCenterClientFactory):
+    protocol = LiveProtocol  # type: ignore[assignment]
 
 
 class LiveCaller(Caller):
@@ -75,7 +83,8 @@ class LivePlayer(object):
         self.speed = speed
         self.rng = random.Random(replication_seed(seed, 0))
         self.draw = self.rng.random
-        self.arrivals = ArrivalProcess(model.segments, self.draw)
+        self.arrivals = [ArrivalProcess(stream.segments, self.draw) for stream in model.streams]
+        self.streaming = len(self.arrivals)  # the streams still to arrive
         self.handle = model.handle_sampler(self.rng)
         self.prefix = "sim%d-" % seed  # call ids of their own, beside other clients' calls
         self.tallies = [Tally(model.bucket_start(index), model.bucket_end(index)) for index in range(model.buckets)]
@@ -84,8 +93,7 @@ class LivePlayer(object):
         self.calls = 0
         self.unexpected = 0  # replies that said the server's state was not what we thought
         self.arriving = True
-        self.output = Events(self)
-        self.connection: Optional[CallCenterClientProtocol] = None
+        self.connection: Optional[LiveProtocol] = None
         self.waiting: "Deque[Tuple[bytes, Reply]]" = deque()
         self.in_flight: "Deque[Reply]" = deque()
         self.finished: defer.Deferred = defer.Deferred()
@@ -101,11 +109,12 @@ class LivePlayer(object):
 
     def start(self) -> None:
         self.started = self.reactor.seconds()
-        first = self.arrivals.following(self.model.start)
-        if first < self.model.end:
-            self.at(first, self.arrive, first)
-        else:
-            self.arriving = False
+        for number, arrivals in enumerate(self.arrivals):
+            first = arrivals.following(self.model.start)
+            if first < self.model.end:
+                self.at(first, self.arrive, (number, first))
+            else:
+                self._stream_ended()
         self.reactor.callLater((self.model.end - self.model.start + DRAIN_LIMIT) / self.speed, self.stop, None)
 
     def stop(self, _: Any) -> None:
@@ -128,9 +137,9 @@ class LivePlayer(object):
             self.connection.transport.write(request)
             self.in_flight.append(reply)
 
-    # CallCenterClientProtocol's side.
+    # LiveProtocol's side.
 
-    def connected(self, connection: CallCenterClientProtocol) -> None:
+    def connected(self, connection: LiveProtocol) -> None:
         self.connection = connection
         self._pump()
 
@@ -139,10 +148,13 @@ class LivePlayer(object):
         if not self.finished.called:
             self.finished.errback(reason)
 
-    def replied(self, kind: str, text: str) -> None:
+    def received(self, kind: str, text: str, events: List[Dict[str, Any]]) -> None:
+        if kind == "event":  # no command caused them: a ring timeout, the end of a wrap-up
+            self.heard(events)
+            return
         if not self.in_flight:
             return
-        self.in_flight.popleft()(kind, text)
+        self.in_flight.popleft()(kind, text, events)
         self._pump()
         self._finish_if_done()
 
@@ -154,34 +166,38 @@ class LivePlayer(object):
         index = self.model.bucket_of(now)
         return self.tallies[index] if 0 <= index < len(self.tallies) else None
 
-    def arrive(self, now: float) -> None:
-        """A call due at ``now``: counted in the interval it was due in, whatever the reactor's lag."""
+    def _stream_ended(self) -> None:
+        self.streaming -= 1
+        self.arriving = self.streaming > 0
+
+    def arrive(self, due: Tuple[int, float]) -> None:
+        """A call of stream number ``stream`` due at ``now``: counted in the interval it was due
+        in, whatever the reactor's lag."""
+        stream, now = due
         self.calls += 1
         call_id = "%s%d" % (self.prefix, self.calls)
         caller = LiveCaller(now, self._tally(now))
-        following = self.arrivals.following(now)
+        following = self.arrivals[stream].following(now)
         if following < self.model.end:
-            self.at(following, self.arrive, following)
+            self.at(following, self.arrive, (stream, following))
         else:
-            self.arriving = False
+            self._stream_ended()
         self.callers[call_id] = caller
         if caller.tally is not None:
             caller.tally.offered += 1
-        self.send("call", call_id, lambda kind, text: self._called(call_id, kind, text))
+        words = self.model.streams[stream].words()
+        argument = call_id + " " + words if words else call_id
+        self.send("call", argument, lambda kind, text, events: self._called(call_id, kind, events))
         if self.model.patience:
             self.at(now + self.rng.expovariate(1.0 / self.model.patience), self.give_up, call_id)
 
-    def _called(self, call_id: str, kind: str, text: str) -> None:
-        caller = self.callers.get(call_id)
-        if kind != "response":
-            self.callers.pop(call_id, None)
+    def _called(self, call_id: str, kind: str, events: List[Dict[str, Any]]) -> None:
+        if kind != "response":  # refused before it ran (a call id in use, a disk that refuses changes)
+            caller = self.callers.pop(call_id, None)
             if caller is not None and caller.tally is not None:
                 caller.tally.refused += 1
             return
-        lines = text.split("\n")
-        if lines[-1].endswith(WAITING) and caller is not None and caller.tally is not None:
-            caller.tally.waited += 1
-        self.rings(lines)
+        self.heard(events)
 
     def give_up(self, call_id: str) -> None:
         caller = self.callers.get(call_id)
@@ -190,102 +206,108 @@ class LivePlayer(object):
         caller.gone = True
         if caller.operator is not None:
             self.ringing.pop(caller.operator, None)
-        self.send("hangup", call_id, lambda kind, text: self._hung_up(call_id, kind, text))
+        self.send("hangup", call_id, lambda kind, text, events: self._hung_up(call_id, kind, events))
 
     def finish(self, call_id: str) -> None:
-        self.send("hangup", call_id, lambda kind, text: self._hung_up(call_id, kind, text))
+        self.send("hangup", call_id, lambda kind, text, events: self._hung_up(call_id, kind, events))
 
-    def _hung_up(self, call_id: str, kind: str, text: str) -> None:
+    def _hung_up(self, call_id: str, kind: str, events: List[Dict[str, Any]]) -> None:
         """The server's word decides: an answer may have reached it before the caller gave up."""
         caller = self.callers.pop(call_id, None)
         if kind != "response":
             self.unexpected += 1
             return
-        lines = text.split("\n")
-        if lines[0].endswith(" missed") and caller is not None and caller.tally is not None:
+        missed = any(event["event"] == "CallMissed" and event["call"] == call_id for event in events)
+        if missed and caller is not None and caller.tally is not None:
             caller.tally.abandoned += 1
-        self.rings(lines)
+        self.heard(events)
 
     # Operators.
-
-    def rings(self, lines: List[str]) -> None:
-        model = self.model
-        for line in lines:
-            if RINGING_FOR not in line:
-                continue
-            words = line.split(" ")
-            call_id, operator = words[1], words[-1]
-            caller = self.callers.get(call_id)
-            if caller is None:
-                continue  # another client's call
-            ring = (operator, call_id)
-            self.ringing[operator] = ring
-            caller.operator = operator
-            delay = self.rng.expovariate(1.0 / model.answer_delay) if model.answer_delay else 0.0
-            rejects = model.reject_rate and self.draw() < model.reject_rate
-            self.at(self.now() + delay, self.reject if rejects else self.answer, ring)
 
     def answer(self, ring: Tuple[str, str]) -> None:
         operator, call_id = ring
         if self.ringing.get(operator) is not ring:
             return
         del self.ringing[operator]
-        self.send("answer", operator, lambda kind, text: self._answered(call_id, kind, text))
+        self.send("answer", operator, lambda kind, text, events: self._answered(call_id, kind, events))
 
-    def _answered(self, call_id: str, kind: str, text: str) -> None:
+    def _answered(self, call_id: str, kind: str, events: List[Dict[str, Any]]) -> None:
         if kind != "response":
             self.unexpected += 1  # the ring ended at the server before the answer arrived
             return
-        # What the server answered: another call may have rung the operator meanwhile (a ring
-        # timeout crossed the answer on the wire); it is that call that is talking now.
-        words = text.split(" ")
-        answered, operator = words[1], words[-1]
-        if answered != call_id:
+        # Another call may have rung the operator meanwhile (a ring timeout crossed the answer
+        # on the wire): it is that call that is talking now.
+        if any(event["event"] == "CallAnswered" and event["call"] != call_id for event in events):
             self.unexpected += 1
+        self.heard(events)
+
+    def reject(self, ring: Tuple[str, str]) -> None:
+        operator = ring[0]
+        if self.ringing.get(operator) is not ring:
+            return
+        del self.ringing[operator]
+        self.send("reject", operator, self._rejected)
+
+    def _rejected(self, kind: str, text: str, events: List[Dict[str, Any]]) -> None:
+        if kind == "response":
+            self.heard(events)
+        else:
+            self.unexpected += 1
+
+    # What the server tells: the events of our replies, and those no command caused.
+
+    def heard(self, events: List[Dict[str, Any]]) -> None:
+        for event in events:
+            name = event["event"]
+            caller = self.callers.get(event.get("call"))  # type: ignore[arg-type]
+            if caller is None:
+                continue  # another client's call, or an event of no call
+            if name == "CallRinging":
+                self._ringing(caller, event["call"], event["operator"])
+            elif name == "CallAnswered":
+                self._talking(caller, event["call"], event["operator"])
+            elif name == "CallQueued":
+                caller.operator = None
+                if not event["back"] and caller.tally is not None:
+                    caller.tally.waited += 1
+            elif name in ("RingCanceled", "CallIgnored"):
+                ring = self.ringing.get(event["operator"])
+                if ring is not None and ring[1] == event["call"]:
+                    del self.ringing[event["operator"]]
+                if name == "CallIgnored" and caller.tally is not None:
+                    caller.tally.timed_out += 1
+            elif name == "CallRejected":
+                if caller.tally is not None:
+                    caller.tally.rejected += 1
+            elif name in ("CallRefused", "CallTimedOut"):
+                del self.callers[event["call"]]
+                if caller.tally is not None:  # turned away: the queue was full, or the wait too long
+                    caller.tally.refused += 1
+
+    def _ringing(self, caller: "LiveCaller", call_id: str, operator: str) -> None:
+        if caller.operator == "":
+            return  # answered already: its other rings (ring-all) end
+        model = self.model
+        ring = (operator, call_id)
+        self.ringing[operator] = ring
+        caller.operator = operator
+        delay = self.rng.expovariate(1.0 / model.answer_delay) if model.answer_delay else 0.0
+        rejects = model.reject_rate and self.draw() < model.reject_rate
+        self.at(self.now() + delay, self.reject if rejects else self.answer, ring)
+
+    def _talking(self, caller: "LiveCaller", call_id: str, operator: str) -> None:
         ring = self.ringing.get(operator)
-        if ring is not None and ring[1] == answered:
+        if ring is not None and ring[1] == call_id:
             del self.ringing[operator]  # a ring of it that an event told of meanwhile
-        caller = self.callers.get(answered)
-        if caller is None:
-            return  # another client's call
         now = self.now()
         caller.operator = ""
         handle = self.handle()
         if not caller.gone:  # else its hangup is on the way, after this answer
-            self.at(now + handle, self.finish, answered)
+            self.at(now + handle, self.finish, call_id)
         tally = caller.tally
         if tally is not None:
             tally.answered_after(now - caller.arrived, self.model.service_level)
             tally.busy += min(handle, max(0.0, tally.end - now))
-
-    def reject(self, ring: Tuple[str, str]) -> None:
-        operator, call_id = ring
-        if self.ringing.get(operator) is not ring:
-            return
-        del self.ringing[operator]
-        caller = self.callers.get(call_id)
-        if caller is not None and caller.tally is not None:
-            caller.tally.rejected += 1
-        self.send("reject", operator, self._lines)
-
-    def _lines(self, kind: str, text: str) -> None:
-        if kind == "response":
-            self.rings(text.split("\n"))
-        else:
-            self.unexpected += 1
-
-    def event(self, lines: List[str]) -> None:
-        """A ring timeout at the server: ``Call X ignored by operator Y``, then it rings again."""
-        for line in lines:
-            if IGNORED_BY in line:
-                words = line.split(" ")
-                call_id, operator = words[1], words[-1]
-                caller = self.callers.get(call_id)
-                if caller is not None:
-                    self.ringing.pop(operator, None)
-                    if caller.tally is not None:
-                        caller.tally.timed_out += 1
-        self.rings(lines)
 
 
 def play(options: Any, show: Callable[[Model, Result], None]) -> None:
@@ -309,7 +331,7 @@ def play(options: Any, show: Callable[[Model, Result], None]) -> None:
         endpoint = endpoints.clientFromString(reactor, options["connect"])
         opening = Opening()
         try:
-            connection = yield endpoint.connect(CallCenterClientFactory(opening))
+            connection = yield endpoint.connect(LiveFactory(opening))
         except Exception as error:
             fail("cannot connect to %s: %s" % (options["connect"], error))
         try:
@@ -317,6 +339,9 @@ def play(options: Any, show: Callable[[Model, Result], None]) -> None:
                 kind, text = yield opening.ask(connection, encode_auth(token))
                 if kind != "response":
                     fail("the server did not accept the token: %s" % text)
+            kind, text = yield opening.ask(connection, encode_request(SUBSCRIBE_REQUEST, None))
+            if kind != "response":
+                fail("subscribe: %s" % text)
             kind, text = yield opening.ask(connection, encode_request(OPERATORS_REQUEST, None))
         except Exception:
             fail("the connection to %s was lost" % (options["connect"],))
@@ -344,21 +369,20 @@ class Opening(object):
     """The client side before the play: one request at a time, its reply as a Deferred."""
 
     def __init__(self) -> None:
-        self.output = Events(None)
         self.reply: Optional[defer.Deferred] = None
 
-    def ask(self, connection: CallCenterClientProtocol, request: bytes) -> defer.Deferred:
+    def ask(self, connection: LiveProtocol, request: bytes) -> defer.Deferred:
         self.reply = defer.Deferred()
         connection.transport.write(request)
         return self.reply
 
-    def connected(self, connection: CallCenterClientProtocol) -> None:
+    def connected(self, connection: LiveProtocol) -> None:
         pass
 
     def disconnected(self, reason: Failure) -> None:
         if self.reply is not None and not self.reply.called:
             self.reply.errback(reason)
 
-    def replied(self, kind: str, text: str) -> None:
-        if self.reply is not None and not self.reply.called:
-            self.reply.callback((kind, text))
+    def received(self, kind: str, text: str, events: List[Dict[str, Any]]) -> None:
+        if kind != "event" and self.reply is not None and not self.reply.called:
+            self.reply.callback((kind, text))  # events before the play are no news

@@ -299,9 +299,11 @@ class Outcome(object):
         self.unexpected = unexpected
 
 
-def replicate(model: Model, seed: int) -> Outcome:
-    """One replication, as a worker runs it."""
-    run = Replication(model, seed).run()
+def replicate(
+    model: Model, seed: int, transcript: Optional[Transcript] = None, listener: Optional[Any] = None
+) -> Outcome:
+    """One replication, as a worker runs it (without a transcript or listener) or this process."""
+    run = Replication(model, seed, transcript, listener).run()
     return Outcome(run.tallies, run.unexpected)
 
 
@@ -311,19 +313,29 @@ def simulate_on(
     replications: int = 1,
     seed: int = 1,
     transcript: Optional[Transcript] = None,
+    listeners: Optional[Callable[[int], Any]] = None,
     progress: Optional[Progress] = None,
 ) -> Result:
-    """:func:`callcenter.sim.simulate.simulate` on ``runner``: the same result for any runner.
-    The first replication runs here when ``transcript`` listens to it."""
+    """:func:`callcenter.sim.simulate.simulate` on ``runner``: the same result, and the same
+    lines heard, for any runner. A replication that something hears (the transcript the first,
+    ``listeners(number)`` any it gives a subscriber for) runs in this process, in its turn, as
+    ``simulate`` runs it; the others go to the runner."""
     if replications < 1:
         raise SimulationError("at least one replication is needed")
-    first = 1 if transcript is not None else 0
-    items = [(model, replication_seed(seed, number)) for number in range(first, replications)]
-    outcomes: List[Any] = []
-    if first:
-        outcomes.append(Replication(model, replication_seed(seed, 0), transcript).run())
+    here: Dict[int, Any] = {}
+    elsewhere = []
+    for number in range(replications):
+        listener = listeners(number) if listeners is not None else None
+        written = transcript if number == 0 else None
+        if listener is None and written is None:
+            elsewhere.append(number)
+            continue
         if progress is not None:
             progress.expect(1)
+        here[number] = replicate(model, replication_seed(seed, number), written, listener)
+        if progress is not None:
             progress.advance()
-    outcomes += runner.map(replicate, items, progress)
-    return Result(model, outcomes)
+    items = [(model, replication_seed(seed, number)) for number in elsewhere]
+    done = dict(zip(elsewhere, runner.map(replicate, items, progress)))
+    done.update(here)
+    return Result(model, [done[number] for number in range(replications)])

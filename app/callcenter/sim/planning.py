@@ -1,5 +1,7 @@
 """``callcenter simulate`` and ``callcenter erlang``: planning a day, by simulation and by formula.
 
+Layer: sim, its command-line half.
+
 The options, the profile file, and the table, CSV, JSON and plot outputs. The models are
 :mod:`callcenter.sim.simulate` and :mod:`callcenter.sim.erlang`; the shell's own options and
 behaviour are not touched (``callcenter`` with no subcommand is the shell).
@@ -15,10 +17,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 from twisted.python import usage
 
 from callcenter.core.center import DEFAULT_SERVICE_LEVEL
+from callcenter.core.model import PRIORITIES
+from callcenter.core.strategies import LINEAR
 from callcenter.sim import erlang
 from callcenter.sim.parallel import Progress, RunnerError, make_runner, simulate_on
-from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError
-from callcenter.wiring.options import CallCenterOptions, VersionOption, positive_count
+from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, Stream
+from callcenter.wiring.options import CallCenterOptions, VersionOption, positive_count, routing_options
 
 DEFAULT_DURATION = 8 * 3600.0
 FORMATS = ("table", "csv", "json")
@@ -98,11 +102,15 @@ def clock_label(seconds: float) -> str:
     )
 
 
-def profile_rows(path: str) -> List[Tuple[float, float, Optional[str]]]:
-    """``(start, calls per hour, queue or None)`` rows of a profile CSV:
-    ``start,calls_per_hour[,queue]``, a header line allowed; each queue's starts go up."""
-    rows: List[Tuple[float, float, Optional[str]]] = []
-    last: Dict[Optional[str], float] = {}
+# A profile row: (start, calls per hour, its queue (None: not named), its priority, its line).
+ProfileRow = Tuple[float, float, Optional[str], int, int]
+
+
+def read_profile(path: str) -> List[ProfileRow]:
+    """The rows of a profile CSV: ``start,calls_per_hour[,queue[,priority]]``, a header line
+    allowed. The rows of one queue and priority are one stream of calls: their starts go up."""
+    rows: List[ProfileRow] = []
+    last_start: Dict[Tuple[Optional[str], int], float] = {}
     try:
         with open(path, newline="") as source:
             for number_, row in enumerate(csv.reader(source), 1):
@@ -110,15 +118,19 @@ def profile_rows(path: str) -> List[Tuple[float, float, Optional[str]]]:
                     continue
                 try:
                     start, rate = time_of_day(row[0]), float(row[1])
+                    priority = int(row[3]) if len(row) > 3 and row[3].strip() else 0
+                    if not 0 <= priority < PRIORITIES:
+                        raise ValueError("a priority from 0 to %d, not %d" % (PRIORITIES - 1, priority))
                 except (ValueError, IndexError) as error:
                     if number_ == 1 and not rows:
                         continue  # a header
                     raise usage.UsageError("--profile %s, line %d: %s" % (path, number_, error)) from None
-                queue = (row[2].strip() or None) if len(row) > 2 else None
-                if queue in last and start <= last[queue]:
+                queue = row[2].strip() if len(row) > 2 and row[2].strip() else None
+                stream = (queue, priority)
+                if stream in last_start and start <= last_start[stream]:
                     raise usage.UsageError("--profile %s, line %d: the starts must go up" % (path, number_))
-                last[queue] = start
-                rows.append((start, rate, queue))
+                last_start[stream] = start
+                rows.append((start, rate, queue, priority, number_))
     except OSError as error:
         raise usage.UsageError("--profile: cannot read %s: %s" % (path, error.strerror)) from None
     if not rows:
@@ -126,34 +138,32 @@ def profile_rows(path: str) -> List[Tuple[float, float, Optional[str]]]:
     return rows
 
 
-def read_profile(path: str) -> List[Tuple[float, float]]:
-    """``(start, calls per hour)`` rows of a profile CSV of one queue: a queue column naming
-    several is refused (``callcenter staff`` takes several)."""
-    rows = profile_rows(path)
-    if len({queue for _, _, queue in rows if queue is not None}) > 1:
-        raise usage.UsageError("--profile %s names several queues; one queue is all the call center has" % (path,))
-    for index in range(1, len(rows)):
-        if rows[index][0] <= rows[index - 1][0]:
-            raise usage.UsageError("--profile %s: the starts must go up" % (path,))
-    return [(start, rate) for start, rate, _ in rows]
-
-
-def segments_of(rows: Sequence[Tuple[float, float]], length: Optional[float]) -> List[Segment]:
-    """Piecewise-constant arrivals from profile rows; the last row lasts as long as the one
-    before it, unless ``length`` (from the first start) says where the day ends."""
+def streams_of(rows: Sequence[ProfileRow], length: Optional[float]) -> List[Stream]:
+    """One stream of piecewise-constant arrivals for each queue and priority of the profile's
+    rows, in the order they first appear. The day starts at the first row and ends after the
+    last start as long as between the last two starts, unless ``length`` says where; before
+    its first row, a stream has no calls."""
+    starts = sorted({row[0] for row in rows})
+    first = starts[0]
     if length is None:
-        if len(rows) < 2:
+        if len(starts) < 2:
             raise usage.UsageError("a one-row profile needs --duration")
-        end = rows[-1][0] + (rows[-1][0] - rows[-2][0])
+        end = starts[-1] + (starts[-1] - starts[-2])
     else:
-        end = rows[0][0] + length
-    segments = []
-    for index, (start, rate) in enumerate(rows):
-        stop = rows[index + 1][0] if index + 1 < len(rows) else end
-        stop = min(stop, end)
-        if stop > start:
-            segments.append(Segment(start, stop, rate))
-    return segments
+        end = first + length
+    by_stream: Dict[Tuple[Optional[str], int], List[Tuple[float, float]]] = {}
+    for start, rate, queue, priority, _ in rows:
+        by_stream.setdefault((queue, priority), []).append((start, rate))
+    streams = []
+    for (queue, priority), own in by_stream.items():
+        segments = [Segment(first, own[0][0], 0.0)] if own[0][0] > first else []
+        for index, (start, rate) in enumerate(own):
+            stop = min(own[index + 1][0] if index + 1 < len(own) else end, end)
+            if stop > start:
+                segments.append(Segment(start, stop, rate))
+        if segments:
+            streams.append(Stream(segments, queue, priority))
+    return streams
 
 
 class PlanningOptions(VersionOption):
@@ -250,15 +260,17 @@ class SimulateOptions(PlanningOptions, ParallelOptions, CallCenterOptions):
         ["connect", None, None, "Play the traffic against a running server at this endpoint instead."],
         ["auth-token-file", None, None, "With --connect: the file holding the server's token, sent first."],
         ["speed", None, 1.0, "With --connect: virtual seconds per real second.", number("speed", 1e-6)],
+        ["queue-log", None, None, "Write the simulated days as Asterisk's queue_log to FILE (docs/ami.md)."],
+        ["start", None, None, "With --queue-log: when the first day starts, local time (2026-12-01T08:00)."],
+        ["days", None, None, "With --queue-log: days to simulate, one a replication [default: 1].", positive_count],
     ]
 
     def postOptions(self) -> None:
         self.check_traffic()
         self.check_runner()
-        if self["queues"] is not None:
-            raise usage.UsageError("--queues: simulate plays one queue (--operators)")
         if self["connect"] is not None and (self["workers"] is not None or self["dask"] is not None):
             raise usage.UsageError("--connect plays one day in real time: no --workers or --dask")
+        self.check_queue_log()
         CallCenterOptions.postOptions(self)
         distribution, _, cv = self["handle-distribution"].partition(":")
         if distribution not in ("exponential", "lognormal", "fixed") or bool(cv) != (distribution == "lognormal"):
@@ -272,9 +284,9 @@ class SimulateOptions(PlanningOptions, ParallelOptions, CallCenterOptions):
         if length is not None and length <= 0:
             raise usage.UsageError("--duration must be longer than 0")
         if self["profile"] is not None:
-            self["segments"] = segments_of(read_profile(self["profile"]), length)
+            self["streams"] = streams_of(self.queued(read_profile(self["profile"])), length)
         else:
-            self["segments"] = [Segment(0.0, length or DEFAULT_DURATION, self["calls-per-hour"])]
+            self["streams"] = [Stream([Segment(0.0, length or DEFAULT_DURATION, self["calls-per-hour"])])]
         interval = self["interval"]
         if interval is None and self["plot"] is not None:
             interval = "30m"
@@ -282,10 +294,48 @@ class SimulateOptions(PlanningOptions, ParallelOptions, CallCenterOptions):
         if self["interval"] is not None and self["interval"] <= 0:
             raise usage.UsageError("--interval must be longer than 0")
 
+    def check_queue_log(self) -> None:
+        """--queue-log, --start and --days: epoch seconds of the start in ``start-epoch``."""
+        self["start-epoch"] = None
+        if self["queue-log"] is None:
+            for name in ("start", "days"):
+                if self[name] is not None:
+                    raise usage.UsageError("--%s goes with --queue-log FILE" % name)
+            return
+        if self["connect"] is not None:
+            raise usage.UsageError(
+                "--queue-log and --connect: the server writes its own (callcenter-server --queue-log)"
+            )
+        if self["start"] is None:
+            raise usage.UsageError("--queue-log needs --start, the time the first day starts (like 2026-12-01T08:00)")
+        self["start-epoch"] = start_epoch(self["start"])
+        if self["days"] is not None:
+            if self["replications"] not in (self.defaults["replications"], self["days"]):
+                raise usage.UsageError("--days and --replications: with --queue-log a day is a replication")
+            self["replications"] = self["days"]
+        elif self["replications"] == self.defaults["replications"]:
+            self["replications"] = 1
+
+    def queued(self, rows: List[ProfileRow]) -> List[ProfileRow]:
+        """The profile's rows with their queue checked: without --queues, one queue may be named
+        (the one there is); with it, each row's queue must be one of the file's."""
+        if self["queues"] is None:
+            if len({queue for _, _, queue, _, _ in rows if queue is not None}) > 1:
+                raise usage.UsageError("--profile %s names several queues: give them with --queues" % self["profile"])
+            return [(start, rate, None, priority, line) for start, rate, _, priority, line in rows]
+        names = [config.name for config in self["queues"]]
+        for _, _, queue, _, line in rows:
+            if queue is not None and queue not in names:
+                raise usage.UsageError(
+                    "--profile %s, line %d: no queue %s in --queues (%s)"
+                    % (self["profile"], line, queue, ", ".join(names))
+                )
+        return rows
+
     def model(self) -> Model:
         try:
             return Model(
-                self["segments"],
+                self["streams"][0].segments,
                 self["operators"],
                 self["handle-time"],
                 handle_distribution=self["handle-distribution"],
@@ -297,6 +347,8 @@ class SimulateOptions(PlanningOptions, ParallelOptions, CallCenterOptions):
                 service_level=self["service-level"],
                 warm_up=self["warm-up"],
                 interval=self["interval"],
+                streams=self["streams"],
+                routing=routing_options(self),
             )
         except SimulationError as error:
             raise usage.UsageError(str(error)) from None
@@ -326,18 +378,28 @@ class ErlangOptions(PlanningOptions):
             except erlang.ErlangError as error:
                 raise usage.UsageError(str(error)) from None
         if self["profile"] is not None:
-            self["rows"] = read_profile(self["profile"])
+            rows = read_profile(self["profile"])
+            if len({(queue, priority) for _, _, queue, priority, _ in rows}) > 1:
+                raise usage.UsageError(
+                    "--profile %s names several queues or priorities: erlang plans one stream of calls"
+                    % self["profile"]
+                )
+            self["rows"] = [(start, rate) for start, rate, _, _, _ in rows]
         else:
             self["rows"] = [(None, self["calls-per-hour"])]
 
 
 # Output of simulate.
 
+# Routing options whose effect Erlang C and A leave out: no theory beside the figures with them.
+THEORY_BREAKERS = ("queues", "wrap_up", "max_no_answer", "max_queue", "max_wait")
+
 
 def model_summary(options: SimulateOptions, model: Model) -> str:
     segments = model.segments
     rates = {segment.calls_per_hour for segment in segments}
-    arrivals = "%g calls/h" % segments[0].calls_per_hour if len(rates) == 1 else "profile %s" % options["profile"]
+    one_rate = len(rates) == 1 and len(model.streams) == 1
+    arrivals = "%g calls/h" % segments[0].calls_per_hour if one_rate else "profile %s" % options["profile"]
     distribution = model.handle_distribution
     if distribution == "lognormal":
         distribution += " CV %g" % model.handle_cv
@@ -354,13 +416,32 @@ def model_summary(options: SimulateOptions, model: Model) -> str:
         parts.append("reject rate %g" % model.reject_rate)
     if model.patience:
         parts.append("patience %g s" % model.patience)
-    return ", ".join(parts)
+    return ", ".join(parts + routing_summary(model.routing))
+
+
+def routing_summary(routing: Dict[str, Any]) -> List[str]:
+    """The routing options that are not the assignment's, as the summary line shows them."""
+    parts = []
+    queues = routing.get("queues")
+    if queues:
+        parts.append("queues %s" % ", ".join("%s (%s)" % (config.name, config.strategy) for config in queues))
+    elif routing.get("strategy", LINEAR) != LINEAR:
+        parts.append("strategy %s" % routing["strategy"])
+    for name, label in (("max_queue", "max queue %g"), ("max_wait", "max wait %g s")):
+        if not queues and routing.get(name):
+            parts.append(label % routing[name])
+    if routing.get("wrap_up"):
+        parts.append("wrap-up %g s" % routing["wrap_up"])
+    if routing.get("max_no_answer"):
+        parts.append("paused after %d ring timeouts in a row" % routing["max_no_answer"])
+    return parts
 
 
 def theory_for(model: Model) -> Optional[Tuple[str, Dict[str, Optional[float]]]]:
-    """Erlang C (or A) for the model's one rate, to set beside the simulation's figures."""
+    """Erlang C (or A) for the model's one rate, to set beside the simulation's figures; none
+    for what the formulas do not model (several streams or queues, limits, wrap-up, pauses)."""
     rates = {segment.calls_per_hour for segment in model.segments}
-    if len(rates) != 1:
+    if len(rates) != 1 or len(model.streams) != 1 or any(model.routing.get(name) for name in THEORY_BREAKERS):
         return None
     try:
         figures = erlang.figures(
@@ -527,6 +608,49 @@ def transcript_writer(target: TextIO) -> Callable[[float, str], None]:
     return write
 
 
+DAY = 86400.0
+
+
+def start_epoch(text: str) -> float:
+    """``2026-12-01T08:00`` (or with seconds, or a space for the T) in local time, as epoch
+    seconds; usage.UsageError when it is not such a time."""
+    import time
+
+    for pattern in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return time.mktime(time.strptime(text.strip(), pattern))
+        except ValueError:
+            continue
+    raise usage.UsageError("--start takes a local time like 2026-12-01T08:00, not %r" % (text[:80],))
+
+
+def queue_log_days(options: SimulateOptions, model: Model, output: Any) -> Callable[[int], Any]:
+    """The queue_log subscriber of each simulated day: day ``number`` placed ``number`` days
+    after ``--start``, its lines written to ``output``."""
+    from callcenter.core.asterisk import Membership
+    from callcenter.net.amiqueue import default_configs
+    from callcenter.store.queuelog import QueueLog, QueueLogLines, queue_start
+
+    membership = Membership(default_configs(options["operators"], "linear", 0, 0.0))
+
+    def day(number: int) -> Any:
+        offset = options["start-epoch"] + number * DAY - model.start
+        output.write([queue_start(offset + model.start)])
+        return QueueLog(QueueLogLines(membership, offset=offset), output)
+
+    return day
+
+
+class LinesTo(object):
+    """Where a simulation's queue_log lines go: a text file, as they come."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, lines: List[str]) -> None:
+        self.stream.writelines(lines)
+
+
 def run_simulate(options: SimulateOptions, stdout: TextIO) -> None:
     formatter = {"table": simulate_table, "csv": simulate_csv, "json": simulate_json}[options["format"]]
 
@@ -541,8 +665,17 @@ def run_simulate(options: SimulateOptions, stdout: TextIO) -> None:
         play(options, show)
         return
     model = options.model()
-    transcript_file = None
+    transcript_file = queue_log_file = None
     try:
+        listeners = None
+        if options["queue-log"] is not None:
+            try:
+                queue_log_file = open(options["queue-log"], "a", encoding="utf-8")
+            except OSError as error:
+                raise usage.UsageError(
+                    "--queue-log: cannot write %s: %s" % (options["queue-log"], error.strerror)
+                ) from None
+            listeners = queue_log_days(options, model, LinesTo(queue_log_file))
         if options["transcript"] is not None:
             try:
                 transcript_file = open(options["transcript"], "w", encoding="utf-8")
@@ -554,13 +687,14 @@ def run_simulate(options: SimulateOptions, stdout: TextIO) -> None:
         runner = options.runner()
         progress = Progress(sys.stderr)
         try:
-            result = simulate_on(runner, model, options["replications"], options["seed"], writer, progress)
+            result = simulate_on(runner, model, options["replications"], options["seed"], writer, listeners, progress)
         finally:
             progress.finish()
             runner.close()
     finally:
-        if transcript_file is not None:
-            transcript_file.close()
+        for opened in (transcript_file, queue_log_file):
+            if opened is not None:
+                opened.close()
     show(model, result)
 
 

@@ -1,9 +1,10 @@
 """A day of synthetic traffic through the product's own core, in virtual time.
 
-Callers and operators are events on a :class:`HeapClock`; they act only through the
-core's public commands (``call``, ``answer``, ``reject``, ``hangup``) and learn what
-happened from the lines those commands print, so what is measured is what the
-product does. The core's ring timer runs on the same clock.
+Layer: sim. Callers and operators are events on a :class:`HeapClock`; they act only through
+the core's public commands (``call``, ``answer``, ``reject``, ``hangup``) and learn what
+happened from the core's events, which the replication hears as a subscriber
+(``interfaces.IEventSubscriber``): what is measured is what the product does. The core's
+timers run on the same clock.
 
 The model, per replication:
 
@@ -26,16 +27,31 @@ What operators do is :class:`OperatorBehaviour`; the core's options come from
 :meth:`Model.center_options`: routing rules the core gains plug in there.
 """
 
+import functools
+import heapq
 import math
 import random
+from operator import attrgetter
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenter, CallCenterError
-from callcenter.sim.heapclock import HeapClock
+from zope.interface import implementer
 
-RINGING_FOR = " ringing for operator "
-IGNORED_BY = " ignored by operator "
-WAITING = " waiting in queue"
+from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenter, CallCenterError
+from callcenter.core.events import (
+    CallAnswered,
+    CallFinished,
+    CallIgnored,
+    CallQueued,
+    CallReceived,
+    CallRefused,
+    CallRejected,
+    CallRinging,
+    CallTimedOut,
+    RingCanceled,
+)
+from callcenter.core.rendering import render
+from callcenter.interfaces import IEventSubscriber
+from callcenter.sim.heapclock import HeapClock
 
 # After the last arrival, the calls still in the system are played out for at most this long.
 DRAIN_LIMIT = 24 * 3600.0
@@ -59,7 +75,7 @@ METRICS = (
 # A ring: (operator, call id), one object per ring.
 Ring = Tuple[str, str]
 
-# A line the core printed, with the virtual time it printed it at.
+# A line the core printed (a command as ``> call 7``), with the virtual time it printed it at.
 Transcript = Callable[[float, str], None]
 
 
@@ -82,8 +98,39 @@ class Segment(object):
         self.calls_per_hour = calls_per_hour
 
 
+class Stream(object):
+    """Calls that arrive by ``segments`` into ``queue`` (None: the default one) with
+    ``priority``: a profile's rows of one queue and priority."""
+
+    __slots__ = ("priority", "queue", "segments")
+
+    def __init__(self, segments: Sequence[Segment], queue: Optional[str] = None, priority: int = 0) -> None:
+        if not segments:
+            raise SimulationError("no arrivals: give a rate or a profile")
+        if not 0 <= priority <= 9:
+            raise SimulationError("a priority is a whole number from 0 to 9, not %r" % (priority,))
+        self.segments = list(segments)
+        self.queue = queue
+        self.priority = priority
+
+    def words(self) -> str:
+        """What follows a call's id in a ``call`` command of this stream (``priority=3 queue=sales``)."""
+        return " ".join(
+            (["priority=%d" % self.priority] if self.priority else []) + (["queue=" + self.queue] if self.queue else [])
+        )
+
+
+# The call center's routing options (CallCenter's keywords) a model may set: docs/routing.md.
+ROUTING = ("strategy", "seed", "wrap_up", "max_no_answer", "max_queue", "max_wait", "queues")
+
+
 class Model(object):
-    """Everything one replication needs; plain values, checked once here."""
+    """Everything one replication needs; plain values, checked once here.
+
+    ``segments``: the arrivals of the one stream of calls, into the default queue; ``streams``,
+    when given, take their place (a profile with queues and priorities). ``routing``: the call
+    center's routing options (``ROUTING``: strategy, wrap-up, limits, ``queues``...), passed to the
+    core as they are; the core's random strategy is seeded with each replication's seed."""
 
     def __init__(
         self,
@@ -100,9 +147,14 @@ class Model(object):
         warm_up: float = 0.0,
         interval: Optional[float] = None,
         sample_every: float = 60.0,
+        streams: Optional[Sequence[Stream]] = None,
+        routing: Optional[Dict[str, Any]] = None,
     ) -> None:
-        if not segments:
-            raise SimulationError("no arrivals: give a rate or a profile")
+        self.streams = list(streams) if streams else [Stream(segments)]
+        unknown = sorted(set(routing or {}) - set(ROUTING))
+        if unknown:
+            raise SimulationError("no routing option %s" % ", ".join(unknown))
+        self.routing = dict(routing or {})
         if not 0 < handle_time < float("inf"):
             raise SimulationError("the handle time must be a positive number of seconds")
         if handle_distribution not in ("exponential", "lognormal", "fixed"):
@@ -115,9 +167,9 @@ class Model(object):
             raise SimulationError("the reject rate must be at least 0 and below 1")
         if patience is not None and not 0 < patience < float("inf"):
             raise SimulationError("the patience must be a positive number of seconds")
-        self.segments = list(segments)
-        self.start = self.segments[0].start
-        self.end = self.segments[-1].end
+        self.segments = self.streams[0].segments  # with one stream, its arrivals
+        self.start = min(stream.segments[0].start for stream in self.streams)
+        self.end = max(stream.segments[-1].end for stream in self.streams)
         if not 0 <= warm_up < self.end - self.start:
             raise SimulationError("the warm-up must be shorter than the duration")
         if interval is not None and not interval > 0:
@@ -142,7 +194,7 @@ class Model(object):
 
     def center_options(self) -> Dict[str, Any]:
         """The core's keyword arguments beyond operators and clock: its routing options."""
-        return {"ring_timeout": self.ring_timeout, "service_level": self.service_level}
+        return dict(self.routing, ring_timeout=self.ring_timeout, service_level=self.service_level)
 
     def bucket_start(self, index: int) -> float:
         """When the measured part of interval ``index`` (0: the first measured one) starts."""
@@ -156,17 +208,24 @@ class Model(object):
         return int((now - self.start) / self.interval) - self.first_bucket
 
     def handle_sampler(self, rng: random.Random) -> Callable[[], float]:
-        mean = self.handle_time
-        if self.handle_distribution == "fixed":
-            return lambda: mean
-        if self.handle_distribution == "lognormal":
-            sigma = math.sqrt(math.log(1.0 + self.handle_cv**2))
-            mu = math.log(mean) - sigma * sigma / 2.0
-            lognormal = rng.lognormvariate
-            return lambda: lognormal(mu, sigma)
-        draw = rng.random
-        log = math.log
-        return lambda: -mean * log(1.0 - draw())
+        return handle_sampler(rng, self.handle_time, self.handle_distribution, self.handle_cv)
+
+
+def handle_sampler(
+    rng: random.Random, mean: float, distribution: str = "exponential", cv: float = 1.0
+) -> Callable[[], float]:
+    """Handle times of ``mean`` seconds drawn from ``rng``: exponential, lognormal with the
+    coefficient of variation ``cv``, or fixed."""
+    if distribution == "fixed":
+        return lambda: mean
+    if distribution == "lognormal":
+        sigma = math.sqrt(math.log(1.0 + cv**2))
+        mu = math.log(mean) - sigma * sigma / 2.0
+        lognormal = rng.lognormvariate
+        return lambda: lognormal(mu, sigma)
+    draw = rng.random
+    log = math.log
+    return lambda: -mean * log(1.0 - draw())
 
 
 class Tally(object):
@@ -200,8 +259,8 @@ class Tally(object):
         self.wait_total = 0.0
         self.wait_longest = 0.0
         self.abandoned = 0
-        self.refused = 0
-        self.timed_out = 0
+        self.refused = 0  # queue full (--max-queue), or waited past --max-wait
+        self.timed_out = 0  # ring timeouts
         self.rejected = 0
         self.busy = 0.0  # operator-seconds of talk
         self.waiting_total = 0  # calls waiting, summed over samples
@@ -305,22 +364,36 @@ class ArrivalProcess(object):
         return float("inf")
 
 
+@implementer(IEventSubscriber)
 class Replication(object):
-    """One run of the model on a fresh call center and clock."""
+    """One run of the model on a fresh call center and clock; it hears the core's events."""
 
-    def __init__(self, model: Model, seed: int, transcript: Optional[Transcript] = None) -> None:
+    def __init__(
+        self, model: Model, seed: int, transcript: Optional[Transcript] = None, listener: Optional[Any] = None
+    ) -> None:
+        """``listener``: an ``interfaces.IEventSubscriber`` that hears the core's events too
+        (after the simulation's own handling of each)."""
         self.model = model
         self.rng = random.Random(seed)
         self.clock = HeapClock(model.start)
         self.transcript = transcript
+        options = model.center_options()
+        options["seed"] = seed  # the random strategy's draws: this replication's own
         self.center = CallCenter(
             model.operator_ids,
             self.clock.callLater,
-            on_event=self._event,
-            now=self.clock.seconds,
-            **model.center_options(),
+            # The clock's time as a C-level call (the core reads it at every command).
+            now=functools.partial(attrgetter("now"), self.clock),
+            **options,
         )
+        self.center.subscribe(self)
+        if listener is not None:
+            self.center.subscribe(listener)
         self.tallies = [Tally(model.bucket_start(index), model.bucket_end(index)) for index in range(model.buckets)]
+        # Each stream's tallies by interval (here all streams share them), and its callers'
+        # rate of giving up (0: they wait for ever).
+        self.stream_tallies = [self.tallies] * len(model.streams)
+        self.give_ups = [1.0 / model.patience if model.patience else 0.0] * len(model.streams)
         self.callers: Dict[str, Caller] = {}
         # operator -> its present ring: a response to an earlier ring finds another object here
         self.ringing: Dict[str, Ring] = {}
@@ -331,20 +404,26 @@ class Replication(object):
         self._service_level = model.service_level
         self.handle = model.handle_sampler(self.rng)
         self._draw = self.rng.random
-        self.arrivals = ArrivalProcess(model.segments, self._draw)
-        self._give_up = 1.0 / model.patience if model.patience else 0.0
+        # Each stream's arrivals, and what follows a call's id in the stream's call command.
+        self.arrivals = [ArrivalProcess(stream.segments, self._draw) for stream in model.streams]
+        self.words = [stream.words() for stream in model.streams]
         # The four commands, each a plain call of the core's method unless a transcript listens.
         self._call = self._command(self.center.call, "call")
+        self._call_words = self._command(self.center.commands["call"], "call")  # call <id> priority=N queue=NAME
         self._answer = self._command(self.center.answer, "answer")
         self._reject = self._command(self.center.reject, "reject")
         self._hangup = self._command(self.center.hangup, "hangup")
-        self._schedule = self.clock.schedule
+        # The clock's schedule written out (its entry built here): twice a call, at its arrival
+        # and at the end of its handle time.
+        self._push = functools.partial(heapq.heappush, self.clock.heap)
+        self._order = self.clock.order
 
     # The run.
 
     def run(self) -> "Replication":
         model = self.model
-        self.clock.schedule(self.arrivals.following(model.start), self.arrive, None)
+        for number, arrivals in enumerate(self.arrivals):
+            self.clock.schedule(arrivals.following(model.start), self.arrive, number)
         if model.buckets:
             self.clock.schedule(model.measured_from, self.sample, 0)
         self.clock.run_until(model.end + DRAIN_LIMIT)
@@ -359,7 +438,8 @@ class Replication(object):
 
     # What callers do.
 
-    def arrive(self, _: Any) -> None:
+    def arrive(self, stream: int) -> None:
+        """A call of stream number ``stream`` arrives."""
         now = self.clock.now
         self.calls += 1
         call_id = str(self.calls)
@@ -367,29 +447,24 @@ class Replication(object):
         tally = None
         if now >= model.measured_from:
             index = int((now - model.start) / model.interval) - model.first_bucket
-            if index < len(self.tallies):
-                tally = self.tallies[index]
-        following = self.arrivals.following(now)
+            tallies = self.stream_tallies[stream]
+            if index < len(tallies):
+                tally = tallies[index]
+        following = self.arrivals[stream].following(now)
         if following < model.end:
-            self._schedule(following, self.arrive, None)
-        try:
-            lines = self._call(call_id)
-        except CallCenterError:
-            if tally is not None:
-                tally.offered += 1
-                tally.refused += 1
-            return
+            self._push((following, self._order(), self.arrive, stream))
         caller = Caller(now, tally)
         self.callers[call_id] = caller
         if tally is not None:
             tally.offered += 1
-        if lines[-1].endswith(WAITING):
-            if tally is not None:
-                tally.waited += 1
+        words = self.words[stream]
+        if words:
+            self._call_words(call_id + " " + words)
         else:
-            self._rings(lines)
-        if self._give_up and caller.operator != "":  # not answered at once: it may give up
-            self._schedule(now - math.log(1.0 - self._draw()) / self._give_up, self.give_up, call_id)
+            self._call(call_id)  # what happens to it, the replication hears (heard)
+        give_up = self.give_ups[stream]
+        if give_up and caller.operator != "" and call_id in self.callers:  # not answered at once
+            self.clock.schedule(now - math.log(1.0 - self._draw()) / give_up, self.give_up, call_id)
 
     def give_up(self, call_id: str) -> None:
         """Patience ran out: if the call is still waiting or ringing, the caller hangs up."""
@@ -397,22 +472,14 @@ class Replication(object):
         if caller is None or caller.operator == "":  # gone, or answered
             return
         del self.callers[call_id]
-        operator = caller.operator
-        if operator is not None:
-            del self.ringing[operator]
         if caller.tally is not None:
             caller.tally.abandoned += 1
-        self._rings(self._hangup(call_id))
-
-    def finish(self, call_id: str) -> None:
-        """The handle time is over: the caller hangs up an answered call."""
-        del self.callers[call_id]
-        self._rings(self._hangup(call_id))
+        self._hangup(call_id)
 
     # What operators do.
 
     def answer(self, ring: "Ring") -> None:
-        operator, call_id = ring
+        operator = ring[0]
         if self.ringing.get(operator) is not ring:
             return  # that ring ended: timed out, or the caller gave up
         del self.ringing[operator]
@@ -420,78 +487,111 @@ class Replication(object):
             self._answer(operator)
         except CallCenterError:
             self.unexpected += 1
+
+    def reject(self, ring: "Ring") -> None:
+        operator = ring[0]
+        if self.ringing.get(operator) is not ring:
             return
-        now = self.clock.now
+        del self.ringing[operator]
+        try:
+            self._reject(operator)
+        except CallCenterError:
+            self.unexpected += 1
+
+    # What the core tells.
+
+    def heard(self, events: List[Any], command: Optional[str]) -> None:
+        """The core's events, in order: rings to respond to, answers to time, and the counts
+        (the most frequent first: this runs for every command)."""
+        if self.transcript is not None:
+            now = self.clock.now
+            for line in render(events):
+                self.transcript(now, line)
+        callers = self.callers
+        for event in events:
+            kind = type(event)
+            if kind is CallRinging:
+                caller = callers.get(event.call)
+                if caller is None or caller.operator == "":
+                    continue  # answered already: its other rings (ring-all) end next
+                operator = event.operator
+                if self._at_once:  # answered in the same instant: no ring to keep
+                    caller.operator = ""
+                    try:
+                        self._answer(operator)  # its CallAnswered comes once these are told
+                    except CallCenterError:
+                        caller.operator = None
+                        self.unexpected += 1
+                    continue
+                ring = (operator, event.call)
+                self.ringing[operator] = ring
+                caller.operator = operator
+                self.behaviour.on_ring(self, ring)
+            elif kind is CallReceived:
+                continue
+            elif kind is CallFinished:
+                del callers[event.call]
+            elif kind is CallAnswered:
+                self._answered(event)
+            elif kind is CallQueued:
+                caller = callers.get(event.call)
+                if caller is not None:
+                    caller.operator = None
+                    if not event.back and caller.tally is not None:
+                        caller.tally.waited += 1
+            elif kind is RingCanceled:
+                current = self.ringing.get(event.operator)
+                if current is not None and current[1] == event.call:
+                    del self.ringing[event.operator]
+            elif kind is CallIgnored:
+                self.ringing.pop(event.operator, None)
+                caller = callers.get(event.call)
+                if caller is not None and caller.tally is not None:
+                    caller.tally.timed_out += 1
+            elif kind is CallRejected:
+                caller = callers.get(event.call)
+                if caller is not None and caller.tally is not None:
+                    caller.tally.rejected += 1
+            elif kind is CallRefused:
+                caller = callers.pop(event.call, None)
+                if caller is not None and caller.tally is not None:
+                    caller.tally.refused += 1
+            elif kind is CallTimedOut:  # counted with the refused: turned away, not abandoned
+                caller = callers.pop(event.call, None)
+                if caller is not None and caller.tally is not None:
+                    caller.tally.refused += 1
+
+    def _answered(self, event: Any) -> None:
+        call_id = event.call
         caller = self.callers[call_id]
         caller.operator = ""  # answered
+        now = self.clock.now
         handle = self.handle()
-        self._schedule(now + handle, self.finish, call_id)
+        self._push((now + handle, self._order(), self._hangup, call_id))  # the caller hangs up
         tally = caller.tally
         if tally is not None:
-            tally.answered_after(now - caller.arrived, self._service_level)
+            # Tally.answered_after, written out: it runs once a call.
+            wait = now - caller.arrived
+            tally.answered += 1
+            tally.wait_total += wait
+            if wait > tally.wait_longest:
+                tally.wait_longest = wait
+            if wait <= self._service_level:
+                tally.within += 1
             if now + handle <= tally.end and now >= tally.start:
                 tally.busy += handle  # the talk ends within the interval it starts in
                 return
         self._busy(now, now + handle)
 
-    def reject(self, ring: "Ring") -> None:
-        operator, call_id = ring
-        if self.ringing.get(operator) is not ring:
-            return
-        del self.ringing[operator]
-        try:
-            lines = self._reject(operator)
-        except CallCenterError:
-            self.unexpected += 1
-            return
-        tally = self.callers[call_id].tally
-        if tally is not None:
-            tally.rejected += 1
-        self._rings(lines)
-
-    # What the core printed.
-
-    def _rings(self, lines: List[str]) -> None:
-        """Every ``Call X ringing for operator Y`` line starts a ring the operator responds to."""
-        for line in lines:
-            if RINGING_FOR in line:
-                words = line.split(" ")
-                call_id, operator = words[1], words[-1]
-                ring = (operator, call_id)
-                self.ringing[operator] = ring
-                self.callers[call_id].operator = operator
-                if self._at_once:
-                    self.answer(ring)
-                else:
-                    self.behaviour.on_ring(self, ring)
-
-    def _event(self, lines: List[str]) -> None:
-        """A ring timeout: ``Call X ignored by operator Y``, then the call rings again."""
-        if self.transcript is not None:
-            for line in lines:
-                self.transcript(self.clock.now, line)
-        for line in lines:
-            if IGNORED_BY in line:
-                words = line.split(" ")
-                call_id, operator = words[1], words[-1]
-                del self.ringing[operator]
-                tally = self.callers[call_id].tally
-                if tally is not None:
-                    tally.timed_out += 1
-        self._rings(lines)
-
-    def _command(self, method: Callable[[str], List[str]], name: str) -> Callable[[str], List[str]]:
+    def _command(self, method: Callable[..., Any], name: str) -> Callable[..., Any]:
         transcript = self.transcript
         if transcript is None:
             return method
         clock = self.clock
 
-        def written(argument: str) -> List[str]:
+        def written(argument: str) -> Any:
             transcript(clock.now, "> %s %s" % (name, argument))
-            lines = method(argument)
-            for line in lines:
-                transcript(clock.now, line)
-            return lines
+            return method(argument)
 
         return written
 
@@ -597,12 +697,21 @@ def replication_seed(seed: int, number: int) -> int:
     return seed * 1000003 + number
 
 
-def simulate(model: Model, replications: int = 1, seed: int = 1, transcript: Optional[Transcript] = None) -> Result:
-    """Run the replications; ``transcript`` hears every line of the first one."""
+def simulate(
+    model: Model,
+    replications: int = 1,
+    seed: int = 1,
+    transcript: Optional[Transcript] = None,
+    listeners: Optional[Callable[[int], Any]] = None,
+) -> Result:
+    """Run the replications; ``transcript`` hears every line of the first one;
+    ``listeners(number)``, when given, is a subscriber to the events of replication
+    ``number`` (or None)."""
     if replications < 1:
         raise SimulationError("at least one replication is needed")
     runs = []
     for number in range(replications):
-        run = Replication(model, replication_seed(seed, number), transcript if number == 0 else None)
+        listener = listeners(number) if listeners is not None else None
+        run = Replication(model, replication_seed(seed, number), transcript if number == 0 else None, listener)
         runs.append(run.run())
     return Result(model, runs)

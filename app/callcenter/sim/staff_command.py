@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import sys
-from typing import Any, Dict, List, Optional, Sequence, TextIO
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from twisted.python import usage
 
@@ -23,7 +23,8 @@ from callcenter.sim.planning import (
     clock_label,
     duration,
     number,
-    profile_rows,
+    positive_count,
+    read_profile,
     rounded,
 )
 from callcenter.sim.simulate import Estimate
@@ -37,7 +38,6 @@ from callcenter.sim.staffing import (
     staff,
     verified_meets,
 )
-from callcenter.wiring.options import positive_count
 
 # Without a profile (--calls-per-hour), the one interval each replication measures.
 DEFAULT_WINDOW = 3600.0
@@ -121,25 +121,35 @@ def read_text(path: str) -> str:
 
 
 def profile_intervals(path: str, queues: Sequence[str]) -> List[Interval]:
-    """The intervals of a profile: one from each start any queue's rows have to the next; each
-    queue's rate holds until its next row (0 before its first); the last interval lasts as long
-    as the one before it (30 minutes when there is one). Rows without a queue are the first queue's."""
-    rows = profile_rows(path)
-    for _, _, queue in rows:
+    """The intervals of a profile (``start,calls_per_hour[,queue[,priority]]`` rows, as
+    ``simulate`` reads them): one from each start any row has to the next; the rows of a queue
+    and priority are a stream of calls whose rate holds until its next row (0 before its first);
+    the last interval lasts as long as the one before it (30 minutes when there is one). Rows
+    without a queue are the first queue's."""
+    rows = read_profile(path)
+    for _, _, queue, _, line in rows:
         if queue is not None and queue not in queues:
-            raise usage.UsageError("--profile %s: no queue %s: use one of %s" % (path, queue, ", ".join(queues)))
-    starts = sorted({start for start, _, _ in rows})
+            raise usage.UsageError(
+                "--profile %s, line %d: no queue %s: use one of %s" % (path, line, queue, ", ".join(queues))
+            )
+    # Each stream's rows, in the order the streams first appear.
+    streams: Dict[Tuple[int, int], List[Tuple[float, float]]] = {}
+    for start, rate, queue, priority, _ in rows:
+        streams.setdefault((queues.index(queue or queues[0]), priority), []).append((start, rate))
+    starts = sorted({row[0] for row in rows})
     ends = [*starts[1:], starts[-1] + (starts[-1] - starts[-2] if len(starts) > 1 else 1800.0)]
     intervals = []
     for start, end in zip(starts, ends):
-        rates = []
-        for name in queues:
+        rates = [0.0] * len(queues)
+        arrivals = []
+        for (index, priority), own in streams.items():
             rate = 0.0
-            for row_start, row_rate, queue in rows:
-                if (queue or queues[0]) == name and row_start <= start:
+            for row_start, row_rate in own:
+                if row_start <= start:
                     rate = row_rate
-            rates.append(rate)
-        intervals.append(Interval(start, end, rates))
+            rates[index] += rate
+            arrivals.append((index, priority, rate))
+        intervals.append(Interval(start, end, rates, arrivals))
     return intervals
 
 

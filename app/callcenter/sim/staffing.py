@@ -25,21 +25,20 @@ docs/simulation.md ("Staffing by simulation"):
 
 import configparser
 import math
-from typing import Any, Callable, Dict, FrozenSet, Generator, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Generator, Iterable, List, Optional, Sequence, Tuple
 
-from callcenter.core.center import CallCenterError
 from callcenter.core.queues import QueueConfig, QueuesError, parse_queues
 from callcenter.core.strategies import RING_ALL
 from callcenter.sim import erlang
 from callcenter.sim.simulate import (
-    ArrivalProcess,
-    Caller,
     Estimate,
     Model,
     Replication,
     Segment,
     SimulationError,
+    Stream,
     Tally,
+    handle_sampler,
     replication_seed,
 )
 
@@ -239,139 +238,75 @@ def staffed_queues(configs: Sequence[QueueConfig], groups: Sequence[Group], coun
 
 
 class IntervalModel(Model):
-    """One interval as a stationary system: each queue's rate for a warm-up and a measured window,
-    served by a staffing of the groups, with the queue file's routing."""
+    """One interval as a stationary system: each stream of calls (a queue and a priority) at its
+    rate for a warm-up and a measured window, served by a staffing of the groups, with the queue
+    file's routing. ``streams``: (queue, priority, calls per hour); every queue with calls must
+    have an operator in ``queues`` (the staffed ones)."""
 
     def __init__(
         self,
         queues: Sequence[QueueConfig],
         targets: Sequence[QueueTarget],
-        rates: Sequence[float],
+        streams: Sequence[Tuple[str, int, float]],
         window: float,
         ring_timeout: float,
-        seed: int,
     ) -> None:
         handle = max(target.handle_time for target in targets)
         warm_up = WARM_UP_HANDLE_TIMES * handle
-        operator_ids = [operator for config in queues for operator, _ in config.members] or ["none"]
+        end = warm_up + window
+        served = {config.name for config in queues}
+        arrivals = []
+        for queue, priority, rate in streams:
+            if rate > 0:
+                if queue not in served:
+                    raise StaffingError("queue %s has calls and no operator in this staffing" % queue)
+                arrivals.append(Stream([Segment(0.0, end, rate)], queue, priority))
+        operator_ids = sorted({operator for config in queues for operator, _ in config.members}) or ["none"]
         super().__init__(
-            [Segment(0.0, warm_up + window, sum(rates))],
-            sorted(set(operator_ids)),
+            [Segment(0.0, end, 0.0)],  # no calls at all: the default queue's, none
+            operator_ids,
             handle,
             ring_timeout=ring_timeout,
             warm_up=warm_up,
+            streams=arrivals,
+            routing={"queues": list(queues)} if queues else None,
         )
-        self.queues = list(queues)
         self.targets = list(targets)
-        self.rates = list(rates)
-        self.seed = seed
-        self.served = {config.name for config in self.queues}
-
-    def center_options(self) -> Dict[str, Any]:
-        options = super().center_options()
-        options["seed"] = self.seed
-        if self.queues:  # none when nobody is staffed: then no call comes either
-            options["queues"] = self.queues
-        return options
-
-
-class QueueTally(Tally):
-    """A queue's counts, with what its callers need: the queue, its handle times, its target."""
-
-    __slots__ = ("handle", "queue", "target")
-
-    def __init__(self, start: float, end: float, queue: str, handle: Callable[[], float], target: float) -> None:
-        super().__init__(start, end)
-        self.queue = queue
-        self.handle = handle
-        self.target = target
 
 
 class IntervalReplication(Replication):
-    """A :class:`Replication` whose calls arrive in several queues, each at its own rate with its
-    own handle time, patience and service level, counted per queue over the measured window."""
+    """A :class:`Replication` of an :class:`IntervalModel`: its tallies are the queues' (each
+    over the measured window), and each call has its queue's handle time, patience and service
+    level."""
 
     def __init__(self, model: IntervalModel, seed: int) -> None:
         super().__init__(model, seed)
-        self.interval_model = model
-        self.tallies = []
-        self.kinds = []
-        self.warming = []
-        for index, target in enumerate(model.targets):
-            kind = Model([Segment(0.0, model.end, model.rates[index] or 0.0)], ["x"], target.handle_time)
-            handle = kind.handle_sampler(self.rng)
-            measured = QueueTally(model.measured_from, model.end, target.name, handle, target.target)
-            warming = QueueTally(model.start, model.measured_from, target.name, handle, target.target)
-            self.tallies.append(measured)
-            self.warming.append(warming)
-            give_up = 1.0 / target.patience if target.patience else 0.0
-            self.kinds.append((target.name, ArrivalProcess(kind.segments, self._draw), give_up))
+        targets = model.targets
+        self.tallies = [Tally(model.measured_from, model.end) for _ in targets]
+        position = {target.name: index for index, target in enumerate(targets)}
+        # A stream of no queue (no calls at all) goes to the first queue, the default one.
+        queues = [targets[position.get(stream.queue or "", 0)] for stream in model.streams]
+        self.stream_tallies = [[self.tallies[position[target.name]]] for target in queues]
+        self.give_ups = [1.0 / target.patience if target.patience else 0.0 for target in queues]
+        # By queue name: its handle times and the seconds of its service level.
+        self.answering = {
+            target.name: (handle_sampler(self.rng, target.handle_time), target.target) for target in targets
+        }
 
-    def run(self) -> "IntervalReplication":
-        model = self.model
-        for index, (_, arrivals, _) in enumerate(self.kinds):
-            self.clock.schedule(arrivals.following(model.start), self.arrive, index)
-        self.clock.run_until(model.end + 24 * 3600.0)
-        return self
-
-    def arrive(self, index: int) -> None:
-        now = self.clock.now
-        self.calls += 1
-        call_id = str(self.calls)
-        model = self.interval_model
-        name, arrivals, give_up = self.kinds[index]
-        tally = self.tallies[index] if now >= model.measured_from else self.warming[index]
-        following = arrivals.following(now)
-        if following < model.end:
-            self._schedule(following, self.arrive, index)
-        tally.offered += 1
-        if name not in model.served:  # nobody serves it in this staffing: lost
-            tally.refused += 1
-            return
-        try:
-            lines = self.center.call(call_id, 0, name)
-        except CallCenterError:
-            tally.refused += 1
-            return
-        if " refused: queue" in lines[-1]:
-            tally.refused += 1
-            return
-        caller = Caller(now, tally)
-        self.callers[call_id] = caller
-        if " waiting in queue" in lines[-1]:
-            tally.waited += 1
-        else:
-            self._rings(lines)
-        if give_up and caller.operator != "":
-            self._schedule(now - math.log(1.0 - self._draw()) / give_up, self.give_up, call_id)
-
-    def answer(self, ring: Tuple[str, str]) -> None:
-        operator, call_id = ring
-        if self.ringing.get(operator) is not ring:
-            return
-        del self.ringing[operator]
-        try:
-            self.center.answer(operator)
-        except CallCenterError:
-            self.unexpected += 1
-            return
-        now = self.clock.now
+    def _answered(self, event: Any) -> None:
+        """A call answered: its caller hangs up after its queue's handle time; counted against its
+        queue's service level."""
+        call_id = event.call
         caller = self.callers[call_id]
         caller.operator = ""
-        tally = caller.tally
-        assert isinstance(tally, QueueTally)
-        self._schedule(now + tally.handle(), self.finish, call_id)
-        tally.answered_after(now - caller.arrived, tally.target)
+        now = self.clock.now
+        handle, target = self.answering[event.queue]
+        self._push((now + handle(), self._order(), self._hangup, call_id))
+        if caller.tally is not None:
+            caller.tally.answered_after(now - caller.arrived, target)
 
-    def _event(self, lines: List[str]) -> None:
-        """Ring timeouts as the base class hears them, and calls that waited their queue's max-wait."""
-        for line in lines:
-            if " timed out in queue" in line:
-                call_id = line.split(" ")[1]
-                caller = self.callers.pop(call_id)
-                if caller.tally is not None:
-                    caller.tally.refused += 1
-        super()._event(lines)
+    def sample(self, index: int) -> None:
+        """The calls waiting are not counted per queue: staffing reads no such figure."""
 
 
 class Counts(object):
@@ -394,8 +329,7 @@ class Counts(object):
 
 def play_interval(model: IntervalModel, seed: int) -> List[Counts]:
     """One replication of one staffing of one interval, as a worker runs it: each queue's counts."""
-    run = IntervalReplication(model, seed).run()
-    return [Counts(tally) for tally in run.tallies]
+    return [Counts(tally) for tally in IntervalReplication(model, seed).run().tallies]
 
 
 # Student's t, 95 % one-sided quantile, by degrees of freedom (then a Cornish-Fisher expansion).
@@ -484,14 +418,23 @@ def erlang_alone(rate: float, target: QueueTarget) -> int:
 
 
 class Interval(object):
-    """One interval to staff: when, its rates per queue, and the window each replication measures."""
+    """One interval to staff: when, each queue's calls per hour (``rates``, in the order of the
+    queues), and its streams of calls, (queue index, priority, calls per hour): by default one a
+    queue, of priority 0."""
 
-    __slots__ = ("end", "rates", "start")
+    __slots__ = ("end", "rates", "start", "streams")
 
-    def __init__(self, start: float, end: float, rates: Sequence[float]) -> None:
+    def __init__(
+        self,
+        start: float,
+        end: float,
+        rates: Sequence[float],
+        streams: Optional[Sequence[Tuple[int, int, float]]] = None,
+    ) -> None:
         self.start = start
         self.end = end
         self.rates = list(rates)
+        self.streams = list(streams) if streams is not None else [(queue, 0, rate) for queue, rate in enumerate(rates)]
 
     def window(self, min_calls: float = MIN_CALLS) -> float:
         """The measured window: the interval's length, or longer so that ``min_calls`` calls are
@@ -521,14 +464,22 @@ class Problem(object):
         self.intervals = list(intervals)
         self.ring_timeout = ring_timeout
 
-    def model(self, interval: Interval, counts: Sequence[int], seed: int) -> IntervalModel:
+    def model(self, interval: Interval, counts: Sequence[int]) -> IntervalModel:
         return IntervalModel(
             staffed_queues(self.configs, self.groups, counts),
             self.targets,
-            interval.rates,
+            [(self.targets[queue].name, priority, rate) for queue, priority, rate in interval.streams],
             interval.window(self.min_calls),
             self.ring_timeout,
-            seed,
+        )
+
+    def covers(self, interval: Interval, counts: Sequence[int]) -> bool:
+        """Whether every queue with calls in ``interval`` has an operator of ``counts`` (a
+        staffing without loses every call of that queue: never a plan)."""
+        return all(
+            any(counts[group.index] for group in self.groups if group.serves(target.name) is not None)
+            for target, rate in zip(self.targets, interval.rates)
+            if rate > 0
         )
 
     def start(self, interval: Interval) -> Tuple[List[int], List[int]]:
@@ -592,7 +543,11 @@ def search(problem: Problem, interval: Interval) -> Search:
             (pooled, meets),
             (moves, lambda candidate, worst=evaluation.margin: candidate.meets and candidate.margin > worst),
         ):
-            candidates = sorted(set(neighbours(current, problem.groups)))
+            candidates = sorted(
+                candidate
+                for candidate in set(neighbours(current, problem.groups))
+                if problem.covers(interval, candidate)
+            )
             evaluations = yield from play(candidates)
             best = best_of(candidates, evaluations, allowed)
             if best is not None:
@@ -694,7 +649,7 @@ def staff(problem: Problem, runner: Any, replications: int = 10, seed: int = 1, 
         for index, staffings in sorted(asked.items()):
             interval = problem.intervals[index]
             for staffing in staffings:
-                model = problem.model(interval, staffing, seed + index)
+                model = problem.model(interval, staffing)
                 items += [(model, replication) for replication in seeds(seed, index, replications)]
         results = runner.map(play_interval, items, progress)
         position = 0
@@ -717,7 +672,7 @@ def staff(problem: Problem, runner: Any, replications: int = 10, seed: int = 1, 
         progress.restart("checking the plan with other seeds")
     items = []
     for index, plan in enumerate(plans):
-        model = problem.model(plan.interval, plan.counts, seed + index + VERIFY_OFFSET)
+        model = problem.model(plan.interval, plan.counts)
         items += [(model, replication) for replication in seeds(seed, index, replications, verify=True)]
     results = runner.map(play_interval, items, progress)
     for index, plan in enumerate(plans):

@@ -1,6 +1,8 @@
 """The wallboard (``callcenter-server --web ENDPOINT``): a twisted.web site showing the call
 center live.
 
+Layer: web (only with ``--web``).
+
 ``/``            the page (index.html, wallboard.css, wallboard.js in the package: no CDN, no build)
 ``/api/status``  the whole state as JSON (its shape is documented in docs/wallboard.md)
 ``/api/events``  Server-Sent Events: ``status`` (the whole state) first, then ``change`` events
@@ -22,7 +24,7 @@ import json
 import os
 import pkgutil
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
 from twisted.internet import protocol
 from twisted.logger import Logger
@@ -30,14 +32,14 @@ from twisted.protocols import policies
 from twisted.web import resource, server
 from zope.interface import implementer
 
+from callcenter.core.rendering import render
 from callcenter.core.states import RINGING
-from callcenter.interfaces import ICallCenterObserver, IPrintedLinesObserver
-from callcenter.net.protocol import DEFAULT_MAX_OUTPUT_BUFFER, CallCenterServerFactory
+from callcenter.interfaces import ICallCenterObserver, IEventSubscriber
+from callcenter.net.limits import DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_WEB_CLIENTS
 from callcenter.net.twisted_internals import unsent_bytes
 
 log = Logger()
 
-DEFAULT_MAX_WEB_CLIENTS = 1000
 UPDATE_INTERVAL = 0.1  # seconds between two change events at most: a change waits 100 ms at worst, within 200
 HEARTBEAT_INTERVAL = 15.0  # a comment line on idle streams, so proxies and dead peers are noticed
 RECONNECT_DELAY_MS = 1000  # what EventSource waits before it reconnects
@@ -200,18 +202,18 @@ class EventStream(object):
         self.request = request
 
 
-@implementer(IPrintedLinesObserver)
+@implementer(IEventSubscriber)
 class Wallboard(object):
     """What the site shows: the call center's state, the last lines, and the open streams.
 
     ``center`` is the core call center (with ``--state-dir``, the durable one, whose snapshot
-    tells ``degraded``), read through its ``snapshot``; the degraded mode's begin and end print
-    a line, which brings a change event with it; ``factory`` tells the lines its clients are sent."""
+    tells ``degraded``), read through its ``snapshot``; the wallboard hears its events (with
+    ``--state-dir``, once they are durable) and keeps their lines; the degraded mode's begin
+    and end are events too, and bring a change event with them."""
 
     def __init__(
         self,
         center: ICallCenterObserver,
-        factory: CallCenterServerFactory,
         call_later: Callable[..., Any],
         now: Callable[[], float],
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
@@ -235,7 +237,13 @@ class Wallboard(object):
         self._sent_waiting: Any = None
         self._sent_queue_heads: "Dict[str, Any]" = {}  # the same, of each queue (--queues)
         self.changes_sent = 0
-        factory.add_observer(self)
+        center.subscribe(self)  # type: ignore[attr-defined]
+
+    def heard(self, events: Sequence[Any], command: Optional[str]) -> None:
+        """The call center's events: their lines are kept, and the streams told of the change."""
+        lines = render(events)
+        if lines:
+            self.lines_printed(lines)
 
     def lines_printed(self, lines: List[str]) -> None:
         at = self.now()

@@ -6,6 +6,7 @@ Layer: wiring. It builds the call center (the core, or the durable one around it
 
 import atexit
 import os
+import signal
 import sys
 from typing import Any, List, Optional, Tuple
 
@@ -19,17 +20,31 @@ from twisted.logger import (
     globalLogBeginner,
     textFileLogObserver,
 )
+from twisted.python.failure import Failure
 
+from callcenter.core.asterisk import Membership, arrival_of
 from callcenter.core.center import CallCenter
+from callcenter.core.queues import QueueConfig
+from callcenter.net.amiqueue import default_configs
 from callcenter.net.protocol import CallCenterServerFactory
 from callcenter.net.twisted_internals import exit_zero_after_a_clean_stop, raise_listen_errors_at_start
 from callcenter.store.durable import DurableCallCenter
 from callcenter.store.journal import StateError
+from callcenter.store.queuelog import QueueLog, QueueLogFile, QueueLogLines, queue_start
 from callcenter.wiring.descriptors import GuardedEndpoint
 from callcenter.wiring.options import ServerOptions, is_tls, parse_or_exit, routing_options
 from callcenter.wiring.tls_sniffing import endpoint_reactor
 
 log = Logger()
+
+
+def report_subscriber_failure(subscriber: Any, error: BaseException) -> None:
+    """How the server's call center tells of an event subscriber that raised (once each)."""
+    log.failure(
+        "An event subscriber ({subscriber!r}) failed; it is told of later events still",
+        Failure(error, type(error), error.__traceback__),
+        subscriber=subscriber,
+    )
 
 
 def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCenter]:
@@ -44,6 +59,7 @@ def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCent
         options["ring-timeout"],
         options["journal-limit"],
         service_level=options["service-level"],
+        report=report_subscriber_failure,
         **routing_options(options),
     )
     durable.restore()
@@ -61,6 +77,7 @@ def make_core(options: ServerOptions, reactor: Any, durable: Optional[DurableCal
         options["ring-timeout"],
         now=reactor.seconds,
         service_level=options["service-level"],
+        report=report_subscriber_failure,
         **routing_options(options),
     )
 
@@ -79,6 +96,63 @@ def make_factory(
         auth_timeout=options["auth-timeout"],
         max_unauthenticated=options["max-unauthenticated"],
     )
+
+
+def ami_factory(
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Optional[DurableCallCenter]
+) -> Optional[Any]:
+    """The factory of ``--ami``'s connections, acting on the same call center as the JSON
+    port's; None without ``--ami``."""
+    if not options["ami"]:
+        return None
+    from callcenter.net.ami import AmiFactory
+    from callcenter.net.amievents import AmiEvents
+    from callcenter.net.amiqueue import QueueView
+
+    view = QueueView(observed(core, durable), queue_configs(options), options["service-level"], options["wrap-up"])
+    factory = AmiFactory(
+        core if durable is None else durable,
+        view,
+        options["ami-user-table"],
+        reactor.callLater,
+        reactor.seconds,
+        max_output_buffer=options["max-output-buffer"],
+        max_connections=options["max-connections"],
+        auth_timeout=options["auth-timeout"],
+        max_unauthenticated=options["max-unauthenticated"],
+        durable_output=durable,
+    )
+    # Like the JSON port's clients, it hears each event once it is durable.
+    (core if durable is None else durable).subscribe(AmiEvents(view, factory.broadcast, factory.hears))
+    return factory
+
+
+def queue_configs(options: ServerOptions) -> List[QueueConfig]:
+    """The queues' settings: ``--queues``, or the one queue of ``--operators``."""
+    return options["queues"] or default_configs(
+        options["operators"], options["strategy"], options["max-queue"], options["max-wait"]
+    )
+
+
+def warn_queue_log(message: str) -> None:
+    log.warn("{message}", message=message)
+
+
+def open_queue_log(
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Optional[DurableCallCenter]
+) -> None:
+    """``--queue-log``: its file opened for appending, ``QUEUESTART`` written, the lines of
+    each event appended once it is durable, the file reopened on SIGHUP (logrotate) and
+    closed at the end. OSError when it cannot be opened."""
+    if not options["queue-log"]:
+        return
+    output = QueueLogFile(options["queue-log"], reactor.callLater, warn_queue_log)
+    output.write([queue_start(reactor.seconds())])
+    center = observed(core, durable)
+    lines = QueueLogLines(Membership(queue_configs(options)), lambda call_id: arrival_of(center, call_id))
+    (core if durable is None else durable).subscribe(QueueLog(lines, output))
+    signal.signal(signal.SIGHUP, lambda number, frame: reactor.callFromThread(output.reopen))
+    reactor.addSystemEventTrigger("after", "shutdown", output.close)
 
 
 def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
@@ -121,7 +195,7 @@ def web_sites(
         from callcenter.web.wallboard import Wallboard, wallboard_site
 
         wallboard = Wallboard(
-            center, factory, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
+            center, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
         )
         shared = metrics is not None and options["metrics"] == options["web"]
         site = wallboard_site(wallboard, options["max-web-clients"], metrics.resource() if metrics and shared else None)
@@ -146,6 +220,7 @@ class CleanStop(service.Service):
         self.factory = factory
         self.durable = durable
         self.ports: List[Any] = []  # twistd's own service stops its port before this one
+        self.other_factories: List[Any] = []  # --ami's: its connections are closed too
 
     def stopService(self) -> Any:
         service.Service.stopService(self)
@@ -158,6 +233,8 @@ class CleanStop(service.Service):
         clients = list(self.factory.clients)
         for client in clients:
             client.stop_reading()
+        for other in self.other_factories:
+            clients.extend(other.clients)
         return defer.gatherResults(stopped).addCallback(lambda _: self._stopped_listening(clients))
 
     def _stopped_listening(self, clients: List[Any]) -> Any:
@@ -204,9 +281,12 @@ class CleanStop(service.Service):
 
         def check() -> None:
             waited = self.reactor.seconds() - began
-            if self.factory.clients and waited < self.CLOSE_WAIT * 1.5:
+            remaining = list(self.factory.clients)
+            for other in self.other_factories:
+                remaining.extend(other.clients)
+            if remaining and waited < self.CLOSE_WAIT * 1.5:
                 if waited >= self.CLOSE_WAIT and not aborted:
-                    aborted.extend(self.factory.clients)
+                    aborted.extend(remaining)
                     for client in aborted:
                         client.transport.abortConnection()
                 self.reactor.callLater(self.POLL, check)
@@ -236,13 +316,26 @@ def makeService(options: ServerOptions) -> service.IService:
         raise SystemExit("twistd callcenter: error: %s" % error) from None
     core = make_core(options, reactor, durable)
     factory = make_factory(options, reactor, core, durable)
+    try:
+        open_queue_log(options, reactor, core, durable)
+    except OSError as error:
+        raise SystemExit(
+            "twistd callcenter: error: cannot open the queue_log %s: %s" % (options["queue-log"], error.strerror)
+        ) from None
     if durable is not None:
         durable.on_lost_state = lambda message: stop_with_status_one(reactor)
     top = service.MultiService()
-    CleanStop(reactor, factory, durable).setServiceParent(top)
+    stopper = CleanStop(reactor, factory, durable)
+    stopper.setServiceParent(top)
     listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
     raise_listen_errors_at_start(listening)  # a port that cannot be had stops twistd with its error
     listening.setServiceParent(top)  # stopped before CleanStop
+    ami = ami_factory(options, reactor, core, durable)
+    if ami is not None:
+        stopper.other_factories.append(ami)
+        ami_listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["ami"]), ami)
+        raise_listen_errors_at_start(ami_listening)
+        ami_listening.setServiceParent(top)
     for endpoint, site in web_sites(options, core, factory, reactor, durable):
         strports.service(endpoint, site).setServiceParent(top)
     return top
@@ -279,10 +372,21 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
         raise SystemExit(1) from None
     core = make_core(options, reactor, durable)
     factory = make_factory(options, reactor, core, durable)
+    try:
+        open_queue_log(options, reactor, core, durable)
+    except OSError as error:
+        log.critical("Cannot open the queue_log {path}: {error}", path=options["queue-log"], error=error.strerror)
+        raise SystemExit(1) from None
     port = yield listen(reactor, options["listen"], factory)
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     stopper = CleanStop(reactor, factory, durable)
     stopper.ports.append(port)
+    ami = ami_factory(options, reactor, core, durable)
+    if ami is not None:
+        ami_port = yield listen(reactor, options["ami"], ami)
+        stopper.ports.append(ami_port)
+        stopper.other_factories.append(ami)
+        log.info("Asterisk Manager Interface on {address}", address=ami_port.getHost())
     for endpoint, site in web_sites(options, core, factory, reactor, durable):
         web_port = yield listen(reactor, endpoint, site)
         stopper.ports.append(web_port)

@@ -1,0 +1,132 @@
+"""The assignment's lines, rendered from events: the one place that words what happened.
+
+Layer: core (pure). Each event renders as at most one line (:func:`line_of`); events that
+another line already tells (a :class:`RingCanceled`, a :class:`WrapUpStarted`, a pending
+pause taking effect) render as none. The lines are those of the assignment and of
+docs/routing.md and docs/queues.md, byte for byte; the shell prints them, the server's
+protocol sends them, joined by newlines, as a reply's or an event's text.
+"""
+
+from operator import attrgetter
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from callcenter.core.events import (
+    CallAnswered,
+    CallFinished,
+    CallIgnored,
+    CallMissed,
+    CallQueued,
+    CallReceived,
+    CallRefused,
+    CallRejected,
+    CallRinging,
+    CallTimedOut,
+    ChangesAccepted,
+    ChangesRefused,
+    LogoutCalledOff,
+    OperatorLoggedIn,
+    OperatorLoggedOut,
+    OperatorPaused,
+    OperatorUnpaused,
+    OperatorWillLogOut,
+    OperatorWillPause,
+    PauseCalledOff,
+    RingCanceled,
+    WrapUpEnded,
+    WrapUpStarted,
+)
+
+
+def queue_label(queue: str, default_queue: bool) -> str:
+    """How a line names a queue: not at all for the default queue, `` sales`` for another."""
+    return "" if default_queue else " " + queue
+
+
+def paused_line(operator: str, reason: Optional[str]) -> str:
+    """``Operator A paused`` or ``Operator A paused: lunch``."""
+    if reason:
+        return "Operator %s paused: %s" % (operator, reason)
+    return "Operator %s paused" % operator
+
+
+def _none(event: Any) -> None:
+    return None
+
+
+def _paused(event: Any) -> Optional[str]:
+    return None if event.after_call is not None else paused_line(event.operator, event.reason)
+
+
+def _logged_out(event: Any) -> Optional[str]:
+    return None if event.after_call is not None else "Operator %s logged out" % event.operator
+
+
+# The line of each kind of event (None: it has none): a format and the fields it takes, or a
+# function for the lines that depend on their values.
+FORMATS: "Dict[type, Tuple[str, Callable[[Any], Any]]]" = {
+    CallReceived: ("Call %s received", attrgetter("call")),
+    CallRinging: ("Call %s ringing for operator %s", attrgetter("call", "operator")),
+    CallAnswered: ("Call %s answered by operator %s", attrgetter("call", "operator")),
+    CallRejected: ("Call %s rejected by operator %s", attrgetter("call", "operator")),
+    CallIgnored: ("Call %s ignored by operator %s", attrgetter("call", "operator")),
+    CallMissed: ("Call %s missed", attrgetter("call")),
+    CallFinished: ("Call %s finished and operator %s %s", attrgetter("call", "operator", "then")),
+    OperatorUnpaused: ("Operator %s available", attrgetter("operator")),
+    OperatorLoggedIn: ("Operator %s available", attrgetter("operator")),
+    OperatorWillPause: ("Operator %s will pause after call %s", attrgetter("operator", "call")),
+    OperatorWillLogOut: ("Operator %s will log out after call %s", attrgetter("operator", "call")),
+    PauseCalledOff: ("Operator %s busy with call %s", attrgetter("operator", "call")),
+    LogoutCalledOff: ("Operator %s busy with call %s", attrgetter("operator", "call")),
+    WrapUpEnded: ("Operator %s available", attrgetter("operator")),
+    ChangesRefused: (
+        "The call center cannot store changes: %s in %s; status and stats still work",
+        attrgetter("reason", "directory"),
+    ),
+}
+FUNCTIONS: "Dict[type, Callable[[Any], Optional[str]]]" = {
+    CallRefused: lambda event: (
+        "Call %s refused: queue%s full" % (event.call, queue_label(event.queue, event.default_queue))
+    ),
+    CallQueued: lambda event: (
+        "Call %s waiting in queue%s" % (event.call, queue_label(event.queue, event.default_queue))
+    ),
+    CallTimedOut: lambda event: (
+        "Call %s timed out in queue%s" % (event.call, queue_label(event.queue, event.default_queue))
+    ),
+    RingCanceled: _none,
+    OperatorPaused: _paused,
+    OperatorLoggedOut: _logged_out,
+    WrapUpStarted: _none,
+    ChangesAccepted: lambda event: "The call center stores changes again",
+}
+
+
+def _formatted(entry: "Tuple[str, Callable[[Any], Any]]") -> "Callable[[Any], str]":
+    text, fields = entry
+    return lambda event: text % fields(event)
+
+
+# Every kind's line as a function of the event.
+LINES: "Dict[type, Callable[[Any], Optional[str]]]" = dict(FUNCTIONS)
+LINES.update((kind, _formatted(entry)) for kind, entry in FORMATS.items())
+
+
+def line_of(event: Any) -> Optional[str]:
+    """The line ``event`` prints, or None when another line already tells it."""
+    return LINES[type(event)](event)
+
+
+def render(events: Iterable[Any]) -> List[str]:
+    """The lines of ``events``, in order (the formatted ones without a call of ours: this runs
+    for every reply)."""
+    lines = []
+    formats = FORMATS
+    for event in events:
+        entry = formats.get(type(event))
+        if entry is not None:
+            lines.append(entry[0] % entry[1](event))
+        else:
+            line = FUNCTIONS[type(event)](event)
+            if line is not None:
+                lines.append(line)
+    return lines
