@@ -5,6 +5,7 @@ import io
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -26,6 +27,24 @@ def test_one_two_and_three_workers_print_the_same_bytes(tmp_path, format_):
             outputs[workers] = (text, written.read())
     assert outputs[1] == outputs[2] == outputs[3]
     assert "7 replications" in outputs[1][0] or '"replications": 7' in outputs[1][0]
+
+
+def test_a_queue_log_is_the_same_bytes_for_any_number_of_workers(tmp_path):
+    # Every day of a queue_log is heard in the callcenter process (it writes the file): the days
+    # are the same, and follow each other in the same order, whatever runs the rest.
+    argv = ["simulate", "--queues", str(tmp_path / "queues.ini"), "--profile", str(tmp_path / "day.csv")]
+    argv += ["--handle-time", "120", "--patience", "90", "--format", "json", "--start", "2026-12-01T08:00"]
+    (tmp_path / "queues.ini").write_text(
+        "[sales]\noperators = A, B, C, X:1\nmax-wait = 120\n[support]\noperators = D, E, X\n"
+    )
+    (tmp_path / "day.csv").write_text("08:00,60,sales\n08:00,40,support,3\n09:00,90,sales\n10:00,0,sales\n")
+    outputs = {}
+    for workers in (1, 2, 3):
+        queue_log = tmp_path / ("queue_log-%d" % workers)
+        text = planning_output([*argv, "--queue-log", str(queue_log), "--days", "3", "--workers", str(workers)])
+        outputs[workers] = (text, queue_log.read_bytes())
+    assert outputs[1] == outputs[2] == outputs[3]
+    assert outputs[1][1].count(b"|QUEUESTART|") == 3 and b"|ENTERQUEUE|" in outputs[1][1]
 
 
 def square_plus(value, extra):
@@ -166,3 +185,17 @@ def test_bad_runner_options_are_one_error_line(arguments, message):
     )
     assert done.returncode == 2 and done.stdout == b""
     assert message.encode() in done.stderr.splitlines()[-1]
+
+
+def test_without_dask_the_error_says_what_to_do(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(SystemExit) as exit_:
+        planning_output([*BASE, "--dask", "tcp://127.0.0.1:8786"])
+    assert exit_.value.code == 2
+    expected = (
+        "--dask needs Dask's distributed: pip install 'callcenter[dask]' (or pip install distributed)"
+        if sys.version_info >= (3, 10)
+        else "--dask needs Dask, which needs Python 3.10 or newer (this is Python %d.%d): use --workers here"
+        % sys.version_info[:2]
+    )
+    assert capsys.readouterr().err == "callcenter simulate: error: %s\n" % expected

@@ -3,19 +3,25 @@
 import pytest
 
 from callcenter.core.queues import QueueConfig
+from callcenter.sim import erlang
 from callcenter.sim.simulate import Estimate
+from callcenter.sim.staff_command import profile_intervals
 from callcenter.sim.staffing import (
+    Counts,
     Evaluation,
     Interval,
+    IntervalReplication,
     Problem,
     QueueTarget,
     StaffingError,
     groups_of,
     moves,
     parse_staff_queues,
+    play_interval,
     pooled,
     removals,
     search,
+    seeds,
     split_staff_keys,
     staffed_queues,
 )
@@ -128,3 +134,60 @@ def test_no_neighbour_has_fewer_than_no_operators():
     assert sorted(pooled((1, 0, 1), groups)) == [(0, 1, 0)]  # A and B make way for one X
     assert sorted(pooled((2, 0, 0), groups)) == [(0, 1, 0)]
     assert list(pooled((1, 0, 0), groups)) == []
+
+
+# One replication of an interval, through the core.
+
+
+def test_each_queue_has_its_own_handle_time_and_target_as_erlang_c_says():
+    # Two queues with no operator in common: each is an M/M/c queue of its own.
+    configs = [QueueConfig("short", [("A", 0)]), QueueConfig("long", [("B", 0)])]
+    targets = [QueueTarget("short", 60.0, 10.0, 0.8), QueueTarget("long", 300.0, 60.0, 0.8)]
+    interval = Interval(0.0, 1800.0, [600.0, 120.0])
+    problem = Problem(configs, targets, [interval], min_calls=10000)
+    rows = [play_interval(problem.model(interval, [13, 13]), seed) for seed in seeds(11, 0, 10)]
+    evaluation = Evaluation(targets, rows)
+    for index, (rate, target) in enumerate(zip(interval.rates, targets)):
+        expected = erlang.figures(rate, target.handle_time, 13, target.target).service_level
+        level = evaluation.service_level[index]
+        # Tolerance: Erlang C's figure lies in the 95% interval of the 10 replications, which is
+        # narrower than 0.05 either way.
+        assert level.contains(expected) and level.high - level.low < 0.1, (target.name, expected, level.values)
+
+
+def test_every_call_offered_is_answered_abandoned_or_turned_away():
+    # sales turns calls away (a full queue, a wait too long); support's callers give up.
+    configs = [
+        QueueConfig("sales", [("S", 0), ("X", 1)], max_queue=2, max_wait=30.0),
+        QueueConfig("support", [("P", 0), ("X", 1)]),
+    ]
+    targets = [QueueTarget("sales", 180.0, 20.0, 0.8), QueueTarget("support", 300.0, 30.0, 0.8, patience=120.0)]
+    interval = Interval(0.0, 1800.0, [120.0, 80.0])
+    problem = Problem(configs, targets, [interval], min_calls=500)
+    run = IntervalReplication(problem.model(interval, [3, 1, 4]), 7).run()
+    sales, support = run.tallies
+    assert sales.refused > 0 and sales.abandoned == 0
+    assert support.abandoned > 0 and support.refused == 0
+    for tally in run.tallies:
+        assert tally.offered == tally.answered + tally.abandoned + tally.refused > 0
+    assert run.unexpected == 0
+    counts = Counts(sales)
+    assert counts.abandoned_pct() == 100.0 * sales.refused / sales.offered  # turned away counts as not answered
+
+
+def test_a_profiles_priorities_are_streams_of_their_queue(tmp_path):
+    profile = tmp_path / "day.csv"
+    profile.write_text("start,calls_per_hour,queue,priority\n08:00,60,sales\n08:00,30,sales,5\n08:30,20,support\n")
+    intervals = profile_intervals(str(profile), ["sales", "support"])
+    assert [(interval.start, interval.rates, interval.streams) for interval in intervals] == [
+        (28800.0, [90.0, 0.0], [(0, 0, 60.0), (0, 5, 30.0), (1, 0, 0.0)]),
+        (30600.0, [90.0, 20.0], [(0, 0, 60.0), (0, 5, 30.0), (1, 0, 20.0)]),
+    ]
+    configs = [QueueConfig("sales", [("S", 0)]), QueueConfig("support", [("P", 0)])]
+    targets = [QueueTarget("sales", 180.0, 20.0, 0.8), QueueTarget("support", 180.0, 20.0, 0.8)]
+    problem = Problem(configs, targets, intervals)
+    model = problem.model(intervals[0], [3, 0])  # support has no calls yet: no one needed there
+    assert [(stream.queue, stream.priority) for stream in model.streams] == [("sales", 0), ("sales", 5)]
+    assert problem.covers(intervals[0], [3, 0]) and not problem.covers(intervals[1], [3, 0])
+    with pytest.raises(StaffingError):
+        problem.model(intervals[1], [3, 0])
