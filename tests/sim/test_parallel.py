@@ -70,23 +70,9 @@ def test_chunks_cover_every_item_once_in_order():
         assert [item for part in parts for item in part] == items
 
 
-def process_group(pgid):
-    """The processes of process group ``pgid`` still there (zombies too)."""
-    members = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            members.append(int(name))
-    return members
-
-
-def children_of(pid):
+def processes_where(field, value):
+    """The processes (zombies too) whose ``/proc/PID/stat`` field ``field`` (after the command
+    name: 1 the parent, 2 the process group) is ``value``."""
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -96,9 +82,17 @@ def children_of(pid):
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid:
+        if int(fields[field]) == value:
             found.append(int(name))
     return found
+
+
+def process_group(pgid):
+    return processes_where(2, pgid)
+
+
+def children_of(pid):
+    return processes_where(1, pid)
 
 
 def test_ctrl_c_stops_every_worker_and_leaves_no_process_behind():

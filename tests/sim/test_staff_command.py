@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from support import command, planning_output
+from support import TWO_QUEUES, command, planning_output
 
 
 def write(path, text):
@@ -40,21 +40,6 @@ def test_one_queue_without_patience_is_erlang_c_within_one_operator_on_24_interv
     assert all(-1 <= difference <= 1 for difference in differences), differences
     assert all(row["met"] == "yes" for row in staffed)
 
-
-TWO_QUEUES = """\
-[sales]
-# S serves sales only; X serves both queues, at level 1: when no S (or P) is free
-operators = S, X:1
-handle-time = 180
-service-level = 0.8
-target = 20
-
-[support]
-operators = P, X:1
-handle-time = 240
-service-level = 0.8
-target = 30
-"""
 
 TWO_QUEUES_DAY = """\
 start,calls_per_hour,queue

@@ -25,22 +25,7 @@ from callcenter.sim.staffing import (
     split_staff_keys,
     staffed_queues,
 )
-
-TWO_QUEUES = """\
-[sales]
-# S serves sales only; X serves both queues, at level 1: when no S (or P) is free
-operators = S, X:1
-handle-time = 180
-service-level = 0.8
-target = 20
-
-[support]
-operators = P, X:1
-handle-time = 240
-service-level = 0.8
-target = 30
-"""
-
+from support import TWO_QUEUES
 
 # The search, on a made-up world where the figures follow from the staffing alone.
 

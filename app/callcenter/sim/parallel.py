@@ -173,8 +173,31 @@ def _call_chunk(task: Any) -> Any:
     return index, call_each(function, chunk)
 
 
+class ChunkedRunner(object):
+    """A runner that sends the items elsewhere in chunks (:func:`chunks`) and puts the results
+    back in the items' order; ``run_chunks`` runs the chunks."""
+
+    workers = 1
+
+    def map(
+        self, function: Callable[..., Any], items: Sequence[Sequence[Any]], progress: Optional[Progress] = None
+    ) -> List[Any]:
+        if progress is not None:
+            progress.expect(len(items))
+        if not items:
+            return []
+        parts = self.run_chunks(function, chunks(items, self.workers), progress)
+        return [result for part in parts for result in part]
+
+    def run_chunks(
+        self, function: Callable[..., Any], parts: List[Sequence[Any]], progress: Optional[Progress]
+    ) -> List[List[Any]]:
+        """Each part's results, in the order of the parts."""
+        raise NotImplementedError
+
+
 @implementer(IRunner)
-class ProcessRunner(object):
+class ProcessRunner(ChunkedRunner):
     """A pool of ``workers`` processes of this machine, started on the first map and kept for the
     next ones (a search maps many times)."""
 
@@ -194,14 +217,10 @@ class ProcessRunner(object):
             self._pool = context.Pool(self.workers, initializer=_ignore_interrupts)
         return self._pool
 
-    def map(
-        self, function: Callable[..., Any], items: Sequence[Sequence[Any]], progress: Optional[Progress] = None
-    ) -> List[Any]:
-        if progress is not None:
-            progress.expect(len(items))
-        if not items:
-            return []
-        tasks = [(index, function, chunk) for index, chunk in enumerate(chunks(items, self.workers))]
+    def run_chunks(
+        self, function: Callable[..., Any], parts: List[Sequence[Any]], progress: Optional[Progress]
+    ) -> List[List[Any]]:
+        tasks = [(index, function, part) for index, part in enumerate(parts)]
         done: Dict[int, List[Any]] = {}
         try:
             for index, results in self._started().imap_unordered(_call_chunk, tasks):
@@ -211,7 +230,7 @@ class ProcessRunner(object):
         except BaseException:
             self.terminate()
             raise
-        return [result for index in range(len(tasks)) for result in done[index]]
+        return [done[index] for index in range(len(tasks))]
 
     def terminate(self) -> None:
         """Stop every worker now and wait for each to be gone."""
@@ -238,7 +257,7 @@ def dask_missing() -> str:
 
 
 @implementer(IRunner)
-class DaskRunner(object):
+class DaskRunner(ChunkedRunner):
     """Tasks on the Dask distributed cluster whose scheduler is at ``address`` (``tcp://host:8786``).
 
     Its workers need this package installed (the function is sent by name). A worker lost while it
@@ -256,14 +275,9 @@ class DaskRunner(object):
             raise RunnerError("--dask: no Dask scheduler answers at %s: %s" % (address, error)) from None
         self.workers = max(1, sum(self.client.nthreads().values()))
 
-    def map(
-        self, function: Callable[..., Any], items: Sequence[Sequence[Any]], progress: Optional[Progress] = None
-    ) -> List[Any]:
-        if progress is not None:
-            progress.expect(len(items))
-        if not items:
-            return []
-        parts = chunks(items, self.workers)
+    def run_chunks(
+        self, function: Callable[..., Any], parts: List[Sequence[Any]], progress: Optional[Progress]
+    ) -> List[List[Any]]:
         futures = self.client.map(call_each, [function] * len(parts), parts, pure=False)
         results = []
         try:
@@ -274,7 +288,7 @@ class DaskRunner(object):
         except BaseException:
             self.client.cancel(futures)
             raise
-        return [result for part in results for result in part]
+        return results
 
     def close(self) -> None:
         self.client.close()

@@ -564,8 +564,8 @@ def simulate_csv(options: SimulateOptions, model: Model, result: Result) -> List
     return out.getvalue().rstrip("\n").split("\n")
 
 
-def plot(model: Model, result: Result, path: str) -> None:
-    """Waiting calls and service level per interval, across the day, as a PNG."""
+def matplotlib_pyplot() -> Any:
+    """matplotlib's pyplot drawing to files (``--plot``), or one error line saying how to get it."""
     try:
         import matplotlib
 
@@ -575,6 +575,12 @@ def plot(model: Model, result: Result, path: str) -> None:
         raise usage.UsageError(
             "--plot needs matplotlib: pip install 'callcenter[plot]' (or pip install matplotlib)"
         ) from None
+    return pyplot
+
+
+def plot(model: Model, result: Result, path: str) -> None:
+    """Waiting calls and service level per interval, across the day, as a PNG."""
+    pyplot = matplotlib_pyplot()
     starts = [model.bucket_start(index) / 3600.0 for index in range(model.buckets)]
     width = model.interval / 3600.0
     figure, (top, bottom) = pyplot.subplots(2, 1, sharex=True, figsize=(8, 5), dpi=80)

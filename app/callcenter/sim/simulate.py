@@ -628,34 +628,43 @@ class Replication(object):
 
 # Over the replications.
 
-# Student's t, 97.5 % quantile, by degrees of freedom (then a Cornish-Fisher expansion).
+# Student's t quantiles by degrees of freedom (then a Cornish-Fisher expansion): 97.5 %, for the
+# two-sided 95 % intervals, and 95 %, for one-sided 95 % bounds (sim/staffing.py).
 T_975 = (
     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
     2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
     2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 )  # fmt: skip
+T_95 = (
+    6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812,
+    1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.740, 1.734, 1.729, 1.725,
+    1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697,
+)  # fmt: skip
 
 
-def t_quantile(freedom: int) -> float:
-    if freedom <= len(T_975):
-        return T_975[freedom - 1]
-    z = 1.959964
+def t_quantile(freedom: int, one_sided: bool = False) -> float:
+    """Student's t quantile of 97.5 % (``one_sided``: 95 %) with ``freedom`` degrees of freedom."""
+    table, z = (T_95, 1.644854) if one_sided else (T_975, 1.959964)
+    if freedom <= len(table):
+        return table[freedom - 1]
     return z + (z**3 + z) / (4.0 * freedom) + (5 * z**5 + 16 * z**3 + 3 * z) / (96.0 * freedom**2)
 
 
 class Estimate(object):
-    """The mean over replications and its 95 % confidence interval (``None`` with one value)."""
+    """The mean over replications, its standard error and its 95 % confidence interval
+    (``None`` with one value)."""
 
-    __slots__ = ("high", "low", "mean", "values")
+    __slots__ = ("error", "high", "low", "mean", "values")
 
     def __init__(self, values: Sequence[float]) -> None:
         self.values = list(values)
         count = len(self.values)
         self.mean = sum(self.values) / count if count else None
-        self.low = self.high = None
+        self.low = self.high = self.error = None
         if count >= 2 and self.mean is not None:
             variance = sum((value - self.mean) ** 2 for value in self.values) / (count - 1)
-            half = t_quantile(count - 1) * math.sqrt(variance / count)
+            self.error = math.sqrt(variance / count)
+            half = t_quantile(count - 1) * self.error
             self.low, self.high = self.mean - half, self.mean + half
 
     def contains(self, value: float) -> bool:

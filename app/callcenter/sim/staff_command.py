@@ -22,6 +22,7 @@ from callcenter.sim.planning import (
     align,
     clock_label,
     duration,
+    matplotlib_pyplot,
     number,
     positive_count,
     read_profile,
@@ -354,19 +355,6 @@ def staff_json(options: StaffOptions, plans: Sequence[Staffed]) -> List[str]:
         "intervals": intervals,
     }
     return json.dumps(document, indent=2).split("\n")
-
-
-def matplotlib_pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib import pyplot
-    except ImportError:
-        raise usage.UsageError(
-            "--plot needs matplotlib: pip install 'callcenter[plot]' (or pip install matplotlib)"
-        ) from None
-    return pyplot
 
 
 def staff_plot(options: StaffOptions, plans: Sequence[Staffed], path: str) -> None:

@@ -40,6 +40,7 @@ from callcenter.sim.simulate import (
     Tally,
     handle_sampler,
     replication_seed,
+    t_quantile,
 )
 
 # The keys a queue file for staffing may add to a queue's section (the rest are the core's).
@@ -332,33 +333,13 @@ def play_interval(model: IntervalModel, seed: int) -> List[Counts]:
     return [Counts(tally) for tally in IntervalReplication(model, seed).run().tallies]
 
 
-# Student's t, 95 % one-sided quantile, by degrees of freedom (then a Cornish-Fisher expansion).
-T_95 = (
-    6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812,
-    1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.740, 1.734, 1.729, 1.725,
-    1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697,
-)  # fmt: skip
-
-
-def t_one_sided(freedom: int) -> float:
-    if freedom <= len(T_95):
-        return T_95[freedom - 1]
-    z = 1.644854
-    return z + (z**3 + z) / (4.0 * freedom) + (5 * z**5 + 16 * z**3 + 3 * z) / (96.0 * freedom**2)
-
-
 def confident(estimate: Estimate, above: bool) -> Optional[float]:
     """The value the mean is above (``above``) or below with 95 % confidence (one-sided Student
     t over the replications); with one value, that value; with none, None."""
-    values = estimate.values
-    if not values or estimate.mean is None:
-        return None
-    if len(values) < 2:
+    if estimate.mean is None or estimate.error is None:
         return estimate.mean
-    mean = estimate.mean
-    variance = sum((value - mean) ** 2 for value in values) / (len(values) - 1)
-    half = t_one_sided(len(values) - 1) * math.sqrt(variance / len(values))
-    return mean - half if above else mean + half
+    half = t_quantile(len(estimate.values) - 1, one_sided=True) * estimate.error
+    return estimate.mean - half if above else estimate.mean + half
 
 
 class Evaluation(object):
