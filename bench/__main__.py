@@ -430,6 +430,19 @@ def check_simulation(results):
     ]
 
 
+def cpu_per_replication(results):
+    """The CPU seconds a replication took on 1 and on 2 workers, and the load average around."""
+    cpu = results.get("cpu_per_replication")
+    if not cpu:
+        return "no CPU figures"
+    return "CPU a replication %.3f s on 1 worker, %.3f s on 2 (x%.2f); load average %s" % (
+        cpu["1"]["median"],
+        cpu["2"]["median"],
+        cpu["2"]["median"] / cpu["1"]["median"],
+        " to ".join("%.1f" % value for value in results["load_average"]),
+    )
+
+
 def check_staffing(results):
     """Two worker processes at least 1.7 times one; Dask's figure and the day's staffing time shown."""
     one = results["workers"]["1"]["median"]
@@ -441,7 +454,8 @@ def check_staffing(results):
             ">= x1.70",
             "ratio",
             two / one >= 1.7,
-            "%.2f vs %.2f replications/s of an 8 h day" % (two, one),
+            "%.2f vs %.2f replications/s of an 8 h day; %s"
+            % (two, one, cpu_per_replication(results)),
         )
     ]
     if results.get("dask"):

@@ -5,8 +5,10 @@ search on 2 worker processes.
 
 A replication here is a day (8 h) of one queue at 300 calls an hour, 18 operators, 180 s handle
 time, as ``callcenter simulate`` runs it. Wall time, not CPU time: what parallel runs buy is
-elapsed time. The Dask cluster is started here on loopback (``dask scheduler``, ``dask worker``
-from this venv) and stopped at the end.
+elapsed time; 1 and 2 workers are measured in turns, and the CPU seconds a replication took
+(here and in the workers) are shown beside, which the machine's other work changes less:
+their ratio is what the workers add to the work. The Dask cluster is started here on loopback
+(``dask scheduler``, ``dask worker`` from this venv) and stopped at the end.
 """
 
 import os
@@ -29,13 +31,27 @@ def day_model():
     return Model([Segment(0.0, 8 * 3600.0, 300.0)], operator_names(18), 180.0, patience=300.0)
 
 
+def cpu_seconds():
+    """CPU time of this process and of its children that have ended (the pool's workers, once
+    joined)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def replications_per_second(runner, replications, seed=1):
+    """Replications per second of wall time, the figures' total offered calls, and the CPU
+    seconds a replication took here and in the runner's processes (none for Dask: its workers
+    are not ours); the runner is closed."""
     from callcenter.sim.parallel import simulate_on
 
+    cpu = cpu_seconds()
     started = time.monotonic()
-    result = simulate_on(runner, day_model(), replications, seed)
+    try:
+        result = simulate_on(runner, day_model(), replications, seed)
+    finally:
+        runner.close()
     seconds = time.monotonic() - started
-    return replications / seconds, result.total["offered"].mean
+    return replications / seconds, result.total["offered"].mean, (cpu_seconds() - cpu) / replications
 
 
 class LocalDask(object):
@@ -124,20 +140,28 @@ def run(quick=False):
     from callcenter.sim.parallel import ProcessRunner, SerialRunner
 
     replications = 12 if quick else 24
-    runs = 1 if quick else 2
-    results = {"replications": replications, "workers": {}}
+    runs = 3 if quick else 5
+    results = {"replications": replications, "workers": {}, "cpu_per_replication": {}}
     offered = {}
-    for workers in (1, 2):
-        rates = []
-        for _ in range(runs):
+    rates = {1: [], 2: []}
+    cpu = {1: [], 2: []}
+    load = [os.getloadavg()[0]]
+    # 1 and 2 workers in turns, so that the machine's other work falls on both.
+    for _ in range(runs):
+        for workers in (1, 2):
             runner = SerialRunner() if workers == 1 else ProcessRunner(workers)
-            try:
-                rate, offered[workers] = replications_per_second(runner, replications)
-            finally:
-                runner.close()
-            rates.append(rate)
-            log("staffing: %d worker%s: %.2f replications/s" % (workers, "" if workers == 1 else "s", rate))
-        results["workers"][str(workers)] = summary(rates)
+            rate, offered[workers], seconds = replications_per_second(runner, replications)
+            rates[workers].append(rate)
+            cpu[workers].append(seconds)
+            log(
+                "staffing: %d worker%s: %.2f replications/s, %.3f s of CPU a replication"
+                % (workers, "" if workers == 1 else "s", rate, seconds)
+            )
+    load.append(os.getloadavg()[0])
+    for workers in (1, 2):
+        results["workers"][str(workers)] = summary(rates[workers])
+        results["cpu_per_replication"][str(workers)] = summary(cpu[workers])
+    results["load_average"] = load
     assert offered[1] == offered[2], "the same replications give the same figures"
     try:
         cluster = LocalDask()
@@ -148,17 +172,13 @@ def run(quick=False):
         from callcenter.sim.parallel import DaskRunner
 
         try:
-            rates = []
+            dask_rates = []
             for _ in range(runs):
-                runner = DaskRunner(cluster.address)
-                try:
-                    rate, dask_offered = replications_per_second(runner, replications)
-                finally:
-                    runner.close()
+                rate, dask_offered, _ = replications_per_second(DaskRunner(cluster.address), replications)
                 assert dask_offered == offered[1]
-                rates.append(rate)
+                dask_rates.append(rate)
                 log("staffing: Dask, 2 workers: %.2f replications/s" % rate)
-            results["dask"] = summary(rates)
+            results["dask"] = summary(dask_rates)
         finally:
             cluster.stop()
     intervals = 12 if quick else 48

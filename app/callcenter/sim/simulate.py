@@ -115,9 +115,12 @@ class Stream(object):
 
     def words(self) -> str:
         """What follows a call's id in a ``call`` command of this stream (``priority=3 queue=sales``)."""
-        return " ".join(
-            (["priority=%d" % self.priority] if self.priority else []) + (["queue=" + self.queue] if self.queue else [])
-        )
+        return call_words(self.priority, self.queue)
+
+
+def call_words(priority: int, queue: Optional[str]) -> str:
+    """What follows a call's id in a ``call`` command into ``queue`` with ``priority``."""
+    return " ".join((["priority=%d" % priority] if priority else []) + (["queue=" + queue] if queue else []))
 
 
 # The call center's routing options (CallCenter's keywords) a model may set: docs/routing.md.
@@ -404,12 +407,11 @@ class Replication(object):
         self._service_level = model.service_level
         self.handle = model.handle_sampler(self.rng)
         self._draw = self.rng.random
-        # Each stream's arrivals, and what follows a call's id in the stream's call command.
+        # Each stream's arrivals, and where its calls go: (priority, queue).
         self.arrivals = [ArrivalProcess(stream.segments, self._draw) for stream in model.streams]
-        self.words = [stream.words() for stream in model.streams]
+        self.destinations = [(stream.priority, stream.queue) for stream in model.streams]
         # The four commands, each a plain call of the core's method unless a transcript listens.
-        self._call = self._command(self.center.call, "call")
-        self._call_words = self._command(self.center.commands["call"], "call")  # call <id> priority=N queue=NAME
+        self._call = self.center.call if transcript is None else self._written_call
         self._answer = self._command(self.center.answer, "answer")
         self._reject = self._command(self.center.reject, "reject")
         self._hangup = self._command(self.center.hangup, "hangup")
@@ -457,11 +459,8 @@ class Replication(object):
         self.callers[call_id] = caller
         if tally is not None:
             tally.offered += 1
-        words = self.words[stream]
-        if words:
-            self._call_words(call_id + " " + words)
-        else:
-            self._call(call_id)  # what happens to it, the replication hears (heard)
+        priority, queue = self.destinations[stream]
+        self._call(call_id, priority, queue)  # what happens to it, the replication hears (heard)
         give_up = self.give_ups[stream]
         if give_up and caller.operator != "" and call_id in self.callers:  # not answered at once
             self.clock.schedule(now - math.log(1.0 - self._draw()) / give_up, self.give_up, call_id)
@@ -582,6 +581,13 @@ class Replication(object):
                 tally.busy += handle  # the talk ends within the interval it starts in
                 return
         self._busy(now, now + handle)
+
+    def _written_call(self, call_id: str, priority: int, queue: Optional[str]) -> Any:
+        """The core's ``call``, written to the transcript as the command a user would type."""
+        assert self.transcript is not None
+        words = call_words(priority, queue)
+        self.transcript(self.clock.now, "> call %s%s" % (call_id, " " + words if words else ""))
+        return self.center.call(call_id, priority, queue)
 
     def _command(self, method: Callable[..., Any], name: str) -> Callable[..., Any]:
         transcript = self.transcript
