@@ -16,13 +16,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from twisted.python import usage
 
+from callcenter.cli.arguments import CallCenterOptions, VersionOption, parse_or_exit, positive_count, routing_options
 from callcenter.core.center import DEFAULT_SERVICE_LEVEL
 from callcenter.core.model import PRIORITIES
 from callcenter.core.strategies import LINEAR
 from callcenter.sim import erlang
 from callcenter.sim.parallel import Progress, RunnerError, make_runner, simulate_on
 from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, Stream
-from callcenter.wiring.options import CallCenterOptions, VersionOption, positive_count, routing_options
 
 DEFAULT_DURATION = 8 * 3600.0
 FORMATS = ("table", "csv", "json")
@@ -802,11 +802,18 @@ def run(command: str, options: Any, stdout: Optional[TextIO] = None) -> None:
         sys.exit(130)
 
 
+def command_options(command: str) -> Any:
+    """The options of ``callcenter simulate``, ``erlang`` or ``staff``."""
+    if command == "staff":
+        from callcenter.sim.staff_command import StaffOptions  # it imports this module
+
+        return StaffOptions()
+    return SimulateOptions() if command == "simulate" else ErlangOptions()
+
+
 def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
     """``callcenter simulate|erlang|staff ...``: ``argv`` starts with the subcommand."""
-    from callcenter.wiring.options import PLANNING_OPTIONS, parse_or_exit
-
     command, arguments = argv[0], argv[1:]
-    options = PLANNING_OPTIONS[command]()
+    options = command_options(command)
     parse_or_exit(options, arguments)
     run(command, options, stdout)

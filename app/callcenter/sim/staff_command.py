@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from twisted.python import usage
 
+from callcenter.cli.arguments import positive_count, read_text_option
 from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL
 from callcenter.sim.parallel import Progress
 from callcenter.sim.planning import (
@@ -24,7 +25,6 @@ from callcenter.sim.planning import (
     duration,
     matplotlib_pyplot,
     number,
-    positive_count,
     read_profile,
     rounded,
 )
@@ -89,7 +89,7 @@ class StaffOptions(PlanningOptions, ParallelOptions):
         if self["replications"] < 2:
             raise usage.UsageError("--replications: at least 2 (a 95% interval needs two values)")
         if self["queues"] is not None:
-            text = read_text(self["queues"])
+            text = read_text_option("queues", self["queues"])
         else:
             text = "[default]\noperators = A\n"
         try:
@@ -109,16 +109,6 @@ class StaffOptions(PlanningOptions, ParallelOptions):
         if self["plot"] is not None:
             matplotlib_pyplot()  # before minutes of search, not after
         self["problem"] = Problem(configs, targets, intervals, DEFAULT_RING_TIMEOUT, self["replication-calls"])
-
-
-def read_text(path: str) -> str:
-    try:
-        with open(path, "rb") as source:
-            return source.read(1 << 20).decode("utf-8")
-    except OSError as error:
-        raise usage.UsageError("--queues: cannot read %s: %s" % (path, error.strerror)) from None
-    except UnicodeDecodeError:
-        raise usage.UsageError("--queues: %s is not UTF-8 text" % path) from None
 
 
 def profile_intervals(path: str, queues: Sequence[str]) -> List[Interval]:
