@@ -141,28 +141,6 @@ def chunks(items: Sequence[Any], slots: int) -> List[Sequence[Any]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-@implementer(IRunner)
-class SerialRunner(object):
-    """Everything in this process, one item after the other."""
-
-    workers = 1
-
-    def map(
-        self, function: Callable[..., Any], items: Sequence[Sequence[Any]], progress: Optional[Progress] = None
-    ) -> List[Any]:
-        if progress is not None:
-            progress.expect(len(items))
-        results = []
-        for item in items:
-            results.append(function(*item))
-            if progress is not None:
-                progress.advance()
-        return results
-
-    def close(self) -> None:
-        pass
-
-
 def _ignore_interrupts() -> None:
     """A worker's start: Ctrl-C is the parent's to handle (it terminates the workers)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -194,6 +172,27 @@ class ChunkedRunner(object):
     ) -> List[List[Any]]:
         """Each part's results, in the order of the parts."""
         raise NotImplementedError
+
+
+@implementer(IRunner)
+class SerialRunner(ChunkedRunner):
+    """Everything in this process, one item after the other."""
+
+    def run_chunks(
+        self, function: Callable[..., Any], parts: List[Sequence[Any]], progress: Optional[Progress]
+    ) -> List[List[Any]]:
+        done = []
+        for part in parts:
+            results = []
+            for item in part:
+                results.append(function(*item))
+                if progress is not None:
+                    progress.advance()
+            done.append(results)
+        return done
+
+    def close(self) -> None:
+        pass
 
 
 @implementer(IRunner)
