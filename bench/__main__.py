@@ -20,12 +20,25 @@ from bench import (
     plot,
     simulation,
     slow_reader,
+    staffing,
     throughput,
     wallboard,
 )
 from bench.common import PINNING, RESULTS, log, machine, raise_nofile, verdict, write_json
 
-SECTIONS = ("core", "throughput", "many", "client", "slow", "durability", "wallboard", "simulation", "chaos", "ami")
+SECTIONS = (
+    "core",
+    "throughput",
+    "many",
+    "client",
+    "slow",
+    "durability",
+    "wallboard",
+    "simulation",
+    "staffing",
+    "chaos",
+    "ami",
+)
 
 
 def check_core(results):
@@ -417,6 +430,61 @@ def check_simulation(results):
     ]
 
 
+def cpu_per_replication(results):
+    """The CPU seconds a replication took on 1 and on 2 workers, and the load average around."""
+    cpu = results.get("cpu_per_replication")
+    if not cpu:
+        return "no CPU figures"
+    return "CPU a replication %.3f s on 1 worker, %.3f s on 2 (x%.2f); load average %s" % (
+        cpu["1"]["median"],
+        cpu["2"]["median"],
+        cpu["2"]["median"] / cpu["1"]["median"],
+        " to ".join("%.1f" % value for value in results["load_average"]),
+    )
+
+
+def check_staffing(results):
+    """Two worker processes at least 1.7 times one; Dask's figure and the day's staffing time shown."""
+    one = results["workers"]["1"]["median"]
+    two = results["workers"]["2"]["median"]
+    checks = [
+        verdict(
+            "staffing: replications/s, 2 worker processes vs 1",
+            "x%.2f" % (two / one),
+            ">= x1.70",
+            "ratio",
+            two / one >= 1.7,
+            "%.2f vs %.2f replications/s of an 8 h day; %s"
+            % (two, one, cpu_per_replication(results)),
+        )
+    ]
+    if results.get("dask"):
+        dask = results["dask"]["median"]
+        checks.append(
+            verdict(
+                "staffing: replications/s, local Dask cluster of 2 workers vs 1 process",
+                "x%.2f" % (dask / one),
+                ">= x1.50",
+                "ratio",
+                dask / one >= 1.5,
+                "%.2f replications/s" % dask,
+            )
+        )
+    staff = results["staff"]
+    checks.append(
+        verdict(
+            "staffing: %d intervals of %d queues, 2 workers" % (staff["intervals"], staff["queues"]),
+            "%.0f s" % staff["seconds"],
+            "< 600 s",
+            "seconds",
+            staff["seconds"] < 600,
+            "%d operator-intervals, %d with Erlang per queue alone"
+            % (staff["operator_intervals"], staff["erlang_alone_operator_intervals"]),
+        )
+    )
+    return checks
+
+
 def check_ami(results):
     """The JSON port's throughput with 100 AMI clients listening: within 10 % of none."""
     ratio = results["throughput_ratio"]
@@ -589,6 +657,7 @@ def render(folder):
         "durability": "durability.json",
         "wallboard": "wallboard.json",
         "simulation": "simulation.json",
+        "staffing": "staffing.json",
         "chaos": "chaos.json",
         "ami": "ami.json",
     }
@@ -601,6 +670,7 @@ def render(folder):
         "durability": check_durability,
         "wallboard": check_wallboard,
         "simulation": check_simulation,
+        "staffing": check_staffing,
         "chaos": check_chaos,
         "ami": check_ami,
     }
@@ -645,6 +715,7 @@ def main(argv=None):
         "durability": (durability.run, check_durability, "durability.json"),
         "wallboard": (wallboard.run, check_wallboard, "wallboard.json"),
         "simulation": (simulation.run, check_simulation, "simulation.json"),
+        "staffing": (staffing.run, check_staffing, "staffing.json"),
         "chaos": (chaos.run, check_chaos, "chaos.json"),
         "ami": (ami.run, check_ami, "ami.json"),
     }

@@ -3,6 +3,7 @@ ports (processes) and on a task.Clock (in memory), a disk that fails on demand, 
 
 import contextlib
 import datetime
+import io
 import json
 import os
 import socket
@@ -437,6 +438,33 @@ def scrape(port, path="/metrics"):
 
 
 SMALL = "256k"
+
+
+# A queue file for ``callcenter staff``: two queues, each with its own operators, and a group
+# that serves both at level 1.
+TWO_QUEUES = """\
+[sales]
+# S serves sales only; X serves both queues, at level 1: when no S (or P) is free
+operators = S, X:1
+handle-time = 180
+service-level = 0.8
+target = 20
+
+[support]
+operators = P, X:1
+handle-time = 240
+service-level = 0.8
+target = 30
+"""
+
+
+def planning_output(argv):
+    """What ``callcenter simulate|erlang|staff ...`` prints, run in this process."""
+    from callcenter.sim import planning
+
+    out = io.StringIO()
+    planning.main(argv, stdout=out)
+    return out.getvalue()
 
 
 # The Asterisk Manager Interface (tests/net/test_ami*.py).

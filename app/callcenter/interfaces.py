@@ -7,8 +7,9 @@ provides them too, telling its subscribers once the events are durable, and
 :class:`IDurableOutput` for the replies that must wait for the disk; the server's protocol
 (``net/protocol.py``), the metrics and the wallboard (``web/``) and the simulator subscribe;
 the client and the shell read and write through an :class:`IShellSession`; the ring
-strategies provide ``core.strategies.IRingStrategy``. Every provider is checked with
-``verifyObject`` in tests/wiring/test_interfaces.py.
+strategies provide ``core.strategies.IRingStrategy``; the simulator's replications run on
+an :class:`IRunner`. Every provider is checked with ``verifyObject`` in
+tests/wiring/test_interfaces.py.
 """
 
 from zope.interface import Attribute, Interface
@@ -121,3 +122,18 @@ class IShellSession(Interface):
     def close():
         """A Deferred that fires once everything written has reached the reader (or the
         reader is gone), and the output is closed."""
+
+
+class IRunner(Interface):
+    """Where the simulator's replications run (``sim/parallel.py``): this process, the machine's
+    cores, or a Dask cluster. Whatever runs them, the results are the same, in the same order."""
+
+    workers = Attribute("How many items it computes at once.")
+
+    def map(function, items, progress):  # noqa: N805
+        """``[function(*item) for item in items]``: ``function`` is module-level (sent by name),
+        the items picklable; ``progress`` (a ``parallel.Progress`` or None) hears each item done.
+        Ctrl-C (KeyboardInterrupt) stops every worker of this map before it is raised here."""
+
+    def close():
+        """Let the workers go (a runner maps many times before it is closed)."""

@@ -210,6 +210,7 @@ def test_help_lists_the_commands_with_a_line_each_after_the_shell_options():
     assert [line.split(None, 1) for line in commands if line] == [
         ["erlang", "Staffing by formula: Erlang C (Erlang A with --patience)."],
         ["simulate", "A day of traffic through the call center, in virtual time."],
+        ["staff", "Staffing by simulation: several queues, groups of skills."],
     ]
 
 
@@ -221,7 +222,7 @@ def test_an_unknown_command_is_an_error_naming_the_commands_there_are(arguments)
     assert errors[0] == "Usage: callcenter [options]  (commands on stdin, results on stdout)"
     assert errors[-1] == (
         "callcenter: error: unknown command 'foo'; "
-        "the commands are simulate and erlang (with none, callcenter is the shell)"
+        "the commands are simulate, erlang and staff (with none, callcenter is the shell)"
     )
 
 

@@ -112,3 +112,13 @@ def test_the_twisted_interfaces_the_app_declares_are_provided():
     console = LineConsole(None, None, None)
     assert verifyObject(twisted_interfaces.IHalfCloseableProtocol, console)
     assert verifyObject(twisted_interfaces.IPushProducer, Hold(console, "stdout"))
+
+
+def test_every_runner_of_replications_is_a_runner():
+    from callcenter.interfaces import IRunner
+    from callcenter.sim.parallel import ProcessRunner, SerialRunner
+
+    assert verifyObject(IRunner, SerialRunner())
+    runner = ProcessRunner(2)  # its pool starts on the first map: none here
+    assert verifyObject(IRunner, runner)
+    runner.close()

@@ -21,7 +21,8 @@ from callcenter.core.center import DEFAULT_SERVICE_LEVEL
 from callcenter.core.model import PRIORITIES
 from callcenter.core.strategies import LINEAR
 from callcenter.sim import erlang
-from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, Stream, simulate
+from callcenter.sim.parallel import Progress, RunnerError, make_runner, simulate_on
+from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, Stream
 
 DEFAULT_DURATION = 8 * 3600.0
 FORMATS = ("table", "csv", "json")
@@ -210,7 +211,38 @@ class PlanningOptions(VersionOption):
             raise usage.UsageError("give one of --calls-per-hour and --profile")
 
 
-class SimulateOptions(PlanningOptions, CallCenterOptions):
+class ParallelOptions(usage.Options):
+    """Where the replications run: ``--workers N`` processes of this machine, or ``--dask ADDRESS``."""
+
+    def opt_workers(self, text: str) -> None:
+        """Processes running replications at once [default: one a core]; 1 runs them in this one."""
+        try:
+            self["workers"] = positive_count(text)
+        except (usage.UsageError, ValueError):
+            raise usage.UsageError("--workers takes a positive whole number, not %r" % (text,)) from None
+
+    def opt_dask(self, address: str) -> None:
+        """Run the replications as tasks on the Dask scheduler at ADDRESS (tcp://host:8786)."""
+        self["dask"] = address
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["workers"] = None
+        self["dask"] = None
+
+    def check_runner(self) -> None:
+        if self["workers"] is not None and self["dask"] is not None:
+            raise usage.UsageError("give --workers or --dask, not both")
+
+    def runner(self) -> Any:
+        """The runner of the replications; close it when done."""
+        try:
+            return make_runner(self["workers"], self["dask"])
+        except RunnerError as error:
+            raise usage.UsageError(str(error)) from None
+
+
+class SimulateOptions(PlanningOptions, ParallelOptions, CallCenterOptions):
     """The call center's own options (--operators, --ring-timeout, --service-level), and the traffic's."""
 
     synopsis = "Usage: callcenter simulate [options]  (a day of traffic through the call center, in virtual time)"
@@ -235,6 +267,9 @@ class SimulateOptions(PlanningOptions, CallCenterOptions):
 
     def postOptions(self) -> None:
         self.check_traffic()
+        self.check_runner()
+        if self["connect"] is not None and (self["workers"] is not None or self["dask"] is not None):
+            raise usage.UsageError("--connect plays one day in real time: no --workers or --dask")
         self.check_queue_log()
         CallCenterOptions.postOptions(self)
         distribution, _, cv = self["handle-distribution"].partition(":")
@@ -529,8 +564,8 @@ def simulate_csv(options: SimulateOptions, model: Model, result: Result) -> List
     return out.getvalue().rstrip("\n").split("\n")
 
 
-def plot(model: Model, result: Result, path: str) -> None:
-    """Waiting calls and service level per interval, across the day, as a PNG."""
+def matplotlib_pyplot() -> Any:
+    """matplotlib's pyplot drawing to files (``--plot``), or one error line saying how to get it."""
     try:
         import matplotlib
 
@@ -540,6 +575,12 @@ def plot(model: Model, result: Result, path: str) -> None:
         raise usage.UsageError(
             "--plot needs matplotlib: pip install 'callcenter[plot]' (or pip install matplotlib)"
         ) from None
+    return pyplot
+
+
+def plot(model: Model, result: Result, path: str) -> None:
+    """Waiting calls and service level per interval, across the day, as a PNG."""
+    pyplot = matplotlib_pyplot()
     starts = [model.bucket_start(index) / 3600.0 for index in range(model.buckets)]
     width = model.interval / 3600.0
     figure, (top, bottom) = pyplot.subplots(2, 1, sharex=True, figsize=(8, 5), dpi=80)
@@ -649,7 +690,13 @@ def run_simulate(options: SimulateOptions, stdout: TextIO) -> None:
                     "--transcript: cannot write %s: %s" % (options["transcript"], error.strerror)
                 ) from None
         writer = transcript_writer(transcript_file) if transcript_file is not None else None
-        result = simulate(model, options["replications"], options["seed"], writer, listeners)
+        runner = options.runner()
+        progress = Progress(sys.stderr)
+        try:
+            result = simulate_on(runner, model, options["replications"], options["seed"], writer, listeners, progress)
+        finally:
+            progress.finish()
+            runner.close()
     finally:
         for opened in (transcript_file, queue_log_file):
             if opened is not None:
@@ -734,22 +781,39 @@ def erlang_output(options: ErlangOptions) -> List[str]:
 
 
 def run(command: str, options: Any, stdout: Optional[TextIO] = None) -> None:
-    """Run ``callcenter simulate`` or ``callcenter erlang`` with its parsed options; a mistake
-    found while running is one error line and exit 2."""
+    """Run ``callcenter simulate``, ``erlang`` or ``staff`` with its parsed options; a mistake
+    found while running is one error line and exit 2, Ctrl-C exit 130."""
     out = stdout if stdout is not None else sys.stdout
     try:
         if command == "simulate":
             run_simulate(options, out)
+        elif command == "staff":
+            from callcenter.sim.staff_command import run_staff
+
+            run_staff(options, out)
         else:
             out.write("\n".join(erlang_output(options)) + "\n")
     except usage.UsageError as error:
         sys.stderr.write("callcenter %s: error: %s\n" % (command, error))
         sys.exit(2)
+    except KeyboardInterrupt:
+        # The runner has stopped its workers on the way here.
+        sys.stderr.write("callcenter %s: interrupted\n" % (command,))
+        sys.exit(130)
+
+
+def command_options(command: str) -> Any:
+    """The options of ``callcenter simulate``, ``erlang`` or ``staff``."""
+    if command == "staff":
+        from callcenter.sim.staff_command import StaffOptions  # it imports this module
+
+        return StaffOptions()
+    return SimulateOptions() if command == "simulate" else ErlangOptions()
 
 
 def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
-    """``callcenter simulate ...`` or ``callcenter erlang ...``: ``argv`` starts with the subcommand."""
+    """``callcenter simulate|erlang|staff ...``: ``argv`` starts with the subcommand."""
     command, arguments = argv[0], argv[1:]
-    options: Any = SimulateOptions() if command == "simulate" else ErlangOptions()
+    options = command_options(command)
     parse_or_exit(options, arguments)
     run(command, options, stdout)

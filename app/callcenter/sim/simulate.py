@@ -115,9 +115,12 @@ class Stream(object):
 
     def words(self) -> str:
         """What follows a call's id in a ``call`` command of this stream (``priority=3 queue=sales``)."""
-        return " ".join(
-            (["priority=%d" % self.priority] if self.priority else []) + (["queue=" + self.queue] if self.queue else [])
-        )
+        return call_words(self.priority, self.queue)
+
+
+def call_words(priority: int, queue: Optional[str]) -> str:
+    """What follows a call's id in a ``call`` command into ``queue`` with ``priority``."""
+    return " ".join((["priority=%d" % priority] if priority else []) + (["queue=" + queue] if queue else []))
 
 
 # The call center's routing options (CallCenter's keywords) a model may set: docs/routing.md.
@@ -208,17 +211,24 @@ class Model(object):
         return int((now - self.start) / self.interval) - self.first_bucket
 
     def handle_sampler(self, rng: random.Random) -> Callable[[], float]:
-        mean = self.handle_time
-        if self.handle_distribution == "fixed":
-            return lambda: mean
-        if self.handle_distribution == "lognormal":
-            sigma = math.sqrt(math.log(1.0 + self.handle_cv**2))
-            mu = math.log(mean) - sigma * sigma / 2.0
-            lognormal = rng.lognormvariate
-            return lambda: lognormal(mu, sigma)
-        draw = rng.random
-        log = math.log
-        return lambda: -mean * log(1.0 - draw())
+        return handle_sampler(rng, self.handle_time, self.handle_distribution, self.handle_cv)
+
+
+def handle_sampler(
+    rng: random.Random, mean: float, distribution: str = "exponential", cv: float = 1.0
+) -> Callable[[], float]:
+    """Handle times of ``mean`` seconds drawn from ``rng``: exponential, lognormal with the
+    coefficient of variation ``cv``, or fixed."""
+    if distribution == "fixed":
+        return lambda: mean
+    if distribution == "lognormal":
+        sigma = math.sqrt(math.log(1.0 + cv**2))
+        mu = math.log(mean) - sigma * sigma / 2.0
+        lognormal = rng.lognormvariate
+        return lambda: lognormal(mu, sigma)
+    draw = rng.random
+    log = math.log
+    return lambda: -mean * log(1.0 - draw())
 
 
 class Tally(object):
@@ -383,6 +393,10 @@ class Replication(object):
         if listener is not None:
             self.center.subscribe(listener)
         self.tallies = [Tally(model.bucket_start(index), model.bucket_end(index)) for index in range(model.buckets)]
+        # Each stream's tallies by interval (here all streams share them), and its callers'
+        # rate of giving up (0: they wait for ever).
+        self.stream_tallies = [self.tallies] * len(model.streams)
+        self.give_ups = [1.0 / model.patience if model.patience else 0.0] * len(model.streams)
         self.callers: Dict[str, Caller] = {}
         # operator -> its present ring: a response to an earlier ring finds another object here
         self.ringing: Dict[str, Ring] = {}
@@ -393,13 +407,11 @@ class Replication(object):
         self._service_level = model.service_level
         self.handle = model.handle_sampler(self.rng)
         self._draw = self.rng.random
-        # Each stream's arrivals, and what follows a call's id in the stream's call command.
+        # Each stream's arrivals, and where its calls go: (priority, queue).
         self.arrivals = [ArrivalProcess(stream.segments, self._draw) for stream in model.streams]
-        self.words = [stream.words() for stream in model.streams]
-        self._give_up = 1.0 / model.patience if model.patience else 0.0
+        self.destinations = [(stream.priority, stream.queue) for stream in model.streams]
         # The four commands, each a plain call of the core's method unless a transcript listens.
-        self._call = self._command(self.center.call, "call")
-        self._call_words = self._command(self.center.commands["call"], "call")  # call <id> priority=N queue=NAME
+        self._call = self.center.call if transcript is None else self._written_call
         self._answer = self._command(self.center.answer, "answer")
         self._reject = self._command(self.center.reject, "reject")
         self._hangup = self._command(self.center.hangup, "hangup")
@@ -437,8 +449,9 @@ class Replication(object):
         tally = None
         if now >= model.measured_from:
             index = int((now - model.start) / model.interval) - model.first_bucket
-            if index < len(self.tallies):
-                tally = self.tallies[index]
+            tallies = self.stream_tallies[stream]
+            if index < len(tallies):
+                tally = tallies[index]
         following = self.arrivals[stream].following(now)
         if following < model.end:
             self._push((following, self._order(), self.arrive, stream))
@@ -446,13 +459,11 @@ class Replication(object):
         self.callers[call_id] = caller
         if tally is not None:
             tally.offered += 1
-        words = self.words[stream]
-        if words:
-            self._call_words(call_id + " " + words)
-        else:
-            self._call(call_id)  # what happens to it, the replication hears (heard)
-        if self._give_up and caller.operator != "" and call_id in self.callers:  # not answered at once
-            self.clock.schedule(now - math.log(1.0 - self._draw()) / self._give_up, self.give_up, call_id)
+        priority, queue = self.destinations[stream]
+        self._call(call_id, priority, queue)  # what happens to it, the replication hears (heard)
+        give_up = self.give_ups[stream]
+        if give_up and caller.operator != "" and call_id in self.callers:  # not answered at once
+            self.clock.schedule(now - math.log(1.0 - self._draw()) / give_up, self.give_up, call_id)
 
     def give_up(self, call_id: str) -> None:
         """Patience ran out: if the call is still waiting or ringing, the caller hangs up."""
@@ -571,6 +582,13 @@ class Replication(object):
                 return
         self._busy(now, now + handle)
 
+    def _written_call(self, call_id: str, priority: int, queue: Optional[str]) -> Any:
+        """The core's ``call``, written to the transcript as the command a user would type."""
+        assert self.transcript is not None
+        words = call_words(priority, queue)
+        self.transcript(self.clock.now, "> call %s%s" % (call_id, " " + words if words else ""))
+        return self.center.call(call_id, priority, queue)
+
     def _command(self, method: Callable[..., Any], name: str) -> Callable[..., Any]:
         transcript = self.transcript
         if transcript is None:
@@ -616,34 +634,43 @@ class Replication(object):
 
 # Over the replications.
 
-# Student's t, 97.5 % quantile, by degrees of freedom (then a Cornish-Fisher expansion).
+# Student's t quantiles by degrees of freedom (then a Cornish-Fisher expansion): 97.5 %, for the
+# two-sided 95 % intervals, and 95 %, for one-sided 95 % bounds (sim/staffing.py).
 T_975 = (
     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
     2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
     2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 )  # fmt: skip
+T_95 = (
+    6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812,
+    1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.740, 1.734, 1.729, 1.725,
+    1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697,
+)  # fmt: skip
 
 
-def t_quantile(freedom: int) -> float:
-    if freedom <= len(T_975):
-        return T_975[freedom - 1]
-    z = 1.959964
+def t_quantile(freedom: int, one_sided: bool = False) -> float:
+    """Student's t quantile of 97.5 % (``one_sided``: 95 %) with ``freedom`` degrees of freedom."""
+    table, z = (T_95, 1.644854) if one_sided else (T_975, 1.959964)
+    if freedom <= len(table):
+        return table[freedom - 1]
     return z + (z**3 + z) / (4.0 * freedom) + (5 * z**5 + 16 * z**3 + 3 * z) / (96.0 * freedom**2)
 
 
 class Estimate(object):
-    """The mean over replications and its 95 % confidence interval (``None`` with one value)."""
+    """The mean over replications, its standard error and its 95 % confidence interval
+    (``None`` with one value)."""
 
-    __slots__ = ("high", "low", "mean", "values")
+    __slots__ = ("error", "high", "low", "mean", "values")
 
     def __init__(self, values: Sequence[float]) -> None:
         self.values = list(values)
         count = len(self.values)
         self.mean = sum(self.values) / count if count else None
-        self.low = self.high = None
+        self.low = self.high = self.error = None
         if count >= 2 and self.mean is not None:
             variance = sum((value - self.mean) ** 2 for value in self.values) / (count - 1)
-            half = t_quantile(count - 1) * math.sqrt(variance / count)
+            self.error = math.sqrt(variance / count)
+            half = t_quantile(count - 1) * self.error
             self.low, self.high = self.mean - half, self.mean + half
 
     def contains(self, value: float) -> bool:

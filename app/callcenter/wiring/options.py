@@ -61,6 +61,12 @@ def erlang_options() -> usage.Options:
     return ErlangOptions()
 
 
+def staff_options() -> usage.Options:
+    from callcenter.sim.staff_command import StaffOptions
+
+    return StaffOptions()
+
+
 class ShellOptions(CallCenterOptions):
     """``callcenter``: the shell's options, or one of the planning commands with its own
     (Twisted's sub-commands: ``--help`` lists them, ``callcenter <command> --help`` shows theirs)."""
@@ -73,6 +79,7 @@ class ShellOptions(CallCenterOptions):
     subCommands = [
         ("simulate", None, simulate_options, "A day of traffic through the call center, in virtual time."),
         ("erlang", None, erlang_options, "Staffing by formula: Erlang C (Erlang A with --patience)."),
+        ("staff", None, staff_options, "Staffing by simulation: several queues, groups of skills."),
     ]
     longdesc = "With a command, callcenter plans a day instead of running the call center:"
 
@@ -84,7 +91,8 @@ class ShellOptions(CallCenterOptions):
             # Twisted's own words ("Unknown command: foo") name the word; these, the commands too.
             if self.subCommand is None and str(error).startswith("Unknown command: "):
                 word = str(error)[len("Unknown command: ") :]
-                names = " and ".join(name for name, _, _, _ in self.subCommands)
+                commands = [name for name, _, _, _ in self.subCommands]
+                names = ", ".join(commands[:-1]) + " and " + commands[-1]
                 raise usage.UsageError(
                     "unknown command %r; the commands are %s (with none, callcenter is the shell)" % (word[:80], names)
                 ) from None

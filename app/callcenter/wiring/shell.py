@@ -1,7 +1,7 @@
 """``callcenter``: the shell on a call center of its own, or a planning command.
 
 Layer: wiring. It reads the options, builds the center and hands it to the shell
-(``cli/shell.py``), or runs ``callcenter simulate`` or ``callcenter erlang`` (``sim/planning.py``).
+(``cli/shell.py``), or runs ``callcenter simulate``, ``erlang`` or ``staff`` (``sim/planning.py``).
 """
 
 import sys
@@ -14,7 +14,7 @@ from callcenter.wiring.options import ShellOptions
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    """The shell on stdin and stdout; ``callcenter simulate`` and ``callcenter erlang`` plan a
+    """The shell on stdin and stdout; ``callcenter simulate``, ``erlang`` and ``staff`` plan a
     day instead (:mod:`callcenter.sim.planning`)."""
     from twisted.internet import task
 
