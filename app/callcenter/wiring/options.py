@@ -75,7 +75,7 @@ class ShellOptions(CallCenterOptions):
         "Usage: callcenter [options]  (commands on stdin, results on stdout)\n"
         "       callcenter <command> [options]  (callcenter <command> --help shows its options)"
     )
-    # Imported when used: planning imports this module.
+    # Each imported when used: the shell need not load the simulator to start.
     subCommands = [
         ("simulate", None, simulate_options, "A day of traffic through the call center, in virtual time."),
         ("erlang", None, erlang_options, "Staffing by formula: Erlang C (Erlang A with --patience)."),
