@@ -54,11 +54,14 @@ run: .venv/.installed
 	touch $@
 
 test-py36: .venv-py36/.installed
+	@scripts/install-etcd
 	.venv-py36/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-# The wallboard's browser test needs chromium and chromium-driver (installed when missing, as root).
+# The wallboard's browser test needs chromium and chromium-driver, the replicated store's tests
+# etcd (both installed when missing, as root).
 test-new: .venv-test/.installed
 	@scripts/install-browser
+	@scripts/install-etcd
 	.venv-test/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # Tests that mount a size-limited tmpfs (a full or read-only disk), on both Pythons (the
@@ -107,10 +110,12 @@ images-check:
 
 bench: .venv-bench/.installed
 	@scripts/install-browser
+	@scripts/install-etcd
 	.venv-bench/bin/python -m bench $(BENCH_ARGS)
 
 bench-quick: .venv-bench/.installed
 	@scripts/install-browser
+	@scripts/install-etcd
 	.venv-bench/bin/python -m bench --quick $(BENCH_ARGS)
 
 # Each part timed; after a failure the rest still run; a line a part at the end.
