@@ -1,7 +1,7 @@
 """Section "wallboard" (``--web``): how soon the page in a real browser shows a command's
 effect, and what 100 open wallboards cost the server's throughput.
 
-- Latency: headless Chromium (as in tests/test_wallboard_browser.py) shows the page; a
+- Latency: headless Chromium (as in tests/web/test_wallboard_browser.py) shows the page; a
   MutationObserver notes when operator A's state word changes (the browser's wall clock,
   set against ours by a bracketed reading); a protocol client alternates ``call`` and
   ``hangup``; each sample is the time from the reply's arrival to the page's change.

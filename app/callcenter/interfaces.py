@@ -7,7 +7,7 @@ the durable call center (``durable.py``) provides :class:`ICallCenter` too, and
 protocol (``protocol.py``) needs nothing more than these, and tells an
 :class:`IPrintedLinesObserver` (the wallboard, ``web.py``) the lines it prints; the client
 and the shell read and write through an :class:`IShellSession`. Every provider is checked with
-``verifyObject`` in tests/test_interfaces.py.
+``verifyObject`` in tests/wiring/test_interfaces.py.
 """
 
 from zope.interface import Attribute, Interface

@@ -1,7 +1,7 @@
 """Every use of Twisted's private API, in one place, each with why the public API does not do.
 
 Layer: protocols and wiring (what they need of Twisted that Twisted does not publish).
-tests/test_twisted_internals.py pins each one, so that a Twisted upgrade that changes any
+tests/net/test_twisted_internals.py pins each one, so that a Twisted upgrade that changes any
 of them fails there, loudly, by name. The same from Twisted 22.4 to today.
 """
 

@@ -4,7 +4,7 @@ import os
 import subprocess
 
 from callcenter.wiring.options import DEFAULT_CONNECT, ClientOptions
-from conftest import command, free_port, read_golden
+from support import command, free_port, read_golden
 
 COMMANDS, EXPECTED = read_golden()
 GOLDEN_INPUT = "".join(line + "\n" for line in COMMANDS).encode("utf-8")

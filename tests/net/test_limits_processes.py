@@ -10,33 +10,9 @@ import time
 
 import pytest
 
-from test_processes import TIMEOUT
+from support import TIMEOUT, ask, connect, read_line
 
 FD_LIMIT = 64
-
-
-def connect(port):
-    connection = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return connection
-
-
-def ask(connection, request):
-    """One request, its one reply line, decoded."""
-    connection.sendall(json.dumps(request).encode() + b"\n")
-    line = read_line(connection)
-    assert line, "the server closed the connection"
-    return json.loads(line)
-
-
-def read_line(connection):
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = connection.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def cpu_seconds(pid):

@@ -15,12 +15,11 @@ import pytest
 from bench.tmpfs import Tmpfs
 
 from callcenter.net.wire import encode_request
-from conftest import Server
+from support import SMALL, ServerProcess, command, free_port
 
 pytestmark = pytest.mark.root
 
 TIMEOUT = 30
-SMALL = "256k"
 LARGE = "16m"
 RESUME_BOUND = 5.0  # seconds the polls wait for writes to resume (the server retries every second)
 
@@ -146,7 +145,7 @@ def test_a_disk_that_fills_keeps_the_server_up_and_loses_nothing_acknowledged(tm
     server.stop()
     filled_log = server.log.decode()
     assert "Traceback" not in filled_log and "Unhandled" not in filled_log, filled_log
-    server = Server(server.process.args, server.port)
+    server = ServerProcess(server.process.args, server.port)
     assert calls_in(status(server.port)) == acknowledged
     # The disk grows: writes resume by themselves, every client is told.
     watcher = Client(server.port)
@@ -157,7 +156,7 @@ def test_a_disk_that_fills_keeps_the_server_up_and_loses_nothing_acknowledged(tm
     server.process.kill()
     server.process.wait(TIMEOUT)
     server.stop()
-    server = Server(server.process.args, server.port)
+    server = ServerProcess(server.process.args, server.port)
     assert calls_in(status(server.port)) == acknowledged | {"after"}
     server.stop()
     log = server.log.decode()
@@ -173,7 +172,7 @@ def test_a_start_on_a_full_disk_restores_and_refuses_changes_until_it_has_room(t
     server.process.wait(TIMEOUT)
     server.stop()
     tmpfs.fill()
-    server = Server(server.process.args, server.port)
+    server = ServerProcess(server.process.args, server.port)
     expected = {"c%d" % number for number in range(50)}
     assert calls_in(status(server.port)) == expected
     refused = Client(server.port)
@@ -197,7 +196,7 @@ def test_a_start_on_a_read_only_disk_restores_and_refuses_changes(tmpfs, start_s
     client.replies_until_status()
     assert server.stop() == 0  # a clean stop: the next start only opens the journal, which fails
     tmpfs.remount("ro")
-    server = Server(server.process.args, server.port)
+    server = ServerProcess(server.process.args, server.port)
     assert calls_in(status(server.port)) == {"c1", "c2", "c3"}
     refused = Client(server.port)
     refused.send([("call", "c4"), ("status", None)])
@@ -207,14 +206,13 @@ def test_a_start_on_a_read_only_disk_restores_and_refuses_changes(tmpfs, start_s
     assert server.stop() == 0
     log = server.log.decode()
     assert "started refusing changes" in log and "Traceback" not in log
-    server = Server(server.process.args, server.port)
+    server = ServerProcess(server.process.args, server.port)
     assert calls_in(status(server.port)) == {"c1", "c2", "c3", "c4"}
     assert server.stop() == 0
 
 
 @pytest.mark.parametrize("twistd", [False, True], ids=["callcenter-server", "twistd"])
 def test_a_state_that_cannot_be_read_refuses_the_start_with_exit_1_for_both(tmpfs, twistd):
-    from conftest import command, free_port
 
     os.mkdir(os.path.join(tmpfs.path, "snapshot"))  # reading it fails
     port = free_port()

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import HERE, Server, command, free_port
+from support import HERE, SMALL, ServerProcess, command, free_port
 
 if sys.version_info < (3, 7):  # noqa: UP036 (the suite runs on Python 3.6 too)
     pytest.skip(
@@ -80,7 +80,7 @@ def start(ports, *extra):
     port, web = ports
     argv = [command("callcenter-server"), "--listen", "tcp:%d:interface=127.0.0.1" % port]
     argv += ["--web", "tcp:%d:interface=127.0.0.1" % web, "--operators", "A,B", "--ring-timeout", "0"]
-    return Server(argv + list(extra), port)
+    return ServerProcess(argv + list(extra), port)
 
 
 def text(driver, css):
@@ -207,7 +207,7 @@ def test_a_thousand_operators_and_ten_thousand_waiting_calls_keep_the_page_usabl
     ports = (free_port(), free_port())
     argv = [command("callcenter-server"), "--listen", "tcp:%d:interface=127.0.0.1" % ports[0]]
     argv += ["--web", "tcp:%d:interface=127.0.0.1" % ports[1], "--operators", "1000", "--ring-timeout", "0"]
-    server = Server(argv, ports[0])
+    server = ServerProcess(argv, ports[0])
     client = Client(ports[0])
     try:
         browser.get("http://127.0.0.1:%d/" % ports[1])
@@ -249,7 +249,7 @@ def test_with_several_queues_the_page_shows_each_queue_with_its_calls_and_figure
     ports = (free_port(), free_port())
     argv = [command("callcenter-server"), "--listen", "tcp:%d:interface=127.0.0.1" % ports[0]]
     argv += ["--web", "tcp:%d:interface=127.0.0.1" % ports[1], "--queues", str(queues), "--ring-timeout", "0"]
-    server = Server(argv, ports[0])
+    server = ServerProcess(argv, ports[0])
     client = Client(ports[0])
     try:
         browser.get("http://127.0.0.1:%d/" % ports[1])
@@ -298,8 +298,6 @@ def test_with_several_queues_the_page_shows_each_queue_with_its_calls_and_figure
 @pytest.mark.root
 def test_the_page_shows_a_banner_while_the_disk_refuses_changes_and_removes_it_after(browser, tmp_path):
     from bench.tmpfs import Tmpfs
-
-    from test_disk_full_processes import SMALL
 
     if os.geteuid() != 0:
         pytest.fail("this test fills a tmpfs it mounts: run it as root (make test-root)")

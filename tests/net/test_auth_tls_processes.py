@@ -1,7 +1,6 @@
 """Authentication, TLS and IPv6 with the real commands: what a user sees on stdout and stderr."""
 
 import contextlib
-import datetime
 import json
 import os
 import resource
@@ -11,14 +10,8 @@ import ssl
 import time
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from conftest import command
-from test_limits_processes import ask, connect, read_line
-from test_processes import EXPECTED, GOLDEN_INPUT, run
+from support import EXPECTED, GOLDEN_INPUT, ask, command, connect, make_certificates, read_line, run
 
 TOKEN = "0123456789abcdef-token"
 
@@ -91,45 +84,6 @@ def test_the_server_refuses_an_empty_token_file(tmp_path):
     result = run([command("callcenter-server"), "--auth-token-file", str(empty)])
     assert result.returncode == 2
     assert b"--auth-token-file: the token file %s is empty" % str(empty).encode() in result.stderr
-
-
-def make_certificates(folder):
-    """A CA (its certificate alone in ``folder/ca``) and a certificate for localhost signed by it."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def certificate(subject, issuer, public_key, signing_key, is_ca):
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-        )
-        if not is_ca:
-            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        return builder.sign(signing_key, hashes.SHA256())
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = certificate("callcenter test CA", "callcenter test CA", ca_key.public_key(), ca_key, True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = certificate("localhost", "callcenter test CA", key.public_key(), ca_key, False)
-    os.mkdir(os.path.join(folder, "ca"))
-    paths = {"ca": os.path.join(folder, "ca"), "key": os.path.join(folder, "key.pem")}
-    paths["cert"] = os.path.join(folder, "cert.pem")
-    with open(os.path.join(paths["ca"], "ca.pem"), "wb") as out:
-        out.write(ca.public_bytes(serialization.Encoding.PEM))
-    with open(paths["cert"], "wb") as out:
-        out.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(paths["key"], "wb") as out:
-        out.write(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-    return paths
 
 
 @pytest.fixture

@@ -13,9 +13,7 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import HERE, command, free_port
-from test_auth_tls_processes import make_certificates
-from test_processes import run, scrape
+from support import HERE, command, free_port, make_certificates, run, scrape
 
 DASHBOARD = os.path.join(os.path.dirname(HERE), "deploy", "grafana", "callcenter.json")
 # What a query may hold besides metric names and their labels (label_values is Grafana's).

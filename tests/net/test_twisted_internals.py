@@ -13,7 +13,7 @@ from twisted.protocols import policies, tls
 from twisted.scripts import twistd
 
 from callcenter.net import twisted_internals
-from test_protocol import make_tcp_transport
+from support import make_tcp_transport
 
 
 def test_send_now_relies_on_the_write_buffers_and_the_socket_of_a_tcp_connection():

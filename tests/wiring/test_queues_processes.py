@@ -4,8 +4,7 @@ usage error naming the file and the line."""
 
 import pytest
 
-from conftest import command
-from test_processes import run
+from support import command, run
 
 FILE = "[sales]\noperators = A, B\n\n[support]\n# B helps support at level 1\noperators = C, B:1\nweight = 1\n"
 SESSION = (

@@ -11,24 +11,9 @@ from callcenter.core.center import CallCenter
 from callcenter.net.protocol import CallCenterClientFactory, CallCenterServerFactory
 from callcenter.net.ratelimit import CountingLog
 from callcenter.net.wire import encode, encode_auth, encode_request
-from test_protocol import replies
-from test_shell import RecordingOutput
+from support import DurableServer, ProtocolServer, RecordingOutput, make_certificates, replies
 
 TOKEN = "s3cret-token-\u00e9"
-
-
-class Server(object):
-    def __init__(self, **kwargs):
-        self.clock = Clock()
-        self.factory = CallCenterServerFactory(
-            CallCenter(["A", "B"], self.clock.callLater, 10), self.clock.callLater, **kwargs
-        )
-
-    def connect(self):
-        connection = self.factory.buildProtocol(None)
-        transport = StringTransport()
-        connection.makeConnection(transport)
-        return connection, transport
 
 
 def test_counting_log_writes_the_first_at_once_then_one_line_a_period_with_the_count():
@@ -51,7 +36,7 @@ def test_counting_log_writes_the_first_at_once_then_one_line_a_period_with_the_c
 
 
 def test_past_the_connection_limit_one_error_line_then_closed_and_the_others_carry_on(twisted_log):
-    server = Server(max_connections=2)
+    server = ProtocolServer(max_connections=2)
     first, first_transport = server.connect()
     server.connect()
     refused = []
@@ -77,7 +62,7 @@ def test_past_the_connection_limit_one_error_line_then_closed_and_the_others_car
 
 
 def authenticating_server():
-    return Server(auth_token=TOKEN.encode("utf-8"))
+    return ProtocolServer(auth_token=TOKEN.encode("utf-8"))
 
 
 def test_with_a_token_every_request_before_it_is_refused_and_changes_nothing():
@@ -135,7 +120,7 @@ def test_only_the_exact_token_is_accepted(token):
 
 
 def test_without_a_token_configured_an_auth_request_is_answered_and_changes_nothing():
-    server = Server()
+    server = ProtocolServer()
     connection, transport = server.connect()
     connection.dataReceived(encode_auth(TOKEN) + encode_request("status", None))
     assert replies(transport) == [
@@ -193,7 +178,7 @@ def test_without_a_token_the_client_explains_authentication_required():
 
 
 def test_events_reach_only_clients_that_sent_the_token():
-    server = Server(auth_token=TOKEN.encode("utf-8"), auth_timeout=60)  # the stranger stays past the ring
+    server = ProtocolServer(auth_token=TOKEN.encode("utf-8"), auth_timeout=60)  # the stranger stays past the ring
     member, member_transport = server.connect()
     stranger, stranger_transport = server.connect()
     member.dataReceived(encode_auth(TOKEN) + encode_request("call", "1"))
@@ -212,7 +197,6 @@ def test_events_reach_only_clients_that_sent_the_token():
 
 
 def test_a_refused_token_closes_the_connection_only_after_its_reply_even_when_a_journal_holds_it(tmp_path):
-    from test_durable import Server as DurableServer
 
     server = DurableServer(tmp_path)
     server.factory.auth_token = TOKEN.encode("utf-8")
@@ -240,7 +224,6 @@ def test_an_ssl_endpoint_listens_with_the_plain_client_check_under_the_tls_layer
     reactor = MemoryReactor()
     assert endpoint_reactor(reactor, "tcp:0") is reactor
     factory = CallCenterServerFactory(CallCenter(["A"], ring_timeout=0), Clock().callLater)
-    from test_auth_tls_processes import make_certificates
 
     paths = make_certificates(str(tmp_path))
     description = "ssl:0:privateKey=%s:certKey=%s" % (paths["key"], paths["cert"])
@@ -254,7 +237,7 @@ def test_an_ssl_endpoint_listens_with_the_plain_client_check_under_the_tls_layer
 
 
 def test_a_connection_without_the_token_in_time_gets_one_error_line_and_is_closed():
-    server = Server(auth_token=TOKEN.encode("utf-8"), auth_timeout=10)
+    server = ProtocolServer(auth_token=TOKEN.encode("utf-8"), auth_timeout=10)
     late, late_transport = server.connect()
     on_time, on_time_transport = server.connect()
     late.dataReceived(encode_request("status", None))
@@ -277,7 +260,7 @@ def test_a_connection_without_the_token_in_time_gets_one_error_line_and_is_close
 
 
 def test_without_a_token_there_is_no_deadline():
-    server = Server(auth_timeout=10)
+    server = ProtocolServer(auth_timeout=10)
     connection, transport = server.connect()
     assert server.clock.getDelayedCalls() == []
     server.clock.advance(1000)
@@ -287,7 +270,7 @@ def test_without_a_token_there_is_no_deadline():
 
 
 def test_a_closed_connection_leaves_no_deadline_and_no_place_in_the_pool():
-    server = Server(auth_token=TOKEN.encode("utf-8"), auth_timeout=10, max_unauthenticated=2)
+    server = ProtocolServer(auth_token=TOKEN.encode("utf-8"), auth_timeout=10, max_unauthenticated=2)
     connection, _ = server.connect()
     connection.connectionLost()
     assert server.clock.getDelayedCalls() == []
@@ -295,7 +278,7 @@ def test_a_closed_connection_leaves_no_deadline_and_no_place_in_the_pool():
 
 
 def test_a_full_pool_of_unauthenticated_connections_gives_the_place_of_the_oldest_to_the_new_one():
-    server = Server(auth_token=TOKEN.encode("utf-8"), max_unauthenticated=3)
+    server = ProtocolServer(auth_token=TOKEN.encode("utf-8"), max_unauthenticated=3)
     client, client_transport = server.connect()
     client.dataReceived(encode_auth(TOKEN))  # authenticated: out of the pool, never expelled
     silent = [server.connect() for _ in range(3)]
@@ -321,7 +304,7 @@ def test_a_full_pool_of_unauthenticated_connections_gives_the_place_of_the_oldes
 
 
 def test_when_every_place_is_taken_a_new_connection_takes_the_place_of_the_oldest_unauthenticated():
-    server = Server(auth_token=TOKEN.encode("utf-8"), max_connections=3, max_unauthenticated=100)
+    server = ProtocolServer(auth_token=TOKEN.encode("utf-8"), max_connections=3, max_unauthenticated=100)
     client, client_transport = server.connect()
     client.dataReceived(encode_auth(TOKEN))
     silent = [server.connect() for _ in range(2)]

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from callcenter.wiring.healthcheck import UnhealthyError, listening_address, round_trip
-from conftest import command
+from support import command
 
 
 def healthcheck(*argv):

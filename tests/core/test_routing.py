@@ -10,9 +10,7 @@ from zope.interface.verify import verifyObject
 from callcenter.core.center import CallCenter, CallCenterError
 from callcenter.core.strategies import STRATEGIES, IRingStrategy
 from callcenter.net.wire import encode_request
-from conftest import read_golden
-from test_protocol import Server, replies
-from test_shell import make_shell
+from support import ProtocolServer, make_shell, read_golden, replies
 from transcript import Session, check
 
 
@@ -377,7 +375,7 @@ def test_the_wire_carries_the_reason_and_the_priority_as_fields():
     }
     assert json.loads(encode_request("call", "7 priority=3")) == {"command": "call", "id": "7", "priority": 3}
     assert json.loads(encode_request("unpause", "A")) == {"command": "unpause", "id": "A"}
-    server = Server(ring_timeout=0)
+    server = ProtocolServer(ring_timeout=0)
     connection, transport = server.connect()
     for line in [
         b'{"command": "pause", "id": "A", "reason": "lunch"}',

@@ -6,11 +6,10 @@ from collections import deque
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twisted.internet import protocol, tcp
+from twisted.internet import tcp
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionLost
-from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactor, MemoryReactorClock, StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -27,40 +26,12 @@ from callcenter.net.protocol import (
 )
 from callcenter.net.twisted_internals import send_now, unsent_bytes
 from callcenter.net.wire import encode, encode_request
-from conftest import read_golden
-from test_shell import RecordingOutput
-
-
-class Server(object):
-    def __init__(self, operators=("A", "B"), ring_timeout=10, queues=None):
-        self.clock = Clock()
-        center = CallCenter(
-            list(operators), self.clock.callLater, ring_timeout, now=self.clock.seconds, service_level=5, queues=queues
-        )
-        self.factory = CallCenterServerFactory(center, self.clock.callLater)
-
-    def connect(self):
-        connection = self.factory.buildProtocol(None)
-        transport = StringTransport()
-        connection.makeConnection(transport)
-        return connection, transport
-
-
-def replies(transport):
-    """Every message line written so far, decoded, and clear the transport."""
-    data = transport.value()
-    transport.clear()
-    assert data == b"" or data.endswith(b"\n")
-    return [json.loads(line) for line in data.splitlines()]
-
-
-def request(command, call_id=None):
-    return encode_request(command, call_id)
+from support import ProtocolServer, RecordingOutput, StuckSocket, make_tcp_transport, read_golden, replies, request
 
 
 def test_golden_transcript_over_the_protocol():
     commands, expected = read_golden()
-    server = Server()
+    server = ProtocolServer()
     connection, transport = server.connect()
     out = []
     for text in commands:
@@ -87,7 +58,7 @@ def test_requests_are_the_assignments_json():
     ],
 )
 def test_framing(chunks):
-    connection, transport = Server().connect()
+    connection, transport = ProtocolServer().connect()
     for chunk in chunks:
         connection.dataReceived(chunk)
     assert replies(transport) == [
@@ -125,7 +96,7 @@ def test_framing(chunks):
     ],
 )
 def test_bad_input_gets_one_error_reply_and_keeps_the_connection_and_state(line, error):
-    server = Server()
+    server = ProtocolServer()
     connection, transport = server.connect()
     connection.dataReceived(request("call", "1"))
     replies(transport)
@@ -140,7 +111,7 @@ def test_bad_input_gets_one_error_reply_and_keeps_the_connection_and_state(line,
 
 
 def test_a_long_line_arriving_in_pieces_gets_one_error():
-    connection, transport = Server().connect()
+    connection, transport = ProtocolServer().connect()
     for _ in range(10):
         connection.dataReceived(b"x" * 5000)
     connection.dataReceived(b"\n" + request("status"))
@@ -151,7 +122,7 @@ def test_a_long_line_arriving_in_pieces_gets_one_error():
 
 
 def test_ring_timeouts_are_events_to_every_client_not_replies():
-    server = Server(ring_timeout=10)
+    server = ProtocolServer(ring_timeout=10)
     first, first_transport = server.connect()
     _second, second_transport = server.connect()
     first.dataReceived(request("call", "1"))
@@ -163,7 +134,7 @@ def test_ring_timeouts_are_events_to_every_client_not_replies():
 
 
 def test_clients_share_one_call_center_and_a_disconnect_changes_nothing():
-    server = Server()
+    server = ProtocolServer()
     first, _first_transport = server.connect()
     second, second_transport = server.connect()
     first.dataReceived(request("call", "1"))
@@ -253,7 +224,7 @@ def test_client_survives_garbage_from_the_server():
 
 
 def test_an_event_to_thousands_goes_out_a_chunk_a_turn_and_never_after_a_later_reply():
-    server = Server(ring_timeout=10)
+    server = ProtocolServer(ring_timeout=10)
     clients = [server.connect() for _ in range(BROADCAST_CHUNK * 2 + 500)]
     first, first_transport = clients[0]
     first.dataReceived(request("call", "1"))
@@ -285,36 +256,11 @@ def test_an_event_to_thousands_goes_out_a_chunk_a_turn_and_never_after_a_later_r
 
 
 def test_replies_to_one_read_go_out_in_one_write():
-    connection, transport = Server().connect()
+    connection, transport = ProtocolServer().connect()
     writes = []
     transport.write = writes.append
     connection.dataReceived(request("call", "1") + request("call", "2") + b"{bad\n")
     assert len(writes) == 1 and writes[0].count(b"\n") == 3
-
-
-class Sent(object):
-    """A socket that takes at most ``limit`` bytes per send."""
-
-    def __init__(self, limit):
-        self.limit = limit
-        self.sent = b""
-
-    def send(self, data):
-        self.sent += data[: self.limit]
-        return min(len(data), self.limit)
-
-    def fileno(self):
-        return -1
-
-    def setblocking(self, flag):
-        pass
-
-
-def make_tcp_transport(limit):
-    reactor = MemoryReactor()
-    transport = tcp.Connection(Sent(limit), protocol.Protocol(), reactor=reactor)
-    transport.connected = 1
-    return transport, reactor
 
 
 def test_send_now_sends_at_once_and_leaves_the_rest_to_the_transport():
@@ -343,7 +289,7 @@ def test_send_now_leaves_other_transports_alone():
 
 
 def test_a_connection_is_its_transports_streaming_producer_and_pauses_reading():
-    connection, transport = Server().connect()
+    connection, transport = ProtocolServer().connect()
     assert transport.producer is connection and transport.streaming
     # The transport's buffer is full (Twisted calls this past 64 KiB unsent): requests
     # already read wait, no reply is written, and reading stops.
@@ -360,26 +306,6 @@ def test_a_connection_is_its_transports_streaming_producer_and_pauses_reading():
     ]
 
 
-class StuckSocket(object):
-    """A peer's socket that takes ``room`` bytes and then nothing until it reads."""
-
-    def __init__(self, room):
-        self.room = room
-        self.received = b""
-
-    def send(self, data):
-        taken = data[: self.room]
-        self.room -= len(taken)
-        self.received += taken
-        return len(taken)
-
-    def fileno(self):
-        return -1
-
-    def setblocking(self, flag):
-        pass
-
-
 def connect_tcp(server, room):
     """A server connection over a real Twisted TCP transport whose peer reads nothing."""
     reactor = MemoryReactorClock()
@@ -392,7 +318,7 @@ def connect_tcp(server, room):
 
 
 def test_a_client_that_does_not_read_is_paused_then_resumed_and_gets_every_reply_in_order():
-    server = Server(operators=["A"], ring_timeout=0)
+    server = ProtocolServer(operators=["A"], ring_timeout=0)
     connection, transport, reactor = connect_tcp(server, room=0)
     sent = 0
     while not connection.paused:  # requests until Twisted pauses the connection
@@ -421,7 +347,7 @@ def test_a_client_that_does_not_read_is_paused_then_resumed_and_gets_every_reply
 
 
 def test_a_client_past_the_output_limit_is_disconnected_with_one_log_line(twisted_log):
-    server = Server(operators=["A"], ring_timeout=1)
+    server = ProtocolServer(operators=["A"], ring_timeout=1)
     server.factory.max_output_buffer = 1000
     _, stuck_transport, _ = connect_tcp(server, room=0)
     reader, reader_transport = server.connect()
@@ -483,7 +409,7 @@ def transcript(data, ending=b"\n"):
 )
 def test_each_clients_dialect_gets_the_transcript(dialect):
     texts, expected = golden_requests(id_as_int=dialect == "integer ids")
-    connection, transport = Server().connect()
+    connection, transport = ProtocolServer().connect()
     if dialect == "crlf lines":
         connection.dataReceived(b"".join(text + b"\r\n" for text in texts))
     elif dialect == "one bare object per write":
@@ -503,18 +429,18 @@ def test_bare_objects_split_at_every_byte_boundary_get_the_transcript():
     texts, expected = golden_requests()
     data = b"".join(texts)
     for split in range(1, len(data)):
-        connection, transport = Server().connect()
+        connection, transport = ProtocolServer().connect()
         connection.dataReceived(data[:split])
         connection.dataReceived(data[split:])
         assert transcript(transport.value()) == expected, split
-    connection, transport = Server().connect()
+    connection, transport = ProtocolServer().connect()
     for byte in range(len(data)):
         connection.dataReceived(data[byte : byte + 1])
     assert transcript(transport.value()) == expected
 
 
 def test_strings_with_braces_quotes_and_escapes_do_not_end_an_object_early():
-    connection, transport = Server().connect()
+    connection, transport = ProtocolServer().connect()
     tricky = b'{"command": "call", "id": "}{\\"\\\\", "note": "[{"}'
     for byte in range(len(tricky)):
         connection.dataReceived(tricky[byte : byte + 1])
@@ -522,7 +448,7 @@ def test_strings_with_braces_quotes_and_escapes_do_not_end_an_object_early():
 
 
 def test_a_crlf_client_gets_events_in_crlf_too():
-    server = Server()
+    server = ProtocolServer()
     crlf, crlf_transport = server.connect()
     _, plain_transport = server.connect()
     crlf.dataReceived(request("call", "1").replace(b"\n", b"\r\n"))
@@ -558,7 +484,7 @@ def test_a_crlf_client_gets_events_in_crlf_too():
     ],
 )
 def test_bad_input_in_the_bare_framing_gets_one_error_each_and_the_connection_goes_on(chunks, errors):
-    server = Server()
+    server = ProtocolServer()
     connection, transport = server.connect()
     for chunk in chunks:
         connection.dataReceived(chunk)
@@ -571,7 +497,7 @@ def test_bad_input_in_the_bare_framing_gets_one_error_each_and_the_connection_go
 
 def test_framing_is_linear_in_the_bytes_of_a_value_split_into_many_reads():
     # Counted, not timed: every read scans only its own bytes (the scanner keeps its place).
-    connection, transport = Server().connect()
+    connection, transport = ProtocolServer().connect()
     value = b'{"command": "call", "id": "' + b"z" * 60 + b'", "pad": "' + b"p" * 16000 + b'"}'
     for start in range(0, len(value), 7):
         connection.dataReceived(value[start : start + 7])
@@ -581,7 +507,7 @@ def test_framing_is_linear_in_the_bytes_of_a_value_split_into_many_reads():
 
 
 def test_stats_is_a_request_like_status_and_its_reply_is_the_shells_lines():
-    server = Server()
+    server = ProtocolServer()
     connection, transport = server.connect()
     connection.dataReceived(request("call", "1"))
     server.clock.advance(7)
@@ -595,7 +521,7 @@ def test_stats_is_a_request_like_status_and_its_reply_is_the_shells_lines():
 
 
 def test_the_operators_request_lists_the_operator_ids_one_a_line():
-    server = Server(operators=("A", "/a", "a,b"))
+    server = ProtocolServer(operators=("A", "/a", "a,b"))
     connection, transport = server.connect()
     connection.dataReceived(request("operators") + request("operators", "A"))
     assert replies(transport) == [{"response": "A\n/a\na,b"}, {"error": "unknown command 'operators'"}]
@@ -617,7 +543,7 @@ def completing_shell(server):
 
 
 def test_the_client_learns_the_operator_ids_for_completion_through_the_protocol():
-    shell, _, _ = completing_shell(Server(operators=("/a", "/b", "a,b")))
+    shell, _, _ = completing_shell(ProtocolServer(operators=("/a", "/b", "a,b")))
     assert shell.completions("answer /") == ["/a", "/b"]
     assert shell.completions("reject a") == ["a,b"]
 
@@ -625,7 +551,7 @@ def test_the_client_learns_the_operator_ids_for_completion_through_the_protocol(
 def test_the_client_learns_the_queue_names_for_completion_through_the_protocol():
     from callcenter.core.queues import parse_queues
 
-    server = Server(queues=parse_queues("[sales]\noperators = A\n[support]\noperators = A, B\n"))
+    server = ProtocolServer(queues=parse_queues("[sales]\noperators = A\n[support]\noperators = A, B\n"))
     shell, connection, transport = completing_shell(server)
     assert shell.completions("call 1 queue=s") == ["queue=sales", "queue=support"]
     connection.dataReceived(request("queues") + request("queues", "x"))
@@ -660,7 +586,7 @@ FRAMINGS = {
 
 def expected_replies(texts):
     """What a client that reads at once gets for ``texts``: a reply line each, in order."""
-    connection, transport = Server(operators=["A"], ring_timeout=0).connect()
+    connection, transport = ProtocolServer(operators=["A"], ring_timeout=0).connect()
     connection.dataReceived(b"".join(text + b"\n" for text in texts))
     return transport.value().splitlines(True)
 
@@ -688,7 +614,7 @@ def drain(connection, transport):
 @pytest.mark.parametrize("framing", sorted(FRAMINGS))
 def test_a_connection_stops_at_the_request_whose_reply_passes_the_bound_and_goes_on_once_drained(framing):
     texts = late_reader_requests(200)
-    server = Server(operators=["A"], ring_timeout=0)
+    server = ProtocolServer(operators=["A"], ring_timeout=0)
     connection, transport, _ = connect_tcp(server, room=0)
     connection.dataReceived(FRAMINGS[framing](texts))
     # One read of 400 requests: the connection stopped in the middle of it, at the reply
@@ -707,7 +633,7 @@ def test_a_connection_stops_at_the_request_whose_reply_passes_the_bound_and_goes
 
 
 def test_each_write_holds_the_replies_of_at_most_about_the_bound():
-    connection, transport = Server(operators=["A"], ring_timeout=0).connect()
+    connection, transport = ProtocolServer(operators=["A"], ring_timeout=0).connect()
     writes = []
     transport.write = writes.append
     connection.dataReceived(FRAMINGS["newline lines"](late_reader_requests(100)))
@@ -764,7 +690,7 @@ class ChangingCenter(CallCenter):
 
 
 def durable_server(operators=("A",), ring_timeout=0):
-    server = Server(operators, ring_timeout)
+    server = ProtocolServer(operators, ring_timeout)
     center = ChangingCenter(list(operators), server.clock.callLater, ring_timeout, now=server.clock.seconds)
     durable = FakeDurableOutput(center)
     assert verifyObject(IDurableOutput, durable)
@@ -853,7 +779,7 @@ def test_replies_of_two_reads_waiting_for_one_commit_go_out_before_any_later_rep
     # Statuses and refused hangups, which change nothing, so that their replies need no commit.
     second_read = [request("status"), request("status"), request("hangup", "no-1"), request("status")]
     second_read += [request("hangup", "no-2")]
-    plain = Server(operators=["A"], ring_timeout=0)
+    plain = ProtocolServer(operators=["A"], ring_timeout=0)
     server, durable = durable_server()
     for center in (plain.factory.center, server.factory.center):
         for n in range(300):  # status replies of about 20 KB
@@ -909,7 +835,7 @@ def test_with_any_bound_framing_and_reads_every_reply_arrives_once_in_order(
         for text, separator in zip(texts, separators)
     )
     data += ending
-    reader, reader_transport = Server(operators=["A"], ring_timeout=0).connect()
+    reader, reader_transport = ProtocolServer(operators=["A"], ring_timeout=0).connect()
     reader.dataReceived(data)
     monkeypatch.setattr(protocol_module, "OUTPUT_BOUND", bound)
     server, durable = durable_server()
@@ -933,7 +859,7 @@ def test_with_any_bound_framing_and_reads_every_reply_arrives_once_in_order(
 
 
 def test_with_a_hundred_thousand_calls_queued_one_status_reply_stops_the_connection():
-    server = Server(operators=["A"], ring_timeout=0)
+    server = ProtocolServer(operators=["A"], ring_timeout=0)
     for n in range(10**5):
         server.factory.center.execute("call", str(n))
     connection, transport, _ = connect_tcp(server, room=0)

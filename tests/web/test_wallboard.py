@@ -30,8 +30,7 @@ from callcenter.web.wallboard import (
     wallboard_site,
 )
 from callcenter.wiring.options import ServerOptions
-from test_durable import Disk
-from test_protocol import StuckSocket
+from support import Disk, StuckSocket
 
 
 class StuckTCPSocket(StuckSocket):

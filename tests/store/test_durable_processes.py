@@ -12,7 +12,7 @@ import pytest
 
 from callcenter.core.center import CallCenter, CallCenterError
 from callcenter.net.wire import encode_request
-from conftest import Server
+from support import ServerProcess
 
 TIMEOUT = 30
 OPERATORS = "A,B,C"
@@ -104,7 +104,7 @@ def read_replies(sock, until=None, on_reached=None):
 
 
 def restart(server):
-    return Server(server.process.args, server.port)
+    return ServerProcess(server.process.args, server.port)
 
 
 @pytest.mark.parametrize("round_", range(2))

@@ -14,7 +14,7 @@ from callcenter.core.center import operator_names
 from callcenter.sim import planning
 from callcenter.sim.erlang import erlang_c_figures
 from callcenter.sim.simulate import Model, Replication, Segment, simulate
-from conftest import command
+from support import command
 
 
 def main_output(argv):

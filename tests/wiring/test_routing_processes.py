@@ -3,8 +3,7 @@ the client against callcenter-server and twistd, and a bad option's usage error.
 
 import pytest
 
-from conftest import command
-from test_processes import run
+from support import command, run
 
 SESSION = b"pause A lunch\ncall 1\ncall 2 priority=4\nstatus\nunpause A\nlogin C\nstatus\n"
 EXPECTED = (

@@ -12,7 +12,7 @@ from callcenter.core.center import CallCenter, CallCenterError
 from callcenter.core.queues import QueueConfig, QueuesError, operator_ids_of, parse_queues
 from callcenter.net.wire import encode_request, request_of
 from callcenter.wiring.options import ServerOptions, ShellOptions
-from conftest import read_golden
+from support import read_golden
 from transcript import Session, check
 
 SALES_AND_SUPPORT = """

@@ -15,7 +15,7 @@ from callcenter.store.journal import (
     encode_snapshot,
     read_frames,
 )
-from test_durable import Server, journal_path, replies
+from support import DurableServer, journal_path, replies
 
 
 def answer(replies):
@@ -24,7 +24,7 @@ def answer(replies):
 
 @pytest.mark.parametrize("how", ["crash", "stop"])
 def test_presence_priorities_and_dynamic_members_come_back(tmp_path, how):
-    server = Server(tmp_path, ring_timeout=0)
+    server = DurableServer(tmp_path, ring_timeout=0)
     server.run(
         "pause A lunch break",
         "call 1",
@@ -45,7 +45,7 @@ def test_presence_priorities_and_dynamic_members_come_back(tmp_path, how):
         "Queued call 3",
     ]
     getattr(server, how)()
-    again = Server(tmp_path, ring_timeout=0)
+    again = DurableServer(tmp_path, ring_timeout=0)
     assert again.status() == before
     assert answer(again.run("hangup 1", "hangup 2", "unpause A")) == [
         "Call 1 finished and operator B logged out",
@@ -57,13 +57,13 @@ def test_presence_priorities_and_dynamic_members_come_back(tmp_path, how):
 @pytest.mark.parametrize("how", ["crash", "stop"])
 def test_a_wrap_up_and_a_max_wait_restart_with_what_was_left(tmp_path, how):
     clock = Clock()
-    server = Server(tmp_path, operators=["A"], ring_timeout=0, clock=clock, wrap_up=30, max_wait=60)
+    server = DurableServer(tmp_path, operators=["A"], ring_timeout=0, clock=clock, wrap_up=30, max_wait=60)
     server.run("call 1", "answer A")
     clock.advance(10)
     server.run("hangup 1", "call 2")  # A in wrap-up until 40, call 2 times out at 70
     clock.advance(20)
     getattr(server, how)()
-    again = Server(tmp_path, operators=["A"], ring_timeout=0, clock=clock, wrap_up=30, max_wait=60)
+    again = DurableServer(tmp_path, operators=["A"], ring_timeout=0, clock=clock, wrap_up=30, max_wait=60)
     assert again.status() == ["Operator A in wrap-up", "Queued call 2"]
     clock.advance(9)
     assert again.status() == ["Operator A in wrap-up", "Queued call 2"]
@@ -80,19 +80,19 @@ def test_the_random_strategy_draws_the_same_after_a_restore(tmp_path):
     # No seed: the draws after a restore must be those the server would have made, so the
     # generator's state is saved (a snapshot at the first start) and replayed.
     options = {"operators": ["A", "B", "C", "D"], "ring_timeout": 0, "strategy": "random"}
-    server = Server(tmp_path, **options)
+    server = DurableServer(tmp_path, **options)
     server.run(*["call %d" % number for number in range(3)])
     before = server.status()
     generator = server.state.center.queues[0].levels[0]._random.getstate()
     server.crash()
-    again = Server(tmp_path, **options)
+    again = DurableServer(tmp_path, **options)
     assert again.status() == before
     assert again.state.center.queues[0].levels[0]._random.getstate() == generator
     again.run("hangup 0", "call 5")
     before = again.status()
     generator = again.state.center.queues[0].levels[0]._random.getstate()
     again.stop()
-    third = Server(tmp_path, **options)
+    third = DurableServer(tmp_path, **options)
     assert third.status() == before
     assert third.state.center.queues[0].levels[0]._random.getstate() == generator
 
@@ -106,8 +106,8 @@ def events(transport):
 
 @pytest.mark.parametrize("how", ["stop", "compact_and_crash"])
 def test_a_ring_all_call_comes_back_ringing_at_every_operator_it_rang(tmp_path, how):
-    control = Server(tmp_path / "control", **RING_ALL)  # the same commands, never restarted
-    server = Server(tmp_path / "state", **RING_ALL)
+    control = DurableServer(tmp_path / "control", **RING_ALL)  # the same commands, never restarted
+    server = DurableServer(tmp_path / "state", **RING_ALL)
     for center in (control, server):
         center.run("call 1", "call 2")
         center.clock.advance(4)  # the rings began at t=0: they would time out at t=10
@@ -121,7 +121,7 @@ def test_a_ring_all_call_comes_back_ringing_at_every_operator_it_rang(tmp_path, 
     stats = server.state.center.stats()
     getattr(server, how)()
     assert os.path.getsize(journal_path(tmp_path / "state")) == len(JOURNAL_MAGIC)  # the snapshot has it all
-    again = Server(tmp_path / "state", clock=server.clock, **RING_ALL)
+    again = DurableServer(tmp_path / "state", clock=server.clock, **RING_ALL)
     assert again.status() == before
     assert again.state.center.stats() == stats
     # Each ringer rings a full timeout from the start at t=4, one timer each, and the
@@ -148,10 +148,10 @@ def test_a_ring_all_call_comes_back_ringing_at_every_operator_it_rang(tmp_path, 
 
 
 def test_a_reject_at_a_restored_ring_all_call_leaves_it_ringing_at_the_others(tmp_path):
-    server = Server(tmp_path, **RING_ALL)
+    server = DurableServer(tmp_path, **RING_ALL)
     server.run("pause B", "call 1", "call 2", "call 3")
     server.stop()
-    again = Server(tmp_path, **RING_ALL)
+    again = DurableServer(tmp_path, **RING_ALL)
     assert again.status() == [
         "Operator A ringing with call 1",
         "Operator B paused",
@@ -166,7 +166,7 @@ def test_a_reject_at_a_restored_ring_all_call_leaves_it_ringing_at_the_others(tm
 
 
 def test_an_old_snapshot_without_ringers_brings_a_ring_all_call_back_at_its_first_operator(tmp_path):
-    server = Server(tmp_path, **RING_ALL)
+    server = DurableServer(tmp_path, **RING_ALL)
     server.run("call 1", "call 2")
     server.stop()
     path = os.path.join(str(tmp_path), SNAPSHOT)
@@ -184,7 +184,7 @@ def test_an_old_snapshot_without_ringers_brings_a_ring_all_call_back_at_its_firs
                 document["routing"],
             )
         )
-    again = Server(tmp_path, **RING_ALL)
+    again = DurableServer(tmp_path, **RING_ALL)
     assert again.status() == [
         "Operator A ringing with call 1",
         "Operator B ringing with call 2",
@@ -193,10 +193,10 @@ def test_an_old_snapshot_without_ringers_brings_a_ring_all_call_back_at_its_firs
 
 
 def test_a_dynamic_member_stays_when_the_operators_change(tmp_path):
-    server = Server(tmp_path, ring_timeout=0)
+    server = DurableServer(tmp_path, ring_timeout=0)
     server.run("login D", "pause D break", "call 1", "answer A")
     server.stop()
-    again = Server(tmp_path, operators=["A", "B", "C"], ring_timeout=0)
+    again = DurableServer(tmp_path, operators=["A", "B", "C"], ring_timeout=0)
     assert again.status() == [
         "Operator A busy with call 1",
         "Operator B available",
@@ -208,7 +208,7 @@ def test_a_dynamic_member_stays_when_the_operators_change(tmp_path):
 def test_a_wrap_up_end_and_a_wait_timeout_are_records_of_their_own_replayed_after_a_crash(tmp_path):
     clock = Clock()
     options = {"operators": ["A"], "ring_timeout": 0, "clock": clock, "wrap_up": 5, "max_wait": 30}
-    server = Server(tmp_path, **options)
+    server = DurableServer(tmp_path, **options)
     _, transport = server.connect()
     server.run("call 1", "answer A", "hangup 1")  # A in wrap-up until t=5
     clock.advance(5)
@@ -226,5 +226,5 @@ def test_a_wrap_up_end_and_a_wait_timeout_are_records_of_their_own_replayed_afte
     assert ("wrapped", "A") in records and ("waited", "") in records
     before = server.status()
     server.crash()
-    again = Server(tmp_path, **options)
+    again = DurableServer(tmp_path, **options)
     assert again.status() == before == ["Operator A busy with call 2"]

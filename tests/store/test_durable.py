@@ -2,17 +2,12 @@
 restore, with task.Clock and temporary directories."""
 
 import errno
-import json
 import os
 
 import pytest
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 
-from callcenter.net.protocol import CallCenterServerFactory
-from callcenter.net.wire import encode_request
-from callcenter.store.durable import DurableCallCenter
 from callcenter.store.journal import (
     JOURNAL_MAGIC,
     SNAPSHOT,
@@ -24,125 +19,7 @@ from callcenter.store.journal import (
     frame,
     read_frames,
 )
-
-
-class Disk(object):
-    """The write and sync seams of a DurableCallCenter: the real calls, or an OSError with
-    ``errno`` once ``writes_left`` more writes (or ``syncs_left`` more syncs) have gone
-    through (None: they all go through)."""
-
-    def __init__(self):
-        self.syncs = 0
-        self.errno = None
-        self.writes_left = None
-        self.syncs_left = None
-        self.synced_paths = []
-        self.partial = False
-
-    def refuse(self, code, writes_left=None, syncs_left=None, partial=False):
-        """``partial``: the refused write first takes half of its bytes, as a disk that fills does."""
-        self.errno, self.writes_left, self.syncs_left, self.partial = code, writes_left, syncs_left, partial
-
-    def heal(self):
-        self.errno = self.writes_left = self.syncs_left = None
-
-    def _refused(self):
-        return OSError(self.errno, os.strerror(self.errno))
-
-    def write(self, fd, data):
-        if self.writes_left is not None:
-            if self.writes_left == 0:
-                if self.partial:
-                    self.partial = False
-                    return os.write(fd, bytes(data[: len(data) // 2]))
-                raise self._refused()
-            self.writes_left -= 1
-        return os.write(fd, data)
-
-    def sync(self, fd):
-        if self.syncs_left is not None:
-            if self.syncs_left == 0:
-                raise self._refused()
-            self.syncs_left -= 1
-        self.syncs += 1
-        self.synced_paths.append(os.readlink("/proc/self/fd/%d" % fd))
-        os.fdatasync(fd)
-
-
-class Server(object):
-    """A server factory on a DurableCallCenter in ``directory``, with a task.Clock."""
-
-    def __init__(self, directory, operators=("A", "B"), ring_timeout=10, clock=None, disk=None, **kwargs):
-        self.clock = clock or Clock()
-        self.disk = disk or Disk()
-        self.state = DurableCallCenter(
-            str(directory),
-            list(operators),
-            self.clock.callLater,
-            self.clock.seconds,
-            ring_timeout,
-            sync=self.disk.sync,
-            write=self.disk.write,
-            **kwargs,
-        )
-        self.state.restore()
-        self.factory = CallCenterServerFactory(self.state, self.clock.callLater, durable_output=self.state)
-
-    @property
-    def syncs(self):
-        return self.disk.syncs
-
-    def connect(self):
-        connection = self.factory.buildProtocol(None)
-        transport = StringTransport()
-        connection.makeConnection(transport)
-        return connection, transport
-
-    def run(self, *commands):
-        """Send the commands on a new connection, commit, and return the replies."""
-        connection, transport = self.connect()
-        connection.dataReceived(b"".join(request(text) for text in commands))
-        self.clock.advance(0)
-        return replies(transport)
-
-    def status(self):
-        return self.state.status()
-
-    def crash(self):
-        """What a SIGKILL leaves: the files as they are, nothing committed that was not."""
-        if self.state.journal is not None:
-            self.state.journal.close()
-        self.state.files.unlock()
-
-    def stop(self):
-        """A clean stop: commit, snapshot, release the directory."""
-        self.state.flush()
-        self.state.compact()
-        self.state.close()
-
-    def compact_and_crash(self):
-        """A compaction (as past --journal-limit), then a SIGKILL: the next start restores
-        from the snapshot alone, its journal empty."""
-        self.state.flush()
-        self.state.compact()
-        self.crash()
-
-
-def request(text):
-    command, _, argument = text.partition(" ")
-    return encode_request(command, argument or None)
-
-
-def replies(transport):
-    data = transport.value()
-    transport.clear()
-    return [json.loads(line) for line in data.splitlines()]
-
-
-def journal_path(directory):
-    (name,) = [name for name in os.listdir(str(directory)) if name.startswith("journal.")]
-    return os.path.join(str(directory), name)
-
+from support import Disk, DurableServer, journal_path, replies, request
 
 # Codecs.
 
@@ -204,7 +81,7 @@ def test_a_bad_record_followed_by_others_is_damage_with_its_offset(damage, why):
 
 
 def test_requests_of_one_turn_are_committed_with_one_write_before_any_reply(tmp_path):
-    server = Server(tmp_path)
+    server = DurableServer(tmp_path)
     first, first_transport = server.connect()
     second, second_transport = server.connect()
     syncs, size = server.syncs, os.path.getsize(journal_path(tmp_path))
@@ -229,7 +106,7 @@ def test_requests_of_one_turn_are_committed_with_one_write_before_any_reply(tmp_
 
 
 def test_while_a_sync_is_in_flight_requests_are_handled_and_wait_for_the_next_commit(tmp_path):
-    server = Server(tmp_path)
+    server = DurableServer(tmp_path)
     in_flight = []
 
     def sync_in_thread(function, fd):
@@ -267,7 +144,7 @@ def test_while_a_sync_is_in_flight_requests_are_handled_and_wait_for_the_next_co
 
 
 def test_a_request_that_changes_nothing_is_answered_at_once_without_a_sync(tmp_path):
-    server = Server(tmp_path)
+    server = DurableServer(tmp_path)
     connection, transport = server.connect()
     syncs = server.syncs
     connection.dataReceived(request("status") + request("hangup 9"))
@@ -279,7 +156,7 @@ def test_a_request_that_changes_nothing_is_answered_at_once_without_a_sync(tmp_p
 
 
 def test_a_ring_timeout_is_journaled_and_its_event_waits_for_the_commit(tmp_path):
-    server = Server(tmp_path, ring_timeout=10)
+    server = DurableServer(tmp_path, ring_timeout=10)
     _, transport = server.connect()
     assert server.run("call 1") == [{"response": "Call 1 received\nCall 1 ringing for operator A"}]
     syncs, seen_at_sync = server.syncs, []
@@ -290,7 +167,7 @@ def test_a_ring_timeout_is_journaled_and_its_event_waits_for_the_commit(tmp_path
     assert seen_at_sync == [b""]  # nothing was out when the record reached the disk
     assert replies(transport) == [{"event": "Call 1 ignored by operator A\nCall 1 ringing for operator B"}]
     server.crash()
-    restored = Server(tmp_path, ring_timeout=10)
+    restored = DurableServer(tmp_path, ring_timeout=10)
     assert restored.status() == ["Operator A available", "Operator B ringing with call 1"]
 
 
@@ -299,7 +176,7 @@ def test_a_ring_timeout_is_journaled_and_its_event_waits_for_the_commit(tmp_path
 
 def setup_state(directory):
     """Busy, ringing and queued calls, and one hung up while queued."""
-    server = Server(directory, operators=("A", "B", "C"), ring_timeout=10)
+    server = DurableServer(directory, operators=("A", "B", "C"), ring_timeout=10)
     server.run("call 1", "call 2", "answer A", "call 3", "call 4", "call 5", "call 6", "hangup 5", "reject C")
     return server
 
@@ -319,7 +196,7 @@ def test_restore_brings_back_every_call_in_order_and_logs_one_line(tmp_path, twi
     # reject C offered call 3 again to A, busy, so to B, busy, and round to C itself.
     assert server.status() == STATE
     getattr(server, how)()
-    restored = Server(tmp_path, operators=("A", "B", "C"), ring_timeout=10)
+    restored = DurableServer(tmp_path, operators=("A", "B", "C"), ring_timeout=10)
     assert restored.status() == STATE
     (line,) = [line for line in twisted_log if line.startswith("restored")]
     assert line.startswith("restored 5 calls: 2 queued, 2 ringing, 1 answered from %s in " % tmp_path)
@@ -332,7 +209,7 @@ def test_restored_ringing_calls_ring_a_full_timeout_from_the_restart(tmp_path):
     server.crash()
     clock = Clock()
     clock.advance(1000)
-    restored = Server(tmp_path, operators=("A", "B", "C"), ring_timeout=10, clock=clock)
+    restored = DurableServer(tmp_path, operators=("A", "B", "C"), ring_timeout=10, clock=clock)
     _, transport = restored.connect()
     clock.advance(9.5)
     clock.advance(0)
@@ -347,12 +224,12 @@ def test_restored_ringing_calls_ring_a_full_timeout_from_the_restart(tmp_path):
 
 def test_a_restored_state_keeps_working_and_survives_another_restart(tmp_path):
     setup_state(tmp_path).crash()
-    restored = Server(tmp_path, operators=("A", "B", "C"))
+    restored = DurableServer(tmp_path, operators=("A", "B", "C"))
     assert restored.run("hangup 1") == [
         {"response": "Call 1 finished and operator A available\nCall 4 ringing for operator A"}
     ]
     restored.crash()
-    again = Server(tmp_path, operators=("A", "B", "C"))
+    again = DurableServer(tmp_path, operators=("A", "B", "C"))
     assert again.status() == [
         "Operator A ringing with call 4",
         "Operator B ringing with call 2",
@@ -362,16 +239,16 @@ def test_a_restored_state_keeps_working_and_survives_another_restart(tmp_path):
 
 
 def test_an_empty_directory_starts_empty_and_says_so(tmp_path, twisted_log):
-    server = Server(tmp_path / "new")
+    server = DurableServer(tmp_path / "new")
     assert server.status() == ["Operator A available", "Operator B available"]
     assert oct(os.stat(str(tmp_path / "new")).st_mode & 0o777) == "0o750"
     assert any(line.startswith("No saved state in %s" % (tmp_path / "new")) for line in twisted_log)
 
 
 def test_a_directory_in_use_is_refused(tmp_path):
-    Server(tmp_path)
+    DurableServer(tmp_path)
     with pytest.raises(StateError, match="in use by another callcenter server"):
-        Server(tmp_path)
+        DurableServer(tmp_path)
 
 
 def test_a_torn_last_record_is_dropped_and_logged(tmp_path, twisted_log):
@@ -380,7 +257,7 @@ def test_a_torn_last_record_is_dropped_and_logged(tmp_path, twisted_log):
     size = os.path.getsize(path)
     with open(path, "ab") as journal:
         journal.write(encode_record(5.0, "call", "7")[:-2])
-    restored = Server(tmp_path, operators=("A", "B", "C"))
+    restored = DurableServer(tmp_path, operators=("A", "B", "C"))
     assert restored.status() == STATE
     (line,) = [line for line in twisted_log if "torn record" in line]
     assert line == (
@@ -389,7 +266,7 @@ def test_a_torn_last_record_is_dropped_and_logged(tmp_path, twisted_log):
     )
     # The restore wrote a new snapshot and journal: the torn bytes are gone for good.
     restored.crash()
-    assert Server(tmp_path, operators=("A", "B", "C")).status() == STATE
+    assert DurableServer(tmp_path, operators=("A", "B", "C")).status() == STATE
 
 
 def damage_journal(directory, record_number):
@@ -410,7 +287,7 @@ def test_a_damaged_record_refuses_the_start_naming_file_offset_and_what_to_do(tm
     path, offset, data = damage_journal(tmp_path, 2)
     before = sorted(os.listdir(str(tmp_path)))
     with pytest.raises(StateError) as caught:
-        Server(tmp_path, operators=("A", "B", "C"))
+        DurableServer(tmp_path, operators=("A", "B", "C"))
     assert str(caught.value) == (
         "cannot restore the state: %s is damaged at offset %d: a record whose checksum does not match. "
         "Its files were left as they are. Move the directory aside (mv %s %s.damaged) to start empty, "
@@ -430,38 +307,38 @@ def test_a_damaged_snapshot_refuses_the_start(tmp_path):
         snapshot.seek(60)
         snapshot.write(b"#")
     with pytest.raises(StateError, match=r"%s is damaged at offset \d+: an incomplete or damaged snapshot" % path):
-        Server(tmp_path, operators=("A", "B", "C"))
+        DurableServer(tmp_path, operators=("A", "B", "C"))
 
 
 def test_a_journal_without_its_snapshot_refuses_the_start(tmp_path):
     setup_state(tmp_path).crash()
     os.unlink(os.path.join(str(tmp_path), SNAPSHOT))
     with pytest.raises(StateError, match="a journal without the snapshot it follows"):
-        Server(tmp_path, operators=("A", "B", "C"))
+        DurableServer(tmp_path, operators=("A", "B", "C"))
 
 
 def test_a_record_that_does_not_apply_refuses_the_start(tmp_path):
-    server = Server(tmp_path)
+    server = DurableServer(tmp_path)
     server.run("call 1")
     server.crash()
     with open(journal_path(tmp_path), "ab") as journal:
         journal.write(encode_record(1.0, "answer", "B"))
     with pytest.raises(StateError, match="a record \\(answer B\\) that does not apply: operator B is available"):
-        Server(tmp_path)
+        DurableServer(tmp_path)
 
 
 # Compaction.
 
 
 def test_past_the_journal_limit_a_snapshot_is_written_and_a_new_journal_started(tmp_path):
-    server = Server(tmp_path, operators=("A", "B", "C"), journal_limit=300)
+    server = DurableServer(tmp_path, operators=("A", "B", "C"), journal_limit=300)
     first = journal_path(tmp_path)
     server.run(*["call %d" % n for n in range(20)])  # about 600 bytes of records
     second = journal_path(tmp_path)
     assert second != first and os.path.getsize(second) == len(JOURNAL_MAGIC)
     server.run("hangup 0", "call 20")
     server.crash()
-    restored = Server(tmp_path, operators=("A", "B", "C"))
+    restored = DurableServer(tmp_path, operators=("A", "B", "C"))
     assert restored.status() == [
         "Operator A ringing with call 3",
         "Operator B ringing with call 1",
@@ -477,7 +354,7 @@ def test_an_unfinished_compaction_leaves_the_previous_state(tmp_path):
     open(os.path.join(str(tmp_path), "journal.%d" % (generation + 1)), "wb").close()
     with open(os.path.join(str(tmp_path), "snapshot.tmp"), "wb") as partial:
         partial.write(b"callcenter snapshot 1\n\0\0")
-    assert Server(tmp_path, operators=("A", "B", "C")).status() == STATE
+    assert DurableServer(tmp_path, operators=("A", "B", "C")).status() == STATE
     assert "snapshot.tmp" not in os.listdir(str(tmp_path))
 
 
@@ -485,13 +362,13 @@ def test_an_unfinished_compaction_leaves_the_previous_state(tmp_path):
 
 
 def test_operators_added_take_queued_calls_and_idle_ones_may_go(tmp_path, twisted_log):
-    server = Server(tmp_path, operators=("A", "B", "C"))
+    server = DurableServer(tmp_path, operators=("A", "B", "C"))
     server.run("call 1", "call 2", "call 3", "call 4", "call 5", "hangup 2")
     # B is free now and took call 4; call 5 waits.
     server.run("hangup 3")  # C free: takes call 5
     server.run("hangup 5")  # C idle
     server.crash()
-    restored = Server(tmp_path, operators=("A", "B", "D"))
+    restored = DurableServer(tmp_path, operators=("A", "B", "D"))
     assert restored.status() == [
         "Operator A ringing with call 1",
         "Operator B ringing with call 4",
@@ -500,7 +377,7 @@ def test_operators_added_take_queued_calls_and_idle_ones_may_go(tmp_path, twiste
     assert "Operators changed from A,B,C to A,B,D" in twisted_log
     restored.run("call 6", "call 7")
     restored.crash()
-    grown = Server(tmp_path, operators=("A", "B", "D", "E"))
+    grown = DurableServer(tmp_path, operators=("A", "B", "D", "E"))
     # A new operator takes the head of the queue at once.
     assert grown.status() == [
         "Operator A ringing with call 1",
@@ -513,12 +390,12 @@ def test_operators_added_take_queued_calls_and_idle_ones_may_go(tmp_path, twiste
 def test_an_operator_removed_while_it_holds_a_call_refuses_the_start(tmp_path):
     setup_state(tmp_path).crash()
     with pytest.raises(StateError) as caught:
-        Server(tmp_path, operators=("B", "C"))
+        DurableServer(tmp_path, operators=("B", "C"))
     assert str(caught.value) == (
         "operator A is busy with call 1 in the saved state in %s but is not in --operators: add it back "
         "(it can be removed once idle), or move %s aside to start empty" % (tmp_path, tmp_path)
     )
-    assert Server(tmp_path, operators=("A", "B", "C")).status() == STATE
+    assert DurableServer(tmp_path, operators=("A", "B", "C")).status() == STATE
 
 
 def test_the_ring_timeout_may_change_even_to_off(tmp_path):
@@ -527,7 +404,7 @@ def test_the_ring_timeout_may_change_even_to_off(tmp_path):
     server.clock.advance(0)
     expected = server.status()
     server.crash()
-    restored = Server(tmp_path, operators=("A", "B", "C"), ring_timeout=0)
+    restored = DurableServer(tmp_path, operators=("A", "B", "C"), ring_timeout=0)
     assert restored.status() == expected
     assert not restored.clock.getDelayedCalls()
 
@@ -536,18 +413,18 @@ def test_the_directory_holds_one_snapshot_and_one_journal_after_each_restart(tmp
     server = setup_state(tmp_path)
     for stop in ("crash", "stop", "crash"):
         getattr(server, stop)()
-        server = Server(tmp_path, operators=("A", "B", "C"))
+        server = DurableServer(tmp_path, operators=("A", "B", "C"))
         server.run("call x%s" % stop, "hangup x%s" % stop)
         assert sorted(os.listdir(str(tmp_path))) == sorted(["lock", os.path.basename(journal_path(tmp_path)), SNAPSHOT])
     assert server.status() == STATE
 
 
 def test_a_large_state_restores_from_its_snapshot(tmp_path):
-    server = Server(tmp_path)
+    server = DurableServer(tmp_path)
     server.run(*["call %d" % n for n in range(20000)])  # a snapshot far larger than any record
     server.stop()
     assert os.path.getsize(os.path.join(str(tmp_path), SNAPSHOT)) > 100000
-    restored = Server(tmp_path)
+    restored = DurableServer(tmp_path)
     assert restored.status() == server.status()
 
 
@@ -560,7 +437,7 @@ def test_after_a_clean_stop_no_ring_timer_changes_the_state(tmp_path):
 
 
 def test_replies_held_for_the_journal_keep_the_clients_line_ending(tmp_path):
-    server = Server(tmp_path)
+    server = DurableServer(tmp_path)
     connection, transport = server.connect()
     connection.dataReceived(b'{"command": "call", "id": "1"}\r\n')
     server.clock.advance(0)
@@ -577,7 +454,7 @@ def test_the_stats_come_back_with_the_calls(tmp_path, how):
     getattr(server, how)()
     clock = Clock()
     clock.advance(server.clock.seconds())
-    restored = Server(tmp_path, operators=("A", "B", "C"), clock=clock)
+    restored = DurableServer(tmp_path, operators=("A", "B", "C"), clock=clock)
     assert restored.state.center.stats_state() == before
     assert restored.run("stats") == server.run("stats")
 
@@ -626,7 +503,7 @@ def acknowledged_then_refused(tmp_path, step, code):
     """Call 1 acknowledged; calls 2 and 3 read while the disk refuses at ``step``: the commit's
     ``write``, its ``sync`` (in the reactor), or its sync in the thread (with call 3 waiting for
     the next commit meanwhile). The server, a watching client and the two outcomes."""
-    server = Server(tmp_path)
+    server = DurableServer(tmp_path)
     assert server.run("call 1")[0]["response"].startswith("Call 1 received")
     _, watcher = server.connect()
     state, disk = server.state, server.disk
@@ -668,7 +545,7 @@ def test_a_refused_commit_is_rolled_back_refused_and_never_acknowledged(tmp_path
     frames, torn, _ = state.files.read_journal(os.path.basename(server.refused_journal))
     assert torn is None and [decode_record(payload, 0)[1:] for _, payload in frames] == [("call", "1")]
     server.crash()
-    assert Server(tmp_path).status() == ACKNOWLEDGED
+    assert DurableServer(tmp_path).status() == ACKNOWLEDGED
 
 
 def test_while_degraded_changes_are_refused_with_one_line_and_queries_answer(tmp_path):
@@ -705,7 +582,7 @@ def test_a_failed_fsync_then_a_good_one_writes_a_fresh_segment_never_resyncs(tmp
     assert server.run("call 2") == [{"response": "Call 2 received\nCall 2 ringing for operator B"}]
     assert state.journal.path != old_journal and disk.synced_paths[-1] == state.journal.path
     server.crash()
-    restored = Server(tmp_path)
+    restored = DurableServer(tmp_path)
     assert restored.status() == ["Operator A ringing with call 1", "Operator B ringing with call 2"]
 
 
@@ -714,7 +591,7 @@ def test_a_failed_fsync_then_a_good_one_writes_a_fresh_segment_never_resyncs(tmp
 def test_a_refused_compaction_keeps_what_was_acknowledged_and_recovers(tmp_path, step, code):
     # Past the journal limit a commit is followed by a compaction: the fresh segment's first
     # write (its header), then the snapshot's.
-    server = Server(tmp_path, journal_limit=1)
+    server = DurableServer(tmp_path, journal_limit=1)
     _, watcher = server.connect()
     server.disk.refuse(code, writes_left=1 if step == "journal-open" else 2)
     acknowledged, told = server.run("call 1")  # the reply, then the event of the mode
@@ -729,7 +606,7 @@ def test_a_refused_compaction_keeps_what_was_acknowledged_and_recovers(tmp_path,
     assert state.degraded is None and events(watcher) == [END_EVENT]
     assert server.run("call 2")[0]["response"].startswith("Call 2 received")
     server.crash()
-    assert Server(tmp_path).status() == ["Operator A ringing with call 1", "Operator B ringing with call 2"]
+    assert DurableServer(tmp_path).status() == ["Operator A ringing with call 1", "Operator B ringing with call 2"]
 
 
 def test_it_leaves_the_mode_within_one_retry_of_the_disk_taking_writes(tmp_path):
@@ -745,7 +622,7 @@ def test_it_leaves_the_mode_within_one_retry_of_the_disk_taking_writes(tmp_path)
 
 
 def test_a_timer_that_fires_while_degraded_is_held_then_fires_journaled_in_due_order(tmp_path):
-    server = Server(tmp_path, operators=("A", "B", "C"), ring_timeout=10, wrap_up=5)
+    server = DurableServer(tmp_path, operators=("A", "B", "C"), ring_timeout=10, wrap_up=5)
     server.run("call 1", "call 2")
     server.clock.advance(1)
     server.run("answer A")  # wrap-up of A due 5 s after call 1 finishes
@@ -768,11 +645,11 @@ def test_a_timer_that_fires_while_degraded_is_held_then_fires_journaled_in_due_o
     ]
     after = server.state.status()
     server.crash()  # both were journaled: a restart has them
-    assert Server(tmp_path, operators=("A", "B", "C"), ring_timeout=10, wrap_up=5).status() == after
+    assert DurableServer(tmp_path, operators=("A", "B", "C"), ring_timeout=10, wrap_up=5).status() == after
 
 
 def test_a_refused_change_in_a_kill_while_degraded_is_not_replayed(tmp_path):
-    server = Server(tmp_path)
+    server = DurableServer(tmp_path)
     server.run("call 1")
     size = os.path.getsize(journal_path(tmp_path))
     server.disk.refuse(errno.ENOSPC, writes_left=0, partial=True)
@@ -780,17 +657,17 @@ def test_a_refused_change_in_a_kill_while_degraded_is_not_replayed(tmp_path):
     assert server.state.degraded == "no space left"
     assert os.path.getsize(journal_path(tmp_path)) == size  # cut back to the durable bytes
     server.crash()  # kill -9 while degraded
-    assert Server(tmp_path).status() == ACKNOWLEDGED
+    assert DurableServer(tmp_path).status() == ACKNOWLEDGED
 
 
 @pytest.mark.parametrize("code, reason", [(errno.ENOSPC, "no space left"), (errno.EROFS, "the disk is read-only")])
 def test_a_start_on_a_disk_that_refuses_writes_restores_and_starts_degraded(tmp_path, twisted_log, code, reason):
-    server = Server(tmp_path)
+    server = DurableServer(tmp_path)
     server.run("call 1")
     server.crash()  # a journal to replay: the start writes a fresh snapshot
     disk = Disk()
     disk.refuse(code, writes_left=0)
-    restarted = Server(tmp_path, disk=disk)
+    restarted = DurableServer(tmp_path, disk=disk)
     state = restarted.state
     assert state.degraded == reason and state.status() == ACKNOWLEDGED
     assert restarted.run("call 2") == [
@@ -804,11 +681,11 @@ def test_a_start_on_a_disk_that_refuses_writes_restores_and_starts_degraded(tmp_
 
 
 def test_a_state_that_cannot_be_read_refuses_the_start_saying_what_to_do(tmp_path):
-    Server(tmp_path).stop()
+    DurableServer(tmp_path).stop()
     os.unlink(str(tmp_path / SNAPSHOT))
     os.mkdir(str(tmp_path / SNAPSHOT))  # reading it fails, as an unreadable disk does
     with pytest.raises(StateError) as refused:
-        Server(tmp_path)
+        DurableServer(tmp_path)
     assert str(refused.value).startswith("cannot read the state in %s: " % tmp_path)
     assert "check the disk and the directory's permissions, or move it aside to start empty" in str(refused.value)
 
@@ -829,7 +706,7 @@ def test_metrics_show_the_mode_and_the_changes_refused(tmp_path):
 
 
 def test_the_wait_timer_that_fires_while_degraded_is_held_until_the_mode_ends(tmp_path):
-    server = Server(tmp_path, operators=("A",), ring_timeout=0, max_wait=5)
+    server = DurableServer(tmp_path, operators=("A",), ring_timeout=0, max_wait=5)
     server.run("call 1", "call 2")  # 2 waits; it leaves the queue at t=5
     _, watcher = server.connect()
     server.disk.refuse(errno.EIO, syncs_left=0)
@@ -844,11 +721,13 @@ def test_the_wait_timer_that_fires_while_degraded_is_held_until_the_mode_ends(tm
     assert len(told) == 3 and "Call 2" in told[2]  # the wait's end, after the mode's
     assert server.state.status() == ["Operator A ringing with call 1"]
     server.crash()
-    assert Server(tmp_path, operators=("A",), ring_timeout=0, max_wait=5).status() == ["Operator A ringing with call 1"]
+    assert DurableServer(tmp_path, operators=("A",), ring_timeout=0, max_wait=5).status() == [
+        "Operator A ringing with call 1"
+    ]
 
 
 def test_a_client_whose_commit_is_refused_gets_an_error_line_a_reply_then_the_event(tmp_path, twisted_log):
-    server = Server(tmp_path)
+    server = DurableServer(tmp_path)
     assert server.run("call 1")[0]["response"].startswith("Call 1 received")
     connection, transport = server.connect()
     server.disk.refuse(errno.ENOSPC, writes_left=0)

@@ -11,17 +11,22 @@ import time
 
 import pytest
 
-from conftest import PortTakenError, Server, command, read_golden
+from support import (
+    EXPECTED,
+    GOLDEN,
+    GOLDEN_INPUT,
+    TIMEOUT,
+    PortTakenError,
+    ServerProcess,
+    command,
+    free_port,
+    read_golden,
+    run,
+    scrape,
+)
 
-COMMANDS, EXPECTED = read_golden()
-GOLDEN_INPUT = "".join(line + "\n" for line in COMMANDS).encode("utf-8")
 # A bound against a hang, not a measure: the 10^5-line runs take seconds alone, but several
 # times that on a loaded machine.
-TIMEOUT = 120
-
-
-def run(argv, stdin=b"", env=None):
-    return subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, env=env)
 
 
 class LineReader(object):
@@ -145,7 +150,6 @@ def test_golden_transcript_through_server_and_client_line_by_line(start_server):
 
 def open_blocks():
     """The transcript as (command, the lines shown under it)."""
-    from conftest import GOLDEN
 
     blocks = []
     with open(GOLDEN, encoding="utf-8") as transcript:
@@ -186,7 +190,6 @@ def test_server_refuses_a_port_in_use(start_server):
 
 
 def test_client_without_a_server_says_so_and_exits_1():
-    from conftest import free_port
 
     result = run([command("callcenter-client"), "--connect", "tcp:127.0.0.1:%d" % free_port()], b"call 1\n")
     assert result.returncode == 1
@@ -488,29 +491,9 @@ def test_other_peoples_clients_print_the_transcript(start_server, dialect):
     assert dialect_client(server.port, dialect) == EXPECTED
 
 
-def scrape(port, path="/metrics"):
-    """GET a page of the metrics server: (status, body); tried for at most 10 s while it starts."""
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as response:
-                return response.status, response.read().decode("utf-8")
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode("utf-8", "replace")
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 @pytest.mark.parametrize("twistd", [False, True], ids=["callcenter-server", "twistd"])
 def test_server_serves_prometheus_metrics_that_its_parser_reads(start_server, twistd):
     from prometheus_client.parser import text_string_to_metric_families
-
-    from conftest import free_port
 
     metrics_port = free_port()
     server = start_server("--metrics", "tcp:%d:interface=127.0.0.1" % metrics_port, twistd=twistd)
@@ -545,8 +528,6 @@ def test_metrics_histograms_count_every_answer_with_a_state_directory(start_serv
     """With --state-dir the call center is journaled: the wait and ring histograms still hear the core."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    from conftest import free_port
-
     metrics_port = free_port()
     server = start_server(
         "--metrics", "tcp:%d:interface=127.0.0.1" % metrics_port, "--state-dir", str(tmp_path / "state"), twistd=twistd
@@ -573,7 +554,6 @@ def test_metrics_histograms_count_every_answer_with_a_state_directory(start_serv
 
 def test_server_refuses_a_metrics_port_in_use(start_server):
     server = start_server()
-    from conftest import free_port
 
     result = run(
         [
@@ -595,4 +575,4 @@ def test_a_server_whose_port_someone_else_holds_is_not_mistaken_for_it():
         port = foreign.getsockname()[1]
         argv = [command("callcenter-server"), "--listen", "tcp:%d:interface=127.0.0.1" % port]
         with pytest.raises(PortTakenError):
-            Server(argv, port)  # connections succeed, but to the foreign listener
+            ServerProcess(argv, port)  # connections succeed, but to the foreign listener

@@ -3,7 +3,7 @@
 import json
 import subprocess
 
-from conftest import command
+from support import command
 
 
 def test_live_traffic_reaches_the_server_and_its_stats(start_server):

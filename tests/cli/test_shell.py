@@ -3,37 +3,12 @@
 import pytest
 from twisted.conch.insults import insults
 from twisted.internet import defer
-from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from callcenter.cli.console import LineConsole, TerminalConsole, TerminalOutput
-from callcenter.cli.output import Output, StreamOutput
-from callcenter.cli.shell import CallCenterShell, run_locally
-from callcenter.core.center import CallCenter
+from callcenter.cli.output import StreamOutput
 from callcenter.core.queues import parse_queues
-
-
-class RecordingOutput(Output):
-    def __init__(self):
-        self.out = []
-        self.errors = []
-
-    def lines(self, lines):
-        self.out.extend(lines)
-
-    def error(self, message):
-        self.errors.append(message)
-
-    def text(self, text):
-        self.out.append(text)
-
-
-def make_shell(operators=("A", "B"), ring_timeout=10, output=None, queues=None):
-    clock = Clock()
-    output = output or RecordingOutput()
-    center = CallCenter(list(operators), clock.callLater, ring_timeout, output.lines, now=clock.seconds, queues=queues)
-    shell = CallCenterShell(run_locally(center, output), output, center.operator_ids(), center.queue_names())
-    return shell, output, clock, center
+from support import make_shell
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from callcenter.core.center import (
     operator_names,
     parse_operators,
 )
-from conftest import read_golden
+from support import read_golden
 
 
 class Center(object):

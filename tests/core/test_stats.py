@@ -7,7 +7,7 @@ from twisted.internet.task import Clock
 
 from callcenter.core.center import CallCenter, CallCenterError
 from callcenter.core.stats import duration
-from conftest import read_golden
+from support import read_golden
 
 
 class Center(object):

@@ -7,7 +7,7 @@ import pytest
 
 from callcenter.core.queues import operator_ids_of, parse_queues
 from callcenter.store.journal import StateError
-from test_durable import Server
+from support import DurableServer
 
 FILE = """
 [sales]
@@ -20,7 +20,7 @@ weight = 1
 
 def server(tmp_path, text=FILE, **options):
     queues = parse_queues(text)
-    return Server(tmp_path, operators=operator_ids_of(queues), ring_timeout=0, queues=queues, **options)
+    return DurableServer(tmp_path, operators=operator_ids_of(queues), ring_timeout=0, queues=queues, **options)
 
 
 def answer(replies):
@@ -131,13 +131,13 @@ def test_the_default_queue_going_away_takes_its_calls_to_the_new_default(tmp_pat
     first = server(tmp_path)
     first.run("call 1", "answer A")
     first.stop()
-    again = Server(tmp_path, operators=["A", "B", "C"], ring_timeout=0)  # no --queues any more
+    again = DurableServer(tmp_path, operators=["A", "B", "C"], ring_timeout=0)  # no --queues any more
     assert again.status() == ["Operator A busy with call 1", "Operator B available", "Operator C available"]
     assert answer(again.run("hangup 1")) == ["Call 1 finished and operator A available"]
 
 
 def test_a_file_added_to_a_state_without_one_puts_the_calls_in_its_first_queue(tmp_path):
-    first = Server(tmp_path, operators=["A", "B", "C"], ring_timeout=0)
+    first = DurableServer(tmp_path, operators=["A", "B", "C"], ring_timeout=0)
     first.run("call 1", "answer A", "call 2", "call 3", "call 4")
     first.stop()
     again = server(tmp_path, FILE.replace("operators = A, B", "operators = A, B, C"))

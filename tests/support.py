@@ -1,0 +1,432 @@
+"""Helpers of the tests of every layer: the golden transcript, installed commands, servers on free
+ports (processes) and on a task.Clock (in memory), a disk that fails on demand, replies."""
+
+import contextlib
+import datetime
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from twisted.internet import protocol, tcp
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactor, StringTransport
+
+from callcenter.cli.output import Output
+from callcenter.cli.shell import CallCenterShell, run_locally
+from callcenter.core.center import CallCenter
+from callcenter.net.protocol import CallCenterServerFactory
+from callcenter.net.wire import encode_request
+from callcenter.store.durable import DurableCallCenter
+
+
+class Sent(object):
+    """A socket that takes at most ``limit`` bytes per send."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.sent = b""
+
+    def send(self, data):
+        self.sent += data[: self.limit]
+        return min(len(data), self.limit)
+
+    def fileno(self):
+        return -1
+
+    def setblocking(self, flag):
+        pass
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GOLDEN = os.path.join(HERE, "golden", "golden.txt")
+BIN = os.path.dirname(sys.executable)
+
+
+def read_golden(path=GOLDEN):
+    """The transcript as (commands typed, exact stdout expected)."""
+    commands, expected = [], []
+    with open(path, encoding="utf-8") as transcript:
+        for line in transcript.read().splitlines():
+            if line.startswith("# "):
+                continue
+            if line.startswith("> "):
+                commands.append(line[2:])
+            else:
+                expected.append(line)
+    return commands, "".join(line + "\n" for line in expected)
+
+
+def command(name):
+    """The installed console script of this interpreter's venv."""
+    path = os.path.join(BIN, name)
+    assert os.path.exists(path), "%s is not installed in %s" % (name, BIN)
+    return path
+
+
+def free_port():
+    with contextlib.closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def listens_on(pid, port):
+    """Whether process ``pid`` holds the socket listening on loopback ``port`` (/proc)."""
+    sockets = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            sockets.add(target[len("socket:[") : -1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                listening = fields[3] == "0A"  # TCP_LISTEN
+                if listening and int(fields[1].rsplit(":", 1)[1], 16) == port and fields[9] in sockets:
+                    return True
+    return False
+
+
+class PortTakenError(AssertionError):
+    """The free port was taken by someone else before the server could listen on it."""
+
+
+class ServerProcess(object):
+    """A server process on a free loopback port, stopped by ``stop``."""
+
+    def __init__(self, argv, port, host="127.0.0.1", **popen):
+        self.port = port
+        # The log goes to a file, not a pipe: a pipe nobody reads until the end would stop a
+        # server that logs more than the pipe holds (64 KiB: a few hundred connections).
+        self.log_file = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, **popen)
+        self.log = b""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+            except OSError:
+                pass
+            else:
+                # Listening, but maybe someone else's server (another test run on this machine
+                # that took the same free port): only our own process will do.
+                if listens_on(self.process.pid, port):
+                    return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        if b"Address already in use" in self.log:
+            raise PortTakenError("port %d was taken before the server listened: %r" % (port, self.log))
+        raise AssertionError("server did not start: %r" % self.log)
+
+    def stop(self):
+        if self.log_file.closed:
+            return self.process.returncode  # stopped already
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log_file.seek(0)
+        self.log = self.log_file.read()
+        self.log_file.close()
+        return self.process.returncode
+
+
+COMMANDS, EXPECTED = read_golden()
+GOLDEN_INPUT = "".join(line + "\n" for line in COMMANDS).encode("utf-8")
+# A bound against a hang, not a measure: the 10^5-line runs take seconds alone, but several
+# times that on a loaded machine.
+TIMEOUT = 120
+
+
+def run(argv, stdin=b"", env=None):
+    return subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, env=env)
+
+
+def connect(port):
+    connection = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return connection
+
+
+def ask(connection, request):
+    """One request, its one reply line, decoded."""
+    connection.sendall(json.dumps(request).encode() + b"\n")
+    line = read_line(connection)
+    assert line, "the server closed the connection"
+    return json.loads(line)
+
+
+def read_line(connection):
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class Disk(object):
+    """The write and sync seams of a DurableCallCenter: the real calls, or an OSError with
+    ``errno`` once ``writes_left`` more writes (or ``syncs_left`` more syncs) have gone
+    through (None: they all go through)."""
+
+    def __init__(self):
+        self.syncs = 0
+        self.errno = None
+        self.writes_left = None
+        self.syncs_left = None
+        self.synced_paths = []
+        self.partial = False
+
+    def refuse(self, code, writes_left=None, syncs_left=None, partial=False):
+        """``partial``: the refused write first takes half of its bytes, as a disk that fills does."""
+        self.errno, self.writes_left, self.syncs_left, self.partial = code, writes_left, syncs_left, partial
+
+    def heal(self):
+        self.errno = self.writes_left = self.syncs_left = None
+
+    def _refused(self):
+        return OSError(self.errno, os.strerror(self.errno))
+
+    def write(self, fd, data):
+        if self.writes_left is not None:
+            if self.writes_left == 0:
+                if self.partial:
+                    self.partial = False
+                    return os.write(fd, bytes(data[: len(data) // 2]))
+                raise self._refused()
+            self.writes_left -= 1
+        return os.write(fd, data)
+
+    def sync(self, fd):
+        if self.syncs_left is not None:
+            if self.syncs_left == 0:
+                raise self._refused()
+            self.syncs_left -= 1
+        self.syncs += 1
+        self.synced_paths.append(os.readlink("/proc/self/fd/%d" % fd))
+        os.fdatasync(fd)
+
+
+class DurableServer(object):
+    """A server factory on a DurableCallCenter in ``directory``, with a task.Clock."""
+
+    def __init__(self, directory, operators=("A", "B"), ring_timeout=10, clock=None, disk=None, **kwargs):
+        self.clock = clock or Clock()
+        self.disk = disk or Disk()
+        self.state = DurableCallCenter(
+            str(directory),
+            list(operators),
+            self.clock.callLater,
+            self.clock.seconds,
+            ring_timeout,
+            sync=self.disk.sync,
+            write=self.disk.write,
+            **kwargs,
+        )
+        self.state.restore()
+        self.factory = CallCenterServerFactory(self.state, self.clock.callLater, durable_output=self.state)
+
+    @property
+    def syncs(self):
+        return self.disk.syncs
+
+    def connect(self):
+        connection = self.factory.buildProtocol(None)
+        transport = StringTransport()
+        connection.makeConnection(transport)
+        return connection, transport
+
+    def run(self, *commands):
+        """Send the commands on a new connection, commit, and return the replies."""
+        connection, transport = self.connect()
+        connection.dataReceived(b"".join(request(text) for text in commands))
+        self.clock.advance(0)
+        return replies(transport)
+
+    def status(self):
+        return self.state.status()
+
+    def crash(self):
+        """What a SIGKILL leaves: the files as they are, nothing committed that was not."""
+        if self.state.journal is not None:
+            self.state.journal.close()
+        self.state.files.unlock()
+
+    def stop(self):
+        """A clean stop: commit, snapshot, release the directory."""
+        self.state.flush()
+        self.state.compact()
+        self.state.close()
+
+    def compact_and_crash(self):
+        """A compaction (as past --journal-limit), then a SIGKILL: the next start restores
+        from the snapshot alone, its journal empty."""
+        self.state.flush()
+        self.state.compact()
+        self.crash()
+
+
+def request(command, call_id=None):
+    """One request's bytes: ``request("call", "1")``, or the shell's words ``request("call 1")``."""
+    if call_id is None:
+        command, _, argument = command.partition(" ")
+        call_id = argument or None
+    return encode_request(command, call_id)
+
+
+def journal_path(directory):
+    (name,) = [name for name in os.listdir(str(directory)) if name.startswith("journal.")]
+    return os.path.join(str(directory), name)
+
+
+class ProtocolServer(object):
+    """The server's factory on an in-memory CallCenter with a task.Clock; ``factory_options`` are the
+    factory's (limits, authentication)."""
+
+    def __init__(self, operators=("A", "B"), ring_timeout=10, queues=None, **factory_options):
+        self.clock = Clock()
+        center = CallCenter(
+            list(operators), self.clock.callLater, ring_timeout, now=self.clock.seconds, service_level=5, queues=queues
+        )
+        self.factory = CallCenterServerFactory(center, self.clock.callLater, **factory_options)
+
+    def connect(self):
+        connection = self.factory.buildProtocol(None)
+        transport = StringTransport()
+        connection.makeConnection(transport)
+        return connection, transport
+
+
+def replies(transport):
+    """Every message line written so far, decoded, and clear the transport."""
+    data = transport.value()
+    transport.clear()
+    assert data == b"" or data.endswith(b"\n")
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def make_tcp_transport(limit):
+    reactor = MemoryReactor()
+    transport = tcp.Connection(Sent(limit), protocol.Protocol(), reactor=reactor)
+    transport.connected = 1
+    return transport, reactor
+
+
+class StuckSocket(object):
+    """A peer's socket that takes ``room`` bytes and then nothing until it reads."""
+
+    def __init__(self, room):
+        self.room = room
+        self.received = b""
+
+    def send(self, data):
+        taken = data[: self.room]
+        self.room -= len(taken)
+        self.received += taken
+        return len(taken)
+
+    def fileno(self):
+        return -1
+
+    def setblocking(self, flag):
+        pass
+
+
+class RecordingOutput(Output):
+    def __init__(self):
+        self.out = []
+        self.errors = []
+
+    def lines(self, lines):
+        self.out.extend(lines)
+
+    def error(self, message):
+        self.errors.append(message)
+
+    def text(self, text):
+        self.out.append(text)
+
+
+def make_shell(operators=("A", "B"), ring_timeout=10, output=None, queues=None):
+    clock = Clock()
+    output = output or RecordingOutput()
+    center = CallCenter(list(operators), clock.callLater, ring_timeout, output.lines, now=clock.seconds, queues=queues)
+    shell = CallCenterShell(run_locally(center, output), output, center.operator_ids(), center.queue_names())
+    return shell, output, clock, center
+
+
+def make_certificates(folder):
+    """A CA (its certificate alone in ``folder/ca``) and a certificate for localhost signed by it."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(subject, issuer, public_key, signing_key, is_ca):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+        )
+        if not is_ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("callcenter test CA", "callcenter test CA", ca_key.public_key(), ca_key, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = certificate("localhost", "callcenter test CA", key.public_key(), ca_key, False)
+    os.mkdir(os.path.join(folder, "ca"))
+    paths = {"ca": os.path.join(folder, "ca"), "key": os.path.join(folder, "key.pem")}
+    paths["cert"] = os.path.join(folder, "cert.pem")
+    with open(os.path.join(paths["ca"], "ca.pem"), "wb") as out:
+        out.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(paths["cert"], "wb") as out:
+        out.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths["key"], "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return paths
+
+
+def scrape(port, path="/metrics"):
+    """GET a page of the metrics server: (status, body); tried for at most 10 s while it starts."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as response:
+                return response.status, response.read().decode("utf-8")
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode("utf-8", "replace")
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+SMALL = "256k"
