@@ -22,7 +22,7 @@ from callcenter.store.etcd import (
     put_request,
     range_request,
 )
-from etcd_fake import Answer, FakeEtcd, b64, header, kv, spin, stopped, wait
+from support import Answer, FakeEtcd, b64, header, kv, spin, stopped, wait
 
 TIMEOUT = 0.3  # the client's timeout in these tests: what a hanging member costs
 

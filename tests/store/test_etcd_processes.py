@@ -12,7 +12,7 @@ from callcenter.store.etcd import (
     put_request,
     range_request,
 )
-from etcd_fake import wait
+from support import wait
 
 
 def test_transactions_watches_and_leases_on_a_real_cluster(etcd_cluster):
