@@ -2,6 +2,7 @@
 members and the strategy's memory come back after a crash (journal replay) and after a
 clean stop (snapshot); a wrap-up or max-wait timer restarts with what was left of it."""
 
+import json
 import os
 
 import pytest
@@ -10,9 +11,9 @@ from twisted.internet.task import Clock
 from callcenter.store.journal import (
     JOURNAL_MAGIC,
     SNAPSHOT,
+    SNAPSHOT_MAGIC,
     decode_record,
-    decode_snapshot,
-    encode_snapshot,
+    frame,
     read_frames,
 )
 from support import DurableServer, journal_path, replies
@@ -166,25 +167,24 @@ def test_a_reject_at_a_restored_ring_all_call_leaves_it_ringing_at_the_others(tm
 
 
 def test_an_old_snapshot_without_ringers_brings_a_ring_all_call_back_at_its_first_operator(tmp_path):
-    server = DurableServer(tmp_path, **RING_ALL)
-    server.run("call 1", "call 2")
-    server.stop()
-    path = os.path.join(str(tmp_path), SNAPSHOT)
-    with open(path, "rb") as snapshot:
-        document = decode_snapshot(snapshot.read())
-    assert document["routing"].pop("ringers") == {"1": ["A", "B", "C"]}
-    with open(path, "wb") as snapshot:
-        snapshot.write(
-            encode_snapshot(
-                document["generation"],
-                document["time"],
-                document["operators"],
-                document["queue"],
-                document["stats"],
-                document["routing"],
-            )
-        )
-    again = DurableServer(tmp_path, **RING_ALL)
+    # What a server of format 1 before "ringers" wrote after "call 1", "call 2" with ring-all:
+    # call 1 at its first operator only, call 2 waiting.
+    routing = {"version": 1, "presence": {}, "dynamic": [], "priorities": {}, "strategy": "ring-all", "memory": None}
+    document = {
+        "format": 1,
+        "generation": 1,
+        "time": 0.0,
+        "operators": [["A", "ringing", "1"], ["B", "available", None], ["C", "available", None]],
+        "queue": ["2"],
+        "stats": None,
+        "routing": routing,
+    }
+    os.mkdir(str(tmp_path / "state"))
+    with open(str(tmp_path / "state" / SNAPSHOT), "wb") as snapshot:
+        snapshot.write(SNAPSHOT_MAGIC + frame(json.dumps(document).encode("utf-8")))
+    with open(str(tmp_path / "state" / "journal.1"), "wb") as journal:
+        journal.write(JOURNAL_MAGIC)
+    again = DurableServer(tmp_path / "state", **RING_ALL)
     assert again.status() == [
         "Operator A ringing with call 1",
         "Operator B ringing with call 2",

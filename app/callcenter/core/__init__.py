@@ -4,4 +4,4 @@ Layer: core (no I/O, no Twisted; time comes in through an injected clock). It im
 the layers above it.
 """
 
-__all__ = ["bitset", "center", "queues", "states", "stats", "strategies"]
+__all__ = ["bitset", "center", "model", "queues", "readouts", "routing", "states", "stats", "strategies", "waiting"]

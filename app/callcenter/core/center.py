@@ -10,28 +10,40 @@ and the lines that no command caused (a ring timeout, the end of a wrap-up, a wa
 that timed out) go to ``on_event``.
 Bad input raises :class:`CallCenterError` before anything changes.
 
+:class:`CallCenter` holds the command words, the transitions and the timers; what can live
+apart does: its objects (model.py, waiting.py), the routing set-up (routing.py), the read-outs
+of ``status``, ``stats`` and the wallboard (readouts.py).
+
 Every command is O(1) or O(log n) whatever the queue length and the operator count:
-the queue is a :class:`WaitingCalls` (one :class:`CallQueue` per priority: append,
+the queue is a ``WaitingCalls`` (one ``CallQueue`` per priority: append,
 pop-first and removal from anywhere are O(1)) and the available operators live in
-the ring strategy (an :class:`IndexSet` for ``linear``; see strategies.py). ``ring-all``
+the ring strategy (an ``IndexSet`` for ``linear``; see strategies.py). ``ring-all``
 is O(operators it rings). The routing rules are documented in docs/routing.md.
 """
 
-from collections import deque
-from itertools import islice
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from zope.interface import implementer
 
-from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig, operator_ids_of
+from callcenter.core import readouts, routing
+from callcenter.core.model import (
+    ANSWERED,
+    ENDED,
+    QUEUED,
+    Call,
+    CallCenterError,
+    Operator,
+    check_id,
+    check_reason,
+    parse_priority,
+)
+from callcenter.core.queues import QueueConfig, operator_ids_of
+from callcenter.core.readouts import presence_line
+from callcenter.core.routing import Queue
 from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
-from callcenter.core.stats import QueueFigures, presence_lines, queue_line, stats_table
-from callcenter.core.strategies import LINEAR, RING_ALL, make_strategy
+from callcenter.core.stats import QueueFigures
+from callcenter.core.strategies import LINEAR
 from callcenter.interfaces import ICallCenter, ICallCenterObserver
-
-QUEUED = "queued"
-ANSWERED = "answered"
-ENDED = "ended"
 
 DEFAULT_RING_TIMEOUT = 10.0
 DEFAULT_SERVICE_LEVEL = 20.0  # seconds, as Asterisk's servicelevel
@@ -39,9 +51,6 @@ QUERIES = ("status", "stats")  # the commands that only read the state
 # Calls received within this many seconds of each other share one received-at time (one
 # float object): a burst that fills a long queue then costs 8 bytes a call, not 32.
 RECEIVED_AT_RESOLUTION = 0.001
-MAX_ID_LENGTH = 64
-MAX_REASON_LENGTH = 64
-PRIORITIES = 10  # 0 (the default) to 9: a waiting call of higher priority is offered first
 CALL_OPTIONS = ("priority", "queue")  # call <id> priority=N queue=NAME
 NO_ANSWER = "no answer"  # the reason of an auto-pause (--max-no-answer)
 # The core's timers, by the name a durable center journals each firing under; each fires
@@ -66,316 +75,6 @@ OnTiming = Callable[[str, float], None]
 def no_time() -> float:
     """The clock of a call center that was given none: time stands still at 0."""
     return 0.0
-
-
-class CallCenterError(Exception):
-    """Bad input: the message is one line for the user; nothing changed."""
-
-
-class Call(object):
-    # operator: the one it rings or talks to; with ring-all, ringers are all it rings. order:
-    # its place in the order of arrival, which breaks ties of received_at between queues (0
-    # with one queue, where each queue's FIFO order says it).
-    __slots__ = ("id", "operator", "order", "priority", "queue", "received_at", "ringers", "state")
-
-    def __init__(self, call_id: str, received_at: float, priority: int, queue: "Queue") -> None:
-        self.id = call_id
-        self.state = QUEUED
-        self.operator: Optional[Operator] = None
-        self.received_at = received_at
-        self.priority = priority
-        self.queue = queue
-        self.order = 0
-        self.ringers: "Optional[List[Operator]]" = None
-
-
-class Operator(object):
-    # since: when it entered its state (when a ring began, when it answered); pending: the
-    # presence (PAUSED or LOGGED_OUT) a busy operator takes when its call ends; timer: its
-    # ring timer or its wrap-up timer (never both); no_answer: ring timeouts in a row. The
-    # rest are its figures for ``stats``.
-    __slots__ = (
-        "answered",
-        "call",
-        "id",
-        "ignored",
-        "index",
-        "joined",
-        "logged_out_time",
-        "no_answer",
-        "paused_time",
-        "pending",
-        "pending_reason",
-        "reason",
-        "rejected",
-        "serves",
-        "since",
-        "state",
-        "talk_time",
-        "timer",
-        "wrap_up_time",
-    )
-
-    def __init__(self, operator_id: str, index: int, since: float) -> None:
-        self.id = operator_id
-        self.index = index
-        self.state = AVAILABLE
-        self.call: Optional[Call] = None
-        self.timer: Any = None
-        self.since = since
-        self.reason: Optional[str] = None  # why it is paused
-        self.pending: Optional[str] = None
-        self.pending_reason: Optional[str] = None
-        self.no_answer = 0
-        self.answered = 0
-        self.rejected = 0
-        self.ignored = 0
-        self.talk_time = 0.0  # of its finished calls
-        self.joined = since  # when it first logged in
-        self.paused_time: Dict[str, float] = {}  # by reason ("" for none), ended pauses
-        self.wrap_up_time = 0.0  # ended wrap-ups
-        self.logged_out_time = 0.0  # ended log-outs
-        # (queue, the strategy of its level there) for each queue it serves: while it is
-        # available it is a member of each of these strategies.
-        self.serves: "List[Tuple[Queue, Any]]" = []
-
-
-class CallQueue(object):
-    """A FIFO of waiting calls: append, pop-first and removal from anywhere, all O(1).
-
-    A call hung up while waiting is not searched for: its state is no longer QUEUED
-    and it stays in the deque, skipped, until it reaches the head or the deque is
-    compacted (once it holds as many such calls as waiting ones, so each removal
-    pays for one copy at most). One deque slot a call, and no hashing, keeps a long
-    queue cheap in memory and in cache misses.
-    """
-
-    __slots__ = ("_calls", "_waiting")
-
-    def __init__(self) -> None:
-        self._calls: "Deque[Call]" = deque()
-        self._waiting = 0
-
-    def __len__(self) -> int:
-        return self._waiting
-
-    def __iter__(self) -> Iterator[str]:
-        """The ids of the waiting calls, head first."""
-        return (call.id for call in self._calls if call.state is QUEUED)
-
-    def calls(self) -> Iterator[Call]:
-        return (call for call in self._calls if call.state is QUEUED)
-
-    def append(self, call: "Call") -> None:
-        self._calls.append(call)
-        self._waiting += 1
-
-    def appendleft(self, call: "Call") -> None:
-        """Back to the head: a call that was ringing for an operator who paused."""
-        self._calls.appendleft(call)
-        self._waiting += 1
-
-    def popleft(self) -> "Call":
-        """The call at the head; the queue must not be empty."""
-        calls = self._calls
-        call = calls.popleft()
-        while call.state is not QUEUED:
-            call = calls.popleft()
-        self._waiting -= 1
-        return call
-
-    def head(self) -> "Optional[Call]":
-        """The call at the head (the one waiting longest), or None; it stays queued."""
-        calls = self._calls
-        while calls and calls[0].state is not QUEUED:
-            calls.popleft()  # a call hung up while waiting: skipped now rather than later
-        return calls[0] if calls else None
-
-    def first(self, count: int) -> "List[Call]":
-        """The first ``count`` waiting calls, head first, without walking the rest."""
-        return list(islice((call for call in self._calls if call.state is QUEUED), count))
-
-    def removed(self, call: "Call") -> None:
-        """``call``, which was waiting, has left the queue (its state says so already)."""
-        self._waiting -= 1
-        if len(self._calls) > 2 * self._waiting + 64:
-            self._calls = deque(call for call in self._calls if call.state is QUEUED)
-
-
-class WaitingCalls(object):
-    """The queue: one :class:`CallQueue` per priority, the highest offered first, FIFO
-    within one. ``_top`` is at least the highest priority with a waiting call, so that
-    with priority 0 alone (the assignment) each operation looks at one lane.
-
-    Within a lane the head is also the call received first: a call leaves a lane only
-    from its head, or arrives when nothing of its priority waits, and goes back to the
-    head when it comes back. So the call waiting longest is among the lanes' heads."""
-
-    __slots__ = ("_lanes", "_top", "_waiting")
-
-    def __init__(self) -> None:
-        self._lanes = [CallQueue() for _ in range(PRIORITIES)]
-        self._top = 0
-        self._waiting = 0
-
-    def __len__(self) -> int:
-        return self._waiting
-
-    def __iter__(self) -> Iterator[str]:
-        """The ids of the waiting calls in the order they will be offered."""
-        for lane in reversed(self._lanes):
-            yield from lane
-
-    def calls(self) -> Iterator[Call]:
-        for lane in reversed(self._lanes):
-            yield from lane.calls()
-
-    def first(self, count: int) -> List[Call]:
-        """The first ``count`` waiting calls in offer order, without walking the rest."""
-        return list(islice(self.calls(), count))
-
-    def append(self, call: Call) -> None:
-        priority = call.priority
-        self._lanes[priority].append(call)
-        self._waiting += 1
-        if priority > self._top:
-            self._top = priority
-
-    def appendleft(self, call: Call) -> None:
-        priority = call.priority
-        self._lanes[priority].appendleft(call)
-        self._waiting += 1
-        if priority > self._top:
-            self._top = priority
-
-    def popleft(self) -> Call:
-        """The next call to offer; the queue must not be empty."""
-        lanes, top = self._lanes, self._top
-        while not lanes[top]:
-            top -= 1
-        self._top = top
-        self._waiting -= 1
-        return lanes[top].popleft()
-
-    def head(self) -> Optional[Call]:
-        """The next call to offer, or None; it stays queued."""
-        for lane in reversed(self._lanes[: self._top + 1]):
-            if lane:
-                return lane.head()
-        return None
-
-    def oldest(self) -> Optional[Call]:
-        """The call received first among those waiting, or None (O(priorities))."""
-        oldest = None
-        for lane in self._lanes[: self._top + 1]:
-            call = lane.head() if lane else None
-            if call is not None and (oldest is None or call.received_at < oldest.received_at):
-                oldest = call
-        return oldest
-
-    def removed(self, call: Call) -> None:
-        """``call``, which was waiting, has left the queue (its state says so already)."""
-        self._lanes[call.priority].removed(call)
-        self._waiting -= 1
-
-
-class Queue(object):
-    """One queue of calls (``--queues``; without it, one queue of every operator): its waiting
-    calls, its members by level, each level's ring strategy over its available members, its
-    limits, its weight against the other queues, and its figures.
-
-    ``levels`` holds one strategy a level, the lowest level first: a new call rings at the
-    first level with an available member. ``tallies`` is what a call of this queue counts
-    in: the call center's figures, and this queue's own when there are several."""
-
-    __slots__ = (
-        "figures",
-        "label",
-        "levels",
-        "max_queue",
-        "max_wait",
-        "name",
-        "ring_all",
-        "tallies",
-        "waiting",
-        "weight",
-    )
-
-    def __init__(self, name: str, label: str, max_queue: int, max_wait: float, weight: int, ring_all: bool) -> None:
-        self.name = name
-        self.label = label  # "" for the default queue, " sales" for the others: "waiting in queue sales"
-        self.waiting = WaitingCalls()
-        self.levels: List[Any] = []
-        self.max_queue = max_queue
-        self.max_wait = max_wait
-        self.weight = weight
-        self.ring_all = ring_all
-        self.figures = QueueFigures()
-        self.tallies: "Tuple[QueueFigures, ...]" = ()
-
-
-class AllWaiting(object):
-    """The waiting calls of several queues, read as one: what ``CallCenter.queue`` is when
-    there is more than one queue (with one, it is that queue's :class:`WaitingCalls`)."""
-
-    __slots__ = ("_queues",)
-
-    def __init__(self, queues: "Sequence[Queue]") -> None:
-        self._queues = queues
-
-    def __len__(self) -> int:
-        return sum(len(queue.waiting) for queue in self._queues)
-
-    def __iter__(self) -> Iterator[str]:
-        """The ids of the waiting calls, queue by queue, each in offer order."""
-        for queue in self._queues:
-            yield from queue.waiting
-
-    def calls(self) -> Iterator[Call]:
-        for queue in self._queues:
-            yield from queue.waiting.calls()
-
-    def first(self, count: int) -> List[Call]:
-        return list(islice(self.calls(), count))
-
-    def oldest(self) -> Optional[Call]:
-        """The call waiting longest in any queue (O(queues x priorities))."""
-        oldest = None
-        for queue in self._queues:
-            call = queue.waiting.oldest()
-            if call is not None and (
-                oldest is None or (call.received_at, call.order) < (oldest.received_at, oldest.order)
-            ):
-                oldest = call
-        return oldest
-
-
-def check_id(kind: str, value: str) -> str:
-    """Return ``value`` if it is a valid id: one token of 1 to 64 printable characters."""
-    if not value or len(value) > MAX_ID_LENGTH or not value.isprintable() or " " in value:
-        raise CallCenterError(
-            "invalid %s id %r: use 1 to %d printable characters, no spaces" % (kind, value[:80], MAX_ID_LENGTH)
-        )
-    return value
-
-
-def check_reason(reason: str) -> str:
-    if len(reason) > MAX_REASON_LENGTH or not reason.isprintable():
-        raise CallCenterError("a pause reason is 1 to %d printable characters" % MAX_REASON_LENGTH)
-    return reason
-
-
-def parse_priority(text: Any) -> int:
-    """A call's priority: a whole number from 0 to 9 (in words, ``priority=N``)."""
-    if isinstance(text, str) and text.isdigit() and len(text) < 3:
-        priority = int(text)
-    elif isinstance(text, int) and not isinstance(text, bool):
-        priority = text
-    else:
-        priority = -1
-    if not 0 <= priority < PRIORITIES:
-        raise CallCenterError("priority must be a whole number from 0 to %d, not %s" % (PRIORITIES - 1, str(text)[:20]))
-    return priority
 
 
 def operator_names(count: int) -> List[str]:
@@ -802,463 +501,119 @@ class CallCenter(object):
         else:
             self.wrap_up_ended(operator_id)
 
+    # What a saved state holds that only the center keeps: core/state.py reads it here, and
+    # hands it back to resume() once it has put the operators, calls and queues back.
+
+    def own_state(self) -> "Tuple[int, float, Optional[float]]":
+        """The calls received so far (each call's order, with several queues), the last
+        received-at time handed out, and the deadline of the wait timer (None: not running)."""
+        return self._arrivals, self._received_at, self._wait_deadline if self._wait_timer is not None else None
+
+    def resume(
+        self,
+        waiting: "Sequence[Sequence[Call]]",
+        arrivals: int,
+        received_at: float,
+        timers: "Sequence[Tuple[str, str, float]]",
+    ) -> None:
+        """The end of a restore, once state.py has put the operators (their states, calls and
+        figures), the calls, the figures and the strategies' memory back: the available
+        operators that hold no call are members of their queues' strategies again; the
+        ``waiting`` calls of each queue (in :attr:`queues` order, each in offer order) wait
+        again, or, when an operator is free in their queue (the operators changed), ring in
+        order of arrival as new calls would; the ``timers`` (name, operator id, deadline) run
+        to their deadlines; a ringing operator without one rings a full ring timeout, a
+        wrap-up without one ends ``wrap_up`` after it began, and the wait timer without one
+        waits for the call waiting longest."""
+        now = self.now()
+        self._arrivals, self._received_at = arrivals, received_at
+        for operator in self.operators:
+            for _, free in operator.serves:
+                free.discard(operator.index)
+                if operator.state is AVAILABLE and operator.call is None:
+                    free.add(operator.index)
+        if any(calls and any(len(free) for free in queue.levels) for queue, calls in zip(self.queues, waiting)):
+            for call in sorted((call for calls in waiting for call in calls), key=lambda call: call.order):
+                first = None
+                for free in call.queue.levels:
+                    first = free.pick()
+                    if first is not None:
+                        break
+                if first is None:
+                    call.queue.waiting.append(call)
+                elif call.queue.ring_all:
+                    self._ring_every_free(call, [], now)
+                else:
+                    self._ring(call, self.operators[first], [], now)
+        else:
+            for queue, calls in zip(self.queues, waiting):
+                for call in calls:
+                    queue.waiting.append(call)
+        if self._call_later is None:
+            return  # no timers: none can have been saved
+        for timer, operator_id, deadline in timers:
+            if timer == WAIT_TIMER:
+                if self._max_waits and self._wait_timer is None:
+                    self._wait_deadline = deadline
+                    self._wait_timer = self._call_later(max(deadline - now, 0.0), self._timer_fired, WAIT_TIMER, "")
+                continue
+            operator = self._operators_by_id[operator_id]
+            ringing = timer == RING_TIMER and operator.state is RINGING and self.ring_timeout
+            if operator.timer is None and (ringing or (timer == WRAP_UP_TIMER and operator.state is WRAP_UP)):
+                operator.timer = self._call_later(max(deadline - now, 0.0), self._timer_fired, timer, operator_id)
+        for operator in self.operators:
+            if operator.timer is not None:
+                continue
+            if operator.state is RINGING and self.ring_timeout:
+                operator.timer = self._call_later(self.ring_timeout, self._timer_fired, RING_TIMER, operator.id)
+            elif operator.state is WRAP_UP:
+                left = max(operator.since + self.wrap_up - now, 0.0)
+                operator.timer = self._call_later(left, self._timer_fired, WRAP_UP_TIMER, operator.id)
+        if self._wait_timer is None:
+            self._rearm_wait(now)
+
     def operator_ids(self) -> List[str]:
         """Every operator's id in configured order, those that joined with ``login`` last."""
         return [operator.id for operator in self.operators]
 
-    def status(self) -> Lines:
-        """Every operator with its state and call, then the queued calls in the order they
-        will be offered (with their priority, when not 0); with several queues, that queue
-        by queue under a ``Queue NAME`` line, an operator under each queue it serves."""
-        if len(self.queues) == 1:
-            return self._status_lines(self.operators, self.queue.calls())
-        lines = []
-        for queue in self.queues:
-            lines.append("Queue %s" % queue.name)
-            members = [operator for operator in self.operators if any(served is queue for served, _ in operator.serves)]
-            lines.extend(self._status_lines(members, queue.waiting.calls()))
-        return lines
+    # The read-outs (readouts.py): they change nothing.
 
-    def _status_lines(self, operators: Sequence[Operator], waiting: Iterator[Call]) -> Lines:
-        lines = []
-        for operator in operators:
-            state = operator.state
-            if operator.call is not None:
-                lines.append("Operator %s %s with call %s" % (operator.id, state, operator.call.id))
-            elif state is AVAILABLE:
-                lines.append("Operator %s available" % operator.id)
-            elif state is WRAP_UP:
-                lines.append("Operator %s in wrap-up" % operator.id)
-            else:
-                lines.append(presence_line(operator.id, state, operator.reason))
-        for call in waiting:
-            if call.priority:
-                lines.append("Queued call %s (priority %d)" % (call.id, call.priority))
-            else:
-                lines.append("Queued call %s" % call.id)
-        return lines
+    def status(self) -> Lines:
+        """Every operator with its state and call, then the queued calls in offer order."""
+        return readouts.status(self)
 
     def stats(self) -> Lines:
-        """The figures since the start: calls by outcome, waits, service level, and per operator
-        its answers, rejects, ignores, talk time and how long it has been in its state (the
-        table is documented in docs/stats.md); then, once presence was used, per operator its
-        time paused (by reason), in wrap-up and logged in."""
-        oldest = self.queue.oldest()
-        now = self.now()
-        ringing = sum(1 for call in self.calls.values() if call.state is RINGING)
-        lines = stats_table(
-            self.figures,
-            self.operators,
-            now,
-            self.service_level,
-            waiting=len(self.queue),
-            oldest_waiting=None if oldest is None else oldest.received_at,
-            ringing=ringing,
-            limits=any(queue.max_queue or queue.max_wait for queue in self.queues),
-        )
-        lines.extend(presence_lines(self.operators, now))
-        if len(self.queues) > 1:
-            rings = {queue.name: 0 for queue in self.queues}
-            for call in self.calls.values():
-                if call.state is RINGING:
-                    rings[call.queue.name] += 1
-            for queue in self.queues:
-                head = queue.waiting.oldest()
-                lines.append(
-                    queue_line(
-                        queue.name,
-                        queue.figures,
-                        now,
-                        self.service_level,
-                        len(queue.waiting),
-                        None if head is None else head.received_at,
-                        rings[queue.name],
-                    )
-                )
-        return lines
-
-    # The state as plain data, for observers that show it (the wallboard).
+        """The figures since the start (docs/stats.md)."""
+        return readouts.stats(self)
 
     def snapshot(self, waiting_limit: int = 100) -> Dict[str, Any]:
-        """Operators in configured order and the first ``waiting_limit`` waiting calls, head
-        first, with the figures of ``stats``: plain dicts, lists and numbers, a copy.
-
-        An operator is ``{"id", "state", "call" (its call's id or None), "reason" (a pause's
-        reason, else None), "since" (when it entered its state)}``; a
-        waiting call ``{"call", "received_at"}``; times are readings of ``now``. It costs
-        O(operators + waiting_limit), whatever the length of the queue.
-
-        With several queues (``--queues``), ``"queues"`` holds each queue, in order:
-        ``{"name", "waiting" (its first ``waiting_limit`` calls), "waiting_count",
-        "oldest_received_at" (of its call waiting longest, or None), "figures", "ringing"
-        (its operators ringing)}``: O(operators + queues x waiting_limit) more; else ``[]``.
-        """
-        return {
-            "now": self.now(),
-            "operators": [
-                {
-                    "id": operator.id,
-                    "state": operator.state,
-                    "call": None if operator.call is None else operator.call.id,
-                    "reason": operator.reason,
-                    "since": operator.since,
-                }
-                for operator in self.operators
-            ],
-            "waiting": [{"call": call.id, "received_at": call.received_at} for call in self.queue.first(waiting_limit)],
-            "waiting_count": len(self.queue),
-            "figures": self.figures.to_dict(),
-            "service_level": self.service_level,
-            "queues": self._queues_snapshot(waiting_limit) if self._several else [],
-        }
-
-    def _queues_snapshot(self, waiting_limit: int) -> List[Dict[str, Any]]:
-        ringing = {queue.name: 0 for queue in self.queues}
-        for operator in self.operators:  # the operators, not the calls: ring-all rings one call at several
-            if operator.state is RINGING and operator.call is not None:
-                ringing[operator.call.queue.name] += 1
-        queues = []
-        for queue in self.queues:
-            oldest = queue.waiting.oldest()
-            first = queue.waiting.first(waiting_limit)
-            queues.append(
-                {
-                    "name": queue.name,
-                    "waiting": [{"call": call.id, "received_at": call.received_at} for call in first],
-                    "waiting_count": len(queue.waiting),
-                    "oldest_received_at": None if oldest is None else oldest.received_at,
-                    "figures": queue.figures.to_dict(),
-                    "ringing": ringing[queue.name],
-                }
-            )
-        return queues
-
-    # The figures' state, for saving and restoring them.
-
-    def stats_state(self) -> Dict[str, Any]:
-        """The state of the ``stats`` figures as a plain JSON-serialisable dict.
-
-        It holds the counters and sums of :class:`QueueFigures` under ``"figures"``, per
-        operator id (``"operators"``) its counters, finished talk time and ``since`` (when
-        it entered its present state), and per call in progress (``"received_at"``) when it
-        arrived; times are readings of the injected ``now``. It does not hold the calls,
-        the queue or the operators' states: those are the call center's own state, saved
-        and restored (or replayed) apart. The dict is a copy: changing it changes nothing.
-        """
-        state = {
-            "version": 1,
-            "figures": self.figures.to_dict(),
-            "operators": {
-                operator.id: {
-                    "answered": operator.answered,
-                    "rejected": operator.rejected,
-                    "ignored": operator.ignored,
-                    "talk_time": operator.talk_time,
-                    "since": operator.since,
-                }
-                for operator in self.operators
-            },
-            "received_at": {call.id: call.received_at for call in self.calls.values()},
-        }
-        if len(self.queues) > 1:
-            state["queues"] = {queue.name: queue.figures.to_dict() for queue in self.queues}
-        return state
-
-    def restore_stats(self, state: Dict[str, Any]) -> None:
-        """Put back figures that :meth:`stats_state` returned, on the same clock.
-
-        Call it once the calls and the operators' states are back (restored or replayed):
-        it only sets figures and timestamps. Operators and calls the state names that this
-        call center does not have (another ``--operators``, a call that has ended) are left
-        out; operators and calls it does not name keep what they have. A state that is not
-        such a dict raises :class:`CallCenterError` and changes nothing.
-        """
-        try:
-            if state.get("version") != 1:
-                raise ValueError("version %r" % (state.get("version"),))
-            figures = QueueFigures.from_dict(state["figures"])
-            operators = {}
-            for operator_id, saved in state["operators"].items():
-                operator = self._operators_by_id.get(operator_id)
-                if operator is not None:
-                    operators[operator] = (
-                        int(saved["answered"]),
-                        int(saved["rejected"]),
-                        int(saved["ignored"]),
-                        float(saved["talk_time"]),
-                        float(saved["since"]),
-                    )
-            received = {
-                self.calls[call_id]: float(received_at)
-                for call_id, received_at in state["received_at"].items()
-                if call_id in self.calls
-            }
-            by_queue = {
-                name: QueueFigures.from_dict(saved)
-                for name, saved in (state.get("queues") or {}).items()
-                if name in self._queues_by_name
-            }
-        except (AttributeError, KeyError, TypeError, ValueError) as error:
-            raise CallCenterError("the saved stats cannot be read: %s" % (error,)) from None
-        self.figures = figures
-        for name, queue_figures in by_queue.items():
-            self._queues_by_name[name].figures = queue_figures
-        self._tally()
-        for operator, (answered, rejected, ignored, talk_time, since) in operators.items():
-            operator.answered, operator.rejected, operator.ignored = answered, rejected, ignored
-            operator.talk_time, operator.since = talk_time, since
-        for call, received_at in received.items():
-            call.received_at = received_at
-
-        self._refresh_free()
-        self._rearm_wait(self.now())
-
-    # The routing state, for saving and restoring it.
-
-    def routing_state(self) -> Dict[str, Any]:
-        """What presence, priorities and the strategy keep beyond the calls and the
-        operators' call states, as a plain JSON-serialisable dict: per operator not simply
-        logged in (``"presence"``) its state, reason, pending presence, ring timeouts in a
-        row and presence times; the dynamic members; the priority of each call that has one;
-        the strategy's memory; every operator each ring-all call rings (``"ringers"``, in
-        the order it rang them). Give it to :meth:`restore_routing` once the calls are back."""
-        presence = {}
-        for operator in self.operators:
-            if operator.state in (PAUSED, LOGGED_OUT, WRAP_UP) or operator.pending or operator.no_answer:
-                presence[operator.id] = {
-                    "state": operator.state,
-                    "since": operator.since,
-                    "reason": operator.reason,
-                    "pending": operator.pending,
-                    "pending_reason": operator.pending_reason,
-                    "no_answer": operator.no_answer,
-                }
-            if operator.paused_time or operator.wrap_up_time or operator.logged_out_time:
-                presence.setdefault(operator.id, {}).update(
-                    paused_time=operator.paused_time,
-                    wrap_up_time=operator.wrap_up_time,
-                    logged_out_time=operator.logged_out_time,
-                    joined=operator.joined,
-                )
-        state = {
-            "version": 1,
-            "presence": presence,
-            "dynamic": list(self.dynamic),
-            "priorities": {call.id: call.priority for call in self.calls.values() if call.priority},
-            "ringers": {
-                call.id: [ringer.id for ringer in call.ringers] for call in self.calls.values() if call.ringers
-            },
-            "strategy": self.strategy,
-            "memory": self.queues[0].levels[0].state(),
-        }
-        if self.queue_configs is not None:
-            default = self.queues[0]
-            state["queues"] = {
-                "config": [config.to_dict() for config in self.queue_configs],
-                "calls": {
-                    call.id: [call.queue.name, call.order]
-                    for call in self.calls.values()
-                    if call.queue is not default or call.order
-                },
-                "memory": {queue.name: [free.state() for free in queue.levels] for queue in self.queues},
-            }
-        return state
-
-    @staticmethod
-    def saved_queues(state: Optional[Dict[str, Any]]) -> "Tuple[Optional[List[QueueConfig]], Dict[str, str]]":
-        """From a :meth:`routing_state`: the queues it was made with (None: no --queues), and
-        the queue of each call in a queue other than the default one. CallCenterError when
-        they cannot be read."""
-        saved = (state or {}).get("queues")
-        if saved is None:
-            return None, {}
-        try:
-            configs = [QueueConfig.from_dict(config) for config in saved["config"]]
-            calls = {str(call_id): str(name) for call_id, (name, _) in saved["calls"].items()}
-        except (AttributeError, KeyError, TypeError, ValueError) as error:
-            raise CallCenterError("the saved queues cannot be read: %s" % (error,)) from None
-        return configs, calls
-
-    def restore_routing(self, state: Dict[str, Any]) -> None:
-        """Put back what :meth:`routing_state` returned, on the same clock, once the calls and
-        operators are back with every operator that holds no call available (and after
-        :meth:`restore_stats`). Operators and calls it names that are not here are left out.
-        A wrap-up restarts with what is left of it (none when it is over); the queue's wait
-        timer restarts from the calls' received-at times. A ring-all call, back ringing at
-        one of its ringers, rings again at the others it rang that are available and serve
-        its queue, each with a ring timer of its own (one saved without ``"ringers"`` rings at
-        that one only). CallCenterError when ``state`` is not such a dict."""
-        now = self.now()
-        try:
-            if state.get("version") != 1:
-                raise ValueError("version %r" % (state.get("version"),))
-            changes = []
-            for operator_id, saved in state["presence"].items():
-                operator = self._operators_by_id.get(operator_id)
-                if operator is None:
-                    continue
-                # The core's own strings: states are compared by identity.
-                presence = PRESENCES.get(saved.get("state"), operator.state)
-                if presence in (PAUSED, LOGGED_OUT, WRAP_UP) and operator.call is not None:
-                    raise ValueError("operator %s is %s but holds call %s" % (operator_id, presence, operator.call.id))
-                pending = saved.get("pending")
-                if pending is not None:
-                    pending = {PAUSED: PAUSED, LOGGED_OUT: LOGGED_OUT}[pending]
-                changes.append((operator, presence, saved, pending))
-            priorities = {
-                self.calls[call_id]: parse_priority(priority)
-                for call_id, priority in state["priorities"].items()
-                if call_id in self.calls
-            }
-            dynamic = [str(operator_id) for operator_id in state["dynamic"]]
-            ringers = {
-                self.calls[call_id]: [str(operator_id) for operator_id in operator_ids]
-                for call_id, operator_ids in (state.get("ringers") or {}).items()
-                if call_id in self.calls
-            }
-            saved_queues = state.get("queues") or {}
-            placed = {}
-            for call_id, (name, order) in (saved_queues.get("calls") or {}).items():
-                call = self.calls.get(call_id)
-                if call is not None:
-                    placed[call] = (self._queue(name), int(order))
-            memories = {name: list(memory) for name, memory in (saved_queues.get("memory") or {}).items()}
-        except (AttributeError, KeyError, TypeError, ValueError, CallCenterError) as error:
-            raise CallCenterError("the saved routing cannot be read: %s" % (error,)) from None
-        self.dynamic = [operator_id for operator_id in dynamic if operator_id in self._operators_by_id]
-        for call, (queue, order) in placed.items():
-            if call.state is QUEUED and call.queue is not queue:
-                raise CallCenterError("call %s waits in queue %s, not %s" % (call.id, call.queue.name, queue.name))
-            call.queue, call.order = queue, order
-            self._arrivals = max(self._arrivals, order)
-        for call, priority in priorities.items():
-            call.priority = priority
-        for queue in self.queues:
-            waiting = list(queue.waiting.calls())
-            queue.waiting = WaitingCalls()  # again, by priority, in the same order
-            for call in waiting:
-                queue.waiting.append(call)
-        self._index_queues()
-        for operator, presence, saved, pending in changes:
-            operator.no_answer = int(saved.get("no_answer", 0))
-            if "paused_time" in saved:
-                operator.paused_time = {str(k): float(v) for k, v in saved["paused_time"].items()}
-                operator.wrap_up_time = float(saved["wrap_up_time"])
-                operator.logged_out_time = float(saved["logged_out_time"])
-                operator.joined = float(saved["joined"])
-            if presence in (PAUSED, LOGGED_OUT, WRAP_UP):
-                self._absent(operator, presence, saved.get("reason"), now)
-                operator.state = presence
-                operator.since = float(saved.get("since", now))
-                if presence == WRAP_UP:
-                    assert self._call_later is not None
-                    left = max(operator.since + self.wrap_up - now, 0.0)
-                    operator.timer = self._call_later(left, self._timer_fired, WRAP_UP_TIMER, operator.id)
-            operator.pending, operator.pending_reason = pending, saved.get("pending_reason")
-        for call in self.calls.values():
-            if call.queue.ring_all and call.state is RINGING and call.ringers is None:
-                self._ring_again(call, ringers.get(call, ()), now)
-        try:
-            if self.queue_configs is None:
-                if state.get("strategy") == self.strategy and state.get("memory") is not None:
-                    self.queues[0].levels[0].restore(state["memory"])
-            else:
-                for queue, config in zip(self.queues, self.queue_configs):
-                    memory = memories.get(queue.name)
-                    if memory is not None and len(memory) == len(queue.levels) and self._saved_config(state, config):
-                        for free, saved_memory in zip(queue.levels, memory):
-                            if saved_memory is not None:
-                                free.restore(saved_memory)
-        except (TypeError, ValueError) as error:
-            raise CallCenterError("the saved strategy memory cannot be read: %s" % (error,)) from None
-        self._rearm_wait(now)
-
-    @staticmethod
-    def _saved_config(state: Dict[str, Any], config: QueueConfig) -> bool:
-        """Whether the saved routing had ``config`` as it is now (its strategy memory applies)."""
-        return config.to_dict() in (state.get("queues") or {}).get("config", [])
+        """The state as plain data, for observers that show it (the wallboard)."""
+        return readouts.snapshot(self, waiting_limit)
 
     def use_routing(
         self, strategy: str, seed: Optional[int] = None, queues: Optional[Sequence[QueueConfig]] = None
     ) -> None:
         """Route with ``strategy`` (one queue of every operator, with ``max_queue`` and
-        ``max_wait``) or with ``queues`` from now on; the available operators stay available.
-        For the constructor, and for a restore that loads calls with ``linear`` into one queue
-        and then routes as configured; no call may be waiting. Operators no queue names (those
-        that joined with ``login``) serve the first queue at its first level."""
+        ``max_wait``) or with ``queues`` from now on (routing.py builds them); the available
+        operators stay available. No call may be waiting."""
         if self.queues and len(self.queue):
             raise CallCenterError("the queues cannot change while calls wait")
-        configs = (
-            list(queues)
-            if queues is not None
-            else [
-                QueueConfig(
-                    DEFAULT_QUEUE,
-                    [(operator.id, 0) for operator in self.operators],
-                    strategy,
-                    self.max_queue,
-                    self.max_wait,
-                )
-            ]
+        configs = routing.queue_configs(self.operators, strategy, self.max_queue, self.max_wait, queues)
+        self.queues = routing.build_queues(
+            configs, self.operators, self._operators_by_id, seed, self._call_later is not None
         )
-        if len({config.name for config in configs}) != len(configs):
-            raise CallCenterError("queue names must be unique")
-        built = []
-        for position, config in enumerate(configs):
-            if config.max_wait and self._call_later is None:
-                raise CallCenterError("a maximum wait needs a call_later to schedule it")
-            if not config.members:
-                raise CallCenterError("queue %s has no operators" % config.name)
-            queue = Queue(
-                config.name,
-                "" if position == 0 else " " + config.name,
-                config.max_queue,
-                config.max_wait,
-                config.weight,
-                config.strategy == RING_ALL,
-            )
-            # Each queue's random draws of its own: the seed moved along by its place.
-            queue_seed = seed if seed is None else seed + position
-            levels = sorted({level for _, level in config.members})
-            try:
-                by_level = {level: make_strategy(config.strategy, self.operators, queue_seed) for level in levels}
-            except ValueError as error:
-                raise CallCenterError(str(error)) from None
-            queue.levels = [by_level[level] for level in levels]
-            built.append((queue, by_level, config.members))
-        for operator in self.operators:
-            operator.serves = []
-        for queue, by_level, members in built:
-            for operator_id, level in members:
-                member = self._operators_by_id.get(operator_id)
-                if member is None:
-                    raise CallCenterError("queue %s names operator %s, who is not here" % (queue.name, operator_id))
-                member.serves.append((queue, by_level[level]))
-        self.queues = [queue for queue, _, _ in built]
-        default = self.queues[0]
-        for operator in self.operators:
-            if not operator.serves:
-                operator.serves.append((default, default.levels[0]))
-            if operator.state is AVAILABLE and operator.call is None:
-                for _, free in operator.serves:
-                    free.add(operator.index)
         for call in self.calls.values():
-            call.queue = default
+            call.queue = self.queues[0]
         self.queue_configs = None if queues is None else configs
         self.strategy, self.seed = strategy, seed
         self._index_queues()
         self._tally()
 
     def _index_queues(self) -> None:
-        self._queues_by_name = {queue.name: queue for queue in self.queues}
-        self.queue: Any = self.queues[0].waiting if len(self.queues) == 1 else AllWaiting(self.queues)
-        self._max_waits = any(queue.max_wait for queue in self.queues)
-        self._several = len(self.queues) > 1
+        self._queues_by_name, self.queue, self._max_waits, self._several = routing.index_queues(self.queues)
 
     def _tally(self) -> None:
-        """What each queue's calls count in: the totals, and with several queues its own too."""
-        for queue in self.queues:
-            queue.tallies = (self.figures,) if len(self.queues) == 1 else (self.figures, queue.figures)
+        routing.tally(self.queues, self.figures)
 
     def _queue(self, name: str) -> Queue:
         queue = self._queues_by_name.get(name)
@@ -1304,27 +659,6 @@ class CallCenter(object):
             self._ring(call, operator, lines, now)
         call.ringers = ringers or None
         return bool(ringers)
-
-    def _ring_again(self, call: Call, operator_ids: Sequence[str], now: float) -> None:
-        """A restore: the ring-all ``call``, ringing at one operator, rings again at the others
-        of ``operator_ids`` (those it rang, in that order) that are available in its queue."""
-        first = call.operator
-        assert first is not None
-        ringers: List[Operator] = []
-        for operator_id in operator_ids:
-            operator = self._operators_by_id.get(operator_id)
-            if operator is None or operator in ringers:
-                continue
-            if operator is first:
-                ringers.append(operator)
-            elif operator.state is AVAILABLE and any(
-                served is call.queue and operator.index in free for served, free in operator.serves
-            ):
-                self._ring(call, operator, [], now)
-                ringers.append(operator)
-        if first not in ringers:
-            ringers.insert(0, first)
-        call.ringers = ringers
 
     def _release(self, operator: Operator, lines: Lines, now: float) -> None:
         """Make ``operator`` available; it takes, among the queues it serves, the waiting call
@@ -1511,15 +845,6 @@ class CallCenter(object):
         if self.on_event is not None:
             self.on_event(lines)
 
-    def _refresh_free(self) -> None:
-        """Put the available operators back in the strategy with their figures as they are
-        now (after a restore changed them: longest-idle and the like order by them)."""
-        for operator in self.operators:
-            for _, free in operator.serves:
-                if operator.index in free:
-                    free.discard(operator.index)
-                    free.add(operator.index)
-
     def _stop_timer(self, operator: Operator) -> None:
         if operator.timer is not None:
             operator.timer.cancel()
@@ -1538,13 +863,5 @@ class CallCenter(object):
         return operator
 
 
-PRESENCES = {PAUSED: PAUSED, LOGGED_OUT: LOGGED_OUT, WRAP_UP: WRAP_UP}
 # "Operator A will pause after call 3", "... will log out after ...".
 VERBS = {PAUSED: "pause", LOGGED_OUT: "log out"}
-
-
-def presence_line(operator_id: str, presence: str, reason: Optional[str]) -> str:
-    """``Operator A paused``, ``Operator A paused: lunch`` or ``Operator A logged out``."""
-    if reason:
-        return "Operator %s %s: %s" % (operator_id, presence, reason)
-    return "Operator %s %s" % (operator_id, presence)

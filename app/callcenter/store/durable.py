@@ -27,6 +27,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from callcenter.core import state
 from callcenter.core.center import (
     DEFAULT_RING_TIMEOUT,
     RING_TIMER,
@@ -35,17 +36,14 @@ from callcenter.core.center import (
     CallCenter,
     CallCenterError,
     Lines,
-    parse_priority,
 )
-from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig
-from callcenter.core.states import AVAILABLE, BUSY, RINGING
+from callcenter.core.states import BUSY, RINGING
 from callcenter.interfaces import ChangeNotStored, ICallCenter, ICallCenterObserver, IDiskState, IDurableOutput
 from callcenter.store.journal import (
     DEFAULT_JOURNAL_LIMIT,
     SNAPSHOT,
     DamagedError,
     Journal,
-    OperatorStates,
     StateDirectory,
     StateError,
     Write,
@@ -81,104 +79,6 @@ def disk_reason(error: OSError) -> str:
     return (error.strerror or str(error)).lower()
 
 
-def operator_states(center: CallCenter) -> OperatorStates:
-    # An operator that holds no call (paused, logged out, in wrap-up) is saved available,
-    # its presence in the routing state; a ring-all call at its first ringer, its other
-    # ringers in the routing state's "ringers".
-    states: OperatorStates = []
-    held = set()
-    for operator in center.operators:
-        call = operator.call
-        if call is None or call.id in held:
-            states.append((operator.id, AVAILABLE, None))
-        else:
-            held.add(call.id)
-            states.append((operator.id, operator.state, call.id))
-    return states
-
-
-class PlacedCalls(object):
-    """Where a restore puts the saved calls: the waiting ones in the order to call them
-    again, the queue of each call not in the default one (None: the default), and the
-    calls' queue and order as the routing state gives them to ``restore_routing``."""
-
-    __slots__ = ("orders", "queues", "waiting")
-
-    def __init__(self) -> None:
-        self.waiting: List[str] = []
-        self.queues: Dict[str, Optional[str]] = {}
-        self.orders: Dict[str, List[Any]] = {}
-
-
-def place_calls(
-    states: OperatorStates,
-    waiting: List[str],
-    routing: Any,
-    queues: Optional[List[QueueConfig]],
-    directory: str,
-) -> PlacedCalls:
-    """Each saved call's queue among ``queues`` (None: the one queue without --queues). A
-    queue that is gone takes its calls along only when it was the default one (they go to
-    the new default); else, as a call at an operator that no longer serves its queue,
-    StateError: the start is refused."""
-    saved_configs, saved_calls = CallCenter.saved_queues(routing)
-    names = {config.name: config for config in queues or ()}
-    saved_default = saved_configs[0].name if saved_configs else None
-    placed = PlacedCalls()
-    saved_orders = ((routing or {}).get("queues") or {}).get("calls") or {}
-    for call_id, name in saved_calls.items():
-        if name in names:
-            placed.queues[call_id] = name
-        elif name != saved_default:
-            raise StateError(
-                "call %s is in queue %s in the saved state in %s but --queues has no such queue: "
-                "add it back (it can be removed once empty), or move %s aside to start empty"
-                % (call_id, name, directory, directory)
-            )
-        order = saved_orders.get(call_id, [None, 0])[1]
-        placed.orders[call_id] = [placed.queues.get(call_id) or (queues[0].name if queues else DEFAULT_QUEUE), order]
-    for operator_id, state, held in states:
-        held_in = placed.queues.get(held) if held is not None else None
-        config = names.get(held_in) if held_in is not None else (queues[0] if queues else None)
-        if held is not None and config is not None and operator_id not in (member for member, _ in config.members):
-            raise StateError(
-                "operator %s is %s with call %s of queue %s in the saved state in %s but does not serve %s in "
-                "--queues: add it back (it can be removed once idle), or move %s aside to start empty"
-                % (operator_id, state, held, config.name, directory, config.name, directory)
-            )
-    # Waiting calls in their order of arrival (each queue's offer order is kept within it).
-    placed.waiting = sorted(waiting, key=lambda call_id: placed.orders.get(call_id, [None, 0])[1])
-    return placed
-
-
-def load(center: CallCenter, operators: OperatorStates, queue: List[str]) -> None:
-    """Bring a new ``center`` to the given state with its own commands.
-
-    Operators are filled in order: each gets its call (``call``, then ``answer`` when busy)
-    or, when it was available, a placeholder call that keeps the next call from it. The
-    queue is then called in order, and the placeholders hung up: a free operator takes
-    the head of the queue, which only happens to an operator that was not in ``operators``
-    (a queue implies no operator was free). Operators not in ``center`` must be free."""
-    saved = {operator_id: (state, call) for operator_id, state, call in operators}
-    used = {call for _, _, call in operators if call is not None}
-    used.update(queue)
-    placeholders: List[str] = []
-    for operator in center.operators:
-        state, call = saved.get(operator.id, (AVAILABLE, None))
-        if call is None:
-            call = "restore-%d" % len(placeholders)
-            while call in used:
-                call += "+"
-            placeholders.append(call)
-        center.call(call)
-        if state == BUSY:
-            center.answer(operator.id)
-    for call in queue:
-        center.call(call)
-    for call in placeholders:
-        center.hangup(call)
-
-
 class CoreTimer(object):
     """A timer the core holds (a ring, a wrap-up or the queue's wait): journaled when it fires.
 
@@ -195,6 +95,9 @@ class CoreTimer(object):
         self.key = (kind, operator_id)
         self.due = due  # when it fires
         self.delayed: Any = None
+
+    def getTime(self) -> float:  # IDelayedCall's name: when it fires
+        return self.due
 
     def cancel(self) -> None:
         if self.delayed is not None:
@@ -629,14 +532,7 @@ class DurableCallCenter(object):
         of the directory), then the old journal goes. Returns the calls in the snapshot."""
         generation = self.generation + 1
         journal = self.files.open_journal(generation, fresh=True)
-        data = encode_snapshot(
-            generation,
-            self.seconds(),
-            operator_states(self.center),
-            list(self.center.queue),
-            self.center.stats_state(),
-            self.center.routing_state(),
-        )
+        data = encode_snapshot(generation, self.seconds(), state.center_to_data(self.center))
         try:
             self.files.write_snapshot(data)
         except OSError:
@@ -713,60 +609,22 @@ class DurableCallCenter(object):
             if timer.kind != TIMEOUT:
                 timer.delayed = self.call_later(max(timer.due - self.seconds(), 0.0), self._timer_fired, timer)
             elif self.ring_timeout:
+                timer.due = self.seconds() + self.ring_timeout
                 timer.delayed = self.call_later(self.ring_timeout, self._timer_fired, timer)
             else:
                 del self.timers[timer.key]
         self.center.on_event = self._on_event
         self.center.on_timing = self._on_timing
 
-    def _new_center(self, operator_ids: List[str], loading: bool = False) -> CallCenter:
-        # Replay needs ring timers even when they are now off: the journal may hold timeouts.
-        options = dict(self.center_options)
-        if loading:  # load() places calls in order, whatever the strategy, limits and queues
-            options.update(strategy="linear", max_queue=0, queues=None)
-        return CallCenter(
-            operator_ids,
-            self._core_timer,
-            self.ring_timeout or DEFAULT_RING_TIMEOUT,
-            now=self.now,
-            **options,
-        )
+    def _settings(self) -> Dict[str, Any]:
+        """The options the core runs with now (state.SETTINGS): those of a restored center."""
+        settings = {name: value for name, value in self.center_options.items() if name in state.SETTINGS}
+        settings["ring_timeout"] = self.ring_timeout
+        return settings
 
-    def _load(
-        self,
-        operator_ids: List[str],
-        states: OperatorStates,
-        queue: List[str],
-        stats: Any,
-        routing: Any,
-        queues: Optional[List[QueueConfig]],
-    ) -> None:
-        """A new center in the given state: load() the operators' calls in order, then the
-        routing (the strategy or ``queues`` and their memory, presence, priorities, the
-        calls' queues), then the waiting calls, which nobody free takes, each in its queue in
-        offer order with its priorities, then the figures. StateError when a call is in a
-        queue ``queues`` no longer has, or at an operator who no longer serves its queue."""
-        placed = place_calls(states, queue, routing, queues, self.directory)
-        center = self.center = self._new_center(operator_ids, loading=True)
-        load(center, states, [])
-        center.use_routing(self.center_options.get("strategy", "linear"), self.center_options.get("seed"), queues)
-        limits = [self.center_options.get("max_queue", 0)] if queues is None else [q.max_queue for q in queues]
-        for waiting in center.queues:
-            waiting.max_queue = 0  # the saved calls come back whatever the limits
-        priorities: Dict[str, Any] = {}
-        if routing is not None:
-            routing = dict(routing)
-            if "queues" in routing:
-                routing["queues"] = dict(routing["queues"], calls=placed.orders)
-            center.restore_routing(routing)
-            priorities = routing.get("priorities") or {}
-        for call_id in placed.waiting:
-            center.call(call_id, parse_priority(priorities.get(call_id, 0)), placed.queues.get(call_id))
-        for waiting, limit in zip(center.queues, limits):
-            waiting.max_queue = limit
-        center.max_queue = limits[0]
-        if stats is not None:
-            center.restore_stats(stats)
+    def _center_from(self, data: Dict[str, Any]) -> CallCenter:
+        """A center in the state of ``data``, run with the options of now; its timers are ours."""
+        return state.center_from_data(data, self._core_timer, self.now, self._settings())
 
     def _operators_kept(self) -> List[str]:
         """The operators the options name, then those that joined with login."""
@@ -785,22 +643,20 @@ class DurableCallCenter(object):
                     journals[0], 0, "a journal without the snapshot it follows (%s is missing)" % SNAPSHOT
                 )
             self.generation = 0
-            self.center = self._new_center(self.operator_ids_wanted)
-            self.center.ring_timeout = self.ring_timeout
+            self.center = CallCenter(
+                self.operator_ids_wanted, self._core_timer, self.ring_timeout, now=self.now, **self.center_options
+            )
             return False, True
         document = files.read_snapshot()
         self.generation = document["generation"]
-        saved_ids = [operator_id for operator_id, _, _ in document["operators"]]
         try:
-            saved_queues, _ = CallCenter.saved_queues(document.get("routing"))
-            self._load(
-                saved_ids,
-                document["operators"],
-                document["queue"],
-                document.get("stats"),
-                document.get("routing"),
-                saved_queues,
-            )
+            if "center" in document:
+                data = document["center"]
+            else:  # format 1
+                settings = self._settings()
+                parts = document["operators"], document["queue"], document.get("stats"), document.get("routing")
+                data = state.data_from_v1(*parts, settings=settings, now=self.now())
+            self.center = self._center_from(data)
         except CallCenterError as error:
             raise files.damaged(SNAPSHOT, 0, "a snapshot that does not load: %s" % error) from None
         name = files.journal_name(self.generation)
@@ -811,10 +667,12 @@ class DurableCallCenter(object):
                 files.remove(stale)
                 log.info("Removed {file}, a journal older than the snapshot", file=files.file(stale))
         replayed, torn = self._replay(name, limit[1] if limit is not None and limit[0] == name else None)
-        changed = saved_ids != self._operators_kept() or saved_queues != self.center_options.get("queues")
+        changed = (
+            self.center.operator_ids() != self._operators_kept()
+            or self.center.queue_configs != self.center_options.get("queues")
+        )
         if changed:
             self._change_operators()
-        self.center.ring_timeout = self.ring_timeout
         return True, bool(replayed or torn or changed)
 
     def _replay(self, name: str, limit: Optional[int] = None) -> Tuple[int, bool]:
@@ -854,32 +712,54 @@ class DurableCallCenter(object):
         return len(frames), torn is not None
 
     def _change_operators(self) -> None:
-        """The options name other operators than the saved state: idle ones may come and go;
-        one that holds a call must stay."""
+        """The options name other operators or queues than the saved state: idle operators
+        may come and go, and queues that hold no call (the default one takes its calls along);
+        a call that would be lost refuses the start."""
         operator_ids = self._operators_kept()  # members that joined with login stay
-        keep = set(operator_ids)
-        states = operator_states(self.center)
-        routing = self.center.routing_state()
-        queues_named = " (nor in --queues)" if self.center_options.get("queues") else ""
-        for operator_id, state, call in states:
-            if call is not None and operator_id not in keep:
-                raise StateError(
-                    "operator %s is %s with call %s in the saved state in %s but is not in --operators%s: "
-                    "add it back (it can be removed once idle), or move %s aside to start empty"
-                    % (operator_id, state, call, self.directory, queues_named, self.directory)
-                )
-        queue = list(self.center.queue)
-        stats = self.center.stats_state()
-        self.timers.clear()
         wanted_queues = self.center_options.get("queues")
-        self._load(operator_ids, states, queue, stats, routing, wanted_queues)
-        old_ids = [operator_id for operator_id, _, _ in states]
+        data = state.center_to_data(self.center)
+        old_ids = self.center.operator_ids()
+        old_queues = self.center.queue_configs
+        try:
+            data = state.reconfigured(data, operator_ids, wanted_queues, self.now())
+        except state.ConflictError as conflict:
+            raise StateError(self._conflict_message(conflict)) from None
+        self.timers.clear()
+        self.center = self._center_from(data)
         if old_ids != operator_ids:
             log.info(
                 "Operators changed from {old} to {new}", old=",".join(old_ids), new=",".join(self.operator_ids_wanted)
             )
-        if CallCenter.saved_queues(routing)[0] != wanted_queues:
+        if old_queues != wanted_queues:
             log.info("Queues changed to {names}", names=",".join(self.center.queue_names()))
+
+    def _conflict_message(self, conflict: "state.ConflictError") -> str:
+        directory = self.directory
+        if conflict.kind == state.OPERATOR_GONE:
+            queues_named = " (nor in --queues)" if self.center_options.get("queues") else ""
+            what = "operator %s is %s with call %s" % (conflict.operator, conflict.state, conflict.call)
+            problem = "is not in --operators%s" % queues_named
+            remedy = "add it back (it can be removed once idle)"
+        elif conflict.kind == state.QUEUE_GONE:
+            what = "call %s is in queue %s" % (conflict.call, conflict.queue)
+            problem = "--queues has no such queue"
+            remedy = "add it back (it can be removed once empty)"
+        else:
+            what = "operator %s is %s with call %s of queue %s" % (
+                conflict.operator,
+                conflict.state,
+                conflict.call,
+                conflict.queue,
+            )
+            problem = "does not serve %s in --queues" % conflict.queue
+            remedy = "add it back (it can be removed once idle)"
+        return "%s in the saved state in %s but %s: %s, or move %s aside to start empty" % (
+            what,
+            directory,
+            problem,
+            remedy,
+            directory,
+        )
 
     # Shutdown.
 

@@ -28,12 +28,10 @@ SNAPSHOT = "snapshot"
 SNAPSHOT_TMP = "snapshot.tmp"
 JOURNAL_PREFIX = "journal."
 LOCK = "lock"
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2  # 1: the core state in parts (see decode_snapshot)
 HEADER = struct.Struct(">II")  # payload length, CRC-32 of the payload
 MAX_RECORD = 1 << 16  # a record is under 200 bytes; a larger length is damage
 DEFAULT_JOURNAL_LIMIT = 64 << 20  # bytes of journal past which a snapshot is written
-# (operator id, state, call id or None) for each operator, in order.
-OperatorStates = List[Tuple[str, str, Optional[str]]]
 
 sync_data = getattr(os, "fdatasync", os.fsync)  # fdatasync on Linux: the data, not the mtime
 # The write seam: ``os.write``'s signature, so that tests can make the disk refuse.
@@ -110,31 +108,19 @@ def read_frames(data: bytes, start: int, limit: int = MAX_RECORD) -> Tuple[List[
     return frames, None
 
 
-def encode_snapshot(
-    generation: int,
-    seconds: float,
-    operators: OperatorStates,
-    queue: List[str],
-    stats: Any = None,
-    routing: Any = None,
-) -> bytes:
-    """The snapshot file. ``stats``: what the core's ``stats_state()`` returned, given back to
-    its ``restore_stats()`` after the calls are back and before the journal is replayed;
-    ``routing``: its ``routing_state()``, given back to ``restore_routing()`` after that."""
-    document = {
-        "routing": routing,
-        "format": SNAPSHOT_FORMAT,
-        "generation": generation,
-        "time": seconds,
-        "operators": [list(operator) for operator in operators],
-        "queue": queue,
-        "stats": stats,
-    }
+def encode_snapshot(generation: int, seconds: float, center: Dict[str, Any]) -> bytes:
+    """The snapshot file: ``center`` is the core's state as data (``core.state.center_to_data``),
+    ``generation`` that of the journal that follows, ``seconds`` when it was written."""
+    document = {"format": SNAPSHOT_FORMAT, "generation": generation, "time": seconds, "center": center}
     return SNAPSHOT_MAGIC + frame(json.dumps(document, separators=(",", ":")).encode("utf-8"))
 
 
 def decode_snapshot(data: bytes) -> Dict[str, Any]:
-    """The snapshot's document; :class:`DamagedError` when it is not a whole, valid one."""
+    """The snapshot's document; :class:`DamagedError` when it is not a whole, valid one.
+
+    Format 2 holds ``"center"``; format 1 (the snapshots of older servers) holds the core's
+    state in parts instead: ``"operators"`` (id, state, call id or None), ``"queue"`` (the
+    waiting calls' ids), ``"stats"`` and ``"routing"`` (see ``core.state.data_from_v1``)."""
     if not data.startswith(SNAPSHOT_MAGIC):
         raise DamagedError(0, "not a callcenter snapshot (its first line is not %r)" % SNAPSHOT_MAGIC.decode().strip())
     frames, torn = read_frames(data, len(SNAPSHOT_MAGIC), limit=len(data))
@@ -144,11 +130,14 @@ def decode_snapshot(data: bytes) -> Dict[str, Any]:
     offset, payload = frames[0]
     try:
         document = json.loads(payload.decode("utf-8"))
-        generation = document["generation"]
+        if document["format"] not in (1, SNAPSHOT_FORMAT) or not isinstance(document["generation"], int):
+            raise ValueError
+        if document["format"] == SNAPSHOT_FORMAT:
+            if not isinstance(document["center"], dict):
+                raise ValueError
+            return document
         operators = [(str(op_id), str(state), call) for op_id, state, call in document["operators"]]
         queue = [str(call_id) for call_id in document["queue"]]
-        if document["format"] != SNAPSHOT_FORMAT or not isinstance(generation, int):
-            raise ValueError
         for _, state, call in operators:
             if (state == AVAILABLE) != (call is None) or state not in (AVAILABLE, RINGING, BUSY):
                 raise ValueError
