@@ -578,3 +578,13 @@ class FakeEtcd(resource.Resource):
 def stopped(*fakes):
     for fake in fakes:
         yield fake.stop()
+
+
+def spin_until(predicate, limit=WAIT_LIMIT, what="the condition"):
+    """Turn the reactor until ``predicate()`` holds: at most ``limit`` seconds."""
+    from twisted.internet import reactor
+
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, "%s did not come within %g s" % (what, limit)
+        reactor.iterate(0.01)

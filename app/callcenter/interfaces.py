@@ -3,7 +3,8 @@
 Layer: all of them (declarations only, no behaviour). The core (``core.py``) provides
 :class:`ICallCenter` and tells an :class:`ICallCenterObserver`'s callables what happens;
 the durable call center (``durable.py``) provides :class:`ICallCenter` too, and
-:class:`IDurableOutput` for the replies that must wait for the disk; the server's
+:class:`IDurableOutput` for the replies that must wait for the disk, as does the replicated
+one (``replicated.py``), with :class:`ILeadership` besides; the server's
 protocol (``protocol.py``) needs nothing more than these, and tells an
 :class:`IPrintedLinesObserver` (the wallboard, ``web.py``) the lines it prints; the client
 and the shell read and write through an :class:`IShellSession`. Every provider is checked with
@@ -85,6 +86,24 @@ class IDiskState(Interface):
 
     degraded = Attribute("Why the disk refuses writes (``no space left``, ...), or None while it takes them.")
     changes_refused = Attribute("Changes rolled back or refused because the disk refused them, since the start.")
+
+
+class ILeadership(Interface):
+    """Whether this server leads the replicated store (``--etcd``, ``replicated.py``): what the
+    protocol answers a client that asks (``role``), and when it must close its clients."""
+
+    on_step_down = Attribute(
+        """A callable taking one line, or None: called when this server stops leading (its
+        lease lost, or another server leads); the server's factory closes every client with
+        that line. Set by the factory."""
+    )
+
+    def role_line():
+        """``leader``, or ``standby: the leader is NAME``, or ``standby: no leader``."""
+
+    def add_observer(observer):  # noqa: N805
+        """``observer`` (an :class:`IPrintedLinesObserver`) hears the lines of the changes a
+        standby applies from the leader's journal, as the leader's printed them."""
 
 
 class ChangeNotStored(Exception):  # noqa: N818  (a refusal, not an error of the program)
