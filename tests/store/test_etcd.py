@@ -10,18 +10,17 @@ from twisted.internet import reactor
 from callcenter.store.etcd import (
     EtcdClient,
     EtcdCompactedError,
-    EtcdCredentials,
     EtcdError,
     EtcdRefusedError,
     EtcdUnavailableError,
     EtcdUnknownOutcomeError,
     api_prefix,
-    check_endpoints,
     created_at,
     prefix_end,
     put_request,
     range_request,
 )
+from callcenter.store.etcd_config import EtcdCredentials, check_endpoints
 from support import Answer, FakeEtcd, b64, header, kv, spin, stopped, wait
 
 TIMEOUT = 0.3  # the client's timeout in these tests: what a hanging member costs

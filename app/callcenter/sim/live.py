@@ -15,13 +15,14 @@ import sys
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from twisted.internet import defer, endpoints, task
+from twisted.internet import defer, task
 from twisted.python.failure import Failure
 
 from callcenter.cli.output import Output
+from callcenter.cli.servers import RotatingEndpoint, is_standby
 from callcenter.core.center import CallCenterError
 from callcenter.net.protocol import CallCenterClientFactory, CallCenterClientProtocol
-from callcenter.net.wire import OPERATORS_REQUEST, encode_auth, encode_request
+from callcenter.net.wire import OPERATORS_REQUEST, ROLE_REQUEST, encode_auth, encode_request
 from callcenter.sim.simulate import (
     DRAIN_LIMIT,
     IGNORED_BY,
@@ -69,8 +70,14 @@ class LiveCaller(Caller):
 class LivePlayer(object):
     """One replication of the model, live: the client side of :class:`CallCenterClientProtocol`."""
 
-    def __init__(self, reactor: Any, model: Model, seed: int, speed: float) -> None:
+    def __init__(
+        self, reactor: Any, model: Model, seed: int, speed: float, reconnect: "Optional[Callable[[], Any]]" = None
+    ) -> None:
+        """``reconnect``: with several servers, a new connection to the leader (a Deferred)
+        once this one is lost; without, a lost connection ends the play."""
         self.reactor = reactor
+        self.reconnect = reconnect
+        self.lost_replies = 0  # requests sent whose reply never came (a takeover)
         self.model = model
         self.speed = speed
         self.rng = random.Random(replication_seed(seed, 0))
@@ -87,7 +94,7 @@ class LivePlayer(object):
         self.output = Events(self)
         self.connection: Optional[CallCenterClientProtocol] = None
         self.waiting: "Deque[Tuple[bytes, Reply]]" = deque()
-        self.in_flight: "Deque[Reply]" = deque()
+        self.in_flight: "Deque[Tuple[bytes, Reply]]" = deque()
         self.finished: defer.Deferred = defer.Deferred()
         self.started = 0.0
 
@@ -126,7 +133,7 @@ class LivePlayer(object):
         while self.waiting and len(self.in_flight) < WINDOW and self.connection is not None:
             request, reply = self.waiting.popleft()
             self.connection.transport.write(request)
-            self.in_flight.append(reply)
+            self.in_flight.append((request, reply))
 
     # CallCenterClientProtocol's side.
 
@@ -136,13 +143,34 @@ class LivePlayer(object):
 
     def disconnected(self, reason: Failure) -> None:
         self.connection = None
-        if not self.finished.called:
+        if self.finished.called:
+            return
+        if self.reconnect is None:
             self.finished.errback(reason)
+            return
+        while self.in_flight:  # each said once: its effect at the server is unknown
+            request, reply = self.in_flight.popleft()
+            self.lost_replies += 1
+            sys.stderr.write(
+                "callcenter simulate: no reply to %s: the connection was lost; its effect is unknown\n"
+                % request.decode("utf-8").strip()
+            )
+            reply("error", "no reply")
+        self.reconnect().addCallbacks(self._reconnected, self._cannot_reconnect)
+
+    def _reconnected(self, connection: CallCenterClientProtocol) -> None:
+        sys.stderr.write("callcenter simulate: reconnected to the leader\n")
+        connection.factory.client = self
+        self.connected(connection)
+
+    def _cannot_reconnect(self, failure: Failure) -> None:
+        if not self.finished.called:
+            self.finished.errback(failure)
 
     def replied(self, kind: str, text: str) -> None:
         if not self.in_flight:
             return
-        self.in_flight.popleft()(kind, text)
+        self.in_flight.popleft()[1](kind, text)
         self._pump()
         self._finish_if_done()
 
@@ -306,17 +334,13 @@ def play(options: Any, show: Callable[[Model, Result], None]) -> None:
 
     @defer.inlineCallbacks
     def run(reactor: Any) -> Any:
-        endpoint = endpoints.clientFromString(reactor, options["connect"])
+        servers = RotatingEndpoint(reactor, options["servers"])
         opening = Opening()
         try:
-            connection = yield endpoint.connect(CallCenterClientFactory(opening))
+            connection = yield connect_to_leader(reactor, servers, token, opening)
         except Exception as error:
-            fail("cannot connect to %s: %s" % (options["connect"], error))
+            fail(str(error))
         try:
-            if token is not None:
-                kind, text = yield opening.ask(connection, encode_auth(token))
-                if kind != "response":
-                    fail("the server did not accept the token: %s" % text)
             kind, text = yield opening.ask(connection, encode_request(OPERATORS_REQUEST, None))
         except Exception:
             fail("the connection to %s was lost" % (options["connect"],))
@@ -326,7 +350,13 @@ def play(options: Any, show: Callable[[Model, Result], None]) -> None:
         if operator_ids:
             options["operators"] = operator_ids
         model = options.model()
-        player = LivePlayer(reactor, model, options["seed"], options["speed"])
+        reconnect = None
+        if servers.several:
+
+            def reconnect() -> Any:
+                return connect_to_leader(reactor, servers, token, Opening())
+
+        player = LivePlayer(reactor, model, options["seed"], options["speed"], reconnect)
         connection.factory.client = player
         player.connected(connection)
         player.start()
@@ -334,10 +364,59 @@ def play(options: Any, show: Callable[[Model, Result], None]) -> None:
             yield player.finished
         except Exception:
             fail("the connection to %s was lost" % (options["connect"],))
-        connection.transport.loseConnection()
+        if player.connection is not None:
+            player.connection.transport.loseConnection()
         show(model, Result(model, [player]))
+        if player.lost_replies:
+            fail("%d requests got no reply (the connection was lost): their effect is unknown" % player.lost_replies)
 
     task.react(run)
+
+
+RECONNECT_LIMIT = 60.0  # seconds of looking for a leader before giving up
+
+
+@defer.inlineCallbacks
+def connect_to_leader(reactor: Any, servers: RotatingEndpoint, token: Optional[str], opening: "Opening") -> Any:
+    """A connection to the server that leads (the only one, with one endpoint), the token
+    sent: each endpoint in turn, rounds apart by half a second, for ``RECONNECT_LIMIT`` seconds.
+    Fails with a :class:`ConnectionError` saying why the last one would not do."""
+    began = reactor.seconds()
+    why = "no server"
+    while True:
+        for _ in servers.endpoints:
+            description = servers.current
+            try:
+                connection = yield servers.connect(CallCenterClientFactory(opening))
+            except Exception as error:
+                why = "cannot connect to %s: %s" % (description, error)
+                if not servers.several:
+                    raise ConnectionError(why) from None
+                continue
+            try:
+                if token is not None:
+                    kind, text = yield opening.ask(connection, encode_auth(token))
+                    if kind != "response":
+                        raise ConnectionError("the server did not accept the token: %s" % text)
+                if not servers.several:
+                    return connection
+                kind, text = yield opening.ask(connection, encode_request(ROLE_REQUEST, None))
+            except ConnectionError:
+                raise
+            except Exception:
+                why = "the connection to %s was lost" % description
+                if not servers.several:
+                    raise ConnectionError(why) from None
+                servers.advance()
+                continue
+            if not is_standby(kind, text):
+                return connection
+            why = "%s: %s" % (description, text)
+            connection.transport.loseConnection()
+            servers.advance()
+        if reactor.seconds() - began > RECONNECT_LIMIT:
+            raise ConnectionError("no server leads after %g s (%s)" % (RECONNECT_LIMIT, why))
+        yield task.deferLater(reactor, 0.5, lambda: None)
 
 
 class Opening(object):

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from twisted.python import usage
 
+from callcenter.cli.servers import ConnectOption
 from callcenter.core.center import DEFAULT_SERVICE_LEVEL
 from callcenter.sim import erlang
 from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, simulate
@@ -184,7 +185,7 @@ class PlanningOptions(VersionOption):
             raise usage.UsageError("give one of --calls-per-hour and --profile")
 
 
-class SimulateOptions(PlanningOptions, CallCenterOptions):
+class SimulateOptions(PlanningOptions, CallCenterOptions, ConnectOption):
     """The call center's own options (--operators, --ring-timeout, --service-level), and the traffic's."""
 
     synopsis = "Usage: callcenter simulate [options]  (a day of traffic through the call center, in virtual time)"
@@ -199,12 +200,17 @@ class SimulateOptions(PlanningOptions, CallCenterOptions):
         ["seed", None, 1, "Random seed: the same seed gives the same output.", int],
         ["transcript", None, None, "Write every line the core printed, with its virtual time, to FILE."],
         ["plot", None, None, "Draw waiting calls and service level across the day into FILE.png (matplotlib)."],
-        ["connect", None, None, "Play the traffic against a running server at this endpoint instead."],
         ["auth-token-file", None, None, "With --connect: the file holding the server's token, sent first."],
         ["speed", None, 1.0, "With --connect: virtual seconds per real second.", number("speed", 1e-6)],
     ]
 
+    def opt_connect(self, endpoint: str) -> None:
+        """Play the traffic against a running server at this endpoint instead; several
+        --connect: the servers of one call center, the leader is used and followed."""
+        ConnectOption.opt_connect(self, endpoint)
+
     def postOptions(self) -> None:
+        self["connect"] = ",".join(self["servers"]) if self.get("servers") else None
         self.check_traffic()
         if self["queues"] is not None:
             raise usage.UsageError("--queues: simulate plays one queue (--operators)")

@@ -40,6 +40,8 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory, IBodyProducer, IPolicyForHTTPS
 from zope.interface import implementer
 
+from callcenter.store.etcd_config import EtcdCredentials
+
 log = Logger()
 
 DEFAULT_TIMEOUT = 2.0  # seconds for an answer; etcd's own deadline for a proposal is 7 s
@@ -91,27 +93,6 @@ class EtcdCompactedError(EtcdRefusedError):
     def __init__(self, message: str, compact_revision: int = 0) -> None:
         EtcdRefusedError.__init__(self, message, OUT_OF_RANGE, 400)
         self.compact_revision = compact_revision
-
-
-class EtcdCredentials(object):
-    """What a client shows etcd: user and password (etcd's auth), and for TLS the CA's
-    certificate and a client certificate and key, each PEM bytes or None."""
-
-    __slots__ = ("ca", "cert", "key", "password", "user")
-
-    def __init__(
-        self,
-        user: Optional[str] = None,
-        password: Optional[str] = None,
-        ca: Optional[bytes] = None,
-        cert: Optional[bytes] = None,
-        key: Optional[bytes] = None,
-    ) -> None:
-        self.user = user
-        self.password = password
-        self.ca = ca
-        self.cert = cert
-        self.key = key
 
 
 def b64(data: bytes) -> str:
@@ -460,19 +441,6 @@ class MemberEndpoints(object):
                 raise EtcdError("https endpoint %s among http ones" % host)
             endpoint = endpoints.wrapClientTLS(self.policy.creatorForNetloc(uri.host, uri.port), endpoint)
         return endpoint
-
-
-def check_endpoints(text: str) -> List[str]:
-    """``http(s)://host:port`` URLs, comma separated; ValueError saying which one is wrong."""
-    endpoints = [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
-    if not endpoints:
-        raise ValueError("no etcd endpoint in %r" % text[:80])
-    for endpoint in endpoints:
-        scheme, _, rest = endpoint.partition("://")
-        host, _, port = rest.rpartition(":")
-        if scheme not in ("http", "https") or not host or not port.isdigit() or "/" in rest:
-            raise ValueError("%r is not an etcd endpoint like http://127.0.0.1:2379" % endpoint[:80])
-    return endpoints
 
 
 class EtcdClient(object):

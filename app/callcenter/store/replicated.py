@@ -71,14 +71,13 @@ from callcenter.store.etcd import (
     put_request,
     range_request,
 )
+from callcenter.store.etcd_config import DEFAULT_LEASE_TTL
 from callcenter.store.journal import DamagedError, decode_record, encode_record, read_frames
 
 log = Logger()
 
 LEADER = "leader"
 STANDBY = "standby"
-DEFAULT_PREFIX = "/callcenter/"
-DEFAULT_LEASE_TTL = 3  # seconds: etcd's least with its default election timeout is 2
 DEFAULT_SNAPSHOT_LIMIT = 8 << 20  # bytes of journal in etcd past which a snapshot is written
 # One journal key's records, and one transaction's, well under etcd's 1.5 MiB a request
 # (base64 makes them a third larger on the wire).

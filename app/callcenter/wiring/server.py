@@ -22,9 +22,13 @@ from twisted.logger import (
 
 from callcenter.core.center import CallCenter
 from callcenter.net.protocol import CallCenterServerFactory
-from callcenter.net.twisted_internals import exit_zero_after_a_clean_stop, raise_listen_errors_at_start
+from callcenter.net.twisted_internals import (
+    exit_zero_after_a_clean_stop,
+    quiet_http_client_connections,
+    raise_listen_errors_at_start,
+)
 from callcenter.store.durable import DurableCallCenter
-from callcenter.store.journal import StateError
+from callcenter.store.journal import DEFAULT_JOURNAL_LIMIT, StateError
 from callcenter.wiring.descriptors import GuardedEndpoint
 from callcenter.wiring.options import ServerOptions, is_tls, parse_or_exit, routing_options
 from callcenter.wiring.tls_sniffing import endpoint_reactor
@@ -51,6 +55,34 @@ def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCent
     return durable
 
 
+def open_replicated(options: ServerOptions, reactor: Any) -> Any:
+    """The replicated call center when ``--etcd`` is given (not started: see its ``start``)."""
+    if not options["etcd"]:
+        return None
+    from callcenter.store.etcd import EtcdClient
+    from callcenter.store.replicated import DEFAULT_SNAPSHOT_LIMIT, ReplicatedCallCenter
+
+    quiet_http_client_connections()
+    ttl = options["etcd-lease"]
+    # A commit not answered within a third of the lease goes to the next member: time for
+    # two more before the lease would lapse.
+    client = EtcdClient(reactor, options["etcd"], timeout=max(0.5, ttl / 3.0), credentials=options["etcd-credentials"])
+    limit = options["journal-limit"]
+    return ReplicatedCallCenter(
+        client,
+        options["etcd-prefix"],
+        options["etcd-name"],
+        options["operators"],
+        reactor.callLater,
+        reactor.seconds,
+        options["ring-timeout"],
+        snapshot_limit=DEFAULT_SNAPSHOT_LIMIT if limit == DEFAULT_JOURNAL_LIMIT else limit,
+        lease_ttl=ttl,
+        service_level=options["service-level"],
+        **routing_options(options),
+    )
+
+
 def make_core(options: ServerOptions, reactor: Any, durable: Optional[DurableCallCenter]) -> CallCenter:
     """The core call center: the restored one inside ``durable``, or a new one."""
     if durable is not None:
@@ -66,9 +98,10 @@ def make_core(options: ServerOptions, reactor: Any, durable: Optional[DurableCal
 
 
 def make_factory(
-    options: ServerOptions, reactor: Any, core: CallCenter, durable: Optional[DurableCallCenter]
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Any, leadership: Any = None
 ) -> CallCenterServerFactory:
-    """The factory of the clients' connections, on ``durable`` when there is one, else on ``core``."""
+    """The factory of the clients' connections, on ``durable`` (the durable or the replicated
+    call center) when there is one, else on ``core``; ``leadership``: the replicated one."""
     return CallCenterServerFactory(
         core if durable is None else durable,
         reactor.callLater,
@@ -78,6 +111,7 @@ def make_factory(
         durable_output=durable,
         auth_timeout=options["auth-timeout"],
         max_unauthenticated=options["max-unauthenticated"],
+        leadership=leadership,
     )
 
 
@@ -97,9 +131,9 @@ def metrics_of(
     return CallCenterMetrics(core, factory, reactor, disk)
 
 
-def observed(core: CallCenter, durable: Optional[DurableCallCenter]) -> Any:
-    """What the metrics and the wallboard watch: the core, or the durable call center, whose
-    core a rollback after a refused write replaces."""
+def observed(core: CallCenter, durable: Any) -> Any:
+    """What the metrics and the wallboard watch: the core, or the durable (or replicated)
+    call center, whose core a rollback (or a takeover) replaces."""
     return core if durable is None else durable
 
 
@@ -108,10 +142,12 @@ def web_sites(
     core: CallCenter,
     factory: CallCenterServerFactory,
     reactor: Any,
-    durable: Optional[DurableCallCenter] = None,
+    durable: Any = None,
+    leadership: Any = None,
 ) -> List[Tuple[str, Any]]:
     """(endpoint, site) of ``--web`` and ``--metrics``, both watching the call center:
-    one site when they name the same endpoint."""
+    one site when they name the same endpoint. With ``leadership`` (the replicated call
+    center) the wallboard also hears what a standby applies."""
     sites = []
     metrics = None
     center = observed(core, durable)
@@ -123,6 +159,8 @@ def web_sites(
         wallboard = Wallboard(
             center, factory, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
         )
+        if leadership is not None:
+            leadership.add_observer(wallboard)
         shared = metrics is not None and options["metrics"] == options["web"]
         site = wallboard_site(wallboard, options["max-web-clients"], metrics.resource() if metrics and shared else None)
         sites.append((options["web"], site))
@@ -141,10 +179,17 @@ class CleanStop(service.Service):
     CLOSE_WAIT = 1.0  # seconds for clients to take their last bytes before being cut off
     POLL = 0.02
 
-    def __init__(self, reactor: Any, factory: CallCenterServerFactory, durable: Optional[DurableCallCenter]) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        factory: CallCenterServerFactory,
+        durable: Optional[DurableCallCenter],
+        replicated: Any = None,
+    ) -> None:
         self.reactor = reactor
         self.factory = factory
         self.durable = durable
+        self.replicated = replicated
         self.ports: List[Any] = []  # twistd's own service stops its port before this one
 
     def stopService(self) -> Any:
@@ -163,6 +208,13 @@ class CleanStop(service.Service):
     def _stopped_listening(self, clients: List[Any]) -> Any:
         log.info("Shutdown: stopped listening")
         durable = self.durable
+        replicated = self.replicated
+        if replicated is not None:
+            return (
+                replicated.idle()
+                .addCallback(lambda _: self._hand_over(replicated))
+                .addCallback(lambda _: self._close(clients))
+            )
         if durable is None:
             return self._close(clients)
         return durable.idle().addCallback(lambda _: self._save(durable)).addCallback(lambda _: self._close(clients))
@@ -191,6 +243,17 @@ class CleanStop(service.Service):
             else:
                 log.info("Shutdown: snapshot of {calls} calls written to {dir}", calls=calls, dir=durable.directory)
         durable.close()
+
+    def _hand_over(self, replicated: Any) -> Any:
+        """The last commit is in etcd; the lease revoked, so that a standby leads at once."""
+        leading = replicated.role_line() == "leader"
+        log.info(
+            "Shutdown: {records} records in {commits} commits to etcd since the start{handing}",
+            records=replicated.records_written,
+            commits=replicated.commits,
+            handing="; handing the leadership over" if leading else "",
+        )
+        return replicated.close()
 
     def _close(self, clients: List[Any]) -> Any:
         for client in clients:
@@ -230,6 +293,8 @@ def makeService(options: ServerOptions) -> service.IService:
     """The server as a service: what ``twistd callcenter`` runs."""
     from twisted.internet import reactor
 
+    if options["etcd"]:
+        return ReplicatedService(reactor, options)
     try:
         durable = open_state(options, reactor)
     except StateError as error:
@@ -248,14 +313,53 @@ def makeService(options: ServerOptions) -> service.IService:
     return top
 
 
+class ReplicatedService(service.MultiService):
+    """``twistd callcenter --etcd``: the state is read from etcd first, then the ports open,
+    as ``callcenter-server`` does (a port that cannot be had then stops the process, exit 1)."""
+
+    def __init__(self, reactor: Any, options: ServerOptions) -> None:
+        service.MultiService.__init__(self)
+        self.reactor = reactor
+        self.options = options
+        self.replicated = open_replicated(options, reactor)
+
+    def startService(self) -> None:
+        service.Service.startService(self)
+        self.replicated.start().addCallback(self._state_read).addErrback(self._failed)
+
+    def _state_read(self, center: CallCenter) -> None:
+        options, reactor, replicated = self.options, self.reactor, self.replicated
+        factory = make_factory(options, reactor, center, replicated, leadership=replicated)
+        CleanStop(reactor, factory, None, replicated).setServiceParent(self)
+        listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
+        raise_listen_errors_at_start(listening)
+        listening.setServiceParent(self)
+        for endpoint, site in web_sites(options, center, factory, reactor, replicated, replicated):
+            strports.service(endpoint, site).setServiceParent(self)
+
+    def _failed(self, failure: Any) -> None:
+        log.failure("Cannot start", failure)
+        stop_with_status_one(self.reactor)
+
+
 def describe(options: ServerOptions) -> str:
     return "operators %s, ring timeout %s, at most %d connections, authentication %s, %s" % (
         ",".join(options["operators"]) if len(options["operators"]) <= 10 else "%d" % len(options["operators"]),
         "off" if not options["ring-timeout"] else "%g s" % options["ring-timeout"],
         options["max-connections"],
         "off" if options["auth-token"] is None else "on",
-        "state in %s" % options["state-dir"] if options["state-dir"] else "state in memory only",
+        state_description(options),
     )
+
+
+def state_description(options: ServerOptions) -> str:
+    if options["etcd"]:
+        return "state in etcd at %s under %s as %s" % (
+            ",".join(options["etcd"]),
+            options["etcd-prefix"],
+            options["etcd-name"],
+        )
+    return "state in %s" % options["state-dir"] if options["state-dir"] else "state in memory only"
 
 
 @defer.inlineCallbacks
@@ -277,13 +381,18 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     except StateError as error:
         log.critical("{error}", error=error)
         raise SystemExit(1) from None
-    core = make_core(options, reactor, durable)
-    factory = make_factory(options, reactor, core, durable)
+    replicated = open_replicated(options, reactor)
+    if replicated is not None:
+        core = yield replicated.start()
+    else:
+        core = make_core(options, reactor, durable)
+    store = durable if replicated is None else replicated
+    factory = make_factory(options, reactor, core, store, leadership=replicated)
     port = yield listen(reactor, options["listen"], factory)
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
-    stopper = CleanStop(reactor, factory, durable)
+    stopper = CleanStop(reactor, factory, durable, replicated)
     stopper.ports.append(port)
-    for endpoint, site in web_sites(options, core, factory, reactor, durable):
+    for endpoint, site in web_sites(options, core, factory, reactor, store, replicated):
         web_port = yield listen(reactor, endpoint, site)
         stopper.ports.append(web_port)
         address = web_port.getHost()
