@@ -25,6 +25,17 @@ def etcd_binary():
     return path
 
 
+def _die_with_parent():
+    """In the child: killed when the process that started it dies (a test run killed by a
+    timeout leaves no etcd behind). Linux's prctl(PR_SET_PDEATHSIG); elsewhere nothing."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _free_ports(count):
     """``count`` distinct free loopback ports (held together while chosen)."""
     probes = []
@@ -157,7 +168,12 @@ class EtcdCluster(object):
         log = open(member.log_path, "ab")
         try:
             member.process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         finally:
             log.close()
@@ -184,6 +200,21 @@ class EtcdCluster(object):
         raise AssertionError(
             "etcd not healthy within %g s: %s" % (timeout, "\n".join(member.log() for member in members))
         )
+
+    def leader_index(self):
+        """The index of the member that leads etcd's Raft group now (None when none says)."""
+        for index, member in enumerate(self.members):
+            if not member.running():
+                continue
+            try:
+                request = urllib.request.Request(member.endpoint + "/v3/maintenance/status", data=b"{}")
+                with urllib.request.urlopen(request, timeout=1) as answer:
+                    status = json.loads(answer.read().decode("utf-8"))
+            except (OSError, ValueError, urllib.error.URLError):
+                continue
+            if status.get("leader") == status.get("header", {}).get("member_id"):
+                return index
+        return None
 
     def kill(self, index, sig=signal.SIGKILL):
         """Kill member ``index`` (SIGKILL: no goodbye to its peers)."""

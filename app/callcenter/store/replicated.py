@@ -21,10 +21,11 @@ this server created (its create revision) and the journal key does not exist yet
 that was paused, cut off or lost its lease writes nothing; and since the same transaction can
 be sent again without harm, a commit whose answer was lost is sent again until etcd answers.
 Replies and events go out only once it succeeded (``when_durable``); none is ever sent on a
-timeout. A leader that has not had its lease confirmed for ``lease_ttl`` seconds steps down:
-what waited fails, its clients are closed with one line each (``on_step_down``), and it goes
-back to being a standby. While commits fail (no quorum) changes are refused with the
-degraded-mode line, and accepted again once a commit gets through.
+timeout. A leader whose commits do not get through for ``lease_ttl`` seconds (no quorum)
+refuses changes with the degraded-mode line, and accepts them again once a commit gets
+through; one that has not had its lease confirmed for twice ``lease_ttl`` steps down: what
+waited fails, its clients are closed with one line each (``on_step_down``), it goes back to
+what etcd was known to hold and is a standby again.
 
 Standbys load the latest snapshot and the journal keys after it at one revision, then watch
 the prefix and apply every journal key, in order, to their copy: ``status`` and ``stats``
@@ -86,7 +87,6 @@ TXN_BYTES = (MAX_REQUEST_BYTES * 2 // 3) - (64 << 10)
 SNAPSHOT_CHUNK = 512 << 10  # bytes of snapshot JSON a key (one transaction each)
 RANGE_PAGE = 500  # journal keys read a request
 RETRY_INTERVAL = 0.2  # seconds between attempts while etcd does not answer
-DEGRADED_AFTER = 0.5  # seconds of failing commits after which changes are refused
 SNAPSHOT_FORMAT = 1
 
 
@@ -129,13 +129,32 @@ class StoredState(object):
         self.revision = revision
 
 
+class CommittedState(object):
+    """What etcd is known to hold, kept here: the last snapshot's document (None: none yet)
+    and the journal keys after it. A server that stops leading goes back to it at once,
+    even while etcd does not answer (its changes not confirmed are not in it)."""
+
+    __slots__ = ("document", "journal", "size")
+
+    def __init__(self, document: Optional[Dict[str, Any]], journal: List[Tuple[int, bytes]]) -> None:
+        self.document = document
+        self.journal = journal
+        self.size = sum(len(value) for _, value in journal)
+
+    def add(self, seq: int, value: bytes) -> None:
+        self.journal.append((seq, value))
+        self.size += len(value)
+
+    def rebase(self, document: Dict[str, Any]) -> None:
+        """A snapshot of the state after journal key ``document["seq"]``: the keys it holds go."""
+        seq = int(document["seq"])
+        self.document = document
+        self.journal = [(key, value) for key, value in self.journal if key > seq]
+        self.size = sum(len(value) for _, value in self.journal)
+
+
 class StoreDamagedError(Exception):
     """What etcd holds under the prefix cannot be read back: one line saying why."""
-
-
-def encode_snapshot(generation: int, seq: int, seconds: float, data: Dict[str, Any]) -> bytes:
-    document = {"format": SNAPSHOT_FORMAT, "generation": generation, "seq": seq, "time": seconds, "center": data}
-    return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
 
 def chunks_of(data: bytes, size: int) -> List[bytes]:
@@ -207,7 +226,8 @@ class ReplicatedCallCenter(object):
         self.center: CallCenter = None  # type: ignore[assignment]  # set by start()
         self.generation = 0  # of the snapshot the journal follows
         self.applied_seq = 0  # the last journal key in the center
-        self.revision = 0  # the etcd revision the center is at (standby)
+        self.revision = 0  # the etcd revision the center is at
+        self.committed = CommittedState(None, [])
         self.journal_bytes = 0  # journal put since the last snapshot
         self._records: List[bytes] = []
         self._waiters = CommitWaiters()
@@ -362,22 +382,23 @@ class ReplicatedCallCenter(object):
         done = self._waiters.start_commit()
         groups = commit_groups(records)
         first_seq = self.applied_seq + 1
-        snapshot = None
+        snapshot: Optional[Dict[str, Any]] = None
         size = sum(map(len, records))
         if self.journal_bytes + size > self.snapshot_limit and not self._snapshotting:
             # The center now is the state after these records: its snapshot follows them.
-            seq = first_seq + sum(map(len, groups)) - 1
-            snapshot = encode_snapshot(self.generation + 1, seq, self.seconds(), state.center_to_data(self.center))
+            snapshot = self._document(self.generation + 1, first_seq + sum(map(len, groups)) - 1)
         background(self._commit_groups(groups, first_seq, len(records), size, done, snapshot), "Committing")
 
     @defer.inlineCallbacks
     def _commit_groups(
-        self, groups: List[List[bytes]], seq: int, count: int, size: int, done: Any, snapshot: Optional[bytes]
+        self, groups: List[List[bytes]], seq: int, count: int, size: int, done: Any, snapshot: Optional[Dict[str, Any]]
     ) -> Any:
         leader_revision = self.leader_revision
+        written: List[Tuple[int, bytes]] = []
         try:
             for values in groups:
-                yield self._put_journal(values, seq, leader_revision)
+                revision = yield self._put_journal(values, seq, leader_revision)
+                written.extend((seq + index, value) for index, value in enumerate(values))
                 seq += len(values)
         except LostLeadershipError as lost:
             self._committing = False
@@ -393,6 +414,9 @@ class ReplicatedCallCenter(object):
         if self.leader_revision != leader_revision or self.role != LEADER:
             return  # stepped down meanwhile: what waited was failed then
         self.applied_seq = seq - 1
+        self.revision = max(self.revision, revision)
+        for key, value in written:
+            self.committed.add(key, value)
         self.journal_bytes = 0 if snapshot is not None else self.journal_bytes + size  # a snapshot holds them
         self.commits += 1
         self.records_written += count
@@ -429,10 +453,10 @@ class ReplicatedCallCenter(object):
                 yield self._pause(RETRY_INTERVAL)
                 continue
             if result.succeeded:
-                return
+                return result.revision
             leader, journal = result.responses
             if journal.kvs and journal.kvs[0].value == values[0]:
-                return  # a commit sent again whose first sending got through
+                return journal.kvs[0].mod_revision  # a commit sent again whose first sending got through
             if not leader.kvs or leader.kvs[0].create_revision != leader_revision:
                 raise LostLeadershipError("another server leads now", unknown=False)
             raise LostLeadershipError("journal key %d is already taken" % seq, unknown=False)
@@ -447,7 +471,7 @@ class ReplicatedCallCenter(object):
         if self._failing_since is None:
             self._failing_since = now
             log.warn("A commit to etcd did not get through ({why}); sending it again", why=why)
-        if self.degraded is None and now - self._failing_since >= DEGRADED_AFTER:
+        if self.degraded is None and now - self._failing_since >= self.lease_ttl:
             self.degraded = why
             log.error(
                 "etcd does not take commits ({why}): refusing changes (status and stats still work) until it does",
@@ -485,14 +509,24 @@ class ReplicatedCallCenter(object):
 
     # Snapshots (leader).
 
+    def _document(self, generation: int, seq: int) -> Dict[str, Any]:
+        """A snapshot's document: the center now, after journal key ``seq``."""
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "generation": generation,
+            "seq": seq,
+            "time": self.seconds(),
+            "center": state.center_to_data(self.center),
+        }
+
     @defer.inlineCallbacks
-    def _write_snapshot(self, data: bytes, leader_revision: int) -> Any:
+    def _write_snapshot(self, document: Dict[str, Any], leader_revision: int) -> Any:
         """The snapshot's chunks, each a fenced transaction, then the pointer to them, the
         journal keys it holds deleted and the previous snapshot's chunks with them, in one
         transaction; then etcd's history compacted up to the previous snapshot (what a
         standby a little behind still reads)."""
         self._snapshotting = True
-        document = json.loads(data.decode("utf-8"))
+        data = json.dumps(document, separators=(",", ":")).encode("utf-8")
         generation, seq = document["generation"], document["seq"]
         keys = self.keys
         fence = [created_at(keys.leader, leader_revision)]
@@ -527,6 +561,7 @@ class ReplicatedCallCenter(object):
                 return
             if self.leader_revision == leader_revision:
                 self.generation = generation
+                self.committed.rebase(document)
                 self.snapshots += 1
                 log.info(
                     "Snapshot {generation} in etcd: {size} bytes in {chunks} keys, journal up to {seq} deleted",
@@ -699,6 +734,7 @@ class ReplicatedCallCenter(object):
         self.center.on_timing = self._on_timing
         self.journal_bytes = 0
         self.revision = stored.revision
+        self.committed = CommittedState(stored.document, list(stored.journal))
         for seq, value in stored.journal:
             if seq != self.applied_seq + 1:
                 raise StoreDamagedError(
@@ -786,10 +822,13 @@ class ReplicatedCallCenter(object):
         self._schedule_tick(self.lease_ttl / 3.0)
 
     def _lease_holds(self) -> bool:
-        return self.seconds() < self.lease_confirmed + self.lease_ttl
+        """Whether etcd confirmed our lease lately enough. Not a guarantee (fencing is): a
+        leader cut off from etcd steps down within twice the lease, by when a standby has
+        taken over; while etcd elects a leader of its own (a second or two), leases wait."""
+        return self.seconds() < self.lease_confirmed + 2 * self.lease_ttl
 
     def _lease_lost_reason(self) -> str:
-        return "the lease was not kept alive for %g s" % self.lease_ttl
+        return "etcd did not confirm the lease for %g s" % (2 * self.lease_ttl)
 
     @defer.inlineCallbacks
     def _keep_lease(self) -> Any:
@@ -886,6 +925,8 @@ class ReplicatedCallCenter(object):
             else:
                 for seq, value in stored.journal:
                     self._apply(seq, value)
+                    self.committed.add(seq, value)
+                self.revision = stored.revision
         except (EtcdError, StoreDamagedError) as error:
             log.error(
                 "Cannot read the state from etcd after winning the election ({error}); stepping down", error=error
@@ -917,8 +958,7 @@ class ReplicatedCallCenter(object):
         )
         if self.generation == 0:
             # The first leader: a snapshot of the center its options made, for standbys.
-            data = encode_snapshot(1, self.applied_seq, self.seconds(), state.center_to_data(self.center))
-            yield self._write_snapshot(data, revision)
+            yield self._write_snapshot(self._document(1, self.applied_seq), revision)
 
     def _step_down(self, why: str, unknown: bool) -> None:
         """No longer the leader: what waited for a commit fails (its effect unknown when a
@@ -953,6 +993,11 @@ class ReplicatedCallCenter(object):
         lease, self.lease = self.lease, 0
         if lease:
             self.client.lease_revoke(lease).addErrback(lambda _: None)  # a standby may take over at once
+        # What etcd is known to hold, at once (the changes not confirmed go), until read again.
+        try:
+            self._load(StoredState(self.committed.document, self.committed.journal, self.revision))
+        except StoreDamagedError as error:  # a bug: what was applied once applies again
+            log.error("Cannot go back to the state confirmed by etcd: {error}", error=error)
         if self.on_step_down is not None:
             self.on_step_down("This server stopped leading (%s): connect to the leader" % why)
         background(self._reload(), "Reading the state again")
@@ -1030,6 +1075,9 @@ class ReplicatedCallCenter(object):
                 return
             try:
                 printed.extend(self._apply(seq, event.kv.value))
+                self.committed.add(seq, event.kv.value)
+                if self.committed.size > self.snapshot_limit:  # a snapshot of our own, in memory
+                    self.committed.rebase(self._document(self.generation, self.applied_seq))
             except StoreDamagedError as error:
                 log.error("{error}: reading the state again", error=error)
                 background(self._reload(), "Reading the state again")

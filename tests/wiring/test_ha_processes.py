@@ -1,0 +1,265 @@
+"""Several servers on one replicated store (--etcd) with a real three-member etcd on loopback:
+the leader killed, paused past its lease, etcd members killed, clients that follow the leader,
+a standby started late. The network partition, which needs root, is in
+test_ha_partition_processes.py."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from support import ask, command, connect, read_line
+
+LEASE = "2"  # seconds: etcd's least, so that takeovers are quick
+LIMIT = 30  # seconds any wait for a leader may take before the test fails
+pytestmark = pytest.mark.timeout(180)  # a hang fails the test (the etcd members die with the run)
+
+
+@pytest.fixture
+def ha(etcd_cluster, start_server, tmp_path):
+    """``ha.server(name, *extra)`` starts a callcenter-server on the cluster (prefix of its own)."""
+
+    class Servers(object):
+        cluster = etcd_cluster
+        prefix = "/test-%d/" % os.getpid()
+        started = []
+
+        def server(self, name, *extra):
+            server = start_server(
+                "--etcd",
+                etcd_cluster.endpoints,
+                "--etcd-prefix",
+                self.prefix,
+                "--etcd-name",
+                name,
+                "--etcd-lease",
+                LEASE,
+                "--operators",
+                "A,B,C",
+                "--ring-timeout",
+                "60",  # no ring times out while a test looks
+                *extra,
+            )
+            server.name = name
+            self.started.append(server)
+            return server
+
+    return Servers()
+
+
+def role(server):
+    try:
+        connection = connect(server.port)
+    except OSError:
+        return None
+    try:
+        connection.settimeout(5)
+        return ask(connection, {"command": "role"}).get("response")
+    except (OSError, ValueError, AssertionError):
+        return None
+    finally:
+        connection.close()
+
+
+def leader_among(servers, limit=LIMIT):
+    """The server that says it leads, once one does (bounded)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        for server in servers:
+            if server.process.poll() is None and role(server) == "leader":
+                return server
+        time.sleep(0.05)
+    raise AssertionError("no server leads within %g s: %s" % (limit, [role(server) for server in servers]))
+
+
+def status(server):
+    connection = connect(server.port)
+    try:
+        return ask(connection, {"command": "status"})["response"]
+    finally:
+        connection.close()
+
+
+def change(server, command_name, call_id):
+    connection = connect(server.port)
+    try:
+        return ask(connection, {"command": command_name, "id": call_id})
+    finally:
+        connection.close()
+
+
+def test_kill_9_of_the_leader_a_standby_serves_every_acknowledged_change(ha):
+    first = ha.server("one")
+    leader = leader_among([first])
+    second = ha.server("two")
+    connection = connect(leader.port)
+    acknowledged = []
+    for number in range(40):
+        reply = ask(connection, {"command": "call", "id": "c%d" % number})
+        assert "response" in reply, reply
+        acknowledged.append("c%d" % number)
+    ask(connection, {"command": "answer", "id": "A"})
+    before = status(leader)
+    leader.process.kill()
+    killed = time.monotonic()
+    new_leader = leader_among([second])
+    took = time.monotonic() - killed
+    assert took < 15
+    assert status(new_leader) == before  # every call, operator and queue position
+    # Ringing calls ring again for a full ring timeout, at the same operators.
+    assert "Operator B ringing with call c1" in before
+    reply = change(new_leader, "answer", "B")
+    assert reply == {"response": "Call c1 answered by operator B"}
+
+
+def test_a_leader_paused_past_its_lease_is_fenced_and_steps_down(ha):
+    first = ha.server("one")
+    leader = leader_among([first])
+    second = ha.server("two")
+    change(leader, "call", "before")
+    client = connect(leader.port)
+    client.settimeout(LIMIT)
+    assert "response" in ask(client, {"command": "status"})  # a client of the leader's
+    os.kill(leader.process.pid, signal.SIGSTOP)
+    try:
+        new_leader = leader_among([second])
+        assert change(new_leader, "call", "during") == {
+            "response": "Call during received\nCall during ringing for operator B"
+        }
+        # Sent to the paused leader: read once it runs again.
+        client.sendall(json.dumps({"command": "call", "id": "stale"}).encode() + b"\n")
+    finally:
+        os.kill(leader.process.pid, signal.SIGCONT)
+    lines = []
+    while True:
+        line = read_line(client)
+        if not line:
+            break
+        lines.append(json.loads(line))
+    # Never acknowledged: no reply (it stepped down before reading it) or an error line (its
+    # commit was fenced), then the one line of a server that stopped leading, then closed.
+    assert 1 <= len(lines) <= 2, lines
+    assert all("error" in line for line in lines[:-1]), lines
+    assert lines[-1]["event"].startswith("This server stopped leading ("), lines
+    assert "stale" not in status(new_leader)
+    deadline = time.monotonic() + LIMIT
+    while role(leader) != "standby: the leader is two":
+        assert time.monotonic() < deadline, role(leader)
+        time.sleep(0.05)
+    assert status(leader) == status(new_leader)  # its copy follows the new leader's
+    assert role(new_leader) == "leader"
+
+
+def test_one_etcd_member_killed_is_not_noticed(ha):
+    leader = leader_among([ha.server("one")])
+    standby = ha.server("two")
+    connection = connect(leader.port)
+    for number in range(30):
+        if number == 10:
+            ha.cluster.kill(0)
+        if number == 20:
+            ha.cluster.kill(0)
+            ha.cluster.restart(0)
+            ha.cluster.kill(1)
+        reply = ask(connection, {"command": "call", "id": "c%d" % number})
+        assert "response" in reply, (number, reply)
+    assert role(leader) == "leader"
+    deadline = time.monotonic() + LIMIT
+    while status(standby) != status(leader):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_two_etcd_members_killed_changes_are_refused_then_accepted_again(ha):
+    first = ha.server("one")
+    leader_among([first])
+    second = ha.server("two")
+    assert "response" in change(first, "call", "1")
+    ha.cluster.kill(1)
+    ha.cluster.kill(2)
+    deadline = time.monotonic() + LIMIT
+    while True:
+        # Sent to whichever server: none can store it.
+        replies = [change(server, "call", "x") for server in (first, second) if role(server) is not None]
+        if (
+            replies
+            and all("error" in reply for reply in replies)
+            and any("status and stats still work" in reply["error"] for reply in replies)
+        ):
+            break
+        assert time.monotonic() < deadline, replies
+        time.sleep(0.2)
+    # Status still works, from what etcd was known to hold: the calls not stored are not there.
+    deadline = time.monotonic() + LIMIT
+    while {role(first), role(second)} != {"standby: no leader"}:
+        assert time.monotonic() < deadline, (role(first), role(second))
+        time.sleep(0.2)
+    for server in (first, second):
+        assert status(server) == "Operator A ringing with call 1\nOperator B available\nOperator C available"
+    ha.cluster.restart(1, wait=False)
+    ha.cluster.restart(2, wait=False)
+    new_leader = leader_among([first, second])
+    assert change(new_leader, "call", "2")["response"].startswith("Call 2 received")
+    assert "call 1" in status(new_leader)
+
+
+def test_the_client_follows_the_leader_and_reports_requests_without_reply(ha):
+    first = ha.server("one")
+    leader_among([first])
+    second = ha.server("two")
+    client = subprocess.Popen(
+        [
+            command("callcenter-client"),
+            "--connect",
+            "tcp:127.0.0.1:%d" % second.port,
+            "--connect",
+            "tcp:127.0.0.1:%d" % first.port,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        client.stdin.write(b"call 1\n")
+        client.stdin.flush()
+        assert client.stdout.readline() == b"Call 1 received\n"
+        assert client.stdout.readline() == b"Call 1 ringing for operator A\n"
+        os.kill(first.process.pid, signal.SIGSTOP)  # the request below gets no reply
+        client.stdin.write(b"call 2\n")
+        client.stdin.flush()
+        time.sleep(0.5)  # for the request to be sent (there is no reply to wait for)
+        first.process.kill()
+        lines = []
+        while not lines or lines[-1] != b"error: reconnected to the server\n":
+            lines.append(client.stdout.readline())
+            assert lines[-1], lines
+        assert b"error: no reply to call: the connection was lost\n" in lines
+        client.stdin.write(b"call 3\nstatus\n")
+        client.stdin.close()
+        rest = client.stdout.read()
+    finally:
+        if client.poll() is None:
+            client.kill()
+        client.wait(LIMIT)
+    assert rest.startswith(b"Call 3 received\n"), rest
+    assert b"Operator A ringing with call 1\n" in rest  # acknowledged, so at the new leader
+    assert b"call 2" not in rest  # never acknowledged, and never done
+    assert client.returncode == 1  # a request got no reply
+
+
+def test_a_standby_started_late_starts_from_the_latest_snapshot(ha):
+    leader = leader_among([ha.server("one", "--journal-limit", "2K")])
+    connection = connect(leader.port)
+    for number in range(300):
+        assert "response" in ask(connection, {"command": "call", "id": "c%d" % number})
+    late = ha.server("late", "--journal-limit", "2K")
+    deadline = time.monotonic() + LIMIT
+    while status(late) != status(leader):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    late.stop()
+    assert b"from etcd (prefix %s, snapshot " % ha.prefix.encode() in late.log
+    assert b", snapshot 0," not in late.log and b", snapshot 1," not in late.log
