@@ -129,9 +129,9 @@ def queue_cycles(center, scheduler, busy, waiting, cycles, counter, rng, sums, c
     for _ in range(cycles):
         gone = busy.pop_random(rng)
         t = clock()
-        lines = center.hangup(gone)
+        events = center.hangup(gone)
         sums["hangup"] += clock() - t
-        head, operator = lines[1].split()[1], lines[1].split()[-1]
+        head, operator = events[1].call, events[1].operator  # CallRinging
         waiting.remove(head)
         t = clock()
         center.reject(operator)
@@ -181,9 +181,9 @@ def operator_cycles(center, scheduler, busy, cycles, counter, rng, sums, counts)
         counter[0] += 1
         call_id = "n%d" % counter[0]
         t = clock()
-        lines = center.call(call_id)
+        events = center.call(call_id)
         sums["call"] += clock() - t
-        operator = lines[1].split()[-1]
+        operator = events[1].operator  # CallRinging
         t = clock()
         center.reject(operator)
         sums["reject"] += clock() - t
@@ -229,14 +229,14 @@ def strategy_cycles(center, scheduler, busy, cycles, counter, rng, sums, counts)
         counter[0] += 1
         call_id = "n%d" % counter[0]
         t = clock()
-        lines = center.call(call_id)
+        events = center.call(call_id)
         sums["call"] += clock() - t
-        operator = lines[1].split()[-1]
+        operator = events[1].operator  # CallRinging
         t = clock()
-        lines = center.reject(operator)
+        events = center.reject(operator)
         sums["reject"] += clock() - t
         timer = scheduler.last
-        operator = lines[-1].split()[-1]
+        operator = events[-1].operator  # CallRinging
         t = clock()
         timer.fire()
         sums["ring timeout"] += clock() - t
@@ -247,9 +247,9 @@ def strategy_cycles(center, scheduler, busy, cycles, counter, rng, sums, counts)
         busy.add(call_id)
         gone = busy.pop_random(rng)
         t = clock()
-        lines = center.hangup(gone)
+        events = center.hangup(gone)
         sums["hangup"] += clock() - t
-        freed = lines[0].split()[-2]
+        freed = events[0].operator  # CallFinished
         t = clock()
         center.pause(freed)
         sums["pause"] += clock() - t
@@ -312,9 +312,9 @@ def queues_cycles(center, scheduler, busy, waiting, cycles, counter, rng, sums, 
         waiting.add(call_id)
         gone = busy.pop_random(rng)
         t = clock()
-        lines = center.hangup(gone)
+        events = center.hangup(gone)
         sums["hangup"] += clock() - t
-        head, operator = lines[1].split()[1], lines[1].split()[-1]
+        head, operator = events[1].call, events[1].operator  # CallRinging
         waiting.remove(head)
         queue = calls[head].queue.name
         t = clock()

@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from twisted.web import resource, server
 
 from callcenter.cli.output import Output
-from callcenter.cli.shell import CallCenterShell, run_locally
+from callcenter.cli.shell import CallCenterShell, PrintedEvents, run_locally
 from callcenter.core.center import CallCenter
 from callcenter.net.protocol import CallCenterServerFactory
 from callcenter.net.wire import encode_request
@@ -370,7 +370,8 @@ class RecordingOutput(Output):
 def make_shell(operators=("A", "B"), ring_timeout=10, output=None, queues=None):
     clock = Clock()
     output = output or RecordingOutput()
-    center = CallCenter(list(operators), clock.callLater, ring_timeout, output.lines, now=clock.seconds, queues=queues)
+    center = CallCenter(list(operators), clock.callLater, ring_timeout, now=clock.seconds, queues=queues)
+    center.subscribe(PrintedEvents(output))
     shell = CallCenterShell(run_locally(center, output), output, center.operator_ids(), center.queue_names())
     return shell, output, clock, center
 

@@ -1,13 +1,14 @@
 """The seams between the layers, declared: what each layer needs from the one below it.
 
-Layer: all of them (declarations only, no behaviour). The core (``core.py``) provides
-:class:`ICallCenter` and tells an :class:`ICallCenterObserver`'s callables what happens;
-the durable call center (``durable.py``) provides :class:`ICallCenter` too, and
+Layer: all of them (declarations only, no behaviour). The core (``core/center.py``) provides
+:class:`ICallCenter`, :class:`IEventSource` (it tells an :class:`IEventSubscriber` every
+event) and :class:`ICallCenterObserver`; the durable call center (``store/durable.py``)
+provides them too, telling its subscribers once the events are durable, and
 :class:`IDurableOutput` for the replies that must wait for the disk, as does the replicated
-one (``replicated.py``), with :class:`ILeadership` besides; the server's
-protocol (``protocol.py``) needs nothing more than these, and tells an
-:class:`IPrintedLinesObserver` (the wallboard, ``web.py``) the lines it prints; the client
-and the shell read and write through an :class:`IShellSession`. Every provider is checked with
+one (``store/replicated.py``), with :class:`ILeadership` besides; the server's protocol
+(``net/protocol.py``), the metrics and the wallboard (``web/``) and the simulator subscribe;
+the client and the shell read and write through an :class:`IShellSession`; the ring
+strategies provide ``core.strategies.IRingStrategy``. Every provider is checked with
 ``verifyObject`` in tests/wiring/test_interfaces.py.
 """
 
@@ -17,15 +18,14 @@ from zope.interface import Attribute, Interface
 class ICallCenter(Interface):
     """What the server's protocol and the shell need from a call center."""
 
-    on_event = Attribute(
-        """A callable taking a list of lines, or None: told of lines that no command asked for
-        (a ring timeout's). Set by whoever shows them to people (the server's factory, the shell)."""
-    )
-
     def execute(command, argument):  # noqa: N805  (zope.interface methods take no self)
-        """Run ``command`` (``call``, ``answer``, ... or a query such as ``status``) with its id
-        (None for a query); the lines it prints. ``CallCenterError`` when it is refused:
-        nothing changed."""
+        """Run ``command`` (``call``, ``answer``, ...) with its id and the words after it; the
+        events it made (``core.events``), which ``core.rendering`` words as its lines.
+        ``CallCenterError`` when it is refused: nothing changed."""
+
+    def query(command, argument):  # noqa: N805
+        """The lines of a query (``status``, ``stats``; ``argument`` must be None).
+        ``CallCenterError`` when it is refused."""
 
     def operator_ids():
         """The operator ids, in order: what a client offers when completing an operator id."""
@@ -34,17 +34,35 @@ class ICallCenter(Interface):
         """The queues' names, the default one first: what a client offers after ``queue=``."""
 
 
-class ICallCenterObserver(Interface):
-    """What the core tells an observer (``--metrics``, ``--web``), through the callables set
-    on it, and what such an observer reads."""
+class IEventSubscriber(Interface):
+    """Hears what happens in a call center: every event, in order, each once, after the
+    change has taken effect (with a journal: once it is on disk)."""
 
-    on_timing = Attribute(
-        """A callable ``(kind, seconds)`` or None: hears ``("wait", s)`` when a call is answered
-        and ``("ring", s)`` when a ring ends (answered, rejected, ignored or hung up)."""
-    )
+    def heard(events, command):  # noqa: N805
+        """``events`` (a sequence of ``core.events`` objects) happened: those of one
+        ``command`` (its name: ``call``, ``answer``, ...), or of nothing a command asked for
+        (``command`` None: a timer, the disk). The call center is already in the state after
+        them. What it raises is logged once and stops nothing."""
+
+
+class IEventSource(Interface):
+    """Tells its subscribers every event (the core; the durable call center)."""
+
+    def subscribe(subscriber):  # noqa: N805
+        """``subscriber`` (an :class:`IEventSubscriber`) hears every event from now on, after
+        those subscribed before it."""
+
+    def unsubscribe(subscriber):  # noqa: N805
+        """``subscriber`` hears nothing more."""
+
+
+class ICallCenterObserver(Interface):
+    """What an observer (``--metrics``, ``--web``) reads of a call center, besides the events
+    it hears as an :class:`IEventSubscriber`."""
+
     figures = Attribute("The counters behind ``stats`` (a ``stats.QueueFigures``), read at any time.")
     operators = Attribute("The operators, in order, each with its ``state``.")
-    queue = Attribute("The waiting calls: ``len()`` and ``head()`` (the call waiting longest, or None).")
+    queue = Attribute("The waiting calls: ``len()`` and ``oldest()`` (the call waiting longest, or None).")
     queues = Attribute("The queues (``--queues``), each with its ``name``, ``figures`` and ``waiting`` calls.")
 
     def now():
@@ -53,17 +71,6 @@ class ICallCenterObserver(Interface):
     def snapshot(waiting_limit):  # noqa: N805
         """The state as plain data (operators, the first ``waiting_limit`` waiting calls, the
         figures), a copy: what the wallboard (``--web``) shows."""
-
-
-class IPrintedLinesObserver(Interface):
-    """What the server's factory tells those who watch its call center besides its clients
-    (the wallboard, ``--web``): every line printed that may come with a change of state, the
-    reply lines of each command (not of the ``status`` and ``stats`` queries) and the lines
-    of each ring-timeout event, in the order they happened, as they happen (before a
-    journal has made them durable)."""
-
-    def lines_printed(lines):  # noqa: N805
-        """``lines`` were printed; the call center's state is already the one after them."""
 
 
 class IDurableOutput(Interface):
@@ -100,10 +107,6 @@ class ILeadership(Interface):
 
     def role_line():
         """``leader``, or ``standby: the leader is NAME``, or ``standby: no leader``."""
-
-    def add_observer(observer):  # noqa: N805
-        """``observer`` (an :class:`IPrintedLinesObserver`) hears the lines of the changes a
-        standby applies from the leader's journal, as the leader's printed them."""
 
 
 class ChangeNotStored(Exception):  # noqa: N818  (a refusal, not an error of the program)

@@ -13,16 +13,23 @@ from callcenter.core.center import (
     operator_names,
     parse_operators,
 )
+from callcenter.core.rendering import render
 from support import read_golden
+from transcript import lines_of
 
 
 class Center(object):
-    """A call center on a Clock that records ring-timeout events."""
+    """A call center on a Clock that records the lines of ring-timeout events."""
 
     def __init__(self, operators=("A", "B"), ring_timeout=10.0):
         self.clock = Clock()
         self.events = []
-        self.center = CallCenter(operators, self.clock.callLater, ring_timeout, self.events.append)
+        self.center = CallCenter(operators, self.clock.callLater, ring_timeout)
+        self.center.subscribe(self)
+
+    def heard(self, events, command):
+        if command is None:
+            self.events.append(render(events))
 
     def __getattr__(self, name):
         return getattr(self.center, name)
@@ -32,7 +39,7 @@ class Center(object):
         lines = []
         for text in commands:
             command, argument = text.split()
-            lines.extend(self.center.execute(command, argument))
+            lines.extend(lines_of(self.center, command, argument))
         return lines
 
     def states(self):
@@ -54,7 +61,7 @@ def test_the_queries_named_for_the_server_are_the_ones_that_change_nothing():
     center.execute("call", "1")
     before = center.status()
     for query in QUERIES:
-        center.execute(query, None)
+        center.query(query, None)
     assert sorted(QUERIES) == sorted(center.queries) and center.status() == before
 
 
@@ -161,7 +168,7 @@ def test_re_ring_restarts_the_timer():
 
 def test_ring_timeout_zero_schedules_nothing():
     center = CallCenter(["A"], call_later=None, ring_timeout=0)
-    assert center.call("1") == ["Call 1 received", "Call 1 ringing for operator A"]
+    assert render(center.call("1")) == ["Call 1 received", "Call 1 ringing for operator A"]
 
 
 def test_hangup_of_a_queued_call_is_missed():
@@ -248,7 +255,7 @@ def test_invalid_ids_are_refused(call_id):
 def test_ids_may_be_any_printable_token_up_to_64_characters():
     center = Center()
     for call_id in ["x" * 64, "café", "#1-b/7", "\u260e"]:
-        assert center.call(call_id)[0] == "Call %s received" % call_id
+        assert render(center.call(call_id))[0] == "Call %s received" % call_id
 
 
 def test_execute_checks_the_command_and_its_argument():
@@ -259,7 +266,7 @@ def test_execute_checks_the_command_and_its_argument():
         ("status", "1", "status takes no argument"),
     ]:
         with pytest.raises(CallCenterError) as error:
-            center.execute(command, argument)
+            lines_of(center.center, command, argument)
         assert str(error.value) == message
 
 

@@ -20,6 +20,7 @@ from callcenter.core.center import (
     CallCenterError,
 )
 from callcenter.core.strategies import STRATEGIES
+from transcript import Heard, lines_of
 
 CALL_IDS = st.sampled_from([str(n) for n in range(8)])
 OPERATORS = ["A", "B", "C"]
@@ -58,12 +59,11 @@ class CallCenterMachine(RuleBasedStateMachine):
     )
     def start(self, operator_count, ring_timeout, strategy, wrap_up, max_no_answer, max_queue, max_wait):
         self.clock = Clock()
-        self.events = []
+        self.heard = Heard()
         self.center = CallCenter(
             OPERATORS[:operator_count],
             self.clock.callLater,
             ring_timeout,
-            self.events.append,
             now=self.clock.seconds,
             strategy=strategy,
             seed=1,
@@ -72,6 +72,7 @@ class CallCenterMachine(RuleBasedStateMachine):
             max_queue=max_queue,
             max_wait=max_wait,
         )
+        self.center.subscribe(self.heard)
         self.lines = []
         # The model's own queue: one FIFO per priority, in the order calls entered it (a
         # call coming back from a ring goes to the head of its own).
@@ -84,8 +85,9 @@ class CallCenterMachine(RuleBasedStateMachine):
 
     def _run(self, command, argument):
         before = self.center.status()
+        del self.heard.batches[:]
         try:
-            lines = self.center.execute(command, argument)
+            lines = lines_of(self.center, command, argument)
         except CallCenterError:
             assert self.center.status() == before  # bad input changes nothing
             return []
@@ -150,16 +152,16 @@ class CallCenterMachine(RuleBasedStateMachine):
 
     @rule(seconds=st.sampled_from([1, 5, 10]))
     def time_passes(self, seconds):
+        del self.heard.batches[:]
         self.clock.advance(seconds)
-        for lines in self.events:
+        for lines in self.heard.timer_lines():
             self.lines.extend(lines)
             self._follow_queue(lines)
-        del self.events[:]
 
     @rule()
     def stats(self):
         before = self.center.status()
-        lines = self.center.execute("stats", None)
+        lines = self.center.query("stats", None)
         # Seven figures (nine with queue limits), the headings, one row each, then a line for
         # each operator that was paused, logged out or in wrap-up.
         table = lines[: lines.index(next(line for line in lines if line.startswith("Operator  "))) + 1]

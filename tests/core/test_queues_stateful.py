@@ -12,6 +12,7 @@ from twisted.internet.task import Clock
 from callcenter.core.center import RINGING, CallCenter, CallCenterError
 from callcenter.core.queues import QueueConfig
 from callcenter.core.strategies import STRATEGIES
+from transcript import Heard, lines_of
 
 OPERATORS = ["A", "B", "C", "D"]
 CALL_IDS = st.sampled_from([str(n) for n in range(10)])
@@ -41,17 +42,17 @@ class QueuesMachine(RuleBasedStateMachine):
             for position, (members, strategy, max_queue, max_wait, weight) in enumerate(settings_of_queues)
         ]
         self.clock = Clock()
-        self.events = []
+        self.heard = Heard()
         self.center = CallCenter(
             (),
             self.clock.callLater,
             ring_timeout,
-            self.events.append,
             now=self.clock.seconds,
             seed=1,
             wrap_up=wrap_up,
             queues=self.configs,
         )
+        self.center.subscribe(self.heard)
         self.serves = {}
         for config in self.configs:
             for operator_id, _ in config.members:
@@ -62,21 +63,23 @@ class QueuesMachine(RuleBasedStateMachine):
             config.name: "" if position == 0 else " " + config.name for position, config in enumerate(self.configs)
         }
         # The model: each call's queue, priority and place in the order of arrival, and the
-        # calls waiting now, by queue.
+        # calls waiting now, by queue, in offer order (a call back from a ring whose operator
+        # left waits at the head of its priority).
         self.queue_of, self.priority_of, self.arrival_of = {}, {}, {}
         self.arrivals = 0
-        self.waiting = {config.name: set() for config in self.configs}
+        self.waiting = {config.name: [] for config in self.configs}
 
     def _run(self, command, argument):
         before = self.center.status()
         try:
-            lines = self.center.execute(command, argument)
+            lines = lines_of(self.center, command, argument)
         except CallCenterError:
             assert self.center.status() == before  # bad input changes nothing
             return
         self._follow(lines)
 
     def _follow(self, lines):
+        received = set()
         for line in lines:
             words = line.split()
             if words[0] != "Call":
@@ -84,6 +87,7 @@ class QueuesMachine(RuleBasedStateMachine):
             call_id = words[1]
             queue = self.queue_of.get(call_id)
             if line.endswith(" received"):
+                received.add(call_id)
                 continue
             if " ringing for operator " in line:
                 operator_id = words[-1]
@@ -94,19 +98,31 @@ class QueuesMachine(RuleBasedStateMachine):
                 )
                 if call_id in self.waiting[queue]:
                     self._check_hand_out(call_id, operator_id)
-                    self.waiting[queue].discard(call_id)
+                    self.waiting[queue].remove(call_id)
             elif line == "Call %s waiting in queue%s" % (call_id, self.labels[queue]):
-                self.waiting[queue].add(call_id)
+                waiting = self.waiting[queue]
+                if call_id in received:
+                    after = [
+                        n for n, other in enumerate(waiting) if self.priority_of[other] < self.priority_of[call_id]
+                    ]
+                    waiting.insert(after[0] if after else len(waiting), call_id)
+                else:  # back from a ring: the head of its priority
+                    after = [
+                        n for n, other in enumerate(waiting) if self.priority_of[other] <= self.priority_of[call_id]
+                    ]
+                    waiting.insert(after[0] if after else len(waiting), call_id)
             elif line in (
                 "Call %s missed" % call_id,
                 "Call %s timed out in queue%s" % (call_id, self.labels[queue]),
                 "Call %s refused: queue%s full" % (call_id, self.labels[queue]),
             ):
-                self.waiting[queue].discard(call_id)
+                if call_id in self.waiting[queue]:
+                    self.waiting[queue].remove(call_id)
 
     def _check_hand_out(self, call_id, operator_id):
-        """The call leaving a queue for ``operator_id`` is the best of those waiting in the
-        queues it serves: highest weight, then priority, then the earliest arrival."""
+        """The call leaving a queue for ``operator_id`` is the head of one of the queues it
+        serves, the best of those heads: highest weight, then priority, then the earliest
+        arrival."""
 
         def key(waiting_id):
             return (
@@ -115,8 +131,8 @@ class QueuesMachine(RuleBasedStateMachine):
                 -self.arrival_of[waiting_id],
             )
 
-        candidates = [waiting_id for name in self.serves[operator_id] for waiting_id in self.waiting[name]]
-        assert key(call_id) == max(key(waiting_id) for waiting_id in candidates)
+        heads = [self.waiting[name][0] for name in self.serves[operator_id] if self.waiting[name]]
+        assert call_id in heads and key(call_id) == max(key(head) for head in heads)
 
     @rule(call_id=CALL_IDS, queue=st.sampled_from([*NAMES, "nowhere"]), priority=st.sampled_from([0, 0, 4]))
     def call(self, call_id, queue, priority):
@@ -148,15 +164,15 @@ class QueuesMachine(RuleBasedStateMachine):
 
     @rule(seconds=st.sampled_from([1, 5, 10, 12]))
     def wait(self, seconds):
+        del self.heard.batches[:]
         self.clock.advance(seconds)
-        for lines in self.events:
+        for lines in self.heard.timer_lines():
             self._follow(lines)
-        del self.events[:]
 
     @invariant()
     def the_model_waits_as_the_center_does(self):
         for queue in self.center.queues:
-            assert {call.id for call in queue.waiting.calls()} == self.waiting[queue.name]
+            assert [call.id for call in queue.waiting.calls()] == self.waiting[queue.name]
 
     @invariant()
     def outcome_counts_add_up_per_queue_and_in_total(self):
@@ -175,7 +191,7 @@ class QueuesMachine(RuleBasedStateMachine):
     def no_operator_of_a_queue_is_available_while_its_calls_wait(self):
         for queue in self.center.queues:
             if queue.waiting:
-                assert all(free.pick() is None for free in queue.levels)
+                assert all(not free.offer() for free in queue.levels)
 
 
 QueuesMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)

@@ -7,26 +7,33 @@ from twisted.internet.task import Clock
 
 from callcenter.core import state
 from callcenter.core.center import CallCenter, CallCenterError
+from callcenter.core.events import CallAnswered
+from callcenter.core.rendering import render
 from callcenter.core.stats import duration
 from support import read_golden
 
 
 class Center(object):
-    """A call center on a Clock, its ring-timeout events and timing observations recorded."""
+    """A call center on a Clock, the waits and ring times its events tell recorded."""
 
     def __init__(self, operators=("A", "B"), ring_timeout=10.0, service_level=20.0, clock=None):
         self.clock = clock or Clock()
-        self.events = []
         self.timings = []
         self.center = CallCenter(
             operators,
             self.clock.callLater,
             ring_timeout,
-            self.events.append,
             now=self.clock.seconds,
             service_level=service_level,
-            on_timing=lambda kind, seconds: self.timings.append((kind, seconds)),
         )
+        self.center.subscribe(self)
+
+    def heard(self, events, command):
+        for event in events:
+            if hasattr(event, "ring"):
+                self.timings.append(("ring", event.ring))
+            if isinstance(event, CallAnswered):
+                self.timings.append(("wait", event.wait))
 
     def at(self, when, *commands):
         """Move the clock to ``when`` (timers fire on the way), then run 'call 1'-style commands."""
@@ -37,7 +44,7 @@ class Center(object):
         return self
 
     def stats(self):
-        return self.center.execute("stats", None)
+        return self.center.query("stats", None)
 
     def figure(self, name):
         """The text after ``name: `` in the stats lines."""
@@ -163,7 +170,7 @@ def test_stats_takes_no_argument_and_changes_nothing():
     center = a_busy_morning()
     before = (center.stats(), center.center.status())
     with pytest.raises(CallCenterError, match="stats takes no argument"):
-        center.center.execute("stats", "now")
+        center.center.query("stats", "now")
     assert (center.stats(), center.center.status()) == before
 
 
@@ -173,7 +180,7 @@ def test_the_golden_transcript_is_unchanged_with_a_clock_and_shows_in_the_figure
     out = []
     for text in commands:
         command, argument = text.split()
-        out.extend(center.center.execute(command, argument))
+        out.extend(render(center.center.execute(command, argument)))
     assert "".join(line + "\n" for line in out) == expected
     figures = center.center.figures
     assert figures.received == figures.answered + figures.missed + len(center.center.queue) + sum(

@@ -20,6 +20,7 @@ from twisted.internet.testing import StringTransport
 from callcenter.core.center import CallCenter, CallCenterError
 from callcenter.net.protocol import CallCenterServerFactory, CallCenterServerProtocol
 from callcenter.net.wire import encode, encode_request
+from transcript import lines_of
 
 OPERATORS = ["A", "B"]
 IDS = ["1", "2", "3", "A", "B", "C"]
@@ -84,7 +85,7 @@ def test_a_line_split_anywhere_gets_the_replies_it_gets_whole(line):
 
 def reference_reply(center, request):
     try:
-        return encode("response", "\n".join(center.execute(*request)))
+        return encode("response", "\n".join(lines_of(center, *request)))
     except CallCenterError as error:
         return encode("error", str(error))
 
@@ -101,7 +102,7 @@ def test_random_input_gets_one_reply_a_request_and_changes_only_what_valid_reque
 ):
     clock = Clock()
     factory = CallCenterServerFactory(CallCenter(OPERATORS, clock.callLater, 10), clock.callLater)
-    reference = CallCenter(OPERATORS, Clock().callLater, 10, lambda lines: None)
+    reference = CallCenter(OPERATORS, Clock().callLater, 10)
     connection = factory.buildProtocol(None)
     transport = StringTransport()
     connection.makeConnection(transport)

@@ -195,3 +195,63 @@ def test_bad_options_are_one_error_line_and_exit_2(arguments, message):
 def test_an_unwritable_transcript_is_an_error(tmp_path):
     done = run_callcenter(*([*BASE[:], "--transcript", os.path.join(str(tmp_path), "no", "such", "file")]))
     assert done.returncode == 2 and b"--transcript: cannot write" in done.stderr
+
+
+def test_help_lists_the_commands_with_a_line_each_after_the_shell_options():
+    done = run_callcenter("--help")
+    assert done.returncode == 0 and done.stderr == b""
+    lines = done.stdout.decode().splitlines()
+    assert lines[:2] == [
+        "Usage: callcenter [options]  (commands on stdin, results on stdout)",
+        "       callcenter <command> [options]  (callcenter <command> --help shows its options)",
+    ]
+    assert any(line.lstrip().startswith("-o, --operators=") for line in lines)
+    commands = lines[lines.index("Commands:") + 1 :]
+    assert [line.split(None, 1) for line in commands if line] == [
+        ["erlang", "Staffing by formula: Erlang C (Erlang A with --patience)."],
+        ["simulate", "A day of traffic through the call center, in virtual time."],
+    ]
+
+
+@pytest.mark.parametrize("arguments", [["foo"], ["foo", "bar"], ["--operators", "3", "foo"]])
+def test_an_unknown_command_is_an_error_naming_the_commands_there_are(arguments):
+    done = run_callcenter(*arguments)
+    assert done.returncode == 2 and done.stdout == b""
+    errors = done.stderr.decode().splitlines()
+    assert errors[0] == "Usage: callcenter [options]  (commands on stdin, results on stdout)"
+    assert errors[-1] == (
+        "callcenter: error: unknown command 'foo'; "
+        "the commands are simulate and erlang (with none, callcenter is the shell)"
+    )
+
+
+@pytest.mark.parametrize(
+    "command_,synopsis,option",
+    [
+        (
+            "simulate",
+            "Usage: callcenter simulate [options]  (a day of traffic through the call center, in virtual time)",
+            "--replications=",
+        ),
+        ("erlang", "Usage: callcenter erlang [options]  (Erlang C, or Erlang A with --patience)", "--target="),
+    ],
+)
+def test_each_command_has_its_own_help_and_shows_it_with_a_mistake(command_, synopsis, option):
+    done = run_callcenter(command_, "--help")
+    assert done.returncode == 0 and done.stderr == b""
+    lines = done.stdout.decode().splitlines()
+    assert lines[0] == synopsis
+    assert any(option in line for line in lines) and "Commands:" not in lines
+    done = run_callcenter(command_, "--bogus")
+    assert done.returncode == 2 and done.stdout == b""
+    errors = done.stderr.decode().splitlines()
+    assert errors[0] == synopsis and any(option in line for line in errors)
+    assert errors[-1] == "callcenter: error: option --bogus not recognized"
+
+
+def test_the_shell_options_before_a_command_are_refused_not_ignored():
+    done = run_callcenter("--operators", "3", "erlang", "--calls-per-hour", "200", "--handle-time", "180", "-o", "14")
+    assert done.returncode == 2 and done.stdout == b""
+    assert done.stderr.splitlines()[-1] == (
+        b"callcenter: error: options before the command erlang: its own go after it (callcenter erlang --help)"
+    )

@@ -63,7 +63,7 @@ def test_an_old_state_restores_with_the_status_and_stats_it_had(tmp_path, name):
     clock.advance(expected["time"])
     center = make.new_center(directory, expected["options"], clock)
     assert center.status() == expected["status"]
-    assert center.execute("stats", None) == corrected(name, expected["stats"])
+    assert center.query("stats", None) == corrected(name, expected["stats"])
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -74,14 +74,14 @@ def test_an_old_state_goes_on_as_it_would_have(tmp_path, name):
     clock.advance(expected["time"])
     center = make.new_center(directory, expected["options"], clock)
     heard = []
-    center.on_event = lambda lines: heard.append(["event", "", lines])
+    make.listen(center, heard)
     make.run(center, clock, expected["following"], heard)
     assert heard == [[kind, step, corrected(name, lines)] for kind, step, lines in expected["heard"]]
     # Written again in this code's own format, it comes back the same.
-    status, stats = center.status(), center.execute("stats", None)
+    status, stats = center.status(), center.query("stats", None)
     center.flush()
     center.compact()
     center.close()
     again = make.new_center(directory, expected["options"], clock)
     assert again.status() == status
-    assert again.execute("stats", None) == stats
+    assert again.query("stats", None) == stats

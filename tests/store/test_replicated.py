@@ -5,6 +5,7 @@ import pytest
 from twisted.internet import reactor
 
 from callcenter.core.center import CallCenterError
+from callcenter.core.rendering import render
 from callcenter.interfaces import ChangeNotStored
 from callcenter.store.etcd import EtcdClient, prefix_end
 from callcenter.store.replicated import LEADER, STANDBY, ReplicatedCallCenter
@@ -51,13 +52,13 @@ def test_the_first_server_leads_and_a_standby_follows_its_commits(servers):
     second = servers("two")
     spin_until(lambda: second.leader_name == "one", what="the standby knowing the leader")
     assert second.role == STANDBY
-    assert first.execute("call", "1") == ["Call 1 received", "Call 1 ringing for operator A"]
+    assert render(first.execute("call", "1")) == ["Call 1 received", "Call 1 ringing for operator A"]
     first.execute("call", "2")
     first.execute("answer", "A")
     committed(first)
     spin_until(lambda: second.applied_seq == first.applied_seq, what="the standby catching up")
-    assert second.execute("status", None) == first.execute("status", None)
-    assert second.execute("stats", None) == first.execute("stats", None)
+    assert second.query("status") == first.query("status")
+    assert second.query("stats") == first.query("stats")
     with pytest.raises(CallCenterError, match=r"^not the leader: the leader is one; changes go to it$"):
         second.execute("call", "3")
     assert second.role_line() == "standby: the leader is one"
@@ -83,12 +84,12 @@ def test_a_standby_takes_over_with_every_call_and_rings_again(servers):
     first.execute("answer", "B")
     first.execute("call", "3")  # waits
     committed(first)
-    status = first.execute("status", None)
+    status = first.query("status")
     wait(first.close())  # hands over: its lease revoked
     leading(second)
-    assert second.execute("status", None) == status
+    assert second.query("status") == status
     assert second.timers[("timeout", "A")].delayed is not None  # rings a full ring timeout again
-    assert second.execute("hangup", "1") == ["Call 1 missed", "Call 3 ringing for operator A"]
+    assert render(second.execute("hangup", "1")) == ["Call 1 missed", "Call 3 ringing for operator A"]
 
 
 def test_a_leader_whose_lease_is_gone_is_fenced_and_steps_down(servers, etcd_cluster):
@@ -113,7 +114,7 @@ def test_a_leader_whose_lease_is_gone_is_fenced_and_steps_down(servers, etcd_clu
         wait(waiting)
     assert first.role == STANDBY
     assert lines == ["This server stopped leading (another server leads now): connect to the leader"]
-    assert "Call 2" not in "\n".join(second.execute("status", None))
+    assert "call 2" not in "\n".join(second.query("status"))
     spin_until(lambda: first.leader_name == "two", what="the old leader following the new one")
     wait(admin.close())
 
@@ -133,7 +134,7 @@ def test_snapshots_in_chunks_delete_the_old_journal_and_a_late_standby_starts_fr
     assert chunks.count >= 1 and {kv.key.split(b"/")[3] for kv in chunks.kvs} == {b"%020d" % first.generation}
     late = servers("late", operators=[str(number) for number in range(200)])
     assert late.generation == first.generation
-    assert late.execute("status", None) == first.execute("status", None)
+    assert late.query("status") == first.query("status")
     wait(admin.close())
 
 
@@ -142,14 +143,56 @@ def test_servers_of_other_prefixes_do_not_meet(servers):
     other = leading(servers("other", prefix="/b/"))
     one.execute("call", "1")
     committed(one)
-    assert "Call 1" not in "\n".join(other.execute("status", None))
+    assert "call 1" not in "\n".join(other.query("status"))
 
 
 def test_the_replicated_center_provides_the_seams_of_the_durable_one_and_leadership(servers):
     from zope.interface.verify import verifyObject
 
-    from callcenter.interfaces import ICallCenter, ICallCenterObserver, IDiskState, IDurableOutput, ILeadership
+    from callcenter.interfaces import (
+        ICallCenter,
+        ICallCenterObserver,
+        IDiskState,
+        IDurableOutput,
+        IEventSource,
+        ILeadership,
+    )
 
     center = leading(servers("one"))
-    for interface in (ICallCenter, IDurableOutput, ICallCenterObserver, IDiskState, ILeadership):
+    for interface in (ICallCenter, IEventSource, IDurableOutput, ICallCenterObserver, IDiskState, ILeadership):
         assert verifyObject(interface, center)
+
+
+def test_a_standbys_subscribers_hear_the_leaders_events_as_it_applies_them(servers):
+    first = leading(servers("one"))
+    second = servers("two")
+    heard = []
+
+    class Subscriber(object):
+        def heard(self, events, command):
+            heard.append((command, render(events)))
+
+    second.subscribe(Subscriber())
+    first.execute("call", "1")
+    first.execute("answer", "A")
+    committed(first)
+    spin_until(lambda: len(heard) == 2, what="the standby's subscriber hearing both")
+    assert heard == [
+        ("call", ["Call 1 received", "Call 1 ringing for operator A"]),
+        ("answer", ["Call 1 answered by operator A"]),
+    ]
+
+
+def test_a_leaders_subscribers_hear_a_change_once_etcd_has_it(servers):
+    first = leading(servers("one"))
+    heard = []
+
+    class Subscriber(object):
+        def heard(self, events, command):
+            heard.append(command)
+
+    first.subscribe(Subscriber())
+    first.execute("call", "1")
+    assert heard == []  # not yet in etcd
+    committed(first)
+    assert heard == ["call"]

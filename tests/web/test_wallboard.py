@@ -17,7 +17,7 @@ from zope.interface.verify import verifyObject
 
 from callcenter.core.center import CallCenter
 from callcenter.core.queues import QueueConfig
-from callcenter.interfaces import IPrintedLinesObserver
+from callcenter.interfaces import IEventSubscriber
 from callcenter.net.protocol import CallCenterServerFactory
 from callcenter.net.wire import encode_request
 from callcenter.store.durable import RETRY_INTERVAL, DurableCallCenter
@@ -117,9 +117,7 @@ class Board(object):
             )
             durable.restore()
         self.factory = CallCenterServerFactory(self.center, self.clock.callLater, durable_output=durable)
-        self.wallboard = Wallboard(
-            self.center, self.factory, self.clock.callLater, self.clock.seconds, max_output_buffer, token
-        )
+        self.wallboard = Wallboard(self.center, self.clock.callLater, self.clock.seconds, max_output_buffer, token)
         self.site = wallboard_site(self.wallboard, max_clients)
         self.client = self.factory.buildProtocol(None)
         self.client.makeConnection(StringTransport())
@@ -376,11 +374,10 @@ def test_the_core_snapshot_is_plain_data_and_a_copy():
     assert center.snapshot()["operators"][0]["state"] == "ringing"
 
 
-def test_the_wallboard_is_an_observer_and_the_factory_takes_only_observers():
+def test_the_wallboard_subscribes_to_the_call_center_it_shows():
     board = Board()
-    assert verifyObject(IPrintedLinesObserver, board.wallboard)
-    with pytest.raises(TypeError):
-        board.factory.add_observer(object())
+    assert verifyObject(IEventSubscriber, board.wallboard)
+    assert board.wallboard in board.center.bus.subscribers
 
 
 # The page

@@ -5,6 +5,7 @@ is the text the page shows. The screenshot is saved under build/artifacts/ (prin
 
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -100,6 +101,23 @@ def shows(driver, expected, what):
         raise AssertionError("after %s the page shows %r, not %r" % (what, shown, expected)) from None
 
 
+def inner_text(driver, css):
+    """An element's text as a screen reader or a copy of the page gets it (``innerText``)."""
+    return driver.execute_script("return arguments[0].innerText", driver.find_element(By.CSS_SELECTOR, css))
+
+
+def assert_waiting_call(driver, css, call_id):
+    """The row of a waiting call reads "call <id> waiting H:MM:SS", and on screen its wait
+    starts clear of its id."""
+    row = inner_text(driver, css)
+    assert re.match(r"^call %s waiting \d+:\d\d:\d\d$" % re.escape(call_id), row), row
+    call, wait = (
+        driver.find_element(By.CSS_SELECTOR, css + " .id"),
+        driver.find_element(By.CSS_SELECTOR, css + " .wait"),
+    )
+    assert call.rect["x"] + call.rect["width"] < wait.rect["x"], (call.rect, wait.rect)
+
+
 def save_screenshot(driver, name):
     os.makedirs(ARTIFACTS, exist_ok=True)
     screenshot = os.path.join(ARTIFACTS, name)
@@ -165,8 +183,10 @@ def test_the_wallboard_follows_the_call_center_and_comes_back_after_a_restart(br
             "the server restarted",
         )
         client = Client(ports[0])
-        client.send("call", "5")
-        shows(browser, {"#waiting-now": "2", "#queue li:nth-child(2) span": "call 5"}, "call 5 after the restart")
+        client.send("call", "sim1-52")  # an id as long as callcenter simulate --connect gives
+        shows(browser, {"#waiting-now": "2", "#queue li:nth-child(2) .id": "call sim1-52"}, "a call after the restart")
+        assert_waiting_call(browser, "#queue li:nth-child(1)", "4")
+        assert_waiting_call(browser, "#queue li:nth-child(2)", "sim1-52")
     finally:
         client.close()
         server.stop()
@@ -290,6 +310,10 @@ def test_with_several_queues_the_page_shows_each_queue_with_its_calls_and_figure
             },
             "hangup 2",
         )
+        client.send("call", "sim1-52")
+        shows(browser, {queue_section("sales") + ".queue-calls li:nth-child(2) .id": "call sim1-52"}, "call sim1-52")
+        assert_waiting_call(browser, queue_section("sales") + ".queue-calls li:nth-child(1)", "3")
+        assert_waiting_call(browser, queue_section("sales") + ".queue-calls li:nth-child(2)", "sim1-52")
     finally:
         client.close()
         server.stop()

@@ -1,16 +1,25 @@
 """Every provider of the declared seams (callcenter.interfaces) provides them whole."""
 
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from zope.interface.verify import verifyObject
 
 from callcenter.core.center import CallCenter
-from callcenter.interfaces import ICallCenter, ICallCenterObserver, IDiskState, IDurableOutput
-from callcenter.store.durable import DurableCallCenter
+from callcenter.interfaces import (
+    ICallCenter,
+    ICallCenterObserver,
+    IDiskState,
+    IDurableOutput,
+    IEventSource,
+    IEventSubscriber,
+)
+from callcenter.store.durable import DurableCallCenter, DurableRelay
 
 
-def test_the_core_is_a_call_center_and_can_be_observed():
+def test_the_core_is_a_call_center_that_tells_its_events_and_can_be_observed():
     center = CallCenter(["A", "B"], Clock().callLater, 10)
     assert verifyObject(ICallCenter, center)
+    assert verifyObject(IEventSource, center)
     assert verifyObject(ICallCenterObserver, center)
 
 
@@ -20,6 +29,8 @@ def test_the_durable_center_is_a_call_center_whose_output_waits_for_the_disk(tmp
     durable.restore()
     try:
         assert verifyObject(ICallCenter, durable)
+        assert verifyObject(IEventSource, durable)
+        assert verifyObject(IEventSubscriber, DurableRelay(durable))  # what it hears of its core
         assert verifyObject(IDurableOutput, durable)
         assert verifyObject(ICallCenterObserver, durable.center)
         assert verifyObject(ICallCenterObserver, durable)  # what --metrics and --web watch
@@ -34,19 +45,31 @@ def test_the_durable_center_is_a_call_center_whose_output_waits_for_the_disk(tmp
         durable.close()
 
 
-def test_the_wallboard_hears_the_lines_the_server_prints():
-    from callcenter.interfaces import IPrintedLinesObserver
+def test_whatever_hears_the_events_is_a_subscriber():
+    from callcenter.cli.output import StreamOutput
+    from callcenter.cli.shell import PrintedEvents
     from callcenter.net.protocol import CallCenterServerFactory
+    from callcenter.sim.simulate import Model, Replication, Segment
+    from callcenter.web.metrics import CallCenterMetrics
     from callcenter.web.wallboard import Wallboard
 
     clock = Clock()
     center = CallCenter(["A", "B"], clock.callLater, 10, now=clock.seconds)
     factory = CallCenterServerFactory(center, clock.callLater)
-    assert verifyObject(IPrintedLinesObserver, Wallboard(center, factory, clock.callLater, clock.seconds))
+    assert verifyObject(IEventSubscriber, factory)
+    assert verifyObject(IEventSubscriber, Wallboard(center, clock.callLater, clock.seconds))
+    assert verifyObject(IEventSubscriber, CallCenterMetrics(center, factory))
+    assert verifyObject(IEventSubscriber, PrintedEvents(StreamOutput(StringTransport())))
+    assert verifyObject(IEventSubscriber, Replication(Model([Segment(0, 60, 10)], ["A"], 30.0), 1))
+    assert [type(subscriber).__name__ for subscriber in center.bus.subscribers] == [
+        "CallCenterServerFactory",
+        "Wallboard",
+        "CallCenterMetrics",
+    ]
 
 
 def test_both_shell_sessions_are_sessions():
-    from twisted.internet.testing import MemoryReactor, StringTransport
+    from twisted.internet.testing import MemoryReactor
 
     from callcenter.cli.console import PipeSession, TerminalSession
     from callcenter.cli.output import StreamOutput

@@ -4,16 +4,21 @@ Layer: protocols (the shell) and wiring (``main``).
 
 The same shell class serves the one-process program and the TCP client: it checks a
 command's syntax and hands ``(command, id)`` to a ``send`` callable. In one process
-``send`` runs the command on the local :class:`CallCenter`; in the client it goes to
-the server as JSON.
+``send`` runs the command on the local :class:`CallCenter` and prints the lines of its
+events, and :class:`PrintedEvents` prints those no command caused (a ring timeout) as they
+happen; in the client it goes to the server as JSON.
 """
 
 import cmd
 import sys
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
+from zope.interface import implementer
+
 from callcenter.cli.output import Output
-from callcenter.core.center import CallCenter, CallCenterError
+from callcenter.core.center import QUERIES, CallCenter, CallCenterError
+from callcenter.core.rendering import render
+from callcenter.interfaces import IEventSubscriber
 
 Send = Callable[[str, Optional[str]], None]
 
@@ -205,7 +210,10 @@ def run_locally(center: CallCenter, output: Output) -> Send:
 
     def send(command: str, argument: Optional[str]) -> None:
         try:
-            lines = center.execute(command, argument)
+            if command in QUERIES:
+                lines = center.query(command, argument)
+            else:
+                lines = render(center.execute(command, argument))
         except CallCenterError as error:
             output.error(str(error))
         else:
@@ -214,21 +222,34 @@ def run_locally(center: CallCenter, output: Output) -> Send:
     return send
 
 
+@implementer(IEventSubscriber)
+class PrintedEvents(object):
+    """Prints the lines of the events that no command caused (a ring timeout, the end of a
+    wrap-up) as they happen; a command's own lines are its reply."""
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+
+    def heard(self, events: Sequence[Any], command: Optional[str]) -> None:
+        if command is None:
+            lines = render(events)
+            if lines:
+                self.output.lines(lines)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """``callcenter``: the one-process call center on stdin and stdout; ``callcenter simulate`` and
     ``callcenter erlang`` plan a day instead (:mod:`callcenter.sim.planning`)."""
     from twisted.internet import task
 
     from callcenter.cli import console
-    from callcenter.sim.planning import COMMANDS as PLANNING_COMMANDS
     from callcenter.wiring.options import ShellOptions, parse_or_exit, routing_options
 
-    arguments = sys.argv[1:] if argv is None else argv
-    if arguments and arguments[0] in PLANNING_COMMANDS:
+    options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
+    if options.subCommand is not None:
         from callcenter.sim import planning
 
-        return planning.main(arguments)
-    options = parse_or_exit(ShellOptions(), arguments)
+        return planning.run(options.subCommand, options.subOptions)
 
     def run(reactor: Any) -> Any:
         session = console.open_session(reactor)
@@ -237,11 +258,11 @@ def main(argv: Optional[List[str]] = None) -> None:
             options["operators"],
             reactor.callLater,
             options["ring-timeout"],
-            output.lines,
             now=reactor.seconds,
             service_level=options["service-level"],
             **routing_options(options),
         )
+        center.subscribe(PrintedEvents(output))
         shell = CallCenterShell(run_locally(center, output), output, options["operators"], center.queue_names())
         return session.attach(shell).addCallback(lambda _: session.close())
 

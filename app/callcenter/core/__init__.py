@@ -4,4 +4,19 @@ Layer: core (no I/O, no Twisted; time comes in through an injected clock). It im
 the layers above it.
 """
 
-__all__ = ["bitset", "center", "model", "queues", "readouts", "routing", "states", "stats", "strategies", "waiting"]
+__all__ = [
+    "bitset",
+    "bus",
+    "center",
+    "events",
+    "model",
+    "queues",
+    "readouts",
+    "rendering",
+    "routing",
+    "state",
+    "states",
+    "stats",
+    "strategies",
+    "waiting",
+]

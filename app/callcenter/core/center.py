@@ -1,24 +1,26 @@
 """The call center queue manager: a pure state machine.
 
-Layer: core. It provides ``interfaces.ICallCenter`` (what the protocols use) and
-``interfaces.ICallCenterObserver`` (what ``--metrics`` reads and hears).
+Layer: core. It provides ``interfaces.ICallCenter`` (what the protocols use),
+``interfaces.IEventSource`` (whom it tells what happened) and
+``interfaces.ICallCenterObserver`` (what ``--metrics`` and ``--web`` read).
 
-No I/O and no Twisted here. Commands return the lines the assignment prints; time
-enters through an injected ``call_later`` (``reactor.callLater`` or a
-``task.Clock``) and an injected ``now`` (``reactor.seconds`` or ``Clock.seconds``),
-and the lines that no command caused (a ring timeout, the end of a wrap-up, a wait
-that timed out) go to ``on_event``.
+No I/O and no Twisted here. Each command returns the events it made
+(:mod:`callcenter.core.events`), in order, and tells them to the subscribers of its
+:class:`EventBus` once it has taken effect, as does each timer (a ring timeout, the end of
+a wrap-up, a wait that timed out); :mod:`callcenter.core.rendering` words them as the
+assignment's lines. Time enters through an injected ``call_later`` (``reactor.callLater``
+or a ``task.Clock``) and an injected ``now`` (``reactor.seconds`` or ``Clock.seconds``).
 Bad input raises :class:`CallCenterError` before anything changes.
 
 :class:`CallCenter` holds the command words, the transitions and the timers; what can live
 apart does: its objects (model.py, waiting.py), the routing set-up (routing.py), the read-outs
-of ``status``, ``stats`` and the wallboard (readouts.py).
+of ``status``, ``stats`` and the wallboard (readouts.py), whom a call rings (strategies.py).
 
 Every command is O(1) or O(log n) whatever the queue length and the operator count:
-the queue is a ``WaitingCalls`` (one ``CallQueue`` per priority: append,
-pop-first and removal from anywhere are O(1)) and the available operators live in
-the ring strategy (an ``IndexSet`` for ``linear``; see strategies.py). ``ring-all``
-is O(operators it rings). The routing rules are documented in docs/routing.md.
+the queue is a ``WaitingCalls`` (one ``CallQueue`` per priority: append, pop-first and
+removal from anywhere are O(1), a waiting call's position O(log n)) and the available
+operators live in the ring strategies, which the core asks whom a call rings (``ring-all``:
+O(operators it rings)). The routing rules are documented in docs/routing.md.
 """
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -26,6 +28,38 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from zope.interface import implementer
 
 from callcenter.core import readouts, routing
+from callcenter.core.bus import EventBus, Report
+from callcenter.core.events import (
+    ANSWERED_ELSEWHERE,
+    CALLER,
+    HUNG_UP,
+    LOGGED_OUT_WHILE_RINGING,
+    PAUSED_WHILE_RINGING,
+    THEN_AVAILABLE,
+    THEN_WRAP_UP,
+    CallAnswered,
+    CallFinished,
+    CallIgnored,
+    CallMissed,
+    CallQueued,
+    CallReceived,
+    CallRefused,
+    CallRejected,
+    CallRinging,
+    CallTimedOut,
+    Event,
+    LogoutCalledOff,
+    OperatorLoggedIn,
+    OperatorLoggedOut,
+    OperatorPaused,
+    OperatorUnpaused,
+    OperatorWillLogOut,
+    OperatorWillPause,
+    PauseCalledOff,
+    RingCanceled,
+    WrapUpEnded,
+    WrapUpStarted,
+)
 from callcenter.core.model import (
     ANSWERED,
     ENDED,
@@ -38,12 +72,11 @@ from callcenter.core.model import (
     parse_priority,
 )
 from callcenter.core.queues import QueueConfig, operator_ids_of
-from callcenter.core.readouts import presence_line
 from callcenter.core.routing import Queue
 from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.stats import QueueFigures
 from callcenter.core.strategies import LINEAR
-from callcenter.interfaces import ICallCenter, ICallCenterObserver
+from callcenter.interfaces import ICallCenter, ICallCenterObserver, IEventSource
 
 DEFAULT_RING_TIMEOUT = 10.0
 DEFAULT_SERVICE_LEVEL = 20.0  # seconds, as Asterisk's servicelevel
@@ -63,13 +96,11 @@ WAIT_TIMER = "waited"
 EPSILON = 1e-9
 
 Lines = List[str]
+Events = List[Event]
 # reactor.callLater's shape: (seconds, callable, *args) -> an IDelayedCall with cancel().
 CallLater = Callable[..., Any]
 # reactor.seconds's shape: the time now, in seconds.
 Now = Callable[[], float]
-# What a timing observer gets: ("wait", seconds) when a call is answered, ("ring", seconds)
-# when a ring ends (answered, rejected, ignored or hung up).
-OnTiming = Callable[[str, float], None]
 
 
 def no_time() -> float:
@@ -105,16 +136,17 @@ def parse_operators(text: str) -> List[str]:
     return ids
 
 
-@implementer(ICallCenter, ICallCenterObserver)
+@implementer(ICallCenter, IEventSource, ICallCenterObserver)
 class CallCenter(object):
     """Operators, calls and the queue, driven by the commands of the assignment (``call``,
     ``answer``, ``reject``, ``hangup``) and the presence commands (``pause``, ``unpause``,
     ``login``, ``logout``); ``status`` and ``stats`` tell the state.
 
+    Each command returns its events and tells them to the subscribers (:meth:`subscribe`);
+    ``report`` is told of a subscriber that raised (the bus's default logs it).
     ``now`` is the clock the figures of ``stats`` are measured with (``reactor.seconds``;
     without one, time stands still); ``service_level`` is the answer time, in seconds,
-    within which an answered call counts towards the service level; ``on_timing``, if
-    given, hears every wait and ring time as it is measured (the server's histograms).
+    within which an answered call counts towards the service level.
 
     Routing (docs/routing.md): ``strategy`` is one of strategies.STRATEGIES (``seed``
     makes ``random`` reproducible); ``wrap_up`` seconds an operator stays unavailable
@@ -129,10 +161,8 @@ class CallCenter(object):
         operator_ids: Sequence[str] = ("A", "B"),
         call_later: Optional[CallLater] = None,
         ring_timeout: float = DEFAULT_RING_TIMEOUT,
-        on_event: Optional[Callable[[Lines], None]] = None,
         now: Optional[Now] = None,
         service_level: float = DEFAULT_SERVICE_LEVEL,
-        on_timing: Optional[OnTiming] = None,
         strategy: str = LINEAR,
         seed: Optional[int] = None,
         wrap_up: float = 0.0,
@@ -140,6 +170,7 @@ class CallCenter(object):
         max_queue: int = 0,
         max_wait: float = 0.0,
         queues: Optional[Sequence[QueueConfig]] = None,
+        report: Optional[Report] = None,
     ) -> None:
         if queues is not None:
             operator_ids = operator_ids_of(queues)
@@ -158,7 +189,7 @@ class CallCenter(object):
             raise CallCenterError("the maximum no-answer count and queue length cannot be negative")
         self.now = now or no_time
         self.service_level = service_level
-        self.on_timing = on_timing
+        self.bus = EventBus(report)
         self.figures = QueueFigures()
         started = self.now()
         self._received_at = started  # the last received-at time handed out
@@ -179,9 +210,8 @@ class CallCenter(object):
         self.use_routing(strategy, seed, queues)
         self._wait_timer: Any = None  # fires at the deadline of the call waiting longest
         self._wait_deadline = 0.0
-        self.on_event = on_event
         # The commands that change state, by name: each takes the words after the name.
-        self.commands: "Dict[str, Callable[[str], Lines]]" = {
+        self.commands: "Dict[str, Callable[[str], Events]]" = {
             "call": self._call_words,
             "answer": self.answer,
             "reject": self.reject,
@@ -193,25 +223,40 @@ class CallCenter(object):
         }
         self.queries: "Dict[str, Callable[[], Lines]]" = {"status": self.status, "stats": self.stats}
 
-    # The commands. Each validates first, then changes state; each returns its lines.
+    # Whom the events are told to (IEventSource).
 
-    def execute(self, command: str, argument: Optional[str]) -> Lines:
-        """Run a command by name with the words after it: ``status`` and ``stats`` take
-        none, the others an id, then ``call`` takes ``key=value`` words (``priority=3``)
-        and ``pause`` a reason (``lunch``)."""
-        query = self.queries.get(command)
-        if query is not None:
-            if argument is not None:
-                raise CallCenterError("%s takes no argument" % (command,))
-            return query()
+    def subscribe(self, subscriber: Any) -> None:
+        """``subscriber`` (``interfaces.IEventSubscriber``) hears every event from now on."""
+        self.bus.subscribe(subscriber)
+
+    def unsubscribe(self, subscriber: Any) -> None:
+        self.bus.unsubscribe(subscriber)
+
+    # The commands. Each validates first, then changes state; each returns its events.
+
+    def execute(self, command: str, argument: Optional[str]) -> Events:
+        """Run a command that changes state by name with the words after it: an id, then
+        ``call`` takes ``key=value`` words (``priority=3``) and ``pause`` a reason
+        (``lunch``). Its events, which its subscribers have heard by then."""
         handler = self.commands.get(command)
         if handler is None:
+            if command in self.queries:
+                raise CallCenterError("%s changes nothing: ask it as a query" % (command,))
             raise CallCenterError("unknown command %r" % (command[:80],))
         if argument is None:
             raise CallCenterError("%s needs an id" % (command,))
         return handler(argument)
 
-    def _call_words(self, argument: str) -> Lines:
+    def query(self, command: str, argument: Optional[str] = None) -> Lines:
+        """The lines of a query (``status``, ``stats``), which takes no argument."""
+        query = self.queries.get(command)
+        if query is None:
+            raise CallCenterError("unknown query %r" % (command[:80],))
+        if argument is not None:
+            raise CallCenterError("%s takes no argument" % (command,))
+        return query()
+
+    def _call_words(self, argument: str) -> Events:
         """``call <id> [priority=N] [queue=NAME]``."""
         if " " not in argument:
             return self.call(argument)
@@ -227,17 +272,16 @@ class CallCenter(object):
         priority = parse_priority(options["priority"]) if "priority" in options else 0
         return self.call(words[0], priority, options.get("queue"))
 
-    def _pause_words(self, argument: str) -> Lines:
+    def _pause_words(self, argument: str) -> Events:
         """``pause <operator> [reason...]``: the words after the id, one space apart."""
         operator_id, _, reason = argument.partition(" ")
         return self.pause(operator_id, " ".join(reason.split()) or None)
 
-    def call(self, call_id: str, priority: int = 0, queue_name: Optional[str] = None) -> Lines:
-        """A call arrives in ``queue_name`` (None: the default queue): ring the available
-        operator the queue's strategy picks among those of its lowest level with one free
-        (every one of that level with ring-all), or wait in the queue (refused when its
-        ``max_queue`` calls wait already). ``priority`` 0 to 9: waiting calls of higher
-        priority are offered first."""
+    def call(self, call_id: str, priority: int = 0, queue_name: Optional[str] = None) -> Events:
+        """A call arrives in ``queue_name`` (None: the default queue): it rings whom the
+        queue's strategy offers it to at the lowest level with an available member, or waits
+        in the queue (refused when its ``max_queue`` calls wait already). ``priority`` 0 to
+        9: waiting calls of higher priority are offered first."""
         if call_id in self.calls:
             raise CallCenterError("call %s is already in progress" % (call_id,))
         check_id("call", call_id)
@@ -247,17 +291,18 @@ class CallCenter(object):
         now = self.now()
         for figures in queue.tallies:
             figures.received += 1
-        lines = ["Call %s received" % call_id]
-        first = None  # the strategy's pick at the lowest level with an available member
+        events: Events = [CallReceived(now, call_id, queue.name, priority)]
+        offered: Sequence[int] = ()  # whom the strategy offers it to, at the lowest level with anyone
         for free in queue.levels:
-            first = free.pick()
-            if first is not None:
+            offered = free.offer()
+            if offered:
                 break
-        if first is None and queue.max_queue and len(queue.waiting) >= queue.max_queue:
+        if not offered and queue.max_queue and len(queue.waiting) >= queue.max_queue:
             for figures in queue.tallies:
                 figures.refused += 1
-            lines.append("Call %s refused: queue%s full" % (call_id, queue.label))
-            return lines
+            events.append(CallRefused(now, call_id, queue.name, queue.label == "", len(queue.waiting)))
+            self.bus.publish(events, "call")
+            return events
         if not 0 <= now - self._received_at < RECEIVED_AT_RESOLUTION:
             self._received_at = now
         call = Call(call_id, self._received_at, priority, queue)
@@ -265,20 +310,21 @@ class CallCenter(object):
             self._arrivals += 1
             call.order = self._arrivals
         self.calls[call_id] = call
-        if first is None:
-            queue.waiting.append(call)
-            lines.append("Call %s waiting in queue%s" % (call_id, queue.label))
+        if not offered:
+            position = call.first_position = queue.waiting.append(call)
+            events.append(
+                CallQueued(now, call_id, queue.name, queue.label == "", priority, position, len(queue.waiting), False)
+            )
             if queue.max_wait:
                 self._watch_wait(call, now)
-        elif queue.ring_all:
-            self._ring_every_free(call, lines, now)
         else:
-            self._ring(call, self.operators[first], lines, now)
-        return lines
+            self._ring_each(call, offered, events, now)
+        self.bus.publish(events, "call")
+        return events
 
-    def answer(self, operator_id: str) -> Lines:
-        """The operator picks up the call ringing for it and becomes busy (with ring-all,
-        the others that rang for it are free again)."""
+    def answer(self, operator_id: str) -> Events:
+        """The operator picks up the call ringing for it and becomes busy (the others that
+        rang for it, if any, are free again)."""
         operator = self._ringing_operator(operator_id)
         call = operator.call
         assert call is not None
@@ -292,87 +338,102 @@ class CallCenter(object):
                 figures.wait_longest = wait
             if wait <= self.service_level:
                 figures.answered_in_service_level += 1
-        if self.on_timing is not None:
-            self.on_timing("ring", now - operator.since)
-            self.on_timing("wait", wait)
+        events: Events = [CallAnswered(now, call.id, operator.id, call.queue.name, wait, now - operator.since)]
         operator.state = BUSY
         operator.since = now
         operator.answered += 1
         operator.no_answer = 0
         call.state = ANSWERED
-        lines = ["Call %s answered by operator %s" % (call.id, operator.id)]
         if call.ringers is not None:
             others, call.ringers = call.ringers, None
             call.operator = operator
             for other in others:
                 if other is not operator:
-                    self._end_ring(other, now)
-                    self._release(other, lines, now)
-        return lines
+                    events.append(self._end_ring(other, ANSWERED_ELSEWHERE, now))
+                    self._release(other, events, now)
+        self.bus.publish(events, "answer")
+        return events
 
-    def reject(self, operator_id: str) -> Lines:
+    def reject(self, operator_id: str) -> Events:
         """The operator declines: it becomes available and the call is offered again."""
         operator = self._ringing_operator(operator_id)
         call = operator.call
         assert call is not None
-        lines = ["Call %s rejected by operator %s" % (call.id, operator.id)]
         operator.rejected += 1
         for figures in call.queue.tallies:
             figures.rejected += 1
         now = self.now()
-        self._end_ring(operator, now)
+        events: Events = [CallRejected(now, call.id, operator.id, call.queue.name, now - operator.since)]
+        self._end_ring(operator, None, now)
         operator.state = AVAILABLE
         operator.since = now
-        self._offer_again(call, operator, lines, now)
-        return lines
+        self._offer_again(call, operator, events, now)
+        self.bus.publish(events, "reject")
+        return events
 
-    def hangup(self, call_id: str) -> Lines:
+    def hangup(self, call_id: str) -> Events:
         """The caller hangs up: missed if not answered yet, finished if answered; the
         operator then takes the next call, or goes to wrap-up or to its pending pause."""
         call = self.calls.pop(call_id, None)  # one hash lookup: at scale, each is a cache miss
         if call is None:
             raise CallCenterError("no call %s in progress" % (check_id("call", call_id),))
         state, call.state = call.state, ENDED
-        tallies = call.queue.tallies
+        queue = call.queue
+        tallies = queue.tallies
+        now = self.now()
+        events: Events
         if state == QUEUED:
-            call.queue.waiting.removed(call)
+            position = queue.waiting.removed(call)
             for figures in tallies:
                 figures.missed += 1
-            return ["Call %s missed" % call_id]
+            events = [CallMissed(now, call_id, queue.name, now - call.received_at, position, call.first_position)]
+            self.bus.publish(events, "hangup")
+            return events
         operator = call.operator
         assert operator is not None
-        now = self.now()
         if state == RINGING:
             for figures in tallies:
                 figures.missed += 1
-            lines = ["Call %s missed" % call_id]
+            events = [CallMissed(now, call_id, queue.name, now - call.received_at, None, call.first_position or None)]
             for ringer in call.ringers or (operator,):
-                if self.on_timing is not None:
-                    self.on_timing("ring", now - ringer.since)
-                self._release(ringer, lines, now)
-            return lines
+                events.append(RingCanceled(now, call_id, ringer.id, queue.name, now - ringer.since, HUNG_UP))
+                self._release(ringer, events, now)
+            self.bus.publish(events, "hangup")
+            return events
         for figures in tallies:
             figures.finished += 1
-        operator.talk_time += now - operator.since
-        if operator.pending is not None:
-            lines = ["Call %s finished and operator %s %s" % (call_id, operator.id, operator.pending)]
-            self._absent(operator, operator.pending, operator.pending_reason, now)
+        talk = now - operator.since
+        operator.talk_time += talk
+        wait = operator.since - call.received_at
+        pending = operator.pending
+        if pending is not None:
+            events = [CallFinished(now, call_id, operator.id, queue.name, wait, talk, CALLER, pending)]
+            reason = operator.pending_reason
+            self._absent(operator, pending, reason, now)
+            if pending is PAUSED:
+                events.append(OperatorPaused(now, operator.id, reason, call_id))
+            else:
+                events.append(OperatorLoggedOut(now, operator.id, call_id))
         elif self.wrap_up:
-            lines = ["Call %s finished and operator %s in wrap-up" % (call_id, operator.id)]
+            events = [
+                CallFinished(now, call_id, operator.id, queue.name, wait, talk, CALLER, THEN_WRAP_UP),
+                WrapUpStarted(now, operator.id, call_id, self.wrap_up),
+            ]
             operator.state = WRAP_UP
             operator.since = now
             operator.call = None
             assert self._call_later is not None
             operator.timer = self._call_later(self.wrap_up, self._timer_fired, WRAP_UP_TIMER, operator.id)
         else:
-            lines = ["Call %s finished and operator %s available" % (call_id, operator.id)]
-            self._release(operator, lines, now)
-        return lines
+            events = [CallFinished(now, call_id, operator.id, queue.name, wait, talk, CALLER, THEN_AVAILABLE)]
+            self._release(operator, events, now)
+        self.bus.publish(events, "hangup")
+        return events
 
     # Presence: the operator's own status (Asterisk's paused members, FreeSWITCH's agent
     # status) beside its state. None of it happens unless these commands are used.
 
-    def pause(self, operator_id: str, reason: Optional[str] = None) -> Lines:
+    def pause(self, operator_id: str, reason: Optional[str] = None) -> Events:
         """The operator takes no calls until ``unpause``. A ringing one stops ringing (the
         call is offered again, or goes back to the head of the queue); a busy one pauses
         when its call ends; one in wrap-up pauses now."""
@@ -383,26 +444,27 @@ class CallCenter(object):
             raise CallCenterError("operator %s is already paused" % operator.id)
         if operator.state == LOGGED_OUT:
             raise CallCenterError("operator %s is logged out" % operator.id)
-        return self._leave(operator, PAUSED, reason)
+        return self._leave(operator, PAUSED, reason, "pause")
 
-    def unpause(self, operator_id: str) -> Lines:
+    def unpause(self, operator_id: str) -> Events:
         """The paused operator is available again and takes the next waiting call; for a
         busy one about to pause, the pause is called off."""
         operator = self._operator(operator_id)
         if operator.state == BUSY and operator.pending == PAUSED:
-            return self._call_off_pending(operator)
+            return self._call_off_pending(operator, PauseCalledOff, "unpause")
         if operator.state != PAUSED:
             raise CallCenterError("operator %s is not paused" % operator.id)
-        return self._back(operator)
+        now = self.now()
+        return self._back(operator, [OperatorUnpaused(now, operator.id)], now, "unpause")
 
-    def logout(self, operator_id: str) -> Lines:
+    def logout(self, operator_id: str) -> Events:
         """The operator leaves: like ``pause``, and it stays in ``status`` as logged out."""
         operator = self._operator(operator_id)
         if operator.state == LOGGED_OUT:
             raise CallCenterError("operator %s is already logged out" % operator.id)
-        return self._leave(operator, LOGGED_OUT, None)
+        return self._leave(operator, LOGGED_OUT, None, "logout")
 
-    def login(self, operator_id: str) -> Lines:
+    def login(self, operator_id: str) -> Events:
         """A logged-out operator is available again; an id not known yet joins, after the
         last operator (Asterisk's dynamic members); for a busy one about to log out, the
         logout is called off."""
@@ -417,77 +479,80 @@ class CallCenter(object):
             default = self.queues[0]  # a dynamic member serves the default queue, at its first level
             default.levels[0].reserve(len(self.operators))
             operator.serves.append((default, default.levels[0]))
-            lines = ["Operator %s available" % operator_id]
-            self._release(operator, lines, now)
-            return lines
+            events: Events = [OperatorLoggedIn(now, operator_id, default.name)]
+            self._release(operator, events, now)
+            self.bus.publish(events, "login")
+            return events
         if operator.state == BUSY and operator.pending == LOGGED_OUT:
-            return self._call_off_pending(operator)
+            return self._call_off_pending(operator, LogoutCalledOff, "login")
         if operator.state != LOGGED_OUT:
             raise CallCenterError("operator %s is already logged in" % operator.id)
-        return self._back(operator)
+        now = self.now()
+        return self._back(operator, [OperatorLoggedIn(now, operator.id, None)], now, "login")
 
     # The core's timers: each fires into the public operation for it (a durable center
     # journals the firing under the timer's name and replays it through the same call).
 
-    def ring_timed_out(self, operator_id: str) -> None:
+    def ring_timed_out(self, operator_id: str) -> Events:
         """The ring timer of ``operator_id`` fired: the operator neither answered nor rejected
         in time, and the call is offered again; after ``max_no_answer`` of these in a row the
-        operator is paused. The lines go to ``on_event``. CallCenterError when that operator
-        is not ringing."""
+        operator is paused. CallCenterError when that operator is not ringing."""
         operator = self._ringing_operator(operator_id)
         call = operator.call
         assert call is not None
-        lines = ["Call %s ignored by operator %s" % (call.id, operator.id)]
         operator.ignored += 1
         for figures in call.queue.tallies:
             figures.ignored += 1
         operator.no_answer += 1
         now = self.now()
-        self._end_ring(operator, now)
+        events: Events = [CallIgnored(now, call.id, operator.id, call.queue.name, now - operator.since)]
+        self._end_ring(operator, None, now)
         if self.max_no_answer and operator.no_answer >= self.max_no_answer:
-            lines.append(presence_line(operator.id, PAUSED, NO_ANSWER))
+            events.append(OperatorPaused(now, operator.id, NO_ANSWER, None))
             self._absent(operator, PAUSED, NO_ANSWER, now)
         else:
             operator.state = AVAILABLE
             operator.since = now
-        self._offer_again(call, operator, lines, now)
-        self._send(lines)
+        self._offer_again(call, operator, events, now)
+        self.bus.publish(events, None)
+        return events
 
-    def wrap_up_ended(self, operator_id: str) -> None:
+    def wrap_up_ended(self, operator_id: str) -> Events:
         """The wrap-up timer of ``operator_id`` fired: the operator is available and takes the
-        next waiting call; the lines go to ``on_event``. CallCenterError when that operator is
-        not in wrap-up."""
+        next waiting call. CallCenterError when that operator is not in wrap-up."""
         operator = self._operator(operator_id)
         if operator.state != WRAP_UP:
             raise CallCenterError("operator %s is %s, not in wrap-up" % (operator.id, operator.state))
         now = self.now()
-        operator.wrap_up_time += now - operator.since
-        lines = ["Operator %s available" % operator.id]
-        self._release(operator, lines, now)
-        self._send(lines)
+        spent = now - operator.since
+        operator.wrap_up_time += spent
+        events: Events = [WrapUpEnded(now, operator.id, spent)]
+        self._release(operator, events, now)
+        self.bus.publish(events, None)
+        return events
 
-    def waits_ended(self) -> None:
-        """The wait timer fired: every call that has waited ``max_wait`` leaves the queue (the
-        lines go to ``on_event``), and the timer waits for the one waiting longest now."""
+    def waits_ended(self) -> Events:
+        """The wait timer fired: every call that has waited ``max_wait`` leaves the queue, and
+        the timer waits for the one waiting longest now."""
         if self._wait_timer is not None:
             self._wait_timer.cancel()
             self._wait_timer = None
+        events: Events = []
         if not self._max_waits:
-            return
+            return events
         now = self.now()
-        lines: Lines = []
         for queue in self.queues:
             if not queue.max_wait:
                 continue
             oldest = queue.waiting.oldest()
             while oldest is not None and now - oldest.received_at + EPSILON >= queue.max_wait:
                 oldest.state = ENDED
-                queue.waiting.removed(oldest)
-                self._time_out(oldest, lines)
+                self._time_out(oldest, queue.waiting.removed(oldest), events, now)
                 oldest = queue.waiting.oldest()
         self._rearm_wait(now)
-        if lines:
-            self._send(lines)
+        if events:
+            self.bus.publish(events, None)
+        return events
 
     def _timer_fired(self, timer: str, operator_id: str) -> None:
         """A timer ran (it has nothing left to cancel): the public operation it names."""
@@ -503,6 +568,13 @@ class CallCenter(object):
 
     # What a saved state holds that only the center keeps: core/state.py reads it here, and
     # hands it back to resume() once it has put the operators, calls and queues back.
+
+    def _wait_again(self, call: Call) -> None:
+        """A restored call waits in its queue again; where it waits now is where it first
+        waited, as far as this center knows."""
+        position = call.queue.waiting.append(call)
+        if not call.first_position:
+            call.first_position = position
 
     def own_state(self) -> "Tuple[int, float, Optional[float]]":
         """The calls received so far (each call's order, with several queues), the last
@@ -534,21 +606,19 @@ class CallCenter(object):
                     free.add(operator.index)
         if any(calls and any(len(free) for free in queue.levels) for queue, calls in zip(self.queues, waiting)):
             for call in sorted((call for calls in waiting for call in calls), key=lambda call: call.order):
-                first = None
+                offered: Sequence[int] = ()
                 for free in call.queue.levels:
-                    first = free.pick()
-                    if first is not None:
+                    offered = free.offer()
+                    if offered:
                         break
-                if first is None:
-                    call.queue.waiting.append(call)
-                elif call.queue.ring_all:
-                    self._ring_every_free(call, [], now)
+                if offered:
+                    self._ring_each(call, offered, [], now)
                 else:
-                    self._ring(call, self.operators[first], [], now)
+                    self._wait_again(call)
         else:
-            for queue, calls in zip(self.queues, waiting):
+            for calls in waiting:
                 for call in calls:
-                    queue.waiting.append(call)
+                    self._wait_again(call)
         if self._call_later is None:
             return  # no timers: none can have been saved
         for timer, operator_id, deadline in timers:
@@ -628,7 +698,7 @@ class CallCenter(object):
 
     # The transitions every command shares: the routing rules, in one place.
 
-    def _ring(self, call: Call, operator: Operator, lines: Lines, now: float) -> None:
+    def _ring(self, call: Call, operator: Operator, events: Events, now: float) -> None:
         """Deliver ``call`` to the available ``operator`` and start its ring timer; it is
         no longer available in any queue it serves."""
         index, queue = operator.index, call.queue
@@ -645,22 +715,41 @@ class CallCenter(object):
         if self.ring_timeout:
             assert self._call_later is not None
             operator.timer = self._call_later(self.ring_timeout, self._timer_fired, RING_TIMER, operator.id)
-        lines.append("Call %s ringing for operator %s" % (call.id, operator.id))
+        events.append(CallRinging(now, call.id, operator.id, queue.name, self.ring_timeout))
 
-    def _ring_every_free(self, call: Call, lines: Lines, now: float) -> bool:
-        """ring-all: ring ``call`` at every available operator, in configured order; False
-        when none is."""
-        ringers: List[Operator] = []
-        for free in call.queue.levels:
-            ringers = [self.operators[index] for index in free.members()]
-            if ringers:
-                break
+    def _ring_each(self, call: Call, offered: Sequence[int], events: Events, now: float) -> None:
+        """Ring ``call`` at each operator the strategy ``offered`` it to (by index), in that
+        order; with several, they are its ringers."""
+        if len(offered) == 1:
+            self._ring(call, self.operators[offered[0]], events, now)
+            return
+        ringers = [self.operators[index] for index in offered]
         for operator in ringers:
-            self._ring(call, operator, lines, now)
-        call.ringers = ringers or None
-        return bool(ringers)
+            self._ring(call, operator, events, now)
+        call.ringers = ringers
 
-    def _release(self, operator: Operator, lines: Lines, now: float) -> None:
+    def _ring_again(self, call: Call, operator_ids: Sequence[str], now: float) -> None:
+        """A restore: ``call``, ringing at one operator, rings again at the others of
+        ``operator_ids`` (those it rang, in that order) that are available in its queue."""
+        first = call.operator
+        assert first is not None
+        ringers: List[Operator] = []
+        for operator_id in operator_ids:
+            operator = self._operators_by_id.get(operator_id)
+            if operator is None or operator in ringers:
+                continue
+            if operator is first:
+                ringers.append(operator)
+            elif operator.state is AVAILABLE and any(
+                served is call.queue and operator.index in free for served, free in operator.serves
+            ):
+                self._ring(call, operator, [], now)
+                ringers.append(operator)
+        if first not in ringers:
+            ringers.insert(0, first)
+        call.ringers = ringers if len(ringers) > 1 else None
+
+    def _release(self, operator: Operator, events: Events, now: float) -> None:
         """Make ``operator`` available; it takes, among the queues it serves, the waiting call
         of the highest weight, then the highest priority, then the longest wait, if any."""
         self._stop_timer(operator)
@@ -671,7 +760,7 @@ class CallCenter(object):
         if len(serves) == 1:  # one queue: the head of its queue
             waiting = serves[0][0].waiting
             if waiting:
-                self._ring(waiting.popleft(), operator, lines, now)
+                self._ring(waiting.popleft(), operator, events, now)
             else:
                 serves[0][1].add(operator.index)
             return
@@ -684,80 +773,87 @@ class CallCenter(object):
                 if best is None or key > best_key:
                     best, best_key = queue, key
         if best is not None:
-            self._ring(best.waiting.popleft(), operator, lines, now)
+            self._ring(best.waiting.popleft(), operator, events, now)
         else:
             for _, free in serves:
                 free.add(operator.index)
 
-    def _end_ring(self, operator: Operator, now: float) -> None:
-        """``operator`` stops ringing (its call is still that call's to place)."""
+    def _end_ring(self, operator: Operator, reason: Optional[str], now: float) -> Any:
+        """``operator`` stops ringing (its call is still that call's to place); with a
+        ``reason``, the :class:`RingCanceled` that tells it (else the caller's own event does)."""
         self._stop_timer(operator)
-        if self.on_timing is not None:
-            self.on_timing("ring", now - operator.since)
         call = operator.call
+        assert call is not None
         operator.call = None
-        if call is not None and call.ringers is not None:
+        if call.ringers is not None:
             call.ringers.remove(operator)
+        if reason is None:
+            return None
+        return RingCanceled(now, call.id, operator.id, call.queue.name, now - operator.since, reason)
 
-    def _offer_again(self, call: Call, decliner: Operator, lines: Lines, now: float) -> None:
+    def _offer_again(self, call: Call, decliner: Operator, events: Events, now: float) -> None:
         """``call`` stopped ringing at ``decliner`` (rejected, ignored, or its operator paused
-        or logged out: then it is not AVAILABLE). The call goes at once, before any queued
-        call, to the operator the strategy picks among the available ones other than the
-        decliner (linear: the next available after it, going round); with ring-all it rings
-        on at the others, or once none rings it, at every available one but the decliner.
-        Failing that, back to the decliner when it is available, else to the head of the
-        queue."""
+        or logged out: then it is not AVAILABLE). While it rings at others, that is all.
+        Else it goes at once, before any queued call, to whom the strategy offers it among
+        the available operators other than the decliner, at the lowest level with anyone
+        (linear: the next available after it, going round; ring-all: every one). Failing
+        that, back to the decliner when it is available, else to the head of the queue."""
         free = decliner.state is AVAILABLE
-        if call.ringers:  # ring-all, still ringing elsewhere
+        if call.ringers:  # still ringing elsewhere
             if free:
-                self._release(decliner, lines, now)
+                self._release(decliner, events, now)
             return
-        queue = call.queue
-        if queue.ring_all:
-            offered = self._ring_every_free(call, lines, now)
-        else:
-            following = None
-            for level in queue.levels:
-                following = level.pick_after(decliner.index)
-                if following is not None:
-                    break
-            offered = following is not None
+        call.ringers = None
+        offered: Sequence[int] = ()
+        for level in call.queue.levels:
+            offered = level.offer_after(decliner.index)
             if offered:
-                self._ring(call, self.operators[following], lines, now)  # type: ignore[index]
+                break
         if offered:
+            self._ring_each(call, offered, events, now)
             if free:
                 # Somebody else was free, so this queue is empty; another it serves may not be.
-                self._release(decliner, lines, now)
+                self._release(decliner, events, now)
         elif free:
-            self._ring(call, decliner, lines, now)
-            if queue.ring_all:
-                call.ringers = [decliner]
+            self._ring(call, decliner, events, now)
         else:
-            call.ringers = None
-            self._requeue(call, lines, now)
+            self._requeue(call, events, now)
 
-    def _leave(self, operator: Operator, presence: str, reason: Optional[str]) -> Lines:
+    def _leave(self, operator: Operator, presence: str, reason: Optional[str], command: str) -> Events:
         """``pause`` or ``logout`` of an operator that is not in that presence yet."""
         state = operator.state
+        now = self.now()
+        events: Events
         if state == BUSY:
+            call = operator.call
+            assert call is not None
             if operator.pending == presence:
                 raise CallCenterError(
-                    "operator %s will already %s after call %s" % (operator.id, VERBS[presence], operator.call.id)  # type: ignore[union-attr]
+                    "operator %s will already %s after call %s" % (operator.id, VERBS[presence], call.id)
                 )
             operator.pending, operator.pending_reason = presence, reason
-            return ["Operator %s will %s after call %s" % (operator.id, VERBS[presence], operator.call.id)]  # type: ignore[union-attr]
-        now = self.now()
-        lines = [presence_line(operator.id, presence, reason)]
+            if presence is PAUSED:
+                events = [OperatorWillPause(now, operator.id, call.id, reason)]
+            else:
+                events = [OperatorWillLogOut(now, operator.id, call.id)]
+            self.bus.publish(events, command)
+            return events
+        if presence is PAUSED:
+            events = [OperatorPaused(now, operator.id, reason, None)]
+        else:
+            events = [OperatorLoggedOut(now, operator.id, None)]
         if state == RINGING:
             call = operator.call
             assert call is not None
-            self._end_ring(operator, now)
+            ended = PAUSED_WHILE_RINGING if presence is PAUSED else LOGGED_OUT_WHILE_RINGING
+            events.append(self._end_ring(operator, ended, now))
             self._absent(operator, presence, reason, now)
-            self._offer_again(call, operator, lines, now)
+            self._offer_again(call, operator, events, now)
         else:
             self._end_presence(operator, now)
             self._absent(operator, presence, reason, now)
-        return lines
+        self.bus.publish(events, command)
+        return events
 
     def _absent(self, operator: Operator, presence: str, reason: Optional[str], now: float) -> None:
         """``operator`` (holding no call now) goes PAUSED or LOGGED_OUT."""
@@ -770,19 +866,22 @@ class CallCenter(object):
         operator.call = None
         operator.pending = operator.pending_reason = None
 
-    def _back(self, operator: Operator) -> Lines:
+    def _back(self, operator: Operator, events: Events, now: float, command: str) -> Events:
         """``unpause`` or ``login``: available again, and the next waiting call rings it."""
-        now = self.now()
         self._end_presence(operator, now)
         operator.reason = None
         operator.no_answer = 0
-        lines = ["Operator %s available" % operator.id]
-        self._release(operator, lines, now)
-        return lines
+        self._release(operator, events, now)
+        self.bus.publish(events, command)
+        return events
 
-    def _call_off_pending(self, operator: Operator) -> Lines:
+    def _call_off_pending(self, operator: Operator, kind: Any, command: str) -> Events:
         operator.pending = operator.pending_reason = None
-        return ["Operator %s busy with call %s" % (operator.id, operator.call.id)]  # type: ignore[union-attr]
+        call = operator.call
+        assert call is not None
+        events: Events = [kind(self.now(), operator.id, call.id)]
+        self.bus.publish(events, command)
+        return events
 
     def _end_presence(self, operator: Operator, now: float) -> None:
         """Add the time of the presence ``operator`` leaves (if any) to its figures."""
@@ -797,17 +896,22 @@ class CallCenter(object):
 
     # Waiting times (--max-wait): one timer, for the call waiting longest.
 
-    def _requeue(self, call: Call, lines: Lines, now: float) -> None:
+    def _requeue(self, call: Call, events: Events, now: float) -> None:
         """A call nobody can take now goes back to the head of the queue (always kept, even
         past ``max_queue``), or leaves at once when it has waited past ``max_wait``."""
         call.operator = None
         queue = call.queue
         if queue.max_wait and now - call.received_at + EPSILON >= queue.max_wait:
-            self._time_out(call, lines)
+            call.state = ENDED
+            self._time_out(call, None, events, now)
             return
         call.state = QUEUED
-        queue.waiting.appendleft(call)
-        lines.append("Call %s waiting in queue%s" % (call.id, queue.label))
+        position = queue.waiting.appendleft(call)
+        if not call.first_position:
+            call.first_position = position
+        events.append(
+            CallQueued(now, call.id, queue.name, queue.label == "", call.priority, position, len(queue.waiting), True)
+        )
         if queue.max_wait:
             self._watch_wait(call, now)
 
@@ -832,18 +936,17 @@ class CallCenter(object):
             if queue.max_wait and oldest is not None:
                 self._watch_wait(oldest, now)
 
-    def _time_out(self, call: Call, lines: Lines) -> None:
-        call.state = ENDED
+    def _time_out(self, call: Call, position: Optional[int], events: Events, now: float) -> None:
+        """``call`` (ENDED now) waited past its queue's ``max_wait``; ``position``: where it
+        waited (None: it was coming back from a ring)."""
         del self.calls[call.id]
-        for figures in call.queue.tallies:
+        queue = call.queue
+        for figures in queue.tallies:
             figures.timed_out += 1
-        lines.append("Call %s timed out in queue%s" % (call.id, call.queue.label))
+        wait, first = now - call.received_at, call.first_position or None
+        events.append(CallTimedOut(now, call.id, queue.name, queue.label == "", wait, position, first))
 
     # Helpers.
-
-    def _send(self, lines: Lines) -> None:
-        if self.on_event is not None:
-            self.on_event(lines)
 
     def _stop_timer(self, operator: Operator) -> None:
         if operator.timer is not None:

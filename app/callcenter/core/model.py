@@ -26,10 +26,23 @@ class CallCenterError(Exception):
 
 
 class Call(object):
-    # operator: the one it rings or talks to; with ring-all, ringers are all it rings. order:
-    # its place in the order of arrival, which breaks ties of received_at between queues (0
-    # with one queue, where each queue's FIFO order says it).
-    __slots__ = ("id", "operator", "order", "priority", "queue", "received_at", "ringers", "state")
+    # operator: the one it rings or talks to; ringers: every one it rings when it rings
+    # several at once (ring-all), else None. order: its place in the order of arrival, which
+    # breaks ties of received_at between queues (0 with one queue, where each queue's FIFO
+    # order says it). ticket: its place in its lane's deque (CallQueue); first_position:
+    # where it first waited (0: it never waited).
+    __slots__ = (
+        "first_position",
+        "id",
+        "operator",
+        "order",
+        "priority",
+        "queue",
+        "received_at",
+        "ringers",
+        "state",
+        "ticket",
+    )
 
     def __init__(self, call_id: str, received_at: float, priority: int, queue: "Queue") -> None:
         self.id = call_id
@@ -40,6 +53,8 @@ class Call(object):
         self.queue = queue
         self.order = 0
         self.ringers: "Optional[List[Operator]]" = None
+        self.ticket = 0
+        self.first_position = 0
 
 
 class Operator(object):

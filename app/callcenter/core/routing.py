@@ -13,7 +13,7 @@ from callcenter.core.model import CallCenterError, Operator
 from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig
 from callcenter.core.states import AVAILABLE
 from callcenter.core.stats import QueueFigures
-from callcenter.core.strategies import RING_ALL, make_strategy
+from callcenter.core.strategies import make_strategy
 from callcenter.core.waiting import AllWaiting, WaitingCalls
 
 
@@ -33,13 +33,12 @@ class Queue(object):
         "max_queue",
         "max_wait",
         "name",
-        "ring_all",
         "tallies",
         "waiting",
         "weight",
     )
 
-    def __init__(self, name: str, label: str, max_queue: int, max_wait: float, weight: int, ring_all: bool) -> None:
+    def __init__(self, name: str, label: str, max_queue: int, max_wait: float, weight: int) -> None:
         self.name = name
         self.label = label  # "" for the default queue, " sales" for the others: "waiting in queue sales"
         self.waiting = WaitingCalls()
@@ -47,7 +46,6 @@ class Queue(object):
         self.max_queue = max_queue
         self.max_wait = max_wait
         self.weight = weight
-        self.ring_all = ring_all
         self.figures = QueueFigures()
         self.tallies: "Tuple[QueueFigures, ...]" = ()
 
@@ -92,7 +90,6 @@ def build_queues(
             config.max_queue,
             config.max_wait,
             config.weight,
-            config.strategy == RING_ALL,
         )
         # Each queue's random draws of its own: the seed moved along by its place.
         queue_seed = seed if seed is None else seed + position

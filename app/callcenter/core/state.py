@@ -49,7 +49,7 @@ from callcenter.core.model import ANSWERED, QUEUED, Call, CallCenterError, Opera
 from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig
 from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.stats import FIGURE_NAMES, QueueFigures
-from callcenter.core.strategies import LINEAR, RING_ALL
+from callcenter.core.strategies import LINEAR, rings_several
 
 VERSION = 1
 # The CallCenter options a restore may give anew (the operators and queues change through
@@ -329,12 +329,9 @@ def check_calls(operators: Sequence[Operator], calls: Dict[str, Call]) -> None:
 
 
 def ring_as_the_queue_does(call: Call) -> None:
-    """A ringing call as its queue rings now: at every ringer with ring-all, else at one."""
-    if call.queue.ring_all:
-        if call.ringers is None:
-            call.ringers = [call.operator]  # type: ignore[list-item]
-        return
-    if call.ringers is not None:
+    """A call that rang at several operators (ring-all) in a queue whose strategy now rings one:
+    it rings at the first of them only; the others are available."""
+    if call.ringers is not None and not call.queue.levels[0].rings_several:
         for other in call.ringers[1:]:
             other.state = AVAILABLE
             other.call = None
@@ -559,8 +556,8 @@ def _data_from_v1(
     settings = dict(DEFAULT_SETTINGS)
     settings.update(given)
     settings.update(strategy=str(routing.get("strategy", settings["strategy"])), queues=configs)
-    ring_all = {config["name"] for config in configs or () if config["strategy"] == RING_ALL}
-    if configs is None and routing and settings["strategy"] == RING_ALL:
+    ring_all = {config["name"] for config in configs or () if rings_several(config["strategy"])}
+    if configs is None and routing and rings_several(str(settings["strategy"])):
         ring_all.add(DEFAULT_QUEUE)
     placed = {
         str(call_id): (str(name), int(order)) for call_id, (name, order) in (saved_queues.get("calls") or {}).items()

@@ -1,24 +1,28 @@
-"""Ring strategies: which available operator a call is offered to (``--strategy``).
+"""Ring strategies: whom a call rings among the available operators (``--strategy``).
 
-Layer: core (pure, like the core). Each strategy holds the set of available operators (by their
-index, the configured order) and answers, in O(1) or O(log n):
+Layer: core (pure, like the core). A strategy is a class registered under its name
+(:func:`strategy`); the core makes one per queue and level (``make_strategy``) and asks it,
+through :class:`IRingStrategy`, everything it needs: it holds the set of available
+operators (by their index, the configured order) and answers, in O(1) or O(log n)
+(``ring-all``: O(operators it rings)):
 
-``add(index)``          the operator became available (its figures are current)
-``discard(index)``      it is no longer available (paused, logged out, ringing)
-``ringing(index)``      it was offered a call: no longer available, and for
-                        ``round-robin`` the operator offered "the previous call"
-``pick()``              whom a new call rings, or None when nobody is available
-``pick_after(index)``   whom a call declined by operator ``index`` (not in the set)
-                        rings, or None; the core falls back to the decliner itself
-``reserve(capacity)``   make room for indexes below ``capacity`` (dynamic logins)
+``add(index)``           the operator became available (its figures are current)
+``discard(index)``       it is no longer available (paused, logged out, ringing elsewhere)
+``ringing(index)``       it was offered a call: no longer available, and for
+                         ``round-robin`` the operator offered "the previous call"
+``offer()``              whom a new call rings: the indexes, in ringing order; () when
+                         nobody is available
+``offer_after(index)``   whom a call declined by operator ``index`` (not in the set)
+                         rings, or (); the core falls back to the decliner itself
+``reserve(capacity)``    make room for indexes below ``capacity`` (dynamic logins)
+``state()``, ``restore(state)``  its memory, for the snapshot
 
-Ties go to the configured order (the lower index). ``ring-all`` rings every member:
-it is a :class:`Linear` whose members the core walks with ``members()``.
+Ties go to the configured order (the lower index). docs/design.md says how to add one.
 """
 
 import heapq
 import random
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from zope.interface import Attribute, Interface, implementer
 
@@ -31,14 +35,40 @@ FEWEST_CALLS = "fewest-calls"
 LEAST_TALK_TIME = "least-talk-time"
 RANDOM = "random"
 RING_ALL = "ring-all"
-STRATEGIES = (LINEAR, ROUND_ROBIN, LONGEST_IDLE, FEWEST_CALLS, LEAST_TALK_TIME, RANDOM, RING_ALL)
+
+# Every strategy's class by its name, and the names in the order they were registered (the
+# order the options list them).
+REGISTRY: "Dict[str, Any]" = {}
+STRATEGIES: List[str] = []
+
+NOBODY: Tuple[int, ...] = ()
+
+
+def strategy(name: str) -> "Callable[[Any], Any]":
+    """A class decorator: the class is the strategy called ``name``. It is made as
+    ``cls(operators, seed)`` (the core's list of operators, which may grow: read their figures
+    when an operator becomes available; ``seed``: for its random draws, or None) and must
+    provide :class:`IRingStrategy`."""
+
+    def register(cls: Any) -> Any:
+        if name not in REGISTRY:
+            STRATEGIES.append(name)
+        cls.name = name
+        REGISTRY[name] = cls
+        return cls
+
+    return register
 
 
 class IRingStrategy(Interface):
-    """The set of available operators (by index) that picks whom a call rings. (zope's
+    """The set of available operators (by index) that says whom a call rings. (zope's
     interface methods take no ``self``.)"""
 
     ringing = Attribute("ringing(index): it was offered a call (no longer available)")
+    rings_several = Attribute(
+        "True when it may offer one call to several operators at once (ring-all): a restored call that rang at "
+        "several rings at them all again, where a strategy that rings one keeps the first of them"
+    )
 
     def __len__():
         """How many operators are available."""
@@ -52,11 +82,12 @@ class IRingStrategy(Interface):
     def discard(index):  # noqa: N805
         """It is no longer available."""
 
-    def pick():
-        """Whom a new call rings; None when nobody is available."""
+    def offer():
+        """Whom a new call rings: a sequence of indexes in ringing order (one, or several
+        that ring at once); empty when nobody is available."""
 
-    def pick_after(index):  # noqa: N805
-        """Whom a call declined by ``index`` (not a member) rings; None when nobody else is free."""
+    def offer_after(index):  # noqa: N805
+        """Whom a call declined by ``index`` (not a member) rings; empty when nobody else is free."""
 
     def reserve(capacity):  # noqa: N805
         """Make room for the indexes below ``capacity``."""
@@ -69,24 +100,34 @@ class IRingStrategy(Interface):
 
 
 @implementer(IRingStrategy)
+@strategy(LINEAR)
 class Linear(IndexSet):
     """The assignment's rule: the first available operator in configured order; a declined
-    call goes to the next available one after the decliner, going round. Its methods are
-    IndexSet's own, so the default strategy costs nothing over the assignment's code."""
+    call goes to the next available one after the decliner, going round. IndexSet's own
+    methods, the first member found inline: the default strategy costs one call a ring."""
 
     __slots__ = ()
+    rings_several = False
 
-    def __init__(self, capacity: int) -> None:
-        IndexSet.__init__(self, capacity)
+    def __init__(self, operators: Sequence[Any], seed: Optional[int] = None) -> None:
+        IndexSet.__init__(self, len(operators))
 
-    pick = IndexSet.first
     ringing = IndexSet.discard
 
-    def pick_after(self, index: int) -> Optional[int]:
-        return self.next_after(index)
+    def offer(self) -> Sequence[int]:
+        summary = self._summary
+        if not summary:
+            return NOBODY
+        position = (summary & -summary).bit_length() - 1
+        word = self._words[position]
+        return ((position << 6) + (word & -word).bit_length() - 1,)
+
+    def offer_after(self, index: int) -> Sequence[int]:
+        following = self.next_after(index)
+        return NOBODY if following is None else (following,)
 
     def members(self) -> Iterator[int]:
-        """The members in order (ring-all rings them all: O(members))."""
+        """The members in order."""
         found = self.first()
         while found is not None:
             yield found
@@ -101,25 +142,27 @@ class Linear(IndexSet):
 
 
 @implementer(IRingStrategy)
+@strategy(ROUND_ROBIN)
 class RoundRobin(Linear):
     """Asterisk's ``rrmemory``: the next available operator after the one offered the
     previous call, going round."""
 
     __slots__ = ("last",)
 
-    def __init__(self, capacity: int) -> None:
-        Linear.__init__(self, capacity)
+    def __init__(self, operators: Sequence[Any], seed: Optional[int] = None) -> None:
+        Linear.__init__(self, operators)
         self.last = -1  # the operator offered the previous call; -1: none yet
 
     def ringing(self, index: int) -> None:
         self.discard(index)
         self.last = index
 
-    def pick(self) -> Optional[int]:
-        return self.first() if self.last < 0 else self.next_after(self.last)
+    def offer(self) -> Sequence[int]:
+        found = self.first() if self.last < 0 else self.next_after(self.last)
+        return NOBODY if found is None else (found,)
 
-    def pick_after(self, index: int) -> Optional[int]:
-        return self.pick()
+    def offer_after(self, index: int) -> Sequence[int]:
+        return self.offer()
 
     def state(self) -> Any:
         return self.last
@@ -128,7 +171,6 @@ class RoundRobin(Linear):
         self.last = int(state)
 
 
-@implementer(IRingStrategy)
 class Ordered(object):
     """The available operator with the smallest ``key(index)``, ties to the lower index: a
     heap with lazy deletion. An entry is current while its operator is available with that
@@ -138,6 +180,7 @@ class Ordered(object):
     rings or talks)."""
 
     __slots__ = ("_heap", "_key", "_keys", "_size")
+    rings_several = False
 
     def __init__(self, capacity: int, key: "Callable[[int], Any]") -> None:
         self._key = key
@@ -172,17 +215,17 @@ class Ordered(object):
 
     ringing = discard
 
-    def pick(self) -> Optional[int]:
+    def offer(self) -> Sequence[int]:
         heap, keys = self._heap, self._keys
         while heap:
             key, index = heap[0]
             if keys[index] == key:
-                return index
+                return (index,)
             heapq.heappop(heap)
-        return None
+        return NOBODY
 
-    def pick_after(self, index: int) -> Optional[int]:
-        return self.pick()
+    def offer_after(self, index: int) -> Sequence[int]:
+        return self.offer()
 
     def state(self) -> Any:
         return None
@@ -192,6 +235,40 @@ class Ordered(object):
 
 
 @implementer(IRingStrategy)
+@strategy(LONGEST_IDLE)
+class LongestIdle(Ordered):
+    """The operator available for the longest time (FreeSWITCH's default)."""
+
+    __slots__ = ()
+
+    def __init__(self, operators: Sequence[Any], seed: Optional[int] = None) -> None:
+        Ordered.__init__(self, len(operators), lambda index: operators[index].since)
+
+
+@implementer(IRingStrategy)
+@strategy(FEWEST_CALLS)
+class FewestCalls(Ordered):
+    """The operator with the fewest answered calls."""
+
+    __slots__ = ()
+
+    def __init__(self, operators: Sequence[Any], seed: Optional[int] = None) -> None:
+        Ordered.__init__(self, len(operators), lambda index: operators[index].answered)
+
+
+@implementer(IRingStrategy)
+@strategy(LEAST_TALK_TIME)
+class LeastTalkTime(Ordered):
+    """The operator with the least total talk time (of finished calls)."""
+
+    __slots__ = ()
+
+    def __init__(self, operators: Sequence[Any], seed: Optional[int] = None) -> None:
+        Ordered.__init__(self, len(operators), lambda index: operators[index].talk_time)
+
+
+@implementer(IRingStrategy)
+@strategy(RANDOM)
 class Random(object):
     """Uniform among the available operators: the k-th of them in configured order, k drawn
     from the generator. A Fenwick tree of the members makes add, discard and finding the
@@ -199,11 +276,12 @@ class Random(object):
     never on the order they became so, which a restore could not reproduce."""
 
     __slots__ = ("_high", "_present", "_random", "_size", "_tree")
+    rings_several = False
 
-    def __init__(self, capacity: int, seed: Optional[int]) -> None:
+    def __init__(self, operators: Sequence[Any], seed: Optional[int] = None) -> None:
         self._random = random.Random(seed)
         self._size = 0
-        self._allocate(max(capacity, 1))
+        self._allocate(max(len(operators), 1))
 
     def _allocate(self, capacity: int) -> None:
         members = [index for index, present in enumerate(getattr(self, "_present", b"")) if present]
@@ -245,9 +323,9 @@ class Random(object):
 
     ringing = discard
 
-    def pick(self) -> Optional[int]:
+    def offer(self) -> Sequence[int]:
         if not self._size:
-            return None
+            return NOBODY
         remaining = self._random.randrange(self._size) + 1  # the k-th member, from 1
         tree, size = self._tree, len(self._present)
         position, step = 0, self._high
@@ -257,10 +335,10 @@ class Random(object):
                 position = following
                 remaining -= tree[following]
             step >>= 1
-        return position  # members before it: k - 1; it is the k-th, 0-based index position
+        return (position,)  # members before it: k - 1; it is the k-th, 0-based index position
 
-    def pick_after(self, index: int) -> Optional[int]:
-        return self.pick()
+    def offer_after(self, index: int) -> Sequence[int]:
+        return self.offer()
 
     def state(self) -> Any:
         """The generator's state, so that a restored server draws what this one would have."""
@@ -272,20 +350,33 @@ class Random(object):
         self._random.setstate((version, tuple(internal), gauss))
 
 
+@implementer(IRingStrategy)
+@strategy(RING_ALL)
+class RingAll(Linear):
+    """Every available operator at once, in configured order (Asterisk's ``ringall``): the
+    first to answer takes the call; a declined call rings every one available but the
+    decliner."""
+
+    __slots__ = ()
+    rings_several = True
+
+    def offer(self) -> Sequence[int]:
+        return tuple(self.members())
+
+    def offer_after(self, index: int) -> Sequence[int]:
+        return tuple(self.members())  # the decliner is not a member: it rang
+
+
+def rings_several(name: str) -> bool:
+    """Whether the strategy called ``name`` may ring several operators with one call."""
+    cls = REGISTRY.get(name)
+    return cls is not None and bool(cls.rings_several)
+
+
 def make_strategy(name: str, operators: Sequence[Any], seed: Optional[int] = None) -> Any:
-    """The strategy called ``name`` over ``operators`` (the core's list, which may grow: keys
-    read it when an operator becomes available). ValueError for an unknown name."""
-    capacity = len(operators)
-    if name in (LINEAR, RING_ALL):
-        return Linear(capacity)
-    if name == ROUND_ROBIN:
-        return RoundRobin(capacity)
-    if name == LONGEST_IDLE:
-        return Ordered(capacity, lambda index: operators[index].since)
-    if name == FEWEST_CALLS:
-        return Ordered(capacity, lambda index: operators[index].answered)
-    if name == LEAST_TALK_TIME:
-        return Ordered(capacity, lambda index: operators[index].talk_time)
-    if name == RANDOM:
-        return Random(capacity, seed)
-    raise ValueError("unknown strategy %r: use one of %s" % (name[:80], ", ".join(STRATEGIES)))
+    """The strategy called ``name`` over ``operators`` (the core's list, which may grow).
+    ValueError for an unknown name."""
+    cls = REGISTRY.get(name)
+    if cls is None:
+        raise ValueError("unknown strategy %r: use one of %s" % (name[:80], ", ".join(STRATEGIES)))
+    return cls(operators, seed)

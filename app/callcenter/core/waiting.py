@@ -1,7 +1,8 @@
 """The waiting lines: the calls of a queue in the order they will be offered.
 
-Layer: core (pure). Append, pop-first and removal from anywhere are O(1) (:class:`CallQueue`),
-one lane a priority (:class:`WaitingCalls`), and several queues read as one (:class:`AllWaiting`).
+Layer: core (pure). Append, pop-first and removal from anywhere are O(1) and a waiting call's
+position O(log n) (:class:`CallQueue`), one lane a priority (:class:`WaitingCalls`), and several
+queues read as one (:class:`AllWaiting`).
 """
 
 from collections import deque
@@ -14,21 +15,66 @@ if TYPE_CHECKING:
     from callcenter.core.routing import Queue
 
 
+class Marks(object):
+    """A Fenwick tree counting the marked tickets from ``base`` on: mark and count in
+    O(log n). The calls hung up while waiting in one lane, to tell a waiting call's place."""
+
+    __slots__ = ("base", "tree")
+
+    def __init__(self, base: int, marked: "Sequence[int]", size: int) -> None:
+        self.base = base
+        tree = [0] * (size + 1)
+        for ticket in marked:
+            tree[ticket - base + 1] += 1
+        for index in range(1, size + 1):  # the sums in O(size), each node into its parent
+            parent = index + (index & -index)
+            if parent <= size:
+                tree[parent] += tree[index]
+        self.tree = tree
+
+    def covers(self, ticket: int) -> bool:
+        return 0 <= ticket - self.base < len(self.tree) - 1
+
+    def add(self, ticket: int, by: int) -> None:
+        tree = self.tree
+        index, size = ticket - self.base + 1, len(tree)
+        while index < size:
+            tree[index] += by
+            index += index & -index
+
+    def below(self, ticket: int) -> int:
+        """How many marked tickets are below ``ticket``."""
+        tree = self.tree
+        index = min(ticket - self.base, len(tree) - 1)
+        total = 0
+        while index > 0:
+            total += tree[index]
+            index -= index & -index
+        return total
+
+
 class CallQueue(object):
-    """A FIFO of waiting calls: append, pop-first and removal from anywhere, all O(1).
+    """A FIFO of waiting calls: append, pop-first and removal from anywhere, all O(1), and
+    the place of a call that leaves from anywhere in O(log n).
 
     A call hung up while waiting is not searched for: its state is no longer QUEUED
     and it stays in the deque, skipped, until it reaches the head or the deque is
     compacted (once it holds as many such calls as waiting ones, so each removal
     pays for one copy at most). One deque slot a call, and no hashing, keeps a long
     queue cheap in memory and in cache misses.
+
+    Each call in the deque has a ticket, its place: the tickets of the deque run without a
+    gap from the head's (``ticket - head's ticket`` calls are before it, hung-up ones
+    included), and :class:`Marks` counts the hung-up ones among them.
     """
 
-    __slots__ = ("_calls", "_waiting")
+    __slots__ = ("_calls", "_marks", "_next", "_waiting")
 
     def __init__(self) -> None:
         self._calls: "Deque[Call]" = deque()
         self._waiting = 0
+        self._next = 0  # the ticket of the next call appended
+        self._marks: Optional[Marks] = None  # made at the first hang-up that needs it
 
     def __len__(self) -> int:
         return self._waiting
@@ -40,13 +86,27 @@ class CallQueue(object):
     def calls(self) -> Iterator[Call]:
         return (call for call in self._calls if call.state is QUEUED)
 
-    def append(self, call: "Call") -> None:
+    def append(self, call: "Call") -> int:
+        """``call`` waits at the tail; its position (from 1)."""
+        call.ticket = self._next
+        self._next += 1
         self._calls.append(call)
         self._waiting += 1
+        return self._waiting
 
     def appendleft(self, call: "Call") -> None:
         """Back to the head: a call that was ringing for an operator who paused."""
-        self._calls.appendleft(call)
+        calls = self._calls
+        if calls:
+            ticket = calls[0].ticket - 1
+            marks = self._marks
+            if marks is not None and marks.covers(ticket) and marks.below(ticket + 1) - marks.below(ticket):
+                marks.add(ticket, -1)  # the mark of a hung-up call popped from that place
+        else:
+            ticket = self._next
+            self._next += 1
+        call.ticket = ticket
+        calls.appendleft(call)
         self._waiting += 1
 
     def popleft(self) -> "Call":
@@ -69,11 +129,28 @@ class CallQueue(object):
         """The first ``count`` waiting calls, head first, without walking the rest."""
         return list(islice((call for call in self._calls if call.state is QUEUED), count))
 
-    def removed(self, call: "Call") -> None:
-        """``call``, which was waiting, has left the queue (its state says so already)."""
+    def removed(self, call: "Call") -> int:
+        """``call``, which was waiting, has left the queue (its state says so already); the
+        position it had (from 1)."""
+        calls = self._calls
+        ticket = call.ticket
+        head = calls[0].ticket
+        marks = self._marks
+        before = ticket - head
+        if before and marks is not None:
+            before -= marks.below(ticket) - marks.below(head)
         self._waiting -= 1
-        if len(self._calls) > 2 * self._waiting + 64:
-            self._calls = deque(call for call in self._calls if call.state is QUEUED)
+        if len(calls) > 2 * self._waiting + 64:
+            self._calls = calls = deque(call for call in calls if call.state is QUEUED)
+            for index, waiting in enumerate(calls):
+                waiting.ticket = index
+            self._next, self._marks = len(calls), None
+        elif marks is not None and marks.covers(ticket):
+            marks.add(ticket, 1)
+        else:  # made anew from the deque's first ticket: its size grows with the deque, not with time
+            marked = [gone.ticket for gone in calls if gone.state is not QUEUED]  # ``call`` included
+            self._marks = Marks(head, marked, max(64, 2 * (self._next - head)))
+        return before + 1
 
 
 class WaitingCalls(object):
@@ -108,19 +185,29 @@ class WaitingCalls(object):
         """The first ``count`` waiting calls in offer order, without walking the rest."""
         return list(islice(self.calls(), count))
 
-    def append(self, call: Call) -> None:
+    def append(self, call: Call) -> int:
+        """``call`` waits after the calls of its priority and above; its position (from 1)."""
         priority = call.priority
-        self._lanes[priority].append(call)
+        position = self._lanes[priority].append(call)
         self._waiting += 1
         if priority > self._top:
             self._top = priority
+        elif priority < self._top:
+            position += self._above(priority)
+        return position
 
-    def appendleft(self, call: Call) -> None:
+    def appendleft(self, call: Call) -> int:
+        """``call`` goes back to the head of its priority; its position (from 1)."""
         priority = call.priority
         self._lanes[priority].appendleft(call)
         self._waiting += 1
         if priority > self._top:
             self._top = priority
+        return 1 + self._above(priority)
+
+    def _above(self, priority: int) -> int:
+        """The calls waiting at a higher priority than ``priority``."""
+        return sum(len(lane) for lane in self._lanes[priority + 1 : self._top + 1])
 
     def popleft(self) -> Call:
         """The next call to offer; the queue must not be empty."""
@@ -147,10 +234,11 @@ class WaitingCalls(object):
                 oldest = call
         return oldest
 
-    def removed(self, call: Call) -> None:
-        """``call``, which was waiting, has left the queue (its state says so already)."""
-        self._lanes[call.priority].removed(call)
+    def removed(self, call: Call) -> int:
+        """``call``, which was waiting, has left the queue (its state says so already); the
+        position it had (from 1)."""
         self._waiting -= 1
+        return self._lanes[call.priority].removed(call) + self._above(call.priority)
 
 
 class AllWaiting(object):

@@ -5,19 +5,25 @@ become requests is :mod:`callcenter.net.lines`'s (``RequestReceiver``, which fee
 ``scanner.ValueScanner``). Here a connection turns requests into replies through the
 factory's call center (``interfaces.ICallCenter``) and sends every byte through
 :meth:`CallCenterServerProtocol._send`, which waits for the disk when there is a journal
-(``interfaces.IDurableOutput``). docs/protocol.md has the protocol.
+(``interfaces.IDurableOutput``). The factory hears the call center's events
+(``interfaces.IEventSubscriber``) and sends those no command caused to every client. A
+reply's text, and an event's, are the lines of its events (``core.rendering``); a
+connection that sent ``subscribe`` gets the events themselves too. docs/protocol.md has the
+protocol.
 """
 
 import hmac
 from collections import OrderedDict, deque
-from typing import Any, Deque, List, Optional, Set
+from typing import Any, Deque, List, Optional, Sequence, Set
 
 from twisted.internet import protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from callcenter.core.center import QUERIES, CallCenterError
-from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, ILeadership, IPrintedLinesObserver
+from callcenter.core.rendering import render
+from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, IEventSubscriber, ILeadership
 from callcenter.net.lines import LineReceiver, RequestReceiver
 from callcenter.net.ratelimit import CountingLog
 from callcenter.net.twisted_internals import send_now, unsent_bytes
@@ -26,9 +32,11 @@ from callcenter.net.wire import (
     OPERATORS_REQUEST,
     QUEUES_REQUEST,
     ROLE_REQUEST,
+    SUBSCRIBE_REQUEST,
     WireError,
     decode_message,
     encode,
+    encode_with_events,
     load_line,
     request_of,
     token_of,
@@ -68,6 +76,7 @@ class CallCenterServerProtocol(RequestReceiver):
     last_event = 0
     cut_off = False  # disconnected for not reading: nothing more is sent
     authenticated = False  # has sent the server's token (when the server has one)
+    subscribed = False  # has sent subscribe: its replies and events carry their events
     closing = False  # its last reply is on its way: no request is handled any more
     _auth_deadline: Any = None  # the IDelayedCall that closes it if the token has not come
     # Why requests wait (reading stops while any holds): the transport's buffer is full
@@ -119,8 +128,8 @@ class CallCenterServerProtocol(RequestReceiver):
 
     # Output: every byte to the client goes out through _send.
 
-    def send_event(self, message: bytes) -> None:
-        self._send([message], replies=False)
+    def send_event(self, event: "Event") -> None:
+        self._send([event.message_for(self)], replies=False)
 
     def _send(self, pieces: List[bytes], replies: bool, closing: bool = False) -> None:
         """``pieces`` (replies, or one event) out at once, or, with a journal, once the
@@ -143,7 +152,8 @@ class CallCenterServerProtocol(RequestReceiver):
         if not isinstance(result, Failure):
             self.deliver(b"".join(pieces), closing)
         elif result.check(ChangeNotStored):
-            self.deliver(encode("error", str(result.value)) * len(pieces) if replies else b"", closing)
+            refusal = self.factory.error(str(result.value), self)
+            self.deliver(refusal * len(pieces) if replies else b"", closing)
         else:
             self.factory.log_unexpected_failure(result)
             self.deliver(b"", closing)
@@ -260,7 +270,7 @@ class CallCenterServerProtocol(RequestReceiver):
         elif authenticating:
             self.authenticate(value)
         else:
-            self._reply(self.factory.reply(value))
+            self._reply(self.factory.reply(value, self))
 
     def authenticate(self, value: Any) -> None:
         """Until the token has come, every request is refused; a wrong token ends the connection."""
@@ -300,19 +310,34 @@ class RefusedProtocol(protocol.Protocol):
 
 
 class Event(object):
-    """A ring-timeout message on its way to the clients connected when it happened."""
+    """A message of events no command caused (a ring timeout) on its way to the clients
+    connected when they happened: its text, and its events for subscribed clients."""
 
-    __slots__ = ("clients", "message", "number", "sent")
+    __slots__ = ("clients", "events", "message", "number", "sent", "text", "with_events")
 
-    def __init__(self, number: int, message: bytes, clients: "List[CallCenterServerProtocol]") -> None:
+    def __init__(
+        self, number: int, text: str, events: Sequence[Any], clients: "List[CallCenterServerProtocol]"
+    ) -> None:
         self.number = number
-        self.message = message
+        self.text = text
+        self.events = events
+        self.message = encode("event", text)
+        self.with_events: Optional[bytes] = None  # made for the first subscribed client
         self.clients = clients
         self.sent = 0  # clients[:sent] have been through
 
+    def message_for(self, client: "CallCenterServerProtocol") -> bytes:
+        if not client.subscribed:
+            return self.message
+        if self.with_events is None:
+            self.with_events = encode_with_events("event", self.text, self.events)
+        return self.with_events
 
+
+@implementer(IEventSubscriber)
 class CallCenterServerFactory(protocol.Factory):
-    """The one call center that every connection shares."""
+    """The one call center that every connection shares; it hears the call center's events
+    and sends those no command caused to every client."""
 
     protocol = CallCenterServerProtocol  # type: ignore[assignment]
 
@@ -328,7 +353,8 @@ class CallCenterServerFactory(protocol.Factory):
         max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED,
         leadership: Optional[ILeadership] = None,
     ) -> None:
-        """``center``: the call center every connection shares (its events come here);
+        """``center``: the call center every connection shares (an ``IEventSource`` too: its
+        events come here);
         ``durable_output``: with a journal, what replies and events wait for;
         ``leadership``: with a replicated store, whether this server leads (every client is
         closed when it stops);
@@ -350,7 +376,6 @@ class CallCenterServerFactory(protocol.Factory):
                 limit=max_connections,
             ),
         )
-        center.on_event = self.broadcast
         self.center = center
         self.leadership = leadership
         if leadership is not None:
@@ -360,29 +385,8 @@ class CallCenterServerFactory(protocol.Factory):
         self.call_later = call_later
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
         self.events_made = 0
-        self.observers: "List[IPrintedLinesObserver]" = []
         self._failure_logged: Optional[Failure] = None
-
-    def add_observer(self, observer: IPrintedLinesObserver) -> None:
-        """``observer`` hears the lines of every command and event from now on."""
-        self.observers.append(IPrintedLinesObserver(observer))
-
-    def _tell_observers(self, lines: List[str]) -> None:
-        """Like the clients, observers hear lines once their records are on disk: never the
-        lines of a change the disk refused and the call center rolled back."""
-        waiting = None if self.durable_output is None else self.durable_output.when_durable()
-        if waiting is None:
-            self._tell_observers_now(lines)
-        else:
-            waiting.addCallback(self._told_when_durable, lines)
-
-    def _told_when_durable(self, result: Any, lines: List[str]) -> Any:
-        self._tell_observers_now(lines)
-        return result  # the commit's Deferred is shared: its result goes on unchanged
-
-    def _tell_observers_now(self, lines: List[str]) -> None:
-        for observer in self.observers:
-            observer.lines_printed(lines)
+        center.subscribe(self)  # type: ignore[attr-defined]
 
     def stopFactory(self) -> None:
         self.count_refused.flush()
@@ -406,24 +410,41 @@ class CallCenterServerFactory(protocol.Factory):
             return RefusedProtocol(self.max_connections)
         return protocol.Factory.buildProtocol(self, addr)
 
-    def reply(self, value: Any) -> bytes:
-        """The reply line to one request, decoded (``wire.load_line``)."""
+    def reply(self, value: Any, client: Optional[CallCenterServerProtocol] = None) -> bytes:
+        """The reply line to one request, decoded (``wire.load_line``), from ``client``."""
+        subscribed = client is not None and client.subscribed
         try:
             command, argument = request_of(value)
+            events: Sequence[Any] = ()
             if command == AUTH_REQUEST:
-                return encode("error", "already authenticated" if self.auth_token else "this server takes no token")
-            if command == OPERATORS_REQUEST and argument is None:
-                return encode("response", "\n".join(self.center.operator_ids()))
-            if command == QUEUES_REQUEST and argument is None:
-                return encode("response", "\n".join(self.center.queue_names()))
-            if command == ROLE_REQUEST and argument is None:
-                return encode("response", "leader" if self.leadership is None else self.leadership.role_line())
-            lines = self.center.execute(command, argument)
-            if self.observers and command not in QUERIES:
-                self._tell_observers(lines)
-            return encode("response", "\n".join(lines))
+                return self.error("already authenticated" if self.auth_token else "this server takes no token", client)
+            if command == SUBSCRIBE_REQUEST and argument is None and client is not None:
+                client.subscribed = True
+                text = "subscribed"
+                if not subscribed:
+                    return encode("response", text)  # the events come from the next message on
+            elif command == OPERATORS_REQUEST and argument is None:
+                text = "\n".join(self.center.operator_ids())
+            elif command == QUEUES_REQUEST and argument is None:
+                text = "\n".join(self.center.queue_names())
+            elif command == ROLE_REQUEST and argument is None:
+                text = "leader" if self.leadership is None else self.leadership.role_line()
+            elif command in QUERIES:
+                text = "\n".join(self.center.query(command, argument))
+            else:
+                events = self.center.execute(command, argument)
+                text = "\n".join(render(events))
         except (WireError, CallCenterError) as error:
-            return encode("error", str(error))
+            return self.error(str(error), client)
+        if subscribed:
+            return encode_with_events("response", text, events)
+        return encode("response", text)
+
+    def error(self, message: str, client: Optional[CallCenterServerProtocol]) -> bytes:
+        """An error line to ``client`` (with no events: nothing changed)."""
+        if client is not None and client.subscribed:
+            return encode_with_events("error", message, ())
+        return encode("error", message)
 
     def log_unexpected_failure(self, failure: Failure) -> None:
         """A commit failed with something other than ChangeNotStored: a bug. Logged once,
@@ -432,20 +453,27 @@ class CallCenterServerFactory(protocol.Factory):
             self._failure_logged = failure
             log.failure("A commit failed unexpectedly; what waited on it was not sent", failure)
 
-    def broadcast(self, lines: List[str]) -> None:
-        """A ring timed out: tell every client, ``BROADCAST_CHUNK`` clients a reactor turn,
-        so that with thousands connected, requests keep being answered meanwhile. A
-        client that sends a request first gets the events it is owed, so each client
-        still sees events and replies in the order they happened."""
-        message = encode("event", "\n".join(lines))
+    def heard(self, events: Sequence[Any], command: Optional[str]) -> None:
+        """The call center's events (``IEventSubscriber``): a command's are its reply; those
+        of nothing a command asked for (a timer, the disk) go to every client."""
+        if command is None:
+            self.broadcast(events)
+
+    def broadcast(self, events: Sequence[Any]) -> None:
+        """A ring timed out (or the like): tell every client, ``BROADCAST_CHUNK`` clients a
+        reactor turn, so that with thousands connected, requests keep being answered
+        meanwhile. A client that sends a request first gets the events it is owed, so each
+        client still sees events and replies in the order they happened."""
+        lines = render(events)
+        if not lines:
+            return
         self.events_made += 1
         if self.auth_token is None:
             clients = list(self.clients)
         else:  # events tell call ids: only to clients that sent the token
             clients = [client for client in self.clients if client.authenticated]
-        self.events.append(Event(self.events_made, message, clients))
+        self.events.append(Event(self.events_made, "\n".join(lines), events, clients))
         log.info("{event} (sent to {count} clients)", event=" / ".join(lines), count=len(clients))
-        self._tell_observers(lines)
         if len(self.events) == 1:
             self._send_events()
 
@@ -455,7 +483,7 @@ class CallCenterServerFactory(protocol.Factory):
         for client in event.clients[event.sent : end]:
             if client.last_event < event.number:
                 client.last_event = event.number
-                client.send_event(event.message)
+                client.send_event(event)
         event.sent = end
         if end >= len(event.clients):
             self.events.popleft()
@@ -469,14 +497,14 @@ class CallCenterServerFactory(protocol.Factory):
         clients = list(self.clients)
         log.info("Closing {count} connections: {line}", count=len(clients), line=line)
         for client in clients:
-            client.close_with_event(message)
+            client.close_with_event(encode_with_events("event", line, ()) if client.subscribed else message)
 
     def send_owed_events(self, client: CallCenterServerProtocol) -> None:
         """Before ``client``'s request is answered: the events it has not had yet."""
         for event in self.events:
             if client.last_event < event.number:
                 client.last_event = event.number
-                client.send_event(event.message)
+                client.send_event(event)
 
 
 class CallCenterClientProtocol(LineReceiver):

@@ -8,13 +8,16 @@ Reply    ``{"response": "Call 1 received\\nCall 1 ringing for operator A"}``
          or ``{"error": "<why>"}``: exactly one per request, in request order
 Event    ``{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator B"}``
          to every connected client when a ring times out
+Subscribe ``{"command": "subscribe"}``, answered ``{"response": "subscribed"}``: from then on
+         every reply and event to that connection also carries ``"events": [{"event":
+         "CallRinging", "at": ..., ...}, ...]``, its events as objects
 
 docs/protocol.md has the whole of it.
 """
 
 import json
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 # The C encoder of JSON strings (always pure ASCII, so valid UTF-8 as it is).
 _json_string = json.encoder.encode_basestring_ascii
@@ -29,6 +32,7 @@ QUEUES_REQUEST = "queues"
 # "standby: the leader is NAME"; a server on its own leads.
 ROLE_REQUEST = "role"
 AUTH_REQUEST = "auth"
+SUBSCRIBE_REQUEST = "subscribe"
 MESSAGE_KINDS = ("response", "error", "event")
 # The fields a request may hold beyond "command" and "id": the words after the id.
 CALL_FIELDS = ("priority", "queue")
@@ -43,6 +47,17 @@ class WireError(Exception):
 def encode(kind: str, message: str) -> bytes:
     """One message line: ``{"<kind>": "<message>"}`` and its newline."""
     return ('{"%s": %s}\n' % (kind, _json_string(message))).encode("ascii")
+
+
+def encode_with_events(kind: str, message: str, events: Sequence[Any]) -> bytes:
+    """One message line of a subscribed connection: ``{"<kind>": "<message>", "events":
+    [...]}``, each event as its JSON object (``Event.to_dict``)."""
+    return ('{"%s": %s, "events": %s}\n' % (kind, _json_string(message), events_json(events))).encode("ascii")
+
+
+def events_json(events: Sequence[Any]) -> str:
+    """The JSON array of ``events``' objects (pure ASCII)."""
+    return json.dumps([event.to_dict() for event in events])
 
 
 def encode_request(command: str, argument: Optional[str]) -> bytes:
@@ -159,12 +174,24 @@ def token_of(value: Any) -> Optional[str]:
 
 def decode_message(line: bytes) -> Tuple[str, str]:
     """``(kind, message)`` from a server line; kind is response, error or event."""
+    kind, text, events = decode_subscribed(line)
+    if events is not None:
+        raise WireError("the server sent an unexpected message: %r" % (line[:80],))
+    return kind, text
+
+
+def decode_subscribed(line: bytes) -> Tuple[str, str, Optional[List[Dict[str, Any]]]]:
+    """``(kind, message, events)`` from a server line to a subscribed connection: events is
+    the list of its events' objects (None in a line without them, like the reply to
+    ``subscribe`` itself)."""
     try:
         message = json.loads(line.decode("utf-8"))
     except (ValueError, RecursionError):
         raise WireError("the server sent a line that is not JSON: %r" % (line[:80],)) from None
-    if isinstance(message, dict) and len(message) == 1:
-        ((kind, text),) = message.items()
-        if kind in MESSAGE_KINDS and isinstance(text, str):
-            return kind, text
+    if isinstance(message, dict) and 1 <= len(message) <= 2:
+        events = message.pop("events", None)
+        if len(message) == 1 and (events is None or isinstance(events, list)):
+            ((kind, text),) = message.items()
+            if kind in MESSAGE_KINDS and isinstance(text, str):
+                return kind, text, events
     raise WireError("the server sent an unexpected message: %r" % (line[:80],))

@@ -1,9 +1,11 @@
 """``callcenter simulate --connect ENDPOINT``: the simulation's traffic, played against a server.
 
-The same model as :mod:`callcenter.sim.simulate` (arrivals, answer delays, rejects, handle times,
-patience), in real time scaled by ``--speed``, sent over the wire protocol as the callers and
-operators would send it. The server's own rules decide (its operators, ring timeout, service
-level); this side answers every ring of its own calls and leaves other clients' calls alone.
+Layer: sim. The same model as :mod:`callcenter.sim.simulate` (arrivals, answer delays, rejects,
+handle times, patience), in real time scaled by ``--speed``, sent over the wire protocol as the
+callers and operators would send it. The server's own rules decide (its operators, ring
+timeout, service level, routing); this side subscribes (``{"command": "subscribe"}``) and
+reads what happened from the events that come with each reply and each event, answers every
+ring of its own calls and leaves other clients' calls alone.
 
 Flow control: at most ``WINDOW`` requests are in flight; the rest wait here, in order, until
 replies come back, and the connection stops being read while the transport's buffer is full
@@ -15,48 +17,55 @@ import sys
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from twisted.internet import defer, task
+from twisted.internet import defer, protocol, task
 from twisted.python.failure import Failure
 
-from callcenter.cli.output import Output
 from callcenter.cli.servers import RotatingEndpoint, is_standby
 from callcenter.core.center import CallCenterError
-from callcenter.net.protocol import CallCenterClientFactory, CallCenterClientProtocol
-from callcenter.net.wire import OPERATORS_REQUEST, ROLE_REQUEST, encode_auth, encode_request
-from callcenter.sim.simulate import (
-    DRAIN_LIMIT,
-    IGNORED_BY,
-    RINGING_FOR,
-    WAITING,
-    ArrivalProcess,
-    Caller,
-    Model,
-    Result,
-    Tally,
-    replication_seed,
+from callcenter.net.lines import LineReceiver
+from callcenter.net.protocol import CallCenterClientFactory
+from callcenter.net.wire import (
+    OPERATORS_REQUEST,
+    ROLE_REQUEST,
+    SUBSCRIBE_REQUEST,
+    WireError,
+    decode_subscribed,
+    encode_auth,
+    encode_request,
 )
+from callcenter.sim.simulate import DRAIN_LIMIT, ArrivalProcess, Caller, Model, Result, Tally, replication_seed
 from callcenter.wiring.options import read_token
 
 WINDOW = 64  # requests in flight at most
 
-Reply = Callable[[str, str], None]
+# A reply's handler: (kind, text, its events' objects).
+Reply = Callable[[str, str, List[Dict[str, Any]]], None]
 
 
-class Events(Output):
-    """Where the client protocol puts the server's events (ring timeouts) and bad lines."""
+class LiveProtocol(LineReceiver):
+    """The connection: requests out; replies and events in, each with its events' objects
+    once subscribed, handed to the factory's ``client`` (the opening, then the player)."""
 
-    def __init__(self, player: "Optional[LivePlayer]") -> None:
-        self.player = player  # None: not playing yet, events are no news
+    factory: CallCenterClientFactory
+    MAX_LENGTH = 1 << 26
 
-    def lines(self, lines: List[str]) -> None:
-        if self.player is not None:
-            self.player.event(lines)
+    def connectionMade(self) -> None:
+        self.factory.client.connected(self)
 
-    def error(self, message: str) -> None:
-        sys.stderr.write("callcenter simulate: %s\n" % message)
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self.factory.client.disconnected(reason)
 
-    def text(self, text: str) -> None:
-        sys.stdout.write(text)
+    def lineReceived(self, line: bytes) -> None:
+        try:
+            kind, text, events = decode_subscribed(line)
+        except WireError as error:
+            sys.stderr.write("callcenter simulate: %s\n" % error)
+            return
+        self.factory.client.received(kind, text, events or [])
+
+
+class LiveFactory(CallCenterClientFactory):
+    protocol = LiveProtocol  # type: ignore[assignment]
 
 
 class LiveCaller(Caller):
@@ -91,8 +100,7 @@ class LivePlayer(object):
         self.calls = 0
         self.unexpected = 0  # replies that said the server's state was not what we thought
         self.arriving = True
-        self.output = Events(self)
-        self.connection: Optional[CallCenterClientProtocol] = None
+        self.connection: Optional[LiveProtocol] = None
         self.waiting: "Deque[Tuple[bytes, Reply]]" = deque()
         self.in_flight: "Deque[Tuple[bytes, Reply]]" = deque()
         self.finished: defer.Deferred = defer.Deferred()
@@ -135,9 +143,9 @@ class LivePlayer(object):
             self.connection.transport.write(request)
             self.in_flight.append((request, reply))
 
-    # CallCenterClientProtocol's side.
+    # LiveProtocol's side.
 
-    def connected(self, connection: CallCenterClientProtocol) -> None:
+    def connected(self, connection: LiveProtocol) -> None:
         self.connection = connection
         self._pump()
 
@@ -155,10 +163,10 @@ class LivePlayer(object):
                 "callcenter simulate: no reply to %s: the connection was lost; its effect is unknown\n"
                 % request.decode("utf-8").strip()
             )
-            reply("error", "no reply")
+            reply("error", "no reply", [])
         self.reconnect().addCallbacks(self._reconnected, self._cannot_reconnect)
 
-    def _reconnected(self, connection: CallCenterClientProtocol) -> None:
+    def _reconnected(self, connection: LiveProtocol) -> None:
         sys.stderr.write("callcenter simulate: reconnected to the leader\n")
         connection.factory.client = self
         self.connected(connection)
@@ -167,10 +175,13 @@ class LivePlayer(object):
         if not self.finished.called:
             self.finished.errback(failure)
 
-    def replied(self, kind: str, text: str) -> None:
+    def received(self, kind: str, text: str, events: List[Dict[str, Any]]) -> None:
+        if kind == "event":  # no command caused them: a ring timeout, the end of a wrap-up
+            self.heard(events)
+            return
         if not self.in_flight:
             return
-        self.in_flight.popleft()[1](kind, text)
+        self.in_flight.popleft()[1](kind, text, events)
         self._pump()
         self._finish_if_done()
 
@@ -195,21 +206,17 @@ class LivePlayer(object):
         self.callers[call_id] = caller
         if caller.tally is not None:
             caller.tally.offered += 1
-        self.send("call", call_id, lambda kind, text: self._called(call_id, kind, text))
+        self.send("call", call_id, lambda kind, text, events: self._called(call_id, kind, events))
         if self.model.patience:
             self.at(now + self.rng.expovariate(1.0 / self.model.patience), self.give_up, call_id)
 
-    def _called(self, call_id: str, kind: str, text: str) -> None:
-        caller = self.callers.get(call_id)
-        if kind != "response":
-            self.callers.pop(call_id, None)
+    def _called(self, call_id: str, kind: str, events: List[Dict[str, Any]]) -> None:
+        if kind != "response":  # refused before it ran (a call id in use, a disk that refuses changes)
+            caller = self.callers.pop(call_id, None)
             if caller is not None and caller.tally is not None:
                 caller.tally.refused += 1
             return
-        lines = text.split("\n")
-        if lines[-1].endswith(WAITING) and caller is not None and caller.tally is not None:
-            caller.tally.waited += 1
-        self.rings(lines)
+        self.heard(events)
 
     def give_up(self, call_id: str) -> None:
         caller = self.callers.get(call_id)
@@ -218,102 +225,111 @@ class LivePlayer(object):
         caller.gone = True
         if caller.operator is not None:
             self.ringing.pop(caller.operator, None)
-        self.send("hangup", call_id, lambda kind, text: self._hung_up(call_id, kind, text))
+        self.send("hangup", call_id, lambda kind, text, events: self._hung_up(call_id, kind, events))
 
     def finish(self, call_id: str) -> None:
-        self.send("hangup", call_id, lambda kind, text: self._hung_up(call_id, kind, text))
+        self.send("hangup", call_id, lambda kind, text, events: self._hung_up(call_id, kind, events))
 
-    def _hung_up(self, call_id: str, kind: str, text: str) -> None:
+    def _hung_up(self, call_id: str, kind: str, events: List[Dict[str, Any]]) -> None:
         """The server's word decides: an answer may have reached it before the caller gave up."""
         caller = self.callers.pop(call_id, None)
         if kind != "response":
             self.unexpected += 1
             return
-        lines = text.split("\n")
-        if lines[0].endswith(" missed") and caller is not None and caller.tally is not None:
+        missed = any(event["event"] == "CallMissed" and event["call"] == call_id for event in events)
+        if missed and caller is not None and caller.tally is not None:
             caller.tally.abandoned += 1
-        self.rings(lines)
+        self.heard(events)
 
     # Operators.
-
-    def rings(self, lines: List[str]) -> None:
-        model = self.model
-        for line in lines:
-            if RINGING_FOR not in line:
-                continue
-            words = line.split(" ")
-            call_id, operator = words[1], words[-1]
-            caller = self.callers.get(call_id)
-            if caller is None:
-                continue  # another client's call
-            ring = (operator, call_id)
-            self.ringing[operator] = ring
-            caller.operator = operator
-            delay = self.rng.expovariate(1.0 / model.answer_delay) if model.answer_delay else 0.0
-            rejects = model.reject_rate and self.draw() < model.reject_rate
-            self.at(self.now() + delay, self.reject if rejects else self.answer, ring)
 
     def answer(self, ring: Tuple[str, str]) -> None:
         operator, call_id = ring
         if self.ringing.get(operator) is not ring:
             return
         del self.ringing[operator]
-        self.send("answer", operator, lambda kind, text: self._answered(call_id, kind, text))
+        self.send("answer", operator, lambda kind, text, events: self._answered(call_id, kind, events))
 
-    def _answered(self, call_id: str, kind: str, text: str) -> None:
+    def _answered(self, call_id: str, kind: str, events: List[Dict[str, Any]]) -> None:
         if kind != "response":
             self.unexpected += 1  # the ring ended at the server before the answer arrived
             return
-        # What the server answered: another call may have rung the operator meanwhile (a ring
-        # timeout crossed the answer on the wire); it is that call that is talking now.
-        words = text.split(" ")
-        answered, operator = words[1], words[-1]
-        if answered != call_id:
+        # Another call may have rung the operator meanwhile (a ring timeout crossed the answer
+        # on the wire): it is that call that is talking now.
+        if any(event["event"] == "CallAnswered" and event["call"] != call_id for event in events):
             self.unexpected += 1
+        self.heard(events)
+
+    def reject(self, ring: Tuple[str, str]) -> None:
+        operator = ring[0]
+        if self.ringing.get(operator) is not ring:
+            return
+        del self.ringing[operator]
+        self.send("reject", operator, self._rejected)
+
+    def _rejected(self, kind: str, text: str, events: List[Dict[str, Any]]) -> None:
+        if kind == "response":
+            self.heard(events)
+        else:
+            self.unexpected += 1
+
+    # What the server tells: the events of our replies, and those no command caused.
+
+    def heard(self, events: List[Dict[str, Any]]) -> None:
+        for event in events:
+            name = event["event"]
+            caller = self.callers.get(event.get("call"))  # type: ignore[arg-type]
+            if caller is None:
+                continue  # another client's call, or an event of no call
+            if name == "CallRinging":
+                self._ringing(caller, event["call"], event["operator"])
+            elif name == "CallAnswered":
+                self._talking(caller, event["call"], event["operator"])
+            elif name == "CallQueued":
+                caller.operator = None
+                if not event["back"] and caller.tally is not None:
+                    caller.tally.waited += 1
+            elif name in ("RingCanceled", "CallIgnored"):
+                ring = self.ringing.get(event["operator"])
+                if ring is not None and ring[1] == event["call"]:
+                    del self.ringing[event["operator"]]
+                if name == "CallIgnored" and caller.tally is not None:
+                    caller.tally.timed_out += 1
+            elif name == "CallRejected":
+                if caller.tally is not None:
+                    caller.tally.rejected += 1
+            elif name in ("CallRefused", "CallTimedOut"):
+                del self.callers[event["call"]]
+                if caller.tally is not None:
+                    if name == "CallRefused":
+                        caller.tally.refused += 1
+                    else:
+                        caller.tally.left += 1
+
+    def _ringing(self, caller: "LiveCaller", call_id: str, operator: str) -> None:
+        if caller.operator == "":
+            return  # answered already: its other rings (ring-all) end
+        model = self.model
+        ring = (operator, call_id)
+        self.ringing[operator] = ring
+        caller.operator = operator
+        delay = self.rng.expovariate(1.0 / model.answer_delay) if model.answer_delay else 0.0
+        rejects = model.reject_rate and self.draw() < model.reject_rate
+        self.at(self.now() + delay, self.reject if rejects else self.answer, ring)
+
+    def _talking(self, caller: "LiveCaller", call_id: str, operator: str) -> None:
         ring = self.ringing.get(operator)
-        if ring is not None and ring[1] == answered:
+        if ring is not None and ring[1] == call_id:
             del self.ringing[operator]  # a ring of it that an event told of meanwhile
-        caller = self.callers.get(answered)
-        if caller is None:
-            return  # another client's call
         now = self.now()
         caller.operator = ""
         handle = self.handle()
         if not caller.gone:  # else its hangup is on the way, after this answer
-            self.at(now + handle, self.finish, answered)
+            self.at(now + handle, self.finish, call_id)
         tally = caller.tally
         if tally is not None:
             tally.answered_after(now - caller.arrived, self.model.service_level)
             tally.busy += min(handle, max(0.0, tally.end - now))
-
-    def reject(self, ring: Tuple[str, str]) -> None:
-        operator, call_id = ring
-        if self.ringing.get(operator) is not ring:
-            return
-        del self.ringing[operator]
-        caller = self.callers.get(call_id)
-        if caller is not None and caller.tally is not None:
-            caller.tally.rejected += 1
-        self.send("reject", operator, self._lines)
-
-    def _lines(self, kind: str, text: str) -> None:
-        if kind == "response":
-            self.rings(text.split("\n"))
-        else:
-            self.unexpected += 1
-
-    def event(self, lines: List[str]) -> None:
-        """A ring timeout at the server: ``Call X ignored by operator Y``, then it rings again."""
-        for line in lines:
-            if IGNORED_BY in line:
-                words = line.split(" ")
-                call_id, operator = words[1], words[-1]
-                caller = self.callers.get(call_id)
-                if caller is not None:
-                    self.ringing.pop(operator, None)
-                    if caller.tally is not None:
-                        caller.tally.timed_out += 1
-        self.rings(lines)
 
 
 def play(options: Any, show: Callable[[Model, Result], None]) -> None:
@@ -379,15 +395,16 @@ RECONNECT_LIMIT = 60.0  # seconds of looking for a leader before giving up
 @defer.inlineCallbacks
 def connect_to_leader(reactor: Any, servers: RotatingEndpoint, token: Optional[str], opening: "Opening") -> Any:
     """A connection to the server that leads (the only one, with one endpoint), the token
-    sent: each endpoint in turn, rounds apart by half a second, for ``RECONNECT_LIMIT`` seconds.
-    Fails with a :class:`ConnectionError` saying why the last one would not do."""
+    sent and the events subscribed to: each endpoint in turn, rounds apart by half a second,
+    for ``RECONNECT_LIMIT`` seconds. Fails with a :class:`ConnectionError` saying why the
+    last one would not do."""
     began = reactor.seconds()
     why = "no server"
     while True:
         for _ in servers.endpoints:
             description = servers.current
             try:
-                connection = yield servers.connect(CallCenterClientFactory(opening))
+                connection = yield servers.connect(LiveFactory(opening))
             except Exception as error:
                 why = "cannot connect to %s: %s" % (description, error)
                 if not servers.several:
@@ -398,9 +415,17 @@ def connect_to_leader(reactor: Any, servers: RotatingEndpoint, token: Optional[s
                     kind, text = yield opening.ask(connection, encode_auth(token))
                     if kind != "response":
                         raise ConnectionError("the server did not accept the token: %s" % text)
-                if not servers.several:
-                    return connection
-                kind, text = yield opening.ask(connection, encode_request(ROLE_REQUEST, None))
+                if servers.several:
+                    kind, text = yield opening.ask(connection, encode_request(ROLE_REQUEST, None))
+                    if is_standby(kind, text):
+                        why = "%s: %s" % (description, text)
+                        connection.transport.loseConnection()
+                        servers.advance()
+                        continue
+                kind, text = yield opening.ask(connection, encode_request(SUBSCRIBE_REQUEST, None))
+                if kind != "response":
+                    raise ConnectionError("subscribe: %s" % text)
+                return connection
             except ConnectionError:
                 raise
             except Exception:
@@ -408,12 +433,6 @@ def connect_to_leader(reactor: Any, servers: RotatingEndpoint, token: Optional[s
                 if not servers.several:
                     raise ConnectionError(why) from None
                 servers.advance()
-                continue
-            if not is_standby(kind, text):
-                return connection
-            why = "%s: %s" % (description, text)
-            connection.transport.loseConnection()
-            servers.advance()
         if reactor.seconds() - began > RECONNECT_LIMIT:
             raise ConnectionError("no server leads after %g s (%s)" % (RECONNECT_LIMIT, why))
         yield task.deferLater(reactor, 0.5, lambda: None)
@@ -423,21 +442,20 @@ class Opening(object):
     """The client side before the play: one request at a time, its reply as a Deferred."""
 
     def __init__(self) -> None:
-        self.output = Events(None)
         self.reply: Optional[defer.Deferred] = None
 
-    def ask(self, connection: CallCenterClientProtocol, request: bytes) -> defer.Deferred:
+    def ask(self, connection: LiveProtocol, request: bytes) -> defer.Deferred:
         self.reply = defer.Deferred()
         connection.transport.write(request)
         return self.reply
 
-    def connected(self, connection: CallCenterClientProtocol) -> None:
+    def connected(self, connection: LiveProtocol) -> None:
         pass
 
     def disconnected(self, reason: Failure) -> None:
         if self.reply is not None and not self.reply.called:
             self.reply.errback(reason)
 
-    def replied(self, kind: str, text: str) -> None:
-        if self.reply is not None and not self.reply.called:
-            self.reply.callback((kind, text))
+    def received(self, kind: str, text: str, events: List[Dict[str, Any]]) -> None:
+        if kind != "event" and self.reply is not None and not self.reply.called:
+            self.reply.callback((kind, text))  # events before the play are no news

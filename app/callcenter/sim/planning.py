@@ -20,7 +20,6 @@ from callcenter.sim import erlang
 from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, simulate
 from callcenter.wiring.options import CallCenterOptions, VersionOption, positive_count
 
-COMMANDS = ("simulate", "erlang")
 DEFAULT_DURATION = 8 * 3600.0
 FORMATS = ("table", "csv", "json")
 
@@ -148,6 +147,13 @@ def segments_of(rows: Sequence[Tuple[float, float]], length: Optional[float]) ->
 
 
 class PlanningOptions(VersionOption):
+    synopsis = "Usage: callcenter <command> [options]"
+
+    def getSynopsis(self) -> str:
+        """The command's own synopsis, also as ``callcenter``'s sub-command (Twisted would put
+        the shell's in front of it)."""
+        return self.synopsis
+
     def opt_calls_per_hour(self, text: str) -> None:
         """Calls arriving per hour (a Poisson process)."""
         self["calls-per-hour"] = number("calls-per-hour")(text)
@@ -589,14 +595,10 @@ def erlang_output(options: ErlangOptions) -> List[str]:
     return [title, "", *align([header, *body])]
 
 
-def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
-    """``callcenter simulate ...`` or ``callcenter erlang ...``: ``argv`` starts with the subcommand."""
-    from callcenter.wiring.options import parse_or_exit
-
+def run(command: str, options: Any, stdout: Optional[TextIO] = None) -> None:
+    """Run ``callcenter simulate`` or ``callcenter erlang`` with its parsed options; a mistake
+    found while running is one error line and exit 2."""
     out = stdout if stdout is not None else sys.stdout
-    command, arguments = argv[0], argv[1:]
-    options: Any = SimulateOptions() if command == "simulate" else ErlangOptions()
-    parse_or_exit(options, arguments)
     try:
         if command == "simulate":
             run_simulate(options, out)
@@ -605,3 +607,13 @@ def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
     except usage.UsageError as error:
         sys.stderr.write("callcenter %s: error: %s\n" % (command, error))
         sys.exit(2)
+
+
+def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
+    """``callcenter simulate ...`` or ``callcenter erlang ...``: ``argv`` starts with the subcommand."""
+    from callcenter.wiring.options import parse_or_exit
+
+    command, arguments = argv[0], argv[1:]
+    options: Any = SimulateOptions() if command == "simulate" else ErlangOptions()
+    parse_or_exit(options, arguments)
+    run(command, options, stdout)

@@ -1,9 +1,10 @@
 """A day of synthetic traffic through the product's own core, in virtual time.
 
-Callers and operators are events on a :class:`HeapClock`; they act only through the
-core's public commands (``call``, ``answer``, ``reject``, ``hangup``) and learn what
-happened from the lines those commands print, so what is measured is what the
-product does. The core's ring timer runs on the same clock.
+Layer: sim. Callers and operators are events on a :class:`HeapClock`; they act only through
+the core's public commands (``call``, ``answer``, ``reject``, ``hangup``) and learn what
+happened from the core's events, which the replication hears as a subscriber
+(``interfaces.IEventSubscriber``): what is measured is what the product does. The core's
+timers run on the same clock.
 
 The model, per replication:
 
@@ -30,12 +31,22 @@ import math
 import random
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenter, CallCenterError
-from callcenter.sim.heapclock import HeapClock
+from zope.interface import implementer
 
-RINGING_FOR = " ringing for operator "
-IGNORED_BY = " ignored by operator "
-WAITING = " waiting in queue"
+from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenter, CallCenterError
+from callcenter.core.events import (
+    CallAnswered,
+    CallIgnored,
+    CallQueued,
+    CallRefused,
+    CallRejected,
+    CallRinging,
+    CallTimedOut,
+    RingCanceled,
+)
+from callcenter.core.rendering import render
+from callcenter.interfaces import IEventSubscriber
+from callcenter.sim.heapclock import HeapClock
 
 # After the last arrival, the calls still in the system are played out for at most this long.
 DRAIN_LIMIT = 24 * 3600.0
@@ -59,7 +70,7 @@ METRICS = (
 # A ring: (operator, call id), one object per ring.
 Ring = Tuple[str, str]
 
-# A line the core printed, with the virtual time it printed it at.
+# A line the core printed (a command as ``> call 7``), with the virtual time it printed it at.
 Transcript = Callable[[float, str], None]
 
 
@@ -177,6 +188,7 @@ class Tally(object):
         "answered",
         "busy",
         "end",
+        "left",
         "offered",
         "refused",
         "rejected",
@@ -201,7 +213,8 @@ class Tally(object):
         self.wait_longest = 0.0
         self.abandoned = 0
         self.refused = 0
-        self.timed_out = 0
+        self.timed_out = 0  # ring timeouts
+        self.left = 0  # waited past the queue's --max-wait
         self.rejected = 0
         self.busy = 0.0  # operator-seconds of talk
         self.waiting_total = 0  # calls waiting, summed over samples
@@ -305,8 +318,9 @@ class ArrivalProcess(object):
         return float("inf")
 
 
+@implementer(IEventSubscriber)
 class Replication(object):
-    """One run of the model on a fresh call center and clock."""
+    """One run of the model on a fresh call center and clock; it hears the core's events."""
 
     def __init__(self, model: Model, seed: int, transcript: Optional[Transcript] = None) -> None:
         self.model = model
@@ -316,10 +330,10 @@ class Replication(object):
         self.center = CallCenter(
             model.operator_ids,
             self.clock.callLater,
-            on_event=self._event,
             now=self.clock.seconds,
             **model.center_options(),
         )
+        self.center.subscribe(self)
         self.tallies = [Tally(model.bucket_start(index), model.bucket_end(index)) for index in range(model.buckets)]
         self.callers: Dict[str, Caller] = {}
         # operator -> its present ring: a response to an earlier ring finds another object here
@@ -372,23 +386,12 @@ class Replication(object):
         following = self.arrivals.following(now)
         if following < model.end:
             self._schedule(following, self.arrive, None)
-        try:
-            lines = self._call(call_id)
-        except CallCenterError:
-            if tally is not None:
-                tally.offered += 1
-                tally.refused += 1
-            return
         caller = Caller(now, tally)
         self.callers[call_id] = caller
         if tally is not None:
             tally.offered += 1
-        if lines[-1].endswith(WAITING):
-            if tally is not None:
-                tally.waited += 1
-        else:
-            self._rings(lines)
-        if self._give_up and caller.operator != "":  # not answered at once: it may give up
+        self._call(call_id)  # what happens to it, the replication hears (heard)
+        if self._give_up and caller.operator != "" and call_id in self.callers:  # not answered at once
             self._schedule(now - math.log(1.0 - self._draw()) / self._give_up, self.give_up, call_id)
 
     def give_up(self, call_id: str) -> None:
@@ -397,22 +400,19 @@ class Replication(object):
         if caller is None or caller.operator == "":  # gone, or answered
             return
         del self.callers[call_id]
-        operator = caller.operator
-        if operator is not None:
-            del self.ringing[operator]
         if caller.tally is not None:
             caller.tally.abandoned += 1
-        self._rings(self._hangup(call_id))
+        self._hangup(call_id)
 
     def finish(self, call_id: str) -> None:
         """The handle time is over: the caller hangs up an answered call."""
         del self.callers[call_id]
-        self._rings(self._hangup(call_id))
+        self._hangup(call_id)
 
     # What operators do.
 
     def answer(self, ring: "Ring") -> None:
-        operator, call_id = ring
+        operator = ring[0]
         if self.ringing.get(operator) is not ring:
             return  # that ring ended: timed out, or the caller gave up
         del self.ringing[operator]
@@ -420,10 +420,75 @@ class Replication(object):
             self._answer(operator)
         except CallCenterError:
             self.unexpected += 1
+
+    def reject(self, ring: "Ring") -> None:
+        operator = ring[0]
+        if self.ringing.get(operator) is not ring:
             return
-        now = self.clock.now
+        del self.ringing[operator]
+        try:
+            self._reject(operator)
+        except CallCenterError:
+            self.unexpected += 1
+
+    # What the core tells.
+
+    def heard(self, events: List[Any], command: Optional[str]) -> None:
+        """The core's events, in order: rings to respond to, answers to time, and the counts."""
+        if self.transcript is not None:
+            now = self.clock.now
+            for line in render(events):
+                self.transcript(now, line)
+        callers = self.callers
+        for event in events:
+            kind = type(event)
+            if kind is CallRinging:
+                caller = callers.get(event.call)
+                if caller is None or caller.operator == "":
+                    continue  # answered already: its other rings (ring-all) end next
+                operator = event.operator
+                ring = (operator, event.call)
+                self.ringing[operator] = ring
+                caller.operator = operator
+                if self._at_once:
+                    self.answer(ring)
+                else:
+                    self.behaviour.on_ring(self, ring)
+            elif kind is CallAnswered:
+                self._answered(event)
+            elif kind is CallQueued:
+                caller = callers.get(event.call)
+                if caller is not None:
+                    caller.operator = None
+                    if not event.back and caller.tally is not None:
+                        caller.tally.waited += 1
+            elif kind is RingCanceled:
+                current = self.ringing.get(event.operator)
+                if current is not None and current[1] == event.call:
+                    del self.ringing[event.operator]
+            elif kind is CallIgnored:
+                self.ringing.pop(event.operator, None)
+                caller = callers.get(event.call)
+                if caller is not None and caller.tally is not None:
+                    caller.tally.timed_out += 1
+            elif kind is CallRejected:
+                caller = callers.get(event.call)
+                if caller is not None and caller.tally is not None:
+                    caller.tally.rejected += 1
+            elif kind is CallRefused:
+                caller = callers.pop(event.call, None)
+                if caller is not None and caller.tally is not None:
+                    caller.tally.refused += 1
+            elif kind is CallTimedOut:
+                caller = callers.pop(event.call, None)
+                if caller is not None and caller.tally is not None:
+                    caller.tally.left += 1
+
+    def _answered(self, event: Any) -> None:
+        call_id = event.call
         caller = self.callers[call_id]
         caller.operator = ""  # answered
+        now = self.clock.now
         handle = self.handle()
         self._schedule(now + handle, self.finish, call_id)
         tally = caller.tally
@@ -434,64 +499,15 @@ class Replication(object):
                 return
         self._busy(now, now + handle)
 
-    def reject(self, ring: "Ring") -> None:
-        operator, call_id = ring
-        if self.ringing.get(operator) is not ring:
-            return
-        del self.ringing[operator]
-        try:
-            lines = self._reject(operator)
-        except CallCenterError:
-            self.unexpected += 1
-            return
-        tally = self.callers[call_id].tally
-        if tally is not None:
-            tally.rejected += 1
-        self._rings(lines)
-
-    # What the core printed.
-
-    def _rings(self, lines: List[str]) -> None:
-        """Every ``Call X ringing for operator Y`` line starts a ring the operator responds to."""
-        for line in lines:
-            if RINGING_FOR in line:
-                words = line.split(" ")
-                call_id, operator = words[1], words[-1]
-                ring = (operator, call_id)
-                self.ringing[operator] = ring
-                self.callers[call_id].operator = operator
-                if self._at_once:
-                    self.answer(ring)
-                else:
-                    self.behaviour.on_ring(self, ring)
-
-    def _event(self, lines: List[str]) -> None:
-        """A ring timeout: ``Call X ignored by operator Y``, then the call rings again."""
-        if self.transcript is not None:
-            for line in lines:
-                self.transcript(self.clock.now, line)
-        for line in lines:
-            if IGNORED_BY in line:
-                words = line.split(" ")
-                call_id, operator = words[1], words[-1]
-                del self.ringing[operator]
-                tally = self.callers[call_id].tally
-                if tally is not None:
-                    tally.timed_out += 1
-        self._rings(lines)
-
-    def _command(self, method: Callable[[str], List[str]], name: str) -> Callable[[str], List[str]]:
+    def _command(self, method: Callable[..., Any], name: str) -> Callable[..., Any]:
         transcript = self.transcript
         if transcript is None:
             return method
         clock = self.clock
 
-        def written(argument: str) -> List[str]:
+        def written(argument: str) -> Any:
             transcript(clock.now, "> %s %s" % (name, argument))
-            lines = method(argument)
-            for line in lines:
-                transcript(clock.now, line)
-            return lines
+            return method(argument)
 
         return written
 

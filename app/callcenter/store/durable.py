@@ -10,7 +10,9 @@ the same public operations. docs/durability.md has the whole story.
 Group commit: the records of the commands handled in one reactor turn are written with one
 ``write`` and made durable with one ``fdatasync`` on the next turn (``call_later(0)``), and
 only then do the replies and events of that turn go out: :meth:`DurableCallCenter.when_durable`
-hands the protocol the Deferred of that commit (``interfaces.IDurableOutput``).
+hands the protocol the Deferred of that commit (``interfaces.IDurableOutput``), and the
+durable center tells its own subscribers the core's events once that commit is done
+(``interfaces.IEventSource``): never the events of a change rolled back.
 
 Degraded mode: when the disk refuses a write or a sync, what was not durable is rolled back
 (the center is rebuilt from the snapshot and the journal's durable bytes, as a restore does)
@@ -28,6 +30,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from callcenter.core import state
+from callcenter.core.bus import EventBus
 from callcenter.core.center import (
     DEFAULT_RING_TIMEOUT,
     RING_TIMER,
@@ -35,10 +38,20 @@ from callcenter.core.center import (
     WRAP_UP_TIMER,
     CallCenter,
     CallCenterError,
+    Events,
     Lines,
 )
+from callcenter.core.events import ChangesAccepted, ChangesRefused
 from callcenter.core.states import BUSY, RINGING
-from callcenter.interfaces import ChangeNotStored, ICallCenter, ICallCenterObserver, IDiskState, IDurableOutput
+from callcenter.interfaces import (
+    ChangeNotStored,
+    ICallCenter,
+    ICallCenterObserver,
+    IDiskState,
+    IDurableOutput,
+    IEventSource,
+    IEventSubscriber,
+)
 from callcenter.store.journal import (
     DEFAULT_JOURNAL_LIMIT,
     SNAPSHOT,
@@ -143,15 +156,34 @@ class CommitWaiters(object):
         return dropped
 
 
-@implementer(ICallCenter, IDurableOutput, ICallCenterObserver, IDiskState)
+@implementer(IEventSubscriber)
+class DurableRelay(object):
+    """What the durable center hears of its core: each command's and timer's events, told
+    to the durable center's subscribers once their records are on disk."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: "DurableCallCenter") -> None:
+        self.owner = owner
+
+    def heard(self, events: Events, command: Optional[str]) -> None:
+        owner = self.owner
+        if owner.unrecorded is not None:  # a command's, heard before its record is made
+            owner.unrecorded.append((events, command))
+        else:
+            owner.tell_when_durable(events, command)
+
+
+@implementer(ICallCenter, IEventSource, IDurableOutput, ICallCenterObserver, IDiskState)
 class DurableCallCenter(object):
     """A :class:`CallCenter` whose state-changing commands are journaled in ``directory``.
 
     The server's factory uses it as its call center (``interfaces.ICallCenter``) and sends
     every byte out once :meth:`when_durable` says so (``interfaces.IDurableOutput``).
     :meth:`restore` must run first; ``center`` is then the core inside. What watches the
-    core (``--metrics``, ``--web``) watches this object (``interfaces.ICallCenterObserver``):
-    a rollback replaces the core, and its callbacks move to the new one."""
+    core (``--metrics``, ``--web``) watches this object (``interfaces.ICallCenterObserver``)
+    and subscribes to it (``interfaces.IEventSource``): it hears the events once they are
+    durable, and a rollback, which replaces the core, changes nothing for it."""
 
     def __init__(
         self,
@@ -194,8 +226,10 @@ class DurableCallCenter(object):
         self.changes_refused = 0  # changes rolled back or refused because of the disk
         self._retry_call: Any = None
         self._held: List[CoreTimer] = []  # timers that fired while degraded, in firing order
-        self._on_event: Any = None
-        self._on_timing: Any = None
+        self.bus = EventBus(center_options.get("report"))
+        self._relay = DurableRelay(self)
+        # While a command runs: the events the core tells, to wait for the command's record.
+        self.unrecorded: Optional[List[Tuple[Events, Optional[str]]]] = None
         # Called when, after a refusal, the state on disk cannot even be read back: the
         # server cannot know its state and stops (exit 1).
         self.on_lost_state: Optional[Callable[[str], None]] = None
@@ -211,13 +245,25 @@ class DurableCallCenter(object):
         to give the core's statistics so that a replay reproduces them."""
         return self.seconds() if self.replaying is None else self.replaying
 
-    @property
-    def on_event(self) -> Any:
-        return self._on_event
+    def subscribe(self, subscriber: Any) -> None:
+        """``subscriber`` hears every event once it is durable, from now on."""
+        self.bus.subscribe(subscriber)
 
-    @on_event.setter
-    def on_event(self, callback: Any) -> None:
-        self._on_event = self.center.on_event = callback
+    def unsubscribe(self, subscriber: Any) -> None:
+        self.bus.unsubscribe(subscriber)
+
+    def tell_when_durable(self, events: Events, command: Optional[str]) -> None:
+        """Tell the subscribers ``events`` once the records before them are on disk (at once
+        when none waits); never when the disk refuses them."""
+        waiting = self.when_durable()
+        if waiting is None:
+            self.bus.publish(events, command)
+        else:
+            waiting.addCallback(self._told, events, command)
+
+    def _told(self, result: Any, events: Events, command: Optional[str]) -> Any:
+        self.bus.publish(events, command)
+        return result  # the commit's Deferred is shared: its result goes on unchanged
 
     def status(self) -> Lines:
         return self.center.status()
@@ -229,14 +275,6 @@ class DurableCallCenter(object):
         return self.center.queue_names()
 
     # What observers of the core read (ICallCenterObserver): the core of the moment.
-
-    @property
-    def on_timing(self) -> Any:
-        return self._on_timing
-
-    @on_timing.setter
-    def on_timing(self, callback: Any) -> None:
-        self._on_timing = self.center.on_timing = callback
 
     @property
     def figures(self) -> Any:
@@ -263,16 +301,25 @@ class DurableCallCenter(object):
         """The error line of a change refused while degraded."""
         return "cannot store the change: %s in %s; status and stats still work" % (self.degraded, self.directory)
 
-    def execute(self, command: str, argument: Optional[str]) -> Lines:
-        """Run a command; when it changed state, its record goes into the next commit.
-        While degraded, a command that would change state is refused before it runs."""
+    def execute(self, command: str, argument: Optional[str]) -> Events:
+        """Run a command; its record goes into the next commit. While degraded, a command
+        that would change state is refused before it runs."""
         if self.degraded is not None and command in self.center.commands:
             self.changes_refused += 1
             raise CallCenterError(self.refusal())
-        lines = self.center.execute(command, argument)
-        if command in self.center.commands:  # the queries (status, stats) change nothing
-            self._append(command, argument or "")
-        return lines
+        self.unrecorded = []
+        try:
+            events = self.center.execute(command, argument)
+        finally:
+            heard, self.unrecorded = self.unrecorded, None
+        self._append(command, argument or "")
+        for told, cause in heard:
+            self.tell_when_durable(told, cause)
+        return events
+
+    def query(self, command: str, argument: Optional[str] = None) -> Lines:
+        """A query (``status``, ``stats``): answered from the state served, even while degraded."""
+        return self.center.query(command, argument)
 
     def when_durable(self) -> "Optional[defer.Deferred[None]]":
         """None when nothing waits for the disk: what is sent now goes out at once. Else the
@@ -437,12 +484,7 @@ class DurableCallCenter(object):
             waiting.errback(ChangeNotStored(refusal))
             waiting.addErrback(lambda failure: failure.trap(ChangeNotStored))  # heard by all who waited
         self._wake_idle_waiters()
-        self._tell(
-            [
-                "The call center cannot store changes: %s in %s; status and stats still work"
-                % (self.degraded, self.directory)
-            ]
-        )
+        self.bus.publish([ChangesRefused(self.seconds(), self.degraded, self.directory)], None)
         self._retry_call = self.call_later(RETRY_INTERVAL, self._retry)
 
     def _lose_state(self, message: str) -> None:
@@ -451,10 +493,6 @@ class DurableCallCenter(object):
         stop, self.on_lost_state = self.on_lost_state, None  # once
         if stop is not None:
             stop(message)
-
-    def _tell(self, lines: List[str]) -> None:
-        if self._on_event is not None:
-            self._on_event(lines)
 
     def _rebuild(self) -> None:
         """The center as the disk has it: the snapshot and the journal's durable bytes,
@@ -489,7 +527,7 @@ class DurableCallCenter(object):
             refused=self.changes_refused,
         )
         self.degraded = None
-        self._tell(["The call center stores changes again"])
+        self.bus.publish([ChangesAccepted(self.seconds())], None)
         held, self._held = self._held, []
         for timer in sorted(held, key=lambda timer: timer.due):
             if self.timers.get(timer.key) is timer and self.degraded is None:
@@ -613,8 +651,7 @@ class DurableCallCenter(object):
                 timer.delayed = self.call_later(self.ring_timeout, self._timer_fired, timer)
             else:
                 del self.timers[timer.key]
-        self.center.on_event = self._on_event
-        self.center.on_timing = self._on_timing
+        self.center.subscribe(self._relay)
 
     def _settings(self) -> Dict[str, Any]:
         """The options the core runs with now (state.SETTINGS): those of a restored center."""

@@ -46,7 +46,9 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from callcenter.core import state
-from callcenter.core.center import DEFAULT_RING_TIMEOUT, CallCenter, CallCenterError, Lines
+from callcenter.core.bus import EventBus
+from callcenter.core.center import DEFAULT_RING_TIMEOUT, CallCenter, CallCenterError, Events, Lines
+from callcenter.core.events import ChangesAccepted, ChangesRefused
 from callcenter.core.states import BUSY, RINGING
 from callcenter.interfaces import (
     ChangeNotStored,
@@ -54,8 +56,9 @@ from callcenter.interfaces import (
     ICallCenterObserver,
     IDiskState,
     IDurableOutput,
+    IEventSource,
+    IEventSubscriber,
     ILeadership,
-    IPrintedLinesObserver,
 )
 from callcenter.store.durable import TIMEOUT, WAITED, WRAPPED, CommitWaiters, CoreTimer
 from callcenter.store.etcd import (
@@ -181,7 +184,7 @@ def commit_groups(records: List[bytes]) -> List[List[bytes]]:
     return groups
 
 
-@implementer(ICallCenter, IDurableOutput, ICallCenterObserver, IDiskState, ILeadership)
+@implementer(ICallCenter, IEventSource, IDurableOutput, ICallCenterObserver, IDiskState, ILeadership)
 class ReplicatedCallCenter(object):
     """A :class:`CallCenter` whose changes are journaled in etcd, led by one server at a time.
 
@@ -239,10 +242,11 @@ class ReplicatedCallCenter(object):
         self.degraded: Optional[str] = None  # why changes are refused (the store does not answer)
         self.unavailable: Optional[str] = None  # why etcd cannot be reached, as a standby last saw
         self.changes_refused = 0
-        self._on_event: Any = None
-        self._on_timing: Any = None
+        self.bus = EventBus(center_options.get("report"))
+        self._relay = ReplicatedRelay(self)
+        # While a command runs: the events the core tells, to wait for the command's record.
+        self.unrecorded: Optional[List[Tuple[Events, Optional[str]]]] = None
         self.on_step_down: Optional[Callable[[str], None]] = None
-        self.observers: List[IPrintedLinesObserver] = []
         self.watch: Optional[Watch] = None
         self._tick: Any = None
         self._campaigning = False
@@ -262,25 +266,26 @@ class ReplicatedCallCenter(object):
     def now(self) -> float:
         return self.seconds() if self.replaying is None else self.replaying
 
-    @property
-    def on_event(self) -> Any:
-        return self._on_event
+    def subscribe(self, subscriber: Any) -> None:
+        """``subscriber`` hears every event once etcd has it (a standby's: as it applies the
+        leader's journal), from now on."""
+        self.bus.subscribe(subscriber)
 
-    @on_event.setter
-    def on_event(self, callback: Any) -> None:
-        self._on_event = callback
-        if self.center is not None and self.live:
-            self.center.on_event = callback
+    def unsubscribe(self, subscriber: Any) -> None:
+        self.bus.unsubscribe(subscriber)
 
-    @property
-    def on_timing(self) -> Any:
-        return self._on_timing
+    def tell_when_durable(self, events: Events, command: Optional[str]) -> None:
+        """Tell the subscribers ``events`` once the records before them are in etcd (at once
+        when none waits); never when they are not stored."""
+        waiting = self.when_durable()
+        if waiting is None:
+            self.bus.publish(events, command)
+        else:
+            waiting.addCallback(self._told, events, command)
 
-    @on_timing.setter
-    def on_timing(self, callback: Any) -> None:
-        self._on_timing = callback
-        if self.center is not None:
-            self.center.on_timing = callback
+    def _told(self, result: Any, events: Events, command: Optional[str]) -> Any:
+        self.bus.publish(events, command)
+        return result  # the commit's Deferred is shared: its result goes on unchanged
 
     def status(self) -> Lines:
         return self.center.status()
@@ -313,9 +318,6 @@ class ReplicatedCallCenter(object):
         document["degraded"] = self.refusal() if refused else None
         return document
 
-    def add_observer(self, observer: IPrintedLinesObserver) -> None:
-        self.observers.append(IPrintedLinesObserver(observer))
-
     # ILeadership.
 
     def role_line(self) -> str:
@@ -338,19 +340,29 @@ class ReplicatedCallCenter(object):
 
     # Commands.
 
-    def execute(self, command: str, argument: Optional[str]) -> Lines:
-        """Run a command; when it changed state, its record goes into the next commit. A
-        standby, or a leader whose commits do not get through, refuses changes before they run;
-        a leader that finds its lease unconfirmed for too long (it was paused) steps down first."""
-        if command in self.center.commands and self.role == LEADER and not self._lease_holds():
+    def execute(self, command: str, argument: Optional[str]) -> Events:
+        """Run a command; its record goes into the next commit. A standby, or a leader whose
+        commits do not get through, refuses changes before they run; a leader that finds its
+        lease unconfirmed for too long (it was paused) steps down first."""
+        changes = command in self.center.commands  # else the core says what is wrong with it
+        if changes and self.role == LEADER and not self._lease_holds():
             self._step_down(self._lease_lost_reason(), unknown=True)
-        if command in self.center.commands and (self.role != LEADER or self.degraded is not None):
+        if changes and (self.role != LEADER or self.degraded is not None):
             self.changes_refused += 1
             raise CallCenterError(self.refusal())
-        lines = self.center.execute(command, argument)
-        if command in self.center.commands:
-            self._append(command, argument or "")
-        return lines
+        self.unrecorded = []
+        try:
+            events = self.center.execute(command, argument)
+        finally:
+            heard, self.unrecorded = self.unrecorded, None
+        self._append(command, argument or "")
+        for told, cause in heard:
+            self.tell_when_durable(told, cause)
+        return events
+
+    def query(self, command: str, argument: Optional[str] = None) -> Lines:
+        """A query (``status``, ``stats``): answered from this server's copy, leader or not."""
+        return self.center.query(command, argument)
 
     def when_durable(self) -> "Optional[defer.Deferred[None]]":
         if self._records:
@@ -477,22 +489,18 @@ class ReplicatedCallCenter(object):
                 "etcd does not take commits ({why}): refusing changes (status and stats still work) until it does",
                 why=why,
             )
-            self._tell(["The call center cannot store changes: %s; status and stats still work" % why])
+            self.bus.publish([ChangesRefused(now, why, "etcd %s" % self.prefix)], None)
 
     def _commit_went_through(self) -> None:
         self._failing_since = None
         if self.degraded is not None:
             log.info("etcd takes commits again: changes are accepted ({refused} refused)", refused=self.changes_refused)
             self.degraded = None
-            self._tell(["The call center stores changes again"])
+            self.bus.publish([ChangesAccepted(self.seconds())], None)
             held, self._held = self._held, []
             for timer in sorted(held, key=lambda timer: timer.due):
                 if self.timers.get(timer.key) is timer and self.role == LEADER and self.degraded is None:
                     self._timer_fired(timer)
-
-    def _tell(self, lines: List[str]) -> None:
-        if self._on_event is not None:
-            self._on_event(lines)
 
     def idle(self) -> Any:
         """A Deferred that fires once no commit is in flight."""
@@ -627,8 +635,6 @@ class ReplicatedCallCenter(object):
                 timer.delayed = self.call_later(self.ring_timeout, self._timer_fired, timer)
             else:
                 del self.timers[timer.key]
-        self.center.on_event = self._on_event
-        self.center.on_timing = self._on_timing
 
     def _disarm(self) -> None:
         self.live = False
@@ -637,8 +643,6 @@ class ReplicatedCallCenter(object):
                 timer.delayed.cancel()
                 timer.delayed = None
         self._held = []
-        if self.center is not None:
-            self.center.on_event = None
 
     # Reading the state (start, a standby that fell behind, a server that stepped down).
 
@@ -731,7 +735,6 @@ class ReplicatedCallCenter(object):
                 )
             except CallCenterError as error:
                 raise StoreDamagedError("snapshot %d in etcd does not load: %s" % (self.generation, error)) from None
-        self.center.on_timing = self._on_timing
         self.journal_bytes = 0
         self.revision = stored.revision
         self.committed = CommittedState(stored.document, list(stored.journal))
@@ -742,19 +745,19 @@ class ReplicatedCallCenter(object):
                     % (seq, self.applied_seq, self.applied_seq + 1)
                 )
             self._apply(seq, value)
+        # From now on its events reach our subscribers: a standby's as it applies the
+        # leader's journal, the leader's once in etcd (not those of the replay just done).
+        self.center.subscribe(self._relay)
 
-    def _apply(self, seq: int, value: bytes) -> Lines:
-        """The records of journal key ``seq``, through the center's public operations; the
-        lines they printed. :class:`StoreDamagedError` when one does not apply."""
+    def _apply(self, seq: int, value: bytes) -> None:
+        """The records of journal key ``seq``, through the center's public operations.
+        :class:`StoreDamagedError` when one does not apply."""
         try:
             frames, torn = read_frames(value, 0)
             if torn is not None:
                 raise DamagedError(torn, "a record cut short")
         except DamagedError as damage:
             raise StoreDamagedError("journal key %d in etcd is damaged: %s" % (seq, damage.why)) from None
-        printed: Lines = []
-        if not self.live:
-            self.center.on_event = printed.extend  # a standby's observers hear them
         try:
             for offset, payload in frames:
                 seconds, command, argument = decode_record(payload, offset)
@@ -762,16 +765,13 @@ class ReplicatedCallCenter(object):
                 if command in (TIMEOUT, WRAPPED, WAITED):
                     self._run_timer(command, argument)
                 else:
-                    printed.extend(self.center.execute(command, argument))
+                    self.center.execute(command, argument)
         except (CallCenterError, DamagedError) as error:
             raise StoreDamagedError("journal key %d in etcd does not apply: %s" % (seq, error)) from None
         finally:
             self.replaying = None
-            if not self.live:
-                self.center.on_event = None
         self.applied_seq = seq
         self.journal_bytes += len(value)
-        return printed
 
     # Start, lease and election.
 
@@ -1052,7 +1052,6 @@ class ReplicatedCallCenter(object):
         if self.role != STANDBY or self._loading:
             return
         keys = self.keys
-        printed: Lines = []
         for event in events:
             key = event.kv.key
             self.revision = max(self.revision, event.kv.mod_revision)
@@ -1074,7 +1073,7 @@ class ReplicatedCallCenter(object):
                 background(self._reload(), "Reading the state again")
                 return
             try:
-                printed.extend(self._apply(seq, event.kv.value))
+                self._apply(seq, event.kv.value)
                 self.committed.add(seq, event.kv.value)
                 if self.committed.size > self.snapshot_limit:  # a snapshot of our own, in memory
                     self.committed.rebase(self._document(self.generation, self.applied_seq))
@@ -1082,9 +1081,6 @@ class ReplicatedCallCenter(object):
                 log.error("{error}: reading the state again", error=error)
                 background(self._reload(), "Reading the state again")
                 return
-        if printed:
-            for observer in self.observers:
-                observer.lines_printed(printed)
 
     # Shutdown.
 
@@ -1107,6 +1103,25 @@ class ReplicatedCallCenter(object):
             except EtcdError as error:
                 log.warn("Cannot revoke the lease in etcd ({error}): a standby takes over once it expires", error=error)
         yield self.client.close()
+
+
+@implementer(IEventSubscriber)
+class ReplicatedRelay(object):
+    """What the replicated center hears of its core: each command's and timer's events, told
+    to its own subscribers once their records are in etcd (at once on a standby, whose
+    changes are the leader's, already there)."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: ReplicatedCallCenter) -> None:
+        self.owner = owner
+
+    def heard(self, events: Events, command: Optional[str]) -> None:
+        owner = self.owner
+        if owner.unrecorded is not None:  # a command's, heard before its record is made
+            owner.unrecorded.append((events, command))
+        else:
+            owner.tell_when_durable(events, command)
 
 
 def background(deferred: Any, what: str) -> None:

@@ -3,25 +3,28 @@
 ``prometheus_client`` does the exposition and serves it with its Twisted resource (a WSGI
 resource run in the reactor's thread pool) under ``twisted.web``. Each server has a
 registry of its own: the call center's figures, read at scrape time, two histograms fed
-as waits and rings end, and the library's process, platform and GC metrics. The metric
-names are listed in docs/stats.md.
+from the events' wait and ring times, and the library's process, platform and GC metrics.
+The metric names are listed in docs/stats.md.
 
-Layer: wiring. It watches the core (``interfaces.ICallCenterObserver``): the figures at
-each scrape, ``on_timing`` for the histograms.
+Layer: web. It reads the call center (``interfaces.ICallCenterObserver``) at each scrape
+and hears its events (``interfaces.IEventSubscriber``) for the histograms: with a journal,
+once they are durable.
 """
 
 import queue
 from collections import Counter
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from prometheus_client import CollectorRegistry, GCCollector, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from twisted.python import threadable
 from twisted.web import resource, server
+from zope.interface import implementer
 
+from callcenter.core.events import CallAnswered, CallIgnored, CallRejected, RingCanceled
 from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.stats import presence_times
-from callcenter.interfaces import ICallCenterObserver, IDiskState
+from callcenter.interfaces import ICallCenterObserver, IDiskState, IEventSubscriber
 from callcenter.net.protocol import CallCenterServerFactory
 
 # Upper bounds in seconds; the service level's default (20 s) is one of the wait buckets.
@@ -52,6 +55,11 @@ CALL_COUNTERS = (
 )
 
 
+# The events that end a ring, each with its ``ring`` seconds.
+RING_ENDS = (CallRejected, CallIgnored, RingCanceled)
+
+
+@implementer(IEventSubscriber)
 class CallCenterMetrics(object):
     """The metrics of one server: a registry of its own, and the site that serves it."""
 
@@ -62,8 +70,8 @@ class CallCenterMetrics(object):
         reactor: Any = None,
         disk: Optional[IDiskState] = None,
     ) -> None:
-        """``center``: the call center whose figures and timings are shown (with ``--state-dir``,
-        the durable one); ``factory``: the server's, for its clients and events; ``disk``: with
+        """``center``: the call center whose figures are shown and whose events it hears (with
+        ``--state-dir``, the durable one); ``factory``: the server's, for its clients and events; ``disk``: with
         ``--state-dir``, whether its directory takes writes.
         ``reactor`` runs the call center: scrapes, which run in its thread pool, read the
         figures in its thread. Without one, they are read in the scraping thread (tests)."""
@@ -88,11 +96,17 @@ class CallCenterMetrics(object):
             registry=self.registry,
         )
         self.registry.register(self)  # a collector: it has collect()
-        center.on_timing = self.observe
+        center.subscribe(self)  # type: ignore[attr-defined]
 
-    def observe(self, kind: str, seconds: float) -> None:
-        """The call center's timing hook: a wait or a ring has ended."""
-        (self.wait if kind == "wait" else self.ring).observe(max(seconds, 0.0))
+    def heard(self, events: Sequence[Any], command: Optional[str]) -> None:
+        """The call center's events: each answer's wait, and the time of each ring that ended."""
+        for event in events:
+            kind = type(event)
+            if kind is CallAnswered:
+                self.wait.observe(max(event.wait, 0.0))
+                self.ring.observe(max(event.ring, 0.0))
+            elif kind in RING_ENDS:
+                self.ring.observe(max(event.ring, 0.0))
 
     def snapshot(self) -> Dict[str, Any]:
         """The figures at one instant, read in the reactor's thread (where they change)."""

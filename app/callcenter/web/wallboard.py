@@ -22,7 +22,7 @@ import json
 import os
 import pkgutil
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
 from twisted.internet import protocol
 from twisted.logger import Logger
@@ -30,9 +30,10 @@ from twisted.protocols import policies
 from twisted.web import resource, server
 from zope.interface import implementer
 
+from callcenter.core.rendering import render
 from callcenter.core.states import RINGING
-from callcenter.interfaces import ICallCenterObserver, IPrintedLinesObserver
-from callcenter.net.protocol import DEFAULT_MAX_OUTPUT_BUFFER, CallCenterServerFactory
+from callcenter.interfaces import ICallCenterObserver, IEventSubscriber
+from callcenter.net.protocol import DEFAULT_MAX_OUTPUT_BUFFER
 from callcenter.net.twisted_internals import unsent_bytes
 
 log = Logger()
@@ -200,18 +201,18 @@ class EventStream(object):
         self.request = request
 
 
-@implementer(IPrintedLinesObserver)
+@implementer(IEventSubscriber)
 class Wallboard(object):
     """What the site shows: the call center's state, the last lines, and the open streams.
 
     ``center`` is the core call center (with ``--state-dir``, the durable one, whose snapshot
-    tells ``degraded``), read through its ``snapshot``; the degraded mode's begin and end print
-    a line, which brings a change event with it; ``factory`` tells the lines its clients are sent."""
+    tells ``degraded``), read through its ``snapshot``; the wallboard hears its events (with
+    ``--state-dir``, once they are durable) and keeps their lines; the degraded mode's begin
+    and end are events too, and bring a change event with them."""
 
     def __init__(
         self,
         center: ICallCenterObserver,
-        factory: CallCenterServerFactory,
         call_later: Callable[..., Any],
         now: Callable[[], float],
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
@@ -235,7 +236,13 @@ class Wallboard(object):
         self._sent_waiting: Any = None
         self._sent_queue_heads: "Dict[str, Any]" = {}  # the same, of each queue (--queues)
         self.changes_sent = 0
-        factory.add_observer(self)
+        center.subscribe(self)  # type: ignore[attr-defined]
+
+    def heard(self, events: Sequence[Any], command: Optional[str]) -> None:
+        """The call center's events: their lines are kept, and the streams told of the change."""
+        lines = render(events)
+        if lines:
+            self.lines_printed(lines)
 
     def lines_printed(self, lines: List[str]) -> None:
         at = self.now()

@@ -269,8 +269,55 @@ class CallCenterOptions(VersionOption):
             raise usage.UsageError("--operators: %s" % error) from None
 
 
+def simulate_options() -> usage.Options:
+    from callcenter.sim.planning import SimulateOptions
+
+    return SimulateOptions()
+
+
+def erlang_options() -> usage.Options:
+    from callcenter.sim.planning import ErlangOptions
+
+    return ErlangOptions()
+
+
 class ShellOptions(CallCenterOptions):
-    synopsis = "Usage: callcenter [options]  (commands on stdin, results on stdout)"
+    """``callcenter``: the shell's options, or one of the planning commands with its own
+    (Twisted's sub-commands: ``--help`` lists them, ``callcenter <command> --help`` shows theirs)."""
+
+    synopsis = (
+        "Usage: callcenter [options]  (commands on stdin, results on stdout)\n"
+        "       callcenter <command> [options]  (callcenter <command> --help shows its options)"
+    )
+    # Imported when used: planning imports this module.
+    subCommands = [
+        ("simulate", None, simulate_options, "A day of traffic through the call center, in virtual time."),
+        ("erlang", None, erlang_options, "Staffing by formula: Erlang C (Erlang A with --patience)."),
+    ]
+    longdesc = "With a command, callcenter plans a day instead of running the call center:"
+
+    def parseOptions(self, options: Optional[List[str]] = None) -> None:
+        self.arguments = sys.argv[1:] if options is None else list(options)
+        try:
+            CallCenterOptions.parseOptions(self, options)
+        except usage.UsageError as error:
+            # Twisted's own words ("Unknown command: foo") name the word; these, the commands too.
+            if self.subCommand is None and str(error).startswith("Unknown command: "):
+                word = str(error)[len("Unknown command: ") :]
+                names = " and ".join(name for name, _, _, _ in self.subCommands)
+                raise usage.UsageError(
+                    "unknown command %r; the commands are %s (with none, callcenter is the shell)" % (word[:80], names)
+                ) from None
+            raise
+
+    def postOptions(self) -> None:
+        if self.subCommand is None:
+            CallCenterOptions.postOptions(self)
+        elif self.arguments[:1] != [self.subCommand]:
+            raise usage.UsageError(
+                "options before the command %s: its own go after it (callcenter %s --help)"
+                % (self.subCommand, self.subCommand)
+            )
 
 
 class ServerOptions(CallCenterOptions):
@@ -429,6 +476,10 @@ def parse_or_exit(options: OptionsT, argv: List[str]) -> OptionsT:
     try:
         options.parseOptions(argv)
     except usage.UsageError as error:
-        sys.stderr.write("%s\n%s: error: %s\n" % (options, sys.argv[0].rsplit("/", 1)[-1], error))
+        # A sub-command's mistake shows that command's usage.
+        shown: usage.Options = options
+        while getattr(shown, "subOptions", None) is not None:
+            shown = shown.subOptions
+        sys.stderr.write("%s\n%s: error: %s\n" % (shown, sys.argv[0].rsplit("/", 1)[-1], error))
         sys.exit(2)
     return options

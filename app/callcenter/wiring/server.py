@@ -19,6 +19,7 @@ from twisted.logger import (
     globalLogBeginner,
     textFileLogObserver,
 )
+from twisted.python.failure import Failure
 
 from callcenter.core.center import CallCenter
 from callcenter.net.protocol import CallCenterServerFactory
@@ -36,6 +37,15 @@ from callcenter.wiring.tls_sniffing import endpoint_reactor
 log = Logger()
 
 
+def report_subscriber_failure(subscriber: Any, error: BaseException) -> None:
+    """How the server's call center tells of an event subscriber that raised (once each)."""
+    log.failure(
+        "An event subscriber ({subscriber!r}) failed; it is told of later events still",
+        Failure(error, type(error), error.__traceback__),
+        subscriber=subscriber,
+    )
+
+
 def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCenter]:
     """The restored state when ``--state-dir`` is given; :class:`StateError` when it cannot be."""
     if not options["state-dir"]:
@@ -48,6 +58,7 @@ def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCent
         options["ring-timeout"],
         options["journal-limit"],
         service_level=options["service-level"],
+        report=report_subscriber_failure,
         **routing_options(options),
     )
     durable.restore()
@@ -79,6 +90,7 @@ def open_replicated(options: ServerOptions, reactor: Any) -> Any:
         snapshot_limit=DEFAULT_SNAPSHOT_LIMIT if limit == DEFAULT_JOURNAL_LIMIT else limit,
         lease_ttl=ttl,
         service_level=options["service-level"],
+        report=report_subscriber_failure,
         **routing_options(options),
     )
 
@@ -93,6 +105,7 @@ def make_core(options: ServerOptions, reactor: Any, durable: Optional[DurableCal
         options["ring-timeout"],
         now=reactor.seconds,
         service_level=options["service-level"],
+        report=report_subscriber_failure,
         **routing_options(options),
     )
 
@@ -143,11 +156,9 @@ def web_sites(
     factory: CallCenterServerFactory,
     reactor: Any,
     durable: Any = None,
-    leadership: Any = None,
 ) -> List[Tuple[str, Any]]:
     """(endpoint, site) of ``--web`` and ``--metrics``, both watching the call center:
-    one site when they name the same endpoint. With ``leadership`` (the replicated call
-    center) the wallboard also hears what a standby applies."""
+    one site when they name the same endpoint."""
     sites = []
     metrics = None
     center = observed(core, durable)
@@ -157,10 +168,8 @@ def web_sites(
         from callcenter.web.wallboard import Wallboard, wallboard_site
 
         wallboard = Wallboard(
-            center, factory, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
+            center, reactor.callLater, reactor.seconds, options["max-output-buffer"], options["auth-token"]
         )
-        if leadership is not None:
-            leadership.add_observer(wallboard)
         shared = metrics is not None and options["metrics"] == options["web"]
         site = wallboard_site(wallboard, options["max-web-clients"], metrics.resource() if metrics and shared else None)
         sites.append((options["web"], site))
@@ -334,7 +343,7 @@ class ReplicatedService(service.MultiService):
         listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
         raise_listen_errors_at_start(listening)
         listening.setServiceParent(self)
-        for endpoint, site in web_sites(options, center, factory, reactor, replicated, replicated):
+        for endpoint, site in web_sites(options, center, factory, reactor, replicated):
             strports.service(endpoint, site).setServiceParent(self)
 
     def _failed(self, failure: Any) -> None:
@@ -392,7 +401,7 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     stopper = CleanStop(reactor, factory, durable, replicated)
     stopper.ports.append(port)
-    for endpoint, site in web_sites(options, core, factory, reactor, store, replicated):
+    for endpoint, site in web_sites(options, core, factory, reactor, store):
         web_port = yield listen(reactor, endpoint, site)
         stopper.ports.append(web_port)
         address = web_port.getHost()

@@ -250,15 +250,18 @@
     fillCalls($("queue"), queueRows, model.waiting);
   }
 
-  // A list of waiting calls, head first, then "and N more"; rows are kept for reuse.
+  // A list of waiting calls, head first, then "and N more"; rows are kept for reuse. A row
+  // reads "call 4 waiting 0:00:09": words between the id and the wait, so that its text (what
+  // a screen reader says, what a copy gives) never runs them together, whatever the id.
   function fillCalls(list, rows, waiting) {
     var calls = waiting.calls, now = serverNow();
     while (rows.length < calls.length) {
       var row = document.createElement("li");
       var id = document.createElement("span");
+      id.className = "id";
       var wait = document.createElement("span");
       wait.className = "wait";
-      row.append(id, wait);
+      row.append(id, " waiting ", wait);
       rows.push({ root: row, id: id, wait: wait });
     }
     var fragment = document.createDocumentFragment();

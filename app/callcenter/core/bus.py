@@ -1,0 +1,79 @@
+"""The event bus: every subscriber hears every event, in order, each once.
+
+Layer: core (pure: it reports a failing subscriber through a callable it is given). The core
+publishes the events of each command and timer once the change has taken effect; the
+durable call center publishes them on a bus of its own once they are on disk. A subscriber
+(``interfaces.IEventSubscriber``) gets ``heard(events, command)``: the events of one
+command (``command``: its name, ``call``, ``answer``, ...) or of something no command
+caused (None: a timer, the disk), in the order they happened.
+
+Events published while subscribers are being told (a subscriber that runs a command, as
+the simulator's operators answer a ring at once) wait until every subscriber has heard the
+ones before them: each subscriber hears everything in the same order. A subscriber that
+raises is reported once (``report``) and goes on being told; the others and the command
+are not affected.
+"""
+
+import logging
+from collections import deque
+from typing import Any, Callable, Deque, List, Optional, Sequence, Tuple
+
+# (what failed, the exception): how a bus tells of a subscriber that raised.
+Report = Callable[[Any, BaseException], None]
+
+
+def log_failure(subscriber: Any, error: BaseException) -> None:
+    """The default report: the standard library's logging (the server gives Twisted's)."""
+    logging.getLogger("callcenter").error(
+        "An event subscriber failed (%r); it is told of later events still", subscriber, exc_info=error
+    )
+
+
+class EventBus(object):
+    """Subscribers, in the order they subscribed, and the events on their way to them."""
+
+    __slots__ = ("_failed", "_pending", "_publishing", "report", "subscribers")
+
+    def __init__(self, report: Optional[Report] = None) -> None:
+        self.subscribers: List[Any] = []
+        self.report: Report = report or log_failure
+        self._publishing = False
+        self._pending: "Deque[Tuple[Sequence[Any], Optional[str]]]" = deque()
+        self._failed: List[Any] = []  # the subscribers reported already
+
+    def subscribe(self, subscriber: Any) -> None:
+        """``subscriber`` hears every event published from now on (once, however often it
+        subscribes)."""
+        if not any(known is subscriber for known in self.subscribers):
+            self.subscribers.append(subscriber)
+
+    def unsubscribe(self, subscriber: Any) -> None:
+        self.subscribers = [known for known in self.subscribers if known is not subscriber]
+
+    def publish(self, events: Sequence[Any], command: Optional[str]) -> None:
+        """Tell every subscriber ``events`` (of ``command``, or None)."""
+        if self._publishing:
+            self._pending.append((events, command))
+            return
+        self._publishing = True
+        try:
+            while True:
+                for subscriber in self.subscribers:
+                    try:
+                        subscriber.heard(events, command)
+                    except Exception as error:
+                        self._failure(subscriber, error)
+                if not self._pending:
+                    break
+                events, command = self._pending.popleft()
+        finally:
+            self._publishing = False
+
+    def _failure(self, subscriber: Any, error: BaseException) -> None:
+        if any(failed is subscriber for failed in self._failed):
+            return
+        self._failed.append(subscriber)
+        try:
+            self.report(subscriber, error)
+        except Exception:  # a report that fails must not stop the command either
+            pass
