@@ -68,10 +68,11 @@ test-new: .venv-test/.installed
 # wallboard's banner on the newest only: Selenium): root only, and refused without it rather
 # than passed or skipped.
 test-root: .venv-py36/.installed .venv-test/.installed
-	@if [ "$$(id -u)" != 0 ]; then echo "make test-root: must run as root (it mounts tmpfs file systems)" >&2; exit 1; fi
-	.venv-py36/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/store/test_disk_full_processes.py
+	@if [ "$$(id -u)" != 0 ]; then echo "make test-root: must run as root (it mounts tmpfs file systems and makes network namespaces)" >&2; exit 1; fi
+	@scripts/install-etcd
+	.venv-py36/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/store/test_disk_full_processes.py tests/wiring/test_ha_partition_processes.py
 	@scripts/install-browser
-	.venv-test/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/store/test_disk_full_processes.py tests/web/test_wallboard_browser.py
+	.venv-test/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/store/test_disk_full_processes.py tests/wiring/test_ha_partition_processes.py tests/web/test_wallboard_browser.py
 
 lint: .venv-test/.ready
 	.venv-test/bin/ruff check app tests bench scripts
