@@ -387,7 +387,7 @@ class ServerOptions(CallCenterOptions):
             "journal-limit",
             None,
             DEFAULT_JOURNAL_LIMIT,
-            "Journal size (64M: 64 MiB) past which a snapshot is written and a new journal started.",
+            "Journal size (64M: 64 MiB; 8M with --etcd) past which a snapshot is written and a new journal started.",
             byte_count,
         ],
         # The replicated store (docs/ha.md).
