@@ -5,6 +5,8 @@ import re
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from old_center import CallCenter as OldCallCenter
+from old_center import CallCenterError as OldCallCenterError
 from twisted.internet.task import Clock
 
 from callcenter.core.center import (
@@ -19,6 +21,8 @@ from callcenter.core.center import (
     CallCenter,
     CallCenterError,
 )
+from callcenter.core.events import CallAnswered, CallIgnored, CallRejected, CallRinging, RingCanceled
+from callcenter.core.rendering import render
 from callcenter.core.strategies import STRATEGIES
 from transcript import Heard, lines_of
 
@@ -73,6 +77,23 @@ class CallCenterMachine(RuleBasedStateMachine):
             max_wait=max_wait,
         )
         self.center.subscribe(self.heard)
+        # The core as it was before events, side by side: its lines are the rendered events'.
+        self.old_clock = Clock()
+        self.old_events = []
+        self.old = OldCallCenter(
+            OPERATORS[:operator_count],
+            self.old_clock.callLater,
+            ring_timeout,
+            self.old_events.append,
+            now=self.old_clock.seconds,
+            strategy=strategy,
+            seed=1,
+            wrap_up=wrap_up,
+            max_no_answer=max_no_answer,
+            max_queue=max_queue,
+            max_wait=max_wait,
+        )
+        self.rings = {}  # operator id -> the call it rings, as the events tell
         self.lines = []
         # The model's own queue: one FIFO per priority, in the order calls entered it (a
         # call coming back from a ring goes to the head of its own).
@@ -87,13 +108,32 @@ class CallCenterMachine(RuleBasedStateMachine):
         before = self.center.status()
         del self.heard.batches[:]
         try:
+            old_lines = self.old.execute(command, argument)
+        except OldCallCenterError as error:
+            old_lines = "error: %s" % error
+        try:
             lines = lines_of(self.center, command, argument)
-        except CallCenterError:
+        except CallCenterError as error:
             assert self.center.status() == before  # bad input changes nothing
+            assert old_lines == "error: %s" % error
             return []
+        assert lines == old_lines
+        ((events, heard_command),) = self.heard.batches
+        assert heard_command == command and render(events) == lines  # the subscriber heard the reply
+        self._follow_rings(events)
         self.lines.extend(lines)
         self._follow_queue(lines)
         return lines
+
+    def _follow_rings(self, events):
+        """Every ring starts with CallRinging and ends with one event that tells its ring time."""
+        for event in events:
+            if isinstance(event, CallRinging):
+                assert event.operator not in self.rings
+                self.rings[event.operator] = event.call
+            elif isinstance(event, (CallAnswered, CallRejected, CallIgnored, RingCanceled)):
+                assert self.rings.pop(event.operator) == event.call
+                assert event.ring >= 0
 
     def _follow_queue(self, lines):
         received = set()
@@ -152,9 +192,15 @@ class CallCenterMachine(RuleBasedStateMachine):
 
     @rule(seconds=st.sampled_from([1, 5, 10]))
     def time_passes(self, seconds):
-        del self.heard.batches[:]
+        del self.heard.batches[:], self.old_events[:]
         self.clock.advance(seconds)
-        for lines in self.heard.timer_lines():
+        self.old_clock.advance(seconds)
+        for events, command in self.heard.batches:
+            assert command is None
+            self._follow_rings(events)
+        timer_lines = self.heard.timer_lines()
+        assert timer_lines == self.old_events
+        for lines in timer_lines:
             self.lines.extend(lines)
             self._follow_queue(lines)
 
@@ -230,6 +276,11 @@ class CallCenterMachine(RuleBasedStateMachine):
                 assert operator.state == (RINGING if operator.call.state == RINGING else BUSY)
                 has_timer = operator.timer is not None
                 assert has_timer == (operator.state == RINGING and bool(self.center.ring_timeout))
+
+    @invariant()
+    def the_rings_the_events_told_are_the_operators_ringing(self):
+        ringing = {operator.id: operator.call.id for operator in self.center.operators if operator.state == RINGING}
+        assert self.rings == ringing
 
     @invariant()
     def the_queue_is_fifo(self):

@@ -25,7 +25,7 @@ from callcenter.net.protocol import (
     CallCenterServerFactory,
 )
 from callcenter.net.twisted_internals import send_now, unsent_bytes
-from callcenter.net.wire import encode, encode_request
+from callcenter.net.wire import WireError, decode_message, decode_subscribed, encode, encode_request
 from support import ProtocolServer, RecordingOutput, StuckSocket, make_tcp_transport, read_golden, replies, request
 
 
@@ -871,3 +871,101 @@ def test_with_a_hundred_thousand_calls_queued_one_status_reply_stops_the_connect
     lines = transport.socket.received.splitlines(True)
     assert lines[:5] == [line] * 5
     assert json.loads(lines[5]) == {"response": "Call next received\nCall next waiting in queue"}
+
+
+# Structured events, opt in: {"command": "subscribe"}.
+
+
+def test_a_connection_that_never_subscribes_gets_todays_bytes():
+    server = ProtocolServer(operators=("A",))
+    connection, transport = server.connect()
+    for line in ["call 1", "call 2", "answer B", "status", "operators", "queues"]:
+        connection.dataReceived(request(line))
+    server.clock.advance(10)  # call 1's ring times out and it rings A again
+    assert transport.value() == (
+        b'{"response": "Call 1 received\\nCall 1 ringing for operator A"}\n'
+        b'{"response": "Call 2 received\\nCall 2 waiting in queue"}\n'
+        b'{"error": "no operator B"}\n'
+        b'{"response": "Operator A ringing with call 1\\nQueued call 2"}\n'
+        b'{"response": "A"}\n'
+        b'{"response": "default"}\n'
+        b'{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator A"}\n'
+    )
+
+
+def test_a_subscribed_connection_gets_each_reply_and_event_with_its_events():
+    server = ProtocolServer(operators=("A",))
+    subscribed, transport = server.connect()
+    plain, plain_transport = server.connect()
+    subscribed.dataReceived(request("subscribe"))
+    assert transport.value() == b'{"response": "subscribed"}\n'
+    transport.clear()
+    server.clock.advance(2)
+    for line in ["call 1", "call 2", "answer B", "status", "subscribe"]:
+        subscribed.dataReceived(request(line))
+    server.clock.advance(10)
+    assert replies(transport) == [
+        {
+            "response": "Call 1 received\nCall 1 ringing for operator A",
+            "events": [
+                {"event": "CallReceived", "at": 2.0, "call": "1", "queue": "default", "priority": 0},
+                {"event": "CallRinging", "at": 2.0, "call": "1", "operator": "A", "queue": "default", "timeout": 10},
+            ],
+        },
+        {
+            "response": "Call 2 received\nCall 2 waiting in queue",
+            "events": [
+                {"event": "CallReceived", "at": 2.0, "call": "2", "queue": "default", "priority": 0},
+                {
+                    "event": "CallQueued",
+                    "at": 2.0,
+                    "call": "2",
+                    "queue": "default",
+                    "default_queue": True,
+                    "priority": 0,
+                    "position": 1,
+                    "waiting": 1,
+                    "back": False,
+                },
+            ],
+        },
+        {"error": "no operator B", "events": []},
+        {"response": "Operator A ringing with call 1\nQueued call 2", "events": []},
+        {"response": "subscribed", "events": []},
+        {
+            "event": "Call 1 ignored by operator A\nCall 1 ringing for operator A",
+            "events": [
+                {"event": "CallIgnored", "at": 12.0, "call": "1", "operator": "A", "queue": "default", "ring": 10.0},
+                {"event": "CallRinging", "at": 12.0, "call": "1", "operator": "A", "queue": "default", "timeout": 10},
+            ],
+        },
+    ]
+    assert plain_transport.value() == b'{"event": "Call 1 ignored by operator A\\nCall 1 ringing for operator A"}\n'
+    del plain
+
+
+def test_subscribe_needs_the_token_first():
+    server = ProtocolServer(auth_token=b"secret")
+    connection, transport = server.connect()
+    connection.dataReceived(request("subscribe"))
+    connection.dataReceived(b'{"command": "auth", "token": "secret"}\n')
+    connection.dataReceived(request("subscribe"))
+    assert replies(transport) == [
+        {"error": "authentication required"},
+        {"response": "authenticated"},
+        {"response": "subscribed"},
+    ]
+
+
+def test_the_subscribed_decoder_takes_both_kinds_of_line():
+    assert decode_subscribed(b'{"response": "subscribed"}\n') == ("response", "subscribed", None)
+    assert decode_subscribed(b'{"event": "x", "events": [{"event": "CallReceived"}]}') == (
+        "event",
+        "x",
+        [{"event": "CallReceived"}],
+    )
+    for bad in (b'{"response": "x", "events": 3}', b'{"events": []}', b'{"response": "x", "other": 1}'):
+        with pytest.raises(WireError):
+            decode_subscribed(bad)
+    with pytest.raises(WireError):
+        decode_message(b'{"response": "x", "events": []}')  # a client that never subscribed

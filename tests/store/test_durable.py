@@ -11,6 +11,7 @@ from twisted.internet.task import Clock
 
 from callcenter.core import state
 from callcenter.core.center import CallCenter
+from callcenter.store.durable import RETRY_INTERVAL
 from callcenter.store.journal import (
     JOURNAL_MAGIC,
     SNAPSHOT,
@@ -760,3 +761,65 @@ def test_a_client_whose_commit_is_refused_gets_an_error_line_a_reply_then_the_ev
     ]
     assert server.run("status") == [{"response": "\n".join(ACKNOWLEDGED)}]
     assert not [line for line in twisted_log if "Unhandled" in line or "Traceback" in line]
+
+
+# The durable center's subscribers (interfaces.IEventSource).
+
+
+class Heard(object):
+    def __init__(self, disk=None):
+        self.disk = disk
+        self.batches = []
+        self.syncs = []  # the syncs done when each batch was heard
+
+    def heard(self, events, command):
+        self.batches.append(([type(event).__name__ for event in events], command))
+        if self.disk is not None:
+            self.syncs.append(self.disk.syncs)
+
+
+def test_subscribers_hear_a_commands_and_a_timers_events_once_they_are_on_disk(tmp_path):
+    server = DurableServer(tmp_path, ring_timeout=10)
+    heard = Heard(server.disk)
+    server.state.subscribe(heard)
+    connection, transport = server.connect()
+    connection.dataReceived(request("call 1"))
+    assert heard.batches == []  # its record is not on disk yet
+    syncs = server.syncs
+    server.clock.advance(0)  # the commit
+    assert heard.batches == [(["CallReceived", "CallRinging"], "call")] and heard.syncs == [syncs + 1]
+    server.clock.advance(10)  # the ring times out: its record is made durable, then its events go out
+    assert heard.batches[1:] == [(["CallIgnored", "CallRinging"], None)] and heard.syncs[1:] == [syncs + 2]
+    assert [message["event"] for message in replies(transport) if "event" in message] == [
+        "Call 1 ignored by operator A\nCall 1 ringing for operator B"
+    ]
+
+
+def test_subscribers_never_hear_a_change_the_disk_refused_but_hear_the_disk_refuse(tmp_path):
+    server = DurableServer(tmp_path)
+    heard = Heard()
+    server.state.subscribe(heard)
+    server.disk.refuse(errno.ENOSPC, writes_left=0)
+    connection, _ = server.connect()
+    connection.dataReceived(request("call 1"))
+    server.clock.advance(0)  # the commit is refused: call 1 is rolled back
+    assert heard.batches == [(["ChangesRefused"], None)]
+    server.disk.heal()
+    server.clock.advance(RETRY_INTERVAL)
+    assert heard.batches[1:] == [(["ChangesAccepted"], None)]
+    assert server.status() == ["Operator A available", "Operator B available"]
+
+
+def test_a_rollback_keeps_the_subscribers(tmp_path):
+    server = DurableServer(tmp_path)
+    heard = Heard()
+    server.state.subscribe(heard)
+    core = server.state.center
+    server.disk.refuse(errno.ENOSPC, writes_left=0)
+    server.run("call 1")
+    server.disk.heal()
+    server.clock.advance(RETRY_INTERVAL)
+    assert server.state.center is not core  # rebuilt from the disk
+    del heard.batches[:]
+    server.run("call 2")
+    assert heard.batches == [(["CallReceived", "CallRinging"], "call")]

@@ -3,8 +3,9 @@ playbook needs to check that a restart (clean or after SIGKILL) keeps the calls.
 
 Usage: python3 durable_check.py place|status|clean HOST PORT [TOKEN_FILE]
 place: calls d1 to d4 and answers the first (one busy, one ringing, two queued with the default
-operators A and B), then prints the status; status: prints it; clean: hangs d1 to d4 up.
-Python 3.6 compatible (CentOS 7 test hosts).
+operators A and B), then prints the status; status: prints it; clean: hangs d1 to d4 up and, with
+--wrap-up, waits for the end of each wrap-up (an event), so that a place after it finds A and B
+available. Events are set aside from the replies. Python 3.6 compatible (CentOS 7 test hosts).
 """
 import json
 import socket
@@ -13,12 +14,35 @@ import sys
 CALLS = ["d1", "d2", "d3", "d4"]
 
 
-def ask(sock_file, sock, request):
+def read(sock_file):
+    line = sock_file.readline()
+    if not line.endswith(b"\n"):
+        raise SystemExit("the server closed the connection or sent half a line: %r" % (line,))
+    return json.loads(line.decode("utf-8"))
+
+
+def ask(sock_file, sock, request, events=None):
+    """The reply to ``request``; the events that come before it are added to ``events``."""
     sock.sendall((json.dumps(request) + "\n").encode("utf-8"))
-    reply = sock_file.readline()
-    if not reply.endswith(b"\n"):
-        raise SystemExit("no complete reply to %r: %r" % (request, reply))
-    return json.loads(reply.decode("utf-8"))
+    while True:
+        message = read(sock_file)
+        if "event" not in message:
+            return message
+        if events is not None:
+            events.extend(message["event"].split("\n"))
+
+
+def wait_for_wrap_ups(sock_file, sock):
+    """Until no operator is in wrap-up: each wrap-up's end is an event, bounded by the timeout."""
+    events = []
+    for _ in range(len(CALLS) + 1):
+        lines = ask(sock_file, sock, {"command": "status"}, events)["response"].split("\n")
+        wrapping = [line.split()[1] for line in lines if line.endswith(" in wrap-up")]
+        if not wrapping:
+            return
+        while "Operator %s available" % wrapping[0] not in events:
+            events.extend(read(sock_file)["event"].split("\n"))
+    raise SystemExit("operators still in wrap-up: %s" % ", ".join(wrapping))
 
 
 def main():
@@ -43,6 +67,8 @@ def main():
             reply = ask(sock_file, sock, request)
             if action == "place" and "response" not in reply:
                 raise SystemExit("%r got %r" % (request, reply))
+        if action == "clean":
+            wait_for_wrap_ups(sock_file, sock)
         status = ask(sock_file, sock, {"command": "status"})
     print(status["response"])
 
