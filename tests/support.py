@@ -4,6 +4,7 @@ ports (processes) and on a task.Clock (in memory), a disk that fails on demand, 
 import base64
 import contextlib
 import datetime
+import ipaddress
 import json
 import os
 import socket
@@ -392,7 +393,8 @@ def make_certificates(folder):
             .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
         )
         if not is_ca:
-            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         return builder.sign(signing_key, hashes.SHA256())
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -516,15 +518,23 @@ class FakeEtcd(resource.Resource):
         self.open_requests = []
         self.port = None
 
-    def start(self):
-        from twisted.internet import reactor
+    def start(self, tls=None):
+        """Listen on loopback; ``tls``: ``make_certificates``' paths, to serve https."""
+        from twisted.internet import reactor, ssl
 
-        self.port = reactor.listenTCP(0, server.Site(self), interface="127.0.0.1")
+        self.scheme = "http"
+        if tls is None:
+            self.port = reactor.listenTCP(0, server.Site(self), interface="127.0.0.1")
+            return self
+        with open(tls["cert"], "rb") as cert, open(tls["key"], "rb") as key:
+            options = ssl.PrivateCertificate.loadPEM(cert.read() + key.read()).options()
+        self.port = reactor.listenSSL(0, server.Site(self), options, interface="127.0.0.1")
+        self.scheme = "https"
         return self
 
     @property
     def endpoint(self):
-        return "http://127.0.0.1:%d" % self.port.getHost().port
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port.getHost().port)
 
     def stop(self):
         for request in self.open_requests:

@@ -364,3 +364,31 @@ def test_endpoints_are_urls():
     for wrong in ("", "10.0.0.1:2379", "http://e1", "tcp://e1:2379", "http://e1:2379/v3"):
         with pytest.raises(ValueError):
             check_endpoints(wrong)
+
+
+def test_tls_to_the_members_checks_them_against_the_ca_given(tmp_path):
+    import os
+
+    from support import make_certificates
+
+    paths = make_certificates(str(tmp_path))
+    member = FakeEtcd().start(tls=paths)
+    member.answers["/v3/kv/range"] = [Answer({"header": header(4)})]
+    with open(os.path.join(paths["ca"], "ca.pem"), "rb") as ca:
+        trusted = EtcdCredentials(ca=ca.read())
+    client = client_of(member, credentials=trusted)
+    assert member.endpoint.startswith("https://")
+    assert wait(client.range("k")).revision == 4
+    closed(client)
+    # Another CA: the member is not trusted, and nothing is sent to it.
+    (tmp_path / "other").mkdir()
+    other = make_certificates(str(tmp_path / "other"))
+    with open(os.path.join(other["ca"], "ca.pem"), "rb") as ca:
+        untrusted = EtcdCredentials(ca=ca.read())
+    client = client_of(member, credentials=untrusted)
+    requests = len(member.requests)
+    with pytest.raises(EtcdUnavailableError):
+        wait(client.range("k"))
+    assert len(member.requests) == requests
+    closed(client)
+    wait(stopped(member))

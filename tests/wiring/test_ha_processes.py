@@ -263,3 +263,37 @@ def test_a_standby_started_late_starts_from_the_latest_snapshot(ha):
     late.stop()
     assert b"from etcd (prefix %s, snapshot " % ha.prefix.encode() in late.log
     assert b", snapshot 0," not in late.log and b", snapshot 1," not in late.log
+
+
+def test_simulate_plays_on_the_leader_and_follows_it_after_a_takeover(ha):
+    first = ha.server("one")
+    leader_among([first])
+    second = ha.server("two")
+    # 20 virtual minutes at 150x: 8 s of real time; the leader is killed after 2 s.
+    play = subprocess.Popen(
+        [
+            *(command("callcenter"), "simulate", "--seed", "3", "--speed", "150", "--duration", "20m"),
+            *("--calls-per-hour", "1200", "--handle-time", "30", "--answer-delay", "1"),
+            *("--connect", "tcp:127.0.0.1:%d" % second.port, "--connect", "tcp:127.0.0.1:%d" % first.port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + LIMIT
+        while "sim3-" not in status(first):  # playing on the leader, not on the standby
+            assert time.monotonic() < deadline and play.poll() is None
+            time.sleep(0.05)
+        time.sleep(2)
+        first.process.kill()
+        out, err = play.communicate(timeout=120)
+    finally:
+        if play.poll() is None:
+            play.kill()
+            play.wait()
+    lines = err.decode().splitlines()
+    assert "callcenter simulate: reconnected to the leader" in lines, lines
+    lost = [line for line in lines if line.startswith("callcenter simulate: no reply to ")]
+    assert all(line.endswith(": the connection was lost; its effect is unknown") for line in lost), lost
+    assert play.returncode == (1 if lost else 0), lines
+    assert out.decode().startswith("callcenter simulate: 3 operators, 1200 calls/h"), out
