@@ -932,7 +932,10 @@ class ReplicatedCallCenter(object):
                 "Cannot read the state from etcd after winning the election ({error}); stepping down", error=error
             )
             self.leader_revision = 0
-            yield self.client.delete_range(self.keys.leader).addErrback(lambda _: None)
+            # Given up, if it is still ours (never another's), so that the election goes on.
+            yield self.client.txn(
+                [created_at(self.keys.leader, revision)], [delete_request(self.keys.leader)]
+            ).addErrback(lambda _: None)
             self._start_watch()
             return
         if self.leader_revision != revision:
