@@ -27,7 +27,7 @@ def ha(etcd_cluster, start_server, tmp_path):
         prefix = "/test-%d/" % os.getpid()
         started = []
 
-        def server(self, name, *extra):
+        def server(self, name, *extra, twistd=False):
             server = start_server(
                 "--etcd",
                 etcd_cluster.endpoints,
@@ -42,6 +42,7 @@ def ha(etcd_cluster, start_server, tmp_path):
                 "--ring-timeout",
                 "60",  # no ring times out while a test looks
                 *extra,
+                twistd=twistd,
             )
             server.name = name
             self.started.append(server)
@@ -297,3 +298,14 @@ def test_simulate_plays_on_the_leader_and_follows_it_after_a_takeover(ha):
     assert all(line.endswith(": the connection was lost; its effect is unknown") for line in lost), lost
     assert play.returncode == (1 if lost else 0), lines
     assert out.decode().startswith("callcenter simulate: 3 operators, 1200 calls/h"), out
+
+
+def test_twistd_reads_etcd_before_listening_and_hands_over_when_stopped(ha):
+    first = ha.server("one", twistd=True)
+    leader_among([first])
+    second = ha.server("two")
+    assert change(first, "call", "1")["response"].startswith("Call 1 received")
+    assert first.stop() == 0  # SIGTERM: the last commit made, its lease revoked
+    leader_among([second])
+    assert "call 1" in status(second)
+    assert b"Shutdown: 1 records in 1 commits to etcd since the start; handing the leadership over" in first.log
