@@ -267,9 +267,10 @@ def test_a_standby_started_late_starts_from_the_latest_snapshot(ha):
 
 
 def test_simulate_plays_on_the_leader_and_follows_it_after_a_takeover(ha):
-    first = ha.server("one")
+    # A ring whose reject got no reply moves on after 5 s (real): the play ends soon after.
+    first = ha.server("one", "--ring-timeout", "5")
     leader_among([first])
-    second = ha.server("two")
+    second = ha.server("two", "--ring-timeout", "5")
     # 20 virtual minutes at 150x: 8 s of real time; the leader is killed after 2 s.
     play = subprocess.Popen(
         [
@@ -295,7 +296,7 @@ def test_simulate_plays_on_the_leader_and_follows_it_after_a_takeover(ha):
     lines = err.decode().splitlines()
     assert "callcenter simulate: reconnected to the leader" in lines, lines
     lost = [line for line in lines if line.startswith("callcenter simulate: no reply to ")]
-    assert all(line.endswith(": the connection was lost; its effect is unknown") for line in lost), lost
+    assert all(": the connection was lost; its effect is unknown" in line for line in lost), lost
     assert play.returncode == (1 if lost else 0), lines
     assert out.decode().startswith("callcenter simulate: 3 operators, 1200 calls/h"), out
 

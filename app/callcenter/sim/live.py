@@ -12,6 +12,7 @@ replies come back, and the connection stops being read while the transport's buf
 (Twisted's producer machinery, as the client does).
 """
 
+import json
 import random
 import sys
 from collections import deque
@@ -156,14 +157,23 @@ class LivePlayer(object):
         if self.reconnect is None:
             self.finished.errback(reason)
             return
+        again: "List[Tuple[bytes, Reply]]" = []
         while self.in_flight:  # each said once: its effect at the server is unknown
             request, reply = self.in_flight.popleft()
             self.lost_replies += 1
+            if json.loads(request.decode("utf-8")).get("command") == "answer":
+                # The operator presses answer again, as a person would: the new leader rings
+                # the call at the same operator (or it was answered: an error reply, no harm).
+                again.append((request, reply))
+                what = "; answering again"
+            else:
+                reply("error", "no reply", [])
+                what = ""
             sys.stderr.write(
-                "callcenter simulate: no reply to %s: the connection was lost; its effect is unknown\n"
-                % request.decode("utf-8").strip()
+                "callcenter simulate: no reply to %s: the connection was lost; its effect is unknown%s\n"
+                % (request.decode("utf-8").strip(), what)
             )
-            reply("error", "no reply", [])
+        self.waiting.extendleft(reversed(again))
         self.reconnect().addCallbacks(self._reconnected, self._cannot_reconnect)
 
     def _reconnected(self, connection: LiveProtocol) -> None:
