@@ -53,13 +53,19 @@ run: .venv/.installed
 	$(REINSTALL)
 	touch $@
 
-test-py36: .venv-py36/.installed
+# The real AMI clients the suite drives (panoramisk, py-Asterisk, asterisk-ami), each in a venv
+# of a Python it supports: requirements/ami-clients.txt.
+.venv-ami/.ready: requirements/ami-clients.txt scripts/mkami-clients
+	scripts/mkami-clients $(PYENV_ROOT)
+	touch $@
+
+test-py36: .venv-py36/.installed .venv-ami/.ready
 	@scripts/install-etcd
 	.venv-py36/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # The wallboard's browser test needs chromium and chromium-driver, the replicated store's tests
 # etcd (both installed when missing, as root).
-test-new: .venv-test/.installed
+test-new: .venv-test/.installed .venv-ami/.ready
 	@scripts/install-browser
 	@scripts/install-etcd
 	.venv-test/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
@@ -124,4 +130,4 @@ test:
 	@scripts/suite lint test-py36 test-new test-root deploy-check
 
 clean:
-	rm -rf .venv .venv-py36 .venv-test .venv-deploy .venv-bench build *.egg-info bench/results
+	rm -rf .venv .venv-py36 .venv-test .venv-deploy .venv-bench .venv-ami build *.egg-info bench/results

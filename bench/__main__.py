@@ -11,6 +11,7 @@ import sys
 import time
 
 from bench import (
+    ami,
     chaos,
     client_shell,
     core_scaling,
@@ -25,7 +26,19 @@ from bench import (
 )
 from bench.common import PINNING, RESULTS, log, machine, raise_nofile, verdict, write_json
 
-SECTIONS = ("core", "throughput", "many", "client", "slow", "durability", "ha", "wallboard", "simulation", "chaos")
+SECTIONS = (
+    "core",
+    "throughput",
+    "many",
+    "client",
+    "slow",
+    "durability",
+    "ha",
+    "wallboard",
+    "simulation",
+    "chaos",
+    "ami",
+)
 
 
 def check_core(results):
@@ -497,6 +510,26 @@ def check_simulation(results):
     ]
 
 
+def check_ami(results):
+    """The JSON port's throughput with 100 AMI clients listening: within 10 % of none."""
+    ratio = results["throughput_ratio"]
+    return [
+        verdict(
+            "ami: JSON port throughput, %d AMI clients listening vs none" % results["listeners"],
+            "x%.2f" % ratio,
+            ">= x0.90",
+            "ratio",
+            ratio >= 0.9,
+            "%.0f vs %.0f replies/s; the AMI clients received %.0f events/s in all"
+            % (
+                results["throughput_listening"]["median"],
+                results["throughput_none"]["median"],
+                results["events_per_second"]["median"],
+            ),
+        ),
+    ]
+
+
 def durability_markdown(results):
     lines = [
         "",
@@ -653,6 +686,7 @@ def render(folder):
         "wallboard": "wallboard.json",
         "simulation": "simulation.json",
         "chaos": "chaos.json",
+        "ami": "ami.json",
     }
     checkers = {
         "core": check_core,
@@ -665,6 +699,7 @@ def render(folder):
         "wallboard": check_wallboard,
         "simulation": check_simulation,
         "chaos": check_chaos,
+        "ami": check_ami,
     }
     outcomes = {}
     for section, filename in files.items():
@@ -709,6 +744,7 @@ def main(argv=None):
         "wallboard": (wallboard.run, check_wallboard, "wallboard.json"),
         "simulation": (simulation.run, check_simulation, "simulation.json"),
         "chaos": (chaos.run, check_chaos, "chaos.json"),
+        "ami": (ami.run, check_ami, "ami.json"),
     }
     outcomes = {}
     for section in sections:

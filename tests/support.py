@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from twisted.internet import defer, protocol, tcp
+from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.python.failure import Failure
@@ -26,6 +27,11 @@ from twisted.web import resource, server
 from callcenter.cli.output import Output
 from callcenter.cli.shell import CallCenterShell, PrintedEvents, run_locally
 from callcenter.core.center import CallCenter
+from callcenter.core.queues import parse_queues
+from callcenter.net.ami import AmiFactory
+from callcenter.net.amievents import AmiEvents
+from callcenter.net.amiqueue import QueueView, default_configs
+from callcenter.net.amiusers import parse_users
 from callcenter.net.protocol import CallCenterServerFactory
 from callcenter.net.wire import encode_request
 from callcenter.store.durable import DurableCallCenter
@@ -436,6 +442,106 @@ def scrape(port, path="/metrics"):
 
 
 SMALL = "256k"
+
+
+# The Asterisk Manager Interface (tests/net/test_ami*.py).
+
+AMI_USERS = """
+[general]
+enabled = yes
+
+[admin]
+secret = s3cret
+read = all
+write = all
+
+[viewer]            ; reads events, runs only actions of no class
+secret = look
+read = agent
+write =
+
+[caller]
+secret = dial
+read = call
+write = originate
+"""
+
+BANNER = b"Asterisk Call Manager/9.0.0\r\n"
+
+
+def ami_messages(data):
+    """The messages in ``data`` (after the banner), each as a list of (key, value)."""
+    if data.startswith(BANNER):
+        data = data[len(BANNER) :]
+    text = data.decode("utf-8")
+    assert text.endswith("\r\n\r\n") or not text, text
+    result = []
+    for block in text.split("\r\n\r\n")[:-1]:
+        result.append([tuple(line.split(": ", 1)) for line in block.split("\r\n")])
+    return result
+
+
+class AmiBench(object):
+    """A call center, its manager port, and clients on StringTransports."""
+
+    def __init__(self, operators=("A", "B"), queues=None, wrap_up=0.0, events=False, **center_options):
+        """``events``: the port hears the call center's events (AmiEvents), as the server's does."""
+        self.clock = Clock()
+        self.clock.advance(1_733_040_000)  # 2024-12-01: times look like Asterisk's epoch seconds
+        configs = parse_queues(queues) if queues else None
+        self.center = CallCenter(
+            operators,
+            self.clock.callLater,
+            now=self.clock.seconds,
+            queues=configs,
+            wrap_up=wrap_up,
+            **center_options,
+        )
+        configs = configs or default_configs(operators, center_options.get("strategy", "linear"), 0, 0.0)
+        self.view = QueueView(self.center, configs, 20.0, wrap_up)
+        self.factory = AmiFactory(
+            self.center,
+            self.view,
+            parse_users(AMI_USERS),
+            self.clock.callLater,
+            self.clock.seconds,
+            max_output_buffer=1 << 16,
+            max_connections=5,
+            auth_timeout=10.0,
+            max_unauthenticated=3,
+        )
+        if events:
+            self.center.subscribe(AmiEvents(self.view, self.factory.broadcast, self.factory.hears))
+
+    def connect(self):
+        client = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
+        client.makeConnection(transport)
+        return client, transport
+
+    def login(self, user="admin", secret="s3cret", events=None):
+        client, transport = self.connect()
+        lines = "Action: Login\r\nUsername: %s\r\nSecret: %s\r\n" % (user, secret)
+        if events is not None:
+            lines += "Events: %s\r\n" % events
+        client.dataReceived((lines + "\r\n").encode())
+        transport.clear()
+        return client, transport
+
+
+def ami_error(message):
+    """What ami_ask() returns for one error reply without ActionID."""
+    return [[("Response", "Error"), ("Message", message)]]
+
+
+def ami_success(message):
+    return [[("Response", "Success"), ("Message", message)]]
+
+
+def ami_ask(client, transport, *lines):
+    transport.clear()
+    client.dataReceived(("\r\n".join(lines) + "\r\n\r\n").encode())
+    return ami_messages(transport.value())
 
 
 # The fake etcd gateway of the etcd client's and the replicated store's tests: twisted.web in

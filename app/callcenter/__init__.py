@@ -1,7 +1,8 @@
 """callcenter: a simulated telephony call-center queue on Twisted.
 
-The layers (core, durability, protocols, wiring) and the interfaces between them are in
-docs/design.md; each module's docstring names its layer.
+Layer: none (the package). Its layers are its folders, bottom to top: core, store, net, cli, web,
+sim, wiring; interfaces.py declares the seams between them. docs/design.md describes them; each
+module's docstring names its layer.
 """
 
 __version__ = "1.0.0"

@@ -10,12 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
+from zope.interface import implementer
 
 from callcenter.core import state
 from callcenter.core.center import CallCenter, CallCenterError
 from callcenter.core.queues import operator_ids_of, parse_queues
 from callcenter.core.rendering import render
 from callcenter.core.strategies import STRATEGIES
+from callcenter.interfaces import IEventSubscriber
 
 
 class Ticking(Clock):
@@ -102,25 +104,20 @@ def centers(draw):
     return options, draw(st.lists(step, min_size=10, max_size=60)), draw(st.lists(step, min_size=5, max_size=30))
 
 
-class TimerLines(object):
-    """A subscriber: the lines of the events no command caused, as ("event", lines)."""
-
-    def __init__(self, heard):
-        self.said = heard
-
-    def heard(self, events, command):
-        if command is None:
-            self.said.append(("event", render(events)))
-
-
+@implementer(IEventSubscriber)
 class Running(object):
-    """A call center on a Ticking clock, with what it said."""
+    """A call center on a Ticking clock, with what it said: each command's events (or its
+    error) and the events of its timers."""
 
     def __init__(self, center, clock):
         self.center = center
         self.clock = clock
-        self.heard = []
-        center.subscribe(TimerLines(self.heard))
+        self.said = []
+        center.subscribe(self)
+
+    def heard(self, events, command):
+        if command is None:
+            self.said.append(("timer", list(events)))
 
     @classmethod
     def start(cls, options):
@@ -133,13 +130,13 @@ class Running(object):
             if isinstance(step, str):
                 command, _, argument = step.partition(" ")
                 try:
-                    self.heard.append((step, render(self.center.execute(command, argument))))
+                    self.said.append((step, self.center.execute(command, argument)))
                 except CallCenterError as error:
-                    self.heard.append((step, str(error)))
+                    self.said.append((step, str(error)))
             else:
                 self.clock.advance(step)
-        self.heard.append(("status", self.center.status()))
-        self.heard.append(("stats", self.center.stats()))
+        self.said.append(("status", self.center.status()))
+        self.said.append(("stats", self.center.stats()))
 
     def restored(self, settings=None):
         """Another center, on a clock of its own at this time, from this one's data as JSON."""
@@ -161,10 +158,10 @@ def test_random_centers_go_to_data_and_back_and_then_behave_the_same(center):
     assert state.center_to_data(again.center) == data
     assert again.center.status() == original.center.status()
     assert again.center.stats() == original.center.stats()
-    original.heard, again.heard = [], []
+    original.said, again.said = [], []
     original.run(following)
     again.run(following)
-    assert again.heard == original.heard
+    assert again.said == original.said
     assert state.center_to_data(again.center) == state.center_to_data(original.center)
 
 
@@ -208,9 +205,13 @@ def test_the_data_names_presence_calls_queues_in_order_and_timers_with_their_dea
         "order": 2,
         "operator": "D",
         "ringers": ["C", "D"],
+        "first_position": 0,
     }
-    assert (calls["4"]["state"], calls["4"]["priority"], calls["4"]["received_at"]) == ("queued", 3, 1.0)
-    assert [(queue["name"], queue["waiting"]) for queue in data["queues"]] == [("sales", ["4", "3"]), ("support", [])]
+    assert sorted(calls) == ["1", "2"]  # those that ring or talk; the waiting ones are their queue's
+    assert [(queue["name"], queue["waiting"]) for queue in data["queues"]] == [
+        ("sales", [["4", 3, 1.0, 4, 1], ["3", 0, 0.0, 3, 1]]),
+        ("support", []),
+    ]
     assert data["queues"][0]["memory"] == [1, -1]  # round-robin at each level: B was offered call 1
     assert data["queues"][0]["figures"]["received"] == 3
     assert data["figures"]["received"] == 4
@@ -222,19 +223,24 @@ def test_the_data_names_presence_calls_queues_in_order_and_timers_with_their_dea
     assert (data["arrivals"], data["received_at"]) == (4, 1.0)
 
 
+def timer_lines(running):
+    """The lines of each timer's events, in order."""
+    return [render(events) for kind, events in running.said if kind == "timer"]
+
+
 def test_a_restored_center_lets_its_timers_run_to_their_deadlines():
     center, clock = sales_and_support()
     clock.advance(3)  # t=4: the rings time out at 10, calls 3 and 4 may wait until 12 and 13
     again = Running(center, clock).restored()
     again.clock.advance(5.5)
-    assert again.heard == []
+    assert timer_lines(again) == []
     again.clock.advance(0.5)
-    assert again.heard == [
-        ("event", ["Call 2 ignored by operator C", "Call 4 ringing for operator C"]),
-        ("event", ["Call 2 ignored by operator D", "Call 2 ringing for operator D"]),
+    assert timer_lines(again) == [
+        ["Call 2 ignored by operator C", "Call 4 ringing for operator C"],
+        ["Call 2 ignored by operator D", "Call 2 ringing for operator D"],
     ]
     again.clock.advance(2)
-    assert again.heard[2:] == [("event", ["Call 3 timed out in queue"])]
+    assert timer_lines(again)[2:] == [["Call 3 timed out in queue"]]
 
 
 def test_a_ringing_operator_saved_without_a_ring_timer_rings_a_full_timeout_from_the_restore():
@@ -245,9 +251,9 @@ def test_a_ringing_operator_saved_without_a_ring_timer_rings_a_full_timeout_from
     data = state.center_to_data(center)
     again = Running(state.center_from_data(data, clock.callLater, clock.seconds, {"ring_timeout": 10}), clock)
     clock.advance(9)
-    assert again.heard == []
+    assert timer_lines(again) == []
     clock.advance(1)
-    assert again.heard == [("event", ["Call 1 ignored by operator A", "Call 1 ringing for operator B"])]
+    assert timer_lines(again) == [["Call 1 ignored by operator A", "Call 1 ringing for operator B"]]
 
 
 def test_a_restore_with_the_ring_timeout_off_sets_no_ring_timer():
@@ -273,14 +279,19 @@ def test_a_changed_strategy_starts_without_the_saved_memory():
     assert render(back.execute("call", "3")) == ["Call 3 received", "Call 3 ringing for operator B"]
 
 
-def test_a_ring_all_call_in_a_queue_that_rings_one_now_rings_at_its_first_ringer_only():
+def test_a_call_ringing_at_several_operators_rings_at_each_whatever_the_strategy_now():
     clock = Ticking()
     center = CallCenter(["A", "B", "C"], clock.callLater, 10, now=clock.seconds, strategy="ring-all")
     center.execute("call", "1")
     data = state.center_to_data(center)
     again = state.center_from_data(data, clock.callLater, clock.seconds, {"strategy": "linear"})
-    assert again.status() == ["Operator A ringing with call 1", "Operator B available", "Operator C available"]
-    assert render(again.execute("reject", "A")) == ["Call 1 rejected by operator A", "Call 1 ringing for operator B"]
+    assert again.status() == [
+        "Operator A ringing with call 1",
+        "Operator B ringing with call 1",
+        "Operator C ringing with call 1",
+    ]
+    assert render(again.execute("reject", "A")) == ["Call 1 rejected by operator A"]
+    assert render(again.execute("call", "2")) == ["Call 2 received", "Call 2 ringing for operator A"]
 
 
 # Spoilt data: one line, nothing built.
@@ -300,12 +311,14 @@ def spoil_a_call(data, **fields):
         (lambda data: data["operators"][1].update(call=None), "operator B is busy with None"),
         (lambda data: data["operators"][1].update(call="9"), "no 9"),
         (lambda data: data["operators"][0].update(call="1"), "operator A is paused with 1"),
-        (lambda data: spoil_a_call(data, state="queued"), "operator B is busy with call 1, which is not held so"),
+        (lambda data: spoil_a_call(data, state="ringing"), "operator B is busy with call 1, which is not held so"),
+        (lambda data: spoil_a_call(data, state="queued"), "no queued"),
         (lambda data: spoil_a_call(data, queue="billing"), "call 1 is in queue billing, which is not configured"),
         (lambda data: spoil_a_call(data, priority=12), "priority must be a whole number from 0 to 9, not 12"),
-        (lambda data: data["queues"][0]["waiting"].pop(), "the waiting calls are not each in its queue once"),
-        (lambda data: data["queues"][0]["waiting"].append("1"), "call 1 is not waiting in queue sales"),
-        (lambda data: data["queues"][1].update(name="billing"), "queue billing is not configured"),
+        (lambda data: data["queues"][1]["waiting"].append(["1", 0, 0.0, 0, 1]), "call 1 is saved twice"),
+        (lambda data: data["queues"][1]["waiting"].append(["x y", 0, 0.0, 0, 1]), "invalid call id 'x y'"),
+        (lambda data: data["queues"][0]["waiting"].append(["5"]), "not enough values to unpack"),
+        (lambda data: data["queues"][1].update(name="billing"), "the queues saved are not those configured"),
         (lambda data: data["timers"].append({"timer": "timeout", "operator": "Q", "deadline": 1}), "operator Q"),
         (lambda data: data["settings"].update(strategy="loudest"), "unknown strategy 'loudest'"),
     ],
@@ -391,8 +404,9 @@ def test_the_default_queue_going_away_takes_its_calls_to_the_new_default_queue()
     center, _ = sales_and_support()
     renamed = parse_queues(SALES_SUPPORT.replace("[sales]", "[main]"))
     data = state.reconfigured(state.center_to_data(center), ["A", "B", "C", "D"], renamed, 0.0)
-    assert [(queue["name"], queue["waiting"]) for queue in data["queues"]] == [("main", ["3", "4"]), ("support", [])]
-    assert [call["queue"] for call in data["calls"]] == ["main", "support", "main", "main"]
+    waiting = [(queue["name"], [entry[0] for entry in queue["waiting"]]) for queue in data["queues"]]
+    assert waiting == [("main", ["3", "4"]), ("support", [])]
+    assert [call["queue"] for call in data["calls"]] == ["main", "support"]
 
 
 def test_a_member_that_joined_with_login_keeps_its_call_when_the_queues_change():

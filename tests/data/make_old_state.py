@@ -168,42 +168,6 @@ def new_center(directory, options, clock):
     return center
 
 
-# The script runs with the code that wrote the files (commit 7c71cce: execute gives lines, an
-# on_event callable hears the events) and with newer code (events, rendered; a subscriber).
-
-
-def lines_of(center, command, argument):
-    """The lines a command prints, or a query's."""
-    if command in ("status", "stats") and hasattr(center, "query"):
-        return center.query(command, argument)
-    said = center.execute(command, argument)
-    if said and not isinstance(said[0], str):
-        from callcenter.core.rendering import render
-
-        said = render(said)
-    return said
-
-
-class TimerLines(object):
-    """Hears the lines of the events no command caused, as ``["event", "", lines]``."""
-
-    def __init__(self, heard):
-        self.said = heard
-
-    def heard(self, events, command):
-        from callcenter.core.rendering import render
-
-        if command is None:
-            self.said.append(["event", "", render(events)])
-
-
-def listen(center, heard):
-    if hasattr(center, "subscribe"):
-        center.subscribe(TimerLines(heard))
-    else:
-        center.on_event = lambda lines: heard.append(["event", "", lines])
-
-
 def run(center, clock, steps, heard):
     """Each step: a command (its reply, or its error, goes to ``heard``) or seconds to advance."""
     for step in steps:
@@ -214,7 +178,7 @@ def run(center, clock, steps, heard):
         else:
             command, _, argument = step.partition(" ")
             try:
-                heard.append(["reply", step, lines_of(center, command, argument or None)])
+                heard.append(["reply", step, center.execute(command, argument or None)])
             except CallCenterError as error:
                 heard.append(["error", step, str(error)])
         clock.advance(0)  # the commit
@@ -243,9 +207,9 @@ def make(name, options, before, after, following):
             sys.exit("%s: the restored state differs from the one saved" % name)
         # The stats as restored: that code counts "logged in" from the restart for an operator
         # whose presence had no figures yet at the snapshot.
-        stats = lines_of(restored, "stats", None)
+        stats = restored.execute("stats", None)
         heard = []
-        listen(restored, heard)
+        restored.on_event = lambda lines: heard.append(["event", "", lines])
         run(restored, clock, following, heard)
         expected = {
             "options": options,

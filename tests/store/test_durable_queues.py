@@ -226,3 +226,23 @@ def test_a_ring_all_queue_call_comes_back_ringing_at_every_operator_of_its_level
         "Call 1 finished and operator B available",
     ]
     assert again.status() == control.status()
+
+
+@pytest.mark.parametrize("how", ["crash", "stop"])
+def test_a_member_that_joined_with_login_comes_back_with_its_call(tmp_path, how):
+    first = server(tmp_path)
+    first.run("login Z", "call 1", "call 2", "call 3", "answer Z")
+    before = first.status()
+    assert before[:4] == [
+        "Queue sales",
+        "Operator A ringing with call 1",
+        "Operator B ringing with call 2",
+        "Operator Z busy with call 3",
+    ]
+    getattr(first, how)()
+    again = server(tmp_path)
+    assert again.status() == before
+    again.stop()
+    wider = server(tmp_path, FILE + "[billing]\noperators = C\n")  # a changed file: Z keeps its call
+    assert wider.status()[:4] == before[:4]
+    assert answer(wider.run("hangup 3")) == ["Call 3 finished and operator Z available"]

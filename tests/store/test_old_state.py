@@ -1,15 +1,22 @@
 """State directories written by an older server (tests/data/state-v1-*: a snapshot and the
 journal after it, as a SIGKILL left them) restore under this code: the same status and stats
 as the server that wrote them showed once restored, and the same replies and events for the
-commands and timers that follow. tests/data/make_old_state.py wrote them; its docstring says how."""
+commands and timers that follow. tests/data/make_old_state.py wrote them with that code; its
+docstring says how."""
 
-import importlib.util
 import json
 import os
 import shutil
 
 import pytest
 from twisted.internet.task import Clock
+from zope.interface import implementer
+
+from callcenter.core.center import QUERIES, CallCenterError
+from callcenter.core.queues import operator_ids_of, parse_queues
+from callcenter.core.rendering import render
+from callcenter.interfaces import IEventSubscriber
+from callcenter.store.durable import DurableCallCenter
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 SCENARIOS = ["default", "queues"]
@@ -28,12 +35,52 @@ CORRECTED = {
 }
 
 
-def maker():
-    """The script that wrote the files: its way to start a server and drive it is the test's."""
-    spec = importlib.util.spec_from_file_location("make_old_state", os.path.join(DATA, "make_old_state.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+def new_center(directory, options, clock):
+    """A durable center on ``directory`` with the options the files were written with."""
+    options = dict(options)
+    if "queues" in options:
+        options["queues"] = parse_queues(options["queues"])
+        operators = operator_ids_of(options["queues"])
+    else:
+        operators = options.pop("operators").split(",")
+    center = DurableCallCenter(directory, operators, clock.callLater, clock.seconds, **options)
+    center.restore()
+    return center
+
+
+@implementer(IEventSubscriber)
+class Driver(object):
+    """Runs steps on a durable center as the script that wrote the files did, and notes what
+    it said: each command's lines (or its error), and the lines of each timer's events."""
+
+    def __init__(self, center, clock):
+        self.center = center
+        self.clock = clock
+        self.said = []
+        center.subscribe(self)
+
+    def heard(self, events, command):
+        if command is None:
+            self.said.append(["event", "", render(events)])
+
+    def run(self, steps):
+        """Each step: a command, or seconds to pass (a second at a time, as the script did)."""
+        for step in steps:
+            if isinstance(step, (int, float)):
+                for _ in range(step):
+                    self.clock.advance(1)
+                    self.clock.advance(0)
+            else:
+                command, _, argument = step.partition(" ")
+                try:
+                    if command in QUERIES:
+                        self.said.append(["reply", step, self.center.query(command)])
+                    else:
+                        self.said.append(["reply", step, render(self.center.execute(command, argument or None))])
+                except CallCenterError as error:
+                    self.said.append(["error", step, str(error)])
+            self.clock.advance(0)  # the commit
+            self.center.flush()
 
 
 def copy_of(name, tmp_path):
@@ -57,31 +104,28 @@ def corrected(name, lines):
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_an_old_state_restores_with_the_status_and_stats_it_had(tmp_path, name):
-    make = maker()
     directory, expected = copy_of(name, tmp_path)
     clock = Clock()
     clock.advance(expected["time"])
-    center = make.new_center(directory, expected["options"], clock)
-    assert center.status() == expected["status"]
-    assert center.query("stats", None) == corrected(name, expected["stats"])
+    center = new_center(directory, expected["options"], clock)
+    assert center.query("status") == expected["status"]
+    assert center.query("stats") == corrected(name, expected["stats"])
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_an_old_state_goes_on_as_it_would_have(tmp_path, name):
-    make = maker()
     directory, expected = copy_of(name, tmp_path)
     clock = Clock()
     clock.advance(expected["time"])
-    center = make.new_center(directory, expected["options"], clock)
-    heard = []
-    make.listen(center, heard)
-    make.run(center, clock, expected["following"], heard)
-    assert heard == [[kind, step, corrected(name, lines)] for kind, step, lines in expected["heard"]]
+    center = new_center(directory, expected["options"], clock)
+    driver = Driver(center, clock)
+    driver.run(expected["following"])
+    assert driver.said == [[kind, step, corrected(name, lines)] for kind, step, lines in expected["heard"]]
     # Written again in this code's own format, it comes back the same.
-    status, stats = center.status(), center.query("stats", None)
+    status, stats = center.query("status"), center.query("stats")
     center.flush()
     center.compact()
     center.close()
-    again = make.new_center(directory, expected["options"], clock)
-    assert again.status() == status
-    assert again.query("stats", None) == stats
+    again = new_center(directory, expected["options"], clock)
+    assert again.query("status") == status
+    assert again.query("stats") == stats

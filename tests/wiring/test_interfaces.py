@@ -68,6 +68,19 @@ def test_whatever_hears_the_events_is_a_subscriber():
     ]
 
 
+def test_the_ami_and_the_queue_log_hear_the_events_as_subscribers():
+    from callcenter.core.asterisk import Membership
+    from callcenter.net.amievents import AmiEvents
+    from callcenter.net.amiqueue import QueueView, default_configs
+    from callcenter.store.queuelog import QueueLog, QueueLogLines
+
+    clock = Clock()
+    center = CallCenter(["A", "B"], clock.callLater, 10, now=clock.seconds)
+    configs = default_configs(["A", "B"], "linear", 0, 0.0)
+    assert verifyObject(IEventSubscriber, AmiEvents(QueueView(center, configs, 20.0, 0.0), lambda *sent: None))
+    assert verifyObject(IEventSubscriber, QueueLog(QueueLogLines(Membership(configs)), None))
+
+
 def test_both_shell_sessions_are_sessions():
     from twisted.internet.testing import MemoryReactor
 

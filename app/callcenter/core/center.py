@@ -14,7 +14,8 @@ Bad input raises :class:`CallCenterError` before anything changes.
 
 :class:`CallCenter` holds the command words, the transitions and the timers; what can live
 apart does: its objects (model.py, waiting.py), the routing set-up (routing.py), the read-outs
-of ``status``, ``stats`` and the wallboard (readouts.py), whom a call rings (strategies.py).
+of ``status``, ``stats`` and the wallboard (readouts.py), whom a call rings (strategies.py), the
+state as data (state.py, which drives :meth:`CallCenter.resume`).
 
 Every command is O(1) or O(log n) whatever the queue length and the operator count:
 the queue is a ``WaitingCalls`` (one ``CallQueue`` per priority: append, pop-first and
@@ -727,27 +728,6 @@ class CallCenter(object):
         for operator in ringers:
             self._ring(call, operator, events, now)
         call.ringers = ringers
-
-    def _ring_again(self, call: Call, operator_ids: Sequence[str], now: float) -> None:
-        """A restore: ``call``, ringing at one operator, rings again at the others of
-        ``operator_ids`` (those it rang, in that order) that are available in its queue."""
-        first = call.operator
-        assert first is not None
-        ringers: List[Operator] = []
-        for operator_id in operator_ids:
-            operator = self._operators_by_id.get(operator_id)
-            if operator is None or operator in ringers:
-                continue
-            if operator is first:
-                ringers.append(operator)
-            elif operator.state is AVAILABLE and any(
-                served is call.queue and operator.index in free for served, free in operator.serves
-            ):
-                self._ring(call, operator, [], now)
-                ringers.append(operator)
-        if first not in ringers:
-            ringers.insert(0, first)
-        call.ringers = ringers if len(ringers) > 1 else None
 
     def _release(self, operator: Operator, events: Events, now: float) -> None:
         """Make ``operator`` available; it takes, among the queues it serves, the waiting call

@@ -20,20 +20,26 @@ The dict (``VERSION`` 1)::
                     "ignored", "talk_time", "joined", "paused_time" ({reason: seconds}),
                     "wrap_up_time", "logged_out_time"}, ...],       # in configured order
      "dynamic": [operator id, ...],                                 # joined with login
-     "calls": [{"id", "state" ("queued", "ringing", "answered"), "queue", "priority",
-                "received_at", "order", "operator" (id or None),
-                "ringers" ([ids] of a ring-all call, or None)}, ...],
-     "queues": [{"name", "waiting": [call id, ...] (offer order), "figures",
-                 "memory": [each level's strategy memory]}, ...],
+     "calls": [{"id", "state" ("ringing", "answered"), "queue", "priority", "received_at",
+                "order", "operator" (id), "ringers" ([ids] when it rings at several, or None),
+                "first_position"}, ...],
+                                                                    # in order of arrival
+     "queues": [{"name", "waiting": [[call id, priority, received_at, order, first_position],
+                                     ...] (offer order),
+                 "figures", "memory": [each level's strategy memory]}, ...],
      "figures": {...},                                              # QueueFigures.to_dict()
      "timers": [{"timer": "timeout" | "wrapped" | "waited", "operator" ("" for the wait),
                  "deadline"}, ...],
      "arrivals": calls received with several queues, "received_at": the last received-at time}
 
-Times are readings of the center's ``now``.
+Times are readings of the center's ``now``; ``order`` is a call's place in the order of arrival
+(with several queues; 0 with one), ``first_position`` where it first waited (0: never). A waiting
+call is five values: a long queue stays small.
 """
 
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+import gc
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from callcenter.core.center import (
     DEFAULT_RING_TIMEOUT,
@@ -45,11 +51,21 @@ from callcenter.core.center import (
     CallLater,
     Now,
 )
-from callcenter.core.model import ANSWERED, QUEUED, Call, CallCenterError, Operator, check_id, parse_priority
+from callcenter.core.model import (
+    ANSWERED,
+    MAX_ID_LENGTH,
+    PRIORITIES,
+    QUEUED,
+    Call,
+    CallCenterError,
+    Operator,
+    check_id,
+    parse_priority,
+)
 from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig
 from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.stats import FIGURE_NAMES, QueueFigures
-from callcenter.core.strategies import LINEAR, rings_several
+from callcenter.core.strategies import LINEAR
 
 VERSION = 1
 # The CallCenter options a restore may give anew (the operators and queues change through
@@ -57,14 +73,30 @@ VERSION = 1
 SETTINGS = ("ring_timeout", "service_level", "strategy", "seed", "wrap_up", "max_no_answer", "max_queue", "max_wait")
 # The core compares states by identity: each saved string maps to the core's own.
 OPERATOR_STATES = {state: state for state in (AVAILABLE, RINGING, BUSY, PAUSED, LOGGED_OUT, WRAP_UP)}
-CALL_STATES = {QUEUED: QUEUED, RINGING: RINGING, ANSWERED: ANSWERED}
+CALL_STATES = {RINGING: RINGING, ANSWERED: ANSWERED}  # those of a call that an operator holds
 PENDING = {None: None, PAUSED: PAUSED, LOGGED_OUT: LOGGED_OUT}
 # The call state that goes with an operator's state.
 HOLDS = {RINGING: RINGING, BUSY: ANSWERED}
 # The states of an operator that holds no call and gets none.
 ABSENT: Dict[Any, str] = {PAUSED: PAUSED, LOGGED_OUT: LOGGED_OUT, WRAP_UP: WRAP_UP}
 
+PRIORITY_VALUES = frozenset(range(PRIORITIES))
+
 Data = Dict[str, Any]
+
+
+@contextmanager
+def making_many_objects() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a long queue's calls are made or read: it would
+    walk all the objects made so far again and again (a snapshot of 10^6 waiting calls took 6
+    times longer with it on), and none of them is garbage."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # To data.
@@ -73,7 +105,13 @@ Data = Dict[str, Any]
 def center_to_data(center: CallCenter) -> Data:
     """``center``'s state as a plain JSON-serialisable dict, a copy (see the module's docstring).
     O(operators + calls)."""
+    with making_many_objects():
+        return _center_to_data(center)
+
+
+def _center_to_data(center: CallCenter) -> Data:
     arrivals, received_at, wait_deadline = center.own_state()
+    held = [call for call in center.calls.values() if call.state is not QUEUED]
     timers = []
     for operator in center.operators:
         if operator.timer is not None:
@@ -96,11 +134,14 @@ def center_to_data(center: CallCenter) -> Data:
         },
         "operators": [operator_to_data(operator) for operator in center.operators],
         "dynamic": list(center.dynamic),
-        "calls": [call_to_data(call) for call in center.calls.values()],
+        "calls": [call_to_data(call) for call in sorted(held, key=arrival)],
         "queues": [
             {
                 "name": queue.name,
-                "waiting": list(queue.waiting),
+                "waiting": [
+                    [call.id, call.priority, call.received_at, call.order, call.first_position]
+                    for call in queue.waiting.calls()
+                ],
                 "figures": queue.figures.to_dict(),
                 "memory": [free.state() for free in queue.levels],
             }
@@ -111,6 +152,12 @@ def center_to_data(center: CallCenter) -> Data:
         "arrivals": arrivals,
         "received_at": received_at,
     }
+
+
+def arrival(call: Call) -> Tuple[float, int, str]:
+    """The calls that ring or talk are saved in order of arrival (the id settles ties): the
+    same state gives the same data whatever the order the center happens to keep them in."""
+    return call.received_at, call.order, call.id
 
 
 def operator_to_data(operator: Operator) -> Data:
@@ -144,6 +191,7 @@ def call_to_data(call: Call) -> Data:
         "order": call.order,
         "operator": None if call.operator is None else call.operator.id,
         "ringers": None if call.ringers is None else [ringer.id for ringer in call.ringers],
+        "first_position": call.first_position,
     }
 
 
@@ -163,11 +211,12 @@ def center_from_data(
     The timers run to their saved deadlines (one that is past fires at once); a ringing
     operator without one rings a full ring timeout from now, a wrap-up without one ends its
     ``wrap_up`` after it began. Without --queues a changed ``strategy`` starts without the
-    saved strategy's memory; a call that rang at several operators in a queue that no longer
-    rings all rings at the first of them only. :class:`CallCenterError` when ``data`` is not
-    such a dict or does not hold together."""
+    saved strategy's memory (a call ringing at several operators rings on at each of them).
+    Nothing is told to subscribers: the center is as it was. :class:`CallCenterError` when
+    ``data`` is not such a dict or does not hold together. O(operators + calls)."""
     try:
-        return _center_from_data(data, call_later, now, dict(settings or {}))
+        with making_many_objects():
+            return _center_from_data(data, call_later, now, dict(settings or {}))
     except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
         raise CallCenterError("the saved state cannot be read: %s" % (describe(error),)) from None
 
@@ -212,7 +261,7 @@ def _center_from_data(
     for operator, record in zip(center.operators, records):
         read_operator(operator, record)
     center.dynamic = [str(operator_id) for operator_id in data["dynamic"] if operator_id in operators]
-    calls = {}
+    calls: Dict[str, Call] = {}
     for record in data["calls"]:
         call = read_call(record, queues)
         if call.id in calls:
@@ -220,7 +269,7 @@ def _center_from_data(
         calls[call.id] = call
     for record in data["calls"]:
         call = calls[record["id"]]
-        call.operator = None if record["operator"] is None else operators[record["operator"]]
+        call.operator = operators[record["operator"]]
         if record["ringers"] is not None:
             call.ringers = [operators[operator_id] for operator_id in record["ringers"]]
     for operator, record in zip(center.operators, records):
@@ -228,33 +277,19 @@ def _center_from_data(
     check_calls(center.operators, calls)
     for call in calls.values():
         center.calls[call.id] = call
-        if call.state is RINGING:
-            ring_as_the_queue_does(call)
     copy_figures(center.figures, data["figures"])
     waiting = []
-    for record in data["queues"]:
-        queue = queues.get(record["name"])
-        if queue is None:
-            raise ValueError("queue %s is not configured" % (record["name"],))
+    same_strategy = configs is not None or str(saved["strategy"]) == center.strategy
+    if [record["name"] for record in data["queues"]] != [queue.name for queue in center.queues]:
+        raise ValueError("the queues saved are not those configured")
+    for queue, record in zip(center.queues, data["queues"]):
         copy_figures(queue.figures, record["figures"])
         memory = record["memory"]
-        same_strategy = configs is not None or str(saved["strategy"]) == center.strategy
         if same_strategy and memory is not None and len(memory) == len(queue.levels):
             for free, level_memory in zip(queue.levels, memory):
                 if level_memory is not None:
                     free.restore(level_memory)
-    by_queue: Dict[str, List[Call]] = {queue.name: [] for queue in center.queues}
-    for record in data["queues"]:
-        for call_id in record["waiting"]:
-            call = calls[call_id]
-            if call.state is not QUEUED or call.queue.name != record["name"]:
-                raise ValueError("call %s is not waiting in queue %s" % (call_id, record["name"]))
-            by_queue[record["name"]].append(call)
-    waiting = [by_queue[queue.name] for queue in center.queues]
-    if sum(len(calls_waiting) for calls_waiting in waiting) != sum(
-        1 for call in calls.values() if call.state is QUEUED
-    ):
-        raise ValueError("the waiting calls are not each in its queue once")
+        waiting.append(read_waiting(record["waiting"], queue, center.calls))
     timers = [
         (TIMERS[record["timer"]], str(record["operator"]), float(record["deadline"])) for record in data["timers"]
     ]
@@ -286,6 +321,7 @@ def read_operator(operator: Operator, record: Data) -> None:
 
 
 def read_call(record: Data, queues: Dict[str, Any]) -> Call:
+    """A call that rings or talks (its operators come after)."""
     queue = queues.get(record["queue"])
     if queue is None:
         raise ValueError("call %s is in queue %s, which is not configured" % (record["id"], record["queue"]))
@@ -294,7 +330,31 @@ def read_call(record: Data, queues: Dict[str, Any]) -> Call:
     )
     call.state = CALL_STATES[record["state"]]
     call.order = int(record["order"])
+    call.first_position = int(record["first_position"])
     return call
+
+
+def read_waiting(entries: Sequence[Any], queue: Any, calls: Dict[str, Call]) -> List[Call]:
+    """The waiting calls of ``queue``, in offer order, each added to ``calls``. Calls received
+    at the same time share one float object, as the core's own do. O(1) a call: a restore of
+    a long queue spends its time here."""
+    waiting = []
+    received_at = float("nan")  # equal to no time: the first call's is read
+    for call_id, priority, received, order, first_position in entries:
+        if call_id.__class__ is not str or " " in call_id or len(call_id) > MAX_ID_LENGTH:
+            check_id("call", str(call_id))  # its error (a printable id of that length passes)
+        if call_id in calls:
+            raise ValueError("call %s is saved twice" % call_id)
+        if priority.__class__ is not int or priority not in PRIORITY_VALUES:
+            parse_priority(priority)  # its error
+        if received != received_at:
+            received_at = float(received)
+        call = Call(call_id, received_at, priority, queue)
+        call.order = int(order)
+        call.first_position = int(first_position)
+        calls[call_id] = call
+        waiting.append(call)
+    return waiting
 
 
 def optional_text(value: Any) -> Optional[str]:
@@ -318,24 +378,10 @@ def check_calls(operators: Sequence[Operator], calls: Dict[str, Call]) -> None:
                 "operator %s is %s with call %s, which is not held so" % (operator.id, operator.state, call.id)
             )
     for call in calls.values():
-        if call.state is QUEUED:
-            if call.operator is not None or call.ringers is not None:
-                raise ValueError("call %s waits but names an operator" % call.id)
-            continue
         holders = call.ringers if call.state is RINGING and call.ringers else [call.operator]
         for holder in holders:
             if holder is None or holder.call is not call:
                 raise ValueError("call %s is %s but no operator holds it" % (call.id, call.state))
-
-
-def ring_as_the_queue_does(call: Call) -> None:
-    """A call that rang at several operators (ring-all) in a queue whose strategy now rings one:
-    it rings at the first of them only; the others are available."""
-    if call.ringers is not None and not call.queue.levels[0].rings_several:
-        for other in call.ringers[1:]:
-            other.state = AVAILABLE
-            other.call = None
-        call.operator, call.ringers = call.ringers[0], None
 
 
 def copy_figures(figures: QueueFigures, saved: Any) -> None:
@@ -400,15 +446,17 @@ def reconfigured(data: Data, operator_ids: Sequence[str], queues: Optional[Seque
     configs = None if queues is None else list(queues)
     names = [DEFAULT_QUEUE] if configs is None else [config.name for config in configs]
     old_default = DEFAULT_QUEUE if saved_configs is None else saved_configs[0]["name"]
-    moved = {}
-    for call in data["calls"]:
-        name = call["queue"]
+
+    def queue_now(call_id: str, name: str) -> str:
         if name in names and saved_configs is not None:
-            moved[call["id"]] = name
-        elif name == old_default:
-            moved[call["id"]] = names[0]
-        else:
-            raise ConflictError(QUEUE_GONE, call["id"], queue=name)
+            return name
+        if name == old_default:
+            return names[0]
+        raise ConflictError(QUEUE_GONE, call_id, queue=name)
+
+    moved = {call["id"]: queue_now(call["id"], call["queue"]) for call in data["calls"]}
+    waiting = [(entry, queue_now(entry[0], queue["name"])) for queue in data["queues"] for entry in queue["waiting"]]
+    arrival = sorted(waiting, key=lambda placed: placed[0][3])  # each queue's offer order within one time
     named = set() if configs is None else {member for config in configs for member, _ in config.members}
     members: Dict[str, Set[str]] = {name: set() for name in names}
     for config in configs or ():
@@ -446,8 +494,6 @@ def reconfigured(data: Data, operator_ids: Sequence[str], queues: Optional[Seque
                 call["operator"] = ringers[-1]
         calls.append(call)
     saved_queues = {queue["name"]: queue for queue in data["queues"]}
-    orders = {call["id"]: call["order"] for call in data["calls"]}
-    arrival = sorted((call_id for queue in data["queues"] for call_id in queue["waiting"]), key=orders.__getitem__)
     new_queues = []
     for position, name in enumerate(names):
         saved = saved_queues.get(name)
@@ -458,7 +504,7 @@ def reconfigured(data: Data, operator_ids: Sequence[str], queues: Optional[Seque
         new_queues.append(
             {
                 "name": name,
-                "waiting": [call_id for call_id in arrival if moved[call_id] == name],
+                "waiting": [entry for entry, queue_name in arrival if queue_name == name],
                 "figures": saved["figures"] if saved is not None else QueueFigures().to_dict(),
                 "memory": saved["memory"] if saved is not None and same else None,
             }
@@ -556,9 +602,6 @@ def _data_from_v1(
     settings = dict(DEFAULT_SETTINGS)
     settings.update(given)
     settings.update(strategy=str(routing.get("strategy", settings["strategy"])), queues=configs)
-    ring_all = {config["name"] for config in configs or () if rings_several(config["strategy"])}
-    if configs is None and routing and rings_several(str(settings["strategy"])):
-        ring_all.add(DEFAULT_QUEUE)
     placed = {
         str(call_id): (str(name), int(order)) for call_id, (name, order) in (saved_queues.get("calls") or {}).items()
     }
@@ -568,18 +611,15 @@ def _data_from_v1(
     saved_ringers = routing.get("ringers") or {}
     figures = stats.get("operators") or {}
 
-    def call_data(call_id: str, state: str, operator: Optional[str]) -> Data:
+    def saved_call(call_id: str) -> Tuple[str, int, float, int]:
+        """Its queue, priority, received-at time and order."""
         name, order = placed.get(call_id, (default, 0))
-        return {
-            "id": call_id,
-            "state": state,
-            "queue": name,
-            "priority": parse_priority(priorities.get(call_id, 0)),
-            "received_at": float(received.get(call_id, now)),
-            "order": order,
-            "operator": operator,
-            "ringers": None,
-        }
+        return name, parse_priority(priorities.get(call_id, 0)), float(received.get(call_id, now)), order
+
+    def call_data(call_id: str, state: str, operator: str) -> Data:
+        name, priority, received_at, order = saved_call(call_id)
+        keys = ("id", "state", "queue", "priority", "received_at", "order", "operator", "ringers", "first_position")
+        return dict(zip(keys, (call_id, state, name, priority, received_at, order, operator, None, 0)))
 
     records = []
     calls = []
@@ -615,7 +655,7 @@ def _data_from_v1(
             calls.append(call_data(call_id, HOLDS[record["state"]], operator_id))
     by_id = {record["id"]: record for record in records}
     for call in calls:
-        if call["state"] is RINGING and call["queue"] in ring_all:
+        if call["state"] is RINGING and len(saved_ringers.get(call["id"], ())) > 1:
             held = call["operator"]
             ringers = []
             for operator_id in saved_ringers.get(call["id"], ()):
@@ -630,9 +670,16 @@ def _data_from_v1(
                     call["operator"] = operator_id  # the last one rung, as ring-all leaves it
             if held not in ringers:
                 ringers.insert(0, held)
-            call["ringers"] = ringers
-    waiting = [call_data(str(call_id), QUEUED, None) for call_id in queue]
+            call["ringers"] = ringers if len(ringers) > 1 else None
     names = [DEFAULT_QUEUE] if not configs else [config["name"] for config in configs]
+    waiting: Dict[str, List[Any]] = {name: [] for name in names}
+    orders = []
+    for call_id in queue:
+        name, priority, received_at, order = saved_call(call_id)
+        if name not in waiting:
+            raise ValueError("call %s waits in queue %s, which is not configured" % (call_id, name))
+        waiting[name].append([call_id, priority, received_at, order, len(waiting[name]) + 1])
+        orders.append(order)
     by_queue = saved_queues.get("memory") or {}
     queue_figures = stats.get("queues") or {}
     queues = []
@@ -644,21 +691,20 @@ def _data_from_v1(
         queues.append(
             {
                 "name": name,
-                "waiting": [call["id"] for call in waiting if call["queue"] == name],
+                "waiting": waiting[name],
                 "figures": queue_figures.get(name, QueueFigures().to_dict()),
                 "memory": memory,
             }
         )
-    everything = calls + sorted(waiting, key=lambda call: call["order"])
     return {
         "version": VERSION,
         "settings": settings,
         "operators": records,
         "dynamic": [str(operator_id) for operator_id in routing.get("dynamic", ())],
-        "calls": everything,
+        "calls": calls,
         "queues": queues,
         "figures": stats.get("figures", QueueFigures().to_dict()),
         "timers": [],
-        "arrivals": max([call["order"] for call in everything] or [0]),
+        "arrivals": max([call["order"] for call in calls] + orders + [0]),
         "received_at": now,
     }

@@ -65,10 +65,6 @@ class IRingStrategy(Interface):
     interface methods take no ``self``.)"""
 
     ringing = Attribute("ringing(index): it was offered a call (no longer available)")
-    rings_several = Attribute(
-        "True when it may offer one call to several operators at once (ring-all): a restored call that rang at "
-        "several rings at them all again, where a strategy that rings one keeps the first of them"
-    )
 
     def __len__():
         """How many operators are available."""
@@ -107,7 +103,6 @@ class Linear(IndexSet):
     methods, the first member found inline: the default strategy costs one call a ring."""
 
     __slots__ = ()
-    rings_several = False
 
     def __init__(self, operators: Sequence[Any], seed: Optional[int] = None) -> None:
         IndexSet.__init__(self, len(operators))
@@ -180,7 +175,6 @@ class Ordered(object):
     rings or talks)."""
 
     __slots__ = ("_heap", "_key", "_keys", "_size")
-    rings_several = False
 
     def __init__(self, capacity: int, key: "Callable[[int], Any]") -> None:
         self._key = key
@@ -276,7 +270,6 @@ class Random(object):
     never on the order they became so, which a restore could not reproduce."""
 
     __slots__ = ("_high", "_present", "_random", "_size", "_tree")
-    rings_several = False
 
     def __init__(self, operators: Sequence[Any], seed: Optional[int] = None) -> None:
         self._random = random.Random(seed)
@@ -358,19 +351,12 @@ class RingAll(Linear):
     decliner."""
 
     __slots__ = ()
-    rings_several = True
 
     def offer(self) -> Sequence[int]:
         return tuple(self.members())
 
     def offer_after(self, index: int) -> Sequence[int]:
         return tuple(self.members())  # the decliner is not a member: it rang
-
-
-def rings_several(name: str) -> bool:
-    """Whether the strategy called ``name`` may ring several operators with one call."""
-    cls = REGISTRY.get(name)
-    return cls is not None and bool(cls.rings_several)
 
 
 def make_strategy(name: str, operators: Sequence[Any], seed: Optional[int] = None) -> Any:

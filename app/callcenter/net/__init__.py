@@ -3,4 +3,15 @@
 Layer: net. It imports the core, the stores' interfaces and Twisted, nothing above them.
 """
 
-__all__ = ["lines", "protocol", "ratelimit", "scanner", "twisted_internals", "wire"]
+__all__ = [
+    "ami",
+    "amiqueue",
+    "amiusers",
+    "amiwire",
+    "lines",
+    "protocol",
+    "ratelimit",
+    "scanner",
+    "twisted_internals",
+    "wire",
+]

@@ -24,6 +24,12 @@ from zope.interface import implementer
 from callcenter.core.center import QUERIES, CallCenterError
 from callcenter.core.rendering import render
 from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, IEventSubscriber, ILeadership
+from callcenter.net.limits import (
+    DEFAULT_AUTH_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_OUTPUT_BUFFER,
+    DEFAULT_MAX_UNAUTHENTICATED,
+)
 from callcenter.net.lines import LineReceiver, RequestReceiver
 from callcenter.net.ratelimit import CountingLog
 from callcenter.net.twisted_internals import send_now, unsent_bytes
@@ -44,11 +50,6 @@ from callcenter.net.wire import (
 
 log = Logger()
 
-DEFAULT_MAX_OUTPUT_BUFFER = 16 << 20  # bytes of unsent output a client may hold
-DEFAULT_MAX_CONNECTIONS = 10000
-DEFAULT_AUTH_TIMEOUT = 10.0  # seconds a connection has to send the token
-# Connections still to send the token, held at once (sshd's MaxStartups is the model).
-DEFAULT_MAX_UNAUTHENTICATED = 100
 BROADCAST_CHUNK = 1000  # event copies sent in one reactor turn
 # Bytes of unsent output past which a connection handles no more requests until it drains:
 # the transport's own buffer size (Twisted pauses its producer past it), which also bounds

@@ -1,5 +1,7 @@
 """Erlang C (M/M/c) and Erlang A (M/M/c+M) figures for staffing a queue. Pure: no I/O.
 
+Layer: sim (pure).
+
 Both start from the Erlang B recursion ``B(k) = a B(k-1) / (k + a B(k-1))``, which
 never forms a factorial or a power and so stays finite for any number of operators.
 

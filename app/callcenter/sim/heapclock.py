@@ -1,5 +1,7 @@
 """A virtual clock on a binary heap: Twisted's ``IReactorTime`` for simulated time.
 
+Layer: sim (pure: Twisted's interface, no reactor).
+
 ``task.Clock`` keeps its pending calls in a list that it sorts again on every
 ``callLater`` and every step, which is quadratic over a simulated day. This clock
 keeps them on a heap ordered by (time, order of scheduling), so calls due at the

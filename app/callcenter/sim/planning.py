@@ -1,5 +1,7 @@
 """``callcenter simulate`` and ``callcenter erlang``: planning a day, by simulation and by formula.
 
+Layer: sim, its command-line half.
+
 The options, the profile file, and the table, CSV, JSON and plot outputs. The models are
 :mod:`callcenter.sim.simulate` and :mod:`callcenter.sim.erlang`; the shell's own options and
 behaviour are not touched (``callcenter`` with no subcommand is the shell).
@@ -208,6 +210,9 @@ class SimulateOptions(PlanningOptions, CallCenterOptions, ConnectOption):
         ["plot", None, None, "Draw waiting calls and service level across the day into FILE.png (matplotlib)."],
         ["auth-token-file", None, None, "With --connect: the file holding the server's token, sent first."],
         ["speed", None, 1.0, "With --connect: virtual seconds per real second.", number("speed", 1e-6)],
+        ["queue-log", None, None, "Write the simulated days as Asterisk's queue_log to FILE (docs/ami.md)."],
+        ["start", None, None, "With --queue-log: when the first day starts, local time (2026-12-01T08:00)."],
+        ["days", None, None, "With --queue-log: days to simulate, one a replication [default: 1].", positive_count],
     ]
 
     def opt_connect(self, endpoint: str) -> None:
@@ -218,6 +223,7 @@ class SimulateOptions(PlanningOptions, CallCenterOptions, ConnectOption):
     def postOptions(self) -> None:
         self["connect"] = ",".join(self["servers"]) if self.get("servers") else None
         self.check_traffic()
+        self.check_queue_log()
         if self["queues"] is not None:
             raise usage.UsageError("--queues: simulate plays one queue (--operators)")
         CallCenterOptions.postOptions(self)
@@ -242,6 +248,28 @@ class SimulateOptions(PlanningOptions, CallCenterOptions, ConnectOption):
         self["interval"] = duration(interval) if interval is not None else None
         if self["interval"] is not None and self["interval"] <= 0:
             raise usage.UsageError("--interval must be longer than 0")
+
+    def check_queue_log(self) -> None:
+        """--queue-log, --start and --days: epoch seconds of the start in ``start-epoch``."""
+        self["start-epoch"] = None
+        if self["queue-log"] is None:
+            for name in ("start", "days"):
+                if self[name] is not None:
+                    raise usage.UsageError("--%s goes with --queue-log FILE" % name)
+            return
+        if self["connect"] is not None:
+            raise usage.UsageError(
+                "--queue-log and --connect: the server writes its own (callcenter-server --queue-log)"
+            )
+        if self["start"] is None:
+            raise usage.UsageError("--queue-log needs --start, the time the first day starts (like 2026-12-01T08:00)")
+        self["start-epoch"] = start_epoch(self["start"])
+        if self["days"] is not None:
+            if self["replications"] not in (self.defaults["replications"], self["days"]):
+                raise usage.UsageError("--days and --replications: with --queue-log a day is a replication")
+            self["replications"] = self["days"]
+        elif self["replications"] == self.defaults["replications"]:
+            self["replications"] = 1
 
     def model(self) -> Model:
         try:
@@ -488,6 +516,49 @@ def transcript_writer(target: TextIO) -> Callable[[float, str], None]:
     return write
 
 
+DAY = 86400.0
+
+
+def start_epoch(text: str) -> float:
+    """``2026-12-01T08:00`` (or with seconds, or a space for the T) in local time, as epoch
+    seconds; usage.UsageError when it is not such a time."""
+    import time
+
+    for pattern in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return time.mktime(time.strptime(text.strip(), pattern))
+        except ValueError:
+            continue
+    raise usage.UsageError("--start takes a local time like 2026-12-01T08:00, not %r" % (text[:80],))
+
+
+def queue_log_days(options: SimulateOptions, model: Model, output: Any) -> Callable[[int], Any]:
+    """The queue_log subscriber of each simulated day: day ``number`` placed ``number`` days
+    after ``--start``, its lines written to ``output``."""
+    from callcenter.core.asterisk import Membership
+    from callcenter.net.amiqueue import default_configs
+    from callcenter.store.queuelog import QueueLog, QueueLogLines, queue_start
+
+    membership = Membership(default_configs(options["operators"], "linear", 0, 0.0))
+
+    def day(number: int) -> Any:
+        offset = options["start-epoch"] + number * DAY - model.start
+        output.write([queue_start(offset + model.start)])
+        return QueueLog(QueueLogLines(membership, offset=offset), output)
+
+    return day
+
+
+class LinesTo(object):
+    """Where a simulation's queue_log lines go: a text file, as they come."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, lines: List[str]) -> None:
+        self.stream.writelines(lines)
+
+
 def run_simulate(options: SimulateOptions, stdout: TextIO) -> None:
     formatter = {"table": simulate_table, "csv": simulate_csv, "json": simulate_json}[options["format"]]
 
@@ -502,8 +573,17 @@ def run_simulate(options: SimulateOptions, stdout: TextIO) -> None:
         play(options, show)
         return
     model = options.model()
-    transcript_file = None
+    transcript_file = queue_log_file = None
     try:
+        listeners = None
+        if options["queue-log"] is not None:
+            try:
+                queue_log_file = open(options["queue-log"], "a", encoding="utf-8")
+            except OSError as error:
+                raise usage.UsageError(
+                    "--queue-log: cannot write %s: %s" % (options["queue-log"], error.strerror)
+                ) from None
+            listeners = queue_log_days(options, model, LinesTo(queue_log_file))
         if options["transcript"] is not None:
             try:
                 transcript_file = open(options["transcript"], "w", encoding="utf-8")
@@ -512,10 +592,11 @@ def run_simulate(options: SimulateOptions, stdout: TextIO) -> None:
                     "--transcript: cannot write %s: %s" % (options["transcript"], error.strerror)
                 ) from None
         writer = transcript_writer(transcript_file) if transcript_file is not None else None
-        result = simulate(model, options["replications"], options["seed"], writer)
+        result = simulate(model, options["replications"], options["seed"], writer, listeners)
     finally:
-        if transcript_file is not None:
-            transcript_file.close()
+        for opened in (transcript_file, queue_log_file):
+            if opened is not None:
+                opened.close()
     show(model, result)
 
 

@@ -322,7 +322,11 @@ class ArrivalProcess(object):
 class Replication(object):
     """One run of the model on a fresh call center and clock; it hears the core's events."""
 
-    def __init__(self, model: Model, seed: int, transcript: Optional[Transcript] = None) -> None:
+    def __init__(
+        self, model: Model, seed: int, transcript: Optional[Transcript] = None, listener: Optional[Any] = None
+    ) -> None:
+        """``listener``: an ``interfaces.IEventSubscriber`` that hears the core's events too
+        (after the simulation's own handling of each)."""
         self.model = model
         self.rng = random.Random(seed)
         self.clock = HeapClock(model.start)
@@ -334,6 +338,8 @@ class Replication(object):
             **model.center_options(),
         )
         self.center.subscribe(self)
+        if listener is not None:
+            self.center.subscribe(listener)
         self.tallies = [Tally(model.bucket_start(index), model.bucket_end(index)) for index in range(model.buckets)]
         self.callers: Dict[str, Caller] = {}
         # operator -> its present ring: a response to an earlier ring finds another object here
@@ -613,12 +619,21 @@ def replication_seed(seed: int, number: int) -> int:
     return seed * 1000003 + number
 
 
-def simulate(model: Model, replications: int = 1, seed: int = 1, transcript: Optional[Transcript] = None) -> Result:
-    """Run the replications; ``transcript`` hears every line of the first one."""
+def simulate(
+    model: Model,
+    replications: int = 1,
+    seed: int = 1,
+    transcript: Optional[Transcript] = None,
+    listeners: Optional[Callable[[int], Any]] = None,
+) -> Result:
+    """Run the replications; ``transcript`` hears every line of the first one;
+    ``listeners(number)``, when given, is a subscriber to the events of replication
+    ``number`` (or None)."""
     if replications < 1:
         raise SimulationError("at least one replication is needed")
     runs = []
     for number in range(replications):
-        run = Replication(model, replication_seed(seed, number), transcript if number == 0 else None)
+        listener = listeners(number) if listeners is not None else None
+        run = Replication(model, replication_seed(seed, number), transcript if number == 0 else None, listener)
         runs.append(run.run())
     return Result(model, runs)

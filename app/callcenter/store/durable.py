@@ -718,22 +718,23 @@ class DurableCallCenter(object):
         frames, torn, size = self.files.read_journal(name, limit)
         center = self.center
         try:
-            for offset, payload in frames:
-                seconds, command, argument = decode_record(payload, offset)
-                self.replaying = seconds
-                try:
-                    if command in (TIMEOUT, WRAPPED, WAITED):
-                        self._run_timer(command, argument)
-                    else:
-                        center.execute(command, argument)
-                except CallCenterError as error:
-                    if command == TIMEOUT:
-                        why = "a ring timeout of operator %s, not ringing" % argument
-                    elif command == WRAPPED:
-                        why = "the end of a wrap-up of operator %s, not in wrap-up" % argument
-                    else:
-                        why = "a record (%s %s) that does not apply: %s" % (command, argument, error)
-                    raise DamagedError(offset, why) from None
+            with state.making_many_objects():  # a long journal makes as many calls as the queue holds
+                for offset, payload in frames:
+                    seconds, command, argument = decode_record(payload, offset)
+                    self.replaying = seconds
+                    try:
+                        if command in (TIMEOUT, WRAPPED, WAITED):
+                            self._run_timer(command, argument)
+                        else:
+                            center.execute(command, argument)
+                    except CallCenterError as error:
+                        if command == TIMEOUT:
+                            why = "a ring timeout of operator %s, not ringing" % argument
+                        elif command == WRAPPED:
+                            why = "the end of a wrap-up of operator %s, not in wrap-up" % argument
+                        else:
+                            why = "a record (%s %s) that does not apply: %s" % (command, argument, error)
+                        raise DamagedError(offset, why) from None
         except DamagedError as damage:
             raise self.files.damaged(name, damage.offset, damage.why) from None
         finally:
@@ -762,7 +763,13 @@ class DurableCallCenter(object):
         except state.ConflictError as conflict:
             raise StateError(self._conflict_message(conflict)) from None
         self.timers.clear()
-        self.center = self._center_from(data)
+        try:
+            self.center = self._center_from(data)
+        except CallCenterError as error:
+            raise StateError(
+                "the saved state in %s does not fit the options: %s; change them back, or move %s aside to "
+                "start empty" % (self.directory, error, self.directory)
+            ) from None
         if old_ids != operator_ids:
             log.info(
                 "Operators changed from {old} to {new}", old=",".join(old_ids), new=",".join(self.operator_ids_wanted)

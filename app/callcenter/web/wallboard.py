@@ -1,6 +1,8 @@
 """The wallboard (``callcenter-server --web ENDPOINT``): a twisted.web site showing the call
 center live.
 
+Layer: web (only with ``--web``).
+
 ``/``            the page (index.html, wallboard.css, wallboard.js in the package: no CDN, no build)
 ``/api/status``  the whole state as JSON (its shape is documented in docs/wallboard.md)
 ``/api/events``  Server-Sent Events: ``status`` (the whole state) first, then ``change`` events
@@ -33,12 +35,11 @@ from zope.interface import implementer
 from callcenter.core.rendering import render
 from callcenter.core.states import RINGING
 from callcenter.interfaces import ICallCenterObserver, IEventSubscriber
-from callcenter.net.protocol import DEFAULT_MAX_OUTPUT_BUFFER
+from callcenter.net.limits import DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_WEB_CLIENTS
 from callcenter.net.twisted_internals import unsent_bytes
 
 log = Logger()
 
-DEFAULT_MAX_WEB_CLIENTS = 1000
 UPDATE_INTERVAL = 0.1  # seconds between two change events at most: a change waits 100 ms at worst, within 200
 HEARTBEAT_INTERVAL = 15.0  # a comment line on idle streams, so proxies and dead peers are noticed
 RECONNECT_DELAY_MS = 1000  # what EventSource waits before it reconnects

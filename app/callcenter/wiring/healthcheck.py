@@ -1,5 +1,7 @@
 """``callcenter-healthcheck``: does the call center server on this host answer its protocol?
 
+Layer: wiring.
+
 The wiring layer, for container health checks: it finds the ``callcenter-server`` process (the
 only one visible, as in a container, or ``--pid``), reads its command line with the server's own
 options, so that the port checked is the one that server listens on, whatever ``--listen`` it was

@@ -1,12 +1,13 @@
 """Command-line options of the three commands and the twistd plugin.
 
-Layer: wiring. The defaults live with what they are defaults of (the core, the protocol,
-the journal, the wallboard); nothing below the wiring imports this module.
+Layer: wiring. The defaults live with what they are defaults of (the core, the journal; the
+connections' limits in ``net/limits.py``, which loads no protocol); nothing below the wiring
+imports this module.
 """
 
 import os
 import sys
-from typing import Callable, List, Mapping, Optional, TypeVar
+from typing import Callable, Dict, List, Mapping, Optional, TypeVar
 
 from twisted.python import usage
 
@@ -14,15 +15,16 @@ from callcenter.cli.servers import ConnectOption
 from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
 from callcenter.core.queues import QueueConfig, QueuesError, operator_ids_of, parse_queues
 from callcenter.core.strategies import LINEAR, STRATEGIES
-from callcenter.net.protocol import (
+from callcenter.net.amiusers import AmiUser, AmiUsersError, parse_users
+from callcenter.net.limits import (
     DEFAULT_AUTH_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_OUTPUT_BUFFER,
     DEFAULT_MAX_UNAUTHENTICATED,
+    DEFAULT_MAX_WEB_CLIENTS,
 )
 from callcenter.store.etcd_config import DEFAULT_LEASE_TTL, DEFAULT_PREFIX, EtcdCredentials, check_endpoints
 from callcenter.store.journal import DEFAULT_JOURNAL_LIMIT
-from callcenter.web.wallboard import DEFAULT_MAX_WEB_CLIENTS
 
 DEFAULT_PORT = 5678
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
@@ -108,6 +110,22 @@ def read_queues(path: str) -> "List[QueueConfig]":
         return parse_queues(text)
     except QueuesError as error:
         raise usage.UsageError("--queues: %s %s" % (path, error)) from None
+
+
+def read_ami_users(path: str) -> "Dict[str, AmiUser]":
+    """The users of an --ami-users file; usage.UsageError saying why when it cannot be used
+    (never showing a secret)."""
+    try:
+        with open(path, "rb") as users_file:
+            text = users_file.read(1 << 20).decode("utf-8")
+    except OSError as error:
+        raise usage.UsageError("--ami-users: cannot read %s: %s" % (path, error.strerror)) from None
+    except UnicodeDecodeError:
+        raise usage.UsageError("--ami-users: %s is not UTF-8 text" % path) from None
+    try:
+        return parse_users(text)
+    except AmiUsersError as error:
+        raise usage.UsageError("--ami-users: %s: %s" % (path, error)) from None
 
 
 def byte_count(text: str) -> int:
@@ -384,6 +402,19 @@ class ServerOptions(CallCenterOptions):
             "Directory that keeps the state across restarts (journal and snapshot); none: kept in memory only.",
         ],
         [
+            "ami",
+            None,
+            None,
+            "Endpoint of the Asterisk Manager Interface (docs/ami.md), e.g. tcp:5038:interface=127.0.0.1; none: off.",
+        ],
+        ["ami-users", None, None, "manager.conf-shaped file of the AMI's users and their secrets (needed with --ami)."],
+        [
+            "queue-log",
+            None,
+            None,
+            "File Asterisk's queue_log lines are appended to (docs/ami.md), reopened on SIGHUP; none: not written.",
+        ],
+        [
             "journal-limit",
             None,
             DEFAULT_JOURNAL_LIMIT,
@@ -423,6 +454,13 @@ class ServerOptions(CallCenterOptions):
                 self["auth-token"] = read_token(self["auth-token-file"]).encode("utf-8")
             except TokenFileError as error:
                 raise usage.UsageError("--auth-token-file: %s" % error) from None
+        self["ami-user-table"] = None
+        if self["ami"]:
+            if not self["ami-users"]:
+                raise usage.UsageError("--ami needs --ami-users FILE: who may log in, with what secret")
+            self["ami-user-table"] = read_ami_users(self["ami-users"])
+        elif self["ami-users"]:
+            raise usage.UsageError("--ami-users: give --ami ENDPOINT too")
         if self["web"] and is_tls(self["listen"]) and not is_tls(self["web"]):
             raise usage.UsageError("--web: the server listens with TLS, so the wallboard must too (ssl:...)")
 

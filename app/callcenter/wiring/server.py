@@ -6,6 +6,7 @@ Layer: wiring. It builds the call center (the core, or the durable one around it
 
 import atexit
 import os
+import signal
 import sys
 from typing import Any, List, Optional, Tuple
 
@@ -21,7 +22,10 @@ from twisted.logger import (
 )
 from twisted.python.failure import Failure
 
+from callcenter.core.asterisk import Membership, arrival_of
 from callcenter.core.center import CallCenter
+from callcenter.core.queues import QueueConfig
+from callcenter.net.amiqueue import default_configs
 from callcenter.net.protocol import CallCenterServerFactory
 from callcenter.net.twisted_internals import (
     exit_zero_after_a_clean_stop,
@@ -30,6 +34,7 @@ from callcenter.net.twisted_internals import (
 )
 from callcenter.store.durable import DurableCallCenter
 from callcenter.store.journal import DEFAULT_JOURNAL_LIMIT, StateError
+from callcenter.store.queuelog import QueueLog, QueueLogFile, QueueLogLines, queue_start
 from callcenter.wiring.descriptors import GuardedEndpoint
 from callcenter.wiring.options import ServerOptions, is_tls, parse_or_exit, routing_options
 from callcenter.wiring.tls_sniffing import endpoint_reactor
@@ -128,6 +133,59 @@ def make_factory(
     )
 
 
+def ami_factory(options: ServerOptions, reactor: Any, core: CallCenter, durable: Any) -> Optional[Any]:
+    """The factory of ``--ami``'s connections, acting on the same call center as the JSON
+    port's; None without ``--ami``."""
+    if not options["ami"]:
+        return None
+    from callcenter.net.ami import AmiFactory
+    from callcenter.net.amievents import AmiEvents
+    from callcenter.net.amiqueue import QueueView
+
+    view = QueueView(observed(core, durable), queue_configs(options), options["service-level"], options["wrap-up"])
+    factory = AmiFactory(
+        core if durable is None else durable,
+        view,
+        options["ami-user-table"],
+        reactor.callLater,
+        reactor.seconds,
+        max_output_buffer=options["max-output-buffer"],
+        max_connections=options["max-connections"],
+        auth_timeout=options["auth-timeout"],
+        max_unauthenticated=options["max-unauthenticated"],
+        durable_output=durable,
+    )
+    # Like the JSON port's clients, it hears each event once it is durable.
+    (core if durable is None else durable).subscribe(AmiEvents(view, factory.broadcast, factory.hears))
+    return factory
+
+
+def queue_configs(options: ServerOptions) -> List[QueueConfig]:
+    """The queues' settings: ``--queues``, or the one queue of ``--operators``."""
+    return options["queues"] or default_configs(
+        options["operators"], options["strategy"], options["max-queue"], options["max-wait"]
+    )
+
+
+def warn_queue_log(message: str) -> None:
+    log.warn("{message}", message=message)
+
+
+def open_queue_log(options: ServerOptions, reactor: Any, core: CallCenter, durable: Any) -> None:
+    """``--queue-log``: its file opened for appending, ``QUEUESTART`` written, the lines of
+    each event appended once it is durable, the file reopened on SIGHUP (logrotate) and
+    closed at the end. OSError when it cannot be opened."""
+    if not options["queue-log"]:
+        return
+    output = QueueLogFile(options["queue-log"], reactor.callLater, warn_queue_log)
+    output.write([queue_start(reactor.seconds())])
+    center = observed(core, durable)
+    lines = QueueLogLines(Membership(queue_configs(options)), lambda call_id: arrival_of(center, call_id))
+    (core if durable is None else durable).subscribe(QueueLog(lines, output))
+    signal.signal(signal.SIGHUP, lambda number, frame: reactor.callFromThread(output.reopen))
+    reactor.addSystemEventTrigger("after", "shutdown", output.close)
+
+
 def make_endpoint(reactor: Any, description: str) -> GuardedEndpoint:
     """The endpoint both entry points listen with: accepting paused when out of file
     descriptors (descriptors.py), a plain client of a TLS port answered (tls_sniffing.py)."""
@@ -200,6 +258,7 @@ class CleanStop(service.Service):
         self.durable = durable
         self.replicated = replicated
         self.ports: List[Any] = []  # twistd's own service stops its port before this one
+        self.other_factories: List[Any] = []  # --ami's: its connections are closed too
 
     def stopService(self) -> Any:
         service.Service.stopService(self)
@@ -212,6 +271,8 @@ class CleanStop(service.Service):
         clients = list(self.factory.clients)
         for client in clients:
             client.stop_reading()
+        for other in self.other_factories:
+            clients.extend(other.clients)
         return defer.gatherResults(stopped).addCallback(lambda _: self._stopped_listening(clients))
 
     def _stopped_listening(self, clients: List[Any]) -> Any:
@@ -276,9 +337,12 @@ class CleanStop(service.Service):
 
         def check() -> None:
             waited = self.reactor.seconds() - began
-            if self.factory.clients and waited < self.CLOSE_WAIT * 1.5:
+            remaining = list(self.factory.clients)
+            for other in self.other_factories:
+                remaining.extend(other.clients)
+            if remaining and waited < self.CLOSE_WAIT * 1.5:
                 if waited >= self.CLOSE_WAIT and not aborted:
-                    aborted.extend(self.factory.clients)
+                    aborted.extend(remaining)
                     for client in aborted:
                         client.transport.abortConnection()
                 self.reactor.callLater(self.POLL, check)
@@ -310,13 +374,26 @@ def makeService(options: ServerOptions) -> service.IService:
         raise SystemExit("twistd callcenter: error: %s" % error) from None
     core = make_core(options, reactor, durable)
     factory = make_factory(options, reactor, core, durable)
+    try:
+        open_queue_log(options, reactor, core, durable)
+    except OSError as error:
+        raise SystemExit(
+            "twistd callcenter: error: cannot open the queue_log %s: %s" % (options["queue-log"], error.strerror)
+        ) from None
     if durable is not None:
         durable.on_lost_state = lambda message: stop_with_status_one(reactor)
     top = service.MultiService()
-    CleanStop(reactor, factory, durable).setServiceParent(top)
+    stopper = CleanStop(reactor, factory, durable)
+    stopper.setServiceParent(top)
     listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
     raise_listen_errors_at_start(listening)  # a port that cannot be had stops twistd with its error
     listening.setServiceParent(top)  # stopped before CleanStop
+    ami = ami_factory(options, reactor, core, durable)
+    if ami is not None:
+        stopper.other_factories.append(ami)
+        ami_listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["ami"]), ami)
+        raise_listen_errors_at_start(ami_listening)
+        ami_listening.setServiceParent(top)
     for endpoint, site in web_sites(options, core, factory, reactor, durable):
         strports.service(endpoint, site).setServiceParent(top)
     return top
@@ -339,10 +416,18 @@ class ReplicatedService(service.MultiService):
     def _state_read(self, center: CallCenter) -> None:
         options, reactor, replicated = self.options, self.reactor, self.replicated
         factory = make_factory(options, reactor, center, replicated, leadership=replicated)
-        CleanStop(reactor, factory, None, replicated).setServiceParent(self)
+        open_queue_log(options, reactor, center, replicated)
+        stopper = CleanStop(reactor, factory, None, replicated)
+        stopper.setServiceParent(self)
         listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
         raise_listen_errors_at_start(listening)
         listening.setServiceParent(self)
+        ami = ami_factory(options, reactor, center, replicated)
+        if ami is not None:
+            stopper.other_factories.append(ami)
+            ami_listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["ami"]), ami)
+            raise_listen_errors_at_start(ami_listening)
+            ami_listening.setServiceParent(self)
         for endpoint, site in web_sites(options, center, factory, reactor, replicated):
             strports.service(endpoint, site).setServiceParent(self)
 
@@ -397,10 +482,21 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
         core = make_core(options, reactor, durable)
     store = durable if replicated is None else replicated
     factory = make_factory(options, reactor, core, store, leadership=replicated)
+    try:
+        open_queue_log(options, reactor, core, store)
+    except OSError as error:
+        log.critical("Cannot open the queue_log {path}: {error}", path=options["queue-log"], error=error.strerror)
+        raise SystemExit(1) from None
     port = yield listen(reactor, options["listen"], factory)
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     stopper = CleanStop(reactor, factory, durable, replicated)
     stopper.ports.append(port)
+    ami = ami_factory(options, reactor, core, store)
+    if ami is not None:
+        ami_port = yield listen(reactor, options["ami"], ami)
+        stopper.ports.append(ami_port)
+        stopper.other_factories.append(ami)
+        log.info("Asterisk Manager Interface on {address}", address=ami_port.getHost())
     for endpoint, site in web_sites(options, core, factory, reactor, store):
         web_port = yield listen(reactor, endpoint, site)
         stopper.ports.append(web_port)
