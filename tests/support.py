@@ -378,7 +378,7 @@ def make_shell(operators=("A", "B"), ring_timeout=10, output=None, queues=None):
     clock = Clock()
     output = output or RecordingOutput()
     center = CallCenter(list(operators), clock.callLater, ring_timeout, now=clock.seconds, queues=queues)
-    center.subscribe(PrintedEvents(output))
+    center.subscribe(PrintedEvents(output), commands=False)
     shell = CallCenterShell(run_locally(center, output), output, center.operator_ids(), center.queue_names())
     return shell, output, clock, center
 

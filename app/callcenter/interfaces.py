@@ -48,9 +48,10 @@ class IEventSubscriber(Interface):
 class IEventSource(Interface):
     """Tells its subscribers every event (the core; the durable call center)."""
 
-    def subscribe(subscriber):  # noqa: N805
+    def subscribe(subscriber, commands):  # noqa: N805
         """``subscriber`` (an :class:`IEventSubscriber`) hears every event from now on, after
-        those subscribed before it."""
+        those subscribed before it; with ``commands`` False (the default is True), only those
+        no command caused: what a command caused, its caller has already."""
 
     def unsubscribe(subscriber):  # noqa: N805
         """``subscriber`` hears nothing more."""

@@ -112,3 +112,22 @@ def test_events_of_a_command_a_subscriber_runs_come_after_the_events_being_told(
         (CallRinging, "call"),
         (CallAnswered, "answer"),
     ]
+
+
+def test_a_subscriber_may_hear_only_what_no_command_caused():
+    clock = Clock()
+    center = CallCenter(["A"], clock.callLater, 10, now=clock.seconds)
+    timers, everything = Recorder(), Recorder()
+    center.subscribe(timers, commands=False)  # as the server's factory: a command's events are its reply
+    assert not center.bus.hears_commands
+    center.execute("call", "1")
+    clock.advance(10)
+    assert [(type(event).__name__, command) for event, command in timers.heard_events] == [
+        ("CallIgnored", None),
+        ("CallRinging", None),
+    ]
+    center.subscribe(everything)
+    center.execute("answer", "A")
+    assert len(timers.heard_events) == 2 and [command for _, command in everything.heard_events] == ["answer"]
+    center.unsubscribe(everything)
+    assert not center.bus.hears_commands

@@ -255,3 +255,90 @@ def test_the_shell_options_before_a_command_are_refused_not_ignored():
     assert done.stderr.splitlines()[-1] == (
         b"callcenter: error: options before the command erlang: its own go after it (callcenter erlang --help)"
     )
+
+
+# The call center's whole routing configuration, simulated.
+
+
+def test_the_routing_options_reach_the_core():
+    routing = {"strategy": "round-robin", "wrap_up": 30.0, "max_no_answer": 2, "max_queue": 5, "max_wait": 60.0}
+    run = Replication(model(routing=routing), seed=3)
+    center = run.center
+    assert (center.strategy, center.wrap_up, center.max_no_answer) == ("round-robin", 30.0, 2)
+    assert (center.queues[0].max_queue, center.queues[0].max_wait) == (5, 60.0)
+    run.run()
+    (tally,) = run.tallies
+    figures = center.figures
+    assert run.unexpected == 0 and not run.callers and not center.calls
+    # Turned away: the queue full (refused) or waited past the maximum (timed out).
+    assert tally.refused == figures.refused + figures.timed_out and figures.refused > 0 and figures.timed_out > 0
+    assert tally.offered == tally.answered + tally.abandoned + tally.refused == figures.received
+
+
+def test_wrap_up_takes_operator_time_and_makes_callers_wait():
+    without = simulate(model(), replications=2, seed=4).total
+    with_wrap_up = simulate(model(routing={"wrap_up": 20.0}), replications=2, seed=4).total
+    assert with_wrap_up["p_wait"].mean > without["p_wait"].mean + 0.05
+    assert with_wrap_up["asa"].mean > without["asa"].mean
+
+
+def test_a_profile_drives_calls_into_queues_with_priorities(tmp_path):
+    queues = tmp_path / "queues.ini"
+    queues.write_text("[sales]\noperators = A, B, C\n[support]\noperators = C, D\nweight = 1\n")
+    profile = tmp_path / "day.csv"
+    profile.write_text(
+        "start,calls_per_hour,queue,priority\n08:00,120,sales\n08:00,60,support,5\n08:30,0,support,5\n09:00,240,sales\n"
+    )
+    options = planning.SimulateOptions()
+    options.parseOptions(["--profile", str(profile), "--queues", str(queues), "--handle-time", "60", "--seed", "2"])
+    built = options.model()
+    assert [(stream.queue, stream.priority) for stream in built.streams] == [("sales", 0), ("support", 5)]
+    # The day ends as long after the last start as between the last two: at 09:30.
+    assert built.operator_ids == ["A", "B", "C", "D"] and (built.start, built.end) == (8 * 3600.0, 9.5 * 3600.0)
+    run = Replication(built, seed=5).run()
+    sales, support = run.center.queues
+    assert run.unexpected == 0 and not run.center.calls
+    assert 12 < support.figures.received < 55  # 60 an hour for the first half hour: 30 expected
+    assert 180 < sales.figures.received < 300  # 120 an hour, then 240 for half an hour: 240 expected
+    assert run.center.figures.received == sum(tally.offered for tally in run.tallies)
+    text = main_output(["simulate", "--profile", str(profile), "--queues", str(queues), "--handle-time", "60"])
+    assert text.splitlines()[0].endswith(", queues sales (linear), support (linear)")
+    assert "Erlang" not in text  # the formulas know one queue
+
+
+def test_a_transcript_writes_a_calls_queue_and_priority(tmp_path):
+    queues = tmp_path / "queues.ini"
+    queues.write_text("[sales]\noperators = A\n[support]\noperators = A\n")
+    profile = tmp_path / "day.csv"
+    profile.write_text("0,600,support,3\n60,600,support,3\n")
+    transcript = tmp_path / "transcript"
+    arguments = ["--profile", str(profile), "--queues", str(queues), "--handle-time", "60", "-n", "1"]
+    main_output(["simulate", *arguments, "--transcript", str(transcript)])
+    lines = transcript.read_text().splitlines()
+    assert lines[0].endswith("> call 1 priority=3 queue=support")
+    assert lines[1].endswith("Call 1 received")
+
+
+@pytest.mark.parametrize(
+    "profile, message",
+    [
+        ("08:00,10,sales\n09:00,10,support\n", "names several queues: give them with --queues"),
+        ("08:00,10\n09:00,10,sales,12\n", "line 2: a priority from 0 to 9, not 12"),
+        ("08:00,10,sales\n07:00,10,sales\n", "line 2: the starts must go up"),
+    ],
+)
+def test_a_profile_that_cannot_be_played_is_one_error(tmp_path, profile, message):
+    path = tmp_path / "day.csv"
+    path.write_text(profile)
+    done = run_callcenter("simulate", "--profile", str(path), "--handle-time", "60")
+    assert done.returncode == 2 and message.encode() in done.stderr.splitlines()[-1]
+
+
+def test_a_profiles_queue_must_be_in_the_queues_file(tmp_path):
+    queues = tmp_path / "queues.ini"
+    queues.write_text("[sales]\noperators = A\n")
+    path = tmp_path / "day.csv"
+    path.write_text("08:00,10,billing\n09:00,10,sales\n")
+    done = run_callcenter("simulate", "--profile", str(path), "--queues", str(queues), "--handle-time", "60")
+    assert done.returncode == 2
+    assert b"line 1: no queue billing in --queues (sales)" in done.stderr.splitlines()[-1]

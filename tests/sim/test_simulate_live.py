@@ -92,3 +92,29 @@ def test_live_mode_sends_the_token_first(start_server, tmp_path):
     )
     assert refused.returncode == 1 and refused.stdout == b""
     assert refused.stderr == b"callcenter simulate: the server did not accept the token: authentication failed\n"
+
+
+def test_live_traffic_goes_into_the_profiles_queues(start_server, tmp_path):
+    queues = tmp_path / "queues.ini"
+    queues.write_text("[sales]\noperators = A, B\n[support]\noperators = B, C\n")
+    profile = tmp_path / "day.csv"
+    profile.write_text("0,360,support,4\n600,360,support,4\n")
+    server = start_server("--queues", str(queues), "--ring-timeout", "0")
+    endpoint = "tcp:127.0.0.1:%d" % server.port
+    arguments = ["--speed", "600", "--profile", str(profile), "--queues", str(queues), "--handle-time", "30"]
+    done = subprocess.run(
+        [command("callcenter"), "simulate", "--connect", endpoint, *arguments, "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    offered = json.loads(done.stdout.decode())["total"]["offered"]["mean"]
+    assert 50 < offered < 160  # 360 an hour for 20 minutes: 120 expected
+    stats = subprocess.run(
+        [command("callcenter-client"), "--connect", endpoint], input=b"stats\n", stdout=subprocess.PIPE, timeout=30
+    ).stdout.decode()
+    (support,) = [line for line in stats.splitlines() if line.startswith("Queue support: ")]
+    assert support.startswith("Queue support: %d received, %d answered" % (offered, offered))
+    (sales,) = [line for line in stats.splitlines() if line.startswith("Queue sales: ")]
+    assert sales.startswith("Queue sales: 0 received")

@@ -1,8 +1,8 @@
 """The simulation, through the real core, against queueing theory (Erlang C and Erlang A).
 
 Setting: Poisson arrivals, exponential handle times (60 s), 10 operators, no answer delay,
-the ring timeout off (0), the core's own routing (first free operator in order; it does not
-matter to M/M/c). Each case runs 8 replications of 15,000 calls after a warm-up of 100 handle
+the ring timeout off (0), the core's own routing (first free operator in order, or another
+ring strategy: it does not matter to M/M/c). Each case runs 8 replications of 15,000 calls after a warm-up of 100 handle
 times from an empty center, with fixed seeds, so the outcome is the same on every run.
 
 Tolerance: the theoretical figure must lie inside the replications' 95 % Student-t confidence
@@ -28,7 +28,7 @@ REPLICATIONS = 8
 WIDEST = {"p_wait": 0.07, "service_level": 0.1, "asa": 40.0, "abandoned_pct": 1.2, "occupancy": 0.025}
 
 
-def run(occupancy, patience=None):
+def run(occupancy, patience=None, strategy="linear"):
     calls_per_hour = occupancy * OPERATORS / HANDLE * 3600
     model = Model(
         [Segment(0, CALLS / calls_per_hour * 3600, calls_per_hour)],
@@ -38,6 +38,7 @@ def run(occupancy, patience=None):
         warm_up=100 * HANDLE,
         patience=patience,
         service_level=TARGET,
+        routing={"strategy": strategy},
     )
     return calls_per_hour, simulate(model, REPLICATIONS, seed=1)
 
@@ -75,3 +76,15 @@ def test_erlang_a_inside_the_confidence_interval(occupancy, patience):
     check(result, "service_level", theory.service_level)
     check(result, "asa", theory.asa)
     check(result, "occupancy", theory.occupancy)
+
+
+@pytest.mark.parametrize("strategy", ["round-robin", "longest-idle", "random", "ring-all"])
+def test_every_strategy_is_still_erlang_c(strategy):
+    """Whom a call rings changes nothing to M/M/c while every operator is alike: the core's ring
+    strategies, ring-all's several rings included, give Erlang C's figures too."""
+    calls_per_hour, result = run(0.85, strategy=strategy)
+    theory = erlang_c_figures(calls_per_hour, HANDLE, OPERATORS, TARGET)
+    check(result, "p_wait", theory.p_wait)
+    check(result, "asa", theory.asa)
+    check(result, "occupancy", theory.occupancy)
+    assert result.unexpected == 0

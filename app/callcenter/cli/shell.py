@@ -262,7 +262,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             service_level=options["service-level"],
             **routing_options(options),
         )
-        center.subscribe(PrintedEvents(output))
+        center.subscribe(PrintedEvents(output), commands=False)
         shell = CallCenterShell(run_locally(center, output), output, options["operators"], center.queue_names())
         return session.attach(shell).addCallback(lambda _: session.close())
 

@@ -5,7 +5,9 @@ publishes the events of each command and timer once the change has taken effect;
 durable call center publishes them on a bus of its own once they are on disk. A subscriber
 (``interfaces.IEventSubscriber``) gets ``heard(events, command)``: the events of one
 command (``command``: its name, ``call``, ``answer``, ...) or of something no command
-caused (None: a timer, the disk), in the order they happened.
+caused (None: a timer, the disk), in the order they happened. A subscriber that needs only
+the latter (what a command caused, its caller has already: a protocol's reply, the shell's
+lines) subscribes with ``commands=False``; with no other subscriber, a command tells nobody.
 
 Events published while subscribers are being told (a subscriber that runs a command, as
 the simulator's operators answer a ring at once) wait until every subscriber has heard the
@@ -32,23 +34,30 @@ def log_failure(subscriber: Any, error: BaseException) -> None:
 class EventBus(object):
     """Subscribers, in the order they subscribed, and the events on their way to them."""
 
-    __slots__ = ("_failed", "_pending", "_publishing", "report", "subscribers")
+    __slots__ = ("_failed", "_pending", "_publishing", "hears_commands", "report", "subscribers", "timers_only")
 
     def __init__(self, report: Optional[Report] = None) -> None:
         self.subscribers: List[Any] = []
+        self.timers_only: List[Any] = []  # those of subscribers that hear no command's events
+        self.hears_commands = False  # whether a subscriber hears the events of commands
         self.report: Report = report or log_failure
         self._publishing = False
         self._pending: "Deque[Tuple[Sequence[Any], Optional[str]]]" = deque()
         self._failed: List[Any] = []  # the subscribers reported already
 
-    def subscribe(self, subscriber: Any) -> None:
+    def subscribe(self, subscriber: Any, commands: bool = True) -> None:
         """``subscriber`` hears every event published from now on (once, however often it
-        subscribes)."""
-        if not any(known is subscriber for known in self.subscribers):
-            self.subscribers.append(subscriber)
+        subscribes); with ``commands`` False, only those no command caused."""
+        self.unsubscribe(subscriber)
+        self.subscribers.append(subscriber)
+        if not commands:
+            self.timers_only.append(subscriber)
+        self.hears_commands = len(self.subscribers) > len(self.timers_only)
 
     def unsubscribe(self, subscriber: Any) -> None:
         self.subscribers = [known for known in self.subscribers if known is not subscriber]
+        self.timers_only = [known for known in self.timers_only if known is not subscriber]
+        self.hears_commands = len(self.subscribers) > len(self.timers_only)
 
     def publish(self, events: Sequence[Any], command: Optional[str]) -> None:
         """Tell every subscriber ``events`` (of ``command``, or None)."""
@@ -56,18 +65,24 @@ class EventBus(object):
             self._pending.append((events, command))
             return
         self._publishing = True
+        pending = self._pending
         try:
             while True:
-                for subscriber in self.subscribers:
+                told = self.subscribers if command is None or not self.timers_only else self._of_commands()
+                for subscriber in told:
                     try:
                         subscriber.heard(events, command)
                     except Exception as error:
                         self._failure(subscriber, error)
-                if not self._pending:
+                if not pending:
                     break
-                events, command = self._pending.popleft()
+                events, command = pending.popleft()
         finally:
             self._publishing = False
+
+    def _of_commands(self) -> List[Any]:
+        """The subscribers that hear the events of commands too."""
+        return [known for known in self.subscribers if not any(other is known for other in self.timers_only)]
 
     def _failure(self, subscriber: Any, error: BaseException) -> None:
         if any(failed is subscriber for failed in self._failed):

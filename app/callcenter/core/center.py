@@ -64,6 +64,7 @@ from callcenter.core.events import (
 from callcenter.core.model import (
     ANSWERED,
     ENDED,
+    MAX_ID_LENGTH,
     QUEUED,
     Call,
     CallCenterError,
@@ -82,6 +83,8 @@ from callcenter.interfaces import ICallCenter, ICallCenterObserver, IEventSource
 DEFAULT_RING_TIMEOUT = 10.0
 DEFAULT_SERVICE_LEVEL = 20.0  # seconds, as Asterisk's servicelevel
 QUERIES = ("status", "stats")  # the commands that only read the state
+# The commands that change state (CallCenter.commands has one handler each).
+COMMANDS = ("call", "answer", "reject", "hangup", "pause", "unpause", "login", "logout")
 # Calls received within this many seconds of each other share one received-at time (one
 # float object): a burst that fills a long queue then costs 8 bytes a call, not 32.
 RECEIVED_AT_RESOLUTION = 0.001
@@ -191,6 +194,10 @@ class CallCenter(object):
         self.now = now or no_time
         self.service_level = service_level
         self.bus = EventBus(report)
+        self._publish = self.bus.publish
+        self._told = False  # whether a subscriber hears the events of commands (the bus's hears_commands)
+        self._fire = self._timer_fired  # bound once: the ring timer is armed at every ring
+        self._unarmed: List[Operator] = []  # operators whose ring began in this command
         self.figures = QueueFigures()
         started = self.now()
         self._received_at = started  # the last received-at time handed out
@@ -226,12 +233,15 @@ class CallCenter(object):
 
     # Whom the events are told to (IEventSource).
 
-    def subscribe(self, subscriber: Any) -> None:
-        """``subscriber`` (``interfaces.IEventSubscriber``) hears every event from now on."""
-        self.bus.subscribe(subscriber)
+    def subscribe(self, subscriber: Any, commands: bool = True) -> None:
+        """``subscriber`` (``interfaces.IEventSubscriber``) hears every event from now on (with
+        ``commands`` False, only those no command caused)."""
+        self.bus.subscribe(subscriber, commands)
+        self._told = self.bus.hears_commands
 
     def unsubscribe(self, subscriber: Any) -> None:
         self.bus.unsubscribe(subscriber)
+        self._told = self.bus.hears_commands
 
     # The commands. Each validates first, then changes state; each returns its events.
 
@@ -285,7 +295,8 @@ class CallCenter(object):
         9: waiting calls of higher priority are offered first."""
         if call_id in self.calls:
             raise CallCenterError("call %s is already in progress" % (call_id,))
-        check_id("call", call_id)
+        if not call_id or len(call_id) > MAX_ID_LENGTH or not call_id.isprintable() or " " in call_id:
+            check_id("call", call_id)  # raises: check_id's rule, written out for the valid ids
         if priority:
             priority = parse_priority(priority)
         queue = self.queues[0] if queue_name is None else self._queue(queue_name)
@@ -302,7 +313,8 @@ class CallCenter(object):
             for figures in queue.tallies:
                 figures.refused += 1
             events.append(CallRefused(now, call_id, queue.name, queue.label == "", len(queue.waiting)))
-            self.bus.publish(events, "call")
+            if self._told:
+                self._publish(events, "call")
             return events
         if not 0 <= now - self._received_at < RECEIVED_AT_RESOLUTION:
             self._received_at = now
@@ -318,19 +330,32 @@ class CallCenter(object):
             )
             if queue.max_wait:
                 self._watch_wait(call, now)
+        elif len(offered) == 1:
+            self._ring(call, self.operators[offered[0]], events, now)
         else:
             self._ring_each(call, offered, events, now)
-        self.bus.publish(events, "call")
+        if self._told:
+            self._publish(events, "call")
+        if self._unarmed:
+            self._arm_rings(now)
         return events
 
     def answer(self, operator_id: str) -> Events:
         """The operator picks up the call ringing for it and becomes busy (the others that
         rang for it, if any, are free again)."""
-        operator = self._ringing_operator(operator_id)
+        operator = self._operators_by_id.get(operator_id)
+        if operator is None or operator.state is not RINGING:
+            operator = self._ringing_operator(operator_id)  # the error that says why
         call = operator.call
         assert call is not None
         now = self.now()
-        self._stop_timer(operator)
+        timer = operator.timer
+        if timer is not None:
+            timer.cancel()
+            operator.timer = None
+        unarmed = self._unarmed
+        if unarmed and unarmed[-1] is operator:
+            unarmed.pop()  # answered before its ring timer was armed: it needs none
         wait = now - call.received_at
         for figures in call.queue.tallies:  # written out here, not in a method: answer is the cheapest command
             figures.answered += 1
@@ -352,7 +377,10 @@ class CallCenter(object):
                 if other is not operator:
                     events.append(self._end_ring(other, ANSWERED_ELSEWHERE, now))
                     self._release(other, events, now)
-        self.bus.publish(events, "answer")
+        if self._told:
+            self._publish(events, "answer")
+        if self._unarmed:
+            self._arm_rings(now)
         return events
 
     def reject(self, operator_id: str) -> Events:
@@ -369,7 +397,10 @@ class CallCenter(object):
         operator.state = AVAILABLE
         operator.since = now
         self._offer_again(call, operator, events, now)
-        self.bus.publish(events, "reject")
+        if self._told:
+            self._publish(events, "reject")
+        if self._unarmed:
+            self._arm_rings(now)
         return events
 
     def hangup(self, call_id: str) -> Events:
@@ -388,7 +419,8 @@ class CallCenter(object):
             for figures in tallies:
                 figures.missed += 1
             events = [CallMissed(now, call_id, queue.name, now - call.received_at, position, call.first_position)]
-            self.bus.publish(events, "hangup")
+            if self._told:
+                self._publish(events, "hangup")
             return events
         operator = call.operator
         assert operator is not None
@@ -399,7 +431,10 @@ class CallCenter(object):
             for ringer in call.ringers or (operator,):
                 events.append(RingCanceled(now, call_id, ringer.id, queue.name, now - ringer.since, HUNG_UP))
                 self._release(ringer, events, now)
-            self.bus.publish(events, "hangup")
+            if self._told:
+                self._publish(events, "hangup")
+            if self._unarmed:
+                self._arm_rings(now)
             return events
         for figures in tallies:
             figures.finished += 1
@@ -428,7 +463,10 @@ class CallCenter(object):
         else:
             events = [CallFinished(now, call_id, operator.id, queue.name, wait, talk, CALLER, THEN_AVAILABLE)]
             self._release(operator, events, now)
-        self.bus.publish(events, "hangup")
+        if self._told:
+            self._publish(events, "hangup")
+        if self._unarmed:
+            self._arm_rings(now)
         return events
 
     # Presence: the operator's own status (Asterisk's paused members, FreeSWITCH's agent
@@ -482,7 +520,10 @@ class CallCenter(object):
             operator.serves.append((default, default.levels[0]))
             events: Events = [OperatorLoggedIn(now, operator_id, default.name)]
             self._release(operator, events, now)
-            self.bus.publish(events, "login")
+            if self._told:
+                self._publish(events, "login")
+            if self._unarmed:
+                self._arm_rings(now)
             return events
         if operator.state == BUSY and operator.pending == LOGGED_OUT:
             return self._call_off_pending(operator, LogoutCalledOff, "login")
@@ -515,7 +556,9 @@ class CallCenter(object):
             operator.state = AVAILABLE
             operator.since = now
         self._offer_again(call, operator, events, now)
-        self.bus.publish(events, None)
+        self._publish(events, None)
+        if self._unarmed:
+            self._arm_rings(now)
         return events
 
     def wrap_up_ended(self, operator_id: str) -> Events:
@@ -529,7 +572,9 @@ class CallCenter(object):
         operator.wrap_up_time += spent
         events: Events = [WrapUpEnded(now, operator.id, spent)]
         self._release(operator, events, now)
-        self.bus.publish(events, None)
+        self._publish(events, None)
+        if self._unarmed:
+            self._arm_rings(now)
         return events
 
     def waits_ended(self) -> Events:
@@ -552,7 +597,7 @@ class CallCenter(object):
                 oldest = queue.waiting.oldest()
         self._rearm_wait(now)
         if events:
-            self.bus.publish(events, None)
+            self._publish(events, None)
         return events
 
     def _timer_fired(self, timer: str, operator_id: str) -> None:
@@ -642,6 +687,7 @@ class CallCenter(object):
                 operator.timer = self._call_later(left, self._timer_fired, WRAP_UP_TIMER, operator.id)
         if self._wait_timer is None:
             self._rearm_wait(now)
+        del self._unarmed[:]  # armed above, each a full ring timeout from now
 
     def operator_ids(self) -> List[str]:
         """Every operator's id in configured order, those that joined with ``login`` last."""
@@ -714,8 +760,11 @@ class CallCenter(object):
         call.state = RINGING
         call.operator = operator
         if self.ring_timeout:
-            assert self._call_later is not None
-            operator.timer = self._call_later(self.ring_timeout, self._timer_fired, RING_TIMER, operator.id)
+            if self._told:  # a subscriber may answer it as it hears it: arm it after
+                self._unarmed.append(operator)
+            else:
+                assert self._call_later is not None
+                operator.timer = self._call_later(self.ring_timeout, self._fire, RING_TIMER, operator.id)
         events.append(CallRinging(now, call.id, operator.id, queue.name, self.ring_timeout))
 
     def _ring_each(self, call: Call, offered: Sequence[int], events: Events, now: float) -> None:
@@ -729,17 +778,32 @@ class CallCenter(object):
             self._ring(call, operator, events, now)
         call.ringers = ringers
 
+    def _arm_rings(self, now: float) -> None:
+        """The ring timers of the rings this command began, once its subscribers have heard its
+        events (when none hears a command's events, each is armed as its ring begins): a ring
+        answered meanwhile (the simulator's operators answer in the same instant) needs none.
+        Each runs ``ring_timeout`` from its ring's start, as if armed then."""
+        unarmed, self._unarmed = self._unarmed, []
+        assert self._call_later is not None
+        for operator in unarmed:
+            if operator.state is RINGING and operator.timer is None:
+                delay = self.ring_timeout - (now - operator.since)
+                operator.timer = self._call_later(delay, self._fire, RING_TIMER, operator.id)
+
     def _release(self, operator: Operator, events: Events, now: float) -> None:
         """Make ``operator`` available; it takes, among the queues it serves, the waiting call
         of the highest weight, then the highest priority, then the longest wait, if any."""
-        self._stop_timer(operator)
+        timer = operator.timer
+        if timer is not None:
+            timer.cancel()
+            operator.timer = None
         operator.state = AVAILABLE
         operator.since = now
         operator.call = None
         serves = operator.serves
         if len(serves) == 1:  # one queue: the head of its queue
             waiting = serves[0][0].waiting
-            if waiting:
+            if waiting.count:
                 self._ring(waiting.popleft(), operator, events, now)
             else:
                 serves[0][1].add(operator.index)
@@ -816,7 +880,8 @@ class CallCenter(object):
                 events = [OperatorWillPause(now, operator.id, call.id, reason)]
             else:
                 events = [OperatorWillLogOut(now, operator.id, call.id)]
-            self.bus.publish(events, command)
+            if self._told:
+                self._publish(events, command)
             return events
         if presence is PAUSED:
             events = [OperatorPaused(now, operator.id, reason, None)]
@@ -832,7 +897,10 @@ class CallCenter(object):
         else:
             self._end_presence(operator, now)
             self._absent(operator, presence, reason, now)
-        self.bus.publish(events, command)
+        if self._told:
+            self._publish(events, command)
+        if self._unarmed:
+            self._arm_rings(now)
         return events
 
     def _absent(self, operator: Operator, presence: str, reason: Optional[str], now: float) -> None:
@@ -852,7 +920,10 @@ class CallCenter(object):
         operator.reason = None
         operator.no_answer = 0
         self._release(operator, events, now)
-        self.bus.publish(events, command)
+        if self._told:
+            self._publish(events, command)
+        if self._unarmed:
+            self._arm_rings(now)
         return events
 
     def _call_off_pending(self, operator: Operator, kind: Any, command: str) -> Events:
@@ -860,7 +931,8 @@ class CallCenter(object):
         call = operator.call
         assert call is not None
         events: Events = [kind(self.now(), operator.id, call.id)]
-        self.bus.publish(events, command)
+        if self._told:
+            self._publish(events, command)
         return events
 
     def _end_presence(self, operator: Operator, now: float) -> None:

@@ -7,7 +7,8 @@ docs/routing.md and docs/queues.md, byte for byte; the shell prints them, the se
 protocol sends them, joined by newlines, as a reply's or an event's text.
 """
 
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from operator import attrgetter
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from callcenter.core.events import (
     CallAnswered,
@@ -60,48 +61,54 @@ def _logged_out(event: Any) -> Optional[str]:
     return None if event.after_call is not None else "Operator %s logged out" % event.operator
 
 
-def _available(event: Any) -> str:
-    return "Operator %s available" % event.operator
-
-
-def _busy(event: Any) -> str:
-    return "Operator %s busy with call %s" % (event.operator, event.call)
-
-
-# The line of each kind of event (None: it has none).
-LINES: "Dict[type, Callable[[Any], Optional[str]]]" = {
-    CallReceived: lambda event: "Call %s received" % event.call,
+# The line of each kind of event (None: it has none): a format and the fields it takes, or a
+# function for the lines that depend on their values.
+FORMATS: "Dict[type, Tuple[str, Callable[[Any], Any]]]" = {
+    CallReceived: ("Call %s received", attrgetter("call")),
+    CallRinging: ("Call %s ringing for operator %s", attrgetter("call", "operator")),
+    CallAnswered: ("Call %s answered by operator %s", attrgetter("call", "operator")),
+    CallRejected: ("Call %s rejected by operator %s", attrgetter("call", "operator")),
+    CallIgnored: ("Call %s ignored by operator %s", attrgetter("call", "operator")),
+    CallMissed: ("Call %s missed", attrgetter("call")),
+    CallFinished: ("Call %s finished and operator %s %s", attrgetter("call", "operator", "then")),
+    OperatorUnpaused: ("Operator %s available", attrgetter("operator")),
+    OperatorLoggedIn: ("Operator %s available", attrgetter("operator")),
+    OperatorWillPause: ("Operator %s will pause after call %s", attrgetter("operator", "call")),
+    OperatorWillLogOut: ("Operator %s will log out after call %s", attrgetter("operator", "call")),
+    PauseCalledOff: ("Operator %s busy with call %s", attrgetter("operator", "call")),
+    LogoutCalledOff: ("Operator %s busy with call %s", attrgetter("operator", "call")),
+    WrapUpEnded: ("Operator %s available", attrgetter("operator")),
+    ChangesRefused: (
+        "The call center cannot store changes: %s in %s; status and stats still work",
+        attrgetter("reason", "directory"),
+    ),
+}
+FUNCTIONS: "Dict[type, Callable[[Any], Optional[str]]]" = {
     CallRefused: lambda event: (
         "Call %s refused: queue%s full" % (event.call, queue_label(event.queue, event.default_queue))
     ),
     CallQueued: lambda event: (
         "Call %s waiting in queue%s" % (event.call, queue_label(event.queue, event.default_queue))
     ),
-    CallRinging: lambda event: "Call %s ringing for operator %s" % (event.call, event.operator),
-    CallAnswered: lambda event: "Call %s answered by operator %s" % (event.call, event.operator),
-    CallRejected: lambda event: "Call %s rejected by operator %s" % (event.call, event.operator),
-    CallIgnored: lambda event: "Call %s ignored by operator %s" % (event.call, event.operator),
-    RingCanceled: _none,
-    CallMissed: lambda event: "Call %s missed" % event.call,
     CallTimedOut: lambda event: (
         "Call %s timed out in queue%s" % (event.call, queue_label(event.queue, event.default_queue))
     ),
-    CallFinished: lambda event: "Call %s finished and operator %s %s" % (event.call, event.operator, event.then),
+    RingCanceled: _none,
     OperatorPaused: _paused,
-    OperatorUnpaused: _available,
     OperatorLoggedOut: _logged_out,
-    OperatorLoggedIn: _available,
-    OperatorWillPause: lambda event: "Operator %s will pause after call %s" % (event.operator, event.call),
-    OperatorWillLogOut: lambda event: "Operator %s will log out after call %s" % (event.operator, event.call),
-    PauseCalledOff: _busy,
-    LogoutCalledOff: _busy,
     WrapUpStarted: _none,
-    WrapUpEnded: _available,
-    ChangesRefused: lambda event: (
-        "The call center cannot store changes: %s in %s; status and stats still work" % (event.reason, event.directory)
-    ),
     ChangesAccepted: lambda event: "The call center stores changes again",
 }
+
+
+def _formatted(entry: "Tuple[str, Callable[[Any], Any]]") -> "Callable[[Any], str]":
+    text, fields = entry
+    return lambda event: text % fields(event)
+
+
+# Every kind's line as a function of the event.
+LINES: "Dict[type, Callable[[Any], Optional[str]]]" = dict(FUNCTIONS)
+LINES.update((kind, _formatted(entry)) for kind, entry in FORMATS.items())
 
 
 def line_of(event: Any) -> Optional[str]:
@@ -110,10 +117,16 @@ def line_of(event: Any) -> Optional[str]:
 
 
 def render(events: Iterable[Any]) -> List[str]:
-    """The lines of ``events``, in order."""
+    """The lines of ``events``, in order (the formatted ones without a call of ours: this runs
+    for every reply)."""
     lines = []
+    formats = FORMATS
     for event in events:
-        line = LINES[type(event)](event)
-        if line is not None:
-            lines.append(line)
+        entry = formats.get(type(event))
+        if entry is not None:
+            lines.append(entry[0] % entry[1](event))
+        else:
+            line = FUNCTIONS[type(event)](event)
+            if line is not None:
+                lines.append(line)
     return lines

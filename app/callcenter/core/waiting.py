@@ -162,15 +162,15 @@ class WaitingCalls(object):
     from its head, or arrives when nothing of its priority waits, and goes back to the
     head when it comes back. So the call waiting longest is among the lanes' heads."""
 
-    __slots__ = ("_lanes", "_top", "_waiting")
+    __slots__ = ("_lanes", "_top", "count")
 
     def __init__(self) -> None:
         self._lanes = [CallQueue() for _ in range(PRIORITIES)]
         self._top = 0
-        self._waiting = 0
+        self.count = 0
 
     def __len__(self) -> int:
-        return self._waiting
+        return self.count  # also a plain attribute: the transitions read it without a call
 
     def __iter__(self) -> Iterator[str]:
         """The ids of the waiting calls in the order they will be offered."""
@@ -189,7 +189,7 @@ class WaitingCalls(object):
         """``call`` waits after the calls of its priority and above; its position (from 1)."""
         priority = call.priority
         position = self._lanes[priority].append(call)
-        self._waiting += 1
+        self.count += 1
         if priority > self._top:
             self._top = priority
         elif priority < self._top:
@@ -200,7 +200,7 @@ class WaitingCalls(object):
         """``call`` goes back to the head of its priority; its position (from 1)."""
         priority = call.priority
         self._lanes[priority].appendleft(call)
-        self._waiting += 1
+        self.count += 1
         if priority > self._top:
             self._top = priority
         return 1 + self._above(priority)
@@ -215,7 +215,7 @@ class WaitingCalls(object):
         while not lanes[top]:
             top -= 1
         self._top = top
-        self._waiting -= 1
+        self.count -= 1
         return lanes[top].popleft()
 
     def head(self) -> Optional[Call]:
@@ -237,7 +237,7 @@ class WaitingCalls(object):
     def removed(self, call: Call) -> int:
         """``call``, which was waiting, has left the queue (its state says so already); the
         position it had (from 1)."""
-        self._waiting -= 1
+        self.count -= 1
         return self._lanes[call.priority].removed(call) + self._above(call.priority)
 
 

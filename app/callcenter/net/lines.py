@@ -5,7 +5,7 @@ buffer object); here Twisted's ``LineReceiver`` feeds it.
 """
 
 from collections import deque
-from typing import Any, Deque, List, Tuple
+from typing import Any, Callable, Deque, List, Tuple
 
 from twisted.protocols import basic
 
@@ -43,6 +43,13 @@ class LineReceiver(basic.LineReceiver):
         unhandled, self._unhandled = self._unhandled, b""
         return unhandled
 
+    def line_handler(self) -> Callable[[bytes], None]:
+        """What each line goes to, and whether blank lines do too (a request receiver's don't:
+        it takes each line straight to its request handler)."""
+        return self.lineReceived
+
+    skip_blank_lines = False
+
     def dataReceived(self, data: bytes) -> None:
         buffer = self._unhandled + data if self._unhandled else data
         lines = buffer.split(b"\n")
@@ -50,6 +57,8 @@ class LineReceiver(basic.LineReceiver):
         if self._skipping and lines:
             self._skipping = False
             del lines[0]
+        handle = self.line_handler()
+        skip_blank = self.skip_blank_lines
         for position, line in enumerate(lines):
             if self.paused:
                 # pauseProducing was called by a handler: keep the rest for resumeProducing.
@@ -65,7 +74,9 @@ class LineReceiver(basic.LineReceiver):
                 line = line[:-1]
             else:
                 self.crlf = False
-            self.lineReceived(line)
+            if skip_blank and (not line or line.isspace()):
+                continue
+            handle(line)
         self.tailReceived()
 
     def tailReceived(self) -> None:
@@ -106,6 +117,11 @@ class RequestReceiver(LineReceiver):
 
     def requestReceived(self, request: bytes) -> None:
         raise NotImplementedError
+
+    skip_blank_lines = True  # a blank line is no request
+
+    def line_handler(self) -> Callable[[bytes], None]:
+        return self.requestReceived
 
     def lineReceived(self, line: bytes) -> None:
         if line and not line.isspace():

@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from callcenter.core.center import QUERIES, CallCenterError
+from callcenter.core.center import COMMANDS, QUERIES, CallCenterError
 from callcenter.core.rendering import render
 from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, IEventSubscriber, ILeadership
 from callcenter.net.limits import (
@@ -42,6 +42,7 @@ from callcenter.net.wire import (
     WireError,
     decode_message,
     encode,
+    encode_response,
     encode_with_events,
     load_line,
     request_of,
@@ -270,8 +271,12 @@ class CallCenterServerProtocol(RequestReceiver):
             self._values_received([(part, False) for part in several])  # a request each
         elif authenticating:
             self.authenticate(value)
-        else:
-            self._reply(self.factory.reply(value, self))
+        else:  # _reply, written out for the usual request
+            reply = self.factory.reply(value, self)
+            self._replies.append(reply)
+            self._replies_size += len(reply)
+            if self._replies_size + self._held > self._room:
+                self._send_replies()
 
     def authenticate(self, value: Any) -> None:
         """Until the token has come, every request is refused; a wrong token ends the connection."""
@@ -387,7 +392,7 @@ class CallCenterServerFactory(protocol.Factory):
         self.events: "Deque[Event]" = deque()  # still being sent, oldest first
         self.events_made = 0
         self._failure_logged: Optional[Failure] = None
-        center.subscribe(self)  # type: ignore[attr-defined]
+        center.subscribe(self, commands=False)  # type: ignore[attr-defined]  # a command's are its reply
 
     def stopFactory(self) -> None:
         self.count_refused.flush()
@@ -413,9 +418,23 @@ class CallCenterServerFactory(protocol.Factory):
 
     def reply(self, value: Any, client: Optional[CallCenterServerProtocol] = None) -> bytes:
         """The reply line to one request, decoded (``wire.load_line``), from ``client``."""
-        subscribed = client is not None and client.subscribed
         try:
             command, argument = request_of(value)
+            if command in COMMANDS:  # the usual request first: a command that changes state
+                events = self.center.execute(command, argument)
+                if client is not None and client.subscribed:
+                    return encode_with_events("response", "\n".join(render(events)), events)
+                return encode_response("\n".join(render(events)))
+        except (WireError, CallCenterError) as error:
+            return self.error(str(error), client)
+        return self._reply_to_other(command, argument, client)
+
+    def _reply_to_other(
+        self, command: str, argument: Optional[str], client: Optional[CallCenterServerProtocol]
+    ) -> bytes:
+        """The reply to a request that changes nothing (or an unknown command)."""
+        subscribed = client is not None and client.subscribed
+        try:
             events: Sequence[Any] = ()
             if command == AUTH_REQUEST:
                 return self.error("already authenticated" if self.auth_token else "this server takes no token", client)

@@ -49,6 +49,14 @@ def encode(kind: str, message: str) -> bytes:
     return ('{"%s": %s}\n' % (kind, _json_string(message))).encode("ascii")
 
 
+def encode_response(message: str) -> bytes:
+    """``encode("response", message)``, for the one message of each request that changed state."""
+    return (RESPONSE % _json_string(message)).encode("ascii")
+
+
+RESPONSE = '{"response": %s}\n'
+
+
 def encode_with_events(kind: str, message: str, events: Sequence[Any]) -> bytes:
     """One message line of a subscribed connection: ``{"<kind>": "<message>", "events":
     [...]}``, each event as its JSON object (``Event.to_dict``)."""
@@ -122,6 +130,13 @@ def load_line(line: bytes) -> Tuple[Any, Optional[List[bytes]]]:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise WireError("request is not valid UTF-8") from None
+    if text[:1] == "{" and text[-1:] == "}":  # the usual request: one object, nothing around it
+        try:
+            value, end = _decoder.raw_decode(text)
+        except (ValueError, RecursionError):
+            raise WireError("request is not valid JSON") from None
+        if end == len(text):
+            return value, None
     start = _WHITESPACE.match(text).end()  # type: ignore[union-attr]
     try:
         value, end = _decoder.raw_decode(text, start)
@@ -162,6 +177,8 @@ def request_of(value: Any) -> Tuple[str, Optional[str]]:
             argument = str(argument)  # {"id": 1} is call "1"
         else:
             raise WireError('"id" must be a string')
+    if len(value) <= 2 and (argument is not None or len(value) == 1):
+        return command, argument  # no field beyond the command and its id: the usual request
     return command, argument_of(command, argument, value)
 
 

@@ -42,7 +42,8 @@ SWEEP_AT = 1024
 class HeapDelayedCall(object):
     """A pending call of :class:`HeapClock`, with ``task.Clock``'s DelayedCall behaviour."""
 
-    __slots__ = ("args", "called", "cancelled", "clock", "func", "kw", "order", "time")
+    # queued: it has an entry on the heap (else it is fresh: in the clock's fresh list only).
+    __slots__ = ("args", "called", "cancelled", "clock", "func", "kw", "order", "queued", "time")
 
     def __init__(self, clock: "HeapClock", time: float, order: int, func: Callable[..., Any], args: Any, kw: Any):
         self.clock = clock
@@ -53,6 +54,7 @@ class HeapDelayedCall(object):
         self.kw = kw
         self.called = 0
         self.cancelled = 0
+        self.queued = 0
 
     def getTime(self) -> float:
         return self.time
@@ -70,7 +72,8 @@ class HeapDelayedCall(object):
         if self.cancelled or self.called:
             self._check_active()
         self.cancelled = 1
-        self.clock._stale += 1
+        if self.queued:  # its heap entry will be skipped (a fresh one never gets one)
+            self.clock._stale += 1
 
     def reset(self, secondsFromNow: float) -> None:
         """Due ``secondsFromNow`` from now, after the calls already scheduled for that time."""
@@ -85,7 +88,9 @@ class HeapDelayedCall(object):
         clock = self.clock
         self.time = time
         self.order = next(clock._order)
-        clock._stale += 1
+        if self.queued:
+            clock._stale += 1  # the entry it leaves
+        self.queued = 1
         heapq.heappush(clock.heap, (time, self.order, clock._run_delayed, (self, self.order)))
 
     def __repr__(self) -> str:
@@ -105,10 +110,13 @@ class HeapClock(object):
         self.now = start
         self.heap: "List[Entry]" = []
         self._order = itertools.count()
+        # The order of the next entry (schedule's second item), for a caller that builds its
+        # entries and pushes them onto ``heap`` itself: the simulator, for each call.
+        self.order = self._order.__next__
         self._stale = 0  # entries on the heap (or fresh) that will be skipped
         # Calls scheduled by the call running now: they go on the heap once it returns, so that
         # one cancelled at once (a ring timer the answer stops) never costs a push and a pop.
-        self._fresh: "List[Entry]" = []
+        self._fresh: "List[HeapDelayedCall]" = []
 
     # IReactorTime.
 
@@ -116,17 +124,16 @@ class HeapClock(object):
         return self.now
 
     def callLater(self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any) -> HeapDelayedCall:
-        order = next(self._order)
-        time = self.now + delay
-        call = HeapDelayedCall(self, time, order, callable, args, kw)
-        self._fresh.append((time, order, self._run_delayed, (call, order)))
+        call = HeapDelayedCall(self, self.now + delay, next(self._order), callable, args, kw)
+        self._fresh.append(call)
         return call
 
     def getDelayedCalls(self) -> List[HeapDelayedCall]:
         """The calls still pending, in the order they will run."""
         run_delayed = self._run_delayed
-        live = [entry for entry in self._live_entries(self.heap + self._fresh) if entry[2] == run_delayed]
-        return [entry[3][0] for entry in sorted(live, key=lambda entry: entry[:2])]
+        live = [entry[3][0] for entry in self._live_entries(self.heap) if entry[2] == run_delayed]
+        live.extend(call for call in self._fresh if call.active() and not call.queued)
+        return sorted(live, key=lambda call: (call.time, call.order))
 
     # The simulator's side.
 
@@ -158,17 +165,16 @@ class HeapClock(object):
 
     def pending(self) -> int:
         """Entries on the heap that will still run (a cheap count for memory checks)."""
-        return len(self.heap) + len(self._fresh) - self._stale
+        return len(self.heap) - self._stale + sum(1 for call in self._fresh if not (call.cancelled or call.queued))
 
     def _flush(self) -> None:
-        """The fresh calls onto the heap, but for those cancelled or reset already."""
+        """The fresh calls onto the heap, but for those cancelled or reset (queued) already."""
         heap = self.heap
-        for entry in self._fresh:
-            call, order = entry[3]
-            if call.order == order and not call.cancelled:
-                heapq.heappush(heap, entry)
-            else:
-                self._stale -= 1
+        run_delayed = self._run_delayed
+        for call in self._fresh:
+            if not (call.cancelled or call.queued):
+                call.queued = 1
+                heapq.heappush(heap, (call.time, call.order, run_delayed, (call, call.order)))
         del self._fresh[:]
 
     def _run_delayed(self, ticket: "Tuple[HeapDelayedCall, int]") -> None:

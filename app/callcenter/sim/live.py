@@ -92,7 +92,8 @@ class LivePlayer(object):
         self.speed = speed
         self.rng = random.Random(replication_seed(seed, 0))
         self.draw = self.rng.random
-        self.arrivals = ArrivalProcess(model.segments, self.draw)
+        self.arrivals = [ArrivalProcess(stream.segments, self.draw) for stream in model.streams]
+        self.streaming = len(self.arrivals)  # the streams still to arrive
         self.handle = model.handle_sampler(self.rng)
         self.prefix = "sim%d-" % seed  # call ids of their own, beside other clients' calls
         self.tallies = [Tally(model.bucket_start(index), model.bucket_end(index)) for index in range(model.buckets)]
@@ -117,11 +118,12 @@ class LivePlayer(object):
 
     def start(self) -> None:
         self.started = self.reactor.seconds()
-        first = self.arrivals.following(self.model.start)
-        if first < self.model.end:
-            self.at(first, self.arrive, first)
-        else:
-            self.arriving = False
+        for number, arrivals in enumerate(self.arrivals):
+            first = arrivals.following(self.model.start)
+            if first < self.model.end:
+                self.at(first, self.arrive, (number, first))
+            else:
+                self._stream_ended()
         self.reactor.callLater((self.model.end - self.model.start + DRAIN_LIMIT) / self.speed, self.stop, None)
 
     def stop(self, _: Any) -> None:
@@ -203,20 +205,28 @@ class LivePlayer(object):
         index = self.model.bucket_of(now)
         return self.tallies[index] if 0 <= index < len(self.tallies) else None
 
-    def arrive(self, now: float) -> None:
-        """A call due at ``now``: counted in the interval it was due in, whatever the reactor's lag."""
+    def _stream_ended(self) -> None:
+        self.streaming -= 1
+        self.arriving = self.streaming > 0
+
+    def arrive(self, due: Tuple[int, float]) -> None:
+        """A call of stream number ``stream`` due at ``now``: counted in the interval it was due
+        in, whatever the reactor's lag."""
+        stream, now = due
         self.calls += 1
         call_id = "%s%d" % (self.prefix, self.calls)
         caller = LiveCaller(now, self._tally(now))
-        following = self.arrivals.following(now)
+        following = self.arrivals[stream].following(now)
         if following < self.model.end:
-            self.at(following, self.arrive, following)
+            self.at(following, self.arrive, (stream, following))
         else:
-            self.arriving = False
+            self._stream_ended()
         self.callers[call_id] = caller
         if caller.tally is not None:
             caller.tally.offered += 1
-        self.send("call", call_id, lambda kind, text, events: self._called(call_id, kind, events))
+        words = self.model.streams[stream].words()
+        argument = call_id + " " + words if words else call_id
+        self.send("call", argument, lambda kind, text, events: self._called(call_id, kind, events))
         if self.model.patience:
             self.at(now + self.rng.expovariate(1.0 / self.model.patience), self.give_up, call_id)
 
@@ -310,11 +320,8 @@ class LivePlayer(object):
                     caller.tally.rejected += 1
             elif name in ("CallRefused", "CallTimedOut"):
                 del self.callers[event["call"]]
-                if caller.tally is not None:
-                    if name == "CallRefused":
-                        caller.tally.refused += 1
-                    else:
-                        caller.tally.left += 1
+                if caller.tally is not None:  # turned away: the queue was full, or the wait too long
+                    caller.tally.refused += 1
 
     def _ringing(self, caller: "LiveCaller", call_id: str, operator: str) -> None:
         if caller.operator == "":

@@ -18,9 +18,11 @@ from twisted.python import usage
 
 from callcenter.cli.servers import ConnectOption
 from callcenter.core.center import DEFAULT_SERVICE_LEVEL
+from callcenter.core.model import PRIORITIES
+from callcenter.core.strategies import LINEAR
 from callcenter.sim import erlang
-from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, simulate
-from callcenter.wiring.options import CallCenterOptions, VersionOption, positive_count
+from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, Stream, simulate
+from callcenter.wiring.options import CallCenterOptions, VersionOption, positive_count, routing_options
 
 DEFAULT_DURATION = 8 * 3600.0
 FORMATS = ("table", "csv", "json")
@@ -100,11 +102,15 @@ def clock_label(seconds: float) -> str:
     )
 
 
-def read_profile(path: str) -> List[Tuple[float, float]]:
-    """``(start, calls per hour)`` rows of a profile CSV: ``start,calls_per_hour[,queue]``, a
-    header line allowed. One queue only for now: a column naming several is refused."""
-    rows: List[Tuple[float, float]] = []
-    queues = set()
+# A profile row: (start, calls per hour, its queue (None: not named), its priority, its line).
+ProfileRow = Tuple[float, float, Optional[str], int, int]
+
+
+def read_profile(path: str) -> List[ProfileRow]:
+    """The rows of a profile CSV: ``start,calls_per_hour[,queue[,priority]]``, a header line
+    allowed. The rows of one queue and priority are one stream of calls: their starts go up."""
+    rows: List[ProfileRow] = []
+    last_start: Dict[Tuple[Optional[str], int], float] = {}
     try:
         with open(path, newline="") as source:
             for number_, row in enumerate(csv.reader(source), 1):
@@ -112,40 +118,52 @@ def read_profile(path: str) -> List[Tuple[float, float]]:
                     continue
                 try:
                     start, rate = time_of_day(row[0]), float(row[1])
+                    priority = int(row[3]) if len(row) > 3 and row[3].strip() else 0
+                    if not 0 <= priority < PRIORITIES:
+                        raise ValueError("a priority from 0 to %d, not %d" % (PRIORITIES - 1, priority))
                 except (ValueError, IndexError) as error:
                     if number_ == 1 and not rows:
                         continue  # a header
                     raise usage.UsageError("--profile %s, line %d: %s" % (path, number_, error)) from None
-                if len(row) > 2 and row[2].strip():
-                    queues.add(row[2].strip())
-                if rows and start <= rows[-1][0]:
+                queue = row[2].strip() if len(row) > 2 and row[2].strip() else None
+                stream = (queue, priority)
+                if stream in last_start and start <= last_start[stream]:
                     raise usage.UsageError("--profile %s, line %d: the starts must go up" % (path, number_))
-                rows.append((start, rate))
+                last_start[stream] = start
+                rows.append((start, rate, queue, priority, number_))
     except OSError as error:
         raise usage.UsageError("--profile: cannot read %s: %s" % (path, error.strerror)) from None
     if not rows:
         raise usage.UsageError("--profile %s has no rows (start,calls_per_hour)" % (path,))
-    if len(queues) > 1:
-        raise usage.UsageError("--profile %s names several queues; one queue is all the call center has" % (path,))
     return rows
 
 
-def segments_of(rows: Sequence[Tuple[float, float]], length: Optional[float]) -> List[Segment]:
-    """Piecewise-constant arrivals from profile rows; the last row lasts as long as the one
-    before it, unless ``length`` (from the first start) says where the day ends."""
+def streams_of(rows: Sequence[ProfileRow], length: Optional[float]) -> List[Stream]:
+    """One stream of piecewise-constant arrivals for each queue and priority of the profile's
+    rows, in the order they first appear. The day starts at the first row and ends after the
+    last start as long as between the last two starts, unless ``length`` says where; before
+    its first row, a stream has no calls."""
+    starts = sorted({row[0] for row in rows})
+    first = starts[0]
     if length is None:
-        if len(rows) < 2:
+        if len(starts) < 2:
             raise usage.UsageError("a one-row profile needs --duration")
-        end = rows[-1][0] + (rows[-1][0] - rows[-2][0])
+        end = starts[-1] + (starts[-1] - starts[-2])
     else:
-        end = rows[0][0] + length
-    segments = []
-    for index, (start, rate) in enumerate(rows):
-        stop = rows[index + 1][0] if index + 1 < len(rows) else end
-        stop = min(stop, end)
-        if stop > start:
-            segments.append(Segment(start, stop, rate))
-    return segments
+        end = first + length
+    by_stream: Dict[Tuple[Optional[str], int], List[Tuple[float, float]]] = {}
+    for start, rate, queue, priority, _ in rows:
+        by_stream.setdefault((queue, priority), []).append((start, rate))
+    streams = []
+    for (queue, priority), own in by_stream.items():
+        segments = [Segment(first, own[0][0], 0.0)] if own[0][0] > first else []
+        for index, (start, rate) in enumerate(own):
+            stop = min(own[index + 1][0] if index + 1 < len(own) else end, end)
+            if stop > start:
+                segments.append(Segment(start, stop, rate))
+        if segments:
+            streams.append(Stream(segments, queue, priority))
+    return streams
 
 
 class PlanningOptions(VersionOption):
@@ -224,8 +242,6 @@ class SimulateOptions(PlanningOptions, CallCenterOptions, ConnectOption):
         self["connect"] = ",".join(self["servers"]) if self.get("servers") else None
         self.check_traffic()
         self.check_queue_log()
-        if self["queues"] is not None:
-            raise usage.UsageError("--queues: simulate plays one queue (--operators)")
         CallCenterOptions.postOptions(self)
         distribution, _, cv = self["handle-distribution"].partition(":")
         if distribution not in ("exponential", "lognormal", "fixed") or bool(cv) != (distribution == "lognormal"):
@@ -239,9 +255,9 @@ class SimulateOptions(PlanningOptions, CallCenterOptions, ConnectOption):
         if length is not None and length <= 0:
             raise usage.UsageError("--duration must be longer than 0")
         if self["profile"] is not None:
-            self["segments"] = segments_of(read_profile(self["profile"]), length)
+            self["streams"] = streams_of(self.queued(read_profile(self["profile"])), length)
         else:
-            self["segments"] = [Segment(0.0, length or DEFAULT_DURATION, self["calls-per-hour"])]
+            self["streams"] = [Stream([Segment(0.0, length or DEFAULT_DURATION, self["calls-per-hour"])])]
         interval = self["interval"]
         if interval is None and self["plot"] is not None:
             interval = "30m"
@@ -271,10 +287,26 @@ class SimulateOptions(PlanningOptions, CallCenterOptions, ConnectOption):
         elif self["replications"] == self.defaults["replications"]:
             self["replications"] = 1
 
+    def queued(self, rows: List[ProfileRow]) -> List[ProfileRow]:
+        """The profile's rows with their queue checked: without --queues, one queue may be named
+        (the one there is); with it, each row's queue must be one of the file's."""
+        if self["queues"] is None:
+            if len({queue for _, _, queue, _, _ in rows if queue is not None}) > 1:
+                raise usage.UsageError("--profile %s names several queues: give them with --queues" % self["profile"])
+            return [(start, rate, None, priority, line) for start, rate, _, priority, line in rows]
+        names = [config.name for config in self["queues"]]
+        for _, _, queue, _, line in rows:
+            if queue is not None and queue not in names:
+                raise usage.UsageError(
+                    "--profile %s, line %d: no queue %s in --queues (%s)"
+                    % (self["profile"], line, queue, ", ".join(names))
+                )
+        return rows
+
     def model(self) -> Model:
         try:
             return Model(
-                self["segments"],
+                self["streams"][0].segments,
                 self["operators"],
                 self["handle-time"],
                 handle_distribution=self["handle-distribution"],
@@ -286,6 +318,8 @@ class SimulateOptions(PlanningOptions, CallCenterOptions, ConnectOption):
                 service_level=self["service-level"],
                 warm_up=self["warm-up"],
                 interval=self["interval"],
+                streams=self["streams"],
+                routing=routing_options(self),
             )
         except SimulationError as error:
             raise usage.UsageError(str(error)) from None
@@ -315,18 +349,28 @@ class ErlangOptions(PlanningOptions):
             except erlang.ErlangError as error:
                 raise usage.UsageError(str(error)) from None
         if self["profile"] is not None:
-            self["rows"] = read_profile(self["profile"])
+            rows = read_profile(self["profile"])
+            if len({(queue, priority) for _, _, queue, priority, _ in rows}) > 1:
+                raise usage.UsageError(
+                    "--profile %s names several queues or priorities: erlang plans one stream of calls"
+                    % self["profile"]
+                )
+            self["rows"] = [(start, rate) for start, rate, _, _, _ in rows]
         else:
             self["rows"] = [(None, self["calls-per-hour"])]
 
 
 # Output of simulate.
 
+# Routing options whose effect Erlang C and A leave out: no theory beside the figures with them.
+THEORY_BREAKERS = ("queues", "wrap_up", "max_no_answer", "max_queue", "max_wait")
+
 
 def model_summary(options: SimulateOptions, model: Model) -> str:
     segments = model.segments
     rates = {segment.calls_per_hour for segment in segments}
-    arrivals = "%g calls/h" % segments[0].calls_per_hour if len(rates) == 1 else "profile %s" % options["profile"]
+    one_rate = len(rates) == 1 and len(model.streams) == 1
+    arrivals = "%g calls/h" % segments[0].calls_per_hour if one_rate else "profile %s" % options["profile"]
     distribution = model.handle_distribution
     if distribution == "lognormal":
         distribution += " CV %g" % model.handle_cv
@@ -343,13 +387,32 @@ def model_summary(options: SimulateOptions, model: Model) -> str:
         parts.append("reject rate %g" % model.reject_rate)
     if model.patience:
         parts.append("patience %g s" % model.patience)
-    return ", ".join(parts)
+    return ", ".join(parts + routing_summary(model.routing))
+
+
+def routing_summary(routing: Dict[str, Any]) -> List[str]:
+    """The routing options that are not the assignment's, as the summary line shows them."""
+    parts = []
+    queues = routing.get("queues")
+    if queues:
+        parts.append("queues %s" % ", ".join("%s (%s)" % (config.name, config.strategy) for config in queues))
+    elif routing.get("strategy", LINEAR) != LINEAR:
+        parts.append("strategy %s" % routing["strategy"])
+    for name, label in (("max_queue", "max queue %g"), ("max_wait", "max wait %g s")):
+        if not queues and routing.get(name):
+            parts.append(label % routing[name])
+    if routing.get("wrap_up"):
+        parts.append("wrap-up %g s" % routing["wrap_up"])
+    if routing.get("max_no_answer"):
+        parts.append("paused after %d ring timeouts in a row" % routing["max_no_answer"])
+    return parts
 
 
 def theory_for(model: Model) -> Optional[Tuple[str, Dict[str, Optional[float]]]]:
-    """Erlang C (or A) for the model's one rate, to set beside the simulation's figures."""
+    """Erlang C (or A) for the model's one rate, to set beside the simulation's figures; none
+    for what the formulas do not model (several streams or queues, limits, wrap-up, pauses)."""
     rates = {segment.calls_per_hour for segment in model.segments}
-    if len(rates) != 1:
+    if len(rates) != 1 or len(model.streams) != 1 or any(model.routing.get(name) for name in THEORY_BREAKERS):
         return None
     try:
         figures = erlang.figures(

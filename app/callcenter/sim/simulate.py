@@ -27,8 +27,11 @@ What operators do is :class:`OperatorBehaviour`; the core's options come from
 :meth:`Model.center_options`: routing rules the core gains plug in there.
 """
 
+import functools
+import heapq
 import math
 import random
+from operator import attrgetter
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from zope.interface import implementer
@@ -36,8 +39,10 @@ from zope.interface import implementer
 from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenter, CallCenterError
 from callcenter.core.events import (
     CallAnswered,
+    CallFinished,
     CallIgnored,
     CallQueued,
+    CallReceived,
     CallRefused,
     CallRejected,
     CallRinging,
@@ -93,8 +98,39 @@ class Segment(object):
         self.calls_per_hour = calls_per_hour
 
 
+class Stream(object):
+    """Calls that arrive by ``segments`` into ``queue`` (None: the default one) with
+    ``priority``: a profile's rows of one queue and priority."""
+
+    __slots__ = ("priority", "queue", "segments")
+
+    def __init__(self, segments: Sequence[Segment], queue: Optional[str] = None, priority: int = 0) -> None:
+        if not segments:
+            raise SimulationError("no arrivals: give a rate or a profile")
+        if not 0 <= priority <= 9:
+            raise SimulationError("a priority is a whole number from 0 to 9, not %r" % (priority,))
+        self.segments = list(segments)
+        self.queue = queue
+        self.priority = priority
+
+    def words(self) -> str:
+        """What follows a call's id in a ``call`` command of this stream (``priority=3 queue=sales``)."""
+        return " ".join(
+            (["priority=%d" % self.priority] if self.priority else []) + (["queue=" + self.queue] if self.queue else [])
+        )
+
+
+# The call center's routing options (CallCenter's keywords) a model may set: docs/routing.md.
+ROUTING = ("strategy", "seed", "wrap_up", "max_no_answer", "max_queue", "max_wait", "queues")
+
+
 class Model(object):
-    """Everything one replication needs; plain values, checked once here."""
+    """Everything one replication needs; plain values, checked once here.
+
+    ``segments``: the arrivals of the one stream of calls, into the default queue; ``streams``,
+    when given, take their place (a profile with queues and priorities). ``routing``: the call
+    center's routing options (``ROUTING``: strategy, wrap-up, limits, ``queues``...), passed to the
+    core as they are; the core's random strategy is seeded with each replication's seed."""
 
     def __init__(
         self,
@@ -111,9 +147,14 @@ class Model(object):
         warm_up: float = 0.0,
         interval: Optional[float] = None,
         sample_every: float = 60.0,
+        streams: Optional[Sequence[Stream]] = None,
+        routing: Optional[Dict[str, Any]] = None,
     ) -> None:
-        if not segments:
-            raise SimulationError("no arrivals: give a rate or a profile")
+        self.streams = list(streams) if streams else [Stream(segments)]
+        unknown = sorted(set(routing or {}) - set(ROUTING))
+        if unknown:
+            raise SimulationError("no routing option %s" % ", ".join(unknown))
+        self.routing = dict(routing or {})
         if not 0 < handle_time < float("inf"):
             raise SimulationError("the handle time must be a positive number of seconds")
         if handle_distribution not in ("exponential", "lognormal", "fixed"):
@@ -126,9 +167,9 @@ class Model(object):
             raise SimulationError("the reject rate must be at least 0 and below 1")
         if patience is not None and not 0 < patience < float("inf"):
             raise SimulationError("the patience must be a positive number of seconds")
-        self.segments = list(segments)
-        self.start = self.segments[0].start
-        self.end = self.segments[-1].end
+        self.segments = self.streams[0].segments  # with one stream, its arrivals
+        self.start = min(stream.segments[0].start for stream in self.streams)
+        self.end = max(stream.segments[-1].end for stream in self.streams)
         if not 0 <= warm_up < self.end - self.start:
             raise SimulationError("the warm-up must be shorter than the duration")
         if interval is not None and not interval > 0:
@@ -153,7 +194,7 @@ class Model(object):
 
     def center_options(self) -> Dict[str, Any]:
         """The core's keyword arguments beyond operators and clock: its routing options."""
-        return {"ring_timeout": self.ring_timeout, "service_level": self.service_level}
+        return dict(self.routing, ring_timeout=self.ring_timeout, service_level=self.service_level)
 
     def bucket_start(self, index: int) -> float:
         """When the measured part of interval ``index`` (0: the first measured one) starts."""
@@ -188,7 +229,6 @@ class Tally(object):
         "answered",
         "busy",
         "end",
-        "left",
         "offered",
         "refused",
         "rejected",
@@ -212,9 +252,8 @@ class Tally(object):
         self.wait_total = 0.0
         self.wait_longest = 0.0
         self.abandoned = 0
-        self.refused = 0
+        self.refused = 0  # queue full (--max-queue), or waited past --max-wait
         self.timed_out = 0  # ring timeouts
-        self.left = 0  # waited past the queue's --max-wait
         self.rejected = 0
         self.busy = 0.0  # operator-seconds of talk
         self.waiting_total = 0  # calls waiting, summed over samples
@@ -331,11 +370,14 @@ class Replication(object):
         self.rng = random.Random(seed)
         self.clock = HeapClock(model.start)
         self.transcript = transcript
+        options = model.center_options()
+        options["seed"] = seed  # the random strategy's draws: this replication's own
         self.center = CallCenter(
             model.operator_ids,
             self.clock.callLater,
-            now=self.clock.seconds,
-            **model.center_options(),
+            # The clock's time as a C-level call (the core reads it at every command).
+            now=functools.partial(attrgetter("now"), self.clock),
+            **options,
         )
         self.center.subscribe(self)
         if listener is not None:
@@ -351,20 +393,27 @@ class Replication(object):
         self._service_level = model.service_level
         self.handle = model.handle_sampler(self.rng)
         self._draw = self.rng.random
-        self.arrivals = ArrivalProcess(model.segments, self._draw)
+        # Each stream's arrivals, and what follows a call's id in the stream's call command.
+        self.arrivals = [ArrivalProcess(stream.segments, self._draw) for stream in model.streams]
+        self.words = [stream.words() for stream in model.streams]
         self._give_up = 1.0 / model.patience if model.patience else 0.0
         # The four commands, each a plain call of the core's method unless a transcript listens.
         self._call = self._command(self.center.call, "call")
+        self._call_words = self._command(self.center.commands["call"], "call")  # call <id> priority=N queue=NAME
         self._answer = self._command(self.center.answer, "answer")
         self._reject = self._command(self.center.reject, "reject")
         self._hangup = self._command(self.center.hangup, "hangup")
-        self._schedule = self.clock.schedule
+        # The clock's schedule written out (its entry built here): twice a call, at its arrival
+        # and at the end of its handle time.
+        self._push = functools.partial(heapq.heappush, self.clock.heap)
+        self._order = self.clock.order
 
     # The run.
 
     def run(self) -> "Replication":
         model = self.model
-        self.clock.schedule(self.arrivals.following(model.start), self.arrive, None)
+        for number, arrivals in enumerate(self.arrivals):
+            self.clock.schedule(arrivals.following(model.start), self.arrive, number)
         if model.buckets:
             self.clock.schedule(model.measured_from, self.sample, 0)
         self.clock.run_until(model.end + DRAIN_LIMIT)
@@ -379,7 +428,8 @@ class Replication(object):
 
     # What callers do.
 
-    def arrive(self, _: Any) -> None:
+    def arrive(self, stream: int) -> None:
+        """A call of stream number ``stream`` arrives."""
         now = self.clock.now
         self.calls += 1
         call_id = str(self.calls)
@@ -389,16 +439,20 @@ class Replication(object):
             index = int((now - model.start) / model.interval) - model.first_bucket
             if index < len(self.tallies):
                 tally = self.tallies[index]
-        following = self.arrivals.following(now)
+        following = self.arrivals[stream].following(now)
         if following < model.end:
-            self._schedule(following, self.arrive, None)
+            self._push((following, self._order(), self.arrive, stream))
         caller = Caller(now, tally)
         self.callers[call_id] = caller
         if tally is not None:
             tally.offered += 1
-        self._call(call_id)  # what happens to it, the replication hears (heard)
+        words = self.words[stream]
+        if words:
+            self._call_words(call_id + " " + words)
+        else:
+            self._call(call_id)  # what happens to it, the replication hears (heard)
         if self._give_up and caller.operator != "" and call_id in self.callers:  # not answered at once
-            self._schedule(now - math.log(1.0 - self._draw()) / self._give_up, self.give_up, call_id)
+            self.clock.schedule(now - math.log(1.0 - self._draw()) / self._give_up, self.give_up, call_id)
 
     def give_up(self, call_id: str) -> None:
         """Patience ran out: if the call is still waiting or ringing, the caller hangs up."""
@@ -408,11 +462,6 @@ class Replication(object):
         del self.callers[call_id]
         if caller.tally is not None:
             caller.tally.abandoned += 1
-        self._hangup(call_id)
-
-    def finish(self, call_id: str) -> None:
-        """The handle time is over: the caller hangs up an answered call."""
-        del self.callers[call_id]
         self._hangup(call_id)
 
     # What operators do.
@@ -440,7 +489,8 @@ class Replication(object):
     # What the core tells.
 
     def heard(self, events: List[Any], command: Optional[str]) -> None:
-        """The core's events, in order: rings to respond to, answers to time, and the counts."""
+        """The core's events, in order: rings to respond to, answers to time, and the counts
+        (the most frequent first: this runs for every command)."""
         if self.transcript is not None:
             now = self.clock.now
             for line in render(events):
@@ -453,13 +503,22 @@ class Replication(object):
                 if caller is None or caller.operator == "":
                     continue  # answered already: its other rings (ring-all) end next
                 operator = event.operator
+                if self._at_once:  # answered in the same instant: no ring to keep
+                    caller.operator = ""
+                    try:
+                        self._answer(operator)  # its CallAnswered comes once these are told
+                    except CallCenterError:
+                        caller.operator = None
+                        self.unexpected += 1
+                    continue
                 ring = (operator, event.call)
                 self.ringing[operator] = ring
                 caller.operator = operator
-                if self._at_once:
-                    self.answer(ring)
-                else:
-                    self.behaviour.on_ring(self, ring)
+                self.behaviour.on_ring(self, ring)
+            elif kind is CallReceived:
+                continue
+            elif kind is CallFinished:
+                del callers[event.call]
             elif kind is CallAnswered:
                 self._answered(event)
             elif kind is CallQueued:
@@ -485,10 +544,10 @@ class Replication(object):
                 caller = callers.pop(event.call, None)
                 if caller is not None and caller.tally is not None:
                     caller.tally.refused += 1
-            elif kind is CallTimedOut:
+            elif kind is CallTimedOut:  # counted with the refused: turned away, not abandoned
                 caller = callers.pop(event.call, None)
                 if caller is not None and caller.tally is not None:
-                    caller.tally.left += 1
+                    caller.tally.refused += 1
 
     def _answered(self, event: Any) -> None:
         call_id = event.call
@@ -496,10 +555,17 @@ class Replication(object):
         caller.operator = ""  # answered
         now = self.clock.now
         handle = self.handle()
-        self._schedule(now + handle, self.finish, call_id)
+        self._push((now + handle, self._order(), self._hangup, call_id))  # the caller hangs up
         tally = caller.tally
         if tally is not None:
-            tally.answered_after(now - caller.arrived, self._service_level)
+            # Tally.answered_after, written out: it runs once a call.
+            wait = now - caller.arrived
+            tally.answered += 1
+            tally.wait_total += wait
+            if wait > tally.wait_longest:
+                tally.wait_longest = wait
+            if wait <= self._service_level:
+                tally.within += 1
             if now + handle <= tally.end and now >= tally.start:
                 tally.busy += handle  # the talk ends within the interval it starts in
                 return

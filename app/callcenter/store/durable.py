@@ -168,6 +168,8 @@ class DurableRelay(object):
 
     def heard(self, events: Events, command: Optional[str]) -> None:
         owner = self.owner
+        if command is not None and not owner.bus.hears_commands:
+            return  # nobody to tell
         if owner.unrecorded is not None:  # a command's, heard before its record is made
             owner.unrecorded.append((events, command))
         else:
@@ -245,9 +247,10 @@ class DurableCallCenter(object):
         to give the core's statistics so that a replay reproduces them."""
         return self.seconds() if self.replaying is None else self.replaying
 
-    def subscribe(self, subscriber: Any) -> None:
-        """``subscriber`` hears every event once it is durable, from now on."""
-        self.bus.subscribe(subscriber)
+    def subscribe(self, subscriber: Any, commands: bool = True) -> None:
+        """``subscriber`` hears every event once it is durable, from now on (with ``commands``
+        False, only those no command caused)."""
+        self.bus.subscribe(subscriber, commands)
 
     def unsubscribe(self, subscriber: Any) -> None:
         self.bus.unsubscribe(subscriber)
