@@ -266,10 +266,10 @@ class ReplicatedCallCenter(object):
     def now(self) -> float:
         return self.seconds() if self.replaying is None else self.replaying
 
-    def subscribe(self, subscriber: Any) -> None:
+    def subscribe(self, subscriber: Any, commands: bool = True) -> None:
         """``subscriber`` hears every event once etcd has it (a standby's: as it applies the
-        leader's journal), from now on."""
-        self.bus.subscribe(subscriber)
+        leader's journal), from now on (with ``commands`` False, only those no command caused)."""
+        self.bus.subscribe(subscriber, commands)
 
     def unsubscribe(self, subscriber: Any) -> None:
         self.bus.unsubscribe(subscriber)
@@ -1121,6 +1121,8 @@ class ReplicatedRelay(object):
 
     def heard(self, events: Events, command: Optional[str]) -> None:
         owner = self.owner
+        if command is not None and not owner.bus.hears_commands:
+            return  # nobody to tell
         if owner.unrecorded is not None:  # a command's, heard before its record is made
             owner.unrecorded.append((events, command))
         else:
