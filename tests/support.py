@@ -181,6 +181,37 @@ def ask(connection, request):
     return json.loads(line)
 
 
+def wait_listening(port, deadline=20.0):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nothing listens on %d" % port)
+
+
+def read_until(sock, marker, limit=10.0):
+    data = b""
+    end = time.monotonic() + limit
+    sock.settimeout(limit)
+    while marker not in data and time.monotonic() < end:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def ami_login(port):
+    """A connection to the AMI port, logged in as admin (secret s3cret)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(b"Action: Login\r\nUsername: admin\r\nSecret: s3cret\r\n\r\n")
+    assert b"Authentication accepted" in read_until(sock, b"Authentication accepted")
+    return sock
+
+
 def read_line(connection):
     data = b""
     while not data.endswith(b"\n"):
@@ -484,8 +515,9 @@ def ami_messages(data):
 class AmiBench(object):
     """A call center, its manager port, and clients on StringTransports."""
 
-    def __init__(self, operators=("A", "B"), queues=None, wrap_up=0.0, events=False, **center_options):
-        """``events``: the port hears the call center's events (AmiEvents), as the server's does."""
+    def __init__(self, operators=("A", "B"), queues=None, wrap_up=0.0, events=False, leadership=None, **center_options):
+        """``events``: the port hears the call center's events (AmiEvents), as the server's does;
+        ``leadership``: an ``ILeadership`` (a replicated store's)."""
         self.clock = Clock()
         self.clock.advance(1_733_040_000)  # 2024-12-01: times look like Asterisk's epoch seconds
         configs = parse_queues(queues) if queues else None
@@ -509,6 +541,7 @@ class AmiBench(object):
             max_connections=5,
             auth_timeout=10.0,
             max_unauthenticated=3,
+            leadership=leadership,
         )
         if events:
             self.center.subscribe(AmiEvents(self.view, self.factory.broadcast, self.factory.hears))

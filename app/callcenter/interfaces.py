@@ -98,16 +98,19 @@ class IDiskState(Interface):
 
 class ILeadership(Interface):
     """Whether this server leads the replicated store (``--etcd``, ``replicated.py``): what the
-    protocol answers a client that asks (``role``), and when it must close its clients."""
-
-    on_step_down = Attribute(
-        """A callable taking one line, or None: called when this server stops leading (its
-        lease lost, or another server leads); the server's factory closes every client with
-        that line. Set by the factory."""
-    )
+    protocols answer a client that asks (``role``), when they must close their clients, and
+    whether the queue_log is written here."""
 
     def role_line():
         """``leader``, or ``standby: the leader is NAME``, or ``standby: no leader``."""
+
+    def leads():
+        """Whether this server leads now."""
+
+    def when_stepping_down(listener):  # noqa: N805
+        """``listener`` (a callable taking one line) is called each time this server stops
+        leading (its lease lost, or another server leads): the JSON and AMI ports close
+        every client with that line."""
 
 
 class ChangeNotStored(Exception):  # noqa: N818  (a refusal, not an error of the program)

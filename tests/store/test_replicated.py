@@ -96,7 +96,7 @@ def test_a_leader_whose_lease_is_gone_is_fenced_and_steps_down(servers, etcd_clu
     first = leading(servers("one"))
     second = servers("two")
     lines = []
-    first.on_step_down = lines.append
+    first.when_stepping_down(lines.append)
     first.execute("call", "1")
     committed(first)
     # The leader is paused past its lease, as SIGSTOP would: it keeps no lease, and the
@@ -155,12 +155,16 @@ def test_the_replicated_center_provides_the_seams_of_the_durable_one_and_leaders
         IDiskState,
         IDurableOutput,
         IEventSource,
+        IEventSubscriber,
         ILeadership,
     )
+    from callcenter.store.replicated import ReplicatedRelay, WhileLeading
 
     center = leading(servers("one"))
     for interface in (ICallCenter, IEventSource, IDurableOutput, ICallCenterObserver, IDiskState, ILeadership):
         assert verifyObject(interface, center)
+    assert verifyObject(IEventSubscriber, ReplicatedRelay(center))  # what it hears of its core
+    assert verifyObject(IEventSubscriber, WhileLeading(ReplicatedRelay(center), center))  # the queue_log's
 
 
 def test_a_standbys_subscribers_hear_the_leaders_events_as_it_applies_them(servers):

@@ -11,10 +11,11 @@ import time
 
 import pytest
 
-from support import ask, command, connect, read_line
+from support import ami_login, ask, command, connect, free_port, read_line, read_until, wait_listening
 
 LEASE = "2"  # seconds: etcd's least, so that takeovers are quick
 LIMIT = 30  # seconds any wait for a leader may take before the test fails
+AMI_USERS = "[admin]\nsecret = s3cret\nread = all\nwrite = all\n"
 pytestmark = pytest.mark.timeout(180)  # a hang fails the test (the etcd members die with the run)
 
 
@@ -314,3 +315,74 @@ def test_twistd_reads_etcd_before_listening_and_hands_over_when_stopped(ha):
     leader_among([second])
     assert "call 1" in status(second)
     assert b"Shutdown: 1 records in 1 commits to etcd since the start; handing the leadership over" in first.log
+
+
+def queue_log_events(path):
+    """The event names of a queue_log's lines (``epoch|uniqueid|queue|agent|EVENT|...``)."""
+    return [line.split("|")[4] for line in path.read_text().splitlines()]
+
+
+def wait_for(predicate, what):
+    deadline = time.monotonic() + LIMIT
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_the_ami_and_the_queue_log_follow_the_leadership(ha, tmp_path):
+    users = tmp_path / "manager.conf"
+    users.write_text(AMI_USERS)
+
+    def server(name):
+        ami = free_port()
+        started = ha.server(
+            name, "--ami", "tcp:%d:interface=127.0.0.1" % ami, "--ami-users", str(users),
+            "--queue-log", str(tmp_path / ("%s.queue_log" % name)),
+        )  # fmt: skip
+        started.ami = ami
+        started.queue_log = tmp_path / ("%s.queue_log" % name)
+        return started
+
+    first = server("one")
+    leader = leader_among([first])
+    second = server("two")
+    wait_listening(leader.ami)
+    wait_listening(second.ami)
+    leader_ami = ami_login(leader.ami)
+    for call_id in (b"c1", b"c2", b"c3", b"c4"):  # three ring A, B and C; c4 waits
+        leader_ami.sendall(
+            b"Action: Originate\r\nChannel: Local/%s\r\nApplication: Queue\r\nData: default\r\nCallerID: <%s>\r\n"
+            b"ActionID: %s\r\n\r\n" % (call_id, call_id, call_id)
+        )
+        assert b"Originate successfully queued" in read_until(leader_ami, b"ActionID: %s\r\n" % call_id)
+    wait_for(lambda: "call c4" in status(second), "the standby applies the leader's calls")
+    wait_for(lambda: role(second) == "standby: the leader is one", "the standby knows the leader")
+    # The standby's AMI reads its copy and refuses a change naming the leader, as its JSON port.
+    standby_ami = ami_login(second.ami)
+    standby_ami.sendall(b"Action: QueueStatus\r\nActionID: 2\r\n\r\n")
+    listing = read_until(standby_ami, b"QueueStatusComplete")
+    assert b"Event: QueueEntry\r\nQueue: default\r\nPosition: 1\r\n" in listing, listing
+    assert b"CallerIDNum: c4" in listing, listing
+    standby_ami.sendall(b"Action: QueuePause\r\nActionID: 3\r\nInterface: C\r\nPaused: true\r\n\r\n")
+    refused = read_until(standby_ami, b"ActionID: 3\r\n")
+    assert b"Response: Error\r\nActionID: 3\r\nMessage: not the leader: the leader is one; changes go to it" in (
+        refused
+    ), refused
+    # Only the leader writes the queue_log: the standby's has its start and nothing more.
+    wait_for(lambda: "ENTERQUEUE" in queue_log_events(leader.queue_log), "the leader's queue_log line")
+    assert queue_log_events(second.queue_log) == ["QUEUESTART"]
+    # The leader paused past its lease: the standby leads; once running again the old leader
+    # finds itself fenced, steps down and closes its AMI clients with Asterisk's Shutdown.
+    os.kill(leader.process.pid, signal.SIGSTOP)
+    try:
+        new_leader = leader_among([second])
+    finally:
+        os.kill(leader.process.pid, signal.SIGCONT)
+    closing = read_until(leader_ami, b"never", limit=LIMIT)
+    assert b"Event: Shutdown\r\nPrivilege: system,all\r\nShutdown: Uncleanly\r\nRestart: True\r\n" in closing
+    assert closing.endswith(b"\r\n\r\n")  # then closed
+    standby_ami.sendall(b"Action: QueuePause\r\nActionID: 4\r\nInterface: C\r\nPaused: true\r\n\r\n")
+    assert b"Message: Interface paused successfully" in read_until(standby_ami, b"ActionID: 4\r\n")
+    wait_for(lambda: "PAUSE" in queue_log_events(new_leader.queue_log), "the new leader's queue_log line")
+    assert "ENTERQUEUE" not in queue_log_events(new_leader.queue_log)  # the old leader's line
+    assert "PAUSE" not in queue_log_events(leader.queue_log)

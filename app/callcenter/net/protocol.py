@@ -385,7 +385,7 @@ class CallCenterServerFactory(protocol.Factory):
         self.center = center
         self.leadership = leadership
         if leadership is not None:
-            leadership.on_step_down = self.close_all
+            leadership.when_stepping_down(self.close_all)
         self.durable_output = durable_output
         self.clients: "Set[CallCenterServerProtocol]" = set()
         self.call_later = call_later

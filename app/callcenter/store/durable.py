@@ -42,6 +42,7 @@ from callcenter.core.center import (
     Lines,
 )
 from callcenter.core.events import ChangesAccepted, ChangesRefused
+from callcenter.core.model import ChangeRefusedError
 from callcenter.core.states import BUSY, RINGING
 from callcenter.interfaces import (
     ChangeNotStored,
@@ -309,7 +310,7 @@ class DurableCallCenter(object):
         that would change state is refused before it runs."""
         if self.degraded is not None and command in self.center.commands:
             self.changes_refused += 1
-            raise CallCenterError(self.refusal())
+            raise ChangeRefusedError(self.refusal())
         self.unrecorded = []
         try:
             events = self.center.execute(command, argument)

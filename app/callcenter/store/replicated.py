@@ -24,7 +24,7 @@ Replies and events go out only once it succeeded (``when_durable``); none is eve
 timeout. A leader whose commits do not get through for ``lease_ttl`` seconds (no quorum)
 refuses changes with the degraded-mode line, and accepts them again once a commit gets
 through; one that has not had its lease confirmed for twice ``lease_ttl`` steps down: what
-waited fails, its clients are closed with one line each (``on_step_down``), it goes back to
+waited fails, its clients are closed with one line each (``when_stepping_down``), it goes back to
 what etcd was known to hold and is a standby again.
 
 Standbys load the latest snapshot and the journal keys after it at one revision, then watch
@@ -49,6 +49,7 @@ from callcenter.core import state
 from callcenter.core.bus import EventBus
 from callcenter.core.center import DEFAULT_RING_TIMEOUT, CallCenter, CallCenterError, Events, Lines
 from callcenter.core.events import ChangesAccepted, ChangesRefused
+from callcenter.core.model import ChangeRefusedError
 from callcenter.core.states import BUSY, RINGING
 from callcenter.interfaces import (
     ChangeNotStored,
@@ -190,7 +191,7 @@ class ReplicatedCallCenter(object):
 
     The server's factory uses it as its call center and sends every byte once
     :meth:`when_durable` says so, as with the durable center; it also closes its clients when
-    this server stops leading (``on_step_down``, ``interfaces.ILeadership``). :meth:`start`
+    this server stops leading (``when_stepping_down``, ``interfaces.ILeadership``). :meth:`start`
     must have fired first (the state read from etcd)."""
 
     def __init__(
@@ -246,7 +247,7 @@ class ReplicatedCallCenter(object):
         self._relay = ReplicatedRelay(self)
         # While a command runs: the events the core tells, to wait for the command's record.
         self.unrecorded: Optional[List[Tuple[Events, Optional[str]]]] = None
-        self.on_step_down: Optional[Callable[[str], None]] = None
+        self.step_down_listeners: List[Callable[[str], None]] = []
         self.watch: Optional[Watch] = None
         self._tick: Any = None
         self._campaigning = False
@@ -327,6 +328,12 @@ class ReplicatedCallCenter(object):
             return "standby: no leader"
         return "standby: the leader is %s" % self.leader_name
 
+    def leads(self) -> bool:
+        return self.role == LEADER
+
+    def when_stepping_down(self, listener: Callable[[str], None]) -> None:
+        self.step_down_listeners.append(listener)
+
     def refusal(self) -> str:
         """The error line of a change this server does not take now."""
         if self.role == LEADER:
@@ -349,7 +356,7 @@ class ReplicatedCallCenter(object):
             self._step_down(self._lease_lost_reason(), unknown=True)
         if changes and (self.role != LEADER or self.degraded is not None):
             self.changes_refused += 1
-            raise CallCenterError(self.refusal())
+            raise ChangeRefusedError(self.refusal())
         self.unrecorded = []
         try:
             events = self.center.execute(command, argument)
@@ -1001,8 +1008,8 @@ class ReplicatedCallCenter(object):
             self._load(StoredState(self.committed.document, self.committed.journal, self.revision))
         except StoreDamagedError as error:  # a bug: what was applied once applies again
             log.error("Cannot go back to the state confirmed by etcd: {error}", error=error)
-        if self.on_step_down is not None:
-            self.on_step_down("This server stopped leading (%s): connect to the leader" % why)
+        for listener in self.step_down_listeners:
+            listener("This server stopped leading (%s): connect to the leader" % why)
         background(self._reload(), "Reading the state again")
         self._schedule_tick(self.lease_ttl / 3.0)  # a new lease, and the campaign, soon
 
@@ -1127,6 +1134,22 @@ class ReplicatedRelay(object):
             owner.unrecorded.append((events, command))
         else:
             owner.tell_when_durable(events, command)
+
+
+@implementer(IEventSubscriber)
+class WhileLeading(object):
+    """A subscriber that hears the events only while this server leads: what one server of
+    the replicated store does for all (the queue_log), not every standby again."""
+
+    __slots__ = ("leadership", "subscriber")
+
+    def __init__(self, subscriber: Any, leadership: ILeadership) -> None:
+        self.subscriber = subscriber
+        self.leadership = leadership
+
+    def heard(self, events: Events, command: Optional[str]) -> None:
+        if self.leadership.leads():
+            self.subscriber.heard(events, command)
 
 
 def background(deferred: Any, what: str) -> None:

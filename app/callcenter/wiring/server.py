@@ -133,9 +133,12 @@ def make_factory(
     )
 
 
-def ami_factory(options: ServerOptions, reactor: Any, core: CallCenter, durable: Any) -> Optional[Any]:
+def ami_factory(
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Any, leadership: Any = None
+) -> Optional[Any]:
     """The factory of ``--ami``'s connections, acting on the same call center as the JSON
-    port's; None without ``--ami``."""
+    port's and, like it, closing its clients when ``leadership`` (the replicated center)
+    stops leading; None without ``--ami``."""
     if not options["ami"]:
         return None
     from callcenter.net.ami import AmiFactory
@@ -154,6 +157,7 @@ def ami_factory(options: ServerOptions, reactor: Any, core: CallCenter, durable:
         auth_timeout=options["auth-timeout"],
         max_unauthenticated=options["max-unauthenticated"],
         durable_output=durable,
+        leadership=leadership,
     )
     # Like the JSON port's clients, it hears each event once it is durable.
     (core if durable is None else durable).subscribe(AmiEvents(view, factory.broadcast, factory.hears))
@@ -171,17 +175,25 @@ def warn_queue_log(message: str) -> None:
     log.warn("{message}", message=message)
 
 
-def open_queue_log(options: ServerOptions, reactor: Any, core: CallCenter, durable: Any) -> None:
+def open_queue_log(
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Any, leadership: Any = None
+) -> None:
     """``--queue-log``: its file opened for appending, ``QUEUESTART`` written, the lines of
-    each event appended once it is durable, the file reopened on SIGHUP (logrotate) and
-    closed at the end. OSError when it cannot be opened."""
+    each event appended once it is durable (with ``leadership``, the replicated center, only
+    while this server leads: the standbys would write the leader's lines again), the file
+    reopened on SIGHUP (logrotate) and closed at the end. OSError when it cannot be opened."""
     if not options["queue-log"]:
         return
     output = QueueLogFile(options["queue-log"], reactor.callLater, warn_queue_log)
     output.write([queue_start(reactor.seconds())])
     center = observed(core, durable)
     lines = QueueLogLines(Membership(queue_configs(options)), lambda call_id: arrival_of(center, call_id))
-    (core if durable is None else durable).subscribe(QueueLog(lines, output))
+    writer: Any = QueueLog(lines, output)
+    if leadership is not None:
+        from callcenter.store.replicated import WhileLeading
+
+        writer = WhileLeading(writer, leadership)
+    (core if durable is None else durable).subscribe(writer)
     signal.signal(signal.SIGHUP, lambda number, frame: reactor.callFromThread(output.reopen))
     reactor.addSystemEventTrigger("after", "shutdown", output.close)
 
@@ -416,13 +428,13 @@ class ReplicatedService(service.MultiService):
     def _state_read(self, center: CallCenter) -> None:
         options, reactor, replicated = self.options, self.reactor, self.replicated
         factory = make_factory(options, reactor, center, replicated, leadership=replicated)
-        open_queue_log(options, reactor, center, replicated)
+        open_queue_log(options, reactor, center, replicated, replicated)
         stopper = CleanStop(reactor, factory, None, replicated)
         stopper.setServiceParent(self)
         listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
         raise_listen_errors_at_start(listening)
         listening.setServiceParent(self)
-        ami = ami_factory(options, reactor, center, replicated)
+        ami = ami_factory(options, reactor, center, replicated, replicated)
         if ami is not None:
             stopper.other_factories.append(ami)
             ami_listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["ami"]), ami)
@@ -483,7 +495,7 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     store = durable if replicated is None else replicated
     factory = make_factory(options, reactor, core, store, leadership=replicated)
     try:
-        open_queue_log(options, reactor, core, store)
+        open_queue_log(options, reactor, core, store, replicated)
     except OSError as error:
         log.critical("Cannot open the queue_log {path}: {error}", path=options["queue-log"], error=error.strerror)
         raise SystemExit(1) from None
@@ -491,7 +503,7 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
     stopper = CleanStop(reactor, factory, durable, replicated)
     stopper.ports.append(port)
-    ami = ami_factory(options, reactor, core, store)
+    ami = ami_factory(options, reactor, core, store, replicated)
     if ami is not None:
         ami_port = yield listen(reactor, options["ami"], ami)
         stopper.ports.append(ami_port)
