@@ -193,10 +193,11 @@ def wait_listening(port, deadline=20.0):
 
 
 def read_until(sock, marker, limit=10.0):
+    """What ``sock`` sends until ``marker`` is in it (None: until it closes), at most ``limit`` s."""
     data = b""
     end = time.monotonic() + limit
     sock.settimeout(limit)
-    while marker not in data and time.monotonic() < end:
+    while (marker is None or marker not in data) and time.monotonic() < end:
         chunk = sock.recv(65536)
         if not chunk:
             break

@@ -41,13 +41,19 @@ def test_transactions_watches_and_leases_on_a_real_cluster(etcd_cluster):
     wait(client.close())
 
 
-def test_a_member_killed_is_passed_over(etcd_cluster):
-    # A follower of etcd's Raft group: killing the leader makes writes wait for an election
-    # (etcd then answers "request timed out": an unknown outcome, the next test's case).
+def client_of_a_follower(etcd_cluster):
+    """(a client whose first member is a follower of etcd's Raft group, that follower's index),
+    /t/k put through it. A follower: killing the leader makes writes wait for an election (etcd
+    then answers "request timed out": an unknown outcome)."""
     follower = next(index for index in range(3) if index != etcd_cluster.leader_index())
     endpoints = etcd_cluster.endpoints.split(",")
     client = EtcdClient(reactor, endpoints[follower:] + endpoints[:follower])
     wait(client.put("/t/k", b"1"))
+    return client, follower
+
+
+def test_a_member_killed_is_passed_over(etcd_cluster):
+    client, follower = client_of_a_follower(etcd_cluster)
     wait(client.close())  # no connection kept: the next one to the killed member is refused
     etcd_cluster.kill(follower)
     for value in (b"2", b"3"):
@@ -57,10 +63,7 @@ def test_a_member_killed_is_passed_over(etcd_cluster):
 
 
 def test_a_write_on_a_kept_connection_to_a_killed_member_is_unknown_and_a_read_moves_on(etcd_cluster):
-    follower = next(index for index in range(3) if index != etcd_cluster.leader_index())
-    endpoints = etcd_cluster.endpoints.split(",")
-    client = EtcdClient(reactor, endpoints[follower:] + endpoints[:follower])
-    wait(client.put("/t/k", b"1"))
+    client, follower = client_of_a_follower(etcd_cluster)
     etcd_cluster.kill(follower)
     with pytest.raises(EtcdUnknownOutcomeError):
         wait(client.put("/t/k", b"2"))  # the member may have taken it before it died

@@ -158,13 +158,14 @@ def test_the_replicated_center_provides_the_seams_of_the_durable_one_and_leaders
         IEventSubscriber,
         ILeadership,
     )
-    from callcenter.store.replicated import ReplicatedRelay, WhileLeading
+    from callcenter.store.durable import DurableRelay
+    from callcenter.store.replicated import WhileLeading
 
     center = leading(servers("one"))
     for interface in (ICallCenter, IEventSource, IDurableOutput, ICallCenterObserver, IDiskState, ILeadership):
         assert verifyObject(interface, center)
-    assert verifyObject(IEventSubscriber, ReplicatedRelay(center))  # what it hears of its core
-    assert verifyObject(IEventSubscriber, WhileLeading(ReplicatedRelay(center), center))  # the queue_log's
+    assert verifyObject(IEventSubscriber, DurableRelay(center))  # what it hears of its core
+    assert verifyObject(IEventSubscriber, WhileLeading(DurableRelay(center), center))  # the queue_log's
 
 
 def test_a_standbys_subscribers_hear_the_leaders_events_as_it_applies_them(servers):

@@ -16,7 +16,7 @@ import time
 import pytest
 from bench.etcd_cluster import EtcdCluster
 
-from support import ServerProcess, command, free_port, read_line
+from support import ServerProcess, command, free_port, read_line, read_until
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(240)]
 
@@ -139,12 +139,7 @@ def test_the_leader_cut_off_from_etcd_steps_down_and_the_standby_serves_with_eve
         assert ask("127.0.0.1", port, {"command": "status"})["response"] == before
         # The server inside cannot store anything; it steps down and closes its clients.
         client.sendall(json.dumps({"command": "call", "id": "cut-off"}).encode() + b"\n")
-        received = b""
-        while True:
-            data = client.recv(65536)
-            if not data:
-                break
-            received += data
+        received = read_until(client, None, limit=LIMIT)
         lines = [json.loads(line) for line in received.splitlines()]
         assert lines and all("response" not in line for line in lines), lines
         assert lines[-1]["event"].startswith("This server stopped leading ("), lines

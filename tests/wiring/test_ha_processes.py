@@ -138,12 +138,7 @@ def test_a_leader_paused_past_its_lease_is_fenced_and_steps_down(ha):
         client.sendall(json.dumps({"command": "call", "id": "stale"}).encode() + b"\n")
     finally:
         os.kill(leader.process.pid, signal.SIGCONT)
-    received = b""
-    while True:
-        data = client.recv(65536)
-        if not data:
-            break
-        received += data
+    received = read_until(client, None, limit=LIMIT)
     lines = [json.loads(line) for line in received.splitlines()]
     # Never acknowledged: no reply (it stepped down before reading it) or an error line (its
     # commit was fenced), then the one line of a server that stopped leading, then closed.

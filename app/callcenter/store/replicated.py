@@ -47,7 +47,7 @@ from zope.interface import implementer
 
 from callcenter.core import state
 from callcenter.core.bus import EventBus
-from callcenter.core.center import DEFAULT_RING_TIMEOUT, CallCenter, CallCenterError, Events, Lines
+from callcenter.core.center import DEFAULT_RING_TIMEOUT, CallCenter, CallCenterError, Events
 from callcenter.core.events import ChangesAccepted, ChangesRefused
 from callcenter.core.model import ChangeRefusedError
 from callcenter.core.states import BUSY, RINGING
@@ -61,7 +61,15 @@ from callcenter.interfaces import (
     IEventSubscriber,
     ILeadership,
 )
-from callcenter.store.durable import TIMEOUT, WAITED, WRAPPED, CommitWaiters, CoreTimer
+from callcenter.store.durable import (
+    TIMEOUT,
+    WAITED,
+    WRAPPED,
+    CommitWaiters,
+    CoreTimer,
+    DurableRelay,
+    StoredCallCenter,
+)
 from callcenter.store.etcd import (
     MAX_REQUEST_BYTES,
     EtcdClient,
@@ -77,7 +85,7 @@ from callcenter.store.etcd import (
     range_request,
 )
 from callcenter.store.etcd_config import DEFAULT_LEASE_TTL
-from callcenter.store.journal import DamagedError, decode_record, encode_record, read_frames
+from callcenter.store.journal import DamagedError, decode_record, read_frames
 
 log = Logger()
 
@@ -186,7 +194,7 @@ def commit_groups(records: List[bytes]) -> List[List[bytes]]:
 
 
 @implementer(ICallCenter, IEventSource, IDurableOutput, ICallCenterObserver, IDiskState, ILeadership)
-class ReplicatedCallCenter(object):
+class ReplicatedCallCenter(StoredCallCenter):
     """A :class:`CallCenter` whose changes are journaled in etcd, led by one server at a time.
 
     The server's factory uses it as its call center and sends every byte once
@@ -236,7 +244,7 @@ class ReplicatedCallCenter(object):
         self._records: List[bytes] = []
         self._waiters = CommitWaiters()
         self._commit_call: Any = None
-        self._committing = False
+        self._commit_in_flight = False
         self._failing_since: Optional[float] = None
         self._idle_waiters: List[Any] = []
         self._held: List[CoreTimer] = []
@@ -244,7 +252,7 @@ class ReplicatedCallCenter(object):
         self.unavailable: Optional[str] = None  # why etcd cannot be reached, as a standby last saw
         self.changes_refused = 0
         self.bus = EventBus(center_options.get("report"))
-        self._relay = ReplicatedRelay(self)
+        self._relay = DurableRelay(self)
         # While a command runs: the events the core tells, to wait for the command's record.
         self.unrecorded: Optional[List[Tuple[Events, Optional[str]]]] = None
         self.step_down_listeners: List[Callable[[str], None]] = []
@@ -262,56 +270,7 @@ class ReplicatedCallCenter(object):
         self.snapshots = 0
         self.takeovers = 0
 
-    # ICallCenter and what observers read: the center of the moment.
-
-    def now(self) -> float:
-        return self.seconds() if self.replaying is None else self.replaying
-
-    def subscribe(self, subscriber: Any, commands: bool = True) -> None:
-        """``subscriber`` hears every event once etcd has it (a standby's: as it applies the
-        leader's journal), from now on (with ``commands`` False, only those no command caused)."""
-        self.bus.subscribe(subscriber, commands)
-
-    def unsubscribe(self, subscriber: Any) -> None:
-        self.bus.unsubscribe(subscriber)
-
-    def tell_when_durable(self, events: Events, command: Optional[str]) -> None:
-        """Tell the subscribers ``events`` once the records before them are in etcd (at once
-        when none waits); never when they are not stored."""
-        waiting = self.when_durable()
-        if waiting is None:
-            self.bus.publish(events, command)
-        else:
-            waiting.addCallback(self._told, events, command)
-
-    def _told(self, result: Any, events: Events, command: Optional[str]) -> Any:
-        self.bus.publish(events, command)
-        return result  # the commit's Deferred is shared: its result goes on unchanged
-
-    def status(self) -> Lines:
-        return self.center.status()
-
-    def operator_ids(self) -> List[str]:
-        return self.center.operator_ids()
-
-    def queue_names(self) -> List[str]:
-        return self.center.queue_names()
-
-    @property
-    def figures(self) -> Any:
-        return self.center.figures
-
-    @property
-    def operators(self) -> Any:
-        return self.center.operators
-
-    @property
-    def queue(self) -> Any:
-        return self.center.queue
-
-    @property
-    def queues(self) -> Any:
-        return self.center.queues
+    # What observers read (StoredCallCenter has the rest): the center of the moment.
 
     def snapshot(self, waiting_limit: int = 100) -> Dict[str, Any]:
         document = self.center.snapshot(waiting_limit)
@@ -357,31 +316,7 @@ class ReplicatedCallCenter(object):
         if changes and (self.role != LEADER or self.degraded is not None):
             self.changes_refused += 1
             raise ChangeRefusedError(self.refusal())
-        self.unrecorded = []
-        try:
-            events = self.center.execute(command, argument)
-        finally:
-            heard, self.unrecorded = self.unrecorded, None
-        self._append(command, argument or "")
-        for told, cause in heard:
-            self.tell_when_durable(told, cause)
-        return events
-
-    def query(self, command: str, argument: Optional[str] = None) -> Lines:
-        """A query (``status``, ``stats``): answered from this server's copy, leader or not."""
-        return self.center.query(command, argument)
-
-    def when_durable(self) -> "Optional[defer.Deferred[None]]":
-        if self._records:
-            return self._waiters.for_next_commit()
-        return self._waiters.syncing
-
-    def _append(self, command: str, argument: str) -> None:
-        if self.replaying is not None:
-            return
-        self._records.append(encode_record(self.seconds(), command, argument))
-        if self._commit_call is None and not self._committing:
-            self._commit_call = self.call_later(0, self.commit)
+        return self._execute_recorded(command, argument)
 
     # The group commit (leader).
 
@@ -389,15 +324,12 @@ class ReplicatedCallCenter(object):
         """One transaction (more for a large group) of every record waiting, fenced on the
         leader key; what waited goes out once etcd has it."""
         self._commit_call = None
-        if self._committing or self.role != LEADER:
+        if self._commit_in_flight or self.role != LEADER:
             return
-        records, self._records = self._records, []
+        records = self._take_records()
         if not records:
-            waiting, _ = self._waiters.take_next()
-            if waiting is not None:
-                waiting.callback(None)
             return
-        self._committing = True
+        self._commit_in_flight = True
         done = self._waiters.start_commit()
         groups = commit_groups(records)
         first_seq = self.applied_seq + 1
@@ -420,16 +352,16 @@ class ReplicatedCallCenter(object):
                 written.extend((seq + index, value) for index, value in enumerate(values))
                 seq += len(values)
         except LostLeadershipError as lost:
-            self._committing = False
+            self._commit_in_flight = False
             if self.leader_revision == leader_revision:
                 self._step_down(str(lost), unknown=lost.unknown)
             return
         except Exception:
             log.failure("A commit to etcd failed unexpectedly")
-            self._committing = False
+            self._commit_in_flight = False
             self._step_down("a commit failed unexpectedly", unknown=True)
             return
-        self._committing = False
+        self._commit_in_flight = False
         if self.leader_revision != leader_revision or self.role != LEADER:
             return  # stepped down meanwhile: what waited was failed then
         self.applied_seq = seq - 1
@@ -446,7 +378,7 @@ class ReplicatedCallCenter(object):
             background(self._write_snapshot(snapshot, leader_revision), "Writing a snapshot")
         if self._records and self._commit_call is None:
             self.commit()
-        if not self._committing:
+        if not self._commit_in_flight:
             self._wake_idle_waiters()
 
     @defer.inlineCallbacks
@@ -509,18 +441,8 @@ class ReplicatedCallCenter(object):
                 if self.timers.get(timer.key) is timer and self.role == LEADER and self.degraded is None:
                     self._timer_fired(timer)
 
-    def idle(self) -> Any:
-        """A Deferred that fires once no commit is in flight."""
-        if not self._committing:
-            return defer.succeed(None)
-        waiter: "defer.Deferred[None]" = defer.Deferred()
-        self._idle_waiters.append(waiter)
-        return waiter
-
-    def _wake_idle_waiters(self) -> None:
-        waiters, self._idle_waiters = self._idle_waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
+    def _committing(self) -> bool:
+        return self._commit_in_flight
 
     # Snapshots (leader).
 
@@ -604,13 +526,6 @@ class ReplicatedCallCenter(object):
 
     # Timers: the core's call_later, as the durable center's.
 
-    def _core_timer(self, delay: float, func: Callable[..., Any], kind: str, operator_id: str) -> CoreTimer:
-        timer = CoreTimer(self, kind, operator_id, self.now() + delay)  # type: ignore[arg-type]
-        self.timers[timer.key] = timer
-        if self.live:
-            timer.delayed = self.call_later(delay, self._timer_fired, timer)
-        return timer
-
     def _timer_fired(self, timer: CoreTimer) -> None:
         timer.delayed = None
         if self.role != LEADER:
@@ -621,27 +536,6 @@ class ReplicatedCallCenter(object):
         self.timers.pop(timer.key, None)
         self._append(timer.kind, timer.operator_id)
         self._run_timer(timer.kind, timer.operator_id)
-
-    def _run_timer(self, kind: str, operator_id: str) -> None:
-        if kind == TIMEOUT:
-            self.center.ring_timed_out(operator_id)
-        elif kind == WRAPPED:
-            self.center.wrap_up_ended(operator_id)
-        else:
-            self.center.waits_ended()
-
-    def _go_live(self) -> None:
-        """Arm the timers, as a restore does: a ringing call rings a full ring timeout from
-        now, a wrap-up or the wait resumes with what was left of it."""
-        self.live = True
-        for timer in list(self.timers.values()):
-            if timer.kind != TIMEOUT:
-                timer.delayed = self.call_later(max(timer.due - self.seconds(), 0.0), self._timer_fired, timer)
-            elif self.ring_timeout:
-                timer.due = self.seconds() + self.ring_timeout
-                timer.delayed = self.call_later(self.ring_timeout, self._timer_fired, timer)
-            else:
-                del self.timers[timer.key]
 
     def _disarm(self) -> None:
         self.live = False
@@ -717,11 +611,6 @@ class ReplicatedCallCenter(object):
             if not answer.more or not answer.kvs:
                 return journal
             key = answer.kvs[-1].key + b"\0"
-
-    def _settings(self) -> Dict[str, Any]:
-        settings = {name: value for name, value in self.center_options.items() if name in state.SETTINGS}
-        settings["ring_timeout"] = self.ring_timeout
-        return settings
 
     def _load(self, stored: StoredState) -> None:
         """The center as ``stored`` holds it (not live: a standby's copy)."""
@@ -951,10 +840,7 @@ class ReplicatedCallCenter(object):
         self.leader_name = self.name
         self.takeovers += 1
         self._go_live()
-        counts = {RINGING: 0, BUSY: 0}
-        for operator in self.center.operators:
-            if operator.state in counts:
-                counts[operator.state] += 1
+        counts = self._ringing_and_busy()
         log.info(
             "Leading (prefix {prefix}): {calls} calls, {queued} queued, {ringing} ringing, {answered} answered, "
             "journal up to {seq}, read in {ms:.0f} ms",
@@ -1113,27 +999,6 @@ class ReplicatedCallCenter(object):
             except EtcdError as error:
                 log.warn("Cannot revoke the lease in etcd ({error}): a standby takes over once it expires", error=error)
         yield self.client.close()
-
-
-@implementer(IEventSubscriber)
-class ReplicatedRelay(object):
-    """What the replicated center hears of its core: each command's and timer's events, told
-    to its own subscribers once their records are in etcd (at once on a standby, whose
-    changes are the leader's, already there)."""
-
-    __slots__ = ("owner",)
-
-    def __init__(self, owner: ReplicatedCallCenter) -> None:
-        self.owner = owner
-
-    def heard(self, events: Events, command: Optional[str]) -> None:
-        owner = self.owner
-        if command is not None and not owner.bus.hears_commands:
-            return  # nobody to tell
-        if owner.unrecorded is not None:  # a command's, heard before its record is made
-            owner.unrecorded.append((events, command))
-        else:
-            owner.tell_when_durable(events, command)
 
 
 @implementer(IEventSubscriber)

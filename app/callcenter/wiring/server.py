@@ -397,18 +397,34 @@ def makeService(options: ServerOptions) -> service.IService:
     top = service.MultiService()
     stopper = CleanStop(reactor, factory, durable)
     stopper.setServiceParent(top)
+    add_ports(top, options, reactor, core, durable, factory, stopper)
+    return top
+
+
+def add_ports(
+    parent: service.MultiService,
+    options: ServerOptions,
+    reactor: Any,
+    core: CallCenter,
+    store: Any,
+    factory: CallCenterServerFactory,
+    stopper: "CleanStop",
+    leadership: Any = None,
+) -> None:
+    """twistd's ports as services of ``parent``, after ``stopper`` (so stopped before it): the
+    JSON port, ``--ami``'s, ``--web``'s and ``--metrics``'; a port that cannot be had stops
+    twistd with its error."""
     listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
-    raise_listen_errors_at_start(listening)  # a port that cannot be had stops twistd with its error
-    listening.setServiceParent(top)  # stopped before CleanStop
-    ami = ami_factory(options, reactor, core, durable)
+    raise_listen_errors_at_start(listening)
+    listening.setServiceParent(parent)
+    ami = ami_factory(options, reactor, core, store, leadership)
     if ami is not None:
         stopper.other_factories.append(ami)
         ami_listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["ami"]), ami)
         raise_listen_errors_at_start(ami_listening)
-        ami_listening.setServiceParent(top)
-    for endpoint, site in web_sites(options, core, factory, reactor, durable):
-        strports.service(endpoint, site).setServiceParent(top)
-    return top
+        ami_listening.setServiceParent(parent)
+    for endpoint, site in web_sites(options, core, factory, reactor, store):
+        strports.service(endpoint, site).setServiceParent(parent)
 
 
 class ReplicatedService(service.MultiService):
@@ -431,17 +447,7 @@ class ReplicatedService(service.MultiService):
         open_queue_log(options, reactor, center, replicated, replicated)
         stopper = CleanStop(reactor, factory, None, replicated)
         stopper.setServiceParent(self)
-        listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
-        raise_listen_errors_at_start(listening)
-        listening.setServiceParent(self)
-        ami = ami_factory(options, reactor, center, replicated, replicated)
-        if ami is not None:
-            stopper.other_factories.append(ami)
-            ami_listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["ami"]), ami)
-            raise_listen_errors_at_start(ami_listening)
-            ami_listening.setServiceParent(self)
-        for endpoint, site in web_sites(options, center, factory, reactor, replicated):
-            strports.service(endpoint, site).setServiceParent(self)
+        add_ports(self, options, reactor, center, replicated, factory, stopper, replicated)
 
     def _failed(self, failure: Any) -> None:
         log.failure("Cannot start", failure)
