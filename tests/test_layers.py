@@ -11,15 +11,6 @@ import callcenter
 PACKAGE = os.path.dirname(os.path.abspath(callcenter.__file__))
 # Bottom to top; interfaces.py declares the seams every layer may use.
 LAYERS = ["interfaces", "core", "store", "net", "cli", "web", "sim", "wiring"]
-# Imports still to move: the programs' entry points and their options are the wiring's, but
-# these modules read the options themselves today.
-KNOWN_UPWARD = {
-    ("cli/client.py", "callcenter.wiring.options"),
-    ("cli/shell.py", "callcenter.wiring.options"),
-    ("cli/shell.py", "callcenter.sim"),
-    ("sim/live.py", "callcenter.wiring.options"),
-    ("sim/planning.py", "callcenter.wiring.options"),
-}
 
 
 def layer_of(module):
@@ -70,12 +61,7 @@ def test_every_module_belongs_to_a_layer_folder():
 
 
 def test_imports_run_downward_only():
-    assert upward_imports() - KNOWN_UPWARD == set()
-
-
-def test_the_known_exceptions_are_still_there_to_be_moved():
-    # An exception that went away leaves the list: it must not cover a new upward import later.
-    assert KNOWN_UPWARD <= upward_imports()
+    assert upward_imports() == set()
 
 
 def test_every_module_names_its_layer():

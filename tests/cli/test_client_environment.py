@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from callcenter.wiring.options import DEFAULT_CONNECT, ClientOptions
+from callcenter.cli.arguments import DEFAULT_CONNECT, ClientOptions
 from support import command, free_port, read_golden
 
 COMMANDS, EXPECTED = read_golden()

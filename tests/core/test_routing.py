@@ -849,7 +849,8 @@ def test_a_priority_call_arriving_behind_a_hundred_thousand_queued_ones_is_offer
 def test_command_line_options_of_the_routing():
     from twisted.python import usage
 
-    from callcenter.wiring.options import ServerOptions, ShellOptions, routing_options
+    from callcenter.cli.arguments import routing_options
+    from callcenter.wiring.options import ServerOptions, ShellOptions
 
     options = ShellOptions()
     options.parseOptions([])

@@ -3,8 +3,9 @@
 import pytest
 from twisted.python import usage
 
+from callcenter.cli.arguments import ClientOptions
 from callcenter.sim.planning import SimulateOptions
-from callcenter.wiring.options import ClientOptions, ServerOptions
+from callcenter.wiring.options import ServerOptions
 
 
 def parsed(*argv):

@@ -14,12 +14,12 @@ from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from callcenter.cli.arguments import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, TokenFileError, parse_or_exit, read_token
 from callcenter.cli.output import Output
 from callcenter.cli.servers import RotatingEndpoint, is_standby
 from callcenter.interfaces import IShellSession
 from callcenter.net.protocol import CallCenterClientFactory, CallCenterClientProtocol
 from callcenter.net.wire import OPERATORS_REQUEST, QUEUES_REQUEST, ROLE_REQUEST, encode_auth, encode_request
-from callcenter.wiring.options import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, TokenFileError, parse_or_exit, read_token
 
 RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, jitter=lambda: 0.0)
 

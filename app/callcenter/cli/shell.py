@@ -1,6 +1,6 @@
-"""The command interpreter (a stdlib ``cmd.Cmd``) and the one-process ``callcenter`` command.
+"""The command interpreter (a stdlib ``cmd.Cmd``), and how it runs on a local call center.
 
-Layer: protocols (the shell) and wiring (``main``).
+Layer: cli. The ``callcenter`` program that starts it is in ``wiring/shell.py``.
 
 The same shell class serves the one-process program and the TCP client: it checks a
 command's syntax and hands ``(command, id)`` to a ``send`` callable. In one process
@@ -10,7 +10,6 @@ happen; in the client it goes to the server as JSON.
 """
 
 import cmd
-import sys
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from zope.interface import implementer
@@ -235,35 +234,3 @@ class PrintedEvents(object):
             lines = render(events)
             if lines:
                 self.output.lines(lines)
-
-
-def main(argv: Optional[List[str]] = None) -> None:
-    """``callcenter``: the one-process call center on stdin and stdout; ``callcenter simulate`` and
-    ``callcenter erlang`` plan a day instead (:mod:`callcenter.sim.planning`)."""
-    from twisted.internet import task
-
-    from callcenter.cli import console
-    from callcenter.wiring.options import ShellOptions, parse_or_exit, routing_options
-
-    options = parse_or_exit(ShellOptions(), sys.argv[1:] if argv is None else argv)
-    if options.subCommand is not None:
-        from callcenter.sim import planning
-
-        return planning.run(options.subCommand, options.subOptions)
-
-    def run(reactor: Any) -> Any:
-        session = console.open_session(reactor)
-        output = session.output
-        center = CallCenter(
-            options["operators"],
-            reactor.callLater,
-            options["ring-timeout"],
-            now=reactor.seconds,
-            service_level=options["service-level"],
-            **routing_options(options),
-        )
-        center.subscribe(PrintedEvents(output), commands=False)
-        shell = CallCenterShell(run_locally(center, output), output, options["operators"], center.queue_names())
-        return session.attach(shell).addCallback(lambda _: session.close())
-
-    task.react(run)

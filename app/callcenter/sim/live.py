@@ -21,6 +21,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from twisted.internet import defer, protocol, task
 from twisted.python.failure import Failure
 
+from callcenter.cli.arguments import read_token
 from callcenter.cli.servers import RotatingEndpoint, is_standby
 from callcenter.core.center import CallCenterError
 from callcenter.net.lines import LineReceiver
@@ -35,7 +36,6 @@ from callcenter.net.wire import (
     encode_request,
 )
 from callcenter.sim.simulate import DRAIN_LIMIT, ArrivalProcess, Caller, Model, Result, Tally, replication_seed
-from callcenter.wiring.options import read_token
 
 WINDOW = 64  # requests in flight at most
 

@@ -16,13 +16,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from twisted.python import usage
 
+from callcenter.cli.arguments import CallCenterOptions, VersionOption, parse_or_exit, positive_count, routing_options
 from callcenter.cli.servers import ConnectOption
 from callcenter.core.center import DEFAULT_SERVICE_LEVEL
 from callcenter.core.model import PRIORITIES
 from callcenter.core.strategies import LINEAR
 from callcenter.sim import erlang
 from callcenter.sim.simulate import METRICS, Estimate, Model, Result, Segment, SimulationError, Stream, simulate
-from callcenter.wiring.options import CallCenterOptions, VersionOption, positive_count, routing_options
 
 DEFAULT_DURATION = 8 * 3600.0
 FORMATS = ("table", "csv", "json")
@@ -755,8 +755,6 @@ def run(command: str, options: Any, stdout: Optional[TextIO] = None) -> None:
 
 def main(argv: List[str], stdout: Optional[TextIO] = None) -> None:
     """``callcenter simulate ...`` or ``callcenter erlang ...``: ``argv`` starts with the subcommand."""
-    from callcenter.wiring.options import parse_or_exit
-
     command, arguments = argv[0], argv[1:]
     options: Any = SimulateOptions() if command == "simulate" else ErlangOptions()
     parse_or_exit(options, arguments)

@@ -22,6 +22,7 @@ from twisted.logger import (
 )
 from twisted.python.failure import Failure
 
+from callcenter.cli.arguments import parse_or_exit, routing_options
 from callcenter.core.asterisk import Membership, arrival_of
 from callcenter.core.center import CallCenter
 from callcenter.core.queues import QueueConfig
@@ -36,7 +37,7 @@ from callcenter.store.durable import DurableCallCenter
 from callcenter.store.journal import DEFAULT_JOURNAL_LIMIT, StateError
 from callcenter.store.queuelog import QueueLog, QueueLogFile, QueueLogLines, queue_start
 from callcenter.wiring.descriptors import GuardedEndpoint
-from callcenter.wiring.options import ServerOptions, is_tls, parse_or_exit, routing_options
+from callcenter.wiring.options import ServerOptions, is_tls
 from callcenter.wiring.tls_sniffing import endpoint_reactor
 
 log = Logger()
