@@ -5,6 +5,7 @@ StringTransport and task.Clock."""
 import hashlib
 import random
 
+from twisted.internet.defer import Deferred
 from twisted.internet.testing import StringTransport
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -245,6 +246,45 @@ def test_the_events_of_a_turn_go_out_in_one_write_after_the_replies_before_them(
     assert [dict(m).get("X", dict(m).get("ActionID")) for m in ami_messages(data)] == [str(n) for n in range(2000)] + [
         "p"
     ]
+
+
+class HeldOutput(object):
+    """An IDurableOutput whose commits the test completes: every reply waits for ``commit``."""
+
+    def __init__(self):
+        self.waiting = []
+
+    def when_durable(self):
+        waiting = Deferred()
+        self.waiting.append(waiting)
+        return waiting
+
+    def commit(self):
+        waiting, self.waiting = self.waiting, []
+        for deferred in waiting:
+            deferred.callback(None)
+
+
+def test_events_that_come_while_a_reply_waits_for_the_disk_follow_it_others_hear_them_at_once():
+    bench = AmiBench()
+    client, transport = bench.login()
+    _other, other_transport = bench.login()
+    durable = HeldOutput()
+    bench.factory.durable_output = durable
+    transport.clear()
+    other_transport.clear()
+    bench.factory.broadcast(amiwire.AGENT, amiwire.event("Before", amiwire.AGENT, ()))
+    client.dataReceived(b"Action: Ping\r\nActionID: p\r\n\r\n")
+    bench.factory.broadcast(amiwire.AGENT, amiwire.event("While", amiwire.AGENT, ()))
+    bench.clock.advance(0)
+    assert [m[0] for m in ami_messages(transport.value())] == [("Event", "Before")]
+    assert [m[0] for m in ami_messages(other_transport.value())] == [("Event", "Before"), ("Event", "While")]
+    durable.commit()
+    assert [m[0][1] for m in ami_messages(transport.value())] == ["Before", "Success", "While"]
+    bench.factory.broadcast(amiwire.AGENT, amiwire.event("After", amiwire.AGENT, ()))
+    bench.clock.advance(0)
+    assert ami_messages(transport.value())[-1][0] == ("Event", "After")
+    assert ami_messages(other_transport.value())[-1][0] == ("Event", "After")
 
 
 def test_fuzzed_input_gets_errors_and_changes_nothing():

@@ -240,3 +240,74 @@ def test_a_state_that_cannot_be_read_back_after_a_refusal_stops_both_with_exit_1
     log = server.log.decode()
     assert "cannot read back the state in %s after a refused write" % tmpfs.path in log
     assert "Traceback" not in log and "ReactorNotRunning" not in log, log
+
+
+class AmiListener(object):
+    """A manager connection logged in to hear the ``agent`` events, read up to a Ping's reply."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.buffer = b""
+        self.sock.sendall(b"Action: Login\r\nUsername: admin\r\nSecret: s3cret\r\nEvents: agent\r\n\r\n")
+        assert ("Message", "Authentication accepted") in self.messages_until(("Response", "Success"))[-1]
+
+    def messages_until(self, last):
+        """Messages, each a list of (key, value), up to the first that holds ``last``."""
+        messages = []
+        while True:
+            while b"\r\n\r\n" not in self.buffer:
+                chunk = self.sock.recv(1 << 16)
+                assert chunk, "the server closed the manager connection"
+                self.buffer += chunk
+            block, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            lines = block.decode("utf-8").split("\r\n")
+            message = [tuple(line.split(": ", 1)) for line in lines if ": " in line]
+            messages.append(message)
+            if last in message:
+                return messages
+
+    def events_so_far(self):
+        """The events sent before the reply to a Ping sent now (a client's events go out
+        ahead of its next reply)."""
+        self.sock.sendall(b"Action: Ping\r\nActionID: sync\r\n\r\n")
+        return [dict(message) for message in self.messages_until(("ActionID", "sync"))[:-1]]
+
+
+def test_a_change_rolled_back_for_a_full_disk_sends_no_ami_event_and_writes_no_queue_log_line(
+    tmpfs, start_server, tmp_path
+):
+    users = tmp_path / "manager.conf"
+    users.write_text("[admin]\nsecret = s3cret\nread = all\nwrite = all\n")
+    queue_log = tmp_path / "queue_log"  # not on the full disk: only the journal's writes fail
+    ami_port = free_port()
+    server = start(
+        start_server, tmpfs.path, "--ami", "tcp:%d:interface=127.0.0.1" % ami_port, "--ami-users", str(users),
+        "--queue-log", str(queue_log),
+    )  # fmt: skip
+    listener = AmiListener(ami_port)
+    client = Client(server.port)
+    client.send([("call", "c%d" % number) for number in range(12000)] + [("status", None)])
+    messages = client.replies_until_status()
+    acknowledged = {m["response"].split()[1] for m in messages if m.get("response", "").startswith("Call ")}
+    assert acknowledged and any("error" in m for m in messages)
+    refused = Client(server.port)
+    refused.send([("call", "late"), ("hangup", "c0"), ("status", None)])
+    assert all("error" in m for m in refused.replies_until_status()[:2])
+    events = listener.events_so_far()
+    # Each acknowledged call joined its queue, the two first rang A and B; nothing else happened.
+    joined = [event["CallerIDNum"] for event in events if event["Event"] == "QueueCallerJoin"]
+    assert sorted(joined) == sorted(acknowledged)
+    assert [
+        (event["Event"], event.get("CallerIDNum"), event["MemberName"]) for event in events if "MemberName" in event
+    ] == [
+        ("AgentCalled", "c0", "A"),
+        ("QueueMemberStatus", None, "A"),
+        ("AgentCalled", "c1", "B"),
+        ("QueueMemberStatus", None, "B"),
+    ]
+    assert len(events) == len(joined) + 4
+    lines = [line.split("|") for line in queue_log.read_text().splitlines()]
+    entered = [fields[6] for fields in lines if fields[4] == "ENTERQUEUE"]
+    assert sorted(entered) == sorted(acknowledged)
+    assert {fields[4] for fields in lines} == {"QUEUESTART", "ENTERQUEUE"}
+    assert server.process.poll() is None

@@ -5,11 +5,13 @@ reports, while ``callcenter simulate --connect`` plays traffic against the same 
 
 import json
 import os
+import socket
+import ssl
 import subprocess
 
 import pytest
 
-from support import command, free_port, wait_listening
+from support import command, free_port, make_certificates, wait_listening
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -36,14 +38,14 @@ def report(name, script, port, *extra, timeout=60):
 
 @pytest.fixture
 def ami_server(start_server, tmp_path):
-    """start(*args) -> (server, ami port): a server with --ami on a free port."""
+    """start(*args, endpoint=...) -> (server, ami port): a server with --ami on a free port."""
     users = tmp_path / "manager.conf"
     users.write_text(USERS)
 
-    def start(*extra):
+    def start(*extra, endpoint="tcp:{port}:interface=127.0.0.1"):
         port = free_port()
         server = start_server(
-            "--ami", "tcp:%d:interface=127.0.0.1" % port, "--ami-users", str(users), *extra
+            "--ami", endpoint.format(port=port), "--ami-users", str(users), *extra
         )  # fmt: skip
         wait_listening(port)
         return server, port
@@ -193,3 +195,35 @@ def test_asterisk_ami_and_py_asterisk_while_a_day_plays_with_a_journal(ami_serve
     finally:
         player.kill()
         player.wait()
+
+
+def test_the_manager_port_over_tls(ami_server, tmp_path):
+    paths = make_certificates(str(tmp_path))
+    endpoint = "ssl:{port}:interface=127.0.0.1:privateKey=%s:certKey=%s" % (paths["key"], paths["cert"])
+    server, port = ami_server("--operators", "A", endpoint=endpoint)
+    context = ssl.create_default_context(cafile=os.path.join(paths["ca"], "ca.pem"))
+    context.verify_flags &= ~getattr(ssl, "VERIFY_X509_STRICT", 0)  # the test CA has no key identifiers
+    with context.wrap_socket(
+        socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname="localhost"
+    ) as tls:
+        received = b""
+
+        def until(marker):
+            nonlocal received
+            while marker not in received:
+                chunk = tls.recv(1 << 16)
+                assert chunk, "closed before %r" % marker
+                received += chunk
+
+        until(b"\r\n")
+        assert received == b"Asterisk Call Manager/9.0.0\r\n"
+        tls.sendall(b"Action: Login\r\nUsername: admin\r\nSecret: s3cret\r\nEvents: agent\r\n\r\n")
+        until(b"Authentication accepted\r\n\r\n")
+        json_client(server, "call 9")
+        until(b"Event: AgentCalled\r\n")
+        until(b"\r\n\r\nEvent: QueueMemberStatus\r\n")
+        assert b"Event: QueueCallerJoin\r\nPrivilege: agent,all\r\nChannel: Local/9@callcenter" in received
+        tls.sendall(b"Action: Logoff\r\nActionID: bye\r\n\r\n")
+        until(b"Response: Goodbye\r\nActionID: bye\r\nMessage: Thanks for all the fish.\r\n\r\n")
+        while tls.recv(1 << 16):  # then the server closes the connection
+            pass

@@ -17,9 +17,10 @@ import time
 from collections import OrderedDict, deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
-from twisted.internet import protocol
+from twisted.internet import interfaces, protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from callcenter.core.asterisk import call_of_channel, caller_channel, operator_named
 from callcenter.core.center import CallCenterError
@@ -27,7 +28,7 @@ from callcenter.core.model import ChangeRefusedError
 from callcenter.core.states import PAUSED
 from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, ILeadership
 from callcenter.net import amiwire
-from callcenter.net.amiqueue import QueueView
+from callcenter.net.amiqueue import Member, QueueView
 from callcenter.net.amiusers import AmiUser
 from callcenter.net.amiwire import AGENT, CALL, ORIGINATE, REPORTING, SYSTEM, Message
 from callcenter.net.ratelimit import CountingLog
@@ -85,6 +86,7 @@ ACTIONS = OrderedDict(
 BEFORE_LOGIN = ("login", "logoff", "challenge")
 
 
+@implementer(interfaces.IHandshakeListener)
 class AmiProtocol(protocol.Protocol):
     """One manager connection.
 
@@ -105,6 +107,7 @@ class AmiProtocol(protocol.Protocol):
     _failure: Any = None  # the delayed "Authentication failed"
     _held = 0  # replies waiting for the disk
     _acting = False  # an action of this connection is running
+    _taken = 0  # how many of the factory's events of this turn it has taken
 
     def connectionMade(self) -> None:
         self.parser = amiwire.MessageParser()
@@ -113,14 +116,23 @@ class AmiProtocol(protocol.Protocol):
         # Events that wait for the replies before them (manager.c sends a session's events
         # after the response to its action).
         self._events_waiting: List[bytes] = []
-        self._outgoing: List[bytes] = []  # events of this reactor turn, written at its end
+        self._outgoing: List[bytes] = []  # events that go out ahead of its next write
         self.factory.clients.add(self)
         self.transport.registerProducer(self, True)
         log.info("AMI connection from {peer}", peer=self.transport.getPeer())
         self.factory.admit_unauthenticated(self)
         if self.factory.auth_timeout:
             self._deadline = self.factory.call_later(self.factory.auth_timeout, self.expel, "did not log in in time")
-        send_now(self.transport, amiwire.BANNER)
+        # Over TLS the banner waits for the handshake (handshakeCompleted): a write before
+        # it pauses this producer, and a paused connection reads nothing, the handshake
+        # included.
+        if not interfaces.ISSLTransport.providedBy(self.transport):
+            send_now(self.transport, amiwire.BANNER)
+
+    def handshakeCompleted(self) -> None:
+        """Twisted (IHandshakeListener): a TLS connection's handshake is done."""
+        if not self.closing:
+            self.transport.write(amiwire.BANNER)
 
     @property
     def authenticated(self) -> bool:
@@ -228,14 +240,29 @@ class AmiProtocol(protocol.Protocol):
         if action.authority and not (self.user is not None and self.user.write & action.authority):
             self.reply(amiwire.error(action_id, "Permission denied"))
             return
+        self._take_events()  # those before the action go out ahead of its reply
         self._acting = True
         try:
             getattr(self, action.method)(message, action_id)
         except ChangeRefusedError as refusal:  # a standby's, or the store's: like the JSON port's
             self.reply(amiwire.error(action_id, str(refusal)))
         finally:
+            self._take_events()  # those the action caused, after its reply
             self._acting = False
         self._send_waiting_events()
+
+    def _take_events(self) -> None:
+        """Takes its share of the events the factory was given this turn since it last
+        took them: ahead of its next write, or after its replies while one waits for the
+        disk or its action runs. The factory joins each share once for all who hear the
+        same classes."""
+        factory = self.factory
+        end = len(factory.turn_events)
+        if self._taken < end:
+            data = factory.events_between(self._taken, end, self.send_events)
+            self._taken = end
+            if data:
+                (self._events_waiting if self._held or self._acting else self._outgoing).append(data)
 
     def _send_waiting_events(self) -> None:
         if self._events_waiting and not (self._held or self._acting):
@@ -247,6 +274,7 @@ class AmiProtocol(protocol.Protocol):
     def reply(self, data: bytes, closing: bool = False) -> None:
         """A reply: out now, or with a journal once what the actions so far changed is on
         disk; when the disk refuses it, the reply becomes an error with the refusal."""
+        self._take_events()
         durable_output = self.factory.durable_output
         waiting = None if durable_output is None else durable_output.when_durable()
         if waiting is None:
@@ -256,6 +284,7 @@ class AmiProtocol(protocol.Protocol):
         waiting.addBoth(self._committed, data, closing)
 
     def _committed(self, result: Any, data: bytes, closing: bool) -> Any:
+        self._take_events()  # those that came while it was held go after it
         self._held -= 1
         if not isinstance(result, Failure):
             self.deliver(data, closing)
@@ -292,8 +321,12 @@ class AmiProtocol(protocol.Protocol):
             self.transport.loseConnection()
 
     def flush_events(self) -> None:
-        if self._outgoing and not self.closing:
-            self.deliver(b"")
+        """The end of a reactor turn: its events of the turn go out in one write."""
+        if not self.closing:
+            self._take_events()
+            if self._outgoing:
+                self.deliver(b"")
+        self._taken = 0
 
     # The session's actions.
 
@@ -495,25 +528,30 @@ class AmiProtocol(protocol.Protocol):
             return
         self.reply(amiwire.response(action_id, message="Removed interface from queue"))
 
-    def action_queuepause(self, message: Message, action_id: str) -> None:
+    def _members_named(self, interface: str, queue_name: str) -> List[Member]:
+        """The memberships of the operator behind ``interface``: in ``queue_name``, or in
+        every queue when it is empty (QueuePause's and QueuePenalty's ``Queue``)."""
         view = self.factory.view
+        operator_id = operator_named(interface)
+        if not queue_name:
+            return view.memberships(operator_id)
+        queue = view.queue_named(queue_name)
+        member = None if queue is None else view.member(queue, operator_id)
+        return [] if member is None else [member]
+
+    def action_queuepause(self, message: Message, action_id: str) -> None:
         name, paused_text = message.get("Interface"), message.get("Paused")
         if not name or not paused_text:
             self.reply(amiwire.error(action_id, "Need 'Interface' and 'Paused' parameters."))
             return
-        operator_id = operator_named(name)
-        queue_name = message.get("Queue")
-        if queue_name:
-            queue = view.queue_named(queue_name)
-            members = [] if queue is None else [m for m in [view.member(queue, operator_id)] if m is not None]
-        else:
-            members = view.memberships(operator_id)
+        members = self._members_named(name, message.get("Queue"))
         if not members:
             self.reply(amiwire.error(action_id, "Interface not found"))
             return
         pause = amiwire.is_true(paused_text)
         # Asked for what already is (paused, or to pause once its call ends): nothing to do.
         operator = members[0].operator
+        operator_id = operator.id
         if pause:
             reason = " ".join(message.get("Reason").split())
             done = operator.state is PAUSED or operator.pending is PAUSED
@@ -531,18 +569,11 @@ class AmiProtocol(protocol.Protocol):
         )
 
     def action_queuepenalty(self, message: Message, action_id: str) -> None:
-        view = self.factory.view
         name, penalty_text = message.get("Interface"), message.get("Penalty")
         if not name or not penalty_text:
             self.reply(amiwire.error(action_id, "Need 'Interface' and 'Penalty' parameters."))
             return
-        operator_id = operator_named(name)
-        queue_name = message.get("Queue")
-        if queue_name:
-            queue = view.queue_named(queue_name)
-            members = [] if queue is None else [m for m in [view.member(queue, operator_id)] if m is not None]
-        else:
-            members = view.memberships(operator_id)
+        members = self._members_named(name, message.get("Queue"))
         # A level is the queues file's: it is set there, not here (docs/ami.md).
         if not members or any(member.penalty != leading_int(penalty_text) for member in members):
             self.reply(amiwire.error(action_id, "Invalid interface, queuename or penalty"))
@@ -686,7 +717,10 @@ class AmiFactory(protocol.Factory):
         self.clients: "Set[AmiProtocol]" = set()
         self.unauthenticated: "OrderedDict[AmiProtocol, None]" = OrderedDict()
         self.events_sent = 0
-        self._flushing: "Set[AmiProtocol]" = set()  # clients with events to write this turn
+        # The events of this reactor turn as (classes, bytes), each encoded once; the
+        # clients take their shares of them, joined once for each set of classes.
+        self.turn_events: List[Tuple[int, bytes]] = []
+        self._shares: Dict[Tuple[int, int, int], bytes] = {}
         self._flush_timer: Any = None
         self._failure_logged: Optional[Failure] = None
         if leadership is not None:
@@ -747,31 +781,35 @@ class AmiFactory(protocol.Factory):
         return False
 
     def broadcast(self, authority: int, data: bytes) -> None:
-        """An event to every client logged in that hears its classes. Each client's events
-        of one reactor turn go out in one write, at its end (or before its next reply);
-        those that come while replies wait (for the disk, or the action running) follow
-        them. The loop reaches into each client rather than calling it: it runs for every
-        event and every client."""
+        """An event to every client logged in that hears its classes. It is kept for the
+        turn: each client's events of one reactor turn go out in one write, at its end (or
+        before its next reply); those that come while replies wait (for the disk, or the
+        action running) follow them. Nothing here runs for each client: the cost of an
+        event does not grow with the clients listening."""
         self.events_sent += 1
-        flushing = self._flushing
-        for client in self.clients:
-            if client.send_events & authority != authority or client.closing:
-                continue
-            if client._held or client._acting:
-                client._events_waiting.append(data)
-                continue
-            outgoing = client._outgoing
-            if not outgoing:
-                flushing.add(client)
-            outgoing.append(data)
-        if flushing and self._flush_timer is None:
+        self.turn_events.append((authority, data))
+        if self._flush_timer is None:
             self._flush_timer = self.call_later(0, self._flush)
+
+    def events_between(self, start: int, end: int, mask: int) -> bytes:
+        """The events of this turn from ``start`` to ``end`` that a client hearing ``mask``
+        hears, joined once for every client that asks for the same."""
+        if not mask:
+            return b""
+        key = (start, end, mask)
+        data = self._shares.get(key)
+        if data is None:
+            data = self._shares[key] = b"".join(
+                event for authority, event in self.turn_events[start:end] if mask & authority == authority
+            )
+        return data
 
     def _flush(self) -> None:
         self._flush_timer = None
-        clients, self._flushing = self._flushing, set()
-        for client in clients:
+        for client in list(self.clients):  # a client cut off leaves the set
             client.flush_events()
+        self.turn_events = []
+        self._shares = {}
 
     def core_settings(self) -> List[Tuple[str, object]]:
         import callcenter

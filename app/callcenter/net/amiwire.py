@@ -147,6 +147,10 @@ class MessageParser(object):
 def encode_fields(fields: Fields) -> bytes:
     """``Key: Value\\r\\n`` lines; a CR or LF inside a value (a client's ActionID, say)
     becomes a space, so that nothing can end a line or a message early."""
+    # At once, then checked: one CR and one LF a line means no value holds either.
+    text = "".join(["%s: %s\r\n" % field for field in fields])
+    if text.count("\n") == len(fields) and text.count("\r") == len(fields):
+        return text.encode("utf-8")
     parts = []
     for key, value in fields:
         text = value if isinstance(value, str) else str(value)
