@@ -60,21 +60,25 @@ run: .venv/.installed
 	touch $@
 
 test-py36: .venv-py36/.installed .venv-ami/.ready
+	@scripts/install-etcd
 	.venv-py36/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-# The wallboard's browser test needs chromium and chromium-driver (installed when missing, as root).
+# The wallboard's browser test needs chromium and chromium-driver, the replicated store's tests
+# etcd (both installed when missing, as root).
 test-new: .venv-test/.installed .venv-ami/.ready
 	@scripts/install-browser
+	@scripts/install-etcd
 	.venv-test/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # Tests that mount a size-limited tmpfs (a full or read-only disk), on both Pythons (the
 # wallboard's banner on the newest only: Selenium): root only, and refused without it rather
 # than passed or skipped.
 test-root: .venv-py36/.installed .venv-test/.installed
-	@if [ "$$(id -u)" != 0 ]; then echo "make test-root: must run as root (it mounts tmpfs file systems)" >&2; exit 1; fi
-	.venv-py36/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/store/test_disk_full_processes.py
+	@if [ "$$(id -u)" != 0 ]; then echo "make test-root: must run as root (it mounts tmpfs file systems and makes network namespaces)" >&2; exit 1; fi
+	@scripts/install-etcd
+	.venv-py36/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/store/test_disk_full_processes.py tests/wiring/test_ha_partition_processes.py
 	@scripts/install-browser
-	.venv-test/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/store/test_disk_full_processes.py tests/web/test_wallboard_browser.py
+	.venv-test/bin/python -m pytest -p no:cacheprovider -m root $(PYTEST_ARGS) tests/store/test_disk_full_processes.py tests/wiring/test_ha_partition_processes.py tests/web/test_wallboard_browser.py
 
 lint: .venv-test/.ready
 	.venv-test/bin/ruff check app tests bench scripts
@@ -113,10 +117,12 @@ images-check:
 
 bench: .venv-bench/.installed
 	@scripts/install-browser
+	@scripts/install-etcd
 	.venv-bench/bin/python -m bench $(BENCH_ARGS)
 
 bench-quick: .venv-bench/.installed
 	@scripts/install-browser
+	@scripts/install-etcd
 	.venv-bench/bin/python -m bench --quick $(BENCH_ARGS)
 
 # Each part timed; after a failure the rest still run; a line a part at the end.

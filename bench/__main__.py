@@ -16,6 +16,7 @@ from bench import (
     client_shell,
     core_scaling,
     durability,
+    ha,
     many_clients,
     plot,
     simulation,
@@ -33,6 +34,7 @@ SECTIONS = (
     "client",
     "slow",
     "durability",
+    "ha",
     "wallboard",
     "simulation",
     "staffing",
@@ -351,6 +353,86 @@ def check_chaos(results):
     ]
 
 
+def check_ha(results):
+    """With etcd: the takeover after a SIGKILL under 5 s, no acknowledged change lost to faults."""
+    checks = []
+    takeover = results["takeover_seconds"]
+    checks.append(
+        verdict(
+            "ha: takeover, SIGKILL of the leader to a reply of the new one (max)",
+            "%.2f s" % takeover["max"] if takeover["max"] is not None else "never",
+            "< 5 s",
+            "s",
+            takeover["max"] is not None and takeover["max"] < 5 and results["takeovers_failed"] == 0,
+            "median %.2f s of %d, the default 3 s lease" % (takeover["median"] or 0, len(takeover["runs"])),
+        )
+    )
+    shaken = results["chaos"]
+    checks.append(
+        verdict(
+            "ha: chaos, acknowledged changes lost",
+            "%d" % shaken["lost"],
+            "0",
+            "count",
+            shaken["lost"] == 0,
+            "%d acknowledged, %d unanswered; %s; longest without a reply %.1f s"
+            % (
+                shaken["acknowledged"],
+                shaken["unanswered"],
+                ", ".join(shaken["faults"]),
+                shaken["longest_without_reply_s"],
+            ),
+        )
+    )
+    for point in results["throughput"]:
+        etcd, state_dir = point["etcd"], point["state-dir"]
+        checks.append(
+            verdict(
+                "ha: %s, %d connections, etcd vs --state-dir" % (point["mode"], point["connections"]),
+                "x%.2f" % point["throughput_ratio"],
+                "(figure)",
+                "ratio",
+                True,
+                "%.0f vs %.0f replies/s, p99 %.2f vs %.2f ms"
+                % (
+                    etcd["replies_per_second"]["median"],
+                    state_dir["replies_per_second"]["median"],
+                    etcd["p99_ms"]["median"],
+                    state_dir["p99_ms"]["median"],
+                ),
+            )
+        )
+    return checks
+
+
+def ha_markdown(results):
+    lines = [
+        "",
+        "| mode | connections | etcd replies/s | --state-dir replies/s | ratio | etcd p50 / p99 ms"
+        " | --state-dir p50 / p99 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for point in results["throughput"]:
+        etcd, state_dir = point["etcd"], point["state-dir"]
+        lines.append(
+            "| %s | %d | %.0f (±%.0f%%) | %.0f (±%.0f%%) | x%.2f | %.2f / %.2f | %.2f / %.2f |"
+            % (
+                point["mode"],
+                point["connections"],
+                etcd["replies_per_second"]["median"],
+                100 * etcd["replies_per_second"]["spread"],
+                state_dir["replies_per_second"]["median"],
+                100 * state_dir["replies_per_second"]["spread"],
+                point["throughput_ratio"],
+                etcd["p50_ms"]["median"],
+                etcd["p99_ms"]["median"],
+                state_dir["p50_ms"]["median"],
+                state_dir["p99_ms"]["median"],
+            )
+        )
+    return lines
+
+
 def check_wallboard(results):
     """The page follows a command within 200 ms; 100 open wallboards cost under 10 %."""
     latency, load = results["latency"], results["throughput"]
@@ -640,6 +722,8 @@ def write_markdown(summary, outcomes, folder=None):
                 lines.append("| %s, %s operators | %s |" % (strategy, size, figures))
     if "durability" in outcomes:
         lines += durability_markdown(outcomes["durability"])
+    if "ha" in outcomes:
+        lines += ha_markdown(outcomes["ha"])
     with open(os.path.join(folder or RESULTS, "summary.md"), "w") as out:
         out.write("\n".join(lines) + "\n")
 
@@ -655,6 +739,7 @@ def render(folder):
         "client": "client_shell.json",
         "slow": "slow_reader.json",
         "durability": "durability.json",
+        "ha": "ha.json",
         "wallboard": "wallboard.json",
         "simulation": "simulation.json",
         "staffing": "staffing.json",
@@ -668,6 +753,7 @@ def render(folder):
         "client": check_client,
         "slow": check_slow,
         "durability": check_durability,
+        "ha": check_ha,
         "wallboard": check_wallboard,
         "simulation": check_simulation,
         "staffing": check_staffing,
@@ -713,6 +799,7 @@ def main(argv=None):
         "client": (client_shell.run, check_client, "client_shell.json"),
         "slow": (slow_reader.run, check_slow, "slow_reader.json"),
         "durability": (durability.run, check_durability, "durability.json"),
+        "ha": (ha.run, check_ha, "ha.json"),
         "wallboard": (wallboard.run, check_wallboard, "wallboard.json"),
         "simulation": (simulation.run, check_simulation, "simulation.json"),
         "staffing": (staffing.run, check_staffing, "staffing.json"),

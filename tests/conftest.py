@@ -46,3 +46,15 @@ def twisted_log():
     globalLogPublisher.addObserver(observe)
     yield lines
     globalLogPublisher.removeObserver(observe)
+
+
+@pytest.fixture
+def etcd_cluster(tmp_path):
+    """A three-member etcd cluster on loopback (bench/etcd_cluster.py), healthy; stopped at the end."""
+    from bench.etcd_cluster import EtcdCluster
+
+    cluster = EtcdCluster(tmp_path / "etcd")
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()

@@ -1,9 +1,11 @@
 """Helpers of the tests of every layer: the golden transcript, installed commands, servers on free
 ports (processes) and on a task.Clock (in memory), a disk that fails on demand, replies."""
 
+import base64
 import contextlib
 import datetime
 import io
+import ipaddress
 import json
 import os
 import socket
@@ -16,10 +18,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from twisted.internet import protocol, tcp
+from twisted.internet import defer, protocol, tcp
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor, StringTransport
+from twisted.python.failure import Failure
+from twisted.web import resource, server
 
 from callcenter.cli.output import Output
 from callcenter.cli.shell import CallCenterShell, PrintedEvents, run_locally
@@ -176,6 +180,38 @@ def ask(connection, request):
     line = read_line(connection)
     assert line, "the server closed the connection"
     return json.loads(line)
+
+
+def wait_listening(port, deadline=20.0):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nothing listens on %d" % port)
+
+
+def read_until(sock, marker, limit=10.0):
+    """What ``sock`` sends until ``marker`` is in it (None: until it closes), at most ``limit`` s."""
+    data = b""
+    end = time.monotonic() + limit
+    sock.settimeout(limit)
+    while (marker is None or marker not in data) and time.monotonic() < end:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def ami_login(port):
+    """A connection to the AMI port, logged in as admin (secret s3cret)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(b"Action: Login\r\nUsername: admin\r\nSecret: s3cret\r\n\r\n")
+    assert b"Authentication accepted" in read_until(sock, b"Authentication accepted")
+    return sock
 
 
 def read_line(connection):
@@ -396,7 +432,8 @@ def make_certificates(folder):
             .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
         )
         if not is_ca:
-            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         return builder.sign(signing_key, hashes.SHA256())
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -507,8 +544,9 @@ def ami_messages(data):
 class AmiBench(object):
     """A call center, its manager port, and clients on StringTransports."""
 
-    def __init__(self, operators=("A", "B"), queues=None, wrap_up=0.0, events=False, **center_options):
-        """``events``: the port hears the call center's events (AmiEvents), as the server's does."""
+    def __init__(self, operators=("A", "B"), queues=None, wrap_up=0.0, events=False, leadership=None, **center_options):
+        """``events``: the port hears the call center's events (AmiEvents), as the server's does;
+        ``leadership``: an ``ILeadership`` (a replicated store's)."""
         self.clock = Clock()
         self.clock.advance(1_733_040_000)  # 2024-12-01: times look like Asterisk's epoch seconds
         configs = parse_queues(queues) if queues else None
@@ -532,6 +570,7 @@ class AmiBench(object):
             max_connections=5,
             auth_timeout=10.0,
             max_unauthenticated=3,
+            leadership=leadership,
         )
         if events:
             self.center.subscribe(AmiEvents(self.view, self.factory.broadcast, self.factory.hears))
@@ -565,3 +604,166 @@ def ami_ask(client, transport, *lines):
     transport.clear()
     client.dataReceived(("\r\n".join(lines) + "\r\n\r\n").encode())
     return ami_messages(transport.value())
+
+
+# The fake etcd gateway of the etcd client's and the replicated store's tests: twisted.web in
+# this process, on loopback; wait() turns the real reactor (without running it) until a Deferred fires.
+
+WAIT_LIMIT = 10.0  # seconds any one wait may take before the test fails
+
+
+def wait(deferred, limit=WAIT_LIMIT):
+    """The result of ``deferred`` (its exception raised), turning the reactor until it has
+    fired: at most ``limit`` seconds."""
+    from twisted.internet import reactor
+
+    results = []
+    deferred.addBoth(results.append)
+    deadline = time.monotonic() + limit
+    while not results:
+        assert time.monotonic() < deadline, "no result within %g s" % limit
+        reactor.iterate(0.01)
+    result = results[0]
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
+
+
+def spin(seconds):
+    """Turn the reactor for ``seconds`` (what a test waits for is a timeout of the code under
+    test, never a guess)."""
+    from twisted.internet import reactor
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        reactor.iterate(0.01)
+
+
+def b64(data):
+    return base64.b64encode(data if isinstance(data, bytes) else data.encode()).decode()
+
+
+def kv(key, value, revision=5):
+    return {
+        "key": b64(key),
+        "value": b64(value),
+        "create_revision": str(revision),
+        "mod_revision": str(revision),
+        "version": "1",
+    }
+
+
+def header(revision=5):
+    return {"cluster_id": "1", "member_id": "2", "revision": str(revision), "raft_term": "2"}
+
+
+class Answer(object):
+    """What the fake answers one request with: a status and a body (bytes or a document), or
+    ``hang`` (never answers), or a ``stream`` of documents then ``end`` ("close": the
+    response's end; "cut": the connection dropped mid-stream; "hold": kept open)."""
+
+    def __init__(self, document=None, status=200, body=None, hang=False, stream=None, end="hold"):
+        self.document = document
+        self.status = status
+        self.body = body
+        self.hang = hang
+        self.stream = stream
+        self.end = end
+
+
+class FakeEtcd(resource.Resource):
+    """One fake member: ``answers[path]`` is a list of :class:`Answer` (used in turn, the last
+    one kept) or a callable ``(path, document, headers) -> Answer``. ``requests`` records
+    (path, document, headers) of every request."""
+
+    isLeaf = True
+
+    def __init__(self, version="3.4.23"):
+        resource.Resource.__init__(self)
+        self.version = version
+        self.answers = {}
+        self.requests = []
+        self.open_requests = []
+        self.port = None
+
+    def start(self, tls=None):
+        """Listen on loopback; ``tls``: ``make_certificates``' paths, to serve https."""
+        from twisted.internet import reactor, ssl
+
+        self.scheme = "http"
+        if tls is None:
+            self.port = reactor.listenTCP(0, server.Site(self), interface="127.0.0.1")
+            return self
+        with open(tls["cert"], "rb") as cert, open(tls["key"], "rb") as key:
+            options = ssl.PrivateCertificate.loadPEM(cert.read() + key.read()).options()
+        self.port = reactor.listenSSL(0, server.Site(self), options, interface="127.0.0.1")
+        self.scheme = "https"
+        return self
+
+    @property
+    def endpoint(self):
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port.getHost().port)
+
+    def stop(self):
+        for request in self.open_requests:
+            if not request.finished and request.channel is not None:  # a finished one has let go of it
+                request.channel.transport.abortConnection()
+        return self.port.stopListening()
+
+    def paths(self):
+        return [path for path, _, _ in self.requests]
+
+    def render(self, request):
+        path = request.path.decode()
+        body = request.content.read()
+        try:
+            document = json.loads(body) if body else None
+        except ValueError:
+            document = body
+        headers = {
+            name.decode().lower(): values[0].decode() for name, values in request.requestHeaders.getAllRawHeaders()
+        }
+        self.requests.append((path, document, headers))
+        if path == "/version" and path not in self.answers:
+            answer = Answer({"etcdserver": self.version, "etcdcluster": self.version[:3] + ".0"})
+        else:
+            planned = self.answers.get(path)
+            if planned is None:
+                answer = Answer(body=b"Not Found\n", status=404)
+            elif callable(planned):
+                answer = planned(path, document, headers)
+            else:
+                answer = planned.pop(0) if len(planned) > 1 else planned[0]
+        request.setResponseCode(answer.status)
+        request.setHeader(b"content-type", b"application/json")
+        if answer.hang:
+            self.open_requests.append(request)
+            return server.NOT_DONE_YET
+        if answer.stream is not None:
+            self.open_requests.append(request)
+            for item in answer.stream:
+                request.write(item if isinstance(item, bytes) else json.dumps(item).encode() + b"\n")
+            if answer.end == "close":
+                request.finish()
+            elif answer.end == "cut":  # what was written goes, then the connection closes mid-body
+                request.channel.transport.loseConnection()
+            return server.NOT_DONE_YET
+        if answer.body is not None:
+            return answer.body
+        return json.dumps(answer.document).encode()
+
+
+@defer.inlineCallbacks
+def stopped(*fakes):
+    for fake in fakes:
+        yield fake.stop()
+
+
+def spin_until(predicate, limit=WAIT_LIMIT, what="the condition"):
+    """Turn the reactor until ``predicate()`` holds: at most ``limit`` seconds."""
+    from twisted.internet import reactor
+
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, "%s did not come within %g s" % (what, limit)
+        reactor.iterate(0.01)

@@ -4,7 +4,8 @@ Layer: all of them (declarations only, no behaviour). The core (``core/center.py
 :class:`ICallCenter`, :class:`IEventSource` (it tells an :class:`IEventSubscriber` every
 event) and :class:`ICallCenterObserver`; the durable call center (``store/durable.py``)
 provides them too, telling its subscribers once the events are durable, and
-:class:`IDurableOutput` for the replies that must wait for the disk; the server's protocol
+:class:`IDurableOutput` for the replies that must wait for the disk, as does the replicated
+one (``store/replicated.py``), with :class:`ILeadership` besides; the server's protocol
 (``net/protocol.py``), the metrics and the wallboard (``web/``) and the simulator subscribe;
 the client and the shell read and write through an :class:`IShellSession`; the ring
 strategies provide ``core.strategies.IRingStrategy``; the simulator's replications run on
@@ -94,6 +95,23 @@ class IDiskState(Interface):
 
     degraded = Attribute("Why the disk refuses writes (``no space left``, ...), or None while it takes them.")
     changes_refused = Attribute("Changes rolled back or refused because the disk refused them, since the start.")
+
+
+class ILeadership(Interface):
+    """Whether this server leads the replicated store (``--etcd``, ``replicated.py``): what the
+    protocols answer a client that asks (``role``), when they must close their clients, and
+    whether the queue_log is written here."""
+
+    def role_line():
+        """``leader``, or ``standby: the leader is NAME``, or ``standby: no leader``."""
+
+    def leads():
+        """Whether this server leads now."""
+
+    def when_stepping_down(listener):  # noqa: N805
+        """``listener`` (a callable taking one line) is called each time this server stops
+        leading (its lease lost, or another server leads): the JSON and AMI ports close
+        every client with that line."""
 
 
 class ChangeNotStored(Exception):  # noqa: N818  (a refusal, not an error of the program)

@@ -7,7 +7,11 @@ import random
 
 from twisted.internet.defer import Deferred
 from twisted.internet.testing import StringTransport
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
+from callcenter.core.model import ChangeRefusedError
+from callcenter.interfaces import ILeadership
 from callcenter.net import amiwire
 from callcenter.net.ami import ACTIONS, leading_int, parse_callerid
 from support import BANNER, AmiBench, ami_ask, ami_error, ami_messages, ami_success
@@ -575,3 +579,75 @@ def test_callerid_and_numbers_as_asterisk_reads_them():
     assert parse_callerid("555") == ("", "555")
     assert parse_callerid("Bob Smith") == ("Bob Smith", "")
     assert leading_int("12abc") == 12 and leading_int("x", None) is None
+
+
+# With a replicated store (--etcd, docs/ha.md).
+
+STANDBY_REFUSAL = "not the leader: the leader is h1:5678; changes go to it"
+
+
+@implementer(ILeadership)
+class Standby(object):
+    """A server that stands by, as the replicated center tells it; ``step_down`` is what it
+    does when a leader stops leading."""
+
+    def __init__(self):
+        self.listeners = []
+
+    def role_line(self):
+        return "standby: the leader is h1:5678"
+
+    def leads(self):
+        return False
+
+    def when_stepping_down(self, listener):
+        self.listeners.append(listener)
+
+    def step_down(self):
+        for listener in self.listeners:
+            listener("This server stopped leading (its lease lapsed): connect to the leader")
+
+
+class RefusingCenter(object):
+    """The call center of a standby: it reads, and refuses every change with its line."""
+
+    def __init__(self, center):
+        self.center = center
+
+    def execute(self, command, argument):
+        raise ChangeRefusedError(STANDBY_REFUSAL)
+
+
+def test_a_change_a_standby_refuses_is_answered_with_its_line_whatever_the_action():
+    bench = AmiBench(operators=("A",))
+    bench.factory.center = RefusingCenter(bench.center)
+    client, transport = bench.login()
+    for action in (
+        ["Action: QueuePause", "Interface: A", "Paused: true"],
+        ["Action: QueueAdd", "Queue: default", "Interface: Z"],
+        ["Action: Originate", "Channel: PJSIP/100", "Application: Queue", "Data: default", "CallerID: <100>"],
+        ["Action: Hangup", "Channel: Local/1@callcenter"],
+    ):
+        assert ami_ask(client, transport, *action, "ActionID: 9") == [
+            [("Response", "Error"), ("ActionID", "9"), ("Message", STANDBY_REFUSAL)]
+        ], action
+    got = ami_ask(client, transport, "Action: QueueSummary")  # what reads is answered
+    assert got[0][0] == ("Response", "Success")
+
+
+def test_a_server_that_stops_leading_closes_its_clients_with_shutdown():
+    leadership = Standby()
+    assert verifyObject(ILeadership, leadership)
+    bench = AmiBench(operators=("A",), leadership=leadership)
+    listening, heard = bench.login()
+    quiet, unheard = bench.login(events="off")
+    waiting, _ = bench.connect()  # not logged in yet
+    leadership.step_down()
+    assert ami_messages(heard.value()) == [
+        [("Event", "Shutdown"), ("Privilege", "system,all"), ("Shutdown", "Uncleanly"), ("Restart", "True")]
+    ]
+    assert unheard.value() == b""
+    for client in (listening, quiet, waiting):
+        assert client.transport.disconnecting
+        client.dataReceived(b"Action: Ping\r\n\r\n")  # nothing more is read
+    assert ami_messages(heard.value())[-1][0] == ("Event", "Shutdown")

@@ -92,3 +92,12 @@ def test_exit_zero_relies_on_the_reactors_exitsignal_which_twistd_reads():
     # then kills itself with that signal when it is not None.
     assert "_exitSignal" in app.ApplicationRunner.startReactor.__code__.co_names
     assert "_exitSignal" in twistd.runApp.__code__.co_names
+
+
+def test_quiet_http_client_connections_relies_on_the_factory_class_of_the_agents_connections():
+    from twisted.internet import reactor
+    from twisted.web.client import HTTPConnectionPool, _HTTP11ClientFactory
+
+    assert HTTPConnectionPool(reactor)._factory is _HTTP11ClientFactory  # what Agent's connections are made by
+    twisted_internals.quiet_http_client_connections()
+    assert _HTTP11ClientFactory(lambda _: None, "repr").noisy is False

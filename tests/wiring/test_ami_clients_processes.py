@@ -8,11 +8,10 @@ import os
 import socket
 import ssl
 import subprocess
-import time
 
 import pytest
 
-from support import command, free_port, make_certificates
+from support import command, free_port, make_certificates, wait_listening
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -35,17 +34,6 @@ def report(name, script, port, *extra, timeout=60):
     )
     assert done.returncode == 0, done.stderr.decode()
     return [json.loads(line) for line in done.stdout.decode().splitlines() if line.startswith("{")]
-
-
-def wait_listening(port, deadline=20.0):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("nothing listens on %d" % port)
 
 
 @pytest.fixture

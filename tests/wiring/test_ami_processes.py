@@ -7,39 +7,9 @@ import time
 
 import pytest
 
-from support import command, free_port
+from support import ami_login, command, free_port, read_until, wait_listening
 
 USERS = "[admin]\nsecret = s3cret\nread = all\nwrite = all\n"
-
-
-def wait_listening(port, deadline=20.0):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("nothing listens on %d" % port)
-
-
-def read_until(sock, marker, limit=10.0):
-    data = b""
-    end = time.monotonic() + limit
-    sock.settimeout(limit)
-    while marker not in data and time.monotonic() < end:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def login(port):
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(b"Action: Login\r\nUsername: admin\r\nSecret: s3cret\r\n\r\n")
-    assert b"Authentication accepted" in read_until(sock, b"Authentication accepted")
-    return sock
 
 
 @pytest.fixture
@@ -60,7 +30,7 @@ def test_the_ami_port_closes_a_connection_that_does_not_log_in_in_time(start_ser
     began = time.monotonic()
     assert read_until(sock, b"never") == b"Asterisk Call Manager/9.0.0\r\n"  # then closed
     assert 0.8 < time.monotonic() - began < 8
-    logged = login(port)
+    logged = ami_login(port)
     time.sleep(1.5)
     logged.sendall(b"Action: Ping\r\n\r\n")
     assert b"Ping: Pong" in read_until(logged, b"Ping: Pong")
@@ -84,7 +54,7 @@ def test_a_client_that_pipelines_and_never_reads_holds_up_no_other(start_server,
     port = free_port()
     server = start_server("--ami", "tcp:%d:interface=127.0.0.1" % port, "--ami-users", users_file, "--operators", "50")
     wait_listening(port)
-    stuck = login(port)
+    stuck = ami_login(port)
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stuck.setblocking(False)
     request = b"Action: QueueStatus\r\n\r\n" * 100
@@ -95,7 +65,7 @@ def test_a_client_that_pipelines_and_never_reads_holds_up_no_other(start_server,
             sent += stuck.send(request)
         except BlockingIOError:
             break
-    other = login(port)
+    other = ami_login(port)
     began = time.monotonic()
     other.sendall(b"Action: Ping\r\nActionID: 1\r\n\r\n")
     assert b"Ping: Pong" in read_until(other, b"Ping: Pong")
@@ -112,9 +82,9 @@ def test_a_listener_that_never_reads_is_cut_off_while_the_events_flow(start_serv
         "--ring-timeout", "1", "--max-output-buffer", "65536",
     )  # fmt: skip
     wait_listening(port)
-    stuck = login(port)
+    stuck = ami_login(port)
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    reading = login(port)
+    reading = ami_login(port)
     player = subprocess.Popen(
         [
             command("callcenter"), "simulate", "--connect", "tcp:127.0.0.1:%d" % server.port, "--speed", "2000",

@@ -11,6 +11,7 @@ from typing import Callable, List, Mapping, Optional, TypeVar
 
 from twisted.python import usage
 
+from callcenter.cli.servers import ConnectOption
 from callcenter.core.center import DEFAULT_RING_TIMEOUT, DEFAULT_SERVICE_LEVEL, CallCenterError, parse_operators
 from callcenter.core.queues import QueueConfig, QueuesError, operator_ids_of, parse_queues
 from callcenter.core.strategies import LINEAR, STRATEGIES
@@ -212,16 +213,9 @@ class CallCenterOptions(VersionOption):
             raise usage.UsageError("--operators: %s" % error) from None
 
 
-class ClientOptions(VersionOption):
+class ClientOptions(VersionOption, ConnectOption):
     synopsis = "Usage: callcenter-client [options]  (commands on stdin, results on stdout)"
     optParameters = [
-        [
-            "connect",
-            "c",
-            None,
-            "Endpoint of the callcenter server (tls:HOST:5678:trustRoots=DIR for TLS) [default: $%s or %s]"
-            % (CONNECT_ENV, DEFAULT_CONNECT),
-        ],
         [
             "auth-token-file",
             None,
@@ -230,13 +224,14 @@ class ClientOptions(VersionOption):
         ],
     ]
 
+    opt_c = ConnectOption.opt_connect
+
     def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
         super().__init__()
         self.environ = os.environ if environ is None else environ
 
     def postOptions(self) -> None:
-        if self["connect"] is None:
-            self["connect"] = self.environ.get(CONNECT_ENV) or DEFAULT_CONNECT
+        self.servers_from(self.environ.get(CONNECT_ENV, ""), DEFAULT_CONNECT)
         if self["auth-token-file"] is None:
             self["auth-token-file"] = self.environ.get(AUTH_TOKEN_FILE_VARIABLE) or None
 

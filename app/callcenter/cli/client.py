@@ -11,14 +11,15 @@ from collections import deque
 from typing import Any, Callable, Deque, List, Optional, Union
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet import defer, endpoints
+from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from callcenter.cli.arguments import AUTH_TOKEN_FILE_VARIABLE, ClientOptions, TokenFileError, parse_or_exit, read_token
 from callcenter.cli.output import Output
+from callcenter.cli.servers import RotatingEndpoint, is_standby
 from callcenter.interfaces import IShellSession
 from callcenter.net.protocol import CallCenterClientFactory, CallCenterClientProtocol
-from callcenter.net.wire import OPERATORS_REQUEST, QUEUES_REQUEST, encode_auth, encode_request
+from callcenter.net.wire import OPERATORS_REQUEST, QUEUES_REQUEST, ROLE_REQUEST, encode_auth, encode_request
 
 RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, jitter=lambda: 0.0)
 
@@ -26,10 +27,19 @@ RECONNECT_POLICY = backoffPolicy(initialDelay=0.5, maxDelay=10.0, factor=2.0, ji
 class RequestCorrelator(object):
     """Sends the shell's commands and matches each reply to its command, in order."""
 
-    def __init__(self, output: Output, token: Optional[str] = None, session: Optional[IShellSession] = None) -> None:
-        """``session``: where the output goes, for flow control with the server connection."""
+    def __init__(
+        self,
+        output: Output,
+        token: Optional[str] = None,
+        session: Optional[IShellSession] = None,
+        servers: Optional[RotatingEndpoint] = None,
+    ) -> None:
+        """``session``: where the output goes, for flow control with the server connection;
+        ``servers``: with several, each connection asks ``role`` and only the leader's is used."""
         self.output = output
         self.session = session
+        self.servers = servers if servers is not None and servers.several else None
+        self.candidate: "Optional[CallCenterClientProtocol]" = None  # asked its role, not answered yet
         self.token = token  # sent first on every connection, when there is one
         # Fires with None when the server accepts the token (or takes none), or with the
         # server's error when it refuses it; only the first connection's answer counts.
@@ -68,18 +78,47 @@ class RequestCorrelator(object):
     # The connection's side.
 
     def connected(self, connection: CallCenterClientProtocol) -> None:
-        if self.ever_connected:
-            self.output.error("reconnected to the server")
-        self.connection = connection
-        self.ever_connected = True
-        if self.session is not None:
-            self.session.follow(connection.transport)
+        if self.servers is not None:
+            # Several servers: this one is used once it says it leads.
+            self.candidate = connection
+            if self.token is not None:
+                connection.transport.write(encode_auth(self.token))
+                self.awaiting.append(self._authentication_replied)
+            connection.transport.write(encode_request(ROLE_REQUEST, None))
+            self.awaiting.append(self._role_replied)
+            return
+        self._use(connection)
         if self.token is None:
             if not self.authenticated.called:
                 self.authenticated.callback(None)
             return
         connection.transport.write(encode_auth(self.token))
         self.awaiting.append(self._authentication_replied)
+
+    def _use(self, connection: CallCenterClientProtocol) -> None:
+        if self.ever_connected:
+            self.output.error("reconnected to the server")
+        self.connection = connection
+        self.ever_connected = True
+        if self.session is not None:
+            self.session.follow(connection.transport)
+
+    def _role_replied(self, kind: str, text: str) -> None:
+        candidate, self.candidate = self.candidate, None
+        servers = self.servers
+        if candidate is None or servers is None:
+            return
+        if is_standby(kind, text):
+            servers.standbys_in_a_row += 1
+            if servers.standbys_in_a_row == len(servers.endpoints):
+                self.output.error("no server leads yet (%s: %s); trying again" % (servers.current, text))
+            servers.advance()
+            candidate.transport.loseConnection()
+            return
+        servers.standbys_in_a_row = 0
+        self._use(candidate)
+        if not self.authenticated.called:
+            self.authenticated.callback(None)
 
     def release_connection(self) -> None:
         """Before closing: the output's flow control lets go of the connection, since a TLS
@@ -92,10 +131,15 @@ class RequestCorrelator(object):
             kind = "response"  # nothing to refuse
         if kind == "error" and self.authenticated.called:
             self.output.error("the server refused the token: %s" % text)
-        if not self.authenticated.called:
+        if not self.authenticated.called and (kind != "response" or self.servers is None):
             self.authenticated.callback(None if kind == "response" else text)
 
     def disconnected(self, reason: Failure) -> None:
+        if self.connection is None and (self.candidate is not None or self.servers is not None):
+            # A standby we closed, or one lost before it answered: no request of ours was on it.
+            self.candidate = None
+            self.awaiting = deque(request for request in self.awaiting if isinstance(request, str))
+            return
         if self.connection is not None and self.session is not None:
             self.session.unfollow(self.connection.transport)
         self.connection = None
@@ -165,13 +209,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     def run(reactor: Any) -> Any:
         session = console.open_session(reactor)
         output = session.output
-        remote = RequestCorrelator(output, token, session)
+        servers = RotatingEndpoint(reactor, options["servers"])
+        remote = RequestCorrelator(output, token, session, servers)
         factory = CallCenterClientFactory(remote)
-        endpoint = endpoints.clientFromString(reactor, options["connect"])
-        connector = ClientService(endpoint, factory, retryPolicy=RECONNECT_POLICY)
+        connector = ClientService(servers, factory, retryPolicy=RECONNECT_POLICY)
         connector.startService()
         try:
-            yield connector.whenConnected(failAfterFailures=1)
+            yield connector.whenConnected(failAfterFailures=len(options["servers"]))
         except Exception as error:
             output.error("cannot connect to the callcenter server at %s: %s" % (options["connect"], error))
             yield session.close()

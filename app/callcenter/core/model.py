@@ -25,6 +25,11 @@ class CallCenterError(Exception):
     """Bad input: the message is one line for the user; nothing changed."""
 
 
+class ChangeRefusedError(CallCenterError):
+    """The store takes no change now, whatever it is (a standby, the disk or etcd unavailable):
+    the message, which says why, is the client's whole error line."""
+
+
 class Call(object):
     # operator: the one it rings or talks to; ringers: every one it rings when it rings
     # several at once (ring-all), else None. order: its place in the order of arrival, which

@@ -24,8 +24,9 @@ from zope.interface import implementer
 
 from callcenter.core.asterisk import call_of_channel, caller_channel, operator_named
 from callcenter.core.center import CallCenterError
+from callcenter.core.model import ChangeRefusedError
 from callcenter.core.states import PAUSED
-from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput
+from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, ILeadership
 from callcenter.net import amiwire
 from callcenter.net.amiqueue import Member, QueueView
 from callcenter.net.amiusers import AmiUser
@@ -40,6 +41,9 @@ ASTERISK_VERSION = "20.0.0"
 # Messages handled in one go before the reactor gets a turn: a client that pipelines
 # thousands of actions must not hold up the others.
 MESSAGES_PER_TURN = 200
+# What a client that hears system events gets before its connection closes because this server
+# stopped leading: Asterisk's event when its manager goes away (tools reconnect on it).
+SHUTDOWN = amiwire.event("Shutdown", SYSTEM, (("Shutdown", "Uncleanly"), ("Restart", "True")))
 
 
 class Action(object):
@@ -142,6 +146,15 @@ class AmiProtocol(protocol.Protocol):
         self.closing = True
         self.transport.loseConnection()
 
+    def close_with_shutdown(self) -> None:
+        """The server stops serving this client: the replies owed go, then ``Shutdown`` when
+        it hears system events, then the connection closes; nothing more is read."""
+        self.messages.clear()
+        self.closing = True
+        self._pause_reading()
+        shutdown = SHUTDOWN if self.send_events & SYSTEM else b""
+        self.reply(shutdown, closing=True)
+
     def _leave_unauthenticated(self) -> None:
         self.factory.unauthenticated.pop(self, None)
         if self._deadline is not None and self._deadline.active():
@@ -231,6 +244,8 @@ class AmiProtocol(protocol.Protocol):
         self._acting = True
         try:
             getattr(self, action.method)(message, action_id)
+        except ChangeRefusedError as refusal:  # a standby's, or the store's: like the JSON port's
+            self.reply(amiwire.error(action_id, str(refusal)))
         finally:
             self._take_events()  # those the action caused, after its reply
             self._acting = False
@@ -445,9 +460,12 @@ class AmiProtocol(protocol.Protocol):
         self.reply(b"".join(pieces))
 
     def _execute(self, command: str, argument: str) -> Optional[str]:
-        """Run a command on the call center; None when done, else the core's refusal."""
+        """Run a command on the call center; None when done, else the core's refusal (the
+        store's, ChangeRefusedError, is the action's reply)."""
         try:
             self.factory.center.execute(command, argument)
+        except ChangeRefusedError:
+            raise
         except CallCenterError as refusal:
             return str(refusal)
         return None
@@ -680,9 +698,11 @@ class AmiFactory(protocol.Factory):
         auth_timeout: float,
         max_unauthenticated: int,
         durable_output: Optional[IDurableOutput] = None,
+        leadership: Optional[ILeadership] = None,
     ) -> None:
         """``center`` runs the actions (the durable one with a journal); ``view`` reads the
-        queues; ``clock`` is the wall clock (Ping, uptime)."""
+        queues; ``clock`` is the wall clock (Ping, uptime); ``leadership``: with a replicated
+        store, every client is closed when this server stops leading, as the JSON port's."""
         self.center = center
         self.view = view
         self.users = users
@@ -703,6 +723,8 @@ class AmiFactory(protocol.Factory):
         self._shares: Dict[Tuple[int, int, int], bytes] = {}
         self._flush_timer: Any = None
         self._failure_logged: Optional[Failure] = None
+        if leadership is not None:
+            leadership.when_stepping_down(self.close_all)
         self.count_refused = CountingLog(
             call_later,
             lambda count: log.warn(
@@ -741,6 +763,15 @@ class AmiFactory(protocol.Factory):
         if failure is not self._failure_logged:
             self._failure_logged = failure
             log.failure("A commit failed unexpectedly; what waited on it was not sent", failure)
+
+    def close_all(self, line: str) -> None:
+        """This server stopped leading: every client gets the replies it is owed, then, when
+        it hears system events, Asterisk's ``Shutdown`` (an AMI client reconnects on it), and
+        is closed; ``line`` is logged."""
+        clients = list(self.clients)
+        log.info("Closing {count} AMI connections: {line}", count=len(clients), line=line)
+        for client in clients:
+            client.close_with_shutdown()
 
     def hears(self, authority: int) -> bool:
         """Whether any client logged in hears events of ``authority``'s classes now."""

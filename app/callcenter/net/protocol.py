@@ -23,7 +23,7 @@ from zope.interface import implementer
 
 from callcenter.core.center import COMMANDS, QUERIES, CallCenterError
 from callcenter.core.rendering import render
-from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, IEventSubscriber
+from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, IEventSubscriber, ILeadership
 from callcenter.net.limits import (
     DEFAULT_AUTH_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
@@ -37,6 +37,7 @@ from callcenter.net.wire import (
     AUTH_REQUEST,
     OPERATORS_REQUEST,
     QUEUES_REQUEST,
+    ROLE_REQUEST,
     SUBSCRIBE_REQUEST,
     WireError,
     decode_message,
@@ -112,6 +113,14 @@ class CallCenterServerProtocol(RequestReceiver):
         log.info("Closing connection from {peer}: {reason}", peer=self.transport.getPeer(), reason=reason)
         self.closing = True
         self._send([encode("error", reason)], replies=True, closing=True)
+
+    def close_with_event(self, message: bytes) -> None:
+        """The server stops serving this client: the replies gathered go, then ``message``
+        (an event), then the connection closes; nothing more is read."""
+        self.stop_reading()
+        self.closing = True
+        self._send_replies()
+        self._send([message], replies=False, closing=True)
 
     def _leave_unauthenticated(self) -> None:
         self.factory.unauthenticated.pop(self, None)
@@ -348,10 +357,13 @@ class CallCenterServerFactory(protocol.Factory):
         durable_output: Optional[IDurableOutput] = None,
         auth_timeout: float = DEFAULT_AUTH_TIMEOUT,
         max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED,
+        leadership: Optional[ILeadership] = None,
     ) -> None:
         """``center``: the call center every connection shares (an ``IEventSource`` too: its
         events come here);
         ``durable_output``: with a journal, what replies and events wait for;
+        ``leadership``: with a replicated store, whether this server leads (every client is
+        closed when it stops);
         ``auth_timeout`` (0: none) and ``max_unauthenticated``: how long and how many
         connections may wait to send the token, when there is one."""
         self.max_output_buffer = max_output_buffer
@@ -371,6 +383,9 @@ class CallCenterServerFactory(protocol.Factory):
             ),
         )
         self.center = center
+        self.leadership = leadership
+        if leadership is not None:
+            leadership.when_stepping_down(self.close_all)
         self.durable_output = durable_output
         self.clients: "Set[CallCenterServerProtocol]" = set()
         self.call_later = call_later
@@ -432,6 +447,8 @@ class CallCenterServerFactory(protocol.Factory):
                 text = "\n".join(self.center.operator_ids())
             elif command == QUEUES_REQUEST and argument is None:
                 text = "\n".join(self.center.queue_names())
+            elif command == ROLE_REQUEST and argument is None:
+                text = "leader" if self.leadership is None else self.leadership.role_line()
             elif command in QUERIES:
                 text = "\n".join(self.center.query(command, argument))
             else:
@@ -492,6 +509,15 @@ class CallCenterServerFactory(protocol.Factory):
             self.events.popleft()
         if self.events:
             self.call_later(0, self._send_events)
+
+    def close_all(self, line: str) -> None:
+        """Every client gets ``line`` as an event, after the replies it is owed, and is closed
+        (this server stopped leading: the clients go to the leader)."""
+        message = encode("event", line)
+        clients = list(self.clients)
+        log.info("Closing {count} connections: {line}", count=len(clients), line=line)
+        for client in clients:
+            client.close_with_event(encode_with_events("event", line, ()) if client.subscribed else message)
 
     def send_owed_events(self, client: CallCenterServerProtocol) -> None:
         """Before ``client``'s request is answered: the events it has not had yet."""

@@ -98,3 +98,15 @@ def exit_zero_after_a_clean_stop(reactor: Any) -> None:
     Private: the reactor's ``_exitSignal``, which twistd reads after the reactor stops;
     there is no public way to say a signal was handled."""
     reactor._exitSignal = None
+
+
+def quiet_http_client_connections() -> None:
+    """Twisted's HTTP client logs "Starting factory" and "Stopping factory" for every
+    connection it opens; the etcd client (``--etcd``) opens one for each lease keepalive, a
+    few a second. Those lines go; errors are still logged by whoever made the request.
+
+    Private: ``_HTTP11ClientFactory``, the factory of ``Agent``'s connections, has no public
+    name; ``noisy`` is the public attribute of every ``Factory`` that says whether it logs so."""
+    from twisted.web.client import _HTTP11ClientFactory
+
+    _HTTP11ClientFactory.noisy = False

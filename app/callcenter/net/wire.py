@@ -28,6 +28,9 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's, as json.loads skips it
 # in the response.
 OPERATORS_REQUEST = "operators"
 QUEUES_REQUEST = "queues"
+# The client's request for whether the server leads (with --etcd): "leader", or
+# "standby: the leader is NAME"; a server on its own leads.
+ROLE_REQUEST = "role"
 AUTH_REQUEST = "auth"
 SUBSCRIBE_REQUEST = "subscribe"
 MESSAGE_KINDS = ("response", "error", "event")

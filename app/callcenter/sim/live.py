@@ -12,20 +12,23 @@ replies come back, and the connection stops being read while the transport's buf
 (Twisted's producer machinery, as the client does).
 """
 
+import json
 import random
 import sys
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from twisted.internet import defer, endpoints, protocol, task
+from twisted.internet import defer, protocol, task
 from twisted.python.failure import Failure
 
 from callcenter.cli.arguments import read_token
+from callcenter.cli.servers import RotatingEndpoint, is_standby
 from callcenter.core.center import CallCenterError
 from callcenter.net.lines import LineReceiver
 from callcenter.net.protocol import CallCenterClientFactory
 from callcenter.net.wire import (
     OPERATORS_REQUEST,
+    ROLE_REQUEST,
     SUBSCRIBE_REQUEST,
     WireError,
     decode_subscribed,
@@ -77,8 +80,14 @@ class LiveCaller(Caller):
 class LivePlayer(object):
     """One replication of the model, live: the client side of :class:`CallCenterClientProtocol`."""
 
-    def __init__(self, reactor: Any, model: Model, seed: int, speed: float) -> None:
+    def __init__(
+        self, reactor: Any, model: Model, seed: int, speed: float, reconnect: "Optional[Callable[[], Any]]" = None
+    ) -> None:
+        """``reconnect``: with several servers, a new connection to the leader (a Deferred)
+        once this one is lost; without, a lost connection ends the play."""
         self.reactor = reactor
+        self.reconnect = reconnect
+        self.lost_replies = 0  # requests sent whose reply never came (a takeover)
         self.model = model
         self.speed = speed
         self.rng = random.Random(replication_seed(seed, 0))
@@ -95,7 +104,7 @@ class LivePlayer(object):
         self.arriving = True
         self.connection: Optional[LiveProtocol] = None
         self.waiting: "Deque[Tuple[bytes, Reply]]" = deque()
-        self.in_flight: "Deque[Reply]" = deque()
+        self.in_flight: "Deque[Tuple[bytes, Reply]]" = deque()
         self.finished: defer.Deferred = defer.Deferred()
         self.started = 0.0
 
@@ -135,7 +144,7 @@ class LivePlayer(object):
         while self.waiting and len(self.in_flight) < WINDOW and self.connection is not None:
             request, reply = self.waiting.popleft()
             self.connection.transport.write(request)
-            self.in_flight.append(reply)
+            self.in_flight.append((request, reply))
 
     # LiveProtocol's side.
 
@@ -145,8 +154,38 @@ class LivePlayer(object):
 
     def disconnected(self, reason: Failure) -> None:
         self.connection = None
-        if not self.finished.called:
+        if self.finished.called:
+            return
+        if self.reconnect is None:
             self.finished.errback(reason)
+            return
+        again: "List[Tuple[bytes, Reply]]" = []
+        while self.in_flight:  # each said once: its effect at the server is unknown
+            request, reply = self.in_flight.popleft()
+            self.lost_replies += 1
+            if json.loads(request.decode("utf-8")).get("command") == "answer":
+                # The operator presses answer again, as a person would: the new leader rings
+                # the call at the same operator (or it was answered: an error reply, no harm).
+                again.append((request, reply))
+                what = "; answering again"
+            else:
+                reply("error", "no reply", [])
+                what = ""
+            sys.stderr.write(
+                "callcenter simulate: no reply to %s: the connection was lost; its effect is unknown%s\n"
+                % (request.decode("utf-8").strip(), what)
+            )
+        self.waiting.extendleft(reversed(again))
+        self.reconnect().addCallbacks(self._reconnected, self._cannot_reconnect)
+
+    def _reconnected(self, connection: LiveProtocol) -> None:
+        sys.stderr.write("callcenter simulate: reconnected to the leader\n")
+        connection.factory.client = self
+        self.connected(connection)
+
+    def _cannot_reconnect(self, failure: Failure) -> None:
+        if not self.finished.called:
+            self.finished.errback(failure)
 
     def received(self, kind: str, text: str, events: List[Dict[str, Any]]) -> None:
         if kind == "event":  # no command caused them: a ring timeout, the end of a wrap-up
@@ -154,7 +193,7 @@ class LivePlayer(object):
             return
         if not self.in_flight:
             return
-        self.in_flight.popleft()(kind, text, events)
+        self.in_flight.popleft()[1](kind, text, events)
         self._pump()
         self._finish_if_done()
 
@@ -328,20 +367,13 @@ def play(options: Any, show: Callable[[Model, Result], None]) -> None:
 
     @defer.inlineCallbacks
     def run(reactor: Any) -> Any:
-        endpoint = endpoints.clientFromString(reactor, options["connect"])
+        servers = RotatingEndpoint(reactor, options["servers"])
         opening = Opening()
         try:
-            connection = yield endpoint.connect(LiveFactory(opening))
+            connection = yield connect_to_leader(reactor, servers, token, opening)
         except Exception as error:
-            fail("cannot connect to %s: %s" % (options["connect"], error))
+            fail(str(error))
         try:
-            if token is not None:
-                kind, text = yield opening.ask(connection, encode_auth(token))
-                if kind != "response":
-                    fail("the server did not accept the token: %s" % text)
-            kind, text = yield opening.ask(connection, encode_request(SUBSCRIBE_REQUEST, None))
-            if kind != "response":
-                fail("subscribe: %s" % text)
             kind, text = yield opening.ask(connection, encode_request(OPERATORS_REQUEST, None))
         except Exception:
             fail("the connection to %s was lost" % (options["connect"],))
@@ -351,7 +383,13 @@ def play(options: Any, show: Callable[[Model, Result], None]) -> None:
         if operator_ids:
             options["operators"] = operator_ids
         model = options.model()
-        player = LivePlayer(reactor, model, options["seed"], options["speed"])
+        reconnect = None
+        if servers.several:
+
+            def reconnect() -> Any:
+                return connect_to_leader(reactor, servers, token, Opening())
+
+        player = LivePlayer(reactor, model, options["seed"], options["speed"], reconnect)
         connection.factory.client = player
         player.connected(connection)
         player.start()
@@ -359,10 +397,62 @@ def play(options: Any, show: Callable[[Model, Result], None]) -> None:
             yield player.finished
         except Exception:
             fail("the connection to %s was lost" % (options["connect"],))
-        connection.transport.loseConnection()
+        if player.connection is not None:
+            player.connection.transport.loseConnection()
         show(model, Result(model, [player]))
+        if player.lost_replies:
+            fail("%d requests got no reply (the connection was lost): their effect is unknown" % player.lost_replies)
 
     task.react(run)
+
+
+RECONNECT_LIMIT = 60.0  # seconds of looking for a leader before giving up
+
+
+@defer.inlineCallbacks
+def connect_to_leader(reactor: Any, servers: RotatingEndpoint, token: Optional[str], opening: "Opening") -> Any:
+    """A connection to the server that leads (the only one, with one endpoint), the token
+    sent and the events subscribed to: each endpoint in turn, rounds apart by half a second,
+    for ``RECONNECT_LIMIT`` seconds. Fails with a :class:`ConnectionError` saying why the
+    last one would not do."""
+    began = reactor.seconds()
+    why = "no server"
+    while True:
+        for _ in servers.endpoints:
+            description = servers.current
+            try:
+                connection = yield servers.connect(LiveFactory(opening))
+            except Exception as error:
+                why = "cannot connect to %s: %s" % (description, error)
+                if not servers.several:
+                    raise ConnectionError(why) from None
+                continue
+            try:
+                if token is not None:
+                    kind, text = yield opening.ask(connection, encode_auth(token))
+                    if kind != "response":
+                        raise ConnectionError("the server did not accept the token: %s" % text)
+                if servers.several:
+                    kind, text = yield opening.ask(connection, encode_request(ROLE_REQUEST, None))
+                    if is_standby(kind, text):
+                        why = "%s: %s" % (description, text)
+                        connection.transport.loseConnection()
+                        servers.advance()
+                        continue
+                kind, text = yield opening.ask(connection, encode_request(SUBSCRIBE_REQUEST, None))
+                if kind != "response":
+                    raise ConnectionError("subscribe: %s" % text)
+                return connection
+            except ConnectionError:
+                raise
+            except Exception:
+                why = "the connection to %s was lost" % description
+                if not servers.several:
+                    raise ConnectionError(why) from None
+                servers.advance()
+        if reactor.seconds() - began > RECONNECT_LIMIT:
+            raise ConnectionError("no server leads after %g s (%s)" % (RECONNECT_LIMIT, why))
+        yield task.deferLater(reactor, 0.5, lambda: None)
 
 
 class Opening(object):

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 from twisted.python import usage
 
 from callcenter.cli.arguments import CallCenterOptions, VersionOption, parse_or_exit, positive_count, routing_options
+from callcenter.cli.servers import ConnectOption
 from callcenter.core.center import DEFAULT_SERVICE_LEVEL
 from callcenter.core.model import PRIORITIES
 from callcenter.core.strategies import LINEAR
@@ -242,7 +243,7 @@ class ParallelOptions(usage.Options):
             raise usage.UsageError(str(error)) from None
 
 
-class SimulateOptions(PlanningOptions, ParallelOptions, CallCenterOptions):
+class SimulateOptions(PlanningOptions, ParallelOptions, CallCenterOptions, ConnectOption):
     """The call center's own options (--operators, --ring-timeout, --service-level), and the traffic's."""
 
     synopsis = "Usage: callcenter simulate [options]  (a day of traffic through the call center, in virtual time)"
@@ -257,7 +258,6 @@ class SimulateOptions(PlanningOptions, ParallelOptions, CallCenterOptions):
         ["seed", None, 1, "Random seed: the same seed gives the same output.", int],
         ["transcript", None, None, "Write every line the core printed, with its virtual time, to FILE."],
         ["plot", None, None, "Draw waiting calls and service level across the day into FILE.png (matplotlib)."],
-        ["connect", None, None, "Play the traffic against a running server at this endpoint instead."],
         ["auth-token-file", None, None, "With --connect: the file holding the server's token, sent first."],
         ["speed", None, 1.0, "With --connect: virtual seconds per real second.", number("speed", 1e-6)],
         ["queue-log", None, None, "Write the simulated days as Asterisk's queue_log to FILE (docs/ami.md)."],
@@ -265,7 +265,13 @@ class SimulateOptions(PlanningOptions, ParallelOptions, CallCenterOptions):
         ["days", None, None, "With --queue-log: days to simulate, one a replication [default: 1].", positive_count],
     ]
 
+    def opt_connect(self, endpoint: str) -> None:
+        """Play the traffic against a running server at this endpoint instead; several
+        --connect: the servers of one call center, the leader is used and followed."""
+        ConnectOption.opt_connect(self, endpoint)
+
     def postOptions(self) -> None:
+        self["connect"] = ",".join(self["servers"]) if self.get("servers") else None
         self.check_traffic()
         self.check_runner()
         if self["connect"] is not None and (self["workers"] is not None or self["dask"] is not None):

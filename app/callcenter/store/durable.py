@@ -42,6 +42,7 @@ from callcenter.core.center import (
     Lines,
 )
 from callcenter.core.events import ChangesAccepted, ChangesRefused
+from callcenter.core.model import ChangeRefusedError
 from callcenter.core.states import BUSY, RINGING
 from callcenter.interfaces import (
     ChangeNotStored,
@@ -101,7 +102,7 @@ class CoreTimer(object):
 
     __slots__ = ("delayed", "due", "key", "kind", "operator_id", "owner")
 
-    def __init__(self, owner: "DurableCallCenter", kind: str, operator_id: str, due: float) -> None:
+    def __init__(self, owner: "StoredCallCenter", kind: str, operator_id: str, due: float) -> None:
         self.owner = owner
         self.kind = kind  # the core's name for it, the journal's for its firing
         self.operator_id = operator_id
@@ -156,14 +157,200 @@ class CommitWaiters(object):
         return dropped
 
 
+class StoredCallCenter(object):
+    """What the durable and the replicated call centers share: the core inside (``center``),
+    its events told to their subscribers once their records are stored, what observers read,
+    the core's timers kept so that their firing is recorded. The subclasses set the attributes."""
+
+    center: CallCenter
+    bus: EventBus
+    seconds: Callable[[], float]
+    call_later: Any
+    replaying: Optional[float]
+    live: bool
+    timers: Dict[Tuple[str, str], "CoreTimer"]
+    ring_timeout: float
+    center_options: Dict[str, Any]
+    _records: List[bytes]
+    _waiters: "CommitWaiters"
+    _idle_waiters: List[Any]
+    _commit_call: Any
+    # While a command runs: the events the core tells, to wait for the command's record.
+    unrecorded: Optional[List[Tuple[Events, Optional[str]]]]
+
+    def _timer_fired(self, timer: "CoreTimer") -> None:
+        raise NotImplementedError
+
+    def _committing(self) -> bool:
+        """Whether a commit is in flight."""
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def _append(self, command: str, argument: str) -> None:
+        """The record of a command or a timer, into the next commit (on the next turn, or once
+        the commit in flight is done); none while replaying."""
+        if self.replaying is not None:
+            return
+        self._records.append(encode_record(self.seconds(), command, argument))
+        if self._commit_call is None and not self._committing():
+            self._commit_call = self.call_later(0, self.commit)
+
+    def _take_records(self) -> List[bytes]:
+        """The records for the commit starting; when there are none, what waited for the next
+        commit goes out at once."""
+        records, self._records = self._records, []
+        if not records:
+            waiting, _ = self._waiters.take_next()
+            if waiting is not None:
+                waiting.callback(None)
+        return records
+
+    def _ringing_and_busy(self) -> Dict[str, int]:
+        """How many operators ring (RINGING) and talk (BUSY), for the log."""
+        counts = {RINGING: 0, BUSY: 0}
+        for operator in self.center.operators:
+            if operator.state in counts:
+                counts[operator.state] += 1
+        return counts
+
+    def idle(self) -> Any:
+        """A Deferred that fires once no commit is in flight."""
+        if not self._committing():
+            return defer.succeed(None)
+        waiter: "defer.Deferred[None]" = defer.Deferred()
+        self._idle_waiters.append(waiter)
+        return waiter
+
+    def _go_live(self) -> None:
+        """Arm the timers with the reactor, as a restore does: a ringing call rings a full
+        ring timeout from now, a wrap-up or the wait resumes with what was left of it."""
+        self.live = True
+        for timer in list(self.timers.values()):
+            if timer.kind != TIMEOUT:
+                timer.delayed = self.call_later(max(timer.due - self.seconds(), 0.0), self._timer_fired, timer)
+            elif self.ring_timeout:
+                timer.due = self.seconds() + self.ring_timeout
+                timer.delayed = self.call_later(self.ring_timeout, self._timer_fired, timer)
+            else:
+                del self.timers[timer.key]
+
+    def _execute_recorded(self, command: str, argument: Optional[str]) -> Events:
+        """Run a command the store takes; its record goes into the next commit, and the events
+        the core told while it ran are told once that record is stored."""
+        self.unrecorded = []
+        try:
+            events = self.center.execute(command, argument)
+        finally:
+            heard, self.unrecorded = self.unrecorded, None
+        self._append(command, argument or "")
+        for told, cause in heard:
+            self.tell_when_durable(told, cause)
+        return events
+
+    def now(self) -> float:
+        """The time of the event being handled: the record's own while replaying. The clock
+        to give the core's statistics so that a replay reproduces them."""
+        return self.seconds() if self.replaying is None else self.replaying
+
+    def subscribe(self, subscriber: Any, commands: bool = True) -> None:
+        """``subscriber`` hears every event once it is durable (on disk; in etcd, or as a standby
+        applies the leader's journal), from now on (with ``commands`` False, only those no
+        command caused)."""
+        self.bus.subscribe(subscriber, commands)
+
+    def unsubscribe(self, subscriber: Any) -> None:
+        self.bus.unsubscribe(subscriber)
+
+    def tell_when_durable(self, events: Events, command: Optional[str]) -> None:
+        """Tell the subscribers ``events`` once the records before them are stored (at once
+        when none waits); never when the store refuses them."""
+        waiting = self.when_durable()
+        if waiting is None:
+            self.bus.publish(events, command)
+        else:
+            waiting.addCallback(self._told, events, command)
+
+    def _told(self, result: Any, events: Events, command: Optional[str]) -> Any:
+        self.bus.publish(events, command)
+        return result  # the commit's Deferred is shared: its result goes on unchanged
+
+    def status(self) -> Lines:
+        return self.center.status()
+
+    def operator_ids(self) -> List[str]:
+        return self.center.operator_ids()
+
+    def queue_names(self) -> List[str]:
+        return self.center.queue_names()
+
+    def query(self, command: str, argument: Optional[str] = None) -> Lines:
+        """A query (``status``, ``stats``): answered from the state this server holds, even while
+        it refuses changes (degraded; a standby's copy)."""
+        return self.center.query(command, argument)
+
+    @property
+    def figures(self) -> Any:
+        return self.center.figures
+
+    @property
+    def operators(self) -> Any:
+        return self.center.operators
+
+    @property
+    def queue(self) -> Any:
+        return self.center.queue
+
+    @property
+    def queues(self) -> Any:
+        return self.center.queues
+
+    def when_durable(self) -> "Optional[defer.Deferred[None]]":
+        """None when nothing waits for the store: what is sent now goes out at once. Else the
+        Deferred of the commit that makes the records made so far durable (the next one, or
+        the one in flight when no record came since)."""
+        if self._records:
+            return self._waiters.for_next_commit()
+        return self._waiters.syncing
+
+    def _wake_idle_waiters(self) -> None:
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def _core_timer(self, delay: float, func: Callable[..., Any], kind: str, operator_id: str) -> CoreTimer:
+        timer = CoreTimer(self, kind, operator_id, self.now() + delay)
+        self.timers[timer.key] = timer
+        if self.live:
+            timer.delayed = self.call_later(delay, self._timer_fired, timer)
+        return timer
+
+    def _run_timer(self, kind: str, operator_id: str) -> None:
+        """The core's public operation for a timer that fired (or its replayed record)."""
+        if kind == TIMEOUT:
+            self.center.ring_timed_out(operator_id)
+        elif kind == WRAPPED:
+            self.center.wrap_up_ended(operator_id)
+        else:
+            self.center.waits_ended()
+
+    def _settings(self) -> Dict[str, Any]:
+        """The options the core runs with now (state.SETTINGS): those of a restored center."""
+        settings = {name: value for name, value in self.center_options.items() if name in state.SETTINGS}
+        settings["ring_timeout"] = self.ring_timeout
+        return settings
+
+
 @implementer(IEventSubscriber)
 class DurableRelay(object):
-    """What the durable center hears of its core: each command's and timer's events, told
-    to the durable center's subscribers once their records are on disk."""
+    """What the durable (or replicated) center hears of its core: each command's and timer's
+    events, told to its subscribers once their records are stored (at once on a standby,
+    whose changes are the leader's, already in etcd)."""
 
     __slots__ = ("owner",)
 
-    def __init__(self, owner: "DurableCallCenter") -> None:
+    def __init__(self, owner: StoredCallCenter) -> None:
         self.owner = owner
 
     def heard(self, events: Events, command: Optional[str]) -> None:
@@ -177,7 +364,7 @@ class DurableRelay(object):
 
 
 @implementer(ICallCenter, IEventSource, IDurableOutput, ICallCenterObserver, IDiskState)
-class DurableCallCenter(object):
+class DurableCallCenter(StoredCallCenter):
     """A :class:`CallCenter` whose state-changing commands are journaled in ``directory``.
 
     The server's factory uses it as its call center (``interfaces.ICallCenter``) and sends
@@ -240,60 +427,7 @@ class DurableCallCenter(object):
         self.commits = 0
         self.snapshots = 0
 
-    # What the server's factory uses (ICallCenter, IDurableOutput).
-
-    def now(self) -> float:
-        """The time of the event being handled: the record's own while replaying. The clock
-        to give the core's statistics so that a replay reproduces them."""
-        return self.seconds() if self.replaying is None else self.replaying
-
-    def subscribe(self, subscriber: Any, commands: bool = True) -> None:
-        """``subscriber`` hears every event once it is durable, from now on (with ``commands``
-        False, only those no command caused)."""
-        self.bus.subscribe(subscriber, commands)
-
-    def unsubscribe(self, subscriber: Any) -> None:
-        self.bus.unsubscribe(subscriber)
-
-    def tell_when_durable(self, events: Events, command: Optional[str]) -> None:
-        """Tell the subscribers ``events`` once the records before them are on disk (at once
-        when none waits); never when the disk refuses them."""
-        waiting = self.when_durable()
-        if waiting is None:
-            self.bus.publish(events, command)
-        else:
-            waiting.addCallback(self._told, events, command)
-
-    def _told(self, result: Any, events: Events, command: Optional[str]) -> Any:
-        self.bus.publish(events, command)
-        return result  # the commit's Deferred is shared: its result goes on unchanged
-
-    def status(self) -> Lines:
-        return self.center.status()
-
-    def operator_ids(self) -> List[str]:
-        return self.center.operator_ids()
-
-    def queue_names(self) -> List[str]:
-        return self.center.queue_names()
-
-    # What observers of the core read (ICallCenterObserver): the core of the moment.
-
-    @property
-    def figures(self) -> Any:
-        return self.center.figures
-
-    @property
-    def operators(self) -> Any:
-        return self.center.operators
-
-    @property
-    def queue(self) -> Any:
-        return self.center.queue
-
-    @property
-    def queues(self) -> Any:
-        return self.center.queues
+    # What the server's factory uses and observers read (StoredCallCenter has the rest).
 
     def snapshot(self, waiting_limit: int = 100) -> Dict[str, Any]:
         document = self.center.snapshot(waiting_limit)
@@ -309,28 +443,8 @@ class DurableCallCenter(object):
         that would change state is refused before it runs."""
         if self.degraded is not None and command in self.center.commands:
             self.changes_refused += 1
-            raise CallCenterError(self.refusal())
-        self.unrecorded = []
-        try:
-            events = self.center.execute(command, argument)
-        finally:
-            heard, self.unrecorded = self.unrecorded, None
-        self._append(command, argument or "")
-        for told, cause in heard:
-            self.tell_when_durable(told, cause)
-        return events
-
-    def query(self, command: str, argument: Optional[str] = None) -> Lines:
-        """A query (``status``, ``stats``): answered from the state served, even while degraded."""
-        return self.center.query(command, argument)
-
-    def when_durable(self) -> "Optional[defer.Deferred[None]]":
-        """None when nothing waits for the disk: what is sent now goes out at once. Else the
-        Deferred of the commit that makes the records made so far durable (the next one, or
-        the one in flight when no record came since)."""
-        if self._records:
-            return self._waiters.for_next_commit()
-        return self._waiters.syncing
+            raise ChangeRefusedError(self.refusal())
+        return self._execute_recorded(command, argument)
 
     def commit(self) -> None:
         """The group commit (on the turn after the records were made): one write of every
@@ -340,11 +454,8 @@ class DurableCallCenter(object):
         self._commit_call = None
         if self._waiters.syncing is not None or self.degraded is not None:
             return  # the commit in flight starts the next one when it is done
-        records, self._records = self._records, []
+        records = self._take_records()
         if not records:
-            waiting, _ = self._waiters.take_next()
-            if waiting is not None:
-                waiting.callback(None)
             return
         journal = self.journal
         assert journal is not None
@@ -389,23 +500,13 @@ class DurableCallCenter(object):
         if self._waiters.syncing is None:
             self._wake_idle_waiters()
 
-    def _wake_idle_waiters(self) -> None:
-        waiters, self._idle_waiters = self._idle_waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
-
     def _sync_failed(self, failure: Any) -> None:
         failure.trap(OSError)
         if self.journal is not None and self.degraded is None:
             self._fail(failure.value, 0)
 
-    def idle(self) -> Any:
-        """A Deferred that fires once no commit is in flight."""
-        if self._waiters.syncing is None:
-            return defer.succeed(None)
-        waiter: "defer.Deferred[None]" = defer.Deferred()
-        self._idle_waiters.append(waiter)
-        return waiter
+    def _committing(self) -> bool:
+        return self._waiters.syncing is not None
 
     def flush(self) -> int:
         """Commit what waits now, in this turn, with no commit in flight (see :meth:`idle`);
@@ -429,13 +530,6 @@ class DurableCallCenter(object):
         if waiting is not None:
             waiting.callback(None)
         return count
-
-    def _append(self, command: str, argument: str) -> None:
-        if self.replaying is not None:
-            return
-        self._records.append(encode_record(self.seconds(), command, argument))
-        if self._commit_call is None and self._waiters.syncing is None:
-            self._commit_call = self.call_later(0, self.commit)
 
     # Degraded mode.
 
@@ -536,16 +630,9 @@ class DurableCallCenter(object):
             if self.timers.get(timer.key) is timer and self.degraded is None:
                 self._timer_fired(timer)
 
-    # Timers: the core's call_later. The core schedules each timer with its name and an
-    # operator id ("" for the wait timer); when one fires, its record is journaled first,
-    # then the core's public operation for it runs, as a replay of that record does.
-
-    def _core_timer(self, delay: float, func: Callable[..., Any], kind: str, operator_id: str) -> CoreTimer:
-        timer = CoreTimer(self, kind, operator_id, self.now() + delay)
-        self.timers[timer.key] = timer
-        if self.live:
-            timer.delayed = self.call_later(delay, self._timer_fired, timer)
-        return timer
+    # Timers (StoredCallCenter._core_timer is the core's call_later): when one fires, its
+    # record is journaled first, then the core's public operation for it runs, as a replay
+    # of that record does.
 
     def _timer_fired(self, timer: CoreTimer) -> None:
         timer.delayed = None
@@ -555,15 +642,6 @@ class DurableCallCenter(object):
         self.timers.pop(timer.key, None)
         self._append(timer.kind, timer.operator_id)
         self._run_timer(timer.kind, timer.operator_id)
-
-    def _run_timer(self, kind: str, operator_id: str) -> None:
-        """The core's public operation for a timer that fired (or its replayed record)."""
-        if kind == TIMEOUT:
-            self.center.ring_timed_out(operator_id)
-        elif kind == WRAPPED:
-            self.center.wrap_up_ended(operator_id)
-        else:
-            self.center.waits_ended()
 
     # Snapshots and compaction.
 
@@ -616,10 +694,7 @@ class DurableCallCenter(object):
             self._retry_call = self.call_later(RETRY_INTERVAL, self._retry)
         self._go_live()
         if restored:
-            counts = {RINGING: 0, BUSY: 0}
-            for operator in self.center.operators:
-                if operator.state in counts:
-                    counts[operator.state] += 1
+            counts = self._ringing_and_busy()
             log.info(
                 "restored {calls} calls: {queued} queued, {ringing} ringing, {answered} answered "
                 "from {directory} in {ms:.0f} ms",
@@ -643,24 +718,8 @@ class DurableCallCenter(object):
         return self.center
 
     def _go_live(self) -> None:
-        """Arm the timers with the reactor, as a restore does: a ringing call rings a full
-        ring timeout from now, a wrap-up or the wait resumes with what was left of it."""
-        self.live = True
-        for timer in list(self.timers.values()):
-            if timer.kind != TIMEOUT:
-                timer.delayed = self.call_later(max(timer.due - self.seconds(), 0.0), self._timer_fired, timer)
-            elif self.ring_timeout:
-                timer.due = self.seconds() + self.ring_timeout
-                timer.delayed = self.call_later(self.ring_timeout, self._timer_fired, timer)
-            else:
-                del self.timers[timer.key]
+        StoredCallCenter._go_live(self)
         self.center.subscribe(self._relay)
-
-    def _settings(self) -> Dict[str, Any]:
-        """The options the core runs with now (state.SETTINGS): those of a restored center."""
-        settings = {name: value for name, value in self.center_options.items() if name in state.SETTINGS}
-        settings["ring_timeout"] = self.ring_timeout
-        return settings
 
     def _center_from(self, data: Dict[str, Any]) -> CallCenter:
         """A center in the state of ``data``, run with the options of now; its timers are ours."""

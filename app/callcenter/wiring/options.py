@@ -7,7 +7,7 @@ loads no protocol); nothing below the wiring imports this module.
 """
 
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 
 from twisted.python import usage
 
@@ -29,6 +29,7 @@ from callcenter.net.limits import (
     DEFAULT_MAX_UNAUTHENTICATED,
     DEFAULT_MAX_WEB_CLIENTS,
 )
+from callcenter.store.etcd_config import DEFAULT_LEASE_TTL, DEFAULT_PREFIX, EtcdCredentials, check_endpoints
 from callcenter.store.journal import DEFAULT_JOURNAL_LIMIT
 
 DEFAULT_LISTEN = "tcp:%d:interface=127.0.0.1" % DEFAULT_PORT
@@ -47,6 +48,52 @@ def read_ami_users(path: str) -> "Dict[str, AmiUser]":
 def is_tls(endpoint: str) -> bool:
     """Whether an endpoint string listens with TLS (Twisted's ssl: server endpoint)."""
     return endpoint.strip().lower().startswith("ssl:")
+
+
+def lease_seconds(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 2:
+        raise usage.UsageError("--etcd-lease takes a whole number of seconds, 2 or more (etcd's least), not %r" % text)
+    return int(text)
+
+
+def read_file_option(name: str, path: Optional[str], limit: int = 1 << 20) -> Optional[bytes]:
+    """The bytes of the file an option names (None when not given); usage.UsageError naming it."""
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as given:
+            return given.read(limit)
+    except OSError as error:
+        raise usage.UsageError("--%s: cannot read %s: %s" % (name, path, error.strerror)) from None
+
+
+def etcd_credentials(options: Mapping[str, Optional[str]]) -> EtcdCredentials:
+    """What the server shows etcd, every secret from a file (never the command line)."""
+    user = password = None
+    user_file = read_file_option("etcd-user-file", options["etcd-user-file"], 4096)
+    if user_file is not None:
+        text = user_file.decode("utf-8", "replace").strip()
+        user, colon, password = text.partition(":")
+        if not colon or not user:
+            raise usage.UsageError("--etcd-user-file: %s must hold USER:PASSWORD" % options["etcd-user-file"])
+    if (options["etcd-cert"] is None) != (options["etcd-key"] is None):
+        raise usage.UsageError("--etcd-cert and --etcd-key go together")
+    return EtcdCredentials(
+        user=user,
+        password=password,
+        ca=read_file_option("etcd-ca", options["etcd-ca"]),
+        cert=read_file_option("etcd-cert", options["etcd-cert"]),
+        key=read_file_option("etcd-key", options["etcd-key"]),
+    )
+
+
+def default_server_name(listen: str) -> str:
+    """HOST:PORT, the port of the ``--listen`` endpoint: a name that tells the servers apart."""
+    import socket
+
+    fields = listen.split(":")
+    port = fields[1] if len(fields) > 1 and fields[1].isdigit() else listen
+    return "%s:%s" % (socket.gethostname(), port)
 
 
 def simulate_options() -> usage.Options:
@@ -188,13 +235,36 @@ class ServerOptions(CallCenterOptions):
             "journal-limit",
             None,
             DEFAULT_JOURNAL_LIMIT,
-            "Journal size (64M: 64 MiB) past which a snapshot is written and a new journal started.",
+            "Journal size (64M: 64 MiB; 8M with --etcd) past which a snapshot is written and a new journal started.",
             byte_count,
         ],
+        # The replicated store (docs/ha.md).
+        [
+            "etcd",
+            None,
+            None,
+            "etcd endpoints (http(s)://host:2379, comma separated): the state kept there, one server leading.",
+        ],
+        ["etcd-prefix", None, DEFAULT_PREFIX, "Key prefix in etcd: one call center per prefix."],
+        ["etcd-name", None, None, "This server's name in the election [default: HOST:PORT of --listen]."],
+        [
+            "etcd-lease",
+            None,
+            DEFAULT_LEASE_TTL,
+            "Seconds of the leader's lease (2 or more): a standby takes over this long after the leader died.",
+            lease_seconds,
+        ],
+        ["etcd-user-file", None, None, "File holding USER:PASSWORD for etcd's authentication; none: no user."],
+        ["etcd-ca", None, None, "PEM file of the CA that signed the etcd members' certificates (https)."],
+        ["etcd-cert", None, None, "PEM file of this server's client certificate for etcd (https)."],
+        ["etcd-key", None, None, "PEM file of that certificate's key."],
     ]
 
     def postOptions(self) -> None:
         CallCenterOptions.postOptions(self)
+        self["etcd-credentials"] = None
+        if self["etcd"] is not None:
+            self.check_etcd()
         self["auth-token"] = None
         if self["auth-token-file"] is not None:
             try:
@@ -210,3 +280,21 @@ class ServerOptions(CallCenterOptions):
             raise usage.UsageError("--ami-users: give --ami ENDPOINT too")
         if self["web"] and is_tls(self["listen"]) and not is_tls(self["web"]):
             raise usage.UsageError("--web: the server listens with TLS, so the wallboard must too (ssl:...)")
+
+    def check_etcd(self) -> None:
+        if self["state-dir"]:
+            raise usage.UsageError("--etcd and --state-dir: the state is kept in one of them")
+        try:
+            self["etcd"] = check_endpoints(self["etcd"])
+        except ValueError as error:
+            raise usage.UsageError("--etcd: %s" % error) from None
+        prefix = self["etcd-prefix"]
+        if not prefix or not prefix.endswith("/"):
+            raise usage.UsageError("--etcd-prefix: %r must end with / (like /callcenter/)" % (prefix,))
+        self["etcd-credentials"] = etcd_credentials(self)
+        if any(endpoint.startswith("https://") for endpoint in self["etcd"]) and not all(
+            endpoint.startswith("https://") for endpoint in self["etcd"]
+        ):
+            raise usage.UsageError("--etcd: all https or all http")
+        if self["etcd-name"] is None:
+            self["etcd-name"] = default_server_name(self["listen"])

@@ -28,9 +28,13 @@ from callcenter.core.center import CallCenter
 from callcenter.core.queues import QueueConfig
 from callcenter.net.amiqueue import default_configs
 from callcenter.net.protocol import CallCenterServerFactory
-from callcenter.net.twisted_internals import exit_zero_after_a_clean_stop, raise_listen_errors_at_start
+from callcenter.net.twisted_internals import (
+    exit_zero_after_a_clean_stop,
+    quiet_http_client_connections,
+    raise_listen_errors_at_start,
+)
 from callcenter.store.durable import DurableCallCenter
-from callcenter.store.journal import StateError
+from callcenter.store.journal import DEFAULT_JOURNAL_LIMIT, StateError
 from callcenter.store.queuelog import QueueLog, QueueLogFile, QueueLogLines, queue_start
 from callcenter.wiring.descriptors import GuardedEndpoint
 from callcenter.wiring.options import ServerOptions, is_tls
@@ -68,6 +72,35 @@ def open_state(options: ServerOptions, reactor: Any) -> Optional[DurableCallCent
     return durable
 
 
+def open_replicated(options: ServerOptions, reactor: Any) -> Any:
+    """The replicated call center when ``--etcd`` is given (not started: see its ``start``)."""
+    if not options["etcd"]:
+        return None
+    from callcenter.store.etcd import EtcdClient
+    from callcenter.store.replicated import DEFAULT_SNAPSHOT_LIMIT, ReplicatedCallCenter
+
+    quiet_http_client_connections()
+    ttl = options["etcd-lease"]
+    # A commit not answered within a third of the lease goes to the next member: time for
+    # two more before the lease would lapse.
+    client = EtcdClient(reactor, options["etcd"], timeout=max(0.5, ttl / 3.0), credentials=options["etcd-credentials"])
+    limit = options["journal-limit"]
+    return ReplicatedCallCenter(
+        client,
+        options["etcd-prefix"],
+        options["etcd-name"],
+        options["operators"],
+        reactor.callLater,
+        reactor.seconds,
+        options["ring-timeout"],
+        snapshot_limit=DEFAULT_SNAPSHOT_LIMIT if limit == DEFAULT_JOURNAL_LIMIT else limit,
+        lease_ttl=ttl,
+        service_level=options["service-level"],
+        report=report_subscriber_failure,
+        **routing_options(options),
+    )
+
+
 def make_core(options: ServerOptions, reactor: Any, durable: Optional[DurableCallCenter]) -> CallCenter:
     """The core call center: the restored one inside ``durable``, or a new one."""
     if durable is not None:
@@ -84,9 +117,10 @@ def make_core(options: ServerOptions, reactor: Any, durable: Optional[DurableCal
 
 
 def make_factory(
-    options: ServerOptions, reactor: Any, core: CallCenter, durable: Optional[DurableCallCenter]
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Any, leadership: Any = None
 ) -> CallCenterServerFactory:
-    """The factory of the clients' connections, on ``durable`` when there is one, else on ``core``."""
+    """The factory of the clients' connections, on ``durable`` (the durable or the replicated
+    call center) when there is one, else on ``core``; ``leadership``: the replicated one."""
     return CallCenterServerFactory(
         core if durable is None else durable,
         reactor.callLater,
@@ -96,14 +130,16 @@ def make_factory(
         durable_output=durable,
         auth_timeout=options["auth-timeout"],
         max_unauthenticated=options["max-unauthenticated"],
+        leadership=leadership,
     )
 
 
 def ami_factory(
-    options: ServerOptions, reactor: Any, core: CallCenter, durable: Optional[DurableCallCenter]
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Any, leadership: Any = None
 ) -> Optional[Any]:
     """The factory of ``--ami``'s connections, acting on the same call center as the JSON
-    port's; None without ``--ami``."""
+    port's and, like it, closing its clients when ``leadership`` (the replicated center)
+    stops leading; None without ``--ami``."""
     if not options["ami"]:
         return None
     from callcenter.net.ami import AmiFactory
@@ -122,6 +158,7 @@ def ami_factory(
         auth_timeout=options["auth-timeout"],
         max_unauthenticated=options["max-unauthenticated"],
         durable_output=durable,
+        leadership=leadership,
     )
     # Like the JSON port's clients, it hears each event once it is durable.
     (core if durable is None else durable).subscribe(AmiEvents(view, factory.broadcast, factory.hears))
@@ -140,18 +177,24 @@ def warn_queue_log(message: str) -> None:
 
 
 def open_queue_log(
-    options: ServerOptions, reactor: Any, core: CallCenter, durable: Optional[DurableCallCenter]
+    options: ServerOptions, reactor: Any, core: CallCenter, durable: Any, leadership: Any = None
 ) -> None:
     """``--queue-log``: its file opened for appending, ``QUEUESTART`` written, the lines of
-    each event appended once it is durable, the file reopened on SIGHUP (logrotate) and
-    closed at the end. OSError when it cannot be opened."""
+    each event appended once it is durable (with ``leadership``, the replicated center, only
+    while this server leads: the standbys would write the leader's lines again), the file
+    reopened on SIGHUP (logrotate) and closed at the end. OSError when it cannot be opened."""
     if not options["queue-log"]:
         return
     output = QueueLogFile(options["queue-log"], reactor.callLater, warn_queue_log)
     output.write([queue_start(reactor.seconds())])
     center = observed(core, durable)
     lines = QueueLogLines(Membership(queue_configs(options)), lambda call_id: arrival_of(center, call_id))
-    (core if durable is None else durable).subscribe(QueueLog(lines, output))
+    writer: Any = QueueLog(lines, output)
+    if leadership is not None:
+        from callcenter.store.replicated import WhileLeading
+
+        writer = WhileLeading(writer, leadership)
+    (core if durable is None else durable).subscribe(writer)
     signal.signal(signal.SIGHUP, lambda number, frame: reactor.callFromThread(output.reopen))
     reactor.addSystemEventTrigger("after", "shutdown", output.close)
 
@@ -172,9 +215,9 @@ def metrics_of(
     return CallCenterMetrics(core, factory, reactor, disk)
 
 
-def observed(core: CallCenter, durable: Optional[DurableCallCenter]) -> Any:
-    """What the metrics and the wallboard watch: the core, or the durable call center, whose
-    core a rollback after a refused write replaces."""
+def observed(core: CallCenter, durable: Any) -> Any:
+    """What the metrics and the wallboard watch: the core, or the durable (or replicated)
+    call center, whose core a rollback (or a takeover) replaces."""
     return core if durable is None else durable
 
 
@@ -183,7 +226,7 @@ def web_sites(
     core: CallCenter,
     factory: CallCenterServerFactory,
     reactor: Any,
-    durable: Optional[DurableCallCenter] = None,
+    durable: Any = None,
 ) -> List[Tuple[str, Any]]:
     """(endpoint, site) of ``--web`` and ``--metrics``, both watching the call center:
     one site when they name the same endpoint."""
@@ -216,10 +259,17 @@ class CleanStop(service.Service):
     CLOSE_WAIT = 1.0  # seconds for clients to take their last bytes before being cut off
     POLL = 0.02
 
-    def __init__(self, reactor: Any, factory: CallCenterServerFactory, durable: Optional[DurableCallCenter]) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        factory: CallCenterServerFactory,
+        durable: Optional[DurableCallCenter],
+        replicated: Any = None,
+    ) -> None:
         self.reactor = reactor
         self.factory = factory
         self.durable = durable
+        self.replicated = replicated
         self.ports: List[Any] = []  # twistd's own service stops its port before this one
         self.other_factories: List[Any] = []  # --ami's: its connections are closed too
 
@@ -241,6 +291,13 @@ class CleanStop(service.Service):
     def _stopped_listening(self, clients: List[Any]) -> Any:
         log.info("Shutdown: stopped listening")
         durable = self.durable
+        replicated = self.replicated
+        if replicated is not None:
+            return (
+                replicated.idle()
+                .addCallback(lambda _: self._hand_over(replicated))
+                .addCallback(lambda _: self._close(clients))
+            )
         if durable is None:
             return self._close(clients)
         return durable.idle().addCallback(lambda _: self._save(durable)).addCallback(lambda _: self._close(clients))
@@ -269,6 +326,17 @@ class CleanStop(service.Service):
             else:
                 log.info("Shutdown: snapshot of {calls} calls written to {dir}", calls=calls, dir=durable.directory)
         durable.close()
+
+    def _hand_over(self, replicated: Any) -> Any:
+        """The last commit is in etcd; the lease revoked, so that a standby leads at once."""
+        leading = replicated.role_line() == "leader"
+        log.info(
+            "Shutdown: {records} records in {commits} commits to etcd since the start{handing}",
+            records=replicated.records_written,
+            commits=replicated.commits,
+            handing="; handing the leadership over" if leading else "",
+        )
+        return replicated.close()
 
     def _close(self, clients: List[Any]) -> Any:
         for client in clients:
@@ -311,6 +379,8 @@ def makeService(options: ServerOptions) -> service.IService:
     """The server as a service: what ``twistd callcenter`` runs."""
     from twisted.internet import reactor
 
+    if options["etcd"]:
+        return ReplicatedService(reactor, options)
     try:
         durable = open_state(options, reactor)
     except StateError as error:
@@ -328,18 +398,61 @@ def makeService(options: ServerOptions) -> service.IService:
     top = service.MultiService()
     stopper = CleanStop(reactor, factory, durable)
     stopper.setServiceParent(top)
+    add_ports(top, options, reactor, core, durable, factory, stopper)
+    return top
+
+
+def add_ports(
+    parent: service.MultiService,
+    options: ServerOptions,
+    reactor: Any,
+    core: CallCenter,
+    store: Any,
+    factory: CallCenterServerFactory,
+    stopper: "CleanStop",
+    leadership: Any = None,
+) -> None:
+    """twistd's ports as services of ``parent``, after ``stopper`` (so stopped before it): the
+    JSON port, ``--ami``'s, ``--web``'s and ``--metrics``'; a port that cannot be had stops
+    twistd with its error."""
     listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["listen"]), factory)
-    raise_listen_errors_at_start(listening)  # a port that cannot be had stops twistd with its error
-    listening.setServiceParent(top)  # stopped before CleanStop
-    ami = ami_factory(options, reactor, core, durable)
+    raise_listen_errors_at_start(listening)
+    listening.setServiceParent(parent)
+    ami = ami_factory(options, reactor, core, store, leadership)
     if ami is not None:
         stopper.other_factories.append(ami)
         ami_listening = internet.StreamServerEndpointService(make_endpoint(reactor, options["ami"]), ami)
         raise_listen_errors_at_start(ami_listening)
-        ami_listening.setServiceParent(top)
-    for endpoint, site in web_sites(options, core, factory, reactor, durable):
-        strports.service(endpoint, site).setServiceParent(top)
-    return top
+        ami_listening.setServiceParent(parent)
+    for endpoint, site in web_sites(options, core, factory, reactor, store):
+        strports.service(endpoint, site).setServiceParent(parent)
+
+
+class ReplicatedService(service.MultiService):
+    """``twistd callcenter --etcd``: the state is read from etcd first, then the ports open,
+    as ``callcenter-server`` does (a port that cannot be had then stops the process, exit 1)."""
+
+    def __init__(self, reactor: Any, options: ServerOptions) -> None:
+        service.MultiService.__init__(self)
+        self.reactor = reactor
+        self.options = options
+        self.replicated = open_replicated(options, reactor)
+
+    def startService(self) -> None:
+        service.Service.startService(self)
+        self.replicated.start().addCallback(self._state_read).addErrback(self._failed)
+
+    def _state_read(self, center: CallCenter) -> None:
+        options, reactor, replicated = self.options, self.reactor, self.replicated
+        factory = make_factory(options, reactor, center, replicated, leadership=replicated)
+        open_queue_log(options, reactor, center, replicated, replicated)
+        stopper = CleanStop(reactor, factory, None, replicated)
+        stopper.setServiceParent(self)
+        add_ports(self, options, reactor, center, replicated, factory, stopper, replicated)
+
+    def _failed(self, failure: Any) -> None:
+        log.failure("Cannot start", failure)
+        stop_with_status_one(self.reactor)
 
 
 def describe(options: ServerOptions) -> str:
@@ -348,8 +461,18 @@ def describe(options: ServerOptions) -> str:
         "off" if not options["ring-timeout"] else "%g s" % options["ring-timeout"],
         options["max-connections"],
         "off" if options["auth-token"] is None else "on",
-        "state in %s" % options["state-dir"] if options["state-dir"] else "state in memory only",
+        state_description(options),
     )
+
+
+def state_description(options: ServerOptions) -> str:
+    if options["etcd"]:
+        return "state in etcd at %s under %s as %s" % (
+            ",".join(options["etcd"]),
+            options["etcd-prefix"],
+            options["etcd-name"],
+        )
+    return "state in %s" % options["state-dir"] if options["state-dir"] else "state in memory only"
 
 
 @defer.inlineCallbacks
@@ -371,24 +494,29 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     except StateError as error:
         log.critical("{error}", error=error)
         raise SystemExit(1) from None
-    core = make_core(options, reactor, durable)
-    factory = make_factory(options, reactor, core, durable)
+    replicated = open_replicated(options, reactor)
+    if replicated is not None:
+        core = yield replicated.start()
+    else:
+        core = make_core(options, reactor, durable)
+    store = durable if replicated is None else replicated
+    factory = make_factory(options, reactor, core, store, leadership=replicated)
     try:
-        open_queue_log(options, reactor, core, durable)
+        open_queue_log(options, reactor, core, store, replicated)
     except OSError as error:
         log.critical("Cannot open the queue_log {path}: {error}", path=options["queue-log"], error=error.strerror)
         raise SystemExit(1) from None
     port = yield listen(reactor, options["listen"], factory)
     log.info("Call center listening on {address}, {config}", address=port.getHost(), config=describe(options))
-    stopper = CleanStop(reactor, factory, durable)
+    stopper = CleanStop(reactor, factory, durable, replicated)
     stopper.ports.append(port)
-    ami = ami_factory(options, reactor, core, durable)
+    ami = ami_factory(options, reactor, core, store, replicated)
     if ami is not None:
         ami_port = yield listen(reactor, options["ami"], ami)
         stopper.ports.append(ami_port)
         stopper.other_factories.append(ami)
         log.info("Asterisk Manager Interface on {address}", address=ami_port.getHost())
-    for endpoint, site in web_sites(options, core, factory, reactor, durable):
+    for endpoint, site in web_sites(options, core, factory, reactor, store):
         web_port = yield listen(reactor, endpoint, site)
         stopper.ports.append(web_port)
         address = web_port.getHost()
