@@ -99,6 +99,7 @@ class LivePlayer(object):
         self.tallies = [Tally(model.bucket_start(index), model.bucket_end(index)) for index in range(model.buckets)]
         self.callers: Dict[str, LiveCaller] = {}
         self.ringing: Dict[str, Tuple[str, str]] = {}
+        self.answering: Dict[str, str] = {}  # operator -> the call its answer, sent, is for
         self.calls = 0
         self.unexpected = 0  # replies that said the server's state was not what we thought
         self.arriving = True
@@ -136,7 +137,7 @@ class LivePlayer(object):
 
     # Requests, at most WINDOW in flight.
 
-    def send(self, command: str, argument: str, reply: Reply) -> None:
+    def send(self, command: str, argument: Optional[str], reply: Reply) -> None:
         self.waiting.append((encode_request(command, argument), reply))
         self._pump()
 
@@ -163,10 +164,11 @@ class LivePlayer(object):
         while self.in_flight:  # each said once: its effect at the server is unknown
             request, reply = self.in_flight.popleft()
             self.lost_replies += 1
-            if json.loads(request.decode("utf-8")).get("command") == "answer":
+            fields = json.loads(request.decode("utf-8"))
+            if fields.get("command") == "answer":
                 # The operator presses answer again, as a person would: the new leader rings
-                # the call at the same operator (or it was answered: an error reply, no harm).
-                again.append((request, reply))
+                # the call at the same operator, or the first press was stored and it talks.
+                again.append((request, self._pressed_again(fields["id"], reply)))
                 what = "; answering again"
             else:
                 reply("error", "no reply", [])
@@ -268,9 +270,40 @@ class LivePlayer(object):
         if self.ringing.get(operator) is not ring:
             return
         del self.ringing[operator]
-        self.send("answer", operator, lambda kind, text, events: self._answered(call_id, kind, events))
+        self.answering[operator] = call_id
+        self.send("answer", operator, lambda kind, text, events: self._answered(operator, call_id, kind, events))
 
-    def _answered(self, call_id: str, kind: str, events: List[Dict[str, Any]]) -> None:
+    def _pressed_again(self, operator: str, reply: Reply) -> Reply:
+        """The reply handler of an answer pressed again after a takeover. An error may mean
+        that the first press reached the old leader and was stored: then the call talks at
+        the new leader, and ``status`` says so; its caller hangs up after its handle time, as
+        after any answer (else it would talk for ever)."""
+        call_id = self.answering.get(operator)
+
+        def replied(kind: str, text: str, events: List[Dict[str, Any]]) -> None:
+            if kind == "response" or call_id is None:
+                reply(kind, text, events)
+                return
+            self.send("status", None, lambda _, status, __: self._answer_stored(operator, call_id, status, reply, text))
+
+        return replied
+
+    def _answer_stored(self, operator: str, call_id: str, status: str, reply: Reply, error: str) -> None:
+        caller = self.callers.get(call_id)
+        talking = "Operator %s busy with call %s" % (operator, call_id)
+        if (
+            caller is not None
+            and caller.operator != ""
+            and any(line == talking or line.startswith(talking + " ") for line in status.split("\n"))
+        ):
+            self.answering.pop(operator, None)
+            self._talking(caller, call_id, operator)
+        else:
+            reply("error", error, [])
+
+    def _answered(self, operator: str, call_id: str, kind: str, events: List[Dict[str, Any]]) -> None:
+        if self.answering.get(operator) == call_id:
+            del self.answering[operator]
         if kind != "response":
             self.unexpected += 1  # the ring ended at the server before the answer arrived
             return
