@@ -85,6 +85,20 @@ def status(server):
         connection.close()
 
 
+def unread_at(port):
+    """Bytes received by the server listening on ``port`` and not read yet, over its
+    connections (from the kernel's table: a stopped server's requests wait there)."""
+    unread = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "01":  # ESTABLISHED
+                    unread += int(fields[4].split(":")[1], 16)
+    return unread
+
+
 def change(server, command_name, call_id):
     """The reply to one change (a server that stops leading meanwhile sends its closing line
     after it, in the same read)."""
@@ -231,7 +245,8 @@ def test_the_client_follows_the_leader_and_reports_requests_without_reply(ha):
         os.kill(first.process.pid, signal.SIGSTOP)  # the request below gets no reply
         client.stdin.write(b"call 2\n")
         client.stdin.flush()
-        time.sleep(0.5)  # for the request to be sent (there is no reply to wait for)
+        # No reply will come: the request is there once the stopped server's socket holds it.
+        wait_for(lambda: unread_at(first.port) > 0, "call 2 at the stopped leader")
         first.process.kill()
         lines = []
         while not lines or lines[-1] != b"error: reconnected to the server\n":
@@ -271,7 +286,7 @@ def test_simulate_plays_on_the_leader_and_follows_it_after_a_takeover(ha):
     first = ha.server("one", "--ring-timeout", "5")
     leader_among([first])
     second = ha.server("two", "--ring-timeout", "5")
-    # 20 virtual minutes at 150x: 8 s of real time; the leader is killed after 2 s.
+    # 20 virtual minutes at 150x: 8 s of real time; the leader is killed during the play.
     play = subprocess.Popen(
         [
             *(command("callcenter"), "simulate", "--seed", "3", "--speed", "150", "--duration", "20m"),
@@ -286,7 +301,8 @@ def test_simulate_plays_on_the_leader_and_follows_it_after_a_takeover(ha):
         while "sim3-" not in status(first):  # playing on the leader, not on the standby
             assert time.monotonic() < deadline and play.poll() is None
             time.sleep(0.05)
-        time.sleep(2)
+        # Calls at every operator of the leader: the kill finds requests and rings in flight.
+        wait_for(lambda: status(first).count("with call sim3-") == 3, "a call at each operator")
         first.process.kill()
         out, err = play.communicate(timeout=120)
     finally:
