@@ -54,16 +54,13 @@ class Marks(object):
 
     def between(self, low: int, high: int) -> int:
         """How many marked tickets are from ``low`` (included) to ``high`` (excluded),
-        ``low`` <= ``high``: the two prefix sums in one call, the shared part of their paths
-        not walked."""
+        ``low`` <= ``high`` (either may be below ``base``: a call put back at the head): the
+        two prefix sums in one call, the shared part of their paths not walked."""
         tree = self.tree
         last = len(tree) - 1
-        index = high - self.base
-        if index > last:
-            index = last
-        other = low - self.base
-        if other > last:
-            other = last
+        # Both as prefix lengths within the tree: none is marked below base, nor past it.
+        index = min(max(high - self.base, 0), last)
+        other = min(max(low - self.base, 0), last)
         total = 0
         while index > other:
             total += tree[index]
