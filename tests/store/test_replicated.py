@@ -329,3 +329,30 @@ def test_a_leader_that_steps_down_writes_the_lines_of_its_commit_that_went_throu
     assert second_log.of("ENTERQUEUE") == ["1", "2", "4"]
     assert "call 3" not in "\n".join(second.query("status"))
     assert first.query("status") == second.query("status")
+
+
+def test_a_standby_lagging_behind_a_snapshot_catches_up_from_etcds_history_with_every_line(servers, etcd_cluster):
+    first = leading(servers("one", snapshot_limit=3000))
+    second = servers("two", client_class=Deaf)
+    second_log = queue_log(second)
+    first.execute("call", "0")
+    committed(first)
+    spin_until(lambda: second.applied_seq == first.applied_seq, what="the standby applying call 0")
+    second.client.deaf = True
+    spin_until(lambda: not first._snapshotting, what="the first leader's first snapshot")
+    snapshots, calls = first.snapshots, 1
+    while first.snapshots == snapshots or first._snapshotting:  # the keys it lacks deleted by a snapshot
+        assert calls < 500, "no snapshot"
+        first.execute("call", str(calls))
+        committed(first)
+        calls += 1
+    first.execute("call", str(calls))  # and one after it
+    committed(first)
+    assert not stored_in_etcd(etcd_cluster, second.applied_seq + 1)
+    status = first.query("status")
+    wait(first.close())  # hands over
+    second.client.deaf = False
+    leading(second)
+    assert second.query("status") == status
+    assert second.generation == first.generation
+    assert second_log.of("ENTERQUEUE") == [str(number) for number in range(calls + 1)]
