@@ -356,3 +356,30 @@ def test_a_standby_lagging_behind_a_snapshot_catches_up_from_etcds_history_with_
     assert second.query("status") == status
     assert second.generation == first.generation
     assert second_log.of("ENTERQUEUE") == [str(number) for number in range(calls + 1)]
+
+
+def test_a_standby_lagging_behind_two_snapshots_starts_from_the_latest_and_says_what_it_lacks(
+    servers, etcd_cluster, twisted_log
+):
+    first = leading(servers("one", snapshot_limit=3000))
+    second = servers("two", client_class=Deaf)
+    second_log = queue_log(second)
+    first.execute("call", "0")
+    committed(first)
+    spin_until(lambda: second.applied_seq == first.applied_seq, what="the standby applying call 0")
+    lacking = second.applied_seq
+    second.client.deaf = True
+    spin_until(lambda: not first._snapshotting, what="the first leader's first snapshot")
+    snapshots, calls = first.snapshots, 1
+    while first.snapshots < snapshots + 2 or first._snapshotting:  # etcd's history compacted past its keys
+        assert calls < 1000, "no second snapshot"
+        first.execute("call", str(calls))
+        committed(first)
+        calls += 1
+    status = first.query("status")
+    wait(first.close())
+    second.client.deaf = False
+    leading(second)
+    assert second.query("status") == status
+    assert second_log.of("ENTERQUEUE") == ["0"]  # nothing twice, nothing made up
+    assert any("The journal after key %d is no longer in etcd's history" % lacking in line for line in twisted_log)
