@@ -104,9 +104,6 @@ class ILeadership(Interface):
     def role_line():
         """``leader``, or ``standby: the leader is NAME``, or ``standby: no leader``."""
 
-    def leads():
-        """Whether this server leads now."""
-
     def when_stepping_down(listener):  # noqa: N805
         """``listener`` (a callable taking one line) is called each time this server stops
         leading (its lease lost, or another server leads): the JSON and AMI ports close

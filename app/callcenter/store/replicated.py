@@ -286,9 +286,6 @@ class ReplicatedCallCenter(StoredCallCenter):
             return "standby: no leader"
         return "standby: the leader is %s" % self.leader_name
 
-    def leads(self) -> bool:
-        return self.role == LEADER
-
     def when_stepping_down(self, listener: Callable[[str], None]) -> None:
         self.step_down_listeners.append(listener)
 
