@@ -99,14 +99,10 @@ class IDiskState(Interface):
 
 class ILeadership(Interface):
     """Whether this server leads the replicated store (``--etcd``, ``replicated.py``): what the
-    protocols answer a client that asks (``role``), when they must close their clients, and
-    whether the queue_log is written here."""
+    protocols answer a client that asks (``role``) and when they must close their clients."""
 
     def role_line():
         """``leader``, or ``standby: the leader is NAME``, or ``standby: no leader``."""
-
-    def leads():
-        """Whether this server leads now."""
 
     def when_stepping_down(listener):  # noqa: N805
         """``listener`` (a callable taking one line) is called each time this server stops

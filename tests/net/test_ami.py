@@ -597,9 +597,6 @@ class Standby(object):
     def role_line(self):
         return "standby: the leader is h1:5678"
 
-    def leads(self):
-        return False
-
     def when_stepping_down(self, listener):
         self.listeners.append(listener)
 

@@ -2,12 +2,12 @@
 in this process: election, fencing, the standby's hot copy, takeover, snapshots."""
 
 import pytest
-from twisted.internet import reactor
+from twisted.internet import defer, reactor
 
 from callcenter.core.center import CallCenterError
 from callcenter.core.rendering import render
 from callcenter.interfaces import ChangeNotStored
-from callcenter.store.etcd import EtcdClient, prefix_end
+from callcenter.store.etcd import EtcdClient, EtcdUnknownOutcomeError, prefix_end
 from callcenter.store.replicated import LEADER, STANDBY, ReplicatedCallCenter
 from support import spin_until, wait
 
@@ -18,8 +18,8 @@ TTL = 2  # seconds: etcd's least lease
 def servers(etcd_cluster):
     made = []
 
-    def start(name, prefix="/t/", operators=("A", "B"), **options):
-        client = EtcdClient(reactor, etcd_cluster.endpoints.split(","), timeout=0.7)
+    def start(name, prefix="/t/", operators=("A", "B"), client_class=EtcdClient, **options):
+        client = client_class(reactor, etcd_cluster.endpoints.split(","), timeout=0.7)
         options.setdefault("lease_ttl", TTL)
         options.setdefault("ring_timeout", 10)
         center = ReplicatedCallCenter(
@@ -159,13 +159,11 @@ def test_the_replicated_center_provides_the_seams_of_the_durable_one_and_leaders
         ILeadership,
     )
     from callcenter.store.durable import DurableRelay
-    from callcenter.store.replicated import WhileLeading
 
     center = leading(servers("one"))
     for interface in (ICallCenter, IEventSource, IDurableOutput, ICallCenterObserver, IDiskState, ILeadership):
         assert verifyObject(interface, center)
     assert verifyObject(IEventSubscriber, DurableRelay(center))  # what it hears of its core
-    assert verifyObject(IEventSubscriber, WhileLeading(DurableRelay(center), center))  # the queue_log's
 
 
 def test_a_standbys_subscribers_hear_the_leaders_events_as_it_applies_them(servers):
@@ -201,3 +199,187 @@ def test_a_leaders_subscribers_hear_a_change_once_etcd_has_it(servers):
     assert heard == []  # not yet in etcd
     committed(first)
     assert heard == ["call"]
+
+
+class LosingReplies(EtcdClient):
+    """A leader's client whose transactions, once ``losing`` is set, reach etcd and are done
+    there, but whose replies are lost: ``"never"``, none ever comes (the leader was killed
+    right after); ``"timeout"``, each fails as a timeout does (its outcome unknown)."""
+
+    losing = None
+
+    def txn(self, compare, success, failure=None, idempotent=False):
+        sent = EtcdClient.txn(self, compare, success, failure, idempotent)
+        if self.losing is None:
+            return sent
+        lost = defer.Deferred()
+        if self.losing == "timeout":
+            sent.addBoth(lambda _: lost.errback(EtcdUnknownOutcomeError("no answer from etcd (a test lost it)")))
+        return lost
+
+
+class Deaf(EtcdClient):
+    """A standby's client whose watch, once ``deaf`` is set, tells nothing (it lags)."""
+
+    deaf = False
+
+    def watch(self, key, range_end, start_revision, on_events):
+        return EtcdClient.watch(
+            self, key, range_end, start_revision, lambda *told: None if self.deaf else on_events(*told)
+        )
+
+
+class Lines(object):
+    """A queue_log's lines, kept in a list (``QueueLogFile``'s ``write``)."""
+
+    def __init__(self):
+        self.lines = []
+
+    def write(self, lines):
+        self.lines.extend(lines)
+
+    def of(self, event):
+        """The call ids of the lines of ``event`` (``epoch|uniqueid|queue|agent|EVENT|...``)."""
+        return [line.split("|")[1].split(".", 1)[1] for line in self.lines if line.split("|")[4] == event]
+
+
+def queue_log(center):
+    from callcenter.core.asterisk import Membership
+    from callcenter.net.amiqueue import default_configs
+    from callcenter.store.queuelog import QueueLog, QueueLogLines
+
+    lines = Lines()
+    membership = Membership(default_configs(center.operator_ids(), "linear", 0, 0.0))
+    center.subscribe(QueueLog(QueueLogLines(membership), lines))
+    return lines
+
+
+def stored_in_etcd(etcd_cluster, seq):
+    admin = EtcdClient(reactor, etcd_cluster.endpoints.split(","))
+    try:
+        return wait(admin.range("/t/journal/%020d" % seq)).count == 1
+    finally:
+        wait(admin.close())
+
+
+@pytest.mark.parametrize("lagging", [False, True], ids=["from-the-watch", "at-the-takeover"])
+def test_a_commit_stored_but_never_confirmed_gets_its_lines_at_the_next_leader_once(servers, etcd_cluster, lagging):
+    first = leading(servers("one", client_class=LosingReplies))
+    second = servers("two", client_class=Deaf)
+    first_log, second_log = queue_log(first), queue_log(second)
+    first.execute("call", "1")
+    committed(first)
+    spin_until(lambda: second.applied_seq == first.applied_seq, what="the standby applying call 1")
+    # Call 2 is stored in etcd; the leader is killed before the reply: it never confirms it.
+    # Lagging, the standby applies it only as it catches up at the takeover.
+    second.client.deaf = lagging
+    first.client.losing = "never"
+    executed = int(reactor.seconds())
+    first.execute("call", "2")
+    spin_until(lambda: stored_in_etcd(etcd_cluster, first.applied_seq + 1), what="call 2 in etcd")
+    stored = int(reactor.seconds())
+    # The takeover in a later second than the call: its line must have the call's.
+    spin_until(lambda: int(reactor.seconds()) > stored, what="the next second")
+    first._tick.cancel()  # killed: no keepalive, no campaign
+    admin = EtcdClient(reactor, etcd_cluster.endpoints.split(","))
+    wait(admin.lease_revoke(first.lease))  # its lease lapses
+    wait(admin.close())
+    second.client.deaf = False
+    leading(second)
+    second.execute("call", "3")
+    committed(second)
+    assert first_log.of("ENTERQUEUE") == ["1"]  # never confirmed there
+    assert second_log.of("ENTERQUEUE") == ["1", "2", "3"]  # each once
+    assert [line.split("|")[4] for line in second_log.lines] == ["ENTERQUEUE"] * 3
+    assert "Operator B ringing with call 2" in second.query("status")
+    (line_of_2,) = [line for line in second_log.lines if line.split("|")[1].endswith(".2")]
+    assert executed <= int(line_of_2.split("|")[0]) <= stored  # the call's time, not the takeover's
+    assert line_of_2.split("|")[1] == "%s.2" % line_of_2.split("|")[0]  # its Uniqueid, as everywhere
+
+
+def test_a_leader_that_steps_down_writes_the_lines_of_its_commit_that_went_through_and_none_else(servers, etcd_cluster):
+    first = leading(servers("one", client_class=LosingReplies))
+    second = servers("two")
+    first_log, second_log = queue_log(first), queue_log(second)
+    first.execute("call", "1")
+    committed(first)
+    # Call 2 is stored, its reply lost (timeouts, sent again, lost again); call 3 waits for
+    # the next commit: it never reaches etcd.
+    first.client.losing = "timeout"
+    outcomes = []
+    first.execute("call", "2")
+    first.when_durable().addBoth(outcomes.append)
+    spin_until(lambda: stored_in_etcd(etcd_cluster, first.applied_seq + 1), what="call 2 in etcd")
+    first.execute("call", "3")
+    first.when_durable().addBoth(outcomes.append)
+    admin = EtcdClient(reactor, etcd_cluster.endpoints.split(","))
+    wait(admin.lease_revoke(first.lease))  # its lease gone: it steps down at its next keepalive
+    wait(admin.close())
+    spin_until(lambda: first.role == STANDBY, what="the leader stepping down")
+    first.client.losing = None
+    # Neither acknowledged: their replies would be the unknown outcome's error line.
+    assert len(outcomes) == 2
+    for outcome in outcomes:
+        assert outcome.check(ChangeNotStored) and "its effect is unknown" in str(outcome.value)
+    leading(second)
+    second.execute("call", "4")
+    committed(second)
+    spin_until(lambda: first.applied_seq == second.applied_seq, what="the old leader following the new one")
+    assert first_log.of("ENTERQUEUE") == ["1", "2", "4"]  # call 2 from etcd, once; call 3 never
+    assert second_log.of("ENTERQUEUE") == ["1", "2", "4"]
+    assert "call 3" not in "\n".join(second.query("status"))
+    assert first.query("status") == second.query("status")
+
+
+def test_a_standby_lagging_behind_a_snapshot_catches_up_from_etcds_history_with_every_line(servers, etcd_cluster):
+    first = leading(servers("one", snapshot_limit=3000))
+    second = servers("two", client_class=Deaf)
+    second_log = queue_log(second)
+    first.execute("call", "0")
+    committed(first)
+    spin_until(lambda: second.applied_seq == first.applied_seq, what="the standby applying call 0")
+    second.client.deaf = True
+    spin_until(lambda: not first._snapshotting, what="the first leader's first snapshot")
+    snapshots, calls = first.snapshots, 1
+    while first.snapshots == snapshots or first._snapshotting:  # the keys it lacks deleted by a snapshot
+        assert calls < 500, "no snapshot"
+        first.execute("call", str(calls))
+        committed(first)
+        calls += 1
+    first.execute("call", str(calls))  # and one after it
+    committed(first)
+    assert not stored_in_etcd(etcd_cluster, second.applied_seq + 1)
+    status = first.query("status")
+    wait(first.close())  # hands over
+    second.client.deaf = False
+    leading(second)
+    assert second.query("status") == status
+    assert second.generation == first.generation
+    assert second_log.of("ENTERQUEUE") == [str(number) for number in range(calls + 1)]
+
+
+def test_a_standby_lagging_behind_two_snapshots_starts_from_the_latest_and_says_what_it_lacks(
+    servers, etcd_cluster, twisted_log
+):
+    first = leading(servers("one", snapshot_limit=3000))
+    second = servers("two", client_class=Deaf)
+    second_log = queue_log(second)
+    first.execute("call", "0")
+    committed(first)
+    spin_until(lambda: second.applied_seq == first.applied_seq, what="the standby applying call 0")
+    lacking = second.applied_seq
+    second.client.deaf = True
+    spin_until(lambda: not first._snapshotting, what="the first leader's first snapshot")
+    snapshots, calls = first.snapshots, 1
+    while first.snapshots < snapshots + 2 or first._snapshotting:  # etcd's history compacted past its keys
+        assert calls < 1000, "no second snapshot"
+        first.execute("call", str(calls))
+        committed(first)
+        calls += 1
+    status = first.query("status")
+    wait(first.close())
+    second.client.deaf = False
+    leading(second)
+    assert second.query("status") == status
+    assert second_log.of("ENTERQUEUE") == ["0"]  # nothing twice, nothing made up
+    assert any("The journal after key %d is no longer in etcd's history" % lacking in line for line in twisted_log)

@@ -5,8 +5,11 @@ test_ha_partition_processes.py."""
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -28,10 +31,10 @@ def ha(etcd_cluster, start_server, tmp_path):
         prefix = "/test-%d/" % os.getpid()
         started = []
 
-        def server(self, name, *extra, twistd=False):
+        def server(self, name, *extra, twistd=False, endpoints=None):
             server = start_server(
                 "--etcd",
-                etcd_cluster.endpoints,
+                endpoints or etcd_cluster.endpoints,
                 "--etcd-prefix",
                 self.prefix,
                 "--etcd-name",
@@ -379,9 +382,9 @@ def test_the_ami_and_the_queue_log_follow_the_leadership(ha, tmp_path):
     assert b"Response: Error\r\nActionID: 3\r\nMessage: not the leader: the leader is one; changes go to it" in (
         refused
     ), refused
-    # Only the leader writes the queue_log: the standby's has its start and nothing more.
-    wait_for(lambda: "ENTERQUEUE" in queue_log_events(leader.queue_log), "the leader's queue_log line")
-    assert queue_log_events(second.queue_log) == ["QUEUESTART"]
+    # Every server writes the lines of every commit: the standby's from what it applies.
+    for server in (leader, second):
+        wait_for(lambda path=server.queue_log: queue_log_events(path).count("ENTERQUEUE") == 4, "the lines")
     # The leader paused past its lease: the standby leads; once running again the old leader
     # finds itself fenced, steps down and closes its AMI clients with Asterisk's Shutdown.
     os.kill(leader.process.pid, signal.SIGSTOP)
@@ -395,5 +398,106 @@ def test_the_ami_and_the_queue_log_follow_the_leadership(ha, tmp_path):
     standby_ami.sendall(b"Action: QueuePause\r\nActionID: 4\r\nInterface: C\r\nPaused: true\r\n\r\n")
     assert b"Message: Interface paused successfully" in read_until(standby_ami, b"ActionID: 4\r\n")
     wait_for(lambda: "PAUSE" in queue_log_events(new_leader.queue_log), "the new leader's queue_log line")
-    assert "ENTERQUEUE" not in queue_log_events(new_leader.queue_log)  # the old leader's line
-    assert "PAUSE" not in queue_log_events(leader.queue_log)
+    wait_for(lambda: "PAUSE" in queue_log_events(leader.queue_log), "the old leader following the new one")
+    for server in (leader, new_leader):
+        events = queue_log_events(server.queue_log)
+        assert (events[0], events.count("ENTERQUEUE"), events.count("PAUSE")) == ("QUEUESTART", 4, 1), events
+
+
+class ReplyDroppingProxy(object):
+    """A TCP proxy on loopback in front of one etcd member: what a server sends goes through;
+    once ``dropping`` is set, what etcd answers is lost on the way back (a transaction done
+    in etcd whose reply never comes, as when the server dies right after sending it)."""
+
+    def __init__(self, port):
+        self.target = port
+        self.dropping = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.endpoint = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.sockets = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                return  # closed
+            self.sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
+
+    def _pump(self, source, sink, replies):
+        while True:
+            try:
+                data = source.recv(65536)
+                if not data:
+                    sink.shutdown(socket.SHUT_WR)
+                    return
+                if not (replies and self.dropping.is_set()):
+                    sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self):
+        for opened in self.sockets:
+            try:
+                opened.shutdown(socket.SHUT_RDWR)  # wakes the threads blocked on them
+            except OSError:
+                pass
+            opened.close()
+
+
+def queue_log_calls(path, event):
+    """The call ids of a queue_log's ``event`` lines, in order (Uniqueid ``<epoch>.<call id>``)."""
+    fields = [line.split("|") for line in path.read_text().splitlines()]
+    return [line[1].split(".", 1)[1] for line in fields if line[4] == event]
+
+
+def test_a_change_stored_that_a_killed_leader_never_confirmed_is_in_the_new_leaders_queue_log_once(ha, tmp_path):
+    proxy = ReplyDroppingProxy(ha.cluster.members[0].client_port)
+    try:
+        first = ha.server("one", "--queue-log", str(tmp_path / "one.queue_log"), endpoints=proxy.endpoint)
+        leader = leader_among([first])
+        second = ha.server("two", "--queue-log", str(tmp_path / "two.queue_log"))
+        wait_for(lambda: role(second) == "standby: the leader is one", "the standby knows the leader")
+        connection = connect(leader.port)
+        connection.settimeout(LIMIT)
+        for call_id in ("c1", "c2", "c3", "c4"):  # ringing at A, B and C; c4 waits
+            assert "response" in ask(connection, {"command": "call", "id": call_id})
+        assert "response" in ask(connection, {"command": "answer", "id": "A"})
+        # The next change is done in etcd, its reply lost: the leader never confirms it; it
+        # is killed once the standby has it.
+        proxy.dropping.set()
+        connection.sendall(json.dumps({"command": "call", "id": "lost"}).encode() + b"\n")
+        wait_for(lambda: "call lost" in status(second), "the unconfirmed change in etcd")
+        leader.process.kill()
+        try:
+            rest = connection.recv(4096)
+        except ConnectionResetError:
+            rest = b""
+        assert rest == b""  # no reply: never acknowledged
+        new_leader = leader_among([second])
+    finally:
+        proxy.close()
+    for change_name, call_id in (("hangup", "c2"), ("answer", "C"), ("hangup", "c1")):
+        assert "response" in change(new_leader, change_name, call_id), (change_name, call_id)
+    connection = connect(new_leader.port)
+    stats = ask(connection, {"command": "stats"})["response"]
+    connection.close()
+    received = int(re.search(r"^Calls received: (\d+)", stats, re.M).group(1))
+    answered = int(re.search(r"^Calls answered: (\d+)", stats, re.M).group(1))
+    finished = int(re.search(r"^Calls answered: \d+ \(\d+ talking now, (\d+) finished\)", stats, re.M).group(1))
+    missed = int(re.search(r"^Calls missed: (\d+)", stats, re.M).group(1))
+    new_log = tmp_path / "two.queue_log"
+    # Every call of stats once, the one the killed leader never confirmed included.
+    assert queue_log_calls(new_log, "ENTERQUEUE") == ["c1", "c2", "c3", "c4", "lost"]
+    assert received == 5
+    assert len(queue_log_calls(new_log, "CONNECT")) == answered == 2
+    assert queue_log_calls(new_log, "COMPLETECALLER") == ["c1"] and finished == 1
+    assert queue_log_calls(new_log, "ABANDON") == ["c2"] and missed == 1
+    assert "lost" not in (tmp_path / "one.queue_log").read_text()  # the killed leader never confirmed it

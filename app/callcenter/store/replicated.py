@@ -58,7 +58,6 @@ from callcenter.interfaces import (
     IDiskState,
     IDurableOutput,
     IEventSource,
-    IEventSubscriber,
     ILeadership,
 )
 from callcenter.store.durable import (
@@ -286,9 +285,6 @@ class ReplicatedCallCenter(StoredCallCenter):
         if self.leader_name is None:
             return "standby: no leader"
         return "standby: the leader is %s" % self.leader_name
-
-    def leads(self) -> bool:
-        return self.role == LEADER
 
     def when_stepping_down(self, listener: Callable[[str], None]) -> None:
         self.step_down_listeners.append(listener)
@@ -567,14 +563,72 @@ class ReplicatedCallCenter(StoredCallCenter):
             return StoredState(document, journal, revision)
 
     @defer.inlineCallbacks
-    def _read_snapshot(self, pointer_value: bytes, revision: int) -> Any:
+    def read_after(self, after_seq: int) -> Any:
+        """The journal keys after ``after_seq``, without a snapshot: a :class:`StoredState`
+        whose document is the snapshot pointer's (its ``generation``), or None when etcd no
+        longer holds them all. Those a snapshot deleted since are read from etcd's history,
+        at the revision before its pointer moved (compaction stops at the snapshot before)."""
+        keys = self.keys
+        while True:
+            pointer_range = yield self.client.range(keys.pointer)
+            revision = pointer_range.revision
+            pointer: Dict[str, Any] = {"generation": 0, "seq": 0}
+            journal: List[Tuple[int, bytes]] = []
+            if pointer_range.kvs:
+                pointer = self._pointer(pointer_range.kvs[0].value)
+                if int(pointer["seq"]) > after_seq:
+                    try:
+                        journal = yield self._read_journal(after_seq + 1, pointer_range.kvs[0].mod_revision - 1)
+                    except EtcdCompactedError:
+                        return None
+            try:
+                later = yield self._read_journal(after_seq + len(journal) + 1, revision)
+            except EtcdCompactedError:
+                continue  # compacted between two reads: all again at a newer revision
+            journal.extend(later)
+            if [seq for seq, _ in journal] != list(range(after_seq + 1, after_seq + 1 + len(journal))):
+                return None
+            if after_seq + len(journal) < int(pointer["seq"]):
+                return None  # the snapshot holds keys etcd no longer has
+            return StoredState(pointer, journal, revision)
+
+    @defer.inlineCallbacks
+    def _catch_up(self) -> Any:
+        """The center brought up to what etcd holds now, from the journal key it holds: each
+        key applied as a standby's watch applies it, its events told (so that every server's
+        queue_log has every commit, once, from the leader's or from etcd: docs/ha.md). When
+        etcd no longer holds the keys after ours, the state is read whole (logged: what came
+        in between is in no event here)."""
+        stored = yield self.read_after(self.applied_seq)
+        if stored is None:
+            log.warn(
+                "The journal after key {seq} is no longer in etcd's history: the state read from the latest "
+                "snapshot; the changes in between make no events here (nor queue_log lines)",
+                seq=self.applied_seq,
+            )
+            self._load((yield self.read_state()))
+            return
+        for seq, value in stored.journal:
+            self._apply(seq, value)
+            self.committed.add(seq, value)
+        self.generation = max(self.generation, int(stored.document["generation"]))
+        self.revision = stored.revision
+
+    def _pointer(self, value: bytes) -> Dict[str, Any]:
+        """The snapshot pointer's document (``generation``, ``seq``, ``chunks``, ...)."""
         try:
-            pointer = json.loads(pointer_value.decode("utf-8"))
-            generation, chunks = int(pointer["generation"]), int(pointer["chunks"])
+            pointer = json.loads(value.decode("utf-8"))
+            int(pointer["generation"]), int(pointer["chunks"]), int(pointer["seq"])
         except (ValueError, KeyError, TypeError):
             raise StoreDamagedError(
                 "the snapshot pointer %s is not what this program writes" % self.keys.pointer
             ) from None
+        return dict(pointer)
+
+    @defer.inlineCallbacks
+    def _read_snapshot(self, pointer_value: bytes, revision: int) -> Any:
+        pointer = self._pointer(pointer_value)
+        generation, chunks = int(pointer["generation"]), int(pointer["chunks"])
         prefix = self.keys.generation_prefix(generation)
         parts: List[bytes] = []
         key: Any = prefix
@@ -814,15 +868,7 @@ class ReplicatedCallCenter(StoredCallCenter):
             self.watch.cancel()
             self.watch = None
         try:
-            stored = yield self.read_state(after_seq=self.applied_seq)
-            if stored.journal and stored.journal[0][0] != self.applied_seq + 1:
-                stored = yield self.read_state()  # the journal we lack is in a newer snapshot
-                self._load(stored)
-            else:
-                for seq, value in stored.journal:
-                    self._apply(seq, value)
-                    self.committed.add(seq, value)
-                self.revision = stored.revision
+            yield self._catch_up()
         except (EtcdError, StoreDamagedError) as error:
             log.error(
                 "Cannot read the state from etcd after winning the election ({error}); stepping down", error=error
@@ -832,7 +878,8 @@ class ReplicatedCallCenter(StoredCallCenter):
             yield self.client.txn(
                 [created_at(self.keys.leader, revision)], [delete_request(self.keys.leader)]
             ).addErrback(lambda _: None)
-            self._start_watch()
+            # A key that did not apply may have applied in part: then the whole state again.
+            background(self._reload(continuing=isinstance(error, EtcdError)), "Reading the state again")
             return
         if self.leader_revision != revision:
             return
@@ -900,8 +947,10 @@ class ReplicatedCallCenter(StoredCallCenter):
         self._schedule_tick(self.lease_ttl / 3.0)  # a new lease, and the campaign, soon
 
     @defer.inlineCallbacks
-    def _reload(self) -> Any:
-        """The center read again from etcd (trying while it does not answer), then watched."""
+    def _reload(self, continuing: bool = True) -> Any:
+        """The center brought up to etcd again (trying while it does not answer), then watched:
+        ``continuing`` from the journal key it holds (:meth:`_catch_up`), else (a key that did
+        not apply, perhaps in part) read whole."""
         if self._loading:
             return
         self._loading = True
@@ -911,10 +960,16 @@ class ReplicatedCallCenter(StoredCallCenter):
         try:
             while not self.stopped and self.role == STANDBY:
                 try:
-                    stored = yield self.read_state()
-                    self._load(stored)
+                    if continuing:
+                        yield self._catch_up()
+                    else:
+                        self._load((yield self.read_state()))
                     break
-                except (EtcdError, StoreDamagedError) as error:
+                except StoreDamagedError as error:
+                    self.unavailable = str(error)
+                    continuing = False
+                    yield self._pause(RETRY_INTERVAL * 5)
+                except EtcdError as error:
                     self.unavailable = str(error)
                     yield self._pause(RETRY_INTERVAL * 5)
         finally:
@@ -975,7 +1030,7 @@ class ReplicatedCallCenter(StoredCallCenter):
                     self.committed.rebase(self._document(self.generation, self.applied_seq))
             except StoreDamagedError as error:
                 log.error("{error}: reading the state again", error=error)
-                background(self._reload(), "Reading the state again")
+                background(self._reload(continuing=False), "Reading the state again")
                 return
 
     # Shutdown.
@@ -999,22 +1054,6 @@ class ReplicatedCallCenter(StoredCallCenter):
             except EtcdError as error:
                 log.warn("Cannot revoke the lease in etcd ({error}): a standby takes over once it expires", error=error)
         yield self.client.close()
-
-
-@implementer(IEventSubscriber)
-class WhileLeading(object):
-    """A subscriber that hears the events only while this server leads: what one server of
-    the replicated store does for all (the queue_log), not every standby again."""
-
-    __slots__ = ("leadership", "subscriber")
-
-    def __init__(self, subscriber: Any, leadership: ILeadership) -> None:
-        self.subscriber = subscriber
-        self.leadership = leadership
-
-    def heard(self, events: Events, command: Optional[str]) -> None:
-        if self.leadership.leads():
-            self.subscriber.heard(events, command)
 
 
 def background(deferred: Any, what: str) -> None:

@@ -176,25 +176,19 @@ def warn_queue_log(message: str) -> None:
     log.warn("{message}", message=message)
 
 
-def open_queue_log(
-    options: ServerOptions, reactor: Any, core: CallCenter, durable: Any, leadership: Any = None
-) -> None:
+def open_queue_log(options: ServerOptions, reactor: Any, core: CallCenter, durable: Any) -> None:
     """``--queue-log``: its file opened for appending, ``QUEUESTART`` written, the lines of
-    each event appended once it is durable (with ``leadership``, the replicated center, only
-    while this server leads: the standbys would write the leader's lines again), the file
-    reopened on SIGHUP (logrotate) and closed at the end. OSError when it cannot be opened."""
+    each event appended once it is durable (with the replicated center, on every server: the
+    leader's confirmed commits and those every server applies from etcd, each once, so that
+    whichever leads after a takeover holds the whole history; docs/ha.md), the file reopened
+    on SIGHUP (logrotate) and closed at the end. OSError when it cannot be opened."""
     if not options["queue-log"]:
         return
     output = QueueLogFile(options["queue-log"], reactor.callLater, warn_queue_log)
     output.write([queue_start(reactor.seconds())])
     center = observed(core, durable)
     lines = QueueLogLines(Membership(queue_configs(options)), lambda call_id: arrival_of(center, call_id))
-    writer: Any = QueueLog(lines, output)
-    if leadership is not None:
-        from callcenter.store.replicated import WhileLeading
-
-        writer = WhileLeading(writer, leadership)
-    (core if durable is None else durable).subscribe(writer)
+    (core if durable is None else durable).subscribe(QueueLog(lines, output))
     signal.signal(signal.SIGHUP, lambda number, frame: reactor.callFromThread(output.reopen))
     reactor.addSystemEventTrigger("after", "shutdown", output.close)
 
@@ -445,7 +439,7 @@ class ReplicatedService(service.MultiService):
     def _state_read(self, center: CallCenter) -> None:
         options, reactor, replicated = self.options, self.reactor, self.replicated
         factory = make_factory(options, reactor, center, replicated, leadership=replicated)
-        open_queue_log(options, reactor, center, replicated, replicated)
+        open_queue_log(options, reactor, center, replicated)
         stopper = CleanStop(reactor, factory, None, replicated)
         stopper.setServiceParent(self)
         add_ports(self, options, reactor, center, replicated, factory, stopper, replicated)
@@ -502,7 +496,7 @@ def serve(reactor: Any, options: ServerOptions) -> Any:
     store = durable if replicated is None else replicated
     factory = make_factory(options, reactor, core, store, leadership=replicated)
     try:
-        open_queue_log(options, reactor, core, store, replicated)
+        open_queue_log(options, reactor, core, store)
     except OSError as error:
         log.critical("Cannot open the queue_log {path}: {error}", path=options["queue-log"], error=error.strerror)
         raise SystemExit(1) from None
