@@ -27,7 +27,8 @@ from typing import Any, Callable, List, Optional, Sequence
 
 from zope.interface import implementer
 
-from callcenter.core.asterisk import CallBook, CallRecord, Membership, member_uniqueid
+from callcenter.core.asterisk import CallBook, CallRecord, Membership, interface, member_uniqueid
+from callcenter.core.events import CALLER
 from callcenter.interfaces import IEventSubscriber
 
 MAX_PENDING = 16 << 20  # bytes of lines kept while the disk refuses them
@@ -87,6 +88,7 @@ class QueueLogLines(object):
             "OperatorUnpaused": self._unpaused,
             "OperatorLoggedIn": self._logged_in,
             "OperatorLoggedOut": self._logged_out,
+            "OperatorLevelChanged": self._level_changed,
         }
 
     def lines(self, events: Sequence[Any]) -> List[str]:
@@ -177,7 +179,7 @@ class QueueLogLines(object):
 
     def _finished(self, event: Any, out: List[str]) -> None:
         record = self.book.record(event.call, event.queue, self.offset + event.at)
-        kind = "COMPLETECALLER" if event.ended_by == "caller" else "COMPLETEAGENT"
+        kind = "COMPLETECALLER" if event.ended_by == CALLER else "COMPLETEAGENT"
         out.append(
             line(
                 self.offset + event.at,
@@ -209,6 +211,12 @@ class QueueLogLines(object):
         if self.membership.is_dynamic(event.operator):
             for queue in self.membership.queues_of(event.operator):
                 out.append(line(self.offset + event.at, "NONE", queue, event.operator, "REMOVEMEMBER", ""))
+
+    def _level_changed(self, event: Any, out: List[str]) -> None:
+        # app_queue.c names the member by its interface here, not by its name.
+        out.append(
+            line(self.offset + event.at, "NONE", event.queue, interface(event.operator), "PENALTY", event.level)
+        )
 
 
 @implementer(IEventSubscriber)
