@@ -561,7 +561,8 @@ class CallCenter(object):
             self.dynamic.append(operator_id)
             self._operators_by_id[operator_id] = operator
             default = self.queues[0]  # a dynamic member serves the default queue, at its first level
-            default.levels[0].reserve(len(self.operators))
+            for free in default.levels:  # every level: a level change may move it to any
+                free.reserve(len(self.operators))
             routing.join_default(default, operator)
             events: Events = [OperatorLoggedIn(now, operator_id, default.name)]
             self._release(operator, events, now)
