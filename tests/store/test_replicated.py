@@ -58,7 +58,7 @@ def test_the_first_server_leads_and_a_standby_follows_its_commits(servers):
     committed(first)
     spin_until(lambda: second.applied_seq == first.applied_seq, what="the standby catching up")
     assert second.query("status") == first.query("status")
-    assert second.query("stats") == first.query("stats")
+    assert second.center.figures.to_dict() == first.center.figures.to_dict()
     with pytest.raises(CallCenterError, match=r"^not the leader: the leader is one; changes go to it$"):
         second.execute("call", "3")
     assert second.role_line() == "standby: the leader is one"
@@ -90,6 +90,22 @@ def test_a_standby_takes_over_with_every_call_and_rings_again(servers):
     assert second.query("status") == status
     assert second.timers[("timeout", "A")].delayed is not None  # rings a full ring timeout again
     assert render(second.execute("hangup", "1")) == ["Call 1 missed", "Call 3 ringing for operator A"]
+
+
+def test_a_standby_takes_over_with_the_levels_changed_and_the_calls_an_operator_finished(servers):
+    first = leading(servers("one", operators=("A", "B", "C")))
+    second = servers("two", operators=("A", "B", "C"))
+    first.execute("level", "A 2")
+    first.execute("call", "1")  # rings at B, of the lowest level
+    first.execute("answer", "B")
+    first.execute("finish", "B")
+    committed(first)
+    levels = dict(first.center.queues[0].members)
+    wait(first.close())
+    leading(second)
+    assert dict(second.center.queues[0].members) == levels == {"A": 2, "B": 0, "C": 0}
+    assert second.center.figures.to_dict() == first.center.figures.to_dict()
+    assert render(second.execute("call", "2")) == ["Call 2 received", "Call 2 ringing for operator B"]
 
 
 def test_a_leader_whose_lease_is_gone_is_fenced_and_steps_down(servers, etcd_cluster):
