@@ -131,7 +131,7 @@ def argument_of(command: str, argument: Optional[str], value: Dict[str, Any]) ->
         if not isinstance(reason, str):
             raise WireError('"reason" must be a string')
         words.append(reason)
-    if len(words) > 1 and argument is None:
+    if (len(words) > 1 or (words and command == "level")) and argument is None:
         raise WireError("%s needs an id" % command)
     return " ".join(words) if words else None
 
