@@ -119,7 +119,7 @@ class CallCenterMachine(CommandsMachine):
             head = "Call %s finished and operator %s " % (operator.call.id, argument)
             assert lines[0].startswith(head)
             then = lines[0][len(head) :]
-            return ["Call %s finished by operator %s, now %s" % (operator.call.id, argument, then)] + lines[1:]
+            return ["Call %s finished by operator %s, now %s" % (operator.call.id, argument, then), *lines[1:]]
         try:
             return self.old.execute(command, argument)
         except OldCallCenterError as error:

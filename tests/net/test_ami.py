@@ -506,7 +506,8 @@ def test_queueadd_and_queueremove_of_a_dynamic_member():
 
 def penalties(bench, client, transport):
     got = ami_ask(client, transport, "Action: QueueStatus")
-    return [(dict(m)["Queue"], dict(m)["Name"], dict(m)["Penalty"]) for m in got if dict(m).get("Event") == "QueueMember"]
+    members = [dict(m) for m in got if dict(m).get("Event") == "QueueMember"]
+    return [(member["Queue"], member["Name"], member["Penalty"]) for member in members]
 
 
 def test_queuepenalty_changes_the_level_in_one_queue_or_in_all_and_queuereset_cannot_reset():

@@ -79,7 +79,9 @@ def test_finish_and_level_through_the_client_and_as_json_fields(start_server, qu
     assert ask(connection, {"command": "level", "id": "A"}) == {
         "error": "level needs an operator id and a level: level <operator id> <level> [queue=NAME]"
     }
-    assert ask(connection, {"command": "call", "id": "2"}) == {"response": "Call 2 received\nCall 2 ringing for operator B"}
+    assert ask(connection, {"command": "call", "id": "2"}) == {
+        "response": "Call 2 received\nCall 2 ringing for operator B"
+    }
     assert ask(connection, {"command": "answer", "id": "B"}) == {"response": "Call 2 answered by operator B"}
     assert ask(connection, {"command": "finish", "id": "B"}) == {
         "response": "Call 2 finished by operator B, now available"

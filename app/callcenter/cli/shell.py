@@ -145,8 +145,8 @@ class CallCenterShell(cmd.Cmd):
         return self._send_with_id("finish", argument)
 
     def do_level(self, argument: str) -> bool:
-        """level <operator id> <level> [queue=NAME]: the operator serves its queues (or that one) at that level (0 to 99).
-        Among the available operators of a queue, a call rings those of the lowest level first."""
+        """level <operator id> <level> [queue=NAME]: the operator serves its queues (or that one) at that level.
+        A level is 0 to 99; among a queue's available operators a call rings those of the lowest level first."""
         words = argument.split()
         if len(words) not in (2, 3) or "=" in words[1] or (len(words) == 3 and not words[2].startswith("queue=")):
             self.output.error("usage: %s" % COMMANDS_WITH_ID["level"])

@@ -12,10 +12,12 @@ Which events make which lines (the agent field is the operator id: Asterisk's
 - ``ENTERQUEUE`` (``|<caller id>|<position>``) when a call joins (waits, or rings at once);
 - ``CONNECT`` (``<hold>|<operator leg's Uniqueid>|<ring>``), ``RINGNOANSWER`` (rejected or
   ignored, ``<ms>``), ``RINGCANCELED`` (``<ms>``), ``ABANDON`` and ``EXITWITHTIMEOUT``
-  (``<position>|<original position>|<wait>``), ``COMPLETECALLER`` (``<hold>|<talk>|<original
-  position>``);
+  (``<position>|<original position>|<wait>``), ``COMPLETECALLER`` (the caller hung up) or
+  ``COMPLETEAGENT`` (the operator did: ``finish``), both ``<hold>|<talk>|<original position>``;
 - ``PAUSE`` (``<reason>``) and ``UNPAUSE`` for every queue of the operator, callid ``NONE``;
   ``ADDMEMBER`` and ``REMOVEMEMBER`` when an operator that joined with ``login`` logs in or out;
+  ``PENALTY`` (``<level>``) for each queue whose level changed, the agent field the member's
+  interface (``Agent/<id>``), as app_queue.c writes it;
 - ``QUEUESTART`` (``NONE|NONE|NONE``) when the server starts.
 
 A refused call (its queue full) joins no queue: Asterisk writes no line for it.
@@ -214,9 +216,7 @@ class QueueLogLines(object):
 
     def _level_changed(self, event: Any, out: List[str]) -> None:
         # app_queue.c names the member by its interface here, not by its name.
-        out.append(
-            line(self.offset + event.at, "NONE", event.queue, interface(event.operator), "PENALTY", event.level)
-        )
+        out.append(line(self.offset + event.at, "NONE", event.queue, interface(event.operator), "PENALTY", event.level))
 
 
 @implementer(IEventSubscriber)
