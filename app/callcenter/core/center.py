@@ -146,8 +146,9 @@ def parse_operators(text: str) -> List[str]:
 @implementer(ICallCenter, IEventSource, ICallCenterObserver)
 class CallCenter(object):
     """Operators, calls and the queue, driven by the commands of the assignment (``call``,
-    ``answer``, ``reject``, ``hangup``) and the presence commands (``pause``, ``unpause``,
-    ``login``, ``logout``); ``status`` and ``stats`` tell the state.
+    ``answer``, ``reject``, ``hangup``), the operator's end of its call (``finish``), the
+    presence commands (``pause``, ``unpause``, ``login``, ``logout``) and the levels
+    (``level``); ``status`` and ``stats`` tell the state.
 
     Each command returns its events and tells them to the subscribers (:meth:`subscribe`);
     ``report`` is told of a subscriber that raised (the bus's default logs it).

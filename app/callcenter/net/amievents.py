@@ -269,7 +269,7 @@ class AmiEvents(object):
             self._member_event("QueueMemberStatus", event.operator)
 
     def on_level_changed(self, event: Any) -> None:
-        self.view.membership.set_level(event.queue, event.operator, event.level)
+        self.view.set_level(event.queue, event.operator, event.level)
         self._member_event("QueueMemberPenalty", event.operator, [event.queue])
 
 

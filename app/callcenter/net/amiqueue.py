@@ -265,6 +265,10 @@ class QueueView(object):
     def penalty(self, queue: str, operator_id: str) -> Optional[int]:
         return self.membership.penalty(queue, operator_id)
 
+    def set_level(self, queue: str, operator_id: str, level: int) -> None:
+        """What the member events say of the operator's level in ``queue`` from now on."""
+        self.membership.set_level(queue, operator_id, level)
+
     def level_now(self, queue: str, operator_id: str) -> Optional[int]:
         """The operator's level in ``queue`` in the core now (the events may not have told it
         yet), None when it is not a member there."""
