@@ -146,7 +146,7 @@ class Membership(object):
         self._dynamic_level = min(first.values()) if first else 0
 
     def set_level(self, queue: str, operator_id: str, level: int) -> None:
-        """The operator, a member of ``queue``, is at ``level`` there now (``level``)."""
+        """The operator, a member of ``queue``, is at ``level`` there now (the core's ``level``)."""
         self._levels.setdefault(queue, {})[operator_id] = level
 
     def is_dynamic(self, operator_id: str) -> bool:

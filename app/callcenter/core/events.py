@@ -235,10 +235,9 @@ class CallTimedOut(Event):
 class CallFinished(Event):
     """The answered call ended after ``talk`` seconds of talk (it had waited ``wait`` before
     the answer); ``ended_by``: ``caller`` (the caller's ``hangup``) or ``operator`` (the
-    operator's ``finish``). ``then``: what the
-    operator is now, as the line says it: ``available``, ``in wrap-up`` (a
-    :class:`WrapUpStarted` follows), ``paused`` or ``logged out`` (a pending presence: an
-    :class:`OperatorPaused` or :class:`OperatorLoggedOut` follows). Asterisk:
+    operator's ``finish``). ``then``: what the operator is now, as the line says it:
+    ``available``, ``in wrap-up`` (a :class:`WrapUpStarted` follows), ``paused`` or ``logged
+    out`` (a pending presence: an :class:`OperatorPaused` or :class:`OperatorLoggedOut` follows). Asterisk:
     ``COMPLETECALLER``/``COMPLETEAGENT``, ``AgentComplete`` (HoldTime, TalkTime, Reason)."""
 
     call: str

@@ -9,7 +9,7 @@ import configparser
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from callcenter.core.model import CallCenterError
+from callcenter.core.model import CallCenterError, is_digits
 from callcenter.core.strategies import LINEAR, STRATEGIES
 
 # The queue of a call that names none, when there is no --queues file.
@@ -25,7 +25,7 @@ _NO_DEFAULT_SECTION = "\0no default section"
 def parse_level(text: Any) -> int:
     """An operator's level in a queue: a whole number from 0 to ``MAX_LEVEL`` (in words, its
     digits). CallCenterError when it is not one."""
-    if isinstance(text, str) and text.isdigit() and len(text) < 3:
+    if isinstance(text, str) and is_digits(text) and len(text) < 3:
         level = int(text)
     elif isinstance(text, int) and not isinstance(text, bool):
         level = text

@@ -19,6 +19,7 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from callcenter.core.model import is_digits
 from callcenter.core.queues import MAX_LEVEL
 
 # The C encoder of JSON strings (always pure ASCII, so valid UTF-8 as it is).
@@ -89,14 +90,14 @@ def request_fields(command: str, argument: Optional[str]) -> Dict[str, Any]:
     elif rest and command == "level" and level_words(rest.split()):
         words = rest.split()
         request["id"] = first
-        request[LEVEL_FIELD] = int(words[0]) if words[0].isdigit() else words[0]
+        request[LEVEL_FIELD] = int(words[0]) if is_digits(words[0]) else words[0]
         if len(words) == 2:
             request["queue"] = words[1][len("queue=") :]
     elif rest and command == "call" and all(word.partition("=")[0] in CALL_FIELDS for word in rest.split()):
         request["id"] = first
         for word in rest.split():
             key, _, value = word.partition("=")
-            request[key] = int(value) if key == "priority" and value.isdigit() else value
+            request[key] = int(value) if key == "priority" and is_digits(value) else value
     else:
         request["id"] = argument
     return request
@@ -118,7 +119,7 @@ def argument_of(command: str, argument: Optional[str], value: Dict[str, Any]) ->
         words.append("priority=" + priority)
     if command == "level" and LEVEL_FIELD in value:
         level = value[LEVEL_FIELD]
-        if isinstance(level, bool) or not isinstance(level, (int, str)) or not str(level).isdigit():
+        if isinstance(level, bool) or not isinstance(level, (int, str)) or not is_digits(str(level)):
             raise WireError('"level" must be a whole number from 0 to %d' % MAX_LEVEL)
         words.append(str(level))
     if command in ("call", "level") and "queue" in value:
