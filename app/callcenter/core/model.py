@@ -128,9 +128,14 @@ def check_reason(reason: str) -> str:
     return reason
 
 
+def is_digits(text: str) -> bool:
+    """Whether ``text`` is ASCII digits only (``str.isdigit`` takes ``²``, which ``int`` refuses)."""
+    return bool(text) and all("0" <= character <= "9" for character in text)
+
+
 def parse_priority(text: Any) -> int:
     """A call's priority: a whole number from 0 to 9 (in words, ``priority=N``)."""
-    if isinstance(text, str) and text.isdigit() and len(text) < 3:
+    if isinstance(text, str) and is_digits(text) and len(text) < 3:
         priority = int(text)
     elif isinstance(text, int) and not isinstance(text, bool):
         priority = text

@@ -11,6 +11,7 @@ from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from callcenter.core.events import (
+    CALLER,
     CallAnswered,
     CallFinished,
     CallIgnored,
@@ -24,6 +25,7 @@ from callcenter.core.events import (
     ChangesAccepted,
     ChangesRefused,
     LogoutCalledOff,
+    OperatorLevelChanged,
     OperatorLoggedIn,
     OperatorLoggedOut,
     OperatorPaused,
@@ -49,6 +51,14 @@ def paused_line(operator: str, reason: Optional[str]) -> str:
     return "Operator %s paused" % operator
 
 
+def _finished(event: Any) -> str:
+    """``Call 1 finished and operator A available`` (the caller hung up), ``Call 1 finished by
+    operator A, now available`` (the operator did)."""
+    if event.ended_by == CALLER:
+        return "Call %s finished and operator %s %s" % (event.call, event.operator, event.then)
+    return "Call %s finished by operator %s, now %s" % (event.call, event.operator, event.then)
+
+
 def _none(event: Any) -> None:
     return None
 
@@ -70,7 +80,6 @@ FORMATS: "Dict[type, Tuple[str, Callable[[Any], Any]]]" = {
     CallRejected: ("Call %s rejected by operator %s", attrgetter("call", "operator")),
     CallIgnored: ("Call %s ignored by operator %s", attrgetter("call", "operator")),
     CallMissed: ("Call %s missed", attrgetter("call")),
-    CallFinished: ("Call %s finished and operator %s %s", attrgetter("call", "operator", "then")),
     OperatorUnpaused: ("Operator %s available", attrgetter("operator")),
     OperatorLoggedIn: ("Operator %s available", attrgetter("operator")),
     OperatorWillPause: ("Operator %s will pause after call %s", attrgetter("operator", "call")),
@@ -92,6 +101,11 @@ FUNCTIONS: "Dict[type, Callable[[Any], Optional[str]]]" = {
     ),
     CallTimedOut: lambda event: (
         "Call %s timed out in queue%s" % (event.call, queue_label(event.queue, event.default_queue))
+    ),
+    CallFinished: _finished,
+    OperatorLevelChanged: lambda event: (
+        "Operator %s at level %d%s"
+        % (event.operator, event.level, "" if event.default_queue else " in queue " + event.queue)
     ),
     RingCanceled: _none,
     OperatorPaused: _paused,
