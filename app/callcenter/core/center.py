@@ -65,9 +65,15 @@ from callcenter.core.events import (
 )
 from callcenter.core.model import (
     ANSWERED,
+    AVAILABLE,
+    BUSY,
     ENDED,
+    LOGGED_OUT,
     MAX_ID_LENGTH,
+    PAUSED,
     QUEUED,
+    RINGING,
+    WRAP_UP,
     Call,
     CallCenterError,
     Operator,
@@ -77,7 +83,6 @@ from callcenter.core.model import (
 )
 from callcenter.core.queues import QueueConfig, operator_ids_of, parse_level
 from callcenter.core.routing import Queue
-from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.stats import QueueFigures
 from callcenter.core.strategies import LINEAR
 from callcenter.interfaces import ICallCenter, ICallCenterObserver, IEventSource

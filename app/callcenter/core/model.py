@@ -6,10 +6,17 @@ read-outs read and :mod:`callcenter.core.state` saves and restores).
 
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from callcenter.core.states import AVAILABLE
-
 if TYPE_CHECKING:
     from callcenter.core.routing import Queue
+
+# The states an operator is in (the core's, and those the figures of ``stats`` count).
+AVAILABLE = "available"
+RINGING = "ringing"
+BUSY = "busy"
+# Presence (docs/routing.md): an operator in one of these holds no call and gets none.
+PAUSED = "paused"
+LOGGED_OUT = "logged out"
+WRAP_UP = "wrap-up"
 
 # A call's states besides those it shares with its operator (RINGING, and BUSY as ANSWERED).
 QUEUED = "queued"

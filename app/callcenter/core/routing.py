@@ -9,9 +9,8 @@ puts the available ones in those strategies, and indexes the queues for the tran
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from callcenter.core.model import CallCenterError, Operator
+from callcenter.core.model import AVAILABLE, CallCenterError, Operator
 from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig
-from callcenter.core.states import AVAILABLE
 from callcenter.core.stats import QueueFigures
 from callcenter.core.strategies import LINEAR, make_strategy
 from callcenter.core.waiting import AllWaiting, WaitingCalls

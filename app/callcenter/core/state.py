@@ -56,9 +56,15 @@ from callcenter.core.center import (
 )
 from callcenter.core.model import (
     ANSWERED,
+    AVAILABLE,
+    BUSY,
+    LOGGED_OUT,
     MAX_ID_LENGTH,
+    PAUSED,
     PRIORITIES,
     QUEUED,
+    RINGING,
+    WRAP_UP,
     Call,
     CallCenterError,
     Operator,
@@ -67,7 +73,6 @@ from callcenter.core.model import (
 )
 from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig, parse_level
 from callcenter.core.routing import move_to_level
-from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.stats import FIGURE_NAMES, QueueFigures
 from callcenter.core.strategies import LINEAR
 

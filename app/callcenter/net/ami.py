@@ -24,9 +24,8 @@ from zope.interface import implementer
 
 from callcenter.core.asterisk import INTERFACE_PREFIX, call_of_channel, caller_channel, operator_named
 from callcenter.core.center import CallCenterError
-from callcenter.core.model import ChangeRefusedError
+from callcenter.core.model import BUSY, PAUSED, RINGING, ChangeRefusedError
 from callcenter.core.queues import MAX_LEVEL
-from callcenter.core.states import BUSY, PAUSED, RINGING
 from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, ILeadership
 from callcenter.net import amiwire
 from callcenter.net.amiqueue import Member, QueueView

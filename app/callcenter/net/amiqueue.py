@@ -15,8 +15,8 @@ conventions that tools rely on (docs/ami.md):
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from callcenter.core.asterisk import Membership, caller_channel, interface, uniqueid
+from callcenter.core.model import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.queues import QueueConfig
-from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 
 UNKNOWN = "unknown"
 
