@@ -18,7 +18,7 @@ APP_SOURCES := $(shell find app -name '*.py' -o -path 'app/callcenter/web/static
 REINSTALL = $(dir $<)bin/pip install --quiet --no-deps --force-reinstall . 2>&1 | { grep -v -i warn || true; }
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-py36 test-new test-root lint deploy-check vagrant-vm-check images images-check bench bench-quick clean
+.PHONY: help run test test-prepare test-py36 test-new test-root lint deploy-check vagrant-vm-check images images-check bench bench-quick clean
 
 help:
 	@echo "make run    - start a call center server on 127.0.0.1:$(PORT) and a client attached to it"
@@ -63,6 +63,12 @@ test-py36: .venv-py36/.installed .venv-ami/.ready
 	@scripts/install-etcd
 	.venv-py36/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
+# What test-py36 and test-new share, made one at a time (venvs, apt), so that scripts/suite can
+# then run the two side by side.
+test-prepare: .venv-py36/.installed .venv-test/.installed .venv-ami/.ready
+	@scripts/install-browser
+	@scripts/install-etcd
+
 # The wallboard's browser test needs chromium and chromium-driver, the replicated store's tests
 # etcd (both installed when missing, as root).
 test-new: .venv-test/.installed .venv-ami/.ready
@@ -82,7 +88,7 @@ test-root: .venv-py36/.installed .venv-test/.installed
 
 lint: .venv-test/.ready
 	.venv-test/bin/ruff check app tests bench scripts
-	.venv-test/bin/ruff format --check app tests scripts
+	.venv-test/bin/ruff format --check app tests bench scripts
 	.venv-test/bin/mypy
 	@# vermin takes our Operator's .call attribute for the stdlib's operator.call (3.11).
 	.venv-test/bin/vermin --target=3.6- --violations --no-tips --eval-annotations \
@@ -127,7 +133,7 @@ bench-quick: .venv-bench/.installed
 
 # Each part timed; after a failure the rest still run; a line a part at the end.
 test:
-	@scripts/suite lint test-py36 test-new test-root deploy-check
+	@scripts/suite lint test-py36+test-new test-root deploy-check
 
 clean:
 	rm -rf .venv .venv-py36 .venv-test .venv-deploy .venv-bench .venv-ami build *.egg-info bench/results

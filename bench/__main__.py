@@ -536,8 +536,7 @@ def check_staffing(results):
             ">= x1.70",
             "ratio",
             two / one >= 1.7,
-            "%.2f vs %.2f replications/s of an 8 h day; %s"
-            % (two, one, cpu_per_replication(results)),
+            "%.2f vs %.2f replications/s of an 8 h day; %s" % (two, one, cpu_per_replication(results)),
         )
     ]
     if results.get("dask"):

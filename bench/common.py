@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import resource
 import signal
 import socket
@@ -95,10 +96,48 @@ def running(argv, port=None, **kwargs):
         stop(process)
 
 
+def _ports_never_ephemeral():
+    """The loopback ports below the kernel's range for connections' own ports: a port chosen
+    there cannot become some process's outgoing connection before the server we start binds it
+    (with suites and benches side by side, a port from bind(0) sometimes did)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            low = int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(10000, low) if low > 11000 else range(1024, low)
+
+
+def free_ports(count):
+    """``count`` distinct loopback ports free now, chosen at random outside the ephemeral range
+    (held together while chosen)."""
+    chooser = random.SystemRandom()
+    candidates = _ports_never_ephemeral()
+    probes = []
+    try:
+        for _ in range(100 * count):  # bounded: a port taken is skipped
+            if len(probes) == count:
+                break
+            probe = socket.socket()
+            try:
+                probe.bind((HOST, chooser.choice(candidates)))
+            except OSError:
+                probe.close()
+                continue
+            probes.append(probe)
+        while len(probes) < count:  # that range is full: any port the kernel gives
+            probe = socket.socket()
+            probe.bind((HOST, 0))
+            probes.append(probe)
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+    """A loopback port free now (see ``free_ports``)."""
+    return free_ports(1)[0]
 
 
 def wait_listening(port, process, limit=15.0):

@@ -7,12 +7,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 import uuid
+
+from bench.common import free_ports
 
 START_TIMEOUT = 30.0  # seconds for a cluster (or a restarted member) to become healthy
 
@@ -34,20 +35,6 @@ def _die_with_parent():
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
-
-
-def _free_ports(count):
-    """``count`` distinct free loopback ports (held together while chosen)."""
-    probes = []
-    try:
-        for _ in range(count):
-            probe = socket.socket()
-            probe.bind(("127.0.0.1", 0))
-            probes.append(probe)
-        return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
 
 
 def _get_json(url, timeout=1.0):
@@ -113,7 +100,7 @@ class EtcdCluster(object):
     def start(self):
         os.makedirs(self.directory, exist_ok=True)
         for attempt in range(3):  # a free port may be taken before etcd binds it
-            ports = _free_ports(2 * self.size)
+            ports = free_ports(2 * self.size)
             self.members = [
                 Member(
                     "e%d" % index,

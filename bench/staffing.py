@@ -12,12 +12,11 @@ their ratio is what the workers add to the work. The Dask cluster is started her
 """
 
 import os
-import signal
 import subprocess
 import sys
 import time
 
-from bench.common import ROOT, log, summary
+from bench.common import ROOT, log, stop, summary
 
 DATA = os.path.join(ROOT, "bench", "data")
 QUEUES = os.path.join(DATA, "three-queues.ini")
@@ -102,13 +101,7 @@ class LocalDask(object):
 
     def stop(self):
         for process in reversed(self.processes):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            stop(process, timeout=15)
 
 
 def staff_day(intervals):

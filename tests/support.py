@@ -2,7 +2,6 @@
 ports (processes) and on a task.Clock (in memory), a disk that fails on demand, replies."""
 
 import base64
-import contextlib
 import datetime
 import io
 import ipaddress
@@ -14,6 +13,7 @@ import sys
 import tempfile
 import time
 
+from bench.common import free_port  # noqa: F401  (the tests take it from here with the other helpers)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -82,12 +82,6 @@ def command(name):
     return path
 
 
-def free_port():
-    with contextlib.closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def listens_on(pid, port):
     """Whether process ``pid`` holds the socket listening on loopback ``port`` (/proc)."""
     sockets = set()
@@ -115,7 +109,9 @@ class PortTakenError(AssertionError):
 class ServerProcess(object):
     """A server process on a free loopback port, stopped by ``stop``."""
 
-    def __init__(self, argv, port, host="127.0.0.1", **popen):
+    def __init__(self, argv, port, host="127.0.0.1", also_listening=(), **popen):
+        """Started once it listens on ``port`` and on each port of ``also_listening`` (the
+        wallboard's, the AMI's: they may open a moment after the JSON port)."""
         self.port = port
         # The log goes to a file, not a pipe: a pipe nobody reads until the end would stop a
         # server that logs more than the pipe holds (64 KiB: a few hundred connections).
@@ -131,7 +127,7 @@ class ServerProcess(object):
             else:
                 # Listening, but maybe someone else's server (another test run on this machine
                 # that took the same free port): only our own process will do.
-                if listens_on(self.process.pid, port):
+                if all(listens_on(self.process.pid, each) for each in (port, *also_listening)):
                     return
             if self.process.poll() is not None:
                 break

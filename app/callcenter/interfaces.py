@@ -65,7 +65,10 @@ class ICallCenterObserver(Interface):
     figures = Attribute("The counters behind ``stats`` (a ``stats.QueueFigures``), read at any time.")
     operators = Attribute("The operators, in order, each with its ``state``.")
     queue = Attribute("The waiting calls: ``len()`` and ``oldest()`` (the call waiting longest, or None).")
-    queues = Attribute("The queues (``--queues``), each with its ``name``, ``figures`` and ``waiting`` calls.")
+    queues = Attribute(
+        "The queues (``--queues``), each with its ``name``, ``figures``, ``waiting`` calls and ``members``"
+        " (each member's level, by operator id)."
+    )
 
     def now():
         """The call center's clock, in seconds."""

@@ -112,15 +112,31 @@ def test_help_stats_explains_each_figure_and_stats_prints_the_table():
 def test_completion_of_commands_and_operator_ids():
     shell, _, _, _ = make_shell(operators=("A", "B", "AB"))
     assert shell.completions("") == sorted(
-        ["answer", "call", "hangup", "help", "login", "logout", "pause", "quit", "reject", "stats", "status", "unpause"]
+        [
+            "answer",
+            "call",
+            "finish",
+            "hangup",
+            "help",
+            "level",
+            "login",
+            "logout",
+            "pause",
+            "quit",
+            "reject",
+            "stats",
+            "status",
+            "unpause",
+        ]
     )
     assert shell.completions("st") == ["stats", "status"]
     assert shell.completions("answer ") == ["A", "AB", "B"]
     assert shell.completions("reject A") == ["A", "AB"]
     assert shell.completions("call ") == []
     assert shell.completions("answer A ") == []
-    for command in ["pause", "unpause", "login", "logout"]:
+    for command in ["pause", "unpause", "login", "logout", "finish", "level"]:
         assert shell.completions(command + " A") == ["A", "AB"]
+    assert shell.completions("level A 2 ") == []  # queue= only where there is a choice
     shell.learn_operators(["Y", "X"])
     assert shell.completions("answer ") == ["X", "Y"]
 
@@ -135,8 +151,29 @@ def test_completion_of_call_options_and_queue_names():
     assert shell.completions("call 7 queue=nope") == []
     one_queue, _, _, _ = make_shell()
     assert one_queue.completions("call 7 ") == ["priority="]  # queue= only where there is a choice
+    assert shell.completions("level A 2 ") == ["queue=sales", "queue=support"]
+    assert shell.completions("level A 2 queue=sa") == ["queue=sales"]
+    assert shell.completions("level A 2 queue=sales ") == []
     shell.learn_queues(["billing", "support"])
     assert shell.completions("call 7 queue=") == ["queue=billing", "queue=support"]
+
+
+def test_finish_and_level_on_a_local_call_center():
+    shell, output, _, _ = make_shell()
+    for line in ["call 1", "answer A", "finish A", "level B 2", "level B", "level B 2 sales", "finish"]:
+        shell.onecmd(line)
+    assert output.out == [
+        "Call 1 received",
+        "Call 1 ringing for operator A",
+        "Call 1 answered by operator A",
+        "Call 1 finished by operator A, now available",
+        "Operator B at level 2",
+    ]
+    assert output.errors == [
+        "usage: level <operator id> <level> [queue=NAME]",
+        "usage: level <operator id> <level> [queue=NAME]",
+        "usage: finish <operator id>",
+    ]
 
 
 def feed(console, data):

@@ -11,8 +11,8 @@ earliest arrival)."""
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from callcenter.core.center import BUSY, RINGING, CallCenterError
-from callcenter.core.events import CallAnswered, CallIgnored, CallRejected, CallRinging, RingCanceled
+from callcenter.core.center import AVAILABLE, BUSY, RINGING, CallCenterError
+from callcenter.core.events import CallAnswered, CallIgnored, CallReceived, CallRejected, CallRinging, RingCanceled
 from callcenter.core.rendering import render
 from transcript import Heard, lines_of
 
@@ -53,6 +53,7 @@ class CommandsMachine(RuleBasedStateMachine):
         """The command's lines, after checking that the subscriber heard them as the reply; the
         error when the command is refused, after checking that it changed nothing."""
         before = self.center.status()
+        lowest = self._lowest_free_levels()
         del self.heard.batches[:]
         try:
             lines = lines_of(self.center, command, argument)
@@ -62,8 +63,26 @@ class CommandsMachine(RuleBasedStateMachine):
             return error
         ((events, heard_command),) = self.heard.batches
         assert heard_command == command and render(events) == lines
+        if command == "call":
+            self._check_levels_rung(events, lowest)
         self.follow(events, lines)
         return lines
+
+    def _lowest_free_levels(self):
+        """Each queue's lowest level with an available member (None: nobody is available)."""
+        free = {operator.id for operator in self.center.operators if operator.state is AVAILABLE}
+        return {
+            queue.name: min((level for member, level in queue.members.items() if member in free), default=None)
+            for queue in self.center.queues
+        }
+
+    def _check_levels_rung(self, events, lowest):
+        """A new call rings only members of the lowest level with anyone available, at once."""
+        if events and isinstance(events[0], CallReceived):
+            queue = {queue.name: queue for queue in self.center.queues}[events[0].queue]
+            for event in events[1:]:
+                if isinstance(event, CallRinging) and event.call == events[0].call:
+                    assert queue.members[event.operator] == lowest[queue.name]
 
     def advance(self, seconds):
         self.clock.advance(seconds)
@@ -159,6 +178,16 @@ class CommandsMachine(RuleBasedStateMachine):
         if self.may_change_presence(operator_id):
             self.run("logout", operator_id)
 
+    @rule(operator_id=st.sampled_from(OPERATORS))
+    def finish(self, operator_id):
+        self.run("finish", operator_id)
+
+    @rule(operator_id=st.sampled_from(OPERATORS), level=st.sampled_from([0, 1, 2, 7]), queue=st.integers(-1, 3))
+    def level(self, operator_id, level, queue):
+        names = [queue.name for queue in self.center.queues]
+        where = " queue=" + names[queue] if 0 <= queue < len(names) else " queue=nowhere" if queue == 3 else ""
+        self.run("level", "%s %d%s" % (operator_id, level, where))
+
     @rule(seconds=st.sampled_from([1, 5, 10, 12]))
     def time_passes(self, seconds):
         del self.heard.batches[:]
@@ -201,6 +230,18 @@ class CommandsMachine(RuleBasedStateMachine):
         assert total.rejected == sum(operator.rejected for operator in operators)
         assert total.ignored == sum(operator.ignored for operator in operators)
         assert total.answered_in_service_level <= total.answered
+
+    @invariant()
+    def each_member_is_in_the_strategy_of_its_level_and_every_level_has_a_member(self):
+        for queue in self.center.queues:
+            assert sorted(queue.by_level) == sorted(set(queue.members.values()))
+            assert queue.levels == [queue.by_level[level] for level in sorted(queue.by_level)]
+        for operator in self.center.operators:
+            for queue, free in operator.serves:
+                assert free is queue.by_level[queue.members[operator.id]]
+                assert (operator.index in free) == (operator.state is AVAILABLE)
+                for other in queue.levels:
+                    assert other is free or operator.index not in other
 
     @invariant()
     def no_operator_of_a_queue_is_available_while_its_calls_wait(self):

@@ -10,8 +10,8 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequenc
 
 from old_strategies import LINEAR, RING_ALL, make_strategy
 
+from callcenter.core.model import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig, operator_ids_of
-from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.stats import QueueFigures
 
 QUEUED = "queued"

@@ -45,6 +45,8 @@ EVENT_SHAPES = [
         r"Operator (\S+) paused: (lunch|no answer)",
         r"Operator (\S+) will (pause|log out) after call (\S+)",
         r"Operator (\S+) busy with call (\S+)",
+        r"Call (\S+) finished by operator (\S+), now (available|paused|logged out|in wrap-up)",
+        r"Operator (\S+) at level (0|1|2|7)",
     ]
 ]
 
@@ -86,10 +88,18 @@ class CallCenterMachine(CommandsMachine):
         self.lines = []
 
     def run(self, command, argument):
-        try:
-            old_lines = self.old.execute(command, argument)
-        except OldCallCenterError as error:
-            old_lines = "error: %s" % error
+        if self.old is None:  # levels changed: the invariants check the lines from here on
+            result = CommandsMachine.run(self, command, argument)
+            if not isinstance(result, CallCenterError):
+                self.lines.extend(result)
+            return result
+        if command == "level":
+            result = CommandsMachine.run(self, command, argument)
+            if not isinstance(result, CallCenterError):
+                self.lines.extend(result)
+                self.old = None  # the old core has no levels: it would route otherwise now
+            return result
+        old_lines = self._old_run(command, argument)
         result = CommandsMachine.run(self, command, argument)
         if isinstance(result, CallCenterError):
             assert old_lines == "error: %s" % result
@@ -98,13 +108,38 @@ class CallCenterMachine(CommandsMachine):
             self.lines.extend(result)
         return result
 
+    def _old_run(self, command, argument):
+        """The old core's lines for the command; ``finish A`` is its ``hangup`` of A's call, the
+        first line said as the operator's."""
+        if command == "finish":
+            operator = {operator.id: operator for operator in self.center.operators}.get(argument)
+            if operator is None or operator.state is not BUSY:
+                return "error: %s" % (CallCenterError(self._refusal(command, argument)),)
+            lines = self.old.execute("hangup", operator.call.id)
+            head = "Call %s finished and operator %s " % (operator.call.id, argument)
+            assert lines[0].startswith(head)
+            then = lines[0][len(head) :]
+            return ["Call %s finished by operator %s, now %s" % (operator.call.id, argument, then), *lines[1:]]
+        try:
+            return self.old.execute(command, argument)
+        except OldCallCenterError as error:
+            return "error: %s" % error
+
+    def _refusal(self, command, argument):
+        try:
+            self.center.execute(command, argument)
+        except CallCenterError as error:
+            return str(error)
+        raise AssertionError("%s %s was expected to be refused" % (command, argument))
+
     def advance(self, seconds):
         del self.old_events[:]
         self.clock.advance(seconds)
         self.old_clock.advance(seconds)
 
     def timers_fired(self, batches):
-        assert batches == self.old_events
+        if self.old is not None:
+            assert batches == self.old_events
         for lines in batches:
             self.lines.extend(lines)
 
@@ -162,10 +197,10 @@ class CallCenterMachine(CommandsMachine):
                 assert operator.call is None and pointing == []
                 assert all(operator not in (call.ringers or ()) for call in self.center.calls.values())
                 assert (operator.timer is not None) == (operator.state == WRAP_UP)
-                assert (operator.index in self.center.queues[0].levels[0]) == (operator.state == AVAILABLE)
+                assert (operator.index in operator.serves[0][1]) == (operator.state == AVAILABLE)
             else:
                 assert pointing == [operator.call]
-                assert operator.index not in self.center.queues[0].levels[0]
+                assert operator.index not in operator.serves[0][1]
                 assert operator.state == (RINGING if operator.call.state == RINGING else BUSY)
                 has_timer = operator.timer is not None
                 assert has_timer == (operator.state == RINGING and bool(self.center.ring_timeout))

@@ -499,3 +499,20 @@ def test_a_queue_field_that_is_not_a_name_is_a_wire_error(queue):
 
     with pytest.raises(WireError, match='"queue" must be a queue name'):
         request_of({"command": "call", "id": "7", "queue": queue})
+
+
+def test_a_level_or_a_priority_in_other_digits_is_one_error_line():
+    from callcenter.core.center import CallCenter, CallCenterError
+
+    center = CallCenter(["A"], ring_timeout=0)
+    for command, argument, message in (
+        ("level", "A \u00b2", "a level is a whole number from 0 to 99, not \u00b2"),
+        ("level", "A 2 lang=x", "unknown level option 'lang=x': level <operator id> <level> [queue=NAME]"),
+        ("level", "A 0", "operator A is at level 0 already"),
+        ("level", "A 1 queue=sales", "no queue sales: use one of default"),
+        ("call", "1 priority=\u00b2", "priority must be a whole number from 0 to 9, not \u00b2"),
+    ):
+        with pytest.raises(CallCenterError) as refused:
+            center.execute(command, argument)
+        assert str(refused.value) == message
+    assert center.status() == ["Operator A available"]

@@ -46,6 +46,24 @@ EXAMPLES = [
         events.CallFinished(1.0, "7", "A", "default", 5.0, 60.0, events.CALLER, events.THEN_LOGGED_OUT),
         "Call 7 finished and operator A logged out",
     ),
+    (
+        events.CallFinished(1.0, "7", "A", "default", 5.0, 60.0, events.OPERATOR, events.THEN_AVAILABLE),
+        "Call 7 finished by operator A, now available",
+    ),
+    (
+        events.CallFinished(1.0, "7", "A", "default", 5.0, 60.0, events.OPERATOR, events.THEN_WRAP_UP),
+        "Call 7 finished by operator A, now in wrap-up",
+    ),
+    (
+        events.CallFinished(1.0, "7", "A", "default", 5.0, 60.0, events.OPERATOR, events.THEN_PAUSED),
+        "Call 7 finished by operator A, now paused",
+    ),
+    (
+        events.CallFinished(1.0, "7", "A", "default", 5.0, 60.0, events.OPERATOR, events.THEN_LOGGED_OUT),
+        "Call 7 finished by operator A, now logged out",
+    ),
+    (events.OperatorLevelChanged(1.0, "A", "default", True, 2, 0), "Operator A at level 2"),
+    (events.OperatorLevelChanged(1.0, "A", "sales", False, 0, 5), "Operator A at level 0 in queue sales"),
     (events.OperatorPaused(1.0, "A", None, None), "Operator A paused"),
     (events.OperatorPaused(1.0, "A", "lunch break", None), "Operator A paused: lunch break"),
     (events.OperatorPaused(1.0, "A", "no answer", None), "Operator A paused: no answer"),

@@ -5,9 +5,8 @@ import pytest
 
 from callcenter.core import routing
 from callcenter.core.center import CallCenter, CallCenterError
-from callcenter.core.model import Operator
+from callcenter.core.model import PAUSED, Operator
 from callcenter.core.queues import QueueConfig, parse_queues
-from callcenter.core.states import PAUSED
 from callcenter.core.stats import QueueFigures
 from callcenter.core.waiting import AllWaiting, WaitingCalls
 

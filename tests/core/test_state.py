@@ -60,7 +60,14 @@ def commands(draw, operator_ids, queue_names):
     """One command line, valid or not (Z, no operator at first, may join with login)."""
     operator = draw(st.sampled_from(operator_ids))
     call = draw(st.sampled_from(CALL_IDS))
-    kind = draw(st.sampled_from(["call"] * 3 + ["answer"] * 3 + ["hangup"] * 2 + ["reject", "pause", "presence"]))
+    kind = draw(
+        st.sampled_from(["call"] * 3 + ["answer"] * 3 + ["hangup"] * 2 + ["reject", "pause", "presence", "finish"])
+    )
+    if draw(st.integers(0, 9)) == 0:  # a level now and then: it moves the operator between strategies
+        words = ["level", operator, str(draw(st.sampled_from([0, 1, 2, 5])))]
+        if draw(st.booleans()):
+            words.append("queue=" + draw(st.sampled_from(queue_names)))
+        return " ".join(words)
     if kind == "call":
         words = ["call", call]
         if draw(st.booleans()):

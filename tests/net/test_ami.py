@@ -504,14 +504,51 @@ def test_queueadd_and_queueremove_of_a_dynamic_member():
     assert bench.center.status()[2] == "Operator Z paused"
 
 
-def test_queuepenalty_only_confirms_the_level_of_the_file_and_queuereset_cannot_reset():
+def penalties(bench, client, transport):
+    got = ami_ask(client, transport, "Action: QueueStatus")
+    members = [dict(m) for m in got if dict(m).get("Event") == "QueueMember"]
+    return [(member["Queue"], member["Name"], member["Penalty"]) for member in members]
+
+
+def test_queuepenalty_changes_the_level_in_one_queue_or_in_all_and_queuereset_cannot_reset():
     bench = AmiBench(queues=QUEUES)
     client, transport = bench.login()
     assert ami_ask(
         client, transport, "Action: QueuePenalty", "Interface: Agent/B", "Penalty: 1", "Queue: sales"
+    ) == ami_success("Interface penalty set successfully")  # its level already: nothing changes
+    assert ami_ask(
+        client, transport, "Action: QueuePenalty", "Interface: Agent/B", "Penalty: 4", "Queue: SUPPORT"
     ) == ami_success("Interface penalty set successfully")
-    assert ami_ask(client, transport, "Action: QueuePenalty", "Interface: Agent/B", "Penalty: 3") == ami_error(
-        "Invalid interface, queuename or penalty"
+    bench.clock.advance(0)
+    assert penalties(bench, client, transport) == [
+        ("sales", "A", "0"),
+        ("sales", "B", "1"),
+        ("support", "B", "4"),
+        ("support", "C", "0"),
+    ]
+    assert ami_ask(client, transport, "Action: QueuePenalty", "Interface: B", "Penalty: 3") == ami_success(
+        "Interface penalty set successfully"
+    )
+    bench.clock.advance(0)
+    assert [row for row in penalties(bench, client, transport) if row[1] == "B"] == [
+        ("sales", "B", "3"),
+        ("support", "B", "3"),
+    ]
+    # A call to support rings C, now the one of its lowest level.
+    bench.center.execute("call", "1 queue=support")
+    assert bench.center.status()[-2:] == ["Operator B available", "Operator C ringing with call 1"]
+    for fields in (
+        ["Interface: Agent/Z", "Penalty: 1"],
+        ["Interface: Agent/C", "Penalty: 1", "Queue: sales"],
+        ["Interface: Agent/C", "Penalty: 1", "Queue: nowhere"],
+        ["Interface: Agent/C", "Penalty: -1"],
+        ["Interface: Agent/C", "Penalty: 100"],
+    ):
+        assert ami_ask(client, transport, "Action: QueuePenalty", *fields) == ami_error(
+            "Invalid interface, queuename or penalty"
+        )
+    assert ami_ask(client, transport, "Action: QueuePenalty", "Interface: Agent/C") == ami_error(
+        "Need 'Interface' and 'Penalty' parameters."
     )
     assert ami_ask(client, transport, "Action: QueueReset", "Queue: sales") == ami_error(
         "Error encountered while resetting queue stats"
@@ -572,6 +609,19 @@ def test_hangup_by_the_callers_channel():
     assert bench.center.status() == ["Operator A available"]
     assert ami_ask(client, transport, "Action: Hangup", "Channel: Local/1@callcenter") == ami_error("No such channel")
     assert ami_ask(client, transport, "Action: Hangup") == ami_error("No channel specified")
+
+
+def test_hangup_by_the_members_channel_ends_its_call_as_the_agent_or_declines_its_ring():
+    bench = AmiBench(operators=("A", "B"))
+    client, transport = bench.login()
+    bench.center.execute("call", "1")
+    assert ami_ask(client, transport, "Action: Hangup", "Channel: Agent/A") == ami_success("Channel Hungup")
+    assert bench.center.status()[:2] == ["Operator A available", "Operator B ringing with call 1"]
+    bench.center.execute("answer", "B")
+    assert ami_ask(client, transport, "Action: Hangup", "Channel: Agent/B") == ami_success("Channel Hungup")
+    assert bench.center.status() == ["Operator A available", "Operator B available"]
+    for channel in ("Agent/B", "Agent/Z", "PJSIP/A", "Agent/"):
+        assert ami_ask(client, transport, "Action: Hangup", "Channel: " + channel) == ami_error("No such channel")
 
 
 def test_callerid_and_numbers_as_asterisk_reads_them():

@@ -175,6 +175,39 @@ def test_pause_and_unpause_are_member_pause_events_once_per_queue():
     ]
 
 
+def test_an_operator_that_hangs_up_completes_its_call_as_the_agent():
+    bench = AmiBench(operators=("A",), events=True)
+    client, transport = bench.login()
+    heard(bench, transport, "call 7", "advance 3", "answer A", "advance 60")
+    got = ami_ask(client, transport, "Action: Hangup", "Channel: Agent/A")
+    assert got[0] == [("Response", "Success"), ("Message", "Channel Hungup")]
+    complete, free = [dict(m) for m in got[1:]]
+    assert [key for key, _ in got[1]] == keys(
+        "AgentComplete", *CALLER_BLOCK, *DEST_BLOCK, *AGENT, "HoldTime", "TalkTime", "Reason"
+    )
+    assert (complete["HoldTime"], complete["TalkTime"], complete["Reason"]) == ("3", "60", "agent")
+    assert (complete["Uniqueid"], complete["DestChannel"]) == ("1733040000.7", "Agent/A")
+    assert (free["Event"], free["Status"], free["CallsTaken"]) == ("QueueMemberStatus", "1", "1")
+
+
+def test_a_level_change_is_a_member_penalty_event_for_each_queue_changed():
+    bench = AmiBench(queues="[sales]\noperators = A, B\n\n[support]\noperators = A:2\n", events=True)
+    _client, transport = bench.login()
+    events = heard(bench, transport, "level A 2")
+    assert [(name, fields["Queue"], fields["MemberName"], fields["Penalty"]) for name, fields, _ in events] == [
+        ("QueueMemberPenalty", "sales", "A", "2")
+    ]
+    assert events[0][2] == keys("QueueMemberPenalty", *MEMBER_FIELDS)
+    assert events[0][1]["Privilege"] == "agent,all"
+    events = heard(bench, transport, "level A 5", "pause A")
+    assert [(name, fields["Queue"], fields["Penalty"]) for name, fields, _ in events] == [
+        ("QueueMemberPenalty", "sales", "5"),
+        ("QueueMemberPenalty", "support", "5"),
+        ("QueueMemberPause", "sales", "5"),
+        ("QueueMemberPause", "support", "5"),
+    ]
+
+
 def test_members_added_and_removed_or_their_device_unavailable():
     bench = AmiBench(operators=("A",), events=True)
     _client, transport = bench.login()

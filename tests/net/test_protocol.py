@@ -969,3 +969,20 @@ def test_the_subscribed_decoder_takes_both_kinds_of_line():
             decode_subscribed(bad)
     with pytest.raises(WireError):
         decode_message(b'{"response": "x", "events": []}')  # a client that never subscribed
+
+
+def test_a_level_goes_on_the_wire_as_its_fields_and_back_to_the_cores_words():
+    from callcenter.net.wire import WireError, argument_of, request_fields
+
+    assert request_fields("level", "A 2") == {"command": "level", "id": "A", "level": 2}
+    assert request_fields("level", "A 2 queue=sales") == {"command": "level", "id": "A", "level": 2, "queue": "sales"}
+    assert request_fields("level", "A x") == {"command": "level", "id": "A", "level": "x"}  # the core refuses it
+    assert request_fields("level", "A 2 sales") == {"command": "level", "id": "A 2 sales"}
+    assert request_fields("finish", "A") == {"command": "finish", "id": "A"}
+    assert argument_of("level", "A", {"level": 2, "queue": "sales"}) == "A 2 queue=sales"
+    assert argument_of("level", "A", {"level": "7"}) == "A 7"
+    for bad in (True, 1.5, "2 3", None, -1):
+        with pytest.raises(WireError, match='"level" must be a whole number from 0 to 99'):
+            argument_of("level", "A", {"level": bad})
+    with pytest.raises(WireError, match="level needs an id"):
+        argument_of("level", None, {"level": 2})

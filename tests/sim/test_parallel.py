@@ -96,10 +96,17 @@ def children_of(pid):
 
 
 def test_ctrl_c_stops_every_worker_and_leaves_no_process_behind():
-    # A long run (minutes of work) in a process group of its own, as a shell runs a job.
+    # A long run (minutes of work) in a process group of its own, with SIGINT's default action,
+    # as an interactive shell runs a job (the suite may run in the background, where SIGINT is
+    # ignored and a program started there inherits that).
     argv = [command("callcenter"), *BASE, "--duration", "24h", "--replications", "400", "--workers", "2"]
     process = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 30

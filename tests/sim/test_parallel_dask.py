@@ -2,12 +2,12 @@
 starts on loopback, as Dask's docs start them (``dask scheduler``, ``dask worker``)."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
+from bench.common import stop
 
 from support import command, free_port, planning_output
 
@@ -18,17 +18,6 @@ if sys.version_info < (3, 10):  # Dask's own floor; the test venv installs it th
     )
 
 BASE = ["simulate", "--calls-per-hour", "300", "--handle-time", "120", "--operators", "12", "--duration", "2h"]
-
-
-def stop_group(process):
-    """Stop a process and everything it started (a worker's nanny and its worker)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 class Cluster(object):
@@ -65,7 +54,7 @@ class Cluster(object):
     def close(self):
         self.client.close()
         for process in reversed(self.processes):
-            stop_group(process)
+            stop(process, timeout=15)
         for log in self.logs:
             log.close()
 
@@ -101,7 +90,7 @@ def test_a_worker_lost_mid_run_costs_its_tasks_not_the_run(cluster):
                 break
             time.sleep(0.05)
         assert len(busy) == 2, "both workers never ran a task at once"
-        stop_group(cluster.workers[0])  # nanny and worker: the worker is gone for good
+        stop(cluster.workers[0], timeout=15)  # nanny and worker: the worker is gone for good
         out, err = run.communicate(timeout=300)
     finally:
         if run.poll() is None:

@@ -246,3 +246,28 @@ def test_a_member_that_joined_with_login_comes_back_with_its_call(tmp_path, how)
     wider = server(tmp_path, FILE + "[billing]\noperators = C\n")  # a changed file: Z keeps its call
     assert wider.status()[:4] == before[:4]
     assert answer(wider.run("hangup 3")) == ["Call 3 finished and operator Z available"]
+
+
+def levels(server):
+    return {queue.name: dict(queue.members) for queue in server.state.center.queues}
+
+
+def test_levels_and_an_operators_finish_come_back_from_the_journal_and_from_the_snapshot(tmp_path):
+    first = server(tmp_path)
+    assert first.run("level A 3", "level B 1 queue=support", "call 1 queue=support", "answer C", "finish C") == [
+        {"response": "Operator A at level 3"},
+        {"response": "Operator B at level 1 in queue support"},
+        {"response": "Call 1 received\nCall 1 ringing for operator C"},
+        {"response": "Call 1 answered by operator C"},
+        {"response": "Call 1 finished by operator C, now available"},
+    ]
+    changed = levels(first)
+    assert changed["sales"]["A"] == 3 and changed["support"]["B"] == 1
+    first.crash()
+    replayed = server(tmp_path)  # the same --queues: its levels are the journal's
+    assert levels(replayed) == changed
+    assert replayed.state.center.stats() == first.state.center.stats()
+    replayed.compact_and_crash()
+    from_snapshot = server(tmp_path)
+    assert levels(from_snapshot) == changed
+    assert from_snapshot.run("call 2")[0]["response"].endswith("ringing for operator B")  # A is at level 3

@@ -162,3 +162,20 @@ def test_a_ring_canceled_by_the_caller_and_presence_lines():
         "1733040001|NONE|sales|Z|ADDMEMBER|\n",
         "1733040001|NONE|sales|Z|REMOVEMEMBER|\n",
     ]
+
+
+def test_an_operator_that_hangs_up_is_completeagent():
+    center, clock, out = logged(ring_timeout=0, wrap_up=5)
+    run(center, clock, "call 1", "call 2", "call 3", "advance 4", "answer B", "advance 30", "finish B")
+    assert out.lines[-1] == "1733040034|1733040000.2|default|B|COMPLETEAGENT|4|30|1\n"
+
+
+def test_a_level_change_is_penalty_for_each_queue_named_by_the_interface():
+    center, clock, out = logged(operators=("A",), queues="[sales]\noperators = A\n\n[vip]\noperators = A:1\n")
+    run(center, clock, "level A 1", "advance 2", "level A 7 queue=vip", "login Z", "level Z 3")
+    assert out.lines == [
+        "1733040000|NONE|sales|Agent/A|PENALTY|1\n",
+        "1733040002|NONE|vip|Agent/A|PENALTY|7\n",
+        "1733040002|NONE|sales|Z|ADDMEMBER|\n",
+        "1733040002|NONE|sales|Agent/Z|PENALTY|3\n",
+    ]

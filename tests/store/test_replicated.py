@@ -92,6 +92,22 @@ def test_a_standby_takes_over_with_every_call_and_rings_again(servers):
     assert render(second.execute("hangup", "1")) == ["Call 1 missed", "Call 3 ringing for operator A"]
 
 
+def test_a_standby_takes_over_with_the_levels_changed_and_the_calls_an_operator_finished(servers):
+    first = leading(servers("one", operators=("A", "B", "C")))
+    second = servers("two", operators=("A", "B", "C"))
+    first.execute("level", "A 2")
+    first.execute("call", "1")  # rings at B, of the lowest level
+    first.execute("answer", "B")
+    first.execute("finish", "B")
+    committed(first)
+    levels = dict(first.center.queues[0].members)
+    wait(first.close())
+    leading(second)
+    assert dict(second.center.queues[0].members) == levels == {"A": 2, "B": 0, "C": 0}
+    assert (second.center.figures.answered, second.center.figures.finished) == (1, 1)
+    assert render(second.execute("call", "2")) == ["Call 2 received", "Call 2 ringing for operator B"]
+
+
 def test_a_leader_whose_lease_is_gone_is_fenced_and_steps_down(servers, etcd_cluster):
     first = leading(servers("one"))
     second = servers("two")

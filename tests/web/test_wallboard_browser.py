@@ -81,7 +81,7 @@ def start(ports, *extra):
     port, web = ports
     argv = [command("callcenter-server"), "--listen", "tcp:%d:interface=127.0.0.1" % port]
     argv += ["--web", "tcp:%d:interface=127.0.0.1" % web, "--operators", "A,B", "--ring-timeout", "0"]
-    return ServerProcess(argv + list(extra), port)
+    return ServerProcess(argv + list(extra), port, also_listening=(web,))
 
 
 def text(driver, css):
@@ -227,7 +227,7 @@ def test_a_thousand_operators_and_ten_thousand_waiting_calls_keep_the_page_usabl
     ports = (free_port(), free_port())
     argv = [command("callcenter-server"), "--listen", "tcp:%d:interface=127.0.0.1" % ports[0]]
     argv += ["--web", "tcp:%d:interface=127.0.0.1" % ports[1], "--operators", "1000", "--ring-timeout", "0"]
-    server = ServerProcess(argv, ports[0])
+    server = ServerProcess(argv, ports[0], also_listening=(ports[1],))
     client = Client(ports[0])
     try:
         browser.get("http://127.0.0.1:%d/" % ports[1])
@@ -269,7 +269,7 @@ def test_with_several_queues_the_page_shows_each_queue_with_its_calls_and_figure
     ports = (free_port(), free_port())
     argv = [command("callcenter-server"), "--listen", "tcp:%d:interface=127.0.0.1" % ports[0]]
     argv += ["--web", "tcp:%d:interface=127.0.0.1" % ports[1], "--queues", str(queues), "--ring-timeout", "0"]
-    server = ServerProcess(argv, ports[0])
+    server = ServerProcess(argv, ports[0], also_listening=(ports[1],))
     client = Client(ports[0])
     try:
         browser.get("http://127.0.0.1:%d/" % ports[1])

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from support import command, free_port, make_certificates, wait_listening
+from support import command, free_port, make_certificates
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -45,9 +45,8 @@ def ami_server(start_server, tmp_path):
     def start(*extra, endpoint="tcp:{port}:interface=127.0.0.1"):
         port = free_port()
         server = start_server(
-            "--ami", endpoint.format(port=port), "--ami-users", str(users), *extra
+            "--ami", endpoint.format(port=port), "--ami-users", str(users), *extra, also_listening=(port,)
         )  # fmt: skip
-        wait_listening(port)
         return server, port
 
     return start

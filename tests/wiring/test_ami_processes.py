@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from support import ami_login, command, free_port, read_until, wait_listening
+from support import ami_login, command, free_port, read_until
 
 USERS = "[admin]\nsecret = s3cret\nread = all\nwrite = all\n"
 
@@ -23,9 +23,9 @@ def users_file(tmp_path):
 def test_the_ami_port_closes_a_connection_that_does_not_log_in_in_time(start_server, users_file, twistd):
     port = free_port()
     start_server(
-        "--ami", "tcp:%d:interface=127.0.0.1" % port, "--ami-users", users_file, "--auth-timeout", "1", twistd=twistd
+        "--ami", "tcp:%d:interface=127.0.0.1" % port, "--ami-users", users_file, "--auth-timeout", "1", twistd=twistd,
+        also_listening=(port,),
     )  # fmt: skip
-    wait_listening(port)
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     began = time.monotonic()
     assert read_until(sock, b"never") == b"Asterisk Call Manager/9.0.0\r\n"  # then closed
@@ -52,8 +52,10 @@ def test_options_are_checked_and_a_bad_users_file_is_one_line(tmp_path):
 
 def test_a_client_that_pipelines_and_never_reads_holds_up_no_other(start_server, users_file):
     port = free_port()
-    server = start_server("--ami", "tcp:%d:interface=127.0.0.1" % port, "--ami-users", users_file, "--operators", "50")
-    wait_listening(port)
+    server = start_server(
+        "--ami", "tcp:%d:interface=127.0.0.1" % port, "--ami-users", users_file, "--operators", "50",
+        also_listening=(port,),
+    )  # fmt: skip
     stuck = ami_login(port)
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stuck.setblocking(False)
@@ -79,9 +81,8 @@ def test_a_listener_that_never_reads_is_cut_off_while_the_events_flow(start_serv
     port = free_port()
     server = start_server(
         "--ami", "tcp:%d:interface=127.0.0.1" % port, "--ami-users", users_file, "--operators", "20",
-        "--ring-timeout", "1", "--max-output-buffer", "65536",
+        "--ring-timeout", "1", "--max-output-buffer", "65536", also_listening=(port,),
     )  # fmt: skip
-    wait_listening(port)
     stuck = ami_login(port)
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     reading = ami_login(port)

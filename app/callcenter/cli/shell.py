@@ -30,6 +30,8 @@ COMMANDS_WITH_ID = {
     "unpause": "unpause <operator id>",
     "login": "login <operator id>",
     "logout": "logout <operator id>",
+    "finish": "finish <operator id>",
+    "level": "level <operator id> <level> [queue=NAME]",
 }
 
 STATS_HELP = """\
@@ -138,6 +140,20 @@ class CallCenterShell(cmd.Cmd):
         """logout <operator id>: the operator leaves until login (a busy one after its call)."""
         return self._send_with_id("logout", argument)
 
+    def do_finish(self, argument: str) -> bool:
+        """finish <operator id>: the operator hangs up the call it talks on (then as when its caller hangs up)."""
+        return self._send_with_id("finish", argument)
+
+    def do_level(self, argument: str) -> bool:
+        """level <operator id> <level> [queue=NAME]: the operator serves its queues (or that one) at that level.
+        A level is 0 to 99; among a queue's available operators a call rings those of the lowest level first."""
+        words = argument.split()
+        if len(words) not in (2, 3) or "=" in words[1] or (len(words) == 3 and not words[2].startswith("queue=")):
+            self.output.error("usage: %s" % COMMANDS_WITH_ID["level"])
+        else:
+            self.send("level", " ".join(words))
+        return False
+
     def _send_without_id(self, command: str, argument: str) -> bool:
         if argument:
             self.output.error("usage: %s" % command)
@@ -171,6 +187,8 @@ class CallCenterShell(cmd.Cmd):
     complete_unpause = complete_operator
     complete_login = complete_operator
     complete_logout = complete_operator
+    complete_finish = complete_operator
+    complete_level = complete_operator
 
     def learn_operators(self, operator_ids: List[str]) -> None:
         """Operator ids for completion: the server's reply to ``operators``."""
@@ -188,6 +206,13 @@ class CallCenterShell(cmd.Cmd):
         options = ["priority=", "queue="] if len(self.queue_names) > 1 else ["priority="]
         return [option for option in options if option.startswith(text) and option != text]
 
+    def complete_queue_option(self, text: str) -> List[str]:
+        """The word after ``level <id> <level>``: ``queue=`` then the queue names (with several
+        queues)."""
+        if len(self.queue_names) < 2:
+            return []
+        return ["queue=" + name for name in self.queue_names if ("queue=" + name).startswith(text)]
+
     def completions(self, before_cursor: str) -> List[str]:
         """What may complete the word before the cursor, as readline's Cmd.complete would offer."""
         words = before_cursor.split()
@@ -198,6 +223,8 @@ class CallCenterShell(cmd.Cmd):
             return self.completenames(text)
         if words[0] == "call" and len(words) > 2:
             return self.complete_call_option(text)
+        if words[0] == "level" and len(words) == 4:
+            return self.complete_queue_option(text)
         completer = getattr(self, "complete_" + words[0], None)
         if completer is None or len(words) > 2:
             return []

@@ -133,7 +133,8 @@ class Membership(object):
     """Which queues each operator is a member of, at what level (Asterisk's penalty), from the
     queues' settings (``--queues``, or the one queue of every operator). Operators the
     settings do not name (those that joined with ``login``) are ``dynamic`` members of the
-    first queue at its lowest level; the others are ``static``."""
+    first queue at its lowest level; the others are ``static``. A level changed since
+    (``set_level``) is the one it says."""
 
     def __init__(self, configs: "Sequence[QueueConfig]") -> None:
         self.names = [config.name for config in configs]
@@ -143,6 +144,10 @@ class Membership(object):
         self._configured = {operator_id for config in configs for operator_id, _ in config.members}
         first = self._levels[self.names[0]]
         self._dynamic_level = min(first.values()) if first else 0
+
+    def set_level(self, queue: str, operator_id: str, level: int) -> None:
+        """The operator, a member of ``queue``, is at ``level`` there now (the core's ``level``)."""
+        self._levels.setdefault(queue, {})[operator_id] = level
 
     def is_dynamic(self, operator_id: str) -> bool:
         return operator_id not in self._configured

@@ -35,6 +35,7 @@ from callcenter.core.events import (
     CALLER,
     HUNG_UP,
     LOGGED_OUT_WHILE_RINGING,
+    OPERATOR,
     PAUSED_WHILE_RINGING,
     THEN_AVAILABLE,
     THEN_WRAP_UP,
@@ -50,6 +51,7 @@ from callcenter.core.events import (
     CallTimedOut,
     Event,
     LogoutCalledOff,
+    OperatorLevelChanged,
     OperatorLoggedIn,
     OperatorLoggedOut,
     OperatorPaused,
@@ -63,9 +65,15 @@ from callcenter.core.events import (
 )
 from callcenter.core.model import (
     ANSWERED,
+    AVAILABLE,
+    BUSY,
     ENDED,
+    LOGGED_OUT,
     MAX_ID_LENGTH,
+    PAUSED,
     QUEUED,
+    RINGING,
+    WRAP_UP,
     Call,
     CallCenterError,
     Operator,
@@ -73,9 +81,8 @@ from callcenter.core.model import (
     check_reason,
     parse_priority,
 )
-from callcenter.core.queues import QueueConfig, operator_ids_of
+from callcenter.core.queues import QueueConfig, operator_ids_of, parse_level
 from callcenter.core.routing import Queue
-from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.stats import QueueFigures
 from callcenter.core.strategies import LINEAR
 from callcenter.interfaces import ICallCenter, ICallCenterObserver, IEventSource
@@ -84,11 +91,12 @@ DEFAULT_RING_TIMEOUT = 10.0
 DEFAULT_SERVICE_LEVEL = 20.0  # seconds, as Asterisk's servicelevel
 QUERIES = ("status", "stats")  # the commands that only read the state
 # The commands that change state (CallCenter.commands has one handler each).
-COMMANDS = ("call", "answer", "reject", "hangup", "pause", "unpause", "login", "logout")
+COMMANDS = ("call", "answer", "reject", "hangup", "pause", "unpause", "login", "logout", "finish", "level")
 # Calls received within this many seconds of each other share one received-at time (one
 # float object): a burst that fills a long queue then costs 8 bytes a call, not 32.
 RECEIVED_AT_RESOLUTION = 0.001
 CALL_OPTIONS = ("priority", "queue")  # call <id> priority=N queue=NAME
+LEVEL_USAGE = "level <operator id> <level> [queue=NAME]"
 NO_ANSWER = "no answer"  # the reason of an auto-pause (--max-no-answer)
 # The core's timers, by the name a durable center journals each firing under; each fires
 # into its public operation: ring_timed_out(operator id), wrap_up_ended(operator id),
@@ -143,8 +151,9 @@ def parse_operators(text: str) -> List[str]:
 @implementer(ICallCenter, IEventSource, ICallCenterObserver)
 class CallCenter(object):
     """Operators, calls and the queue, driven by the commands of the assignment (``call``,
-    ``answer``, ``reject``, ``hangup``) and the presence commands (``pause``, ``unpause``,
-    ``login``, ``logout``); ``status`` and ``stats`` tell the state.
+    ``answer``, ``reject``, ``hangup``), the operator's end of its call (``finish``), the
+    presence commands (``pause``, ``unpause``, ``login``, ``logout``) and the levels
+    (``level``); ``status`` and ``stats`` tell the state.
 
     Each command returns its events and tells them to the subscribers (:meth:`subscribe`);
     ``report`` is told of a subscriber that raised (the bus's default logs it).
@@ -228,6 +237,8 @@ class CallCenter(object):
             "unpause": self.unpause,
             "login": self.login,
             "logout": self.logout,
+            "finish": self.finish,
+            "level": self._level_words,
         }
         self.queries: "Dict[str, Callable[[], Lines]]" = {"status": self.status, "stats": self.stats}
 
@@ -287,6 +298,19 @@ class CallCenter(object):
         """``pause <operator> [reason...]``: the words after the id, one space apart."""
         operator_id, _, reason = argument.partition(" ")
         return self.pause(operator_id, " ".join(reason.split()) or None)
+
+    def _level_words(self, argument: str) -> Events:
+        """``level <operator> <level> [queue=NAME]``."""
+        words = argument.split(" ")
+        if len(words) < 2:
+            raise CallCenterError("level needs an operator id and a level: %s" % LEVEL_USAGE)
+        queue_name = None
+        for word in words[2:]:
+            key, equals, value = word.partition("=")
+            if key != "queue" or not equals or queue_name is not None:
+                raise CallCenterError("unknown level option %r: %s" % (word[:80], LEVEL_USAGE))
+            queue_name = value
+        return self.set_level(words[0], parse_level(words[1]), queue_name)
 
     def call(self, call_id: str, priority: int = 0, queue_name: Optional[str] = None) -> Events:
         """A call arrives in ``queue_name`` (None: the default queue): it rings whom the
@@ -436,14 +460,45 @@ class CallCenter(object):
             if self._unarmed:
                 self._arm_rings(now)
             return events
-        for figures in tallies:
+        events = self._finish(call, operator, CALLER, now)
+        if self._told:
+            self._publish(events, "hangup")
+        if self._unarmed:
+            self._arm_rings(now)
+        return events
+
+    def finish(self, operator_id: str) -> Events:
+        """The operator ends the call it talks on (Asterisk's agent hanging up): as when its
+        caller hangs up, it then takes the next call, or goes to wrap-up or to its pending
+        pause."""
+        operator = self._operator(operator_id)
+        call = operator.call
+        if operator.state is not BUSY or call is None:
+            raise CallCenterError("operator %s is %s, not on a call" % (operator.id, operator.state))
+        del self.calls[call.id]
+        call.state = ENDED
+        now = self.now()
+        events = self._finish(call, operator, OPERATOR, now)
+        if self._told:
+            self._publish(events, "finish")
+        if self._unarmed:
+            self._arm_rings(now)
+        return events
+
+    def _finish(self, call: Call, operator: Operator, ended_by: str, now: float) -> Events:
+        """The answered ``call`` (ENDED now) ended, ``ended_by`` its caller or its operator:
+        the operator takes the next call, or goes to wrap-up or to its pending presence."""
+        call_id = call.id
+        queue = call.queue
+        for figures in queue.tallies:
             figures.finished += 1
         talk = now - operator.since
         operator.talk_time += talk
         wait = operator.since - call.received_at
         pending = operator.pending
+        events: Events
         if pending is not None:
-            events = [CallFinished(now, call_id, operator.id, queue.name, wait, talk, CALLER, pending)]
+            events = [CallFinished(now, call_id, operator.id, queue.name, wait, talk, ended_by, pending)]
             reason = operator.pending_reason
             self._absent(operator, pending, reason, now)
             if pending is PAUSED:
@@ -452,7 +507,7 @@ class CallCenter(object):
                 events.append(OperatorLoggedOut(now, operator.id, call_id))
         elif self.wrap_up:
             events = [
-                CallFinished(now, call_id, operator.id, queue.name, wait, talk, CALLER, THEN_WRAP_UP),
+                CallFinished(now, call_id, operator.id, queue.name, wait, talk, ended_by, THEN_WRAP_UP),
                 WrapUpStarted(now, operator.id, call_id, self.wrap_up),
             ]
             operator.state = WRAP_UP
@@ -461,12 +516,8 @@ class CallCenter(object):
             assert self._call_later is not None
             operator.timer = self._call_later(self.wrap_up, self._timer_fired, WRAP_UP_TIMER, operator.id)
         else:
-            events = [CallFinished(now, call_id, operator.id, queue.name, wait, talk, CALLER, THEN_AVAILABLE)]
+            events = [CallFinished(now, call_id, operator.id, queue.name, wait, talk, ended_by, THEN_AVAILABLE)]
             self._release(operator, events, now)
-        if self._told:
-            self._publish(events, "hangup")
-        if self._unarmed:
-            self._arm_rings(now)
         return events
 
     # Presence: the operator's own status (Asterisk's paused members, FreeSWITCH's agent
@@ -516,8 +567,9 @@ class CallCenter(object):
             self.dynamic.append(operator_id)
             self._operators_by_id[operator_id] = operator
             default = self.queues[0]  # a dynamic member serves the default queue, at its first level
-            default.levels[0].reserve(len(self.operators))
-            operator.serves.append((default, default.levels[0]))
+            for free in default.levels:  # every level: a level change may move it to any
+                free.reserve(len(self.operators))
+            routing.join_default(default, operator)
             events: Events = [OperatorLoggedIn(now, operator_id, default.name)]
             self._release(operator, events, now)
             if self._told:
@@ -531,6 +583,34 @@ class CallCenter(object):
             raise CallCenterError("operator %s is already logged in" % operator.id)
         now = self.now()
         return self._back(operator, [OperatorLoggedIn(now, operator.id, None)], now, "login")
+
+    def set_level(self, operator_id: str, level: int, queue_name: Optional[str] = None) -> Events:
+        """The operator serves ``queue_name`` (None: every queue it serves) at ``level`` from
+        now on (Asterisk's QueuePenalty): among a queue's available members, a call rings
+        those of the lowest level first. One event for each queue whose level changed;
+        CallCenterError when it is at that level already, or not a member of that queue."""
+        operator = self._operator(operator_id)
+        level = parse_level(level)
+        if queue_name is None:
+            queues = [queue for queue, _ in operator.serves]
+        else:
+            queue = self._queue(queue_name)
+            if not any(served is queue for served, _ in operator.serves):
+                raise CallCenterError("operator %s does not serve queue %s" % (operator.id, queue.name))
+            queues = [queue]
+        changed = [queue for queue in queues if queue.members[operator.id] != level]
+        if not changed:
+            where = "" if queue_name is None else " in queue %s" % queues[0].name
+            raise CallCenterError("operator %s is at level %d already%s" % (operator.id, level, where))
+        now = self.now()
+        events: Events = []
+        for queue in changed:
+            previous = queue.members[operator.id]
+            routing.move_to_level(queue, operator, level, self.operators)
+            events.append(OperatorLevelChanged(now, operator.id, queue.name, queue.label == "", level, previous))
+        if self._told:
+            self._publish(events, "level")
+        return events
 
     # The core's timers: each fires into the public operation for it (a durable center
     # journals the firing under the timer's name and replays it through the same call).

@@ -27,8 +27,10 @@ HUNG_UP = "hangup"
 ANSWERED_ELSEWHERE = "answered elsewhere"
 PAUSED_WHILE_RINGING = "paused"
 LOGGED_OUT_WHILE_RINGING = "logged out"
-# Who ended an answered call (CallFinished.ended_by): ``hangup`` is the caller's command.
+# Who ended an answered call (CallFinished.ended_by): ``hangup`` is the caller's command,
+# ``finish`` the operator's.
 CALLER = "caller"
+OPERATOR = "operator"
 # What an operator is once its call finished (CallFinished.then), as the line says it.
 THEN_AVAILABLE = "available"
 THEN_WRAP_UP = "in wrap-up"
@@ -239,10 +241,10 @@ class CallTimedOut(Event):
 
 class CallFinished(Event):
     """The answered call ended after ``talk`` seconds of talk (it had waited ``wait`` before
-    the answer); ``ended_by``: ``caller`` (``hangup`` is the caller's). ``then``: what the
-    operator is now, as the line says it: ``available``, ``in wrap-up`` (a
-    :class:`WrapUpStarted` follows), ``paused`` or ``logged out`` (a pending presence: an
-    :class:`OperatorPaused` or :class:`OperatorLoggedOut` follows). Asterisk:
+    the answer); ``ended_by``: ``caller`` (the caller's ``hangup``) or ``operator`` (the
+    operator's ``finish``). ``then``: what the operator is now, as the line says it:
+    ``available``, ``in wrap-up`` (a :class:`WrapUpStarted` follows), ``paused`` or ``logged
+    out`` (a pending presence: an :class:`OperatorPaused` or :class:`OperatorLoggedOut` follows). Asterisk:
     ``COMPLETECALLER``/``COMPLETEAGENT``, ``AgentComplete`` (HoldTime, TalkTime, Reason)."""
 
     call: str
@@ -321,6 +323,19 @@ class LogoutCalledOff(Event):
     call: str
 
 
+class OperatorLevelChanged(Event):
+    """``operator`` serves ``queue`` at ``level`` now (it was at ``previous``): among the
+    available members of the queue, a call rings those of the lowest level first.
+    ``default_queue``: ``queue`` is the default one, whose lines do not name it. One event
+    for each queue whose level changed. Asterisk: ``PENALTY``, ``QueueMemberPenalty``."""
+
+    operator: str
+    queue: str
+    default_queue: bool
+    level: int
+    previous: int
+
+
 class WrapUpStarted(Event):
     """``operator`` finished ``call`` and stays unavailable for ``seconds`` of wrap-up
     (:class:`CallFinished` told it)."""
@@ -376,6 +391,7 @@ OPERATOR_EVENTS = (
     LogoutCalledOff,
     WrapUpStarted,
     WrapUpEnded,
+    OperatorLevelChanged,
 )
 STORE_EVENTS = (ChangesRefused, ChangesAccepted)
 # Every event class, by its name on the wire.

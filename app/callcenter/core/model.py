@@ -6,10 +6,17 @@ read-outs read and :mod:`callcenter.core.state` saves and restores).
 
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from callcenter.core.states import AVAILABLE
-
 if TYPE_CHECKING:
     from callcenter.core.routing import Queue
+
+# The states an operator is in (the core's, and those the figures of ``stats`` count).
+AVAILABLE = "available"
+RINGING = "ringing"
+BUSY = "busy"
+# Presence (docs/routing.md): an operator in one of these holds no call and gets none.
+PAUSED = "paused"
+LOGGED_OUT = "logged out"
+WRAP_UP = "wrap-up"
 
 # A call's states besides those it shares with its operator (RINGING, and BUSY as ANSWERED).
 QUEUED = "queued"
@@ -128,9 +135,14 @@ def check_reason(reason: str) -> str:
     return reason
 
 
+def is_digits(text: str) -> bool:
+    """Whether ``text`` is ASCII digits only (``str.isdigit`` takes ``²``, which ``int`` refuses)."""
+    return bool(text) and all("0" <= character <= "9" for character in text)
+
+
 def parse_priority(text: Any) -> int:
     """A call's priority: a whole number from 0 to 9 (in words, ``priority=N``)."""
-    if isinstance(text, str) and text.isdigit() and len(text) < 3:
+    if isinstance(text, str) and is_digits(text) and len(text) < 3:
         priority = int(text)
     elif isinstance(text, int) and not isinstance(text, bool):
         priority = text

@@ -8,8 +8,7 @@ Layer: core (pure). Each reads a :class:`~callcenter.core.center.CallCenter` and
 
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence
 
-from callcenter.core.model import Call, Operator
-from callcenter.core.states import AVAILABLE, RINGING, WRAP_UP
+from callcenter.core.model import AVAILABLE, RINGING, WRAP_UP, Call, Operator
 from callcenter.core.stats import presence_lines, queue_line, stats_table
 
 if TYPE_CHECKING:

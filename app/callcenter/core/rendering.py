@@ -10,6 +10,7 @@ protocol sends them, joined by newlines, as a reply's or an event's text.
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from callcenter.core.events import (
+    CALLER,
     CallAnswered,
     CallFinished,
     CallIgnored,
@@ -23,6 +24,7 @@ from callcenter.core.events import (
     ChangesAccepted,
     ChangesRefused,
     LogoutCalledOff,
+    OperatorLevelChanged,
     OperatorLoggedIn,
     OperatorLoggedOut,
     OperatorPaused,
@@ -49,6 +51,14 @@ def paused_line(operator: str, reason: Optional[str]) -> str:
     return "Operator %s paused" % operator
 
 
+def _finished(event: Any) -> str:
+    """``Call 1 finished and operator A available`` (the caller hung up), ``Call 1 finished by
+    operator A, now available`` (the operator did)."""
+    if event.ended_by == CALLER:
+        return "Call %s finished and operator %s %s" % (event.call, event.operator, event.then)
+    return "Call %s finished by operator %s, now %s" % (event.call, event.operator, event.then)
+
+
 def _none(event: Any) -> None:
     return None
 
@@ -70,7 +80,6 @@ FORMATS: "Dict[type, Tuple[str, Callable[[Any], Any]]]" = {
     CallRejected: ("Call %s rejected by operator %s", reader("call", "operator")),
     CallIgnored: ("Call %s ignored by operator %s", reader("call", "operator")),
     CallMissed: ("Call %s missed", reader("call")),
-    CallFinished: ("Call %s finished and operator %s %s", reader("call", "operator", "then")),
     OperatorUnpaused: ("Operator %s available", reader("operator")),
     OperatorLoggedIn: ("Operator %s available", reader("operator")),
     OperatorWillPause: ("Operator %s will pause after call %s", reader("operator", "call")),
@@ -92,6 +101,11 @@ FUNCTIONS: "Dict[type, Callable[[Any], Optional[str]]]" = {
     ),
     CallTimedOut: lambda event: (
         "Call %s timed out in queue%s" % (event.call, queue_label(event.queue, event.default_queue))
+    ),
+    CallFinished: _finished,
+    OperatorLevelChanged: lambda event: (
+        "Operator %s at level %d%s"
+        % (event.operator, event.level, "" if event.default_queue else " in queue " + event.queue)
     ),
     RingCanceled: _none,
     OperatorPaused: _paused,

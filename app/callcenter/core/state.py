@@ -26,13 +26,16 @@ The dict (``VERSION`` 1)::
                                                                     # in order of arrival
      "queues": [{"name", "waiting": [[call id, priority, received_at, order, first_position],
                                      ...] (offer order),
-                 "figures", "memory": [each level's strategy memory]}, ...],
+                 "figures", "memory": [each level's strategy memory],
+                 "members": [[operator id, level], ...]}, ...],
      "figures": {...},                                              # QueueFigures.to_dict()
      "timers": [{"timer": "timeout" | "wrapped" | "waited", "operator" ("" for the wait),
                  "deadline"}, ...],
      "arrivals": calls received with several queues, "received_at": the last received-at time}
 
-Times are readings of the center's ``now``; ``order`` is a call's place in the order of arrival
+A queue's ``members`` are its members' levels now (``level`` changes them from those of the
+settings); a state saved without them has the settings' levels. Times are readings of the
+center's ``now``; ``order`` is a call's place in the order of arrival
 (with several queues; 0 with one), ``first_position`` where it first waited (0: never). A waiting
 call is five values: a long queue stays small.
 """
@@ -53,17 +56,23 @@ from callcenter.core.center import (
 )
 from callcenter.core.model import (
     ANSWERED,
+    AVAILABLE,
+    BUSY,
+    LOGGED_OUT,
     MAX_ID_LENGTH,
+    PAUSED,
     PRIORITIES,
     QUEUED,
+    RINGING,
+    WRAP_UP,
     Call,
     CallCenterError,
     Operator,
     check_id,
     parse_priority,
 )
-from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig
-from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
+from callcenter.core.queues import DEFAULT_QUEUE, QueueConfig, parse_level
+from callcenter.core.routing import move_to_level
 from callcenter.core.stats import FIGURE_NAMES, QueueFigures
 from callcenter.core.strategies import LINEAR
 
@@ -144,6 +153,7 @@ def _center_to_data(center: CallCenter) -> Data:
                 ],
                 "figures": queue.figures.to_dict(),
                 "memory": [free.state() for free in queue.levels],
+                "members": [[operator_id, level] for operator_id, level in queue.members.items()],
             }
             for queue in center.queues
         ],
@@ -284,6 +294,10 @@ def _center_from_data(
         raise ValueError("the queues saved are not those configured")
     for queue, record in zip(center.queues, data["queues"]):
         copy_figures(queue.figures, record["figures"])
+        for operator_id, level in record.get("members", ()):
+            member = operators.get(str(operator_id))
+            if member is not None and queue.members.get(member.id, level) != level:
+                move_to_level(queue, member, parse_level(level), center.operators)
         memory = record["memory"]
         if same_strategy and memory is not None and len(memory) == len(queue.levels):
             for free, level_memory in zip(queue.levels, memory):
@@ -507,6 +521,7 @@ def reconfigured(data: Data, operator_ids: Sequence[str], queues: Optional[Seque
                 "waiting": [entry for entry, queue_name in arrival if queue_name == name],
                 "figures": saved["figures"] if saved is not None else QueueFigures().to_dict(),
                 "memory": saved["memory"] if saved is not None and same else None,
+                "members": saved.get("members", []) if saved is not None and same else [],
             }
         )
     settings = dict(data["settings"], queues=None if configs is None else [config.to_dict() for config in configs])

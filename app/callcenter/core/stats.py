@@ -6,7 +6,7 @@ The table's lines are documented, one by one, in docs/stats.md. Layer: core.
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from callcenter.core.states import BUSY, LOGGED_OUT, PAUSED, WRAP_UP
+from callcenter.core.model import BUSY, LOGGED_OUT, PAUSED, WRAP_UP
 
 # The counters and sums, in the order of stats_state()'s "figures".
 FIGURE_NAMES = (

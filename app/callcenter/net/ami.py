@@ -22,10 +22,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from callcenter.core.asterisk import call_of_channel, caller_channel, operator_named
+from callcenter.core.asterisk import INTERFACE_PREFIX, call_of_channel, caller_channel, operator_named
 from callcenter.core.center import CallCenterError
-from callcenter.core.model import ChangeRefusedError
-from callcenter.core.states import PAUSED
+from callcenter.core.model import BUSY, PAUSED, RINGING, ChangeRefusedError
+from callcenter.core.queues import MAX_LEVEL
 from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, ILeadership
 from callcenter.net import amiwire
 from callcenter.net.amiqueue import Member, QueueView
@@ -573,11 +573,21 @@ class AmiProtocol(protocol.Protocol):
         if not name or not penalty_text:
             self.reply(amiwire.error(action_id, "Need 'Interface' and 'Penalty' parameters."))
             return
-        members = self._members_named(name, message.get("Queue"))
-        # A level is the queues file's: it is set there, not here (docs/ami.md).
-        if not members or any(member.penalty != leading_int(penalty_text) for member in members):
+        queue_name = message.get("Queue")
+        members = self._members_named(name, queue_name)
+        penalty = leading_int(penalty_text)
+        if not members or not 0 <= penalty <= MAX_LEVEL:
             self.reply(amiwire.error(action_id, "Invalid interface, queuename or penalty"))
             return
+        # The level it has already (in every queue asked): nothing to change, as Asterisk succeeds.
+        view = self.factory.view
+        if any(view.level_now(member.queue, member.operator.id) != penalty for member in members):
+            argument = "%s %d" % (members[0].operator.id, penalty)
+            if queue_name:
+                argument += " queue=" + members[0].queue
+            if self._execute("level", argument) is not None:
+                self.reply(amiwire.error(action_id, "Invalid interface, queuename or penalty"))
+                return
         self.reply(amiwire.response(action_id, message="Interface penalty set successfully"))
 
     def action_queuereset(self, message: Message, action_id: str) -> None:
@@ -638,10 +648,30 @@ class AmiProtocol(protocol.Protocol):
             self.reply(amiwire.error(action_id, "No channel specified"))
             return
         call_id = call_of_channel(channel)
-        if call_id is None or self._execute("hangup", call_id) is not None:
+        if call_id is not None:
+            refusal = self._execute("hangup", call_id)
+        elif channel.startswith(INTERFACE_PREFIX):
+            refusal = self._hang_up_member(channel[len(INTERFACE_PREFIX) :])
+        else:
+            refusal = "not a channel here"
+        if refusal is not None:
             self.reply(amiwire.error(action_id, "No such channel"))
             return
         self.reply(amiwire.response(action_id, message="Channel Hungup"))
+
+    def _hang_up_member(self, operator_id: str) -> Optional[str]:
+        """The member's leg ``Agent/<id>`` hangs up: on its call, the operator ends it (the
+        core's ``finish``: Reason ``agent``); while it rings, it declines it (``reject``:
+        ``AgentRingNoAnswer``, as a member's phone that hangs up while ringing). Else there is
+        no such channel."""
+        operator = self.factory.view.operator(operator_id)
+        if operator is None:
+            return "no such operator"
+        if operator.state is BUSY:
+            return self._execute("finish", operator_id)
+        if operator.state is RINGING:
+            return self._execute("reject", operator_id)
+        return "no call"
 
 
 def leading_int(text: str, default: Any = 0) -> Any:

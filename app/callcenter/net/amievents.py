@@ -21,6 +21,7 @@ from callcenter.core.asterisk import (
     interface,
     member_uniqueid,
 )
+from callcenter.core.events import CALLER
 from callcenter.interfaces import IEventSubscriber
 from callcenter.net import amiwire
 from callcenter.net.amiqueue import (
@@ -74,6 +75,7 @@ class AmiEvents(object):
             "OperatorUnpaused": self.on_operator_unpaused,
             "OperatorLoggedIn": self.on_operator_logged_in,
             "OperatorLoggedOut": self.on_operator_logged_out,
+            "OperatorLevelChanged": self.on_level_changed,
         }
 
     def heard(self, events: Sequence[Any], command: Optional[str]) -> None:
@@ -228,7 +230,7 @@ class AmiEvents(object):
         member.calls += 1
         member.last_call = int(event.at)
         self.view.history.call_completed(event.queue, event.operator, event.talk, event.at)
-        reason = "caller" if event.ended_by == "caller" else "agent"
+        reason = "caller" if event.ended_by == CALLER else "agent"
         self._agent_event(
             "AgentComplete",
             event,
@@ -265,6 +267,10 @@ class AmiEvents(object):
             self._member_event("QueueMemberRemoved", event.operator)
         else:
             self._member_event("QueueMemberStatus", event.operator)
+
+    def on_level_changed(self, event: Any) -> None:
+        self.view.set_level(event.queue, event.operator, event.level)
+        self._member_event("QueueMemberPenalty", event.operator, [event.queue])
 
 
 def channel_block(

@@ -15,8 +15,8 @@ conventions that tools rely on (docs/ami.md):
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from callcenter.core.asterisk import Membership, caller_channel, interface, uniqueid
+from callcenter.core.model import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.queues import QueueConfig
-from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 
 UNKNOWN = "unknown"
 
@@ -136,6 +136,10 @@ class QueueView(object):
         self.wrap_up = wrap_up
         self.history = history if history is not None else MemberHistory()
         self.membership = Membership(self.configs)
+        for queue in center.queues:  # the levels changed since the settings (a restored state)
+            for operator_id, level in queue.members.items():
+                if self.membership.penalty(queue.name, operator_id) not in (None, level):
+                    self.membership.set_level(queue.name, operator_id, level)
 
     def queue_names(self) -> List[str]:
         return [config.name for config in self.configs]
@@ -153,12 +157,14 @@ class QueueView(object):
 
     def members(self, queue: str) -> Iterator[Member]:
         """The members of ``queue``, in configured order (those that joined with ``login``
-        last, in the default queue, while logged in)."""
+        last, in the default queue, while logged in), each at its level now."""
         membership = self.membership
+        levels = self._queue(queue).members  # the core's now, as the operators' states
         for operator in self.center.operators:
             level = membership.penalty(queue, operator.id)
             if level is None:
                 continue
+            level = levels.get(operator.id, level)
             dynamic = membership.is_dynamic(operator.id)
             if not (dynamic and operator.state is LOGGED_OUT):
                 yield Member(queue, operator, level, dynamic)
@@ -258,6 +264,15 @@ class QueueView(object):
 
     def penalty(self, queue: str, operator_id: str) -> Optional[int]:
         return self.membership.penalty(queue, operator_id)
+
+    def set_level(self, queue: str, operator_id: str, level: int) -> None:
+        """What the member events say of the operator's level in ``queue`` from now on."""
+        self.membership.set_level(queue, operator_id, level)
+
+    def level_now(self, queue: str, operator_id: str) -> Optional[int]:
+        """The operator's level in ``queue`` in the core now (the events may not have told it
+        yet), None when it is not a member there."""
+        return self._queue(queue).members.get(operator_id)
 
     def queues_of(self, operator_id: str) -> List[str]:
         return self.membership.queues_of(operator_id)

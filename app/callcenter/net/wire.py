@@ -19,6 +19,9 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from callcenter.core.model import is_digits
+from callcenter.core.queues import MAX_LEVEL
+
 # The C encoder of JSON strings (always pure ASCII, so valid UTF-8 as it is).
 _json_string = json.encoder.encode_basestring_ascii
 _decoder = json.JSONDecoder()
@@ -37,6 +40,7 @@ MESSAGE_KINDS = ("response", "error", "event")
 # The fields a request may hold beyond "command" and "id": the words after the id.
 CALL_FIELDS = ("priority", "queue")
 PAUSE_FIELD = "reason"
+LEVEL_FIELD = "level"
 
 
 class WireError(Exception):
@@ -83,14 +87,25 @@ def request_fields(command: str, argument: Optional[str]) -> Dict[str, Any]:
     first, _, rest = argument.partition(" ")
     if rest and command == "pause":
         request["id"], request[PAUSE_FIELD] = first, rest
+    elif rest and command == "level" and level_words(rest.split()):
+        words = rest.split()
+        request["id"] = first
+        request[LEVEL_FIELD] = int(words[0]) if is_digits(words[0]) else words[0]
+        if len(words) == 2:
+            request["queue"] = words[1][len("queue=") :]
     elif rest and command == "call" and all(word.partition("=")[0] in CALL_FIELDS for word in rest.split()):
         request["id"] = first
         for word in rest.split():
             key, _, value = word.partition("=")
-            request[key] = int(value) if key == "priority" and value.isdigit() else value
+            request[key] = int(value) if key == "priority" and is_digits(value) else value
     else:
         request["id"] = argument
     return request
+
+
+def level_words(words: List[str]) -> bool:
+    """Whether the words after ``level <id>`` are a level and, maybe, ``queue=NAME``."""
+    return "=" not in words[0] and (len(words) == 1 or (len(words) == 2 and words[1].startswith("queue=")))
 
 
 def argument_of(command: str, argument: Optional[str], value: Dict[str, Any]) -> Optional[str]:
@@ -102,7 +117,12 @@ def argument_of(command: str, argument: Optional[str], value: Dict[str, Any]) ->
         if not priority or any(character.isspace() for character in priority):
             raise WireError('"priority" must be a whole number from 0 to 9')
         words.append("priority=" + priority)
-    if command == "call" and "queue" in value:
+    if command == "level" and LEVEL_FIELD in value:
+        level = value[LEVEL_FIELD]
+        if isinstance(level, bool) or not isinstance(level, (int, str)) or not is_digits(str(level)):
+            raise WireError('"level" must be a whole number from 0 to %d' % MAX_LEVEL)
+        words.append(str(level))
+    if command in ("call", "level") and "queue" in value:
         queue = value["queue"]
         if not isinstance(queue, str) or not queue or any(character.isspace() for character in queue):
             raise WireError('"queue" must be a queue name')
@@ -112,7 +132,7 @@ def argument_of(command: str, argument: Optional[str], value: Dict[str, Any]) ->
         if not isinstance(reason, str):
             raise WireError('"reason" must be a string')
         words.append(reason)
-    if len(words) > 1 and argument is None:
+    if (len(words) > 1 or (words and command == "level")) and argument is None:
         raise WireError("%s needs an id" % command)
     return " ".join(words) if words else None
 

@@ -142,8 +142,12 @@ def chunks(items: Sequence[Any], slots: int) -> List[Sequence[Any]]:
 
 
 def _ignore_interrupts() -> None:
-    """A worker's start: Ctrl-C is the parent's to handle (it terminates the workers)."""
+    """A worker's start: Ctrl-C is the parent's to handle (it terminates the workers). The
+    worker was forked with SIGINT blocked (``ProcessRunner._started``), so a Ctrl-C that came
+    before this line is dropped here rather than killing the worker inside the pool's locks,
+    which left ``Pool.terminate`` waiting for ever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _call_chunk(task: Any) -> Any:
@@ -213,7 +217,13 @@ class ProcessRunner(ChunkedRunner):
             # fork where there is one: the workers start at once, with the parent's modules loaded.
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
-            self._pool = context.Pool(self.workers, initializer=_ignore_interrupts)
+            # SIGINT blocked while the pool forks its workers and starts its threads, which
+            # inherit the mask; a Ctrl-C meanwhile reaches this process once it is unblocked.
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                self._pool = context.Pool(self.workers, initializer=_ignore_interrupts)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         return self._pool
 
     def run_chunks(

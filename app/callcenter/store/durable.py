@@ -42,8 +42,7 @@ from callcenter.core.center import (
     Lines,
 )
 from callcenter.core.events import ChangesAccepted, ChangesRefused
-from callcenter.core.model import ChangeRefusedError
-from callcenter.core.states import BUSY, RINGING
+from callcenter.core.model import BUSY, RINGING, ChangeRefusedError
 from callcenter.interfaces import (
     ChangeNotStored,
     ICallCenter,

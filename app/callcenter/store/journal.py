@@ -20,7 +20,7 @@ import struct
 import zlib
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from callcenter.core.states import AVAILABLE, BUSY, RINGING
+from callcenter.core.model import AVAILABLE, BUSY, RINGING
 
 JOURNAL_MAGIC = b"callcenter journal 1\n"
 SNAPSHOT_MAGIC = b"callcenter snapshot 1\n"

@@ -12,10 +12,12 @@ Which events make which lines (the agent field is the operator id: Asterisk's
 - ``ENTERQUEUE`` (``|<caller id>|<position>``) when a call joins (waits, or rings at once);
 - ``CONNECT`` (``<hold>|<operator leg's Uniqueid>|<ring>``), ``RINGNOANSWER`` (rejected or
   ignored, ``<ms>``), ``RINGCANCELED`` (``<ms>``), ``ABANDON`` and ``EXITWITHTIMEOUT``
-  (``<position>|<original position>|<wait>``), ``COMPLETECALLER`` (``<hold>|<talk>|<original
-  position>``);
+  (``<position>|<original position>|<wait>``), ``COMPLETECALLER`` (the caller hung up) or
+  ``COMPLETEAGENT`` (the operator did: ``finish``), both ``<hold>|<talk>|<original position>``;
 - ``PAUSE`` (``<reason>``) and ``UNPAUSE`` for every queue of the operator, callid ``NONE``;
   ``ADDMEMBER`` and ``REMOVEMEMBER`` when an operator that joined with ``login`` logs in or out;
+  ``PENALTY`` (``<level>``) for each queue whose level changed, the agent field the member's
+  interface (``Agent/<id>``), as app_queue.c writes it;
 - ``QUEUESTART`` (``NONE|NONE|NONE``) when the server starts.
 
 A refused call (its queue full) joins no queue: Asterisk writes no line for it.
@@ -27,7 +29,8 @@ from typing import Any, Callable, List, Optional, Sequence
 
 from zope.interface import implementer
 
-from callcenter.core.asterisk import CallBook, CallRecord, Membership, member_uniqueid
+from callcenter.core.asterisk import CallBook, CallRecord, Membership, interface, member_uniqueid
+from callcenter.core.events import CALLER
 from callcenter.interfaces import IEventSubscriber
 
 MAX_PENDING = 16 << 20  # bytes of lines kept while the disk refuses them
@@ -87,6 +90,7 @@ class QueueLogLines(object):
             "OperatorUnpaused": self._unpaused,
             "OperatorLoggedIn": self._logged_in,
             "OperatorLoggedOut": self._logged_out,
+            "OperatorLevelChanged": self._level_changed,
         }
 
     def lines(self, events: Sequence[Any]) -> List[str]:
@@ -177,7 +181,7 @@ class QueueLogLines(object):
 
     def _finished(self, event: Any, out: List[str]) -> None:
         record = self.book.record(event.call, event.queue, self.offset + event.at)
-        kind = "COMPLETECALLER" if event.ended_by == "caller" else "COMPLETEAGENT"
+        kind = "COMPLETECALLER" if event.ended_by == CALLER else "COMPLETEAGENT"
         out.append(
             line(
                 self.offset + event.at,
@@ -209,6 +213,10 @@ class QueueLogLines(object):
         if self.membership.is_dynamic(event.operator):
             for queue in self.membership.queues_of(event.operator):
                 out.append(line(self.offset + event.at, "NONE", queue, event.operator, "REMOVEMEMBER", ""))
+
+    def _level_changed(self, event: Any, out: List[str]) -> None:
+        # app_queue.c names the member by its interface here, not by its name.
+        out.append(line(self.offset + event.at, "NONE", event.queue, interface(event.operator), "PENALTY", event.level))
 
 
 @implementer(IEventSubscriber)

@@ -49,8 +49,7 @@ from callcenter.core import state
 from callcenter.core.bus import EventBus
 from callcenter.core.center import DEFAULT_RING_TIMEOUT, CallCenter, CallCenterError, Events
 from callcenter.core.events import ChangesAccepted, ChangesRefused
-from callcenter.core.model import ChangeRefusedError
-from callcenter.core.states import BUSY, RINGING
+from callcenter.core.model import BUSY, RINGING, ChangeRefusedError
 from callcenter.interfaces import (
     ChangeNotStored,
     ICallCenter,

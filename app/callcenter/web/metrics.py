@@ -22,7 +22,7 @@ from twisted.web import resource, server
 from zope.interface import implementer
 
 from callcenter.core.events import CallAnswered, CallIgnored, CallRejected, RingCanceled
-from callcenter.core.states import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
+from callcenter.core.model import AVAILABLE, BUSY, LOGGED_OUT, PAUSED, RINGING, WRAP_UP
 from callcenter.core.stats import presence_times
 from callcenter.interfaces import ICallCenterObserver, IDiskState, IEventSubscriber
 from callcenter.net.protocol import CallCenterServerFactory

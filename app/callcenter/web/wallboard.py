@@ -32,8 +32,8 @@ from twisted.protocols import policies
 from twisted.web import resource, server
 from zope.interface import implementer
 
+from callcenter.core.model import RINGING
 from callcenter.core.rendering import render
-from callcenter.core.states import RINGING
 from callcenter.interfaces import ICallCenterObserver, IEventSubscriber
 from callcenter.net.limits import DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_WEB_CLIENTS
 from callcenter.net.twisted_internals import unsent_bytes
