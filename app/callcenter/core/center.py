@@ -350,7 +350,7 @@ class CallCenter(object):
         if not offered:
             position = call.first_position = queue.waiting.append(call)
             events.append(
-                CallQueued(now, call_id, queue.name, queue.label == "", priority, position, len(queue.waiting), False)
+                CallQueued(now, call_id, queue.name, queue.label == "", priority, position, queue.waiting.count, False)
             )
             if queue.max_wait:
                 self._watch_wait(call, now)
@@ -1042,7 +1042,7 @@ class CallCenter(object):
         if not call.first_position:
             call.first_position = position
         events.append(
-            CallQueued(now, call.id, queue.name, queue.label == "", call.priority, position, len(queue.waiting), True)
+            CallQueued(now, call.id, queue.name, queue.label == "", call.priority, position, queue.waiting.count, True)
         )
         if queue.max_wait:
             self._watch_wait(call, now)

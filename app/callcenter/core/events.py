@@ -20,7 +20,7 @@ arrival), among the calls waiting in that queue (not those ringing).
 """
 
 from operator import attrgetter
-from typing import Any, Dict, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 # The reasons of RingCanceled.
 HUNG_UP = "hangup"
@@ -72,6 +72,13 @@ class EventType(type):
             init.__qualname__ = "%s.__init__" % name
             setattr(cls, "__init__", init)  # noqa: B010  (an assignment mypy would take for an instance's)
         return cls
+
+
+def reader(*fields: str) -> "Callable[[Any], Any]":
+    """A C-level function of an event that gives the value of ``fields`` (a tuple of them
+    for several): ``attrgetter`` of the fields themselves, read from their slots (a property
+    a field would cost a second call)."""
+    return attrgetter(*("_" + field for field in fields))
 
 
 class Event(metaclass=EventType):

@@ -7,7 +7,6 @@ docs/routing.md and docs/queues.md, byte for byte; the shell prints them, the se
 protocol sends them, joined by newlines, as a reply's or an event's text.
 """
 
-from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from callcenter.core.events import (
@@ -36,6 +35,7 @@ from callcenter.core.events import (
     RingCanceled,
     WrapUpEnded,
     WrapUpStarted,
+    reader,
 )
 
 
@@ -74,22 +74,22 @@ def _logged_out(event: Any) -> Optional[str]:
 # The line of each kind of event (None: it has none): a format and the fields it takes, or a
 # function for the lines that depend on their values.
 FORMATS: "Dict[type, Tuple[str, Callable[[Any], Any]]]" = {
-    CallReceived: ("Call %s received", attrgetter("call")),
-    CallRinging: ("Call %s ringing for operator %s", attrgetter("call", "operator")),
-    CallAnswered: ("Call %s answered by operator %s", attrgetter("call", "operator")),
-    CallRejected: ("Call %s rejected by operator %s", attrgetter("call", "operator")),
-    CallIgnored: ("Call %s ignored by operator %s", attrgetter("call", "operator")),
-    CallMissed: ("Call %s missed", attrgetter("call")),
-    OperatorUnpaused: ("Operator %s available", attrgetter("operator")),
-    OperatorLoggedIn: ("Operator %s available", attrgetter("operator")),
-    OperatorWillPause: ("Operator %s will pause after call %s", attrgetter("operator", "call")),
-    OperatorWillLogOut: ("Operator %s will log out after call %s", attrgetter("operator", "call")),
-    PauseCalledOff: ("Operator %s busy with call %s", attrgetter("operator", "call")),
-    LogoutCalledOff: ("Operator %s busy with call %s", attrgetter("operator", "call")),
-    WrapUpEnded: ("Operator %s available", attrgetter("operator")),
+    CallReceived: ("Call %s received", reader("call")),
+    CallRinging: ("Call %s ringing for operator %s", reader("call", "operator")),
+    CallAnswered: ("Call %s answered by operator %s", reader("call", "operator")),
+    CallRejected: ("Call %s rejected by operator %s", reader("call", "operator")),
+    CallIgnored: ("Call %s ignored by operator %s", reader("call", "operator")),
+    CallMissed: ("Call %s missed", reader("call")),
+    OperatorUnpaused: ("Operator %s available", reader("operator")),
+    OperatorLoggedIn: ("Operator %s available", reader("operator")),
+    OperatorWillPause: ("Operator %s will pause after call %s", reader("operator", "call")),
+    OperatorWillLogOut: ("Operator %s will log out after call %s", reader("operator", "call")),
+    PauseCalledOff: ("Operator %s busy with call %s", reader("operator", "call")),
+    LogoutCalledOff: ("Operator %s busy with call %s", reader("operator", "call")),
+    WrapUpEnded: ("Operator %s available", reader("operator")),
     ChangesRefused: (
         "The call center cannot store changes: %s in %s; status and stats still work",
-        attrgetter("reason", "directory"),
+        reader("reason", "directory"),
     ),
 }
 FUNCTIONS: "Dict[type, Callable[[Any], Optional[str]]]" = {

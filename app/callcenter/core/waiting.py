@@ -52,6 +52,24 @@ class Marks(object):
             index -= index & -index
         return total
 
+    def between(self, low: int, high: int) -> int:
+        """How many marked tickets are from ``low`` (included) to ``high`` (excluded),
+        ``low`` <= ``high`` (either may be below ``base``: a call put back at the head): the
+        two prefix sums in one call, the shared part of their paths not walked."""
+        tree = self.tree
+        last = len(tree) - 1
+        # Both as prefix lengths within the tree: none is marked below base, nor past it.
+        index = min(max(high - self.base, 0), last)
+        other = min(max(low - self.base, 0), last)
+        total = 0
+        while index > other:
+            total += tree[index]
+            index -= index & -index
+        while other > index:
+            total -= tree[other]
+            other -= other & -other
+        return total
+
 
 class CallQueue(object):
     """A FIFO of waiting calls: append, pop-first and removal from anywhere, all O(1), and
@@ -138,7 +156,7 @@ class CallQueue(object):
         marks = self._marks
         before = ticket - head
         if before and marks is not None:
-            before -= marks.below(ticket) - marks.below(head)
+            before -= marks.between(head, ticket)
         self._waiting -= 1
         if len(calls) > 2 * self._waiting + 64:
             self._calls = calls = deque(call for call in calls if call.state is QUEUED)
@@ -238,7 +256,10 @@ class WaitingCalls(object):
         """``call``, which was waiting, has left the queue (its state says so already); the
         position it had (from 1)."""
         self.count -= 1
-        return self._lanes[call.priority].removed(call) + self._above(call.priority)
+        priority = call.priority
+        if priority < self._top:
+            return self._lanes[priority].removed(call) + self._above(priority)
+        return self._lanes[priority].removed(call)
 
 
 class AllWaiting(object):
