@@ -19,21 +19,25 @@ class Marks(object):
     """A Fenwick tree counting the marked tickets from ``base`` on: mark and count in
     O(log n). The calls hung up while waiting in one lane, to tell a waiting call's place."""
 
-    __slots__ = ("base", "tree")
+    __slots__ = ("base", "size", "tree")
 
     def __init__(self, base: int, marked: "Sequence[int]", size: int) -> None:
         self.base = base
-        tree = [0] * (size + 1)
+        self.size = size
+        self.tree = tree = [0] * (size + 1)
+        if len(marked) * size.bit_length() < size:  # few: each added in O(log n)
+            for ticket in marked:
+                self.add(ticket, 1)
+            return
         for ticket in marked:
             tree[ticket - base + 1] += 1
         for index in range(1, size + 1):  # the sums in O(size), each node into its parent
             parent = index + (index & -index)
             if parent <= size:
                 tree[parent] += tree[index]
-        self.tree = tree
 
     def covers(self, ticket: int) -> bool:
-        return 0 <= ticket - self.base < len(self.tree) - 1
+        return 0 <= ticket - self.base < self.size
 
     def add(self, ticket: int, by: int) -> None:
         tree = self.tree
@@ -68,6 +72,26 @@ class Marks(object):
         while other > index:
             total -= tree[other]
             other -= other & -other
+        return total
+
+    def between_and_mark(self, low: int, ticket: int) -> int:
+        """``between(low, ticket)``, then ``ticket`` (covered) marked: what a removal does, in
+        one call."""
+        tree = self.tree
+        base = self.base
+        index = ticket - base
+        other = min(max(low - base, 0), index)
+        total = 0
+        while index > other:
+            total += tree[index]
+            index -= index & -index
+        while other > index:
+            total -= tree[other]
+            other -= other & -other
+        index, size = ticket - base + 1, len(tree)
+        while index < size:
+            tree[index] += 1
+            index += index & -index
         return total
 
 
@@ -151,13 +175,19 @@ class CallQueue(object):
         """``call``, which was waiting, has left the queue (its state says so already); the
         position it had (from 1)."""
         calls = self._calls
+        self._waiting -= 1
+        if calls[-1] is call:  # the last in: no call after it needs its ticket counted
+            calls.pop()
+            self._next -= 1
+            return self._waiting + 1
         ticket = call.ticket
         head = calls[0].ticket
         marks = self._marks
+        if marks is not None and 0 <= ticket - marks.base < marks.size and len(calls) <= 2 * self._waiting + 64:
+            return ticket - head - marks.between_and_mark(head, ticket) + 1
         before = ticket - head
         if before and marks is not None:
             before -= marks.between(head, ticket)
-        self._waiting -= 1
         if len(calls) > 2 * self._waiting + 64:
             self._calls = calls = deque(call for call in calls if call.state is QUEUED)
             for index, waiting in enumerate(calls):
