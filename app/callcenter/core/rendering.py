@@ -7,7 +7,7 @@ docs/routing.md and docs/queues.md, byte for byte; the shell prints them, the se
 protocol sends them, joined by newlines, as a reply's or an event's text.
 """
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from callcenter.core.events import (
     CALLER,
@@ -39,11 +39,6 @@ from callcenter.core.events import (
 )
 
 
-def queue_label(queue: str, default_queue: bool) -> str:
-    """How a line names a queue: not at all for the default queue, `` sales`` for another."""
-    return "" if default_queue else " " + queue
-
-
 def paused_line(operator: str, reason: Optional[str]) -> str:
     """``Operator A paused`` or ``Operator A paused: lunch``."""
     if reason:
@@ -54,9 +49,9 @@ def paused_line(operator: str, reason: Optional[str]) -> str:
 def _finished(event: Any) -> str:
     """``Call 1 finished and operator A available`` (the caller hung up), ``Call 1 finished by
     operator A, now available`` (the operator did)."""
-    if event.ended_by == CALLER:
-        return "Call %s finished and operator %s %s" % (event.call, event.operator, event.then)
-    return "Call %s finished by operator %s, now %s" % (event.call, event.operator, event.then)
+    if event._ended_by == CALLER:
+        return "Call %s finished and operator %s %s" % (event._call, event._operator, event._then)
+    return "Call %s finished by operator %s, now %s" % (event._call, event._operator, event._then)
 
 
 def _none(event: Any) -> None:
@@ -72,7 +67,8 @@ def _logged_out(event: Any) -> Optional[str]:
 
 
 # The line of each kind of event (None: it has none): a format and the fields it takes, or a
-# function for the lines that depend on their values.
+# function for the lines that depend on their values (a queue is not named in the lines of the
+# default queue: `` sales`` for another).
 FORMATS: "Dict[type, Tuple[str, Callable[[Any], Any]]]" = {
     CallReceived: ("Call %s received", reader("call")),
     CallRinging: ("Call %s ringing for operator %s", reader("call", "operator")),
@@ -94,13 +90,13 @@ FORMATS: "Dict[type, Tuple[str, Callable[[Any], Any]]]" = {
 }
 FUNCTIONS: "Dict[type, Callable[[Any], Optional[str]]]" = {
     CallRefused: lambda event: (
-        "Call %s refused: queue%s full" % (event.call, queue_label(event.queue, event.default_queue))
+        "Call %s refused: queue%s full" % (event._call, "" if event._default_queue else " " + event._queue)
     ),
     CallQueued: lambda event: (
-        "Call %s waiting in queue%s" % (event.call, queue_label(event.queue, event.default_queue))
+        "Call %s waiting in queue%s" % (event._call, "" if event._default_queue else " " + event._queue)
     ),
     CallTimedOut: lambda event: (
-        "Call %s timed out in queue%s" % (event.call, queue_label(event.queue, event.default_queue))
+        "Call %s timed out in queue%s" % (event._call, "" if event._default_queue else " " + event._queue)
     ),
     CallFinished: _finished,
     OperatorLevelChanged: lambda event: (
@@ -123,6 +119,9 @@ def _formatted(entry: "Tuple[str, Callable[[Any], Any]]") -> "Callable[[Any], st
 # Every kind's line as a function of the event.
 LINES: "Dict[type, Callable[[Any], Optional[str]]]" = dict(FUNCTIONS)
 LINES.update((kind, _formatted(entry)) for kind, entry in FORMATS.items())
+# What render looks up, one entry a kind: (format, its fields) or (None, the function).
+ENTRIES: "Dict[type, Tuple[Optional[str], Callable[[Any], Any]]]" = {kind: (None, line) for kind, line in FUNCTIONS.items()}
+ENTRIES.update(FORMATS)
 
 
 def line_of(event: Any) -> Optional[str]:
@@ -134,13 +133,23 @@ def render(events: Iterable[Any]) -> List[str]:
     """The lines of ``events``, in order (the formatted ones without a call of ours: this runs
     for every reply)."""
     lines = []
-    formats = FORMATS
+    entries = ENTRIES
     for event in events:
-        entry = formats.get(type(event))
-        if entry is not None:
-            lines.append(entry[0] % entry[1](event))
+        text, fields = entries[type(event)]
+        if text is not None:
+            lines.append(text % fields(event))
         else:
-            line = FUNCTIONS[type(event)](event)
+            line = fields(event)
             if line is not None:
                 lines.append(line)
     return lines
+
+
+def text_of(events: Sequence[Any]) -> str:
+    """The lines of ``events`` joined by newlines: a reply's or an event's text (the usual
+    reply of one line without a list)."""
+    if len(events) == 1:
+        text, fields = ENTRIES[type(events[0])]
+        if text is not None:
+            return text % fields(events[0])
+    return "\n".join(render(events))

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from callcenter.core.center import COMMANDS, QUERIES, CallCenterError
-from callcenter.core.rendering import render
+from callcenter.core.rendering import render, text_of
 from callcenter.interfaces import ChangeNotStored, ICallCenter, IDurableOutput, IEventSubscriber, ILeadership
 from callcenter.net.limits import (
     DEFAULT_AUTH_TIMEOUT,
@@ -47,6 +47,7 @@ from callcenter.net.wire import (
     load_line,
     request_of,
     token_of,
+    usual_request,
 )
 
 log = Logger()
@@ -57,6 +58,7 @@ BROADCAST_CHUNK = 1000  # event copies sent in one reactor turn
 # the replies gathered into one write.
 OUTPUT_BOUND = 1 << 16
 AUTHENTICATION_REQUIRED = encode("error", "authentication required")
+COMMAND_WORDS = frozenset(COMMANDS)
 
 
 class CallCenterServerProtocol(RequestReceiver):
@@ -261,7 +263,17 @@ class CallCenterServerProtocol(RequestReceiver):
     def requestReceived(self, request: bytes) -> None:
         if self.closing:
             return  # authentication failed: closing
-        authenticating = self.factory.auth_token is not None and not self.authenticated
+        factory = self.factory
+        authenticating = factory.auth_token is not None and not self.authenticated
+        if not authenticating:
+            words = usual_request(request)
+            if words is not None:  # the usual request, its reply gathered as _reply does
+                reply = factory.reply_to(words[0], words[1], self)
+                self._replies.append(reply)
+                self._replies_size += len(reply)
+                if self._replies_size + self._held > self._room:
+                    self._send_replies()
+                return
         try:
             value, several = load_line(request)
         except WireError as error:
@@ -271,12 +283,8 @@ class CallCenterServerProtocol(RequestReceiver):
             self._values_received([(part, False) for part in several])  # a request each
         elif authenticating:
             self.authenticate(value)
-        else:  # _reply, written out for the usual request
-            reply = self.factory.reply(value, self)
-            self._replies.append(reply)
-            self._replies_size += len(reply)
-            if self._replies_size + self._held > self._room:
-                self._send_replies()
+        else:
+            self._reply(factory.reply(value, self))
 
     def authenticate(self, value: Any) -> None:
         """Until the token has come, every request is refused; a wrong token ends the connection."""
@@ -420,13 +428,20 @@ class CallCenterServerFactory(protocol.Factory):
         """The reply line to one request, decoded (``wire.load_line``), from ``client``."""
         try:
             command, argument = request_of(value)
-            if command in COMMANDS:  # the usual request first: a command that changes state
-                events = self.center.execute(command, argument)
-                if client is not None and client.subscribed:
-                    return encode_with_events("response", "\n".join(render(events)), events)
-                return encode_response("\n".join(render(events)))
-        except (WireError, CallCenterError) as error:
+        except WireError as error:
             return self.error(str(error), client)
+        return self.reply_to(command, argument, client)
+
+    def reply_to(self, command: str, argument: Optional[str], client: Optional[CallCenterServerProtocol]) -> bytes:
+        """The reply line to ``command`` with ``argument`` (``wire.request_of``) from ``client``."""
+        if command in COMMAND_WORDS:  # the usual request first: a command that changes state
+            try:
+                events = self.center.execute(command, argument)
+            except CallCenterError as error:
+                return self.error(str(error), client)
+            if client is not None and client.subscribed:
+                return encode_with_events("response", text_of(events), events)
+            return encode_response(text_of(events))
         return self._reply_to_other(command, argument, client)
 
     def _reply_to_other(
@@ -453,7 +468,7 @@ class CallCenterServerFactory(protocol.Factory):
                 text = "\n".join(self.center.query(command, argument))
             else:
                 events = self.center.execute(command, argument)
-                text = "\n".join(render(events))
+                text = text_of(events)
         except (WireError, CallCenterError) as error:
             return self.error(str(error), client)
         if subscribed:

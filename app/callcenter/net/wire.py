@@ -25,6 +25,9 @@ from callcenter.core.queues import MAX_LEVEL
 # The C encoder of JSON strings (always pure ASCII, so valid UTF-8 as it is).
 _json_string = json.encoder.encode_basestring_ascii
 _decoder = json.JSONDecoder()
+# The decoder's scanner (C when there is one): ``raw_decode`` without its frame; (value, end),
+# StopIteration where no JSON value begins.
+_scan_once = _decoder.scan_once
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's, as json.loads skips it
 
 # The client's requests for the operator ids and the queue names (for completion): one a line
@@ -168,6 +171,23 @@ def load_line(line: bytes) -> Tuple[Any, Optional[List[bytes]]]:
         # Values back to back after leading whitespace have always been one bad request.
         raise WireError("request is not valid JSON")
     return None, split_values(text)
+
+
+def usual_request(line: bytes) -> Optional[Tuple[str, str]]:
+    """``(command, id)`` of the usual request line, ``{"command": "...", "id": "..."}`` and
+    nothing around it; None for any other line, which ``load_line`` and ``request_of`` tell
+    (the same decoder: what this takes they take alike)."""
+    try:
+        text = line.decode("utf-8")
+        value, end = _scan_once(text, 0)
+    except (UnicodeDecodeError, StopIteration, ValueError, RecursionError):
+        return None
+    if end == len(text) and type(value) is dict and len(value) == 2:
+        command = value.get("command")
+        argument = value.get("id")
+        if type(command) is str and type(argument) is str:
+            return command, argument
+    return None
 
 
 def split_values(text: str) -> List[bytes]:
