@@ -12,7 +12,7 @@ from twisted.internet.task import Clock
 from callcenter.core import events
 from callcenter.core.center import CallCenter, CallCenterError
 from callcenter.core.queues import QueueConfig
-from callcenter.core.rendering import LINES, line_of, render
+from callcenter.core.rendering import LINES, line_of, render, text_of
 from callcenter.core.strategies import STRATEGIES
 
 # One of each event, and the line it prints (None: another line tells it).
@@ -104,6 +104,15 @@ def test_rendering_keeps_the_order_and_leaves_out_what_another_line_told():
         events.CallRinging(1.0, "8", "B", "default", 0.0),
     ]
     assert render(happened) == ["Call 7 finished and operator A paused", "Call 8 ringing for operator B"]
+
+
+@pytest.mark.parametrize("first", [event for event, _ in EXAMPLES], ids=[type(event).__name__ for event, _ in EXAMPLES])
+def test_a_replys_text_is_its_lines_joined(first):
+    """``text_of``, which words one or two events without a list, says what ``render`` does."""
+    for count in (0, 1, 2, 3):
+        for second, _ in EXAMPLES:
+            happened = ([first, second, first] if count == 3 else [first, second])[:count]
+            assert text_of(happened) == "\n".join(render(happened))
 
 
 # The property: random sessions on the frozen old core and on this one print the same lines.

@@ -146,10 +146,22 @@ def render(events: Iterable[Any]) -> List[str]:
 
 
 def text_of(events: Sequence[Any]) -> str:
-    """The lines of ``events`` joined by newlines: a reply's or an event's text (the usual
-    reply of one line without a list)."""
-    if len(events) == 1:
-        text, fields = ENTRIES[type(events[0])]
+    """The lines of ``events`` joined by newlines: a reply's or an event's text. The usual
+    replies, of one or two events, without a list."""
+    count = len(events)
+    if count == 1:
+        event = events[0]
+        text, fields = ENTRIES[type(event)]
         if text is not None:
-            return text % fields(events[0])
+            return text % fields(event)
+        return fields(event) or ""
+    if count == 2:
+        first, second = events
+        text, fields = ENTRIES[type(first)]
+        second_text, second_fields = ENTRIES[type(second)]
+        if text is not None:
+            if second_text is not None:
+                return text % fields(first) + "\n" + second_text % second_fields(second)
+            line = second_fields(second)
+            return text % fields(first) + "\n" + line if line is not None else text % fields(first)
     return "\n".join(render(events))
