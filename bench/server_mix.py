@@ -1,14 +1,15 @@
 """bench.loadgen's request mix through the server's protocol, in process: CPU time a request
 from the bytes a read brings to the replies written, without sockets or the reactor.
 
-    python -m bench.server_mix CONNECTIONS [PASSES]
+    python -m bench.server_mix CONNECTIONS [PASSES] [echo]
 
 What ``bench.request_mix`` runs through the core, here as request lines: each of CONNECTIONS
 connections (``CallCenterServerProtocol`` on a ``StringTransport``) gets loadgen's cycle
 (call, call, answer, hangup, reject, hangup), 16 request lines a read (loadgen's pipelined
 window), the connections in turns: 60,000 requests a pass, each pass on a fresh server of
 50 operators (ring timeout 10 s, the reactor's clock, timers that never fire). Prints the fastest and the median pass.
-Runs against the server before events (``c8212d1``) as well, for A/B; under ``valgrind
+Runs against the server before events (``c8212d1``) as well, for A/B, and with ``echo``
+against ``bench.echo_server`` (the framework's ceiling of section 2); under ``valgrind
 --tool=callgrind``, the difference of a run of 2 passes and one of 1 is the instructions of
 one pass.
 """
@@ -21,6 +22,9 @@ import heapq
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
+from twisted.internet.protocol import Factory
+
+from bench.echo_server import Echo
 from bench.request_mix import OPERATORS, REQUESTS, WINDOW, requests
 
 try:
@@ -34,6 +38,7 @@ except ImportError:  # the server before events
 
     EVENTS = False
 
+ECHO = False  # the echo server instead
 
 def reads(connections, operators):
     """(connection number, bytes of one read) in the order the server gets them: the order
@@ -83,7 +88,7 @@ def one_pass(chunks, connections, operators):
         center = CallCenter(operators, timers.call_later, 10, now=time.time)
     else:
         center = CallCenter(operators, timers.call_later, 10, lambda lines: None, now=time.time)
-    factory = CallCenterServerFactory(center, timers.call_later)
+    factory = Factory.forProtocol(Echo) if ECHO else CallCenterServerFactory(center, timers.call_later)
     clients = []
     for number in range(connections):
         client = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000 + number))
@@ -99,13 +104,15 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     connections = int(argv[0])
     passes = int(argv[1]) if len(argv) > 1 else 5
+    global ECHO
+    ECHO = argv[2:] == ["echo"]
     operators = operator_names(OPERATORS)
     chunks = reads(connections, operators)
     count = sum(data.count(b"\n") for _, data in chunks)
     times = sorted(one_pass(chunks, connections, operators) / count * 1e6 for _ in range(passes))
     print(
         "%s, %d connections: %d requests a pass (%d a read), CPU a request: fastest %.2f us, median %.2f us"
-        % ("events" if EVENTS else "before events", connections, count, WINDOW, times[0], times[len(times) // 2])
+        % ("echo" if ECHO else "events" if EVENTS else "before events", connections, count, WINDOW, times[0], times[len(times) // 2])
     )
 
 

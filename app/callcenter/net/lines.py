@@ -59,28 +59,21 @@ class LineReceiver(basic.LineReceiver):
             del lines[0]
         handle = self.line_handler()
         skip_blank = self.skip_blank_lines
-        longest = self.MAX_LENGTH
-        transport = self.transport
-        # Without a \r in the read, every line sets crlf False: once, as the first line would.
-        per_line = b"\r" in buffer or not lines or len(lines[0]) > longest
-        if not per_line and not self.paused and not (transport is not None and transport.disconnecting):
-            self.crlf = False
         for position, line in enumerate(lines):
             if self.paused:
                 # pauseProducing was called by a handler: keep the rest for resumeProducing.
                 self._unhandled = b"\n".join(lines[position:]) + b"\n" + self._unhandled
                 return
-            if transport is not None and transport.disconnecting:
+            if self.transport is not None and self.transport.disconnecting:
                 return
-            if len(line) > longest:
+            if len(line) > self.MAX_LENGTH:
                 self.lineLengthExceeded(line)
                 continue
-            if per_line:
-                if line[-1:] == b"\r":
-                    self.crlf = True
-                    line = line[:-1]
-                else:
-                    self.crlf = False
+            if line[-1:] == b"\r":
+                self.crlf = True
+                line = line[:-1]
+            else:
+                self.crlf = False
             if skip_blank and (not line or line.isspace()):
                 continue
             handle(line)

@@ -25,9 +25,8 @@ from callcenter.core.queues import MAX_LEVEL
 # The C encoder of JSON strings (always pure ASCII, so valid UTF-8 as it is).
 _json_string = json.encoder.encode_basestring_ascii
 _decoder = json.JSONDecoder()
-# The decoder's scanner (C when there is one): ``raw_decode`` without its frame; (value, end),
-# StopIteration where no JSON value begins.
-_scan_once = _decoder.scan_once
+# A JSON string's characters with nothing to unescape: no quote, backslash or control character.
+_usual_request = re.compile(r'\{"command": ?"([^"\\\x00-\x1f]*)", ?"id": ?"([^"\\\x00-\x1f]*)"\}').fullmatch
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's, as json.loads skips it
 
 # The client's requests for the operator ids and the queue names (for completion): one a line
@@ -174,20 +173,17 @@ def load_line(line: bytes) -> Tuple[Any, Optional[List[bytes]]]:
 
 
 def usual_request(line: bytes) -> Optional[Tuple[str, str]]:
-    """``(command, id)`` of the usual request line, ``{"command": "...", "id": "..."}`` and
-    nothing around it; None for any other line, which ``load_line`` and ``request_of`` tell
-    (the same decoder: what this takes they take alike)."""
+    """``(command, id)`` of the usual request line, ``{"command": "...", "id": "..."}`` as
+    ``json.dumps`` writes it (or without its spaces), with nothing around it and no escape
+    or control character in its strings; None for any other line, which ``load_line`` and
+    ``request_of`` tell. What it takes, the JSON decoder takes alike: one match instead of
+    a dictionary and its four strings."""
     try:
         text = line.decode("utf-8")
-        value, end = _scan_once(text, 0)
-    except (UnicodeDecodeError, StopIteration, ValueError, RecursionError):
+    except UnicodeDecodeError:
         return None
-    if end == len(text) and type(value) is dict and len(value) == 2:
-        command = value.get("command")
-        argument = value.get("id")
-        if type(command) is str and type(argument) is str:
-            return command, argument
-    return None
+    match = _usual_request(text)
+    return None if match is None else match.groups()  # type: ignore[return-value]
 
 
 def split_values(text: str) -> List[bytes]:
