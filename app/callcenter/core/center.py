@@ -369,7 +369,7 @@ class CallCenter(object):
         rang for it, if any, are free again)."""
         operator = self._operators_by_id.get(operator_id)
         if operator is None or operator.state is not RINGING:
-            operator = self._ringing_operator(operator_id)  # the error that says why
+            raise self._not_ringing(operator_id)
         call = operator.call
         assert call is not None
         now = self.now()
@@ -409,7 +409,9 @@ class CallCenter(object):
 
     def reject(self, operator_id: str) -> Events:
         """The operator declines: it becomes available and the call is offered again."""
-        operator = self._ringing_operator(operator_id)
+        operator = self._operators_by_id.get(operator_id)
+        if operator is None or operator.state is not RINGING:
+            raise self._not_ringing(operator_id)
         call = operator.call
         assert call is not None
         operator.rejected += 1
@@ -905,7 +907,10 @@ class CallCenter(object):
     def _end_ring(self, operator: Operator, reason: Optional[str], now: float) -> Any:
         """``operator`` stops ringing (its call is still that call's to place); with a
         ``reason``, the :class:`RingCanceled` that tells it (else the caller's own event does)."""
-        self._stop_timer(operator)
+        timer = operator.timer
+        if timer is not None:
+            timer.cancel()
+            operator.timer = None
         call = operator.call
         assert call is not None
         operator.call = None
@@ -1092,10 +1097,16 @@ class CallCenter(object):
         return operator
 
     def _ringing_operator(self, operator_id: str) -> Operator:
-        operator = self._operator(operator_id)
-        if operator.state != RINGING:
-            raise CallCenterError("operator %s is %s, not ringing" % (operator.id, operator.state))
+        operator = self._operators_by_id.get(operator_id)
+        if operator is None or operator.state is not RINGING:
+            raise self._not_ringing(operator_id)
         return operator
+
+    def _not_ringing(self, operator_id: str) -> CallCenterError:
+        """Why a command for a ringing operator cannot be done for ``operator_id`` (raised by the
+        command itself: an exception costs a step of traceback a frame it leaves)."""
+        operator = self._operator(operator_id)  # no such operator: raises that
+        return CallCenterError("operator %s is %s, not ringing" % (operator.id, operator.state))
 
 
 # "Operator A will pause after call 3", "... will log out after ...".

@@ -42,7 +42,7 @@ from callcenter.net.wire import (
     WireError,
     decode_message,
     encode,
-    encode_response,
+    encode_reply,
     encode_with_events,
     load_line,
     request_of,
@@ -441,7 +441,7 @@ class CallCenterServerFactory(protocol.Factory):
                 return self.error(str(error), client)
             if client is not None and client.subscribed:
                 return encode_with_events("response", text_of(events), events)
-            return encode_response(text_of(events))
+            return encode_reply(events)
         return self._reply_to_other(command, argument, client)
 
     def _reply_to_other(

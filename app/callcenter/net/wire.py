@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from callcenter.core.model import is_digits
 from callcenter.core.queues import MAX_LEVEL
+from callcenter.core.rendering import ENTRIES, text_of
 
 # The C encoder of JSON strings (always pure ASCII, so valid UTF-8 as it is).
 _json_string = json.encoder.encode_basestring_ascii
@@ -55,12 +56,17 @@ def encode(kind: str, message: str) -> bytes:
     return ('{"%s": %s}\n' % (kind, _json_string(message))).encode("ascii")
 
 
-def encode_response(message: str) -> bytes:
-    """``encode("response", message)``, for the one message of each request that changed state."""
-    return (RESPONSE % _json_string(message)).encode("ascii")
-
-
 RESPONSE = '{"response": %s}\n'
+
+
+def encode_reply(events: Sequence[Any]) -> bytes:
+    """``encode("response", ...)`` of the lines of ``events`` (``rendering.text_of``): a
+    command's reply, worded and encoded in one call (one line: from the renderer's own table)."""
+    if len(events) == 1:
+        text, fields = ENTRIES[type(events[0])]
+        if text is not None:
+            return (RESPONSE % _json_string(text % fields(events[0]))).encode("ascii")
+    return (RESPONSE % _json_string(text_of(events))).encode("ascii")
 
 
 def encode_with_events(kind: str, message: str, events: Sequence[Any]) -> bytes:
