@@ -14,15 +14,13 @@ against ``bench.echo_server`` (the framework's ceiling of section 2); under ``va
 one pass.
 """
 
+import heapq
 import sys
 import time
 
-import heapq
-
 from twisted.internet.address import IPv4Address
-from twisted.internet.testing import StringTransport
-
 from twisted.internet.protocol import Factory
+from twisted.internet.testing import StringTransport
 
 from bench.echo_server import Echo
 from bench.request_mix import OPERATORS, REQUESTS, WINDOW, requests
@@ -39,6 +37,7 @@ except ImportError:  # the server before events
     EVENTS = False
 
 ECHO = False  # the echo server instead
+
 
 def reads(connections, operators):
     """(connection number, bytes of one read) in the order the server gets them: the order
@@ -112,7 +111,14 @@ def main(argv=None):
     times = sorted(one_pass(chunks, connections, operators) / count * 1e6 for _ in range(passes))
     print(
         "%s, %d connections: %d requests a pass (%d a read), CPU a request: fastest %.2f us, median %.2f us"
-        % ("echo" if ECHO else "events" if EVENTS else "before events", connections, count, WINDOW, times[0], times[len(times) // 2])
+        % (
+            "echo" if ECHO else "events" if EVENTS else "before events",
+            connections,
+            count,
+            WINDOW,
+            times[0],
+            times[len(times) // 2],
+        )
     )
 
 

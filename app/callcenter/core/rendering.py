@@ -120,7 +120,9 @@ def _formatted(entry: "Tuple[str, Callable[[Any], Any]]") -> "Callable[[Any], st
 LINES: "Dict[type, Callable[[Any], Optional[str]]]" = dict(FUNCTIONS)
 LINES.update((kind, _formatted(entry)) for kind, entry in FORMATS.items())
 # What render looks up, one entry a kind: (format, its fields) or (None, the function).
-ENTRIES: "Dict[type, Tuple[Optional[str], Callable[[Any], Any]]]" = {kind: (None, line) for kind, line in FUNCTIONS.items()}
+ENTRIES: "Dict[type, Tuple[Optional[str], Callable[[Any], Any]]]" = {
+    kind: (None, line) for kind, line in FUNCTIONS.items()
+}
 ENTRIES.update(FORMATS)
 
 
