@@ -49,6 +49,7 @@ from callcenter.core.events import (
     CallRinging,
     CallTimedOut,
     RingCanceled,
+    reader,
 )
 from callcenter.core.rendering import render
 from callcenter.interfaces import IEventSubscriber
@@ -72,6 +73,10 @@ METRICS = (
     "rejected",
     "waiting",
 )
+
+# The fields the replication reads of every call's events, read from their slots by C.
+call_of = reader("call")
+operator_of = reader("operator")
 
 # A ring: (operator, call id), one object per ring.
 Ring = Tuple[str, str]
@@ -309,7 +314,8 @@ class Tally(object):
 
 
 class Caller(object):
-    __slots__ = ("arrived", "operator", "tally")
+    # No __slots__: a class without them is made by a specialized call on newer Pythons (one a
+    # call here), and only the calls in the system have one.
 
     def __init__(self, arrived: float, tally: Optional[Tally]) -> None:
         self.arrived = arrived
@@ -550,10 +556,10 @@ class Replication(object):
         for event in events:
             kind = type(event)
             if kind is CallRinging:
-                caller = callers.get(event.call)
+                call_id, operator = call_of(event), operator_of(event)
+                caller = callers.get(call_id)
                 if caller is None or caller.operator == "":
                     continue  # answered already: its other rings (ring-all) end next
-                operator = event.operator
                 if self._at_once:  # answered in the same instant: no ring to keep
                     caller.operator = ""
                     try:
@@ -562,14 +568,14 @@ class Replication(object):
                         caller.operator = None
                         self.unexpected += 1
                     continue
-                ring = (operator, event.call)
+                ring = (operator, call_id)
                 self.ringing[operator] = ring
                 caller.operator = operator
                 self.behaviour.on_ring(self, ring)
             elif kind is CallReceived:
                 continue
             elif kind is CallFinished:
-                del callers[event.call]
+                del callers[call_of(event)]
             elif kind is CallAnswered:
                 self._answered(event)
             elif kind is CallQueued:
@@ -601,7 +607,7 @@ class Replication(object):
                     caller.tally.refused += 1
 
     def _answered(self, event: Any) -> None:
-        call_id = event.call
+        call_id = call_of(event)
         caller = self.callers[call_id]
         caller.operator = ""  # answered
         now = self.clock.now
