@@ -458,6 +458,7 @@ class Replication(object):
         # and at the end of its handle time.
         self._push = functools.partial(heapq.heappush, self.clock.heap)
         self._order = self.clock.order
+        self._arrive = self.arrive  # bound once: its entry is pushed at every arrival
 
     # The run.
 
@@ -503,7 +504,7 @@ class Replication(object):
         following, priority, queue, give_up = self._streams[stream]
         following = following(now)
         if following < self.model.end:
-            self._push((following, self._order(), self.arrive, stream))
+            self._push((following, self._order(), self._arrive, stream))
         if now >= self._tallies_until:
             self._look_at_tallies(now)
         tally = self._tallying[stream]
