@@ -501,8 +501,8 @@ class Replication(object):
         """A call of stream number ``stream`` arrives."""
         now = self.clock.now
         call_id = self._next_id()
-        following, priority, queue, give_up = self._streams[stream]
-        following = following(now)
+        arrival_after, priority, queue, give_up = self._streams[stream]
+        following = arrival_after(now)
         if following < self.model.end:
             self._push((following, self._order(), self._arrive, stream))
         if now >= self._tallies_until:
