@@ -347,7 +347,9 @@ def test_a_leader_that_steps_down_writes_the_lines_of_its_commit_that_went_throu
     assert first.query("status") == second.query("status")
 
 
-def test_a_standby_lagging_behind_a_snapshot_catches_up_from_etcds_history_with_every_line(servers, etcd_cluster):
+def leader_and_deaf_standby(servers):
+    """A leader that snapshots every 3,000 bytes, and a standby that applied its call 0 and
+    from then on hears nothing from etcd: (leader, standby, the standby's queue_log)."""
     first = leading(servers("one", snapshot_limit=3000))
     second = servers("two", client_class=Deaf)
     second_log = queue_log(second)
@@ -356,12 +358,24 @@ def test_a_standby_lagging_behind_a_snapshot_catches_up_from_etcds_history_with_
     spin_until(lambda: second.applied_seq == first.applied_seq, what="the standby applying call 0")
     second.client.deaf = True
     spin_until(lambda: not first._snapshotting, what="the first leader's first snapshot")
-    snapshots, calls = first.snapshots, 1
-    while first.snapshots == snapshots or first._snapshotting:  # the keys it lacks deleted by a snapshot
-        assert calls < 500, "no snapshot"
-        first.execute("call", str(calls))
-        committed(first)
+    return first, second, second_log
+
+
+def calls_until_snapshots(leader, count, most):
+    """Calls 1, 2, ... on ``leader``, each committed, until it has taken ``count`` more
+    snapshots (each deleting the journal's keys before it); the next call's number."""
+    snapshots, calls = leader.snapshots, 1
+    while leader.snapshots < snapshots + count or leader._snapshotting:
+        assert calls < most, "no snapshot after %d calls" % most
+        leader.execute("call", str(calls))
+        committed(leader)
         calls += 1
+    return calls
+
+
+def test_a_standby_lagging_behind_a_snapshot_catches_up_from_etcds_history_with_every_line(servers, etcd_cluster):
+    first, second, second_log = leader_and_deaf_standby(servers)
+    calls = calls_until_snapshots(first, 1, most=500)  # the keys the standby lacks deleted
     first.execute("call", str(calls))  # and one after it
     committed(first)
     assert not stored_in_etcd(etcd_cluster, second.applied_seq + 1)
@@ -377,21 +391,9 @@ def test_a_standby_lagging_behind_a_snapshot_catches_up_from_etcds_history_with_
 def test_a_standby_lagging_behind_two_snapshots_starts_from_the_latest_and_says_what_it_lacks(
     servers, etcd_cluster, twisted_log
 ):
-    first = leading(servers("one", snapshot_limit=3000))
-    second = servers("two", client_class=Deaf)
-    second_log = queue_log(second)
-    first.execute("call", "0")
-    committed(first)
-    spin_until(lambda: second.applied_seq == first.applied_seq, what="the standby applying call 0")
+    first, second, second_log = leader_and_deaf_standby(servers)
     lacking = second.applied_seq
-    second.client.deaf = True
-    spin_until(lambda: not first._snapshotting, what="the first leader's first snapshot")
-    snapshots, calls = first.snapshots, 1
-    while first.snapshots < snapshots + 2 or first._snapshotting:  # etcd's history compacted past its keys
-        assert calls < 1000, "no second snapshot"
-        first.execute("call", str(calls))
-        committed(first)
-        calls += 1
+    calls_until_snapshots(first, 2, most=1000)  # etcd's history compacted past the keys it lacks
     status = first.query("status")
     wait(first.close())
     second.client.deaf = False

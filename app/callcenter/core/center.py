@@ -337,9 +337,7 @@ class CallCenter(object):
             for figures in queue.tallies:
                 figures.refused += 1
             events.append(CallRefused(now, call_id, queue.name, queue.label == "", len(queue.waiting)))
-            if self._told:
-                self._publish(events, "call")
-            return events
+            return self._conclude(events, "call", now)
         if not 0 <= now - self._received_at < RECEIVED_AT_RESOLUTION:
             self._received_at = now
         call = Call(call_id, self._received_at, priority, queue)
@@ -358,11 +356,7 @@ class CallCenter(object):
             self._ring(call, self.operators[offered[0]], events, now)
         else:
             self._ring_each(call, offered, events, now)
-        if self._told:
-            self._publish(events, "call")
-        if self._unarmed:
-            self._arm_rings(now)
-        return events
+        return self._conclude(events, "call", now)
 
     def answer(self, operator_id: str) -> Events:
         """The operator picks up the call ringing for it and becomes busy (the others that
@@ -401,11 +395,7 @@ class CallCenter(object):
                 if other is not operator:
                     events.append(self._end_ring(other, ANSWERED_ELSEWHERE, now))
                     self._release(other, events, now)
-        if self._told:
-            self._publish(events, "answer")
-        if self._unarmed:
-            self._arm_rings(now)
-        return events
+        return self._conclude(events, "answer", now)
 
     def reject(self, operator_id: str) -> Events:
         """The operator declines: it becomes available and the call is offered again."""
@@ -421,11 +411,7 @@ class CallCenter(object):
         operator.state = AVAILABLE
         operator.since = now
         self._offer_again(call, operator, events, now)
-        if self._told:
-            self._publish(events, "reject")
-        if self._unarmed:
-            self._arm_rings(now)
-        return events
+        return self._conclude(events, "reject", now)
 
     def hangup(self, call_id: str) -> Events:
         """The caller hangs up: missed if not answered yet, finished if answered; the
@@ -443,9 +429,7 @@ class CallCenter(object):
             for figures in tallies:
                 figures.missed += 1
             events = [CallMissed(now, call_id, queue.name, now - call.received_at, position, call.first_position)]
-            if self._told:
-                self._publish(events, "hangup")
-            return events
+            return self._conclude(events, "hangup", now)
         operator = call.operator
         assert operator is not None
         if state == RINGING:
@@ -455,17 +439,9 @@ class CallCenter(object):
             for ringer in call.ringers or (operator,):
                 events.append(RingCanceled(now, call_id, ringer.id, queue.name, now - ringer.since, HUNG_UP))
                 self._release(ringer, events, now)
-            if self._told:
-                self._publish(events, "hangup")
-            if self._unarmed:
-                self._arm_rings(now)
-            return events
+            return self._conclude(events, "hangup", now)
         events = self._finish(call, operator, CALLER, now)
-        if self._told:
-            self._publish(events, "hangup")
-        if self._unarmed:
-            self._arm_rings(now)
-        return events
+        return self._conclude(events, "hangup", now)
 
     def finish(self, operator_id: str) -> Events:
         """The operator ends the call it talks on (Asterisk's agent hanging up): as when its
@@ -479,11 +455,7 @@ class CallCenter(object):
         call.state = ENDED
         now = self.now()
         events = self._finish(call, operator, OPERATOR, now)
-        if self._told:
-            self._publish(events, "finish")
-        if self._unarmed:
-            self._arm_rings(now)
-        return events
+        return self._conclude(events, "finish", now)
 
     def _finish(self, call: Call, operator: Operator, ended_by: str, now: float) -> Events:
         """The answered ``call`` (ENDED now) ended, ``ended_by`` its caller or its operator:
@@ -572,11 +544,7 @@ class CallCenter(object):
             routing.join_default(default, operator)
             events: Events = [OperatorLoggedIn(now, operator_id, default.name)]
             self._release(operator, events, now)
-            if self._told:
-                self._publish(events, "login")
-            if self._unarmed:
-                self._arm_rings(now)
-            return events
+            return self._conclude(events, "login", now)
         if operator.state == BUSY and operator.pending == LOGGED_OUT:
             return self._call_off_pending(operator, LogoutCalledOff, "login")
         if operator.state != LOGGED_OUT:
@@ -608,8 +576,15 @@ class CallCenter(object):
             previous = queue.members[operator.id]
             routing.move_to_level(queue, operator, level, self.operators)
             events.append(OperatorLevelChanged(now, operator.id, queue.name, queue.label == "", level, previous))
+        return self._conclude(events, "level", now)
+
+    def _conclude(self, events: Events, command: str, now: float) -> Events:
+        """The end of every command: its events told to the subscribers that hear commands,
+        then the rings it began armed (after: a subscriber may answer a ring as it hears it)."""
         if self._told:
-            self._publish(events, "level")
+            self._publish(events, command)
+        if self._unarmed:
+            self._arm_rings(now)
         return events
 
     # The core's timers: each fires into the public operation for it (a durable center
@@ -960,9 +935,7 @@ class CallCenter(object):
                 events = [OperatorWillPause(now, operator.id, call.id, reason)]
             else:
                 events = [OperatorWillLogOut(now, operator.id, call.id)]
-            if self._told:
-                self._publish(events, command)
-            return events
+            return self._conclude(events, command, now)
         if presence is PAUSED:
             events = [OperatorPaused(now, operator.id, reason, None)]
         else:
@@ -977,11 +950,7 @@ class CallCenter(object):
         else:
             self._end_presence(operator, now)
             self._absent(operator, presence, reason, now)
-        if self._told:
-            self._publish(events, command)
-        if self._unarmed:
-            self._arm_rings(now)
-        return events
+        return self._conclude(events, command, now)
 
     def _absent(self, operator: Operator, presence: str, reason: Optional[str], now: float) -> None:
         """``operator`` (holding no call now) goes PAUSED or LOGGED_OUT."""
@@ -1000,20 +969,14 @@ class CallCenter(object):
         operator.reason = None
         operator.no_answer = 0
         self._release(operator, events, now)
-        if self._told:
-            self._publish(events, command)
-        if self._unarmed:
-            self._arm_rings(now)
-        return events
+        return self._conclude(events, command, now)
 
     def _call_off_pending(self, operator: Operator, kind: Any, command: str) -> Events:
         operator.pending = operator.pending_reason = None
         call = operator.call
         assert call is not None
-        events: Events = [kind(self.now(), operator.id, call.id)]
-        if self._told:
-            self._publish(events, command)
-        return events
+        now = self.now()
+        return self._conclude([kind(now, operator.id, call.id)], command, now)
 
     def _end_presence(self, operator: Operator, now: float) -> None:
         """Add the time of the presence ``operator`` leaves (if any) to its figures."""

@@ -140,14 +140,21 @@ def is_digits(text: str) -> bool:
     return bool(text) and all("0" <= character <= "9" for character in text)
 
 
+def small_whole_number(text: Any, highest: int) -> Optional[int]:
+    """``text`` (its digits, at most two, or an int) as a whole number from 0 to ``highest``; None
+    when it is not one. Words and the wire give numbers both ways."""
+    if isinstance(text, str) and is_digits(text) and len(text) < 3:
+        number = int(text)
+    elif isinstance(text, int) and not isinstance(text, bool):
+        number = text
+    else:
+        return None
+    return number if 0 <= number <= highest else None
+
+
 def parse_priority(text: Any) -> int:
     """A call's priority: a whole number from 0 to 9 (in words, ``priority=N``)."""
-    if isinstance(text, str) and is_digits(text) and len(text) < 3:
-        priority = int(text)
-    elif isinstance(text, int) and not isinstance(text, bool):
-        priority = text
-    else:
-        priority = -1
-    if not 0 <= priority < PRIORITIES:
+    priority = small_whole_number(text, PRIORITIES - 1)
+    if priority is None:
         raise CallCenterError("priority must be a whole number from 0 to %d, not %s" % (PRIORITIES - 1, str(text)[:20]))
     return priority

@@ -9,7 +9,7 @@ import configparser
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from callcenter.core.model import CallCenterError, is_digits
+from callcenter.core.model import CallCenterError, small_whole_number
 from callcenter.core.strategies import LINEAR, STRATEGIES
 
 # The queue of a call that names none, when there is no --queues file.
@@ -25,13 +25,8 @@ _NO_DEFAULT_SECTION = "\0no default section"
 def parse_level(text: Any) -> int:
     """An operator's level in a queue: a whole number from 0 to ``MAX_LEVEL`` (in words, its
     digits). CallCenterError when it is not one."""
-    if isinstance(text, str) and is_digits(text) and len(text) < 3:
-        level = int(text)
-    elif isinstance(text, int) and not isinstance(text, bool):
-        level = text
-    else:
-        level = -1
-    if not 0 <= level <= MAX_LEVEL:
+    level = small_whole_number(text, MAX_LEVEL)
+    if level is None:
         raise CallCenterError("a level is a whole number from 0 to %d, not %s" % (MAX_LEVEL, str(text)[:20]))
     return level
 

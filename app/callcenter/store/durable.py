@@ -159,23 +159,42 @@ class CommitWaiters(object):
 class StoredCallCenter(object):
     """What the durable and the replicated call centers share: the core inside (``center``),
     its events told to their subscribers once their records are stored, what observers read,
-    the core's timers kept so that their firing is recorded. The subclasses set the attributes."""
+    the core's timers kept so that their firing is recorded."""
 
-    center: CallCenter
-    bus: EventBus
-    seconds: Callable[[], float]
-    call_later: Any
-    replaying: Optional[float]
-    live: bool
-    timers: Dict[Tuple[str, str], "CoreTimer"]
-    ring_timeout: float
-    center_options: Dict[str, Any]
-    _records: List[bytes]
-    _waiters: "CommitWaiters"
-    _idle_waiters: List[Any]
-    _commit_call: Any
-    # While a command runs: the events the core tells, to wait for the command's record.
-    unrecorded: Optional[List[Tuple[Events, Optional[str]]]]
+    def __init__(
+        self,
+        operator_ids: List[str],
+        call_later: Any,
+        seconds: Callable[[], float],
+        ring_timeout: float,
+        center_options: Dict[str, Any],
+    ) -> None:
+        self.operator_ids_wanted = list(operator_ids)
+        self.call_later = call_later
+        self.seconds = seconds
+        self.ring_timeout = ring_timeout
+        self.center_options = center_options
+        self.center: CallCenter = None  # type: ignore[assignment]  # set once the state is read
+        self.generation = 0  # of the snapshot the journal follows
+        self.timers: Dict[Tuple[str, str], CoreTimer] = {}
+        self.live = False  # timers are armed with the reactor (once the state is read)
+        self.replaying: Optional[float] = None  # the time of the record being replayed
+        self._records: List[bytes] = []  # waiting for the next commit
+        self._waiters = CommitWaiters()
+        self._commit_call: Any = None
+        self._idle_waiters: List[Any] = []
+        self._held: List[CoreTimer] = []  # timers that fired while degraded, in firing order
+        # Degraded mode: why changes are refused, None while the store takes them.
+        self.degraded: Optional[str] = None
+        self.changes_refused = 0
+        self.bus = EventBus(center_options.get("report"))
+        self._relay = DurableRelay(self)
+        # While a command runs: the events the core tells, to wait for the command's record.
+        self.unrecorded: Optional[List[Tuple[Events, Optional[str]]]] = None
+        # Counters for the log, the metrics and the benchmark.
+        self.commits = 0
+        self.records_written = 0
+        self.snapshots = 0
 
     def _timer_fired(self, timer: "CoreTimer") -> None:
         raise NotImplementedError
@@ -388,43 +407,18 @@ class DurableCallCenter(StoredCallCenter):
         """``center_options``: CallCenter's other keyword arguments (service_level, ...); its
         clock is :meth:`now`. ``sync`` and ``write``: ``os.fdatasync`` and ``os.write`` (tests
         give ones that fail)."""
+        StoredCallCenter.__init__(self, operator_ids, call_later, seconds, ring_timeout, center_options)
         self.files = StateDirectory(directory, sync, write)
         self.directory = self.files.path
-        self.operator_ids_wanted = list(operator_ids)
-        self.call_later = call_later
-        self.seconds = seconds
-        self.ring_timeout = ring_timeout
         self.journal_limit = journal_limit
         self.sync = sync
-        self.center_options = center_options
-        self.timers: Dict[Tuple[str, str], CoreTimer] = {}
-        self.live = False  # timers are armed with the reactor (after restore)
-        self.replaying: Optional[float] = None  # the time of the record being replayed
-        self.generation = 0
         self.journal: Optional[Journal] = None
-        self.center: CallCenter = None  # type: ignore[assignment]  # set by restore()
-        self._records: List[bytes] = []  # waiting for the next commit
-        self._waiters = CommitWaiters()
-        self._commit_call: Any = None
-        self._idle_waiters: List[Any] = []
         # (function, fd) -> Deferred: runs the fdatasync off the reactor (deferToThread).
         self.sync_in_thread: Optional[Callable[..., Any]] = None
-        # Degraded mode: why the disk refuses ("no space left"), None while it takes writes.
-        self.degraded: Optional[str] = None
-        self.changes_refused = 0  # changes rolled back or refused because of the disk
         self._retry_call: Any = None
-        self._held: List[CoreTimer] = []  # timers that fired while degraded, in firing order
-        self.bus = EventBus(center_options.get("report"))
-        self._relay = DurableRelay(self)
-        # While a command runs: the events the core tells, to wait for the command's record.
-        self.unrecorded: Optional[List[Tuple[Events, Optional[str]]]] = None
         # Called when, after a refusal, the state on disk cannot even be read back: the
         # server cannot know its state and stops (exit 1).
         self.on_lost_state: Optional[Callable[[str], None]] = None
-        # Counters for the log and the benchmark.
-        self.records_written = 0
-        self.commits = 0
-        self.snapshots = 0
 
     # What the server's factory uses and observers read (StoredCallCenter has the rest).
 

@@ -46,7 +46,6 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from callcenter.core import state
-from callcenter.core.bus import EventBus
 from callcenter.core.center import DEFAULT_RING_TIMEOUT, CallCenter, CallCenterError, Events
 from callcenter.core.events import ChangesAccepted, ChangesRefused
 from callcenter.core.model import BUSY, RINGING, ChangeRefusedError
@@ -63,9 +62,7 @@ from callcenter.store.durable import (
     TIMEOUT,
     WAITED,
     WRAPPED,
-    CommitWaiters,
     CoreTimer,
-    DurableRelay,
     StoredCallCenter,
 )
 from callcenter.store.etcd import (
@@ -213,46 +210,26 @@ class ReplicatedCallCenter(StoredCallCenter):
         lease_ttl: int = DEFAULT_LEASE_TTL,
         **center_options: Any,
     ) -> None:
+        StoredCallCenter.__init__(self, operator_ids, call_later, seconds, ring_timeout, center_options)
         self.client = client
         self.keys = Keys(prefix)
         self.prefix = prefix
         self.name = name
         self.id = uuid.uuid4().hex
-        self.operator_ids_wanted = list(operator_ids)
-        self.call_later = call_later
-        self.seconds = seconds
-        self.ring_timeout = ring_timeout
         self.snapshot_limit = snapshot_limit
         self.lease_ttl = lease_ttl
-        self.center_options = center_options
         self.role = STANDBY
         self.leader_name: Optional[str] = None  # the leader's, as its key says (None: no leader)
         self.leader_revision = 0  # the create revision of our leader key while we lead
         self.lease = 0
         self.lease_confirmed = 0.0  # when the last keepalive that etcd confirmed was sent
-        self.timers: Dict[Tuple[str, str], CoreTimer] = {}
-        self.live = False
-        self.replaying: Optional[float] = None
-        self.center: CallCenter = None  # type: ignore[assignment]  # set by start()
-        self.generation = 0  # of the snapshot the journal follows
         self.applied_seq = 0  # the last journal key in the center
         self.revision = 0  # the etcd revision the center is at
         self.committed = CommittedState(None, [])
         self.journal_bytes = 0  # journal put since the last snapshot
-        self._records: List[bytes] = []
-        self._waiters = CommitWaiters()
-        self._commit_call: Any = None
         self._commit_in_flight = False
         self._failing_since: Optional[float] = None
-        self._idle_waiters: List[Any] = []
-        self._held: List[CoreTimer] = []
-        self.degraded: Optional[str] = None  # why changes are refused (the store does not answer)
         self.unavailable: Optional[str] = None  # why etcd cannot be reached, as a standby last saw
-        self.changes_refused = 0
-        self.bus = EventBus(center_options.get("report"))
-        self._relay = DurableRelay(self)
-        # While a command runs: the events the core tells, to wait for the command's record.
-        self.unrecorded: Optional[List[Tuple[Events, Optional[str]]]] = None
         self.step_down_listeners: List[Callable[[str], None]] = []
         self.watch: Optional[Watch] = None
         self._tick: Any = None
@@ -262,10 +239,6 @@ class ReplicatedCallCenter(StoredCallCenter):
         self._last_compacted = 0
         self.stopped = False
         self.started = False
-        # Counters for the log, the metrics and the benchmark.
-        self.commits = 0
-        self.records_written = 0
-        self.snapshots = 0
         self.takeovers = 0
 
     # What observers read (StoredCallCenter has the rest): the center of the moment.
