@@ -34,11 +34,21 @@ def log_failure(subscriber: Any, error: BaseException) -> None:
 class EventBus(object):
     """Subscribers, in the order they subscribed, and the events on their way to them."""
 
-    __slots__ = ("_failed", "_pending", "_publishing", "hears_commands", "report", "subscribers", "timers_only")
+    __slots__ = (
+        "_failed",
+        "_pending",
+        "_publishing",
+        "hears_commands",
+        "of_commands",
+        "report",
+        "subscribers",
+        "timers_only",
+    )
 
     def __init__(self, report: Optional[Report] = None) -> None:
         self.subscribers: List[Any] = []
         self.timers_only: List[Any] = []  # those of subscribers that hear no command's events
+        self.of_commands: List[Any] = []  # the others: those that hear the events of commands too
         self.hears_commands = False  # whether a subscriber hears the events of commands
         self.report: Report = report or log_failure
         self._publishing = False
@@ -50,14 +60,14 @@ class EventBus(object):
         subscribes); with ``commands`` False, only those no command caused."""
         self.unsubscribe(subscriber)
         self.subscribers.append(subscriber)
-        if not commands:
-            self.timers_only.append(subscriber)
-        self.hears_commands = len(self.subscribers) > len(self.timers_only)
+        (self.of_commands if commands else self.timers_only).append(subscriber)
+        self.hears_commands = bool(self.of_commands)
 
     def unsubscribe(self, subscriber: Any) -> None:
         self.subscribers = [known for known in self.subscribers if known is not subscriber]
+        self.of_commands = [known for known in self.of_commands if known is not subscriber]
         self.timers_only = [known for known in self.timers_only if known is not subscriber]
-        self.hears_commands = len(self.subscribers) > len(self.timers_only)
+        self.hears_commands = bool(self.of_commands)
 
     def publish(self, events: Sequence[Any], command: Optional[str]) -> None:
         """Tell every subscriber ``events`` (of ``command``, or None)."""
@@ -68,8 +78,7 @@ class EventBus(object):
         pending = self._pending
         try:
             while True:
-                told = self.subscribers if command is None or not self.timers_only else self._of_commands()
-                for subscriber in told:
+                for subscriber in self.subscribers if command is None else self.of_commands:
                     try:
                         subscriber.heard(events, command)
                     except Exception as error:
@@ -79,10 +88,6 @@ class EventBus(object):
                 events, command = pending.popleft()
         finally:
             self._publishing = False
-
-    def _of_commands(self) -> List[Any]:
-        """The subscribers that hear the events of commands too."""
-        return [known for known in self.subscribers if not any(other is known for other in self.timers_only)]
 
     def _failure(self, subscriber: Any, error: BaseException) -> None:
         if any(failed is subscriber for failed in self._failed):

@@ -356,7 +356,11 @@ class CallCenter(object):
             self._ring(call, self.operators[offered[0]], events, now)
         else:
             self._ring_each(call, offered, events, now)
-        return self._conclude(events, "call", now)
+        if self._told:  # _conclude, written out: this runs for every simulated call
+            self._publish(events, "call")
+        if self._unarmed:
+            self._arm_rings(now)
+        return events
 
     def answer(self, operator_id: str) -> Events:
         """The operator picks up the call ringing for it and becomes busy (the others that
@@ -395,7 +399,11 @@ class CallCenter(object):
                 if other is not operator:
                     events.append(self._end_ring(other, ANSWERED_ELSEWHERE, now))
                     self._release(other, events, now)
-        return self._conclude(events, "answer", now)
+        if self._told:  # _conclude, written out: this runs for every simulated call
+            self._publish(events, "answer")
+        if self._unarmed:
+            self._arm_rings(now)
+        return events
 
     def reject(self, operator_id: str) -> Events:
         """The operator declines: it becomes available and the call is offered again."""
@@ -443,7 +451,11 @@ class CallCenter(object):
                 self._release(ringer, events, now)
             return self._conclude(events, "hangup", now)
         events = self._finish(call, operator, CALLER, now)
-        return self._conclude(events, "hangup", now)
+        if self._told:  # _conclude, written out: this runs for every simulated call
+            self._publish(events, "hangup")
+        if self._unarmed:
+            self._arm_rings(now)
+        return events
 
     def finish(self, operator_id: str) -> Events:
         """The operator ends the call it talks on (Asterisk's agent hanging up): as when its

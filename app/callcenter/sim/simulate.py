@@ -29,6 +29,7 @@ What operators do is :class:`OperatorBehaviour`; the core's options come from
 
 import functools
 import heapq
+import itertools
 import math
 import random
 from operator import attrgetter
@@ -48,6 +49,7 @@ from callcenter.core.events import (
     CallRinging,
     CallTimedOut,
     RingCanceled,
+    reader,
 )
 from callcenter.core.rendering import render
 from callcenter.interfaces import IEventSubscriber
@@ -71,6 +73,10 @@ METRICS = (
     "rejected",
     "waiting",
 )
+
+# The fields the replication reads of every call's events, read from their slots by C.
+call_of = reader("call")
+operator_of = reader("operator")
 
 # A ring: (operator, call id), one object per ring.
 Ring = Tuple[str, str]
@@ -308,12 +314,27 @@ class Tally(object):
 
 
 class Caller(object):
-    __slots__ = ("arrived", "operator", "tally")
+    # No __slots__: a class without them is made by a specialized call on newer Pythons (one a
+    # call here), and only the calls in the system have one.
 
     def __init__(self, arrived: float, tally: Optional[Tally]) -> None:
         self.arrived = arrived
         self.tally = tally  # None during the warm-up
         self.operator: Optional[str] = None  # the operator it rings now
+
+
+@implementer(IEventSubscriber)
+class TranscriptLines(object):
+    """Writes the lines of the events it hears to a transcript, at the clock's time."""
+
+    def __init__(self, transcript: Transcript, clock: HeapClock) -> None:
+        self.transcript = transcript
+        self.clock = clock
+
+    def heard(self, events: List[Any], command: Optional[str]) -> None:
+        now = self.clock.now
+        for line in render(events):
+            self.transcript(now, line)
 
 
 class OperatorBehaviour(object):
@@ -344,26 +365,36 @@ class ArrivalProcess(object):
         self.segments = segments
         self.draw = draw
         self._segment = 0
+        self._entered()
+
+    def _entered(self) -> None:
+        """The present segment's rate and end, read once per segment (0 and -inf past the last)."""
+        if self._segment < len(self.segments):
+            segment = self.segments[self._segment]
+            self._per_hour, self._end = segment.calls_per_hour, segment.end
+        else:
+            self._per_hour, self._end = 0.0, float("-inf")
 
     def following(self, now: float) -> float:
         """The next arrival after ``now``, or inf once the last segment is over."""
         need = -math.log(1.0 - self.draw())  # in expected arrivals
+        per_hour = self._per_hour
+        if per_hour:
+            following = now + need * 3600.0 / per_hour
+            if following < self._end:
+                return following
         segments = self.segments
-        if self._segment < len(segments):
-            segment = segments[self._segment]
-            if segment.calls_per_hour:
-                following = now + need * 3600.0 / segment.calls_per_hour
-                if following < segment.end:
-                    return following
         while self._segment < len(segments):
             segment = segments[self._segment]
             rate = segment.calls_per_hour / 3600.0
             room = rate * (segment.end - now)
             if need < room:
+                self._entered()
                 return now + need / rate
             need -= room
             now = segment.end
             self._segment += 1
+        self._entered()
         return float("inf")
 
 
@@ -389,6 +420,8 @@ class Replication(object):
             now=functools.partial(attrgetter("now"), self.clock),
             **options,
         )
+        if transcript is not None:  # ahead of this replication: the lines of the events its operators answer
+            self.center.subscribe(TranscriptLines(transcript, self.clock))
         self.center.subscribe(self)
         if listener is not None:
             self.center.subscribe(listener)
@@ -400,7 +433,13 @@ class Replication(object):
         self.callers: Dict[str, Caller] = {}
         # operator -> its present ring: a response to an earlier ring finds another object here
         self.ringing: Dict[str, Ring] = {}
-        self.calls = 0
+        self._next_id = map(str, itertools.count(1)).__next__  # the calls' ids: "1", "2", ...
+        # Per stream, what its arrivals need (made by run(): a subclass may change the lists above).
+        self._streams: List[Tuple[Callable[[float], float], int, Optional[str], float]] = []
+        # Per stream, the tally its calls arriving now count in (None: not measured), until the
+        # arrival at or after ``_tallies_until`` looks again.
+        self._tallying: List[Optional[Tally]] = []
+        self._tallies_until = float("-inf")
         self.unexpected = 0  # commands the core refused that the model thought valid
         self.behaviour = OperatorBehaviour(model, self.rng)
         self._at_once = self.behaviour.at_once
@@ -419,11 +458,16 @@ class Replication(object):
         # and at the end of its handle time.
         self._push = functools.partial(heapq.heappush, self.clock.heap)
         self._order = self.clock.order
+        self._arrive = self.arrive  # bound once: its entry is pushed at every arrival
 
     # The run.
 
     def run(self) -> "Replication":
         model = self.model
+        self._streams = [
+            (arrivals.following, priority, queue, give_up)
+            for arrivals, (priority, queue), give_up in zip(self.arrivals, self.destinations, self.give_ups)
+        ]
         for number, arrivals in enumerate(self.arrivals):
             self.clock.schedule(arrivals.following(model.start), self.arrive, number)
         if model.buckets:
@@ -438,30 +482,37 @@ class Replication(object):
         index = model.bucket_of(now)
         return self.tallies[index] if index < len(self.tallies) else None
 
+    def _look_at_tallies(self, now: float) -> None:
+        """Each stream's tally for the calls arriving from ``now`` on, and until when it holds."""
+        model = self.model
+        if now < model.measured_from:
+            self._tallying = [None] * len(self.stream_tallies)
+            self._tallies_until = model.measured_from
+            return
+        index = int((now - model.start) / model.interval) - model.first_bucket
+        self._tallying = [tallies[index] if index < len(tallies) else None for tallies in self.stream_tallies]
+        # A little short of the next interval's start: up to there the index above holds whatever
+        # the rounding; from there each arrival computes it again.
+        self._tallies_until = model.start + (model.first_bucket + index + 1 - 1e-6) * model.interval
+
     # What callers do.
 
     def arrive(self, stream: int) -> None:
         """A call of stream number ``stream`` arrives."""
         now = self.clock.now
-        self.calls += 1
-        call_id = str(self.calls)
-        model = self.model
-        tally = None
-        if now >= model.measured_from:
-            index = int((now - model.start) / model.interval) - model.first_bucket
-            tallies = self.stream_tallies[stream]
-            if index < len(tallies):
-                tally = tallies[index]
-        following = self.arrivals[stream].following(now)
-        if following < model.end:
-            self._push((following, self._order(), self.arrive, stream))
+        call_id = self._next_id()
+        arrival_after, priority, queue, give_up = self._streams[stream]
+        following = arrival_after(now)
+        if following < self.model.end:
+            self._push((following, self._order(), self._arrive, stream))
+        if now >= self._tallies_until:
+            self._look_at_tallies(now)
+        tally = self._tallying[stream]
         caller = Caller(now, tally)
         self.callers[call_id] = caller
         if tally is not None:
             tally.offered += 1
-        priority, queue = self.destinations[stream]
         self._call(call_id, priority, queue)  # what happens to it, the replication hears (heard)
-        give_up = self.give_ups[stream]
         if give_up and caller.operator != "" and call_id in self.callers:  # not answered at once
             self.clock.schedule(now - math.log(1.0 - self._draw()) / give_up, self.give_up, call_id)
 
@@ -502,18 +553,14 @@ class Replication(object):
     def heard(self, events: List[Any], command: Optional[str]) -> None:
         """The core's events, in order: rings to respond to, answers to time, and the counts
         (the most frequent first: this runs for every command)."""
-        if self.transcript is not None:
-            now = self.clock.now
-            for line in render(events):
-                self.transcript(now, line)
         callers = self.callers
         for event in events:
             kind = type(event)
             if kind is CallRinging:
-                caller = callers.get(event.call)
+                call_id, operator = call_of(event), operator_of(event)
+                caller = callers.get(call_id)
                 if caller is None or caller.operator == "":
                     continue  # answered already: its other rings (ring-all) end next
-                operator = event.operator
                 if self._at_once:  # answered in the same instant: no ring to keep
                     caller.operator = ""
                     try:
@@ -522,14 +569,14 @@ class Replication(object):
                         caller.operator = None
                         self.unexpected += 1
                     continue
-                ring = (operator, event.call)
+                ring = (operator, call_id)
                 self.ringing[operator] = ring
                 caller.operator = operator
                 self.behaviour.on_ring(self, ring)
             elif kind is CallReceived:
                 continue
             elif kind is CallFinished:
-                del callers[event.call]
+                del callers[call_of(event)]
             elif kind is CallAnswered:
                 self._answered(event)
             elif kind is CallQueued:
@@ -561,7 +608,7 @@ class Replication(object):
                     caller.tally.refused += 1
 
     def _answered(self, event: Any) -> None:
-        call_id = event.call
+        call_id = call_of(event)
         caller = self.callers[call_id]
         caller.operator = ""  # answered
         now = self.clock.now
