@@ -25,24 +25,6 @@ def test_marks_count_the_marked_tickets_between_two(base, size, data):
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    base=st.integers(0, 50),
-    size=st.integers(1, 200),
-    data=st.data(),
-)
-def test_a_removal_counts_then_marks_as_between_and_add_do(base, size, data):
-    marked = data.draw(st.sets(st.integers(base, base + size - 1)))
-    fused, plain = Marks(base, sorted(marked), size), Marks(base, sorted(marked), size)
-    for _ in range(data.draw(st.integers(1, 10))):
-        ticket = data.draw(st.integers(base, base + size - 1))
-        low = data.draw(st.integers(base - 30, ticket))
-        expected = plain.between(low, ticket)
-        plain.add(ticket, 1)
-        assert fused.between_and_mark(low, ticket) == expected
-        assert fused.tree == plain.tree
-
-
-@settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["append", "appendleft", "popleft", "remove"]), st.integers(0, 10**6))))
 def test_a_waiting_call_leaves_from_the_position_a_plain_list_gives(operations):
     """Calls arrive, come back to the head, are taken from the head and hang up from anywhere

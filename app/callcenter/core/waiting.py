@@ -74,26 +74,6 @@ class Marks(object):
             other -= other & -other
         return total
 
-    def between_and_mark(self, low: int, ticket: int) -> int:
-        """``between(low, ticket)``, then ``ticket`` (covered) marked: what a removal does, in
-        one call."""
-        tree = self.tree
-        base = self.base
-        index = ticket - base
-        other = min(max(low - base, 0), index)
-        total = 0
-        while index > other:
-            total += tree[index]
-            index -= index & -index
-        while other > index:
-            total -= tree[other]
-            other -= other & -other
-        index, size = ticket - base + 1, len(tree)
-        while index < size:
-            tree[index] += 1
-            index += index & -index
-        return total
-
 
 class CallQueue(object):
     """A FIFO of waiting calls: append, pop-first and removal from anywhere, all O(1), and
@@ -183,8 +163,6 @@ class CallQueue(object):
         ticket = call.ticket
         head = calls[0].ticket
         marks = self._marks
-        if marks is not None and 0 <= ticket - marks.base < marks.size and len(calls) <= 2 * self._waiting + 64:
-            return ticket - head - marks.between_and_mark(head, ticket) + 1
         before = ticket - head
         if before and marks is not None:
             before -= marks.between(head, ticket)
