@@ -39,6 +39,11 @@ from callcenter.core.events import (
 )
 
 
+def queue_label(queue: str, default_queue: bool) -> str:
+    """How a line names a queue: not at all for the default queue, `` sales`` for another."""
+    return "" if default_queue else " " + queue
+
+
 def paused_line(operator: str, reason: Optional[str]) -> str:
     """``Operator A paused`` or ``Operator A paused: lunch``."""
     if reason:
@@ -67,8 +72,7 @@ def _logged_out(event: Any) -> Optional[str]:
 
 
 # The line of each kind of event (None: it has none): a format and the fields it takes, or a
-# function for the lines that depend on their values (a queue is not named in the lines of the
-# default queue: `` sales`` for another).
+# function for the lines that depend on their values.
 FORMATS: "Dict[type, Tuple[str, Callable[[Any], Any]]]" = {
     CallReceived: ("Call %s received", reader("call")),
     CallRinging: ("Call %s ringing for operator %s", reader("call", "operator")),
@@ -90,13 +94,13 @@ FORMATS: "Dict[type, Tuple[str, Callable[[Any], Any]]]" = {
 }
 FUNCTIONS: "Dict[type, Callable[[Any], Optional[str]]]" = {
     CallRefused: lambda event: (
-        "Call %s refused: queue%s full" % (event._call, "" if event._default_queue else " " + event._queue)
+        "Call %s refused: queue%s full" % (event._call, queue_label(event._queue, event._default_queue))
     ),
     CallQueued: lambda event: (
-        "Call %s waiting in queue%s" % (event._call, "" if event._default_queue else " " + event._queue)
+        "Call %s waiting in queue%s" % (event._call, queue_label(event._queue, event._default_queue))
     ),
     CallTimedOut: lambda event: (
-        "Call %s timed out in queue%s" % (event._call, "" if event._default_queue else " " + event._queue)
+        "Call %s timed out in queue%s" % (event._call, queue_label(event._queue, event._default_queue))
     ),
     CallFinished: _finished,
     OperatorLevelChanged: lambda event: (
@@ -148,22 +152,12 @@ def render(events: Iterable[Any]) -> List[str]:
 
 
 def text_of(events: Sequence[Any]) -> str:
-    """The lines of ``events`` joined by newlines: a reply's or an event's text. The usual
-    replies, of one or two events, without a list."""
-    count = len(events)
-    if count == 1:
+    """The lines of ``events`` joined by newlines: a reply's or an event's text (one event's
+    without a list)."""
+    if len(events) == 1:
         event = events[0]
         text, fields = ENTRIES[type(event)]
         if text is not None:
             return text % fields(event)
         return fields(event) or ""
-    if count == 2:
-        first, second = events
-        text, fields = ENTRIES[type(first)]
-        second_text, second_fields = ENTRIES[type(second)]
-        if text is not None:
-            if second_text is not None:
-                return text % fields(first) + "\n" + second_text % second_fields(second)
-            line = second_fields(second)
-            return text % fields(first) + "\n" + line if line is not None else text % fields(first)
     return "\n".join(render(events))

@@ -267,12 +267,8 @@ class CallCenterServerProtocol(RequestReceiver):
         authenticating = factory.auth_token is not None and not self.authenticated
         if not authenticating:
             words = usual_request(request)
-            if words is not None:  # the usual request, its reply gathered as _reply does
-                reply = factory.reply_to(words[0], words[1], self)
-                self._replies.append(reply)
-                self._replies_size += len(reply)
-                if self._replies_size + self._held > self._room:
-                    self._send_replies()
+            if words is not None:  # the usual request
+                self._reply(factory.reply_to(words[0], words[1], self))
                 return
         try:
             value, several = load_line(request)

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from callcenter.core.model import is_digits
 from callcenter.core.queues import MAX_LEVEL
-from callcenter.core.rendering import ENTRIES, text_of
+from callcenter.core.rendering import text_of
 
 # The C encoder of JSON strings (always pure ASCII, so valid UTF-8 as it is).
 _json_string = json.encoder.encode_basestring_ascii
@@ -61,11 +61,7 @@ RESPONSE = '{"response": %s}\n'
 
 def encode_reply(events: Sequence[Any]) -> bytes:
     """``encode("response", ...)`` of the lines of ``events`` (``rendering.text_of``): a
-    command's reply, worded and encoded in one call (one line: from the renderer's own table)."""
-    if len(events) == 1:
-        text, fields = ENTRIES[type(events[0])]
-        if text is not None:
-            return (RESPONSE % _json_string(text % fields(events[0]))).encode("ascii")
+    command's reply."""
     return (RESPONSE % _json_string(text_of(events))).encode("ascii")
 
 
