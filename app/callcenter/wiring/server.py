@@ -38,6 +38,7 @@ from callcenter.store.journal import DEFAULT_JOURNAL_LIMIT, StateError
 from callcenter.store.queuelog import QueueLog, QueueLogFile, QueueLogLines, queue_start
 from callcenter.wiring.descriptors import GuardedEndpoint
 from callcenter.wiring.options import ServerOptions, is_tls
+from callcenter.wiring.timers import ReactorTimers
 from callcenter.wiring.tls_sniffing import endpoint_reactor
 
 log = Logger()
@@ -107,7 +108,7 @@ def make_core(options: ServerOptions, reactor: Any, durable: Optional[DurableCal
         return durable.center
     return CallCenter(
         options["operators"],
-        reactor.callLater,
+        ReactorTimers(reactor.callLater, reactor.seconds).call_later,  # a ring's timer costs no DelayedCall
         options["ring-timeout"],
         now=reactor.seconds,
         service_level=options["service-level"],
