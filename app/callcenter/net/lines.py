@@ -59,7 +59,9 @@ class LineReceiver(basic.LineReceiver):
             del lines[0]
         handle = self.line_handler()
         skip_blank = self.skip_blank_lines
-        for position, line in enumerate(lines):
+        position = -1
+        for line in lines:
+            position += 1
             if self.paused:
                 # pauseProducing was called by a handler: keep the rest for resumeProducing.
                 self._unhandled = b"\n".join(lines[position:]) + b"\n" + self._unhandled
@@ -77,7 +79,8 @@ class LineReceiver(basic.LineReceiver):
             if skip_blank and (not line or line.isspace()):
                 continue
             handle(line)
-        self.tailReceived()
+        if self._unhandled or self._skipping:  # else there is no tail
+            self.tailReceived()
 
     def tailReceived(self) -> None:
         """What follows the last newline is in ``_unhandled``."""
@@ -141,10 +144,11 @@ class RequestReceiver(LineReceiver):
                 return  # paused again
             data, self._unread = self._unread, b""
         if self._lines_waiting or b"\n" in data:
-            open_value, dropping = self.scanner.take()
-            if dropping:
-                self._skipping = True  # the over-long value's rest, to the newline
-            self._unhandled += open_value
+            if self._scanner is not None:  # else no value is open
+                open_value, dropping = self._scanner.take()
+                if dropping:
+                    self._skipping = True  # the over-long value's rest, to the newline
+                self._unhandled += open_value
             LineReceiver.dataReceived(self, data)
             self._lines_waiting = self.paused and b"\n" in self._unhandled
         elif self._skipping:

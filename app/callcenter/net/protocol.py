@@ -135,19 +135,19 @@ class CallCenterServerProtocol(RequestReceiver):
     def send_event(self, event: "Event") -> None:
         self._send([event.message_for(self)], replies=False)
 
-    def _send(self, pieces: List[bytes], replies: bool, closing: bool = False) -> None:
+    def _send(self, pieces: List[bytes], replies: bool, closing: bool = False) -> Optional[int]:
         """``pieces`` (replies, or one event) out at once, or, with a journal, once the
         records of what caused them are on disk (``factory.durable_output``). They stay
         separate until then: when the disk refuses the records, each reply becomes an
-        error line and events are dropped."""
+        error line and events are dropped. What ``deliver`` tells when they went out at once."""
         durable_output = self.factory.durable_output
         waiting = None if durable_output is None else durable_output.when_durable()
         if waiting is None:
-            self.deliver(b"".join(pieces), closing)
-            return
+            return self.deliver(b"".join(pieces), closing)
         size = sum(map(len, pieces))
         self._held += size
         waiting.addBoth(self._committed, pieces, size, replies, closing)
+        return None
 
     def _committed(self, result: Any, pieces: List[bytes], size: int, replies: bool, closing: bool) -> Any:
         """The commit that ``pieces`` waited for is done (or refused). The result goes on
@@ -172,28 +172,33 @@ class CallCenterServerProtocol(RequestReceiver):
                 log.failure("Handling requests after a commit failed")
         return result
 
-    def deliver(self, data: bytes, closing: bool = False) -> None:
-        """Out now, in the line ending of the client's requests."""
+    def deliver(self, data: bytes, closing: bool = False) -> Optional[int]:
+        """Out now, in the line ending of the client's requests. The bytes still unsent after
+        it (``unsent_bytes``), or None when nothing more goes to this connection."""
         if self.cut_off:
-            return
+            return None
         if self.crlf:
             data = data.replace(b"\n", b"\r\n")  # JSON escapes newlines in strings: these end lines
         if data:
             send_now(self.transport, data)
         limit = self.factory.max_output_buffer
-        if unsent_bytes(self.transport) > limit:
+        unsent = unsent_bytes(self.transport)
+        if unsent > limit:
             self.cut_off = True
             log.warn(
                 "Closing connection from {peer}: it is not reading; {unsent} bytes of output unsent, "
                 "past the limit of {limit} (--max-output-buffer)",
                 peer=self.transport.getPeer(),
-                unsent=unsent_bytes(self.transport),
+                unsent=unsent,
                 limit=limit,
             )
             self.transport.abortConnection()
-        elif closing:
+            return None
+        if closing:
             self.transport.unregisterProducer()  # a TLS connection closes only once it has none
             self.transport.loseConnection()
+            return None
+        return unsent
 
     def _reply(self, reply: bytes) -> None:
         """One request's reply, gathered; once the replies gathered would take the output
@@ -205,10 +210,11 @@ class CallCenterServerProtocol(RequestReceiver):
 
     def _send_replies(self) -> None:
         replies = self._replies
+        unsent = None
         if replies:
             self._replies, self._replies_size = [], 0
-            self._send(replies, replies=True)
-        self._room = OUTPUT_BOUND - unsent_bytes(self.transport)
+            unsent = self._send(replies, replies=True)
+        self._room = OUTPUT_BOUND - (unsent_bytes(self.transport) if unsent is None else unsent)
         # Past the bound with no reply waiting for the disk, Twisted has paused the
         # connection itself (its buffer is over 64 KiB) and resumes it once drained.
         if self._held and self._held > self._room:
