@@ -763,3 +763,38 @@ def spin_until(predicate, limit=WAIT_LIMIT, what="the condition"):
     while not predicate():
         assert time.monotonic() < deadline, "%s did not come within %g s" % (what, limit)
         reactor.iterate(0.01)
+
+
+def check_delayed_call_changes(call_later, advance):
+    """A delayed call from ``call_later`` (``callLater``'s shape) moves, runs and refuses
+    changes as Twisted's ``IDelayedCall`` says, its clock moved on by ``advance(seconds)``;
+    nothing is left pending."""
+    from twisted.internet.error import AlreadyCalled, AlreadyCancelled
+
+    ran = []
+    call = call_later(5, ran.append, "x")
+    call.reset(1)
+    assert call.getTime() == 1
+    call.delay(2)
+    assert call.getTime() == 3 and call.active()
+    advance(2.9)
+    assert ran == []
+    advance(0.1)
+    assert ran == ["x"] and not call.active()
+    for action in (call.cancel, lambda: call.reset(1), lambda: call.delay(1)):
+        try:
+            action()
+        except AlreadyCalled:
+            pass
+        else:
+            raise AssertionError("a called call accepted a change")
+    other = call_later(1, ran.append, "y")
+    other.cancel()
+    try:
+        other.cancel()
+    except AlreadyCancelled:
+        pass
+    else:
+        raise AssertionError("a cancelled call was cancelled again")
+    advance(5)
+    assert ran == ["x"]

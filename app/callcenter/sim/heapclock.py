@@ -40,12 +40,14 @@ SWEEP_AT = 1024
 
 @implementer(IDelayedCall)
 class HeapDelayedCall(object):
-    """A pending call of :class:`HeapClock`, with ``task.Clock``'s DelayedCall behaviour."""
+    """A pending call of :class:`HeapClock`, with ``task.Clock``'s DelayedCall behaviour
+    (``clock`` its HeapClock; the server's timers, ``wiring.timers``, subclass it on a heap of
+    their own)."""
 
     # queued: it has an entry on the heap (else it is fresh: in the clock's fresh list only).
     __slots__ = ("args", "called", "cancelled", "clock", "func", "kw", "order", "queued", "time")
 
-    def __init__(self, clock: "HeapClock", time: float, order: int, func: Callable[..., Any], args: Any, kw: Any):
+    def __init__(self, clock: Any, time: float, order: int, func: Callable[..., Any], args: Any, kw: Any):
         self.clock = clock
         self.time = time
         self.order = order
@@ -78,7 +80,7 @@ class HeapDelayedCall(object):
     def reset(self, secondsFromNow: float) -> None:
         """Due ``secondsFromNow`` from now, after the calls already scheduled for that time."""
         self._check_active()
-        self._move(self.clock.now + secondsFromNow)
+        self._move(self.clock.seconds() + secondsFromNow)
 
     def delay(self, secondsLater: float) -> None:
         self._check_active()
@@ -94,7 +96,8 @@ class HeapDelayedCall(object):
         heapq.heappush(clock.heap, (time, self.order, clock._run_delayed, (self, self.order)))
 
     def __repr__(self) -> str:
-        return "<HeapDelayedCall at %s: %r%r%s>" % (
+        return "<%s at %s: %r%r%s>" % (
+            type(self).__name__,
             self.time,
             self.func,
             self.args,

@@ -9,6 +9,8 @@ gives the core the same ``call_later`` with cheaper timers: each an entry on its
 ordered by (deadline, order of scheduling), and one reactor call armed for the earliest
 deadline, armed again only when a new timer is due before it. A cancelled timer leaves its
 entry behind, skipped when it comes up and swept out once such entries are half the heap.
+Its timers are the virtual clock's delayed calls (``sim/heapclock.py``), on a heap of their own
+that follows the reactor's time.
 
 When the armed call fires, the timers due by then run in order of deadline, then of
 scheduling, each as the reactor runs a delayed call: one that raises is logged and the
@@ -20,76 +22,37 @@ import heapq
 import itertools
 from typing import Any, Callable, List, Tuple
 
-from twisted.internet.error import AlreadyCalled, AlreadyCancelled
-from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
-from zope.interface import implementer
+
+from callcenter.sim.heapclock import SWEEP_AT, HeapDelayedCall
 
 log = Logger()
 
-# Cancelled (or moved) entries are swept out once there are this many and they are half the heap.
-SWEEP_AT = 1024
 NEVER = float("inf")
 
 
-@implementer(IDelayedCall)
-class Timer(object):
-    """One pending call of :class:`ReactorTimers`, with a reactor ``DelayedCall``'s behaviour."""
+class Timer(HeapDelayedCall):
+    """One pending call of :class:`ReactorTimers`: a :class:`HeapDelayedCall` (its ``clock``
+    the timers) whose entry goes on the timers' heap at once and whose stale entries are
+    counted and swept there."""
 
-    __slots__ = ("args", "called", "cancelled", "func", "kw", "order", "owner", "time")
-
-    def __init__(self, owner: "ReactorTimers", time: float, order: int, func: Callable[..., Any], args: Any, kw: Any):
-        self.owner = owner
-        self.time = time
-        self.order = order  # that of its live entry on the heap
-        self.func = func
-        self.args = args
-        self.kw = kw
-        self.called = 0
-        self.cancelled = 0
-
-    def getTime(self) -> float:
-        return self.time
-
-    def active(self) -> bool:
-        return not (self.cancelled or self.called)
+    __slots__ = ()
 
     def cancel(self) -> None:
-        if self.cancelled:
-            raise AlreadyCancelled
-        if self.called:
-            raise AlreadyCalled
+        if self.cancelled or self.called:
+            self._check_active()
         self.cancelled = 1
-        owner = self.owner
-        owner.stale += 1  # its entry will be skipped
-        if owner.stale > SWEEP_AT:
-            owner.sweep()
-
-    def reset(self, secondsFromNow: float) -> None:
-        """Due ``secondsFromNow`` from now."""
-        self._move(self.owner.seconds() + secondsFromNow)
-
-    def delay(self, secondsLater: float) -> None:
-        self._move(self.time + secondsLater)
+        timers = self.clock
+        timers.stale += 1  # its entry will be skipped
+        if timers.stale > SWEEP_AT:
+            timers.sweep()
 
     def _move(self, time: float) -> None:
-        if self.cancelled:
-            raise AlreadyCancelled
-        if self.called:
-            raise AlreadyCalled
-        owner = self.owner
-        owner.stale += 1  # the entry it leaves
-        owner.push(self, time)
-        if owner.stale > SWEEP_AT:
-            owner.sweep()
-
-    def __repr__(self) -> str:
-        return "<Timer at %s: %r%r%s>" % (
-            self.time,
-            self.func,
-            self.args,
-            " cancelled" if self.cancelled else " called" if self.called else "",
-        )
+        timers = self.clock
+        timers.stale += 1  # the entry it leaves
+        timers.push(self, time)
+        if timers.stale > SWEEP_AT:
+            timers.sweep()
 
 
 class ReactorTimers(object):
