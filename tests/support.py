@@ -798,3 +798,57 @@ def check_delayed_call_changes(call_later, advance):
         raise AssertionError("a cancelled call was cancelled again")
     advance(5)
     assert ran == ["x"]
+
+
+def delayed_call_scripts(least_delay):
+    """Scripts of actions on delayed calls (schedule with a delay of ``least_delay`` to 4 s,
+    cancel, reset, delay, move time on), as Hypothesis draws them: delays are whole seconds and
+    time moves one second a step, so every call that comes due is due exactly at a step's end."""
+    from hypothesis import strategies as st
+
+    return st.lists(
+        st.one_of(
+            st.tuples(st.just("later"), st.integers(least_delay, 4)),
+            st.tuples(st.just("cancel"), st.integers(0, 50)),
+            st.tuples(st.just("reset"), st.integers(0, 50), st.integers(1, 4)),
+            st.tuples(st.just("delay"), st.integers(0, 50), st.integers(0, 3)),
+            st.tuples(st.just("advance"), st.integers(1, 3)),
+        ),
+        max_size=60,
+    )
+
+
+def play_delayed_calls(clock, call_later, script):
+    """Run ``script`` with ``call_later`` on ``clock`` (moved on by its ``advance``); callbacks
+    schedule more calls too. Returns the calls that ran (label, time) in order, those pending
+    at the script's end (time, label), and whether each call is still active after 20 s more.
+    A label is a script's action number, or 1000 more for a call a callback made: an action
+    picks its call by label order, which does not depend on the order calls due together ran."""
+    log, calls = [], {}
+
+    def fired(label):
+        log.append((label, clock.seconds()))
+        if label % 3 == 0 and label < 1000:
+            calls[label + 1000] = call_later(label % 4, fired, label + 1000)
+
+    for number, action in enumerate(script):
+        kind = action[0]
+        if kind == "later":
+            calls[number] = call_later(action[1], fired, number)
+        elif kind == "advance":
+            for _ in range(action[1]):
+                clock.advance(1)
+        elif calls:
+            call = calls[sorted(calls)[action[1] % len(calls)]]
+            if not call.active():
+                continue
+            if kind == "cancel":
+                call.cancel()
+            elif kind == "reset":
+                call.reset(action[2])
+            else:
+                call.delay(action[2])
+    pending = sorted((call.getTime(), label) for label, call in calls.items() if call.active())
+    for _ in range(20):
+        clock.advance(1)
+    return log, pending, [calls[label].active() for label in sorted(calls)]

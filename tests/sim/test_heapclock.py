@@ -1,13 +1,12 @@
 """The heap clock against task.Clock: the same calls at the same times in the same order."""
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from twisted.internet import task
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from zope.interface.verify import verifyObject
 
 from callcenter.sim.heapclock import SWEEP_AT, HeapClock
-from support import check_delayed_call_changes
+from support import check_delayed_call_changes, delayed_call_scripts, play_delayed_calls
 
 
 def test_it_provides_reactor_time():
@@ -56,52 +55,10 @@ def test_stale_entries_are_swept_and_memory_stays_flat():
     assert clock.getDelayedCalls() == [keep]
 
 
-# A script of actions, run on both clocks. Delays are whole seconds and time moves one second a
-# step (and only callbacks schedule for "now"), so every call that comes due is due exactly at the
-# end of the step, where task.Clock's seconds() stands; callbacks schedule more calls too.
-actions = st.lists(
-    st.one_of(
-        st.tuples(st.just("later"), st.integers(1, 4)),
-        st.tuples(st.just("cancel"), st.integers(0, 50)),
-        st.tuples(st.just("reset"), st.integers(0, 50), st.integers(1, 4)),
-        st.tuples(st.just("delay"), st.integers(0, 50), st.integers(0, 3)),
-        st.tuples(st.just("advance"), st.integers(1, 3)),
-    ),
-    max_size=60,
-)
-
-
-def play(clock, script):
-    # Calls by label (a script's action number, or 1000 more for one a callback made): an action
-    # picks its call by label order, which does not depend on the order calls due together ran.
-    log, calls = [], {}
-
-    def fired(label):
-        log.append((label, clock.seconds()))
-        if label % 3 == 0 and label < 1000:
-            calls[label + 1000] = clock.callLater(label % 4, fired, label + 1000)
-
-    for number, action in enumerate(script):
-        kind = action[0]
-        if kind == "later":
-            calls[number] = clock.callLater(action[1], fired, number)
-        elif kind == "advance":
-            for _ in range(action[1]):
-                clock.advance(1)
-        elif calls:
-            call = calls[sorted(calls)[action[1] % len(calls)]]
-            if not call.active():
-                continue
-            if kind == "cancel":
-                call.cancel()
-            elif kind == "reset":
-                call.reset(action[2])
-            else:
-                call.delay(action[2])
-    pending = [(call.getTime(), call.args) for call in clock.getDelayedCalls()]
-    for _ in range(20):
-        clock.advance(1)
-    return log, pending, [calls[label].active() for label in sorted(calls)]
+def play_on(clock, script):
+    # Delays of 1 s at least in the scripts (only callbacks schedule for "now"): task.Clock's
+    # seconds() stands at a step's end, where each call that comes due is due.
+    return play_delayed_calls(clock, clock.callLater, script)
 
 
 def test_a_script_whose_calls_due_together_run_in_another_order_still_compares():
@@ -109,24 +66,24 @@ def test_a_script_whose_calls_due_together_run_in_another_order_still_compares()
     # each then schedules a call of its own, and the script cancels one of those by its label.
     script = [("later", 4), ("advance", 1), ("advance", 2), ("later", 1), ("reset", 0, 1), ("advance", 1)]
     script.append(("cancel", 2))
-    expected_log, expected_pending, expected_active = play(task.Clock(), script)
-    log, pending, active = play(HeapClock(), script)
+    expected_log, expected_pending, expected_active = play_on(task.Clock(), script)
+    log, pending, active = play_on(HeapClock(), script)
     assert sorted(log) == sorted(expected_log) and log != expected_log
     assert (pending, active) == (expected_pending, expected_active)
 
 
 @settings(max_examples=300, deadline=None)
-@given(actions)
+@given(delayed_call_scripts(1))
 def test_the_same_script_gives_what_task_clock_gives(script):
     """The same calls at the same times, and, among calls due at the same time, the same order
     unless one was reset or delayed (task.Clock orders those by where its last sort left them)."""
-    expected_log, expected_pending, expected_active = play(task.Clock(), script)
-    log, pending, active = play(HeapClock(), script)
+    expected_log, expected_pending, expected_active = play_on(task.Clock(), script)
+    log, pending, active = play_on(HeapClock(), script)
     if any(action[0] in ("reset", "delay") for action in script):
         assert sorted(log) == sorted(expected_log)
     else:
         assert log == expected_log
-    assert sorted(pending) == sorted(expected_pending)
+    assert pending == expected_pending
     assert active == expected_active
 
 

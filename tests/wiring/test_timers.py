@@ -11,7 +11,7 @@ from callcenter.core.center import CallCenter, CallCenterError
 from callcenter.core.rendering import render
 from callcenter.sim.heapclock import SWEEP_AT
 from callcenter.wiring.timers import ReactorTimers
-from support import check_delayed_call_changes
+from support import check_delayed_call_changes, delayed_call_scripts, play_delayed_calls
 
 
 def timers_on(clock):
@@ -83,60 +83,15 @@ def test_cancelled_entries_are_swept_and_memory_stays_flat():
     assert len(clock.getDelayedCalls()) == 1
 
 
-# A script of actions, run with task.Clock's own calls and with the timers on a task.Clock.
-# Delays are whole seconds and time moves one second a step; callbacks schedule more calls too.
-actions = st.lists(
-    st.one_of(
-        st.tuples(st.just("later"), st.integers(0, 4)),
-        st.tuples(st.just("cancel"), st.integers(0, 50)),
-        st.tuples(st.just("reset"), st.integers(0, 50), st.integers(1, 4)),
-        st.tuples(st.just("delay"), st.integers(0, 50), st.integers(0, 3)),
-        st.tuples(st.just("advance"), st.integers(1, 3)),
-    ),
-    max_size=60,
-)
-
-
-def play(clock, call_later, script):
-    log, calls = [], {}
-
-    def fired(label):
-        log.append((label, clock.seconds()))
-        if label % 3 == 0 and label < 1000:
-            calls[label + 1000] = call_later(label % 4, fired, label + 1000)
-
-    for number, action in enumerate(script):
-        kind = action[0]
-        if kind == "later":
-            calls[number] = call_later(action[1], fired, number)
-        elif kind == "advance":
-            for _ in range(action[1]):
-                clock.advance(1)
-        elif calls:
-            call = calls[sorted(calls)[action[1] % len(calls)]]
-            if not call.active():
-                continue
-            if kind == "cancel":
-                call.cancel()
-            elif kind == "reset":
-                call.reset(action[2])
-            else:
-                call.delay(action[2])
-    pending = sorted((call.getTime(), label) for label, call in calls.items() if call.active())
-    for _ in range(20):
-        clock.advance(1)
-    return log, pending, [calls[label].active() for label in sorted(calls)]
-
-
 @settings(max_examples=300, deadline=None)
-@given(actions)
+@given(delayed_call_scripts(0))
 def test_the_same_script_gives_what_the_reactors_own_calls_give(script):
     """The same calls at the same times, and, among calls due at the same time, the same order
     unless one was reset or delayed (task.Clock orders those by where its last sort left them)."""
     clock = task.Clock()
-    expected_log, expected_pending, expected_active = play(clock, clock.callLater, script)
+    expected_log, expected_pending, expected_active = play_delayed_calls(clock, clock.callLater, script)
     clock = task.Clock()
-    log, pending, active = play(clock, timers_on(clock).call_later, script)
+    log, pending, active = play_delayed_calls(clock, timers_on(clock).call_later, script)
     if any(action[0] in ("reset", "delay") for action in script):
         assert sorted(log) == sorted(expected_log)
     else:
