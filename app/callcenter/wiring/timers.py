@@ -70,12 +70,8 @@ class ReactorTimers(object):
 
     def call_later(self, delay: float, func: Callable[..., Any], *args: Any, **kw: Any) -> Timer:
         """``func(*args, **kw)`` in ``delay`` seconds, as ``reactor.callLater`` would."""
-        time = self.seconds() + delay
-        order = next(self._order)
-        timer = Timer(self, time, order, func, args, kw)
-        heapq.heappush(self._heap, (time, order, timer))
-        if time < self._armed_time:
-            self._arm(time)
+        timer = Timer(self, 0.0, 0, func, args, kw)  # its time and order: push's
+        self.push(timer, self.seconds() + delay)
         return timer
 
     def pending(self) -> int:
@@ -83,6 +79,8 @@ class ReactorTimers(object):
         return len(self._heap) - self.stale
 
     def push(self, timer: Timer, time: float) -> None:
+        """``timer`` onto the heap, due at ``time``, scheduled now (the reactor armed for it if it
+        comes first)."""
         timer.time = time
         timer.order = order = next(self._order)
         heapq.heappush(self._heap, (time, order, timer))
