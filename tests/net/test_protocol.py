@@ -818,13 +818,15 @@ def test_the_bound_is_the_buffer_size_past_which_twisted_pauses_a_socket_transpo
     cuts=st.lists(st.integers(1, 200), min_size=1, max_size=20),
     commits=st.lists(st.booleans(), min_size=20, max_size=20),
     bound=st.integers(1, 400),
+    line_a_read=st.booleans(),
 )
 def test_with_any_bound_framing_and_reads_every_reply_arrives_once_in_order(
-    monkeypatch, requests, ending, separators, cuts, commits, bound
+    monkeypatch, requests, ending, separators, cuts, commits, bound, line_a_read
 ):
     """A small bound stops the connection at nearly every request, in every framing (lines,
-    bare values, several on a line), with commits between reads or not: the replies are
-    those of a client that reads at once."""
+    bare values, several on a line), with commits between reads or not, in reads cut
+    anywhere or one line a read (a client waiting for each reply): the replies are those of
+    a client that reads at once."""
     texts = [
         b"{bad" if command == "bad" else encode_request(command, None if command == "status" else str(n)).rstrip()
         for command, n in requests
@@ -835,6 +837,8 @@ def test_with_any_bound_framing_and_reads_every_reply_arrives_once_in_order(
         for text, separator in zip(texts, separators)
     )
     data += ending
+    if line_a_read:
+        cuts = [len(line) for line in data.splitlines(True)]
     reader, reader_transport = ProtocolServer(operators=["A"], ring_timeout=0).connect()
     reader.dataReceived(data)
     monkeypatch.setattr(protocol_module, "OUTPUT_BOUND", bound)

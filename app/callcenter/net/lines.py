@@ -137,6 +137,27 @@ class RequestReceiver(LineReceiver):
         return self._scanner
 
     def dataReceived(self, data: bytes) -> None:
+        # A read of exactly one line, with nothing read before it still waiting: what a client
+        # that waits for each reply sends. Handled as the general path below would, without it.
+        end = len(data) - 1
+        if (
+            end >= 0
+            and data.find(b"\n") == end
+            and end <= self.MAX_LENGTH
+            and not (self._unhandled or self._values_waiting or self._unread or self._skipping or self.paused)
+            and (self._scanner is None or self._scanner.is_empty())
+        ):
+            if self.transport is not None and self.transport.disconnecting:
+                return
+            if end and data[end - 1] == 13:  # \r
+                self.crlf = True
+                line = data[: end - 1]
+            else:
+                self.crlf = False
+                line = data[:end]
+            if line and not line.isspace():
+                self.requestReceived(line)
+            return
         if self._values_waiting or self._unread:
             self._unread += data
             self._handle_values()

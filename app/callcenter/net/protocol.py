@@ -194,6 +194,8 @@ class CallCenterServerProtocol(RequestReceiver):
             )
             self.transport.abortConnection()
             return None
+        # Kept as of the last write: the output only drains between writes, so it errs short.
+        self._room = OUTPUT_BOUND - unsent
         if closing:
             self.transport.unregisterProducer()  # a TLS connection closes only once it has none
             self.transport.loseConnection()
@@ -214,7 +216,8 @@ class CallCenterServerProtocol(RequestReceiver):
         if replies:
             self._replies, self._replies_size = [], 0
             unsent = self._send(replies, replies=True)
-        self._room = OUTPUT_BOUND - (unsent_bytes(self.transport) if unsent is None else unsent)
+        if unsent is None:  # else deliver has set it
+            self._room = OUTPUT_BOUND - unsent_bytes(self.transport)
         # Past the bound with no reply waiting for the disk, Twisted has paused the
         # connection itself (its buffer is over 64 KiB) and resumes it once drained.
         if self._held and self._held > self._room:
@@ -260,7 +263,6 @@ class CallCenterServerProtocol(RequestReceiver):
         when they pass ``OUTPUT_BOUND``."""
         if self.factory.events and (self.authenticated or self.factory.auth_token is None):
             self.factory.send_owed_events(self)
-        self._room = OUTPUT_BOUND - unsent_bytes(self.transport)
         try:
             RequestReceiver.dataReceived(self, data)
         finally:

@@ -49,6 +49,10 @@ class ValueScanner(object):
     def feed(self, data: bytes) -> None:
         self.buffer += data
 
+    def is_empty(self) -> bool:
+        """Whether no value is open: nothing kept, and nothing being dropped."""
+        return not (self.buffer or self.dropping)
+
     def take(self) -> Tuple[bytes, bool]:
         """A newline came: the open value's bytes (they begin that line) and whether it was
         being dropped as over-long; the scanner starts afresh."""
