@@ -4,12 +4,16 @@ Layer: protocols. The scanning of bare JSON values is :mod:`callcenter.net.scann
 buffer object); here Twisted's ``LineReceiver`` feeds it.
 """
 
+import re
 from collections import deque
 from typing import Any, Callable, Deque, List, Tuple
 
 from twisted.protocols import basic
 
 from callcenter.net.scanner import ValueScanner
+
+# A whole line of nothing but whitespace (bytes.isspace's), \r included.
+_BLANK_LINE = re.compile(rb"(?:\A|\n)[ \t\r\x0b\x0c]*\n")
 
 
 class LineReceiver(basic.LineReceiver):
@@ -58,25 +62,28 @@ class LineReceiver(basic.LineReceiver):
             self._skipping = False
             del lines[0]
         handle = self.line_handler()
-        skip_blank = self.skip_blank_lines
-        position = -1
-        for line in lines:
-            position += 1
+        transport = self.transport
+        # What no line of this read can be (over-long, ended in \r\n, blank) is not looked
+        # for line by line: that work is most of the server's framing when clients pipeline.
+        long_possible = len(buffer) > self.MAX_LENGTH
+        crlf_possible = b"\r" in buffer
+        blank_possible = self.skip_blank_lines and _BLANK_LINE.search(buffer) is not None
+        for position, line in enumerate(lines):
             if self.paused:
                 # pauseProducing was called by a handler: keep the rest for resumeProducing.
                 self._unhandled = b"\n".join(lines[position:]) + b"\n" + self._unhandled
                 return
-            if self.transport is not None and self.transport.disconnecting:
+            if transport is not None and transport.disconnecting:
                 return
-            if len(line) > self.MAX_LENGTH:
+            if long_possible and len(line) > self.MAX_LENGTH:
                 self.lineLengthExceeded(line)
                 continue
-            if line[-1:] == b"\r":
+            if crlf_possible and line[-1:] == b"\r":
                 self.crlf = True
                 line = line[:-1]
             else:
                 self.crlf = False
-            if skip_blank and (not line or line.isspace()):
+            if blank_possible and (not line or line.isspace()):
                 continue
             handle(line)
         if self._unhandled or self._skipping:  # else there is no tail

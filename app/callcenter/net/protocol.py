@@ -82,6 +82,9 @@ class CallCenterServerProtocol(RequestReceiver):
     authenticated = False  # has sent the server's token (when the server has one)
     subscribed = False  # has sent subscribe: its replies and events carry their events
     closing = False  # its last reply is on its way: no request is handled any more
+    # Requests go straight to the call center: not closing, and authenticated or with no
+    # token to send. One flag, read at every request.
+    _admitted = False
     _auth_deadline: Any = None  # the IDelayedCall that closes it if the token has not come
     # Why requests wait (reading stops while any holds): the transport's buffer is full
     # (Twisted's pauseProducing), replies waiting for a commit fill the bound, or it is
@@ -99,6 +102,7 @@ class CallCenterServerProtocol(RequestReceiver):
         self._replies_size = 0
         self.transport.registerProducer(self, True)
         log.info("Connection from {peer}", peer=self.transport.getPeer())
+        self._admitted = self.factory.auth_token is None
         if self.factory.auth_token is not None:
             self.factory.admit_unauthenticated(self)
             if self.factory.auth_timeout:
@@ -113,14 +117,14 @@ class CallCenterServerProtocol(RequestReceiver):
         self._leave_unauthenticated()
         self.factory.clients.discard(self)
         log.info("Closing connection from {peer}: {reason}", peer=self.transport.getPeer(), reason=reason)
-        self.closing = True
+        self.closing, self._admitted = True, False
         self._send([encode("error", reason)], replies=True, closing=True)
 
     def close_with_event(self, message: bytes) -> None:
         """The server stops serving this client: the replies gathered go, then ``message``
         (an event), then the connection closes; nothing more is read."""
         self.stop_reading()
-        self.closing = True
+        self.closing, self._admitted = True, False
         self._send_replies()
         self._send([message], replies=False, closing=True)
 
@@ -269,15 +273,15 @@ class CallCenterServerProtocol(RequestReceiver):
             self._send_replies()
 
     def requestReceived(self, request: bytes) -> None:
-        if self.closing:
-            return  # authentication failed: closing
-        factory = self.factory
-        authenticating = factory.auth_token is not None and not self.authenticated
-        if not authenticating:
+        if self._admitted:
             words = usual_request(request)
             if words is not None:  # the usual request
-                self._reply(factory.reply_to(words[0], words[1], self))
+                self._reply(self.factory.reply_to(words[0], words[1], self))
                 return
+        elif self.closing:
+            return
+        factory = self.factory
+        authenticating = not self.authenticated and factory.auth_token is not None
         try:
             value, several = load_line(request)
         except WireError as error:
@@ -297,7 +301,7 @@ class CallCenterServerProtocol(RequestReceiver):
         if token is None:
             self._reply(AUTHENTICATION_REQUIRED)
         elif expected and hmac.compare_digest(token.encode("utf-8"), expected):
-            self.authenticated = True
+            self.authenticated = self._admitted = True
             self._leave_unauthenticated()
             self.last_event = self.factory.events_made  # events reach it from now on
             self._reply(encode("response", "authenticated"))
@@ -306,7 +310,7 @@ class CallCenterServerProtocol(RequestReceiver):
             self._leave_unauthenticated()
             # The connection closes once this reply is out, which with a journal may be
             # after a commit (replies keep their order); nothing more is read meanwhile.
-            self.closing = True
+            self.closing, self._admitted = True, False
             replies, self._replies, self._replies_size = self._replies, [], 0
             self._send([*replies, encode("error", "authentication failed")], replies=True, closing=True)
 
