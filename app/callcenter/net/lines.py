@@ -12,8 +12,9 @@ from twisted.protocols import basic
 
 from callcenter.net.scanner import ValueScanner
 
-# A whole line of nothing but whitespace (bytes.isspace's), \r included.
-_BLANK_LINE = re.compile(rb"(?:\A|\n)[ \t\r\x0b\x0c]*\n")
+# A whole line of nothing but whitespace (bytes.isspace's), \r included, after the first line.
+# (Beginning with its newline, it is searched for as fast as that byte; ``\A|\n`` is ten times slower.)
+_BLANK_LINE = re.compile(rb"\n[ \t\r\x0b\x0c]*\n")
 
 
 class LineReceiver(basic.LineReceiver):
@@ -67,7 +68,11 @@ class LineReceiver(basic.LineReceiver):
         # for line by line: that work is most of the server's framing when clients pipeline.
         long_possible = len(buffer) > self.MAX_LENGTH
         crlf_possible = b"\r" in buffer
-        blank_possible = self.skip_blank_lines and _BLANK_LINE.search(buffer) is not None
+        blank_possible = (
+            self.skip_blank_lines
+            and lines
+            and (not lines[0] or lines[0].isspace() or _BLANK_LINE.search(buffer) is not None)
+        )
         for position, line in enumerate(lines):
             if self.paused:
                 # pauseProducing was called by a handler: keep the rest for resumeProducing.
