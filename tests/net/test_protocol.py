@@ -265,23 +265,23 @@ def test_replies_to_one_read_go_out_in_one_write():
 
 def test_send_now_sends_at_once_and_leaves_the_rest_to_the_transport():
     transport, reactor = make_tcp_transport(limit=5)
-    send_now(transport, b"hello world")
+    assert not send_now(transport, b"hello world")
     assert transport.socket.sent == b"hello"
     assert transport in reactor.getWriters()  # the rest waits for writability
-    send_now(transport, b"!")  # something is buffered: no jumping the queue
+    assert not send_now(transport, b"!")  # something is buffered: no jumping the queue
     assert transport.socket.sent == b"hello"
     assert b"".join(transport._tempDataBuffer) == b" world!"
 
 
 def test_send_now_writes_whole_data_without_the_reactor():
     transport, reactor = make_tcp_transport(limit=1000)
-    send_now(transport, b"hello")
-    assert transport.socket.sent == b"hello" and not reactor.getWriters()
+    assert send_now(transport, b"hello")  # all of it: nothing is left unsent
+    assert transport.socket.sent == b"hello" and not reactor.getWriters() and unsent_bytes(transport) == 0
 
 
 def test_send_now_leaves_other_transports_alone():
     transport = StringTransport()
-    send_now(transport, b"x")
+    assert not send_now(transport, b"x")  # written: whether it went out, the transport knows
     assert transport.value() == b"x"
 
 

@@ -302,10 +302,8 @@ class AmiProtocol(protocol.Protocol):
         if self._outgoing:  # the events before it first
             data = b"".join(self._outgoing) + data
             self._outgoing = []
-        if data:
-            send_now(self.transport, data)
+        unsent = 0 if data and send_now(self.transport, data) else unsent_bytes(self.transport)
         limit = self.factory.max_output_buffer
-        unsent = unsent_bytes(self.transport)
         if unsent > limit:
             self.cut_off = True
             log.warn(

@@ -183,10 +183,8 @@ class CallCenterServerProtocol(RequestReceiver):
             return None
         if self.crlf:
             data = data.replace(b"\n", b"\r\n")  # JSON escapes newlines in strings: these end lines
-        if data:
-            send_now(self.transport, data)
+        unsent = 0 if data and send_now(self.transport, data) else unsent_bytes(self.transport)
         limit = self.factory.max_output_buffer
-        unsent = unsent_bytes(self.transport)
         if unsent > limit:
             self.cut_off = True
             log.warn(

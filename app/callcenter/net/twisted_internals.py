@@ -11,12 +11,13 @@ from twisted.internet import abstract, tcp
 from twisted.protocols import policies
 
 
-def send_now(transport: Any, data: bytes) -> None:
+def send_now(transport: Any, data: bytes) -> bool:
     """``transport.write(data)``, but on a plain TCP or Unix connection with nothing
     waiting in its buffer, sent at once: one ``send()`` now instead of registering for
     writability and sending on the reactor's next turn (two ``epoll_ctl`` calls and a
     loop iteration saved, for every reply and for each of thousands of event copies).
-    What the socket does not take, and any error, is left to ``transport.write``.
+    What the socket does not take, and any error, is left to ``transport.write``. Whether
+    it all went at once, so that nothing is left unsent (``unsent_bytes`` is 0).
 
     Private: ``_tempDataLen`` and ``dataBuffer`` (whether anything waits to be sent; the
     public ``write`` always buffers and waits for writability) and the connection's
@@ -34,9 +35,10 @@ def send_now(transport: Any, data: bytes) -> None:
         except OSError:
             sent = 0
         if sent == len(data):
-            return
+            return True
         data = data[sent:]
     transport.write(data)
+    return False
 
 
 def unsent_bytes(transport: Any) -> int:
