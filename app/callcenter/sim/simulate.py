@@ -454,11 +454,9 @@ class Replication(object):
         self._answer = self._command(self.center.answer, "answer")
         self._reject = self._command(self.center.reject, "reject")
         self._hangup = self._command(self.center.hangup, "hangup")
-        # The clock's schedule written out (its entry built here): twice a call, at its arrival
-        # and at the end of its handle time.
+        # The clock's schedule written out (its entry built here): at the end of each handle time.
         self._push = functools.partial(heapq.heappush, self.clock.heap)
         self._order = self.clock.order
-        self._arrive = self.arrive  # bound once: its entry is pushed at every arrival
 
     # The run.
 
@@ -468,11 +466,21 @@ class Replication(object):
             (arrivals.following, priority, queue, give_up)
             for arrivals, (priority, queue), give_up in zip(self.arrivals, self.destinations, self.give_ups)
         ]
-        for number, arrivals in enumerate(self.arrivals):
-            self.clock.schedule(arrivals.following(model.start), self.arrive, number)
+        # Each stream's next arrival, beside the clock's heap (where each would cost a push and
+        # a pop climbing the whole heap): the clock runs up to the first, then it happens.
+        upcoming = [(arrivals.following(model.start), number) for number, arrivals in enumerate(self.arrivals)]
+        heapq.heapify(upcoming)
         if model.buckets:
             self.clock.schedule(model.measured_from, self.sample, 0)
-        self.clock.run_until(model.end + DRAIN_LIMIT)
+        end = model.end
+        run_until, arrive, replace = self.clock.run_until, self.arrive, heapq.heapreplace
+        while True:
+            at, stream = upcoming[0]
+            if not at < end:
+                break
+            run_until(at)
+            replace(upcoming, (arrive(stream), stream))
+        run_until(end + DRAIN_LIMIT)
         return self
 
     def _tally_at(self, now: float) -> Optional[Tally]:
@@ -497,14 +505,12 @@ class Replication(object):
 
     # What callers do.
 
-    def arrive(self, stream: int) -> None:
-        """A call of stream number ``stream`` arrives."""
+    def arrive(self, stream: int) -> float:
+        """A call of stream number ``stream`` arrives now; the time of the stream's next one."""
         now = self.clock.now
         call_id = self._next_id()
         arrival_after, priority, queue, give_up = self._streams[stream]
         following = arrival_after(now)
-        if following < self.model.end:
-            self._push((following, self._order(), self._arrive, stream))
         if now >= self._tallies_until:
             self._look_at_tallies(now)
         tally = self._tallying[stream]
@@ -515,6 +521,7 @@ class Replication(object):
         self._call(call_id, priority, queue)  # what happens to it, the replication hears (heard)
         if give_up and caller.operator != "" and call_id in self.callers:  # not answered at once
             self.clock.schedule(now - math.log(1.0 - self._draw()) / give_up, self.give_up, call_id)
+        return following
 
     def give_up(self, call_id: str) -> None:
         """Patience ran out: if the call is still waiting or ringing, the caller hangs up."""
