@@ -8,7 +8,8 @@ when there are 10^5 of them. Free operator indexes are bits: 64 to a word in a l
 of words, and a summary (one Python int) with a bit for each non-empty word. Every
 operation is a fixed handful of steps whatever the operator count: one word, and at
 most one shift and lowest-bit search over the summary, which CPython does in C, 30
-words (1,920 operators) per machine digit.
+words (1,920 operators) per machine digit. Only ``len`` counts the bits of every word: no
+command asks it (a count kept in step would cost every add and discard a step).
 """
 
 from typing import List, Optional
@@ -20,15 +21,17 @@ _MASK = (1 << _SHIFT) - 1
 class IndexSet(object):
     """A set of the integers ``0 <= i < capacity``, ordered by value."""
 
-    __slots__ = ("_size", "_summary", "_words")
+    __slots__ = ("_summary", "_words")
 
     def __init__(self, capacity: int) -> None:
         self._words: "List[int]" = [0] * max(1, (capacity + _MASK) >> _SHIFT)
         self._summary = 0  # bit w is set when _words[w] is not 0
-        self._size = 0
 
     def __len__(self) -> int:
-        return self._size
+        return sum(bin(word).count("1") for word in self._words if word)
+
+    def __bool__(self) -> bool:
+        return bool(self._summary)
 
     def __contains__(self, index: int) -> bool:
         return bool(self._words[index >> _SHIFT] >> (index & _MASK) & 1)
@@ -46,7 +49,6 @@ class IndexSet(object):
         if not word:
             self._summary |= 1 << position
         self._words[position] = word | bit
-        self._size += 1
 
     def discard(self, index: int) -> None:
         position = index >> _SHIFT
@@ -58,7 +60,6 @@ class IndexSet(object):
         self._words[position] = word
         if not word:
             self._summary ^= 1 << position
-        self._size -= 1
 
     def first(self) -> Optional[int]:
         """The smallest member, or None when the set is empty."""
