@@ -560,12 +560,11 @@ class Replication(object):
     def heard(self, events: List[Any], command: Optional[str]) -> None:
         """The core's events, in order: rings to respond to, answers to time, and the counts
         (the most frequent first: this runs for every command)."""
-        callers = self.callers
         for event in events:
             kind = type(event)
             if kind is CallRinging:
                 call_id, operator = call_of(event), operator_of(event)
-                caller = callers.get(call_id)
+                caller = self.callers.get(call_id)
                 if caller is None or caller.operator == "":
                     continue  # answered already: its other rings (ring-all) end next
                 if self._at_once:  # answered in the same instant: no ring to keep
@@ -583,11 +582,11 @@ class Replication(object):
             elif kind is CallReceived:
                 continue
             elif kind is CallFinished:
-                del callers[call_of(event)]
+                del self.callers[call_of(event)]
             elif kind is CallAnswered:
                 self._answered(event)
             elif kind is CallQueued:
-                caller = callers.get(event.call)
+                caller = self.callers.get(event.call)
                 if caller is not None:
                     caller.operator = None
                     if not event.back and caller.tally is not None:
@@ -598,19 +597,19 @@ class Replication(object):
                     del self.ringing[event.operator]
             elif kind is CallIgnored:
                 self.ringing.pop(event.operator, None)
-                caller = callers.get(event.call)
+                caller = self.callers.get(event.call)
                 if caller is not None and caller.tally is not None:
                     caller.tally.timed_out += 1
             elif kind is CallRejected:
-                caller = callers.get(event.call)
+                caller = self.callers.get(event.call)
                 if caller is not None and caller.tally is not None:
                     caller.tally.rejected += 1
             elif kind is CallRefused:
-                caller = callers.pop(event.call, None)
+                caller = self.callers.pop(event.call, None)
                 if caller is not None and caller.tally is not None:
                     caller.tally.refused += 1
             elif kind is CallTimedOut:  # counted with the refused: turned away, not abandoned
-                caller = callers.pop(event.call, None)
+                caller = self.callers.pop(event.call, None)
                 if caller is not None and caller.tally is not None:
                     caller.tally.refused += 1
 
@@ -620,7 +619,8 @@ class Replication(object):
         caller.operator = ""  # answered
         now = self.clock.now
         handle = self.handle()
-        self._push((now + handle, self._order(), self._hangup, call_id))  # the caller hangs up
+        ends = now + handle
+        self._push((ends, self._order(), self._hangup, call_id))  # the caller hangs up
         tally = caller.tally
         if tally is not None:
             # Tally.answered_after, written out: it runs once a call.
@@ -631,10 +631,10 @@ class Replication(object):
                 tally.wait_longest = wait
             if wait <= self._service_level:
                 tally.within += 1
-            if now + handle <= tally.end and now >= tally.start:
+            if ends <= tally.end and now >= tally.start:
                 tally.busy += handle  # the talk ends within the interval it starts in
                 return
-        self._busy(now, now + handle)
+        self._busy(now, ends)
 
     def _written_call(self, call_id: str, priority: int, queue: Optional[str]) -> Any:
         """The core's ``call``, written to the transcript as the command a user would type."""
