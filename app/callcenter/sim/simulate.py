@@ -27,12 +27,10 @@ What operators do is :class:`OperatorBehaviour`; the core's options come from
 :meth:`Model.center_options`: routing rules the core gains plug in there.
 """
 
-import functools
 import heapq
 import itertools
 import math
 import random
-from operator import attrgetter
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from zope.interface import implementer
@@ -416,8 +414,7 @@ class Replication(object):
         self.center = CallCenter(
             model.operator_ids,
             self.clock.callLater,
-            # The clock's time as a C-level call (the core reads it at every command).
-            now=functools.partial(attrgetter("now"), self.clock),
+            now=self.clock.seconds,
             **options,
         )
         if transcript is not None:  # ahead of this replication: the lines of the events its operators answer
@@ -454,8 +451,9 @@ class Replication(object):
         self._answer = self._command(self.center.answer, "answer")
         self._reject = self._command(self.center.reject, "reject")
         self._hangup = self._command(self.center.hangup, "hangup")
-        # The clock's schedule written out (its entry built here): at the end of each handle time.
-        self._push = functools.partial(heapq.heappush, self.clock.heap)
+        # The clock's schedule written out (its entry built and pushed here): at the end of each
+        # handle time.
+        self._heap = self.clock.heap
         self._order = self.clock.order
 
     # The run.
@@ -620,7 +618,7 @@ class Replication(object):
         now = self.clock.now
         handle = self.handle()
         ends = now + handle
-        self._push((ends, self._order(), self._hangup, call_id))  # the caller hangs up
+        heapq.heappush(self._heap, (ends, self._order(), self._hangup, call_id))  # the caller hangs up
         tally = caller.tally
         if tally is not None:
             # Tally.answered_after, written out: it runs once a call.
