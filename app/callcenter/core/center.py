@@ -821,11 +821,15 @@ class CallCenter(object):
         """Deliver ``call`` to the available ``operator`` and start its ring timer; it is
         no longer available in any queue it serves."""
         index, queue = operator.index, call.queue
-        for served, free in operator.serves:
-            if served is queue:
-                free.ringing(index)  # round-robin remembers whom its queue offered a call
-            else:
-                free.discard(index)
+        serves = operator.serves
+        if len(serves) == 1:  # one queue: the call's
+            serves[0][1].ringing(index)  # round-robin remembers whom its queue offered a call
+        else:
+            for served, free in serves:
+                if served is queue:
+                    free.ringing(index)
+                else:
+                    free.discard(index)
         operator.state = RINGING
         operator.since = now
         operator.call = call

@@ -74,7 +74,7 @@ METRICS = (
 
 # The fields the replication reads of every call's events, read from their slots by C.
 call_of = reader("call")
-operator_of = reader("operator")
+call_and_operator_of = reader("call", "operator")
 
 # A ring: (operator, call id), one object per ring.
 Ring = Tuple[str, str]
@@ -561,7 +561,7 @@ class Replication(object):
         for event in events:
             kind = type(event)
             if kind is CallRinging:
-                call_id, operator = call_of(event), operator_of(event)
+                call_id, operator = call_and_operator_of(event)
                 caller = self.callers.get(call_id)
                 if caller is None or caller.operator == "":
                     continue  # answered already: its other rings (ring-all) end next
