@@ -1,6 +1,7 @@
 """A day of synthetic traffic through the product's own core, in virtual time.
 
-Layer: sim. Callers and operators are events on a :class:`HeapClock`; they act only through
+Layer: sim. Callers and operators are events on a :class:`HeapClock` (each stream's next
+arrival beside it: the clock runs up to it, then the call arrives); they act only through
 the core's public commands (``call``, ``answer``, ``reject``, ``hangup``) and learn what
 happened from the core's events, which the replication hears as a subscriber
 (``interfaces.IEventSubscriber``): what is measured is what the product does. The core's
