@@ -78,11 +78,18 @@ class EventBus(object):
         pending = self._pending
         try:
             while True:
-                for subscriber in self.subscribers if command is None else self.of_commands:
+                subscribers = self.subscribers if command is None else self.of_commands
+                if len(subscribers) == 1:  # told without a loop (a loop allocates an iterator)
                     try:
-                        subscriber.heard(events, command)
+                        subscribers[0].heard(events, command)
                     except Exception as error:
-                        self._failure(subscriber, error)
+                        self._failure(subscribers[0], error)
+                else:
+                    for subscriber in subscribers:
+                        try:
+                            subscriber.heard(events, command)
+                        except Exception as error:
+                            self._failure(subscriber, error)
                 if not pending:
                     break
                 events, command = pending.popleft()

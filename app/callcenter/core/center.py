@@ -205,6 +205,7 @@ class CallCenter(object):
         self.bus = EventBus(report)
         self._publish = self.bus.publish
         self._told = False  # whether a subscriber hears the events of commands (the bus's hears_commands)
+        self._defer_rings = False  # _told with a ring timeout: ring timers are armed at the command's end
         self._fire = self._timer_fired  # bound once: the ring timer is armed at every ring
         self._unarmed: List[Operator] = []  # operators whose ring began in this command
         self.figures = QueueFigures()
@@ -249,10 +250,12 @@ class CallCenter(object):
         ``commands`` False, only those no command caused)."""
         self.bus.subscribe(subscriber, commands)
         self._told = self.bus.hears_commands
+        self._defer_rings = self._told and bool(self.ring_timeout)
 
     def unsubscribe(self, subscriber: Any) -> None:
         self.bus.unsubscribe(subscriber)
         self._told = self.bus.hears_commands
+        self._defer_rings = self._told and bool(self.ring_timeout)
 
     # The commands. Each validates first, then changes state; each returns its events.
 
@@ -430,20 +433,20 @@ class CallCenter(object):
         if call is None:
             raise CallCenterError("no call %s in progress" % (check_id("call", call_id),))
         state, call.state = call.state, ENDED
-        queue = call.queue
-        tallies = queue.tallies
         now = self.now()
         events: Events
         if state == QUEUED:
+            queue = call.queue
             position = queue.waiting.removed(call)
-            for figures in tallies:
+            for figures in queue.tallies:
                 figures.missed += 1
             events = [CallMissed(now, call_id, queue.name, now - call.received_at, position, call.first_position)]
             return self._conclude(events, "hangup", now)
         operator = call.operator
         assert operator is not None
         if state == RINGING:
-            for figures in tallies:
+            queue = call.queue
+            for figures in queue.tallies:
                 figures.missed += 1
             events = [CallMissed(now, call_id, queue.name, now - call.received_at, None, call.first_position or None)]
             for ringer in call.ringers or (operator,):
@@ -818,22 +821,25 @@ class CallCenter(object):
         """Deliver ``call`` to the available ``operator`` and start its ring timer; it is
         no longer available in any queue it serves."""
         index, queue = operator.index, call.queue
-        for served, free in operator.serves:
-            if served is queue:
-                free.ringing(index)  # round-robin remembers whom its queue offered a call
-            else:
-                free.discard(index)
+        serves = operator.serves
+        if len(serves) == 1:  # one queue: the call's
+            serves[0][1].ringing(index)  # round-robin remembers whom its queue offered a call
+        else:
+            for served, free in serves:
+                if served is queue:
+                    free.ringing(index)
+                else:
+                    free.discard(index)
         operator.state = RINGING
         operator.since = now
         operator.call = call
         call.state = RINGING
         call.operator = operator
-        if self.ring_timeout:
-            if self._told:  # a subscriber may answer it as it hears it: arm it after
-                self._unarmed.append(operator)
-            else:
-                assert self._call_later is not None
-                operator.timer = self._call_later(self.ring_timeout, self._fire, RING_TIMER, operator.id)
+        if self._defer_rings:  # a subscriber may answer it as it hears it: arm it after
+            self._unarmed.append(operator)
+        elif self.ring_timeout:
+            assert self._call_later is not None
+            operator.timer = self._call_later(self.ring_timeout, self._fire, RING_TIMER, operator.id)
         events.append(CallRinging(now, call.id, operator.id, queue.name, self.ring_timeout))
 
     def _ring_each(self, call: Call, offered: Sequence[int], events: Events, now: float) -> None:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from zope.interface import Attribute, Interface, implementer
 
-from callcenter.core.bitset import IndexSet
+from callcenter.core.bitset import WORD, IndexSet
 
 LINEAR = "linear"
 ROUND_ROBIN = "round-robin"
@@ -115,7 +115,7 @@ class Linear(IndexSet):
             return NOBODY
         position = (summary & -summary).bit_length() - 1
         word = self._words[position]
-        return ((position << 6) + (word & -word).bit_length() - 1,)
+        return (position * WORD + (word & -word).bit_length() - 1,)
 
     def offer_after(self, index: int) -> Sequence[int]:
         following = self.next_after(index)

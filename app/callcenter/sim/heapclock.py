@@ -75,7 +75,7 @@ class HeapDelayedCall(object):
             self._check_active()
         self.cancelled = 1
         if self.queued:  # its heap entry will be skipped (a fresh one never gets one)
-            self.clock._stale += 1
+            self.clock._went_stale()
 
     def reset(self, secondsFromNow: float) -> None:
         """Due ``secondsFromNow`` from now, after the calls already scheduled for that time."""
@@ -88,12 +88,13 @@ class HeapDelayedCall(object):
 
     def _move(self, time: float) -> None:
         clock = self.clock
+        queued = self.queued
         self.time = time
         self.order = next(clock._order)
-        if self.queued:
-            clock._stale += 1  # the entry it leaves
         self.queued = 1
         heapq.heappush(clock.heap, (time, self.order, clock._run_delayed, (self, self.order)))
+        if queued:
+            clock._went_stale()  # the entry it leaves
 
     def __repr__(self) -> str:
         return "<%s at %s: %r%r%s>" % (
@@ -161,8 +162,6 @@ class HeapClock(object):
             function(argument)
             if fresh:
                 self._flush()
-            if self._stale > SWEEP_AT and self._stale * 2 > len(heap):
-                self._sweep()
         if end > self.now:
             self.now = end
 
@@ -179,6 +178,12 @@ class HeapClock(object):
                 call.queued = 1
                 heapq.heappush(heap, (call.time, call.order, run_delayed, (call, call.order)))
         del self._fresh[:]
+
+    def _went_stale(self) -> None:
+        """One more heap entry that will be skipped: once they are many and half the heap, they go."""
+        self._stale += 1
+        if self._stale > SWEEP_AT and self._stale * 2 > len(self.heap):
+            self._sweep()
 
     def _run_delayed(self, ticket: "Tuple[HeapDelayedCall, int]") -> None:
         call, order = ticket

@@ -1,6 +1,7 @@
 """A day of synthetic traffic through the product's own core, in virtual time.
 
-Layer: sim. Callers and operators are events on a :class:`HeapClock`; they act only through
+Layer: sim. Callers and operators are events on a :class:`HeapClock` (each stream's next
+arrival beside it: the clock runs up to it, then the call arrives); they act only through
 the core's public commands (``call``, ``answer``, ``reject``, ``hangup``) and learn what
 happened from the core's events, which the replication hears as a subscriber
 (``interfaces.IEventSubscriber``): what is measured is what the product does. The core's
@@ -27,12 +28,10 @@ What operators do is :class:`OperatorBehaviour`; the core's options come from
 :meth:`Model.center_options`: routing rules the core gains plug in there.
 """
 
-import functools
 import heapq
 import itertools
 import math
 import random
-from operator import attrgetter
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from zope.interface import implementer
@@ -76,7 +75,7 @@ METRICS = (
 
 # The fields the replication reads of every call's events, read from their slots by C.
 call_of = reader("call")
-operator_of = reader("operator")
+call_and_operator_of = reader("call", "operator")
 
 # A ring: (operator, call id), one object per ring.
 Ring = Tuple[str, str]
@@ -416,8 +415,7 @@ class Replication(object):
         self.center = CallCenter(
             model.operator_ids,
             self.clock.callLater,
-            # The clock's time as a C-level call (the core reads it at every command).
-            now=functools.partial(attrgetter("now"), self.clock),
+            now=self.clock.seconds,
             **options,
         )
         if transcript is not None:  # ahead of this replication: the lines of the events its operators answer
@@ -454,11 +452,10 @@ class Replication(object):
         self._answer = self._command(self.center.answer, "answer")
         self._reject = self._command(self.center.reject, "reject")
         self._hangup = self._command(self.center.hangup, "hangup")
-        # The clock's schedule written out (its entry built here): twice a call, at its arrival
-        # and at the end of its handle time.
-        self._push = functools.partial(heapq.heappush, self.clock.heap)
+        # The clock's schedule written out (its entry built and pushed here): at the end of each
+        # handle time.
+        self._heap = self.clock.heap
         self._order = self.clock.order
-        self._arrive = self.arrive  # bound once: its entry is pushed at every arrival
 
     # The run.
 
@@ -468,11 +465,21 @@ class Replication(object):
             (arrivals.following, priority, queue, give_up)
             for arrivals, (priority, queue), give_up in zip(self.arrivals, self.destinations, self.give_ups)
         ]
-        for number, arrivals in enumerate(self.arrivals):
-            self.clock.schedule(arrivals.following(model.start), self.arrive, number)
+        # Each stream's next arrival, beside the clock's heap (where each would cost a push and
+        # a pop climbing the whole heap): the clock runs up to the first, then it happens.
+        upcoming = [(arrivals.following(model.start), number) for number, arrivals in enumerate(self.arrivals)]
+        heapq.heapify(upcoming)
         if model.buckets:
             self.clock.schedule(model.measured_from, self.sample, 0)
-        self.clock.run_until(model.end + DRAIN_LIMIT)
+        end = model.end
+        run_until, arrive, replace = self.clock.run_until, self.arrive, heapq.heapreplace
+        while True:
+            at, stream = upcoming[0]
+            if not at < end:
+                break
+            run_until(at)
+            replace(upcoming, (arrive(stream), stream))
+        run_until(end + DRAIN_LIMIT)
         return self
 
     def _tally_at(self, now: float) -> Optional[Tally]:
@@ -497,14 +504,12 @@ class Replication(object):
 
     # What callers do.
 
-    def arrive(self, stream: int) -> None:
-        """A call of stream number ``stream`` arrives."""
+    def arrive(self, stream: int) -> float:
+        """A call of stream number ``stream`` arrives now; the time of the stream's next one."""
         now = self.clock.now
         call_id = self._next_id()
         arrival_after, priority, queue, give_up = self._streams[stream]
         following = arrival_after(now)
-        if following < self.model.end:
-            self._push((following, self._order(), self._arrive, stream))
         if now >= self._tallies_until:
             self._look_at_tallies(now)
         tally = self._tallying[stream]
@@ -515,6 +520,7 @@ class Replication(object):
         self._call(call_id, priority, queue)  # what happens to it, the replication hears (heard)
         if give_up and caller.operator != "" and call_id in self.callers:  # not answered at once
             self.clock.schedule(now - math.log(1.0 - self._draw()) / give_up, self.give_up, call_id)
+        return following
 
     def give_up(self, call_id: str) -> None:
         """Patience ran out: if the call is still waiting or ringing, the caller hangs up."""
@@ -553,12 +559,11 @@ class Replication(object):
     def heard(self, events: List[Any], command: Optional[str]) -> None:
         """The core's events, in order: rings to respond to, answers to time, and the counts
         (the most frequent first: this runs for every command)."""
-        callers = self.callers
         for event in events:
             kind = type(event)
             if kind is CallRinging:
-                call_id, operator = call_of(event), operator_of(event)
-                caller = callers.get(call_id)
+                call_id, operator = call_and_operator_of(event)
+                caller = self.callers.get(call_id)
                 if caller is None or caller.operator == "":
                     continue  # answered already: its other rings (ring-all) end next
                 if self._at_once:  # answered in the same instant: no ring to keep
@@ -576,11 +581,11 @@ class Replication(object):
             elif kind is CallReceived:
                 continue
             elif kind is CallFinished:
-                del callers[call_of(event)]
+                del self.callers[call_of(event)]
             elif kind is CallAnswered:
                 self._answered(event)
             elif kind is CallQueued:
-                caller = callers.get(event.call)
+                caller = self.callers.get(event.call)
                 if caller is not None:
                     caller.operator = None
                     if not event.back and caller.tally is not None:
@@ -591,19 +596,19 @@ class Replication(object):
                     del self.ringing[event.operator]
             elif kind is CallIgnored:
                 self.ringing.pop(event.operator, None)
-                caller = callers.get(event.call)
+                caller = self.callers.get(event.call)
                 if caller is not None and caller.tally is not None:
                     caller.tally.timed_out += 1
             elif kind is CallRejected:
-                caller = callers.get(event.call)
+                caller = self.callers.get(event.call)
                 if caller is not None and caller.tally is not None:
                     caller.tally.rejected += 1
             elif kind is CallRefused:
-                caller = callers.pop(event.call, None)
+                caller = self.callers.pop(event.call, None)
                 if caller is not None and caller.tally is not None:
                     caller.tally.refused += 1
             elif kind is CallTimedOut:  # counted with the refused: turned away, not abandoned
-                caller = callers.pop(event.call, None)
+                caller = self.callers.pop(event.call, None)
                 if caller is not None and caller.tally is not None:
                     caller.tally.refused += 1
 
@@ -613,7 +618,8 @@ class Replication(object):
         caller.operator = ""  # answered
         now = self.clock.now
         handle = self.handle()
-        self._push((now + handle, self._order(), self._hangup, call_id))  # the caller hangs up
+        ends = now + handle
+        heapq.heappush(self._heap, (ends, self._order(), self._hangup, call_id))  # the caller hangs up
         tally = caller.tally
         if tally is not None:
             # Tally.answered_after, written out: it runs once a call.
@@ -624,10 +630,10 @@ class Replication(object):
                 tally.wait_longest = wait
             if wait <= self._service_level:
                 tally.within += 1
-            if now + handle <= tally.end and now >= tally.start:
+            if ends <= tally.end and now >= tally.start:
                 tally.busy += handle  # the talk ends within the interval it starts in
                 return
-        self._busy(now, now + handle)
+        self._busy(now, ends)
 
     def _written_call(self, call_id: str, priority: int, queue: Optional[str]) -> Any:
         """The core's ``call``, written to the transcript as the command a user would type."""

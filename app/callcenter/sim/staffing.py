@@ -24,6 +24,7 @@ docs/simulation.md ("Staffing by simulation"):
 """
 
 import configparser
+import heapq
 import math
 from typing import Any, Dict, FrozenSet, Generator, Iterable, List, Optional, Sequence, Tuple
 
@@ -302,7 +303,7 @@ class IntervalReplication(Replication):
         caller.operator = ""
         now = self.clock.now
         handle, target = self.answering[event.queue]
-        self._push((now + handle(), self._order(), self._hangup, call_id))
+        heapq.heappush(self._heap, (now + handle(), self._order(), self._hangup, call_id))
         if caller.tally is not None:
             caller.tally.answered_after(now - caller.arrived, target)
 
