@@ -87,6 +87,13 @@ from callcenter.core.stats import QueueFigures
 from callcenter.core.strategies import LINEAR
 from callcenter.interfaces import ICallCenter, ICallCenterObserver, IEventSource
 
+# The events of every call, built by their classes' ``new`` (no ``type.__call__``), each read
+# once here: an event class's attribute is looked up through its metaclass at every read.
+new_call_received = CallReceived.new
+new_call_ringing = CallRinging.new
+new_call_answered = CallAnswered.new
+new_call_finished = CallFinished.new
+
 DEFAULT_RING_TIMEOUT = 10.0
 DEFAULT_SERVICE_LEVEL = 20.0  # seconds, as Asterisk's servicelevel
 QUERIES = ("status", "stats")  # the commands that only read the state
@@ -328,14 +335,21 @@ class CallCenter(object):
             priority = parse_priority(priority)
         queue = self.queues[0] if queue_name is None else self._queue(queue_name)
         now = self.now()
-        for figures in queue.tallies:
-            figures.received += 1
-        events: Events = [CallReceived(now, call_id, queue.name, priority)]
-        offered: Sequence[int] = ()  # whom the strategy offers it to, at the lowest level with anyone
-        for free in queue.levels:
-            offered = free.offer()
-            if offered:
-                break
+        # The totals, and with several queues the queue's own (its tallies, written out: the hot
+        # commands count without a loop, whose iterator costs an object).
+        self.figures.received += 1
+        if self._several:
+            queue.figures.received += 1
+        events: Events = [new_call_received(now, call_id, queue.name, priority)]
+        # Whom the strategy offers it to, at the lowest level with anyone (a queue has a level at
+        # least; the first asked without a loop, whose iterator costs an object).
+        levels = queue.levels
+        offered: Sequence[int] = levels[0].offer()
+        if not offered and len(levels) > 1:
+            for free in levels[1:]:
+                offered = free.offer()
+                if offered:
+                    break
         if not offered and queue.max_queue and len(queue.waiting) >= queue.max_queue:
             for figures in queue.tallies:
                 figures.refused += 1
@@ -384,14 +398,17 @@ class CallCenter(object):
         if unarmed and unarmed[-1] is operator:
             unarmed.pop()  # answered before its ring timer was armed: it needs none
         wait = now - call.received_at
-        for figures in call.queue.tallies:  # written out here, not in a method: answer is the cheapest command
-            figures.answered += 1
-            figures.wait_total += wait
-            if wait > figures.wait_longest:
-                figures.wait_longest = wait
-            if wait <= self.service_level:
-                figures.answered_in_service_level += 1
-        events: Events = [CallAnswered(now, call.id, operator.id, call.queue.name, wait, now - operator.since)]
+        queue = call.queue
+        figures = self.figures  # the totals, written out here (answer is the cheapest command)
+        figures.answered += 1
+        figures.wait_total += wait
+        if wait > figures.wait_longest:
+            figures.wait_longest = wait
+        if wait <= self.service_level:
+            figures.answered_in_service_level += 1
+        if self._several:
+            queue.figures.count_answer(wait, self.service_level)
+        events: Events = [new_call_answered(now, call.id, operator.id, queue.name, wait, now - operator.since)]
         operator.state = BUSY
         operator.since = now
         operator.answered += 1
@@ -479,15 +496,16 @@ class CallCenter(object):
         the operator takes the next call, or goes to wrap-up or to its pending presence."""
         call_id = call.id
         queue = call.queue
-        for figures in queue.tallies:
-            figures.finished += 1
+        self.figures.finished += 1  # its tallies, written out as in call
+        if self._several:
+            queue.figures.finished += 1
         talk = now - operator.since
         operator.talk_time += talk
         wait = operator.since - call.received_at
         pending = operator.pending
         events: Events
         if pending is not None:
-            events = [CallFinished(now, call_id, operator.id, queue.name, wait, talk, ended_by, pending)]
+            events = [new_call_finished(now, call_id, operator.id, queue.name, wait, talk, ended_by, pending)]
             reason = operator.pending_reason
             self._absent(operator, pending, reason, now)
             if pending is PAUSED:
@@ -496,7 +514,7 @@ class CallCenter(object):
                 events.append(OperatorLoggedOut(now, operator.id, call_id))
         elif self.wrap_up:
             events = [
-                CallFinished(now, call_id, operator.id, queue.name, wait, talk, ended_by, THEN_WRAP_UP),
+                new_call_finished(now, call_id, operator.id, queue.name, wait, talk, ended_by, THEN_WRAP_UP),
                 WrapUpStarted(now, operator.id, call_id, self.wrap_up),
             ]
             operator.state = WRAP_UP
@@ -505,7 +523,7 @@ class CallCenter(object):
             assert self._call_later is not None
             operator.timer = self._call_later(self.wrap_up, self._timer_fired, WRAP_UP_TIMER, operator.id)
         else:
-            events = [CallFinished(now, call_id, operator.id, queue.name, wait, talk, ended_by, THEN_AVAILABLE)]
+            events = [new_call_finished(now, call_id, operator.id, queue.name, wait, talk, ended_by, THEN_AVAILABLE)]
             self._release(operator, events, now)
         return events
 
@@ -840,7 +858,7 @@ class CallCenter(object):
         elif self.ring_timeout:
             assert self._call_later is not None
             operator.timer = self._call_later(self.ring_timeout, self._fire, RING_TIMER, operator.id)
-        events.append(CallRinging(now, call.id, operator.id, queue.name, self.ring_timeout))
+        events.append(new_call_ringing(now, call.id, operator.id, queue.name, self.ring_timeout))
 
     def _ring_each(self, call: Call, offered: Sequence[int], events: Events, now: float) -> None:
         """Ring ``call`` at each operator the strategy ``offered`` it to (by index), in that

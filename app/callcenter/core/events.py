@@ -39,13 +39,16 @@ THEN_LOGGED_OUT = "logged out"
 
 
 # Annotations of Event that are not fields: what EventType sets on each class.
-RESERVED = ("fields", "name")
+RESERVED = ("fields", "name", "new")
 
 
 class EventType(type):
     """Makes an event class from its annotated fields, as ``dataclass(frozen=True,
     slots=True)`` would on a newer Python: a slot per field, a read-only property per field,
-    and an ``__init__`` taking the fields in order (those of the base class first)."""
+    and an ``__init__`` taking the fields in order (those of the base class first). ``new``, a
+    plain function of the same fields, builds the same event without ``type.__call__`` (which
+    runs ``__init__`` in an interpreter of its own: 50 ns more an event on Python 3.13), for the
+    events of every call."""
 
     def __new__(mcs, name: str, bases: Tuple[type, ...], namespace: Dict[str, Any]) -> "EventType":
         inherited: Tuple[str, ...] = ()
@@ -71,6 +74,15 @@ class EventType(type):
             init = code["__init__"]
             init.__qualname__ = "%s.__init__" % name
             setattr(cls, "__init__", init)  # noqa: B010  (an assignment mypy would take for an instance's)
+            source = "def new(%s):\n    event = allocate(cls)\n%s    return event\n" % (
+                ", ".join(fields),
+                "".join("    event._%s = %s\n" % (field, field) for field in fields),
+            )
+            code = {"allocate": object.__new__, "cls": cls}
+            exec(source, code)
+            new = code["new"]
+            new.__qualname__ = "%s.new" % name
+            setattr(cls, "new", staticmethod(new))  # noqa: B010
         return cls
 
 
@@ -87,6 +99,7 @@ class Event(metaclass=EventType):
     at: float
     fields: Tuple[str, ...]  # set by EventType: the fields in order
     name: str  # set by EventType: the class's name, the event's name on the wire
+    new: "Callable[..., Any]"  # set by EventType: builds one from its fields, as the class does
 
     def __init__(self, *values: Any, **named: Any) -> None:  # replaced by EventType; here for type checkers
         raise NotImplementedError

@@ -179,6 +179,8 @@ def index_queues(queues: Sequence[Queue]) -> "Tuple[Dict[str, Queue], Any, bool,
 
 
 def tally(queues: Sequence[Queue], figures: QueueFigures) -> None:
-    """What each queue's calls count in: the totals, and with several queues its own too."""
+    """What each queue's calls count in: the totals, and with several queues its own too (the
+    commands every call runs, ``call``, ``answer`` and the end of a talk, count in the same two
+    written out)."""
     for queue in queues:
         queue.tallies = (figures,) if len(queues) == 1 else (figures, queue.figures)

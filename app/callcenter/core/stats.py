@@ -52,6 +52,15 @@ class QueueFigures(object):
         self.wait_total = 0.0
         self.wait_longest = 0.0
 
+    def count_answer(self, wait: float, service_level: float) -> None:
+        """One more call answered after waiting ``wait`` seconds (within the service level or not)."""
+        self.answered += 1
+        self.wait_total += wait
+        if wait > self.wait_longest:
+            self.wait_longest = wait
+        if wait <= service_level:
+            self.answered_in_service_level += 1
+
     def to_dict(self) -> Dict[str, Any]:
         return {name: getattr(self, name) for name in FIGURE_NAMES}
 

@@ -473,12 +473,18 @@ class Replication(object):
             self.clock.schedule(model.measured_from, self.sample, 0)
         end = model.end
         run_until, arrive, replace = self.clock.run_until, self.arrive, heapq.heapreplace
-        while True:
-            at, stream = upcoming[0]
-            if not at < end:
-                break
-            run_until(at)
-            replace(upcoming, (arrive(stream), stream))
+        if len(upcoming) == 1:  # one stream: its arrivals one after the other, no heap of them
+            at = upcoming[0][0]
+            while at < end:
+                run_until(at)
+                at = arrive(0)
+        else:
+            while True:
+                at, stream = upcoming[0]
+                if not at < end:
+                    break
+                run_until(at)
+                replace(upcoming, (arrive(stream), stream))
         run_until(end + DRAIN_LIMIT)
         return self
 
