@@ -399,9 +399,9 @@ class CallCenter(object):
             unarmed.pop()  # answered before its ring timer was armed: it needs none
         wait = now - call.received_at
         queue = call.queue
-        self.figures.count_answer(wait, self.service_level)  # its tallies, without a loop as in call
+        self.figures.answered_after(wait, self.service_level)  # its tallies, without a loop as in call
         if self._several:
-            queue.figures.count_answer(wait, self.service_level)
+            queue.figures.answered_after(wait, self.service_level)
         events: Events = [new_call_answered(now, call.id, operator.id, queue.name, wait, now - operator.since)]
         operator.state = BUSY
         operator.since = now

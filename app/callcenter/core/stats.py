@@ -52,8 +52,8 @@ class QueueFigures(object):
         self.wait_total = 0.0
         self.wait_longest = 0.0
 
-    def count_answer(self, wait: float, service_level: float) -> None:
-        """One more call answered after waiting ``wait`` seconds (within the service level or not)."""
+    def answered_after(self, wait: float, service_level: float) -> None:
+        """One more call answered after waiting ``wait`` seconds (as the simulator's ``Tally.answered_after``)."""
         self.answered += 1
         self.wait_total += wait
         if wait > self.wait_longest:
